@@ -1,0 +1,121 @@
+# Flowscope build: probes (clang -target bpf) -> skeletons, protobuf-c from proto/, flowd, flowctl,
+# tests and benchmarks. Everything generated goes to build/.
+
+BUILD     ?= build
+CC        ?= gcc
+CLANG     ?= clang
+BPFTOOL   ?= bpftool
+PROTOC_C  ?= protoc-c
+ARCH      := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+PKGS      := libbpf libuv libmicrohttpd libprotobuf-c
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lelf -lz
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=gnu11 -Wall -Wextra -Werror -Iinclude -I$(BUILD) -I$(BUILD)/proto $(PKG_CFLAGS)
+# Generated protobuf-c code is not ours to warn about.
+PB_CFLAGS := $(filter-out -Werror,$(CFLAGS)) -Wno-unused-parameter
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	-Iinclude -I$(BUILD)
+
+PROBES    := $(patsubst probes/%.bpf.c,%,$(wildcard probes/*.bpf.c))
+SKELS     := $(patsubst %,$(BUILD)/%.skel.h,$(PROBES))
+PROTOS    := $(wildcard proto/*.proto)
+WKT       := google/protobuf/timestamp.proto google/protobuf/wrappers.proto \
+	google/protobuf/duration.proto google/protobuf/any.proto google/protobuf/field_mask.proto
+PB_SRCS   := $(patsubst proto/%.proto,$(BUILD)/proto/%.pb-c.c,$(PROTOS)) \
+	$(patsubst %.proto,$(BUILD)/proto/%.pb-c.c,$(WKT))
+PB_OBJS   := $(PB_SRCS:.c=.o)
+
+LIB_SRCS  := $(filter-out collector/flowd.c,$(wildcard collector/*.c)) $(wildcard export/*.c)
+LIB_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+LIB       := $(BUILD)/libflowscope.a
+
+TEST_SRCS := $(wildcard tests/test_*.c) $(wildcard tests/bpf/test_*.c)
+TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+
+.PHONY: all deps test-deps run test bench clean format check-format
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: $(BUILD)/flowd $(BUILD)/flowctl
+
+deps:
+	@scripts/install-deps.sh build
+
+test-deps:
+	@scripts/install-deps.sh test
+
+# `make run`: install what is missing, build, start flowd in the foreground on every interface.
+run: deps
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/flowd $(FLOWD_ARGS)
+
+# `make test`: install what is missing, build, run every test (unit, BPF, end-to-end).
+test: test-deps
+	@$(MAKE) --no-print-directory all tests
+	@tests/run-all.sh $(BUILD)
+
+tests: $(TESTS)
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCHES)
+	@bench/run-all.sh $(BUILD)
+
+$(BUILD)/vmlinux.h:
+	@mkdir -p $(@D)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(BUILD)/%.bpf.o: probes/%.bpf.c include/flowscope/*.h probes/*.h $(BUILD)/vmlinux.h
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< > $@
+
+$(BUILD)/proto/%.pb-c.c $(BUILD)/proto/%.pb-c.h: proto/%.proto
+	@mkdir -p $(BUILD)/proto
+	$(PROTOC_C) --c_out=$(BUILD)/proto -Iproto -I/usr/include $<
+
+$(BUILD)/proto/google/protobuf/%.pb-c.c $(BUILD)/proto/google/protobuf/%.pb-c.h: \
+		/usr/include/google/protobuf/%.proto
+	@mkdir -p $(BUILD)/proto
+	$(PROTOC_C) --c_out=$(BUILD)/proto -I/usr/include google/protobuf/$*.proto
+
+$(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c
+	$(CC) $(PB_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c include/flowscope/*.h $(SKELS) $(PB_SRCS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS) $(PB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/flowd: $(BUILD)/obj/collector/flowd.o $(LIB)
+	$(CC) $(CFLAGS) $^ $(PKG_LIBS) -o $@
+
+$(BUILD)/flowctl: $(BUILD)/obj/cli/flowctl.o $(LIB)
+	$(CC) $(CFLAGS) $^ $(PKG_LIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $^ $(PKG_LIBS) $(CHECK_LIBS) -o $@
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $^ $(PKG_LIBS) -lm -o $@
+
+FORMAT_SRCS = $(shell git ls-files '*.c' '*.h')
+format:
+	clang-format -i $(FORMAT_SRCS)
+
+check-format:
+	clang-format --dry-run -Werror $(FORMAT_SRCS)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,27 @@
+/* A growable byte buffer for building JSON lines and protobuf frames. */
+#ifndef FLOWSCOPE_BUF_H
+#define FLOWSCOPE_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf {
+	char *data; /* always NUL-terminated when len > 0 or after any append */
+	size_t len;
+	size_t cap;
+};
+
+#define BUF_INIT { NULL, 0, 0 }
+
+/* All return 0 or -ENOMEM; on failure the buffer keeps its previous content. */
+int buf_reserve(struct buf *b, size_t extra);
+int buf_append(struct buf *b, const void *data, size_t len);
+int buf_puts(struct buf *b, const char *s);
+int buf_putc(struct buf *b, char c);
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s as a JSON string literal, quotes included, escaping as RFC 8259 requires. */
+int buf_json_str(struct buf *b, const char *s, size_t len);
+void buf_reset(struct buf *b); /* len = 0, keeps memory */
+void buf_free(struct buf *b);
+
+#endif /* FLOWSCOPE_BUF_H */

@@ -1,0 +1,54 @@
+/* Bounded store of recent flows: active flows indexed by kernel key, all flows (active and
+ * ended) kept in order of their latest update; the least recently updated is evicted when full. */
+#ifndef FLOWSCOPE_FLOW_STORE_H
+#define FLOWSCOPE_FLOW_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flowscope/flow.h"
+
+struct flow_store;
+
+struct flow_store_stats {
+	uint64_t seen; /* flows ever inserted */
+	uint64_t stored; /* flows held now (active + ended) */
+	uint64_t active; /* flows held and indexed by key */
+	uint64_t evicted; /* flows dropped because the store was full */
+	uint64_t evicted_active; /* of which were still active */
+};
+
+/* Returns a store for at most max_flows flows (> 0), or NULL with errno set.
+ * The caller frees it with flow_store_free(). */
+struct flow_store *flow_store_new(size_t max_flows);
+void flow_store_free(struct flow_store *s);
+
+/* The active flow with this key, or NULL. The pointer stays valid until the next insert. */
+struct flow *flow_store_find(struct flow_store *s, const struct flow_key *key);
+
+/* Copies f into the store as a new active flow, assigns f's id (s->next id), makes it the
+ * newest, evicting the least recently updated flow when full. An active flow with the same key
+ * is ended first. Returns the stored flow (owned by the store; valid until the next insert),
+ * or NULL with errno set. */
+struct flow *flow_store_insert(struct flow_store *s, const struct flow *f);
+
+/* Marks a stored flow as updated now: it becomes the newest. */
+void flow_store_touch(struct flow_store *s, struct flow *f);
+
+/* Ends a stored flow: it leaves the key index (a new flow with the same key starts afresh)
+ * but stays in the store until evicted. Sets f->ended. */
+void flow_store_end(struct flow_store *s, struct flow *f);
+
+/* Calls cb for the n most recently updated flows, oldest first; stops early and returns cb's
+ * value when cb returns non-zero. n = 0 means none. */
+int flow_store_foreach_last(struct flow_store *s, size_t n,
+			    int (*cb)(const struct flow *f, void *ctx), void *ctx);
+
+/* Calls cb for every active flow (any order). cb must not insert; it may end the flow it got. */
+int flow_store_foreach_active(struct flow_store *s, int (*cb)(struct flow *f, void *ctx),
+			      void *ctx);
+
+void flow_store_get_stats(const struct flow_store *s, struct flow_store_stats *st);
+size_t flow_store_capacity(const struct flow_store *s);
+
+#endif /* FLOWSCOPE_FLOW_STORE_H */

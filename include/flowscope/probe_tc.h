@@ -1,0 +1,33 @@
+/* Loader of the TC probe (probes/flow_tc.bpf.c): loads it through its skeleton, creates one
+ * ring buffer per possible CPU, attaches to interfaces and detaches everything on close. */
+#ifndef FLOWSCOPE_PROBE_TC_H
+#define FLOWSCOPE_PROBE_TC_H
+
+#include <stdint.h>
+
+struct probe_tc;
+
+struct probe_tc_opts {
+	uint32_t max_flows; /* kernel LRU flow map entries; 0: default (262144) */
+	uint32_t ring_bytes; /* bytes per per-CPU ring, power of two; 0: default (1 MiB) */
+};
+
+/* Loads the probe. Returns 0 or a negative errno; on failure it prints why to stderr. */
+int probe_tc_open(struct probe_tc **out, const struct probe_tc_opts *opts);
+
+/* Attaches on clsact ingress and egress of ifname. Returns 0 or a negative errno, with a
+ * message on stderr that says what to do (no such interface, already watched by another
+ * flowd, ...). Stale filters left by a flowd that died are replaced. */
+int probe_tc_attach(struct probe_tc *p, const char *ifname);
+
+/* Detaches every filter it attached (removing clsact qdiscs it created) and frees p. */
+void probe_tc_close(struct probe_tc *p);
+
+/* The per-CPU ring buffer map fds (one per possible CPU); returns their count. */
+int probe_tc_ring_fds(const struct probe_tc *p, const int **fds);
+/* The LRU hash map struct flow_key -> struct flow_state. */
+int probe_tc_flow_map_fd(const struct probe_tc *p);
+/* Sums the per-CPU ring-full counters into *total; returns 0 or a negative errno. */
+int probe_tc_lost(const struct probe_tc *p, uint64_t *total);
+
+#endif /* FLOWSCOPE_PROBE_TC_H */
