@@ -70,7 +70,7 @@ $(BUILD)/vmlinux.h:
 	@mkdir -p $(@D)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
-$(BUILD)/%.bpf.o: probes/%.bpf.c include/flowscope/*.h probes/*.h $(BUILD)/vmlinux.h
+$(BUILD)/%.bpf.o: probes/%.bpf.c $(wildcard include/flowscope/*.h probes/*.h) $(BUILD)/vmlinux.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
@@ -88,7 +88,7 @@ $(BUILD)/proto/google/protobuf/%.pb-c.c $(BUILD)/proto/google/protobuf/%.pb-c.h:
 $(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c
 	$(CC) $(PB_CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/%.o: %.c include/flowscope/*.h $(SKELS) $(PB_SRCS)
+$(BUILD)/obj/%.o: %.c $(wildcard include/flowscope/*.h) $(SKELS) $(PB_SRCS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
 
