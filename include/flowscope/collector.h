@@ -2,10 +2,12 @@
 #ifndef FLOWSCOPE_COLLECTOR_H
 #define FLOWSCOPE_COLLECTOR_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
 #include "flowscope/flow_bus.h"
+#include "flowscope/flow_decode.h"
 #include "flowscope/flow_store.h"
 
 struct collector_stats {
@@ -15,6 +17,12 @@ struct collector_stats {
 	uint64_t sweeps; /* kernel map sweeps done */
 };
 
+struct collector_config {
+	uint64_t idle_timeout_ns; /* UDP, ICMP, other and closed TCP flows; default 30 s */
+	uint64_t tcp_idle_timeout_ns; /* open TCP flows; default 5 min */
+	uint64_t update_interval_ns; /* republish a changed active flow at most this often */
+};
+
 struct collector {
 	uv_loop_t *loop;
 	struct flow_store *store;
@@ -22,9 +30,25 @@ struct collector {
 	char node_name[256];
 	uint64_t start_wall_ns; /* CLOCK_REALTIME when flowd started */
 	struct collector_stats stats;
+	struct collector_config cfg;
+	struct flow_clock clock;
+	uint64_t sweep_gen;
 	/* Reads the per-CPU ring-full counters from the kernel; NULL when no probe is loaded. */
 	int (*lost_records)(struct collector *c, uint64_t *lost);
 	void *probe; /* the loaded probe set, for lost_records */
 };
+
+/* Sets defaults; the caller then creates store and bus and fills loop and node_name. */
+void collector_init(struct collector *c);
+
+/* Handles one ring record: decodes it, starts or updates the flow in the store and publishes
+ * it. Returns 0 or the decoder's negative errno (counted in stats.decode_errors). */
+int collector_handle_record(struct collector *c, const void *data, size_t len);
+
+/* Reads every entry of the kernel flow map (fd): refreshes counters of stored flows,
+ * republishes changed ones at most every update_interval, ends flows idle past their timeout
+ * (deleting them from the map) and flows the kernel map no longer holds. Returns the number
+ * of flows ended, or a negative errno. */
+int collector_sweep(struct collector *c, int map_fd);
 
 #endif /* FLOWSCOPE_COLLECTOR_H */

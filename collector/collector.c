@@ -1,0 +1,209 @@
+/* The collector's core: records from the rings and sweeps of the kernel flow map become flows
+ * in the store and publications on the bus. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+
+#include "flowscope/collector.h"
+
+#define NSEC_PER_SEC 1000000000ULL
+#define SWEEP_BATCH 1024
+
+void collector_init(struct collector *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->cfg.idle_timeout_ns = 30 * NSEC_PER_SEC;
+	c->cfg.tcp_idle_timeout_ns = 300 * NSEC_PER_SEC;
+	c->cfg.update_interval_ns = 10 * NSEC_PER_SEC;
+	flow_clock_sync(&c->clock);
+}
+
+static void publish(struct collector *c, struct flow *f, uint64_t now_ns)
+{
+	f->published_ns = now_ns;
+	c->stats.flows_published++;
+	flow_bus_publish(c->bus, f);
+}
+
+int collector_handle_record(struct collector *c, const void *data, size_t len)
+{
+	struct flow ev, *f;
+	int err;
+
+	c->stats.records++;
+	err = flow_decode_record(&ev, data, len, &c->clock);
+	if (err) {
+		c->stats.decode_errors++;
+		return err;
+	}
+	f = flow_store_find(c->store, &ev.key);
+	/* A start record for a key we hold means the kernel forgot the old flow (LRU eviction
+	 * or our own idle sweep raced with new packets): the old one is over. */
+	if (f && ev.event == FLOW_EVENT_START) {
+		f->event = FLOW_EVENT_END;
+		f->end_ns = f->last_seen_ns;
+		flow_store_end(c->store, f);
+		publish(c, f, ev.time_ns);
+		f = NULL;
+	}
+	if (!f) {
+		f = flow_store_insert(c->store, &ev);
+		if (!f)
+			return -errno;
+	} else {
+		uint64_t id = f->id, gen = f->sweep_gen;
+		char ifname[IF_NAMESIZE];
+
+		memcpy(ifname, f->ifname, sizeof(ifname));
+		*f = ev;
+		f->id = id;
+		f->sweep_gen = gen;
+		memcpy(f->ifname, ifname, sizeof(ifname));
+		flow_store_touch(c->store, f);
+	}
+	if (!f->ifname[0] && !if_indextoname(f->ifindex, f->ifname))
+		f->ifname[0] = '\0';
+	publish(c, f, ev.time_ns);
+	return 0;
+}
+
+static bool tcp_closed(const struct flow *f)
+{
+	uint16_t all = f->tcp_flags_seen[0] | f->tcp_flags_seen[1];
+
+	return (all & FLOW_TCP_RST) ||
+	       ((f->tcp_flags_seen[0] & FLOW_TCP_FIN) && (f->tcp_flags_seen[1] & FLOW_TCP_FIN));
+}
+
+/* Handles one kernel entry; returns 1 when the flow ended. */
+static int sweep_entry(struct collector *c, int map_fd, const struct flow_key *key,
+		       const struct flow_state *st, uint64_t now_boot, uint64_t now_wall)
+{
+	struct flow *f = flow_store_find(c->store, key);
+	uint64_t timeout, before;
+	bool changed;
+
+	if (!f) {
+		/* Its start record was lost (ring full) or the store evicted it: adopt it. */
+		struct flow nf;
+
+		memset(&nf, 0, sizeof(nf));
+		flow_decode_state(&nf, key, st, &c->clock);
+		nf.event = FLOW_EVENT_START;
+		nf.time_ns = nf.first_seen_ns;
+		if (!if_indextoname(nf.ifindex, nf.ifname))
+			nf.ifname[0] = '\0';
+		f = flow_store_insert(c->store, &nf);
+		if (!f)
+			return -errno;
+		publish(c, f, now_wall);
+	}
+	f->sweep_gen = c->sweep_gen;
+	before = f->packets[0] + f->packets[1];
+	flow_decode_state(f, key, st, &c->clock);
+	changed = f->packets[0] + f->packets[1] != before;
+	if (changed)
+		flow_store_touch(c->store, f);
+
+	timeout = f->proto == IPPROTO_TCP && !tcp_closed(f) ? c->cfg.tcp_idle_timeout_ns
+							    : c->cfg.idle_timeout_ns;
+	if (now_boot > st->last_seen_ns && now_boot - st->last_seen_ns >= timeout) {
+		bpf_map_delete_elem(map_fd, key);
+		f->event = FLOW_EVENT_END;
+		f->is_reply = false;
+		f->tcp_flags = f->tcp_flags_seen[0] | f->tcp_flags_seen[1];
+		f->time_ns = now_wall;
+		f->end_ns = f->last_seen_ns;
+		flow_store_end(c->store, f);
+		flow_store_touch(c->store, f);
+		publish(c, f, now_wall);
+		return 1;
+	}
+	if (changed && now_wall - f->published_ns >= c->cfg.update_interval_ns) {
+		f->event = FLOW_EVENT_UPDATE;
+		f->is_reply = false;
+		f->tcp_flags = f->tcp_flags_seen[0] | f->tcp_flags_seen[1];
+		f->time_ns = now_wall;
+		publish(c, f, now_wall);
+	}
+	return 0;
+}
+
+struct gone_ctx {
+	struct collector *c;
+	uint64_t now_wall;
+	int ended;
+};
+
+/* Flows the kernel map no longer has (LRU eviction) are over. */
+static int end_gone(struct flow *f, void *arg)
+{
+	struct gone_ctx *g = arg;
+
+	if (f->sweep_gen == g->c->sweep_gen)
+		return 0;
+	f->event = FLOW_EVENT_END;
+	f->is_reply = false;
+	f->tcp_flags = f->tcp_flags_seen[0] | f->tcp_flags_seen[1];
+	f->time_ns = g->now_wall;
+	f->end_ns = f->last_seen_ns;
+	flow_store_end(g->c->store, f);
+	flow_store_touch(g->c->store, f);
+	publish(g->c, f, g->now_wall);
+	g->ended++;
+	return 0;
+}
+
+int collector_sweep(struct collector *c, int map_fd)
+{
+	struct flow_key *keys = NULL;
+	struct flow_state *vals = NULL;
+	struct gone_ctx g = { .c = c };
+	uint64_t now_boot, now_wall;
+	__u32 batch_out = 0;
+	void *in = NULL;
+	bool done = false;
+	int err = 0, ended = 0, r;
+	__u32 i, n;
+
+	flow_clock_sync(&c->clock);
+	now_boot = flow_clock_boot_now();
+	now_wall = flow_clock_wall(&c->clock, now_boot);
+	c->sweep_gen++;
+	c->stats.sweeps++;
+	keys = calloc(SWEEP_BATCH, sizeof(*keys));
+	vals = calloc(SWEEP_BATCH, sizeof(*vals));
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	/* Read in batches: one syscall per SWEEP_BATCH flows instead of two per flow. Deleting
+	 * idle entries while batching is safe: the batch cursor is a bucket, not a key. */
+	while (!done) {
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+
+		n = SWEEP_BATCH;
+		r = bpf_map_lookup_batch(map_fd, in, &batch_out, keys, vals, &n, &opts);
+		if (r < 0) {
+			if (errno != ENOENT) {
+				err = -errno;
+				goto out;
+			}
+			done = true;
+		}
+		for (i = 0; i < n; i++) {
+			r = sweep_entry(c, map_fd, &keys[i], &vals[i], now_boot, now_wall);
+			if (r > 0)
+				ended++;
+		}
+		in = &batch_out;
+	}
+	flow_store_foreach_active(c->store, end_gone, &g);
+	ended += g.ended;
+	err = ended;
+out:
+	free(keys);
+	free(vals);
+	return err;
+}

@@ -1,0 +1,370 @@
+/* flowd: the node agent. Loads the TC probe on the chosen interfaces, drains its per-CPU rings
+ * and sweeps its flow map on one libuv loop, and serves flows over HTTP. */
+#include <errno.h>
+#include <getopt.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "flowscope/collector.h"
+#include "flowscope/http_server.h"
+#include "flowscope/parse.h"
+#include "flowscope/probe_tc.h"
+#include "flowscope/ring_reader.h"
+
+#define FLOWSCOPE_VERSION "0.1.0"
+#define MAX_IFACES 256
+
+struct flowd {
+	uv_loop_t *loop;
+	struct collector col;
+	struct probe_tc *probe;
+	struct ring_reader *reader;
+	struct http_server *http;
+	uv_timer_t sweep_timer;
+	uv_signal_t sig_int, sig_term;
+	uint64_t sweep_interval_ns;
+	int stopping;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: flowd [OPTIONS]\n"
+		"Flowscope node agent: watches network flows with eBPF tc probes and serves them.\n"
+		"\n"
+		"  -i, --interface IFACE      watch IFACE (repeatable); default: every interface\n"
+		"                             that is up, loopback included\n"
+		"      --http ADDR:PORT       HTTP API listen address (default 127.0.0.1:12000;\n"
+		"                             other addresses are opt-in, e.g. [::1]:12000)\n"
+		"      --max-flows N          flows kept in the store (default 65536)\n"
+		"      --kernel-max-flows N   entries of the kernel flow map (default 262144)\n"
+		"      --idle-timeout DUR     end UDP, ICMP and closed TCP flows idle this long\n"
+		"                             (default 30s)\n"
+		"      --tcp-idle-timeout DUR end open TCP flows idle this long (default 5m)\n"
+		"      --sweep-interval DUR   how often the kernel flow map is read (default 1s)\n"
+		"      --update-interval DUR  republish a changed flow at most this often (default 10s)\n"
+		"      --follow-queue N       flows queued per streaming client before it loses\n"
+		"                             some (default 4096)\n"
+		"      --node-name NAME       node name put on flows (default: the host name)\n"
+		"  -h, --help                 show this help\n"
+		"  -V, --version              show the version\n"
+		"\n"
+		"DUR is a number with a unit: ns, us, ms, s, m, h (\"30s\", \"5m\"); bare numbers are\n"
+		"seconds. flowd needs root (CAP_BPF, CAP_NET_ADMIN). SIGINT/SIGTERM detach every probe.\n");
+}
+
+static void on_record(void *ctx, const void *data, size_t len)
+{
+	collector_handle_record(ctx, data, len);
+}
+
+static int lost_records(struct collector *c, uint64_t *lost)
+{
+	return probe_tc_lost(c->probe, lost);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+	struct flowd *d = t->data;
+	int r;
+
+	/* Drain first so that start records reach the store before the sweep adopts flows. */
+	ring_reader_drain(d->reader);
+	r = collector_sweep(&d->col, probe_tc_flow_map_fd(d->probe));
+	if (r < 0)
+		fprintf(stderr, "flowd: reading the kernel flow map failed: %s\n", strerror(-r));
+}
+
+static void shutdown_flowd(struct flowd *d)
+{
+	if (d->stopping++)
+		return;
+	if (d->reader) {
+		ring_reader_drain(d->reader);
+		ring_reader_stop(d->reader);
+		d->reader = NULL;
+	}
+	if (d->http) {
+		http_server_stop(d->http);
+		d->http = NULL;
+	}
+	uv_timer_stop(&d->sweep_timer);
+	uv_close((uv_handle_t *)&d->sweep_timer, NULL);
+	uv_close((uv_handle_t *)&d->sig_int, NULL);
+	uv_close((uv_handle_t *)&d->sig_term, NULL);
+	/* Detach now, not at exit: a hung client must never keep probes in the kernel. */
+	probe_tc_close(d->probe);
+	d->probe = NULL;
+	d->col.probe = NULL;
+	d->col.lost_records = NULL;
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct flowd *d = s->data;
+
+	fprintf(stderr, "flowd: %s, detaching probes\n", strsignal(signum));
+	shutdown_flowd(d);
+}
+
+static int up_interfaces(char **names, int max)
+{
+	struct ifaddrs *ifa, *i;
+	int n = 0, j;
+
+	if (getifaddrs(&ifa))
+		return -errno;
+	for (i = ifa; i && n < max; i = i->ifa_next) {
+		if (!(i->ifa_flags & IFF_UP) || !i->ifa_name)
+			continue;
+		for (j = 0; j < n && strcmp(names[j], i->ifa_name); j++)
+			;
+		if (j < n)
+			continue;
+		names[n] = strdup(i->ifa_name);
+		if (!names[n]) {
+			freeifaddrs(ifa);
+			return -ENOMEM;
+		}
+		n++;
+	}
+	freeifaddrs(ifa);
+	return n;
+}
+
+static int parse_dur_opt(const char *name, const char *v, uint64_t *out)
+{
+	if (parse_duration_ns(v, out) || *out == 0) {
+		fprintf(stderr, "flowd: invalid %s '%s': use a duration such as 30s, 500ms or 5m\n",
+			name, v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_num_opt(const char *name, const char *v, uint64_t min, uint64_t max,
+			 uint64_t *out)
+{
+	if (parse_u64(v, max, out) || *out < min) {
+		fprintf(stderr, "flowd: invalid %s '%s': use a whole number from %llu to %llu\n",
+			name, v, (unsigned long long)min, (unsigned long long)max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum {
+		OPT_HTTP = 256,
+		OPT_MAX_FLOWS,
+		OPT_KMAX,
+		OPT_IDLE,
+		OPT_TCP_IDLE,
+		OPT_SWEEP,
+		OPT_UPDATE,
+		OPT_NODE,
+		OPT_FQ,
+	};
+	static const struct option opts[] = {
+		{ "interface", required_argument, NULL, 'i' },
+		{ "http", required_argument, NULL, OPT_HTTP },
+		{ "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
+		{ "kernel-max-flows", required_argument, NULL, OPT_KMAX },
+		{ "idle-timeout", required_argument, NULL, OPT_IDLE },
+		{ "tcp-idle-timeout", required_argument, NULL, OPT_TCP_IDLE },
+		{ "sweep-interval", required_argument, NULL, OPT_SWEEP },
+		{ "update-interval", required_argument, NULL, OPT_UPDATE },
+		{ "follow-queue", required_argument, NULL, OPT_FQ },
+		{ "node-name", required_argument, NULL, OPT_NODE },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	static struct flowd d;
+	struct probe_tc_opts popts = { 0 };
+	struct http_server_opts hopts = { .addr = "127.0.0.1", .port = 12000 };
+	char *ifaces[MAX_IFACES];
+	char http_host[256];
+	const int *fds;
+	uint64_t v, max_flows = 65536;
+	int n_if = 0, explicit_if = 0, attached = 0, nfds, c, i, err, ret = 1;
+
+	collector_init(&d.col);
+	d.sweep_interval_ns = 1000000000ULL;
+	if (gethostname(d.col.node_name, sizeof(d.col.node_name) - 1))
+		strcpy(d.col.node_name, "localhost");
+
+	while ((c = getopt_long(argc, argv, "i:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			if (n_if == MAX_IFACES) {
+				fprintf(stderr, "flowd: at most %d interfaces\n", MAX_IFACES);
+				return 2;
+			}
+			ifaces[n_if++] = optarg;
+			explicit_if = 1;
+			break;
+		case OPT_HTTP:
+			if (parse_hostport(optarg, http_host, sizeof(http_host), &hopts.port)) {
+				fprintf(stderr,
+					"flowd: invalid --http '%s': use ADDR:PORT, e.g. "
+					"127.0.0.1:12000 or [::1]:12000\n",
+					optarg);
+				return 2;
+			}
+			hopts.addr = http_host[0] ? http_host : "127.0.0.1";
+			break;
+		case OPT_MAX_FLOWS:
+			if (parse_num_opt("--max-flows", optarg, 1, 1 << 30, &max_flows))
+				return 2;
+			break;
+		case OPT_KMAX:
+			if (parse_num_opt("--kernel-max-flows", optarg, 1024, 1 << 26, &v))
+				return 2;
+			popts.max_flows = (uint32_t)v;
+			break;
+		case OPT_IDLE:
+			if (parse_dur_opt("--idle-timeout", optarg, &d.col.cfg.idle_timeout_ns))
+				return 2;
+			break;
+		case OPT_TCP_IDLE:
+			if (parse_dur_opt("--tcp-idle-timeout", optarg,
+					  &d.col.cfg.tcp_idle_timeout_ns))
+				return 2;
+			break;
+		case OPT_SWEEP:
+			if (parse_dur_opt("--sweep-interval", optarg, &d.sweep_interval_ns))
+				return 2;
+			if (d.sweep_interval_ns < 1000000ULL) {
+				fprintf(stderr, "flowd: --sweep-interval must be at least 1ms\n");
+				return 2;
+			}
+			break;
+		case OPT_UPDATE:
+			if (parse_dur_opt("--update-interval", optarg,
+					  &d.col.cfg.update_interval_ns))
+				return 2;
+			break;
+		case OPT_FQ:
+			if (parse_num_opt("--follow-queue", optarg, 1, 1 << 24, &v))
+				return 2;
+			hopts.follow_queue = (uint32_t)v;
+			break;
+		case OPT_NODE:
+			snprintf(d.col.node_name, sizeof(d.col.node_name), "%s", optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("flowd %s\n", FLOWSCOPE_VERSION);
+			return 0;
+		default:
+			fprintf(stderr, "Try 'flowd --help'.\n");
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "flowd: unexpected argument '%s'\nTry 'flowd --help'.\n",
+			argv[optind]);
+		return 2;
+	}
+	if (geteuid() != 0)
+		fprintf(stderr, "flowd: not running as root: loading probes will likely fail\n");
+	if (!explicit_if) {
+		n_if = up_interfaces(ifaces, MAX_IFACES);
+		if (n_if <= 0) {
+			fprintf(stderr, "flowd: no interface is up\n");
+			return 1;
+		}
+	}
+
+	d.loop = uv_default_loop();
+	d.col.loop = d.loop;
+	d.col.store = flow_store_new(max_flows);
+	d.col.bus = flow_bus_new();
+	if (!d.col.store || !d.col.bus) {
+		fprintf(stderr, "flowd: out of memory for %llu flows\n",
+			(unsigned long long)max_flows);
+		goto out;
+	}
+	d.col.start_wall_ns = flow_clock_wall(&d.col.clock, flow_clock_boot_now());
+
+	err = probe_tc_open(&d.probe, &popts);
+	if (err)
+		goto out;
+	d.col.probe = d.probe;
+	d.col.lost_records = lost_records;
+	for (i = 0; i < n_if; i++) {
+		err = probe_tc_attach(d.probe, ifaces[i]);
+		if (!err) {
+			attached++;
+			continue;
+		}
+		/* A named interface must work; of "all up" we take what we can. */
+		if (explicit_if || err == -EBUSY)
+			goto out;
+		fprintf(stderr, "flowd: skipping %s\n", ifaces[i]);
+	}
+	if (!attached) {
+		fprintf(stderr, "flowd: could not attach to any interface\n");
+		goto out;
+	}
+
+	nfds = probe_tc_ring_fds(d.probe, &fds);
+	err = ring_reader_start(&d.reader, d.loop, fds, nfds, on_record, &d.col);
+	if (err) {
+		fprintf(stderr, "flowd: cannot read the probe rings: %s\n", strerror(-err));
+		goto out;
+	}
+	err = http_server_start(&d.http, &d.col, &hopts);
+	if (err)
+		goto out;
+
+	uv_timer_init(d.loop, &d.sweep_timer);
+	d.sweep_timer.data = &d;
+	uv_timer_start(&d.sweep_timer, on_sweep, d.sweep_interval_ns / 1000000,
+		       d.sweep_interval_ns / 1000000);
+	uv_signal_init(d.loop, &d.sig_int);
+	uv_signal_init(d.loop, &d.sig_term);
+	d.sig_int.data = d.sig_term.data = &d;
+	uv_signal_start(&d.sig_int, on_signal, SIGINT);
+	uv_signal_start(&d.sig_term, on_signal, SIGTERM);
+	signal(SIGPIPE, SIG_IGN);
+
+	fprintf(stderr, "flowd: watching %d interface%s, HTTP on %s%s%s:%u (node %s)\n", attached,
+		attached == 1 ? "" : "s", strchr(hopts.addr, ':') ? "[" : "", hopts.addr,
+		strchr(hopts.addr, ':') ? "]" : "", hopts.port, d.col.node_name);
+	fflush(stderr);
+	uv_run(d.loop, UV_RUN_DEFAULT);
+	ret = 0;
+	{
+		struct flow_store_stats st;
+		flow_store_get_stats(d.col.store, &st);
+		fprintf(stderr, "flowd: stopped: %llu records, %llu flows seen\n",
+			(unsigned long long)d.col.stats.records, (unsigned long long)st.seen);
+	}
+	d.stopping = 1; /* everything below is already closed */
+out:
+	if (!d.stopping) {
+		if (d.reader)
+			ring_reader_stop(d.reader);
+		if (d.http)
+			http_server_stop(d.http);
+		if (d.probe)
+			probe_tc_close(d.probe);
+		uv_run(d.loop, UV_RUN_NOWAIT);
+	}
+	flow_store_free(d.col.store);
+	flow_bus_free(d.col.bus);
+	if (!explicit_if)
+		for (i = 0; i < n_if; i++)
+			free(ifaces[i]);
+	return ret;
+}

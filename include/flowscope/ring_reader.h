@@ -1,0 +1,22 @@
+/* Drains the probes' per-CPU ring buffers from the libuv loop: one libbpf ring_buffer joins
+ * every ring, and a uv_poll on its epoll fd wakes the loop when records arrive. */
+#ifndef FLOWSCOPE_RING_READER_H
+#define FLOWSCOPE_RING_READER_H
+
+#include <stddef.h>
+#include <uv.h>
+
+struct ring_reader;
+
+/* Called for each record; the data is only valid during the call. */
+typedef void (*ring_reader_cb)(void *ctx, const void *data, size_t len);
+
+/* Starts reading the n ring buffer map fds. Returns 0 or a negative errno. */
+int ring_reader_start(struct ring_reader **out, uv_loop_t *loop, const int *fds, int n,
+		      ring_reader_cb cb, void *ctx);
+/* Reads whatever is left in the rings now (e.g. before shutdown); returns records read. */
+int ring_reader_drain(struct ring_reader *r);
+/* Stops polling and frees r once the loop has closed its handle. */
+void ring_reader_stop(struct ring_reader *r);
+
+#endif /* FLOWSCOPE_RING_READER_H */
