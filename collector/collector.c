@@ -24,6 +24,10 @@ static void publish(struct collector *c, struct flow *f, uint64_t now_ns)
 	f->published_ns = now_ns;
 	c->stats.flows_published++;
 	flow_bus_publish(c->bus, f);
+	/* Subscribers got the event (a reply packet's view, that packet's flags); the store
+	 * keeps the connection's view: initiator -> responder with every flag seen so far. */
+	f->is_reply = false;
+	f->tcp_flags = f->tcp_flags_seen[0] | f->tcp_flags_seen[1];
 }
 
 int collector_handle_record(struct collector *c, const void *data, size_t len)
