@@ -8,7 +8,7 @@ BPFTOOL   ?= bpftool
 PROTOC_C  ?= protoc-c
 ARCH      := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
-PKGS      := libbpf libuv libmicrohttpd libprotobuf-c
+PKGS      := libbpf libuv libmicrohttpd libprotobuf-c libnghttp2 openssl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lelf -lz -lm
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
@@ -29,7 +29,8 @@ PB_SRCS   := $(patsubst proto/%.proto,$(BUILD)/proto/%.pb-c.c,$(PROTOS)) \
 	$(patsubst %.proto,$(BUILD)/proto/%.pb-c.c,$(WKT))
 PB_OBJS   := $(PB_SRCS:.c=.o)
 
-LIB_SRCS  := $(filter-out collector/flowd.c,$(wildcard collector/*.c)) $(wildcard export/*.c)
+LIB_SRCS  := $(filter-out collector/flowd.c,$(wildcard collector/*.c)) $(wildcard export/*.c) \
+	$(filter-out cli/flowctl.c,$(wildcard cli/*.c))
 LIB_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 LIB       := $(BUILD)/libflowscope.a
 

@@ -27,6 +27,8 @@ void probe_tc_close(struct probe_tc *p);
 int probe_tc_ring_fds(const struct probe_tc *p, const int **fds);
 /* The LRU hash map struct flow_key -> struct flow_state. */
 int probe_tc_flow_map_fd(const struct probe_tc *p);
+/* The program fd of the ingress (egress = 0) or egress program, e.g. for BPF_PROG_TEST_RUN. */
+int probe_tc_prog_fd(const struct probe_tc *p, int egress);
 /* Sums the per-CPU ring-full counters into *total; returns 0 or a negative errno. */
 int probe_tc_lost(const struct probe_tc *p, uint64_t *total);
 

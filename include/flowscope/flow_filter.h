@@ -1,0 +1,30 @@
+/* Hubble's FlowFilter semantics on collector flows: inside one filter every given field must
+ * match (a field with several values matches if any value does); a flow passes a list of
+ * allow filters if any matches (an empty list allows all) and is excluded if any deny filter
+ * matches. Filters apply to the flow as published: a reply event is seen with source and
+ * destination swapped. */
+#ifndef FLOWSCOPE_FLOW_FILTER_H
+#define FLOWSCOPE_FLOW_FILTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "flowscope/flow.h"
+#include "flow.pb-c.h"
+
+struct flow_filter_set;
+
+/* Compiles allow (whitelist) and deny (blacklist) FlowFilters. Returns a set to free with
+ * flow_filter_set_free(), or NULL with errno set: EINVAL with a message in err (e.g. "invalid
+ * source_ip '10.0.0.300'") for a filter the user must fix, ENOMEM otherwise. */
+struct flow_filter_set *flow_filter_set_new(Flow__FlowFilter *const *allow, size_t n_allow,
+					    Flow__FlowFilter *const *deny, size_t n_deny,
+					    char *err, size_t errlen);
+void flow_filter_set_free(struct flow_filter_set *fs);
+
+/* True when f passes: matches some allow filter (or there are none) and no deny filter.
+ * node_name is the node's name, for node_name filters. A NULL set passes everything. */
+bool flow_filter_set_match(const struct flow_filter_set *fs, const struct flow *f,
+			   const char *node_name);
+
+#endif /* FLOWSCOPE_FLOW_FILTER_H */

@@ -1,0 +1,376 @@
+// SPDX-License-Identifier: GPL-2.0
+/* TC probe: on clsact ingress and egress, parses each packet down to L4, keeps per-flow state
+ * in an LRU hash keyed by a canonical flow key (both directions share one entry) and writes a
+ * record to this CPU's ring buffer only when a flow starts or a SYN, FIN or RST first appears
+ * in a direction. Records that find the ring full are counted per CPU. */
+#include "vmlinux.h"
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "flowscope/flow_record.h"
+
+#define TC_ACT_UNSPEC (-1)
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+#define IPPROTO_HOPOPTS 0
+#define IPPROTO_ROUTING 43
+#define IPPROTO_FRAGMENT 44
+#define IPPROTO_AH 51
+#define IPPROTO_DSTOPTS 60
+#define IPPROTO_ICMPV6 58
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1FFF
+#define MAX_VLAN_TAGS 2
+#define MAX_IPV6_EXT 6
+
+#define ICMP_ECHOREPLY 0
+#define ICMP_ECHO 8
+#define ICMPV6_ECHO_REQUEST 128
+#define ICMPV6_ECHO_REPLY 129
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct flow_key);
+	__type(value, struct flow_state);
+} flows SEC(".maps");
+
+/* The inner map template; the loader replaces it with one real ring per possible CPU. */
+struct ring {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct ring);
+} rings SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+/* What parsing found out about one packet, in the packet's own direction. */
+struct pkt {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport, dport;
+	__u16 tcp_flags;
+	__u8 proto;
+	__u8 family;
+	__u8 icmp_type, icmp_code;
+	__u16 vlan_id;
+	/* The sender is the responder of this flow (SYN-ACK, echo reply, reply from a
+	 * well-known UDP port): used only when the packet creates the flow. */
+	bool from_server;
+};
+
+static __always_inline bool in_bounds(void *p, __u32 len, void *end)
+{
+	return p + len <= end;
+}
+
+static __always_inline int parse_l4(void *l4, void *end, struct pkt *p)
+{
+	switch (p->proto) {
+	case IPPROTO_TCP: {
+		struct tcphdr *th = l4;
+		__u8 *fl;
+
+		if (!in_bounds(th, sizeof(*th), end))
+			return -1;
+		p->sport = bpf_ntohs(th->source);
+		p->dport = bpf_ntohs(th->dest);
+		fl = (__u8 *)th + 12;
+		/* Byte 13 holds CWR..FIN, the low bit of byte 12 is NS. */
+		p->tcp_flags = fl[1] | ((fl[0] & 1) << 8);
+		p->from_server = (p->tcp_flags & (FLOW_TCP_SYN | FLOW_TCP_ACK)) ==
+				 (FLOW_TCP_SYN | FLOW_TCP_ACK);
+		return 0;
+	}
+	case IPPROTO_UDP: {
+		struct udphdr *uh = l4;
+
+		if (!in_bounds(uh, sizeof(*uh), end))
+			return -1;
+		p->sport = bpf_ntohs(uh->source);
+		p->dport = bpf_ntohs(uh->dest);
+		p->from_server = p->sport < 1024 && p->dport >= 1024;
+		return 0;
+	}
+	case IPPROTO_SCTP: {
+		__be16 *ports = l4;
+
+		if (!in_bounds(ports, 4, end))
+			return -1;
+		p->sport = bpf_ntohs(ports[0]);
+		p->dport = bpf_ntohs(ports[1]);
+		return 0;
+	}
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6: {
+		__u8 *ih = l4;
+		bool req, rep;
+
+		if (!in_bounds(ih, 8, end))
+			return -1;
+		p->icmp_type = ih[0];
+		p->icmp_code = ih[1];
+		if (p->proto == IPPROTO_ICMP) {
+			req = ih[0] == ICMP_ECHO;
+			rep = ih[0] == ICMP_ECHOREPLY;
+		} else {
+			req = ih[0] == ICMPV6_ECHO_REQUEST;
+			rep = ih[0] == ICMPV6_ECHO_REPLY;
+		}
+		if (req || rep) {
+			/* Request and reply share the identifier: one flow. */
+			p->sport = p->dport = bpf_ntohs(*(__be16 *)(ih + 4));
+			p->from_server = rep;
+		} else {
+			p->sport = ih[0];
+			p->dport = ih[1];
+		}
+		return 0;
+	}
+	}
+	return 0; /* other protocols: addresses only */
+}
+
+static __always_inline int parse(struct __sk_buff *skb, struct pkt *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	void *cur;
+	__u16 proto;
+	int i;
+
+	if (!in_bounds(eth, sizeof(*eth), end))
+		return -1;
+	proto = eth->h_proto;
+	cur = eth + 1;
+	if (skb->vlan_present)
+		p->vlan_id = skb->vlan_tci & 0x0fff;
+#pragma unroll
+	for (i = 0; i < MAX_VLAN_TAGS; i++) {
+		struct vlan_hdr *vh = cur;
+
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
+		if (!in_bounds(vh, sizeof(*vh), end))
+			return -1;
+		if (!p->vlan_id)
+			p->vlan_id = bpf_ntohs(vh->h_vlan_TCI) & 0x0fff;
+		proto = vh->h_vlan_encapsulated_proto;
+		cur = vh + 1;
+	}
+
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = cur;
+		__u32 hlen;
+
+		if (!in_bounds(ip, sizeof(*ip), end))
+			return -1;
+		hlen = ip->ihl * 4;
+		if (ip->version != 4 || hlen < sizeof(*ip))
+			return -1;
+		p->family = 4;
+		p->proto = ip->protocol;
+		__builtin_memcpy(p->saddr, &ip->saddr, 4);
+		__builtin_memcpy(p->daddr, &ip->daddr, 4);
+		/* Non-first fragments carry no L4 header: the flow is the address pair. */
+		if (ip->frag_off & bpf_htons(IP_OFFSET))
+			return 0;
+		return parse_l4(cur + hlen, end, p);
+	}
+	if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = cur;
+		__u8 nexthdr;
+
+		if (!in_bounds(ip6, sizeof(*ip6), end))
+			return -1;
+		if (ip6->version != 6)
+			return -1;
+		p->family = 6;
+		__builtin_memcpy(p->saddr, &ip6->saddr, 16);
+		__builtin_memcpy(p->daddr, &ip6->daddr, 16);
+		nexthdr = ip6->nexthdr;
+		cur = ip6 + 1;
+#pragma unroll
+		for (i = 0; i < MAX_IPV6_EXT; i++) {
+			__u8 *ext = cur;
+
+			if (nexthdr != IPPROTO_HOPOPTS && nexthdr != IPPROTO_ROUTING &&
+			    nexthdr != IPPROTO_FRAGMENT && nexthdr != IPPROTO_DSTOPTS &&
+			    nexthdr != IPPROTO_AH)
+				break;
+			if (!in_bounds(ext, 8, end))
+				return -1;
+			if (nexthdr == IPPROTO_FRAGMENT) {
+				/* Offset != 0: a later fragment without L4 header. */
+				if (bpf_ntohs(*(__be16 *)(ext + 2)) & 0xfff8) {
+					p->proto = ext[0];
+					return 0;
+				}
+				cur = ext + 8;
+			} else if (nexthdr == IPPROTO_AH) {
+				cur = ext + (ext[1] + 2) * 4;
+			} else {
+				cur = ext + (ext[1] + 1) * 8;
+			}
+			nexthdr = ext[0];
+		}
+		p->proto = nexthdr;
+		return parse_l4(cur, end, p);
+	}
+	return -1; /* not IP */
+}
+
+static __always_inline void emit(struct flow_key *key, struct flow_state *st, struct pkt *p,
+				 __u32 events, __u8 pkt_dir, __u8 tc_dir, __u32 len, __u64 now)
+{
+	__u32 cpu = bpf_get_smp_processor_id(), zero = 0;
+	struct flow_record *r;
+	void *ring;
+	__u64 *cnt;
+
+	ring = bpf_map_lookup_elem(&rings, &cpu);
+	if (!ring)
+		goto lost;
+	r = bpf_ringbuf_reserve(ring, sizeof(*r), 0);
+	if (!r)
+		goto lost;
+	r->type = FLOW_REC_TC;
+	r->version = FLOW_RECORD_VERSION;
+	r->events = events;
+	r->key = *key;
+	r->pkt_len = len;
+	r->ts_ns = now;
+	r->state = *st;
+	r->pkt_tcp_flags = p->tcp_flags;
+	r->pkt_dir = pkt_dir;
+	r->tc_dir = tc_dir;
+	r->cpu = cpu;
+	bpf_ringbuf_submit(r, 0);
+	return;
+lost:
+	cnt = bpf_map_lookup_elem(&lost, &zero);
+	if (cnt)
+		*cnt += 1; /* per-CPU slot: no atomics needed */
+}
+
+/* Any total order will do for the canonical key; two 64-bit compares are cheap. */
+static __always_inline int addr_cmp(const __u8 *a, const __u8 *b)
+{
+	__u64 a0, a1, b0, b1;
+
+	__builtin_memcpy(&a0, a, 8);
+	__builtin_memcpy(&a1, a + 8, 8);
+	__builtin_memcpy(&b0, b, 8);
+	__builtin_memcpy(&b1, b + 8, 8);
+	if (a0 != b0)
+		return a0 < b0 ? -1 : 1;
+	if (a1 != b1)
+		return a1 < b1 ? -1 : 1;
+	return 0;
+}
+
+static __always_inline int handle(struct __sk_buff *skb, __u8 tc_dir)
+{
+	struct pkt p = {};
+	struct flow_key key = {};
+	struct flow_state *st, init = {};
+	__u8 side, pkt_dir, init_side;
+	__u32 events = 0, len = skb->len;
+	__u64 now;
+	int cmp;
+
+	if (parse(skb, &p))
+		return TC_ACT_UNSPEC;
+
+	/* Canonical key: the lower (address, port) endpoint goes first. */
+	cmp = addr_cmp(p.saddr, p.daddr);
+	side = cmp > 0 || (cmp == 0 && p.sport > p.dport); /* 1: sender is endpoint 1 */
+	if (!side) {
+		__builtin_memcpy(key.addr[0], p.saddr, 16);
+		__builtin_memcpy(key.addr[1], p.daddr, 16);
+		key.port[0] = p.sport;
+		key.port[1] = p.dport;
+	} else {
+		__builtin_memcpy(key.addr[0], p.daddr, 16);
+		__builtin_memcpy(key.addr[1], p.saddr, 16);
+		key.port[0] = p.dport;
+		key.port[1] = p.sport;
+	}
+	key.ifindex = skb->ifindex;
+	key.proto = p.proto;
+	key.family = p.family;
+	key.vlan_id = p.vlan_id;
+	now = bpf_ktime_get_boot_ns();
+
+	st = bpf_map_lookup_elem(&flows, &key);
+	if (!st) {
+		init_side = p.from_server ? !side : side;
+		init.first_seen_ns = now;
+		init.last_seen_ns = now;
+		init.init_side = init_side;
+		init.init_tc_dir = init_side == side ? tc_dir : !tc_dir;
+		if (init_side == side) {
+			init.icmp_type = p.icmp_type;
+			init.icmp_code = p.icmp_code;
+		}
+		pkt_dir = side != init_side;
+		init.packets[pkt_dir] = 1;
+		init.bytes[pkt_dir] = len;
+		init.tcp_flags[pkt_dir] = p.tcp_flags;
+		if (bpf_map_update_elem(&flows, &key, &init, BPF_NOEXIST) == 0) {
+			events = FLOW_EV_START;
+			if (p.tcp_flags & FLOW_TCP_EVENT_FLAGS)
+				events |= FLOW_EV_TCP_FLAGS;
+			emit(&key, &init, &p, events, pkt_dir, tc_dir, len, now);
+			return TC_ACT_UNSPEC;
+		}
+		/* Another CPU created it first: count this packet as on an existing flow. */
+		st = bpf_map_lookup_elem(&flows, &key);
+		if (!st)
+			return TC_ACT_UNSPEC;
+	}
+
+	pkt_dir = side != st->init_side;
+	__sync_fetch_and_add(&st->packets[pkt_dir], 1);
+	__sync_fetch_and_add(&st->bytes[pkt_dir], len);
+	st->last_seen_ns = now;
+	if (p.tcp_flags) {
+		__u32 old = st->tcp_flags[pkt_dir];
+
+		/* Read first: the atomic is only paid when a flag is new in this direction. */
+		if ((old | p.tcp_flags) != old) {
+			old = __sync_fetch_and_or(&st->tcp_flags[pkt_dir], (__u32)p.tcp_flags);
+			if ((p.tcp_flags & FLOW_TCP_EVENT_FLAGS) & ~old)
+				emit(&key, st, &p, FLOW_EV_TCP_FLAGS, pkt_dir, tc_dir, len, now);
+		}
+	}
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int flow_tc_ingress(struct __sk_buff *skb)
+{
+	return handle(skb, FLOW_TC_INGRESS);
+}
+
+SEC("tc")
+int flow_tc_egress(struct __sk_buff *skb)
+{
+	return handle(skb, FLOW_TC_EGRESS);
+}
