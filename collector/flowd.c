@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "flowscope/collector.h"
+#include "flowscope/grpc_server.h"
 #include "flowscope/http_server.h"
 #include "flowscope/parse.h"
 #include "flowscope/probe_tc.h"
@@ -25,6 +26,7 @@ struct flowd {
 	struct probe_tc *probe;
 	struct ring_reader *reader;
 	struct http_server *http;
+	struct grpc_server *grpc;
 	uv_timer_t sweep_timer;
 	uv_signal_t sig_int, sig_term;
 	uint64_t sweep_interval_ns;
@@ -41,6 +43,11 @@ static void usage(FILE *out)
 		"                             that is up, loopback included\n"
 		"      --http ADDR:PORT       HTTP API listen address (default 127.0.0.1:12000;\n"
 		"                             other addresses are opt-in, e.g. [::1]:12000)\n"
+		"      --grpc ADDR:PORT       gRPC (Hubble observer API) listen address\n"
+		"                             (default 127.0.0.1:4245)\n"
+		"      --tls-cert FILE        serve gRPC over TLS with this PEM certificate chain\n"
+		"      --tls-key FILE         ... and this PEM private key\n"
+		"      --tls-client-ca FILE   require client certificates signed by this CA (mTLS)\n"
 		"      --max-flows N          flows kept in the store (default 65536)\n"
 		"      --kernel-max-flows N   entries of the kernel flow map (default 262144)\n"
 		"      --idle-timeout DUR     end UDP, ICMP and closed TCP flows idle this long\n"
@@ -92,6 +99,10 @@ static void shutdown_flowd(struct flowd *d)
 	if (d->http) {
 		http_server_stop(d->http);
 		d->http = NULL;
+	}
+	if (d->grpc) {
+		grpc_server_stop(d->grpc);
+		d->grpc = NULL;
 	}
 	uv_timer_stop(&d->sweep_timer);
 	uv_close((uv_handle_t *)&d->sweep_timer, NULL);
@@ -170,6 +181,10 @@ int main(int argc, char **argv)
 		OPT_UPDATE,
 		OPT_NODE,
 		OPT_FQ,
+		OPT_GRPC,
+		OPT_TLS_CERT,
+		OPT_TLS_KEY,
+		OPT_TLS_CA,
 	};
 	static const struct option opts[] = {
 		{ "interface", required_argument, NULL, 'i' },
@@ -182,6 +197,10 @@ int main(int argc, char **argv)
 		{ "update-interval", required_argument, NULL, OPT_UPDATE },
 		{ "follow-queue", required_argument, NULL, OPT_FQ },
 		{ "node-name", required_argument, NULL, OPT_NODE },
+		{ "grpc", required_argument, NULL, OPT_GRPC },
+		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+		{ "tls-client-ca", required_argument, NULL, OPT_TLS_CA },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -189,8 +208,9 @@ int main(int argc, char **argv)
 	static struct flowd d;
 	struct probe_tc_opts popts = { 0 };
 	struct http_server_opts hopts = { .addr = "127.0.0.1", .port = 12000 };
+	struct grpc_server_opts gopts = { .addr = "127.0.0.1", .port = 4245 };
 	char *ifaces[MAX_IFACES];
-	char http_host[256];
+	char http_host[256], grpc_host[256];
 	const int *fds;
 	uint64_t v, max_flows = 65536;
 	int n_if = 0, explicit_if = 0, attached = 0, nfds, c, i, err, ret = 1;
@@ -219,6 +239,25 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			hopts.addr = http_host[0] ? http_host : "127.0.0.1";
+			break;
+		case OPT_GRPC:
+			if (parse_hostport(optarg, grpc_host, sizeof(grpc_host), &gopts.port)) {
+				fprintf(stderr,
+					"flowd: invalid --grpc '%s': use ADDR:PORT, e.g. "
+					"127.0.0.1:4245 or [::1]:4245\n",
+					optarg);
+				return 2;
+			}
+			gopts.addr = grpc_host[0] ? grpc_host : "127.0.0.1";
+			break;
+		case OPT_TLS_CERT:
+			gopts.tls_cert = optarg;
+			break;
+		case OPT_TLS_KEY:
+			gopts.tls_key = optarg;
+			break;
+		case OPT_TLS_CA:
+			gopts.tls_client_ca = optarg;
 			break;
 		case OPT_MAX_FLOWS:
 			if (parse_num_opt("--max-flows", optarg, 1, 1 << 30, &max_flows))
@@ -255,6 +294,7 @@ int main(int argc, char **argv)
 			if (parse_num_opt("--follow-queue", optarg, 1, 1 << 24, &v))
 				return 2;
 			hopts.follow_queue = (uint32_t)v;
+			gopts.follow_queue = (uint32_t)v;
 			break;
 		case OPT_NODE:
 			snprintf(d.col.node_name, sizeof(d.col.node_name), "%s", optarg);
@@ -326,6 +366,9 @@ int main(int argc, char **argv)
 	err = http_server_start(&d.http, &d.col, &hopts);
 	if (err)
 		goto out;
+	err = grpc_server_start(&d.grpc, &d.col, &gopts);
+	if (err)
+		goto out;
 
 	uv_timer_init(d.loop, &d.sweep_timer);
 	d.sweep_timer.data = &d;
@@ -338,9 +381,12 @@ int main(int argc, char **argv)
 	uv_signal_start(&d.sig_term, on_signal, SIGTERM);
 	signal(SIGPIPE, SIG_IGN);
 
-	fprintf(stderr, "flowd: watching %d interface%s, HTTP on %s%s%s:%u (node %s)\n", attached,
-		attached == 1 ? "" : "s", strchr(hopts.addr, ':') ? "[" : "", hopts.addr,
-		strchr(hopts.addr, ':') ? "]" : "", hopts.port, d.col.node_name);
+	fprintf(stderr,
+		"flowd: watching %d interface%s, HTTP on %s%s%s:%u, gRPC%s on %s%s%s:%u (node %s)\n",
+		attached, attached == 1 ? "" : "s", strchr(hopts.addr, ':') ? "[" : "", hopts.addr,
+		strchr(hopts.addr, ':') ? "]" : "", hopts.port, gopts.tls_cert ? "+TLS" : "",
+		strchr(gopts.addr, ':') ? "[" : "", gopts.addr, strchr(gopts.addr, ':') ? "]" : "",
+		gopts.port, d.col.node_name);
 	fflush(stderr);
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	ret = 0;
@@ -357,6 +403,8 @@ out:
 			ring_reader_stop(d.reader);
 		if (d.http)
 			http_server_stop(d.http);
+		if (d.grpc)
+			grpc_server_stop(d.grpc);
 		if (d.probe)
 			probe_tc_close(d.probe);
 		uv_run(d.loop, UV_RUN_NOWAIT);

@@ -15,6 +15,7 @@
 
 #include "flowscope/buf.h"
 #include "flowscope/grpc_server.h"
+#include "flowscope/msg_queue.h"
 #include "flowscope/observer_service.h"
 
 #define DEFAULT_FOLLOW_QUEUE 4096
@@ -72,12 +73,7 @@ struct grpc_call {
 	char message[256];
 	struct buf req;
 	bool req_too_big;
-	/* Output queue: framed messages in out[out_off..len); ends[] holds each queued
-	 * message's end offset so the queue can be bounded in messages. */
-	struct buf out;
-	size_t out_off;
-	size_t *ends;
-	uint32_t ends_cap, ends_head, ends_count;
+	struct msg_queue out; /* framed messages for nghttp2 to pull */
 	/* The service's state for a streaming call, released by its cancel hook. */
 	void *svc;
 	void (*svc_free)(void *svc);
@@ -95,12 +91,12 @@ struct collector *grpc_call_collector(struct grpc_call *call)
 
 uint32_t grpc_call_queue_limit(struct grpc_call *call)
 {
-	return call->ends_cap;
+	return call->conn->srv->opts.follow_queue;
 }
 
 uint32_t grpc_call_queued(struct grpc_call *call)
 {
-	return call->ends_count;
+	return msg_queue_count(&call->out);
 }
 
 void grpc_call_set_service(struct grpc_call *call, void *svc, void (*svc_free)(void *))
@@ -127,33 +123,13 @@ static int call_respond_headers(struct grpc_call *call);
  * queue is full (the caller counts the loss), -ENOMEM, or -EPIPE after finish. */
 int grpc_call_send_frame(struct grpc_call *call, const void *frame, size_t len, bool force)
 {
-	uint32_t slot;
 	int err;
 
 	if (call->finished)
 		return -EPIPE;
-	if (call->ends_count == call->ends_cap && !force)
-		return -ENOBUFS;
-	if (call->ends_count == call->ends_cap) {
-		/* Forced messages (replays, lost events) may grow the queue. */
-		uint32_t ncap = call->ends_cap * 2, i;
-		size_t *n = malloc(sizeof(*n) * ncap);
-
-		if (!n)
-			return -ENOMEM;
-		for (i = 0; i < call->ends_count; i++)
-			n[i] = call->ends[(call->ends_head + i) % call->ends_cap];
-		free(call->ends);
-		call->ends = n;
-		call->ends_cap = ncap;
-		call->ends_head = 0;
-	}
-	err = buf_append(&call->out, frame, len);
+	err = msg_queue_push(&call->out, frame, len, force);
 	if (err)
 		return err;
-	slot = (call->ends_head + call->ends_count) % call->ends_cap;
-	call->ends[slot] = call->out.len;
-	call->ends_count++;
 	if (!call->responded) {
 		err = call_respond_headers(call);
 		if (err)
@@ -233,10 +209,10 @@ static ssize_t call_read(nghttp2_session *session, int32_t stream_id, uint8_t *d
 			 uint32_t *flags, nghttp2_data_source *source, void *user_data)
 {
 	struct grpc_call *call = source->ptr;
-	size_t avail = call->out.len - call->out_off, n;
+	size_t n;
 
 	(void)user_data;
-	if (avail == 0) {
+	if (msg_queue_bytes(&call->out) == 0) {
 		char status[12], msg[768];
 		nghttp2_nv trailers[2];
 		size_t nt = 1;
@@ -257,29 +233,8 @@ static ssize_t call_read(nghttp2_session *session, int32_t stream_id, uint8_t *d
 			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
 		return 0;
 	}
-	n = avail < len ? avail : len;
-	memcpy(dst, call->out.data + call->out_off, n);
-	call->out_off += n;
-	/* Messages fully handed to nghttp2 leave the bounded queue. */
-	while (call->ends_count && call->ends[call->ends_head] <= call->out_off) {
-		call->ends_head = (call->ends_head + 1) % call->ends_cap;
-		call->ends_count--;
-	}
-	if (call->out_off == call->out.len) {
-		buf_reset(&call->out);
-		call->out_off = 0;
-		/* Offsets restart: no partially sent message remains (ends_count is 0). */
-	} else if (call->out_off > (1u << 20) && call->out_off > call->out.len / 2) {
-		size_t i;
-
-		memmove(call->out.data, call->out.data + call->out_off,
-			call->out.len - call->out_off);
-		call->out.len -= call->out_off;
-		for (i = 0; i < call->ends_count; i++)
-			call->ends[(call->ends_head + i) % call->ends_cap] -= call->out_off;
-		call->out_off = 0;
-	}
-	if (call->svc && call->ends_count < call->ends_cap / 2)
+	n = msg_queue_read(&call->out, dst, len);
+	if (call->svc && msg_queue_count(&call->out) < grpc_call_queue_limit(call) / 2)
 		observer_service_drained(call, call->svc);
 	return (ssize_t)n;
 }
@@ -290,7 +245,7 @@ static int call_respond_headers(struct grpc_call *call)
 	nghttp2_data_provider prd = { .source.ptr = call, .read_callback = call_read };
 
 	call->responded = true;
-	if (call->finished && call->out.len == 0) {
+	if (call->finished && msg_queue_bytes(&call->out) == 0) {
 		char status[12], msg[768];
 		nghttp2_nv hdrs[4] = {
 			NV(":status", "200"),
@@ -321,9 +276,7 @@ static struct grpc_call *call_new(struct grpc_conn *c, int32_t stream_id)
 
 	if (!call)
 		return NULL;
-	call->ends_cap = c->srv->opts.follow_queue;
-	call->ends = malloc(sizeof(*call->ends) * call->ends_cap);
-	if (!call->ends) {
+	if (msg_queue_init(&call->out, c->srv->opts.follow_queue)) {
 		free(call);
 		return NULL;
 	}
@@ -350,8 +303,7 @@ static void call_free(struct grpc_call *call)
 	if (call->next)
 		call->next->prev = call->prev;
 	buf_free(&call->req);
-	buf_free(&call->out);
-	free(call->ends);
+	msg_queue_free(&call->out);
 	free(call);
 }
 

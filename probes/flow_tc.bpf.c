@@ -285,6 +285,36 @@ static __always_inline int addr_cmp(const __u8 *a, const __u8 *b)
 	return 0;
 }
 
+/* Counts one packet on an existing entry. dir is a constant at each call site: indexing the
+ * per-direction arrays with a run-time value makes clang emit pointer arithmetic the
+ * verifier refuses. */
+static __always_inline void count_dir(struct flow_key *key, struct flow_state *st,
+				      struct pkt *p, const int dir, __u8 tc_dir, __u32 len,
+				      __u64 now)
+{
+	__sync_fetch_and_add(&st->packets[dir], 1);
+	__sync_fetch_and_add(&st->bytes[dir], len);
+	st->last_seen_ns = now;
+	if (p->tcp_flags) {
+		__u32 old = st->tcp_flags[dir];
+
+		/* Read first: the atomic is only paid when a flag is new in this direction. */
+		if ((old | p->tcp_flags) != old) {
+			old = __sync_fetch_and_or(&st->tcp_flags[dir], (__u32)p->tcp_flags);
+			if ((p->tcp_flags & FLOW_TCP_EVENT_FLAGS) & ~old)
+				emit(key, st, p, FLOW_EV_TCP_FLAGS, dir, tc_dir, len, now);
+		}
+	}
+}
+
+static __always_inline void init_dir(struct flow_state *init, struct pkt *p, const int dir,
+				      __u32 len)
+{
+	init->packets[dir] = 1;
+	init->bytes[dir] = len;
+	init->tcp_flags[dir] = p->tcp_flags;
+}
+
 static __always_inline int handle(struct __sk_buff *skb, __u8 tc_dir)
 {
 	struct pkt p = {};
@@ -330,9 +360,10 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 tc_dir)
 			init.icmp_code = p.icmp_code;
 		}
 		pkt_dir = side != init_side;
-		init.packets[pkt_dir] = 1;
-		init.bytes[pkt_dir] = len;
-		init.tcp_flags[pkt_dir] = p.tcp_flags;
+		if (pkt_dir)
+			init_dir(&init, &p, 1, len);
+		else
+			init_dir(&init, &p, 0, len);
 		if (bpf_map_update_elem(&flows, &key, &init, BPF_NOEXIST) == 0) {
 			events = FLOW_EV_START;
 			if (p.tcp_flags & FLOW_TCP_EVENT_FLAGS)
@@ -346,20 +377,10 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 tc_dir)
 			return TC_ACT_UNSPEC;
 	}
 
-	pkt_dir = side != st->init_side;
-	__sync_fetch_and_add(&st->packets[pkt_dir], 1);
-	__sync_fetch_and_add(&st->bytes[pkt_dir], len);
-	st->last_seen_ns = now;
-	if (p.tcp_flags) {
-		__u32 old = st->tcp_flags[pkt_dir];
-
-		/* Read first: the atomic is only paid when a flag is new in this direction. */
-		if ((old | p.tcp_flags) != old) {
-			old = __sync_fetch_and_or(&st->tcp_flags[pkt_dir], (__u32)p.tcp_flags);
-			if ((p.tcp_flags & FLOW_TCP_EVENT_FLAGS) & ~old)
-				emit(&key, st, &p, FLOW_EV_TCP_FLAGS, pkt_dir, tc_dir, len, now);
-		}
-	}
+	if (side != st->init_side)
+		count_dir(&key, st, &p, 1, tc_dir, len, now);
+	else
+		count_dir(&key, st, &p, 0, tc_dir, len, now);
 	return TC_ACT_UNSPEC;
 }
 

@@ -1,0 +1,569 @@
+/* The HTTP API (see include/flowscope/http_server.h): libmicrohttpd in external-epoll mode,
+ * driven by flowd's libuv loop (uv_poll on MHD's epoll fd plus a timer for its timeouts).
+ * Streaming followers are suspended while their bounded queue is empty and resumed when a
+ * flow arrives, so no request ever blocks the loop. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "flowscope/flow_pb.h"
+#include "flowscope/http_server.h"
+#include "flowscope/msg_queue.h"
+#include "flowscope/parse.h"
+
+#define DEFAULT_FOLLOW_QUEUE 4096
+#define DEFAULT_LAST 20
+#define NSEC_PER_SEC 1000000000ULL
+#define LOST_SOURCE_OBSERVER_QUEUE 2 /* flow.LostEventSource */
+#define CT_NDJSON "application/x-ndjson"
+#define CT_PB "application/x-protobuf"
+
+struct follower;
+
+struct http_server {
+	struct MHD_Daemon *d;
+	struct collector *col;
+	struct http_server_opts opts;
+	uv_poll_t poll;
+	uv_timer_t timer; /* MHD's own timeouts, and "run soon" after a resume */
+	uv_timer_t tick; /* once a second: lost-event notices, disconnect checks */
+	struct follower *followers;
+	int handles_open;
+	bool stopping;
+};
+
+struct follower {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	struct follower *next, *prev;
+	struct flow_bus_sub *sub;
+	struct msg_queue q;
+	struct buf scratch;
+	bool pb;
+	bool suspended;
+	uint64_t lost;
+	uint64_t lost_sent_ns;
+};
+
+static uint64_t now_wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static void on_timer(uv_timer_t *t);
+
+/* A resumed connection is handled at the next MHD_run: make it happen soon. */
+static void schedule_run(struct http_server *s)
+{
+	if (!s->stopping)
+		uv_timer_start(&s->timer, on_timer, 0, 0);
+}
+
+/* ---- responses -------------------------------------------------------------------------- */
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *ctype,
+			     char *body, size_t len)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	enum MHD_Result ret;
+
+	if (!r) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int status,
+				  const char *ctype, const char *text)
+{
+	char *copy = strdup(text);
+
+	return copy ? reply(conn, status, ctype, copy, strlen(copy)) : MHD_NO;
+}
+
+static enum MHD_Result reply_error(struct MHD_Connection *conn, unsigned int status,
+				   const char *msg)
+{
+	struct buf b = BUF_INIT;
+
+	if (buf_puts(&b, "{\"error\":") || buf_json_str(&b, msg, strlen(msg)) ||
+	    buf_puts(&b, "}\n")) {
+		buf_free(&b);
+		return MHD_NO;
+	}
+	return reply(conn, status, "application/json", b.data, b.len);
+}
+
+/* ---- /api/v1/flows ------------------------------------------------------------------------ */
+
+struct flows_query {
+	uint64_t last;
+	bool last_given;
+	bool follow;
+	bool pb;
+	char err[256];
+};
+
+static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				 const char *value)
+{
+	struct flows_query *q = cls;
+
+	(void)kind;
+	if (q->err[0])
+		return MHD_NO;
+	if (!strcmp(key, "last")) {
+		if (!value || parse_u64(value, UINT32_MAX, &q->last))
+			snprintf(q->err, sizeof(q->err),
+				 "invalid last '%s': use a whole number of flows (0 or more)",
+				 value ? value : "");
+		q->last_given = true;
+	} else if (!strcmp(key, "follow")) {
+		if (value && (!strcmp(value, "1") || !strcasecmp(value, "true")))
+			q->follow = true;
+		else if (value && (!strcmp(value, "0") || !strcasecmp(value, "false")))
+			q->follow = false;
+		else
+			snprintf(q->err, sizeof(q->err),
+				 "invalid follow '%s': use 1, 0, true or false", value ? value : "");
+	} else if (!strcmp(key, "format")) {
+		if (value && !strcmp(value, "json"))
+			q->pb = false;
+		else if (value && !strcmp(value, "pb"))
+			q->pb = true;
+		else
+			snprintf(q->err, sizeof(q->err),
+				 "invalid format '%s': use json (NDJSON) or pb (length-prefixed "
+				 "protobuf)",
+				 value ? value : "");
+	} else {
+		snprintf(q->err, sizeof(q->err),
+			 "unknown parameter '%s': /api/v1/flows takes last, follow and format",
+			 key);
+	}
+	return q->err[0] ? MHD_NO : MHD_YES;
+}
+
+struct collect_ctx {
+	struct buf *out;
+	struct msg_queue *q;
+	struct buf *scratch;
+	const char *node;
+	bool pb;
+	int err;
+};
+
+static int encode(struct buf *out, const struct flow *f, const char *node, bool pb)
+{
+	return pb ? flow_pb_frame(out, f, node) : flow_pb_json_line(out, f, node);
+}
+
+static int collect_flow(const struct flow *f, void *arg)
+{
+	struct collect_ctx *c = arg;
+
+	if (c->out) {
+		c->err = encode(c->out, f, c->node, c->pb);
+	} else {
+		buf_reset(c->scratch);
+		c->err = encode(c->scratch, f, c->node, c->pb);
+		if (!c->err)
+			c->err = msg_queue_push(c->q, c->scratch->data, c->scratch->len, true);
+	}
+	return c->err;
+}
+
+static void follower_send_lost(struct follower *fo)
+{
+	uint64_t now = now_wall_ns();
+	int err;
+
+	if (!fo->lost || now - fo->lost_sent_ns < NSEC_PER_SEC || msg_queue_full(&fo->q))
+		return;
+	buf_reset(&fo->scratch);
+	err = fo->pb ? flow_pb_lost_frame(&fo->scratch, LOST_SOURCE_OBSERVER_QUEUE, fo->lost,
+					  fo->srv->col->node_name, now)
+		     : flow_pb_lost_json_line(&fo->scratch, LOST_SOURCE_OBSERVER_QUEUE, fo->lost,
+					      fo->srv->col->node_name, now);
+	if (!err && !msg_queue_push(&fo->q, fo->scratch.data, fo->scratch.len, true)) {
+		fo->lost = 0;
+		fo->lost_sent_ns = now;
+	}
+}
+
+static void follower_wake(struct follower *fo)
+{
+	if (fo->suspended) {
+		fo->suspended = false;
+		MHD_resume_connection(fo->conn);
+		schedule_run(fo->srv);
+	}
+}
+
+static void on_flow(const struct flow *f, void *arg)
+{
+	struct follower *fo = arg;
+
+	if (msg_queue_full(&fo->q)) {
+		fo->lost++;
+		return;
+	}
+	follower_send_lost(fo);
+	buf_reset(&fo->scratch);
+	if (encode(&fo->scratch, f, fo->srv->col->node_name, fo->pb) ||
+	    msg_queue_push(&fo->q, fo->scratch.data, fo->scratch.len, false)) {
+		fo->lost++;
+		return;
+	}
+	follower_wake(fo);
+}
+
+static ssize_t follower_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct follower *fo = cls;
+	size_t n;
+
+	(void)pos;
+	if (msg_queue_bytes(&fo->q) == 0) {
+		if (fo->srv->stopping)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		/* Nothing to send: park the connection until a flow arrives. */
+		fo->suspended = true;
+		MHD_suspend_connection(fo->conn);
+		return 0;
+	}
+	n = msg_queue_read(&fo->q, buf, max);
+	if (fo->lost && msg_queue_count(&fo->q) < fo->q.cap / 2)
+		follower_send_lost(fo);
+	return (ssize_t)n;
+}
+
+static void follower_free(void *cls)
+{
+	struct follower *fo = cls;
+	struct http_server *s = fo->srv;
+
+	if (fo->sub)
+		flow_bus_unsubscribe(s->col->bus, fo->sub);
+	if (fo->prev)
+		fo->prev->next = fo->next;
+	else
+		s->followers = fo->next;
+	if (fo->next)
+		fo->next->prev = fo->prev;
+	msg_queue_free(&fo->q);
+	buf_free(&fo->scratch);
+	free(fo);
+}
+
+static enum MHD_Result serve_flows(struct http_server *s, struct MHD_Connection *conn)
+{
+	struct flows_query q = { .last = DEFAULT_LAST };
+	struct collector *col = s->col;
+	size_t cap = flow_store_capacity(col->store);
+	struct MHD_Response *r;
+	struct follower *fo;
+	enum MHD_Result ret;
+
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, query_arg, &q);
+	if (q.err[0])
+		return reply_error(conn, MHD_HTTP_BAD_REQUEST, q.err);
+	if (q.follow && !q.last_given)
+		q.last = 0; /* like `hubble observe --follow`: only new flows */
+	if (q.last > cap) {
+		snprintf(q.err, sizeof(q.err), "invalid last %llu: at most %zu flows are stored",
+			 (unsigned long long)q.last, cap);
+		return reply_error(conn, MHD_HTTP_BAD_REQUEST, q.err);
+	}
+	if (!q.follow) {
+		struct buf out = BUF_INIT;
+		struct collect_ctx c = { .out = &out, .node = col->node_name, .pb = q.pb };
+
+		flow_store_foreach_last(col->store, q.last, collect_flow, &c);
+		if (c.err) {
+			buf_free(&out);
+			return reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+		}
+		return reply(conn, MHD_HTTP_OK, q.pb ? CT_PB : CT_NDJSON, out.data ? out.data
+										      : strdup(""),
+			     out.len);
+	}
+
+	fo = calloc(1, sizeof(*fo));
+	if (!fo || msg_queue_init(&fo->q, s->opts.follow_queue)) {
+		free(fo);
+		return reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+	}
+	fo->srv = s;
+	fo->conn = conn;
+	fo->pb = q.pb;
+	{
+		struct collect_ctx c = { .q = &fo->q, .scratch = &fo->scratch,
+					 .node = col->node_name, .pb = q.pb };
+
+		flow_store_foreach_last(col->store, q.last, collect_flow, &c);
+	}
+	fo->sub = flow_bus_subscribe(col->bus, on_flow, fo);
+	fo->next = s->followers;
+	if (s->followers)
+		s->followers->prev = fo;
+	s->followers = fo;
+	if (!fo->sub) {
+		follower_free(fo);
+		return reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+	}
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, follower_read, fo,
+					      follower_free);
+	if (!r) {
+		follower_free(fo);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, q.pb ? CT_PB : CT_NDJSON);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* ---- other endpoints --------------------------------------------------------------------- */
+
+static enum MHD_Result serve_status(struct http_server *s, struct MHD_Connection *conn)
+{
+	struct collector *col = s->col;
+	struct flow_store_stats st;
+	struct buf b = BUF_INIT;
+	uint64_t lost = 0, now = now_wall_ns();
+	int err;
+
+	flow_store_get_stats(col->store, &st);
+	if (col->lost_records)
+		col->lost_records(col, &lost);
+	err = buf_printf(&b,
+			 "{\"num_flows\":%llu,\"max_flows\":%zu,\"seen_flows\":%llu,"
+			 "\"active_flows\":%llu,\"evicted_flows\":%llu,\"lost_records\":%llu,"
+			 "\"records\":%llu,\"decode_errors\":%llu,\"flows_published\":%llu,"
+			 "\"uptime_ns\":%llu,\"followers\":%u,\"node_name\":",
+			 (unsigned long long)st.stored, flow_store_capacity(col->store),
+			 (unsigned long long)st.seen, (unsigned long long)st.active,
+			 (unsigned long long)st.evicted, (unsigned long long)lost,
+			 (unsigned long long)col->stats.records,
+			 (unsigned long long)col->stats.decode_errors,
+			 (unsigned long long)col->stats.flows_published,
+			 (unsigned long long)(now > col->start_wall_ns ? now - col->start_wall_ns
+								      : 0),
+			 flow_bus_count(col->bus));
+	if (!err)
+		err = buf_json_str(&b, col->node_name, strlen(col->node_name));
+	if (!err)
+		err = buf_puts(&b, "}\n");
+	if (err) {
+		buf_free(&b);
+		return MHD_NO;
+	}
+	return reply(conn, MHD_HTTP_OK, "application/json", b.data, b.len);
+}
+
+static const char index_text[] =
+	"flowd: Flowscope node agent\n"
+	"\n"
+	"GET /api/v1/flows?last=N[&follow=1][&format=json|pb]  flows as NDJSON or protobuf frames\n"
+	"GET /api/v1/status                                   counters as JSON\n"
+	"GET /healthz                                         liveness\n";
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	static int first_call;
+	struct http_server *s = cls;
+
+	(void)version;
+	(void)upload;
+	if (!*con_cls) {
+		/* Headers only so far; answer when the request is complete. */
+		*con_cls = &first_call;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		*upload_size = 0; /* bodies are ignored: every endpoint is a GET */
+		return MHD_YES;
+	}
+	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
+		struct MHD_Response *r;
+		enum MHD_Result ret;
+		const char *msg = "{\"error\":\"only GET and HEAD are supported\"}\n";
+
+		r = MHD_create_response_from_buffer(strlen(msg), (void *)msg,
+						    MHD_RESPMEM_PERSISTENT);
+		if (!r)
+			return MHD_NO;
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		ret = MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
+	if (!strcmp(url, "/api/v1/flows"))
+		return serve_flows(s, conn);
+	if (!strcmp(url, "/api/v1/status"))
+		return serve_status(s, conn);
+	if (!strcmp(url, "/healthz"))
+		return reply_text(conn, MHD_HTTP_OK, "text/plain", "ok\n");
+	if (!strcmp(url, "/"))
+		return reply_text(conn, MHD_HTTP_OK, "text/plain; charset=utf-8", index_text);
+	return reply_error(conn, MHD_HTTP_NOT_FOUND, "no such endpoint: see GET /");
+}
+
+/* ---- driving MHD from libuv -------------------------------------------------------------- */
+
+static void run_mhd(struct http_server *s)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	if (s->stopping)
+		return;
+	MHD_run(s->d);
+	if (MHD_get_timeout(s->d, &ms) == MHD_YES)
+		uv_timer_start(&s->timer, on_timer, ms > 60000 ? 60000 : ms, 0);
+	else
+		uv_timer_stop(&s->timer);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+	(void)status;
+	(void)events;
+	run_mhd(h->data);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	run_mhd(t->data);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	struct http_server *s = t->data;
+	struct follower *fo;
+
+	/* Pending lost-event notices go out even if no new flow comes; a suspended follower
+	 * is resumed so that MHD notices when its client has gone away. */
+	for (fo = s->followers; fo; fo = fo->next) {
+		follower_send_lost(fo);
+		follower_wake(fo);
+	}
+}
+
+int http_server_start(struct http_server **out, struct collector *c,
+		      const struct http_server_opts *opts)
+{
+	struct http_server *s = calloc(1, sizeof(*s));
+	struct sockaddr_storage sa = { 0 };
+	const union MHD_DaemonInfo *info;
+	unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	int err;
+
+	if (!s)
+		return -ENOMEM;
+	s->col = c;
+	s->opts = *opts;
+	if (!s->opts.addr)
+		s->opts.addr = "127.0.0.1";
+	if (!s->opts.port)
+		s->opts.port = 12000;
+	if (!s->opts.follow_queue)
+		s->opts.follow_queue = DEFAULT_FOLLOW_QUEUE;
+	if (strchr(s->opts.addr, ':')) {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&sa;
+
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(s->opts.port);
+		err = inet_pton(AF_INET6, s->opts.addr, &a6->sin6_addr) == 1 ? 0 : -EINVAL;
+		flags |= MHD_USE_IPv6;
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&sa;
+
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(s->opts.port);
+		err = inet_pton(AF_INET, s->opts.addr, &a4->sin_addr) == 1 ? 0 : -EINVAL;
+	}
+	if (err) {
+		fprintf(stderr, "flowd: invalid HTTP listen address '%s': use a numeric IPv4 or "
+				"IPv6 address\n",
+			s->opts.addr);
+		free(s);
+		return err;
+	}
+	s->d = MHD_start_daemon(flags, s->opts.port, NULL, NULL, on_request, s,
+				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120, MHD_OPTION_END);
+	if (!s->d) {
+		fprintf(stderr,
+			"flowd: cannot serve HTTP on %s port %u (in use by another flowd? choose "
+			"another with --http ADDR:PORT)\n",
+			s->opts.addr, s->opts.port);
+		free(s);
+		return -EADDRINUSE;
+	}
+	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
+	if (!info) {
+		MHD_stop_daemon(s->d);
+		free(s);
+		return -EIO;
+	}
+	uv_poll_init(c->loop, &s->poll, info->epoll_fd);
+	uv_timer_init(c->loop, &s->timer);
+	uv_timer_init(c->loop, &s->tick);
+	s->poll.data = s->timer.data = s->tick.data = s;
+	s->handles_open = 3;
+	uv_poll_start(&s->poll, UV_READABLE, on_poll);
+	uv_timer_start(&s->tick, on_tick, 1000, 1000);
+	uv_timer_start(&s->timer, on_timer, 0, 0);
+	*out = s;
+	return 0;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct http_server *s = h->data;
+
+	if (--s->handles_open == 0)
+		free(s);
+}
+
+void http_server_stop(struct http_server *s)
+{
+	struct follower *fo;
+
+	if (!s)
+		return;
+	/* MHD must not be stopped with suspended connections: resume them first; their
+	 * readers then end the stream because stopping is set. */
+	s->stopping = true;
+	for (fo = s->followers; fo; fo = fo->next) {
+		if (fo->suspended) {
+			fo->suspended = false;
+			MHD_resume_connection(fo->conn);
+		}
+	}
+	MHD_run(s->d);
+	MHD_stop_daemon(s->d); /* frees remaining responses: follower_free unsubscribes */
+	uv_poll_stop(&s->poll);
+	uv_close((uv_handle_t *)&s->poll, on_handle_closed);
+	uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+	uv_close((uv_handle_t *)&s->tick, on_handle_closed);
+}
