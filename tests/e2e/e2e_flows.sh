@@ -93,7 +93,7 @@ done
 check "flowd starts and answers status" inr "$build/flowctl" status
 
 # A second flowd on the same interfaces must refuse, not stack probes.
-inr timeout 10 "$build/flowd" -i "${P}rc" --http 127.0.0.1:12001 >"$tmp/flowd2.out" 2>&1
+inr timeout 10 "$build/flowd" -i "${P}rc" --http 127.0.0.1:12001 --grpc 127.0.0.1:4246 >"$tmp/flowd2.out" 2>&1
 rc=$?
 check "second flowd on the same interface exits non-zero (rc $rc)" test "$rc" -ne 0 -a "$rc" -ne 124
 check "second flowd says the interface is already watched" \
