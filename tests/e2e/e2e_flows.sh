@@ -82,7 +82,7 @@ inr sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 set +e
 
 # flowd in the router namespace, on both veths, with a fast sweep so counters settle quickly.
-inr "$build/flowd" -i "${P}rc" -i "${P}rs" --sweep-interval 200ms --node-name e2e \
+ip netns exec "$R" "$build/flowd" -i "${P}rc" -i "${P}rs" --sweep-interval 200ms --node-name e2e \
 	>"$tmp/flowd.out" 2>&1 &
 flowd_pid=$!
 pids+=("$flowd_pid")
@@ -113,7 +113,8 @@ for f in s1 s2 s3 s4; do
 done
 
 # A follower started before the traffic must see it live.
-inr "$build/flowctl" observe --follow -o json >"$tmp/follow.json" 2>"$tmp/follow.err" &
+# (ip netns exec runs flowctl in place, so $! is flowctl itself, not a subshell.)
+ip netns exec "$R" "$build/flowctl" observe --follow -o json >"$tmp/follow.json" 2>"$tmp/follow.err" &
 follow_pid=$!
 pids+=("$follow_pid")
 sleep 0.5
@@ -156,6 +157,8 @@ check "flowctl compact output shows IPv6 as [addr]:port" \
 check "flowctl compact output shows the verdict" grep -q 'FORWARDED' "$tmp/ctl.txt"
 
 kill -INT "$follow_pid"
+for _ in $(seq 50); do kill -0 "$follow_pid" 2>/dev/null || break; sleep 0.1; done
+kill -KILL "$follow_pid" 2>/dev/null
 wait "$follow_pid"
 rc=$?
 check "flowctl observe --follow exits 0 on SIGINT (rc $rc)" test "$rc" -eq 0
@@ -199,6 +202,7 @@ failed=$((failed + $(grep -c '^FAIL - ' "$tmp/bad.checks")))
 # SIGTERM: flowd exits 0 and leaves no filter or clsact qdisc behind.
 kill -TERM "$flowd_pid"
 for _ in $(seq 50); do kill -0 "$flowd_pid" 2>/dev/null || break; sleep 0.1; done
+kill -KILL "$flowd_pid" 2>/dev/null
 wait "$flowd_pid"
 rc=$?
 check "flowd exits 0 on SIGTERM (rc $rc)" test "$rc" -eq 0
