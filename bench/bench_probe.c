@@ -1,0 +1,224 @@
+/* Probe cost: BPF_PROG_TEST_RUN ns/packet of each path of the TC flow probe next to an empty tc
+ * program, measured in the same run. Cases are interleaved round by round (so drift on a noisy
+ * machine hits all of them alike) and each is reported as the median over rounds with its
+ * ratio to the empty program. Prints a table and one JSON line per case.
+ * Usage: bench_probe [ROUNDS [REPEAT]]  (defaults 15, 200000). Needs root. */
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "flowscope/flow_record.h"
+#include "flowscope/probe_tc.h"
+#include "empty_tc.skel.h"
+#include "../tests/pktgen.h"
+
+struct bench_case {
+	const char *name;
+	const char *what;
+	int prog; /* 0: empty, 1: flow probe */
+	int fresh; /* every packet creates a new flow (repeat 1, many packets) */
+	struct pkt_spec spec;
+	uint8_t frame[2048];
+	size_t len;
+	double *samples;
+};
+
+static int drain(void *ctx, void *data, size_t size)
+{
+	(void)ctx;
+	(void)data;
+	(void)size;
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static int run_prog(int fd, const void *frame, size_t len, int repeat, double *ns)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = len,
+		    .repeat = repeat);
+	int err = bpf_prog_test_run_opts(fd, &opts);
+
+	if (err)
+		return err;
+	*ns = opts.duration; /* the kernel's average per run, in ns */
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int rounds = argc > 1 ? atoi(argv[1]) : 15, repeat = argc > 2 ? atoi(argv[2]) : 200000;
+	struct probe_tc_opts popts = { .ring_bytes = 1 << 22 };
+#define V4(sp, dp, pr, fl) .family = 4, .src = "10.1.0.2", .dst = "10.2.0.9", .proto = (pr), \
+			   .sport = (sp), .dport = (dp), .tcp_flags = (fl)
+#define V6(sp, dp, pr, fl) .family = 6, .src = "fd00:1::2", .dst = "fd00:2::9", .proto = (pr), \
+			   .sport = (sp), .dport = (dp), .tcp_flags = (fl)
+	struct bench_case cases[] = {
+		{ .name = "empty", .what = "empty tc program (baseline), IPv4 TCP ACK",
+		  .spec = { V4(40000, 443, IPPROTO_TCP, FLOW_TCP_ACK) } },
+		{ .name = "existing_tcp4", .what = "existing flow, IPv4 TCP ACK", .prog = 1,
+		  .spec = { V4(40000, 443, IPPROTO_TCP, FLOW_TCP_ACK) } },
+		{ .name = "existing_udp4", .what = "existing flow, IPv4 UDP", .prog = 1,
+		  .spec = { V4(40001, 53, IPPROTO_UDP, 0) } },
+		{ .name = "existing_tcp6", .what = "existing flow, IPv6 TCP ACK", .prog = 1,
+		  .spec = { V6(40000, 443, IPPROTO_TCP, FLOW_TCP_ACK) } },
+		{ .name = "existing_tcp6_ext",
+		  .what = "existing flow, IPv6 TCP + 2 extension headers", .prog = 1,
+		  .spec = { V6(40001, 443, IPPROTO_TCP, FLOW_TCP_ACK), .v6_ext = 2 } },
+		{ .name = "existing_vlan", .what = "existing flow, 802.1Q IPv4 TCP", .prog = 1,
+		  .spec = { V4(40002, 443, IPPROTO_TCP, FLOW_TCP_ACK), .vlan = { 7 } } },
+		{ .name = "non_ip", .what = "non-IP frame (ARP)", .prog = 1 },
+		{ .name = "new_flow", .what = "new flow: map insert + ring record (IPv4 UDP)",
+		  .prog = 1, .fresh = 1, .spec = { V4(0, 9000, IPPROTO_UDP, 0) } },
+		{ .name = "tcp_flag", .what = "new TCP flag on an existing flow: record (FIN)",
+		  .prog = 1, .fresh = 1,
+		  .spec = { V4(0, 8443, IPPROTO_TCP, FLOW_TCP_FIN | FLOW_TCP_ACK) } },
+		{ .name = "empty_fresh",
+		  .what = "empty tc program, one packet per run (baseline of the two above)",
+		  .fresh = 1, .spec = { V4(0, 9000, IPPROTO_UDP, 0) } },
+	};
+	int ncases = sizeof(cases) / sizeof(cases[0]), fds[2], i, r, err, nrings;
+	int fresh_n = 2000, fresh_base = 0;
+	struct empty_tc_bpf *empty;
+	struct probe_tc *probe;
+	struct ring_buffer *rb;
+	const int *rfds;
+	double base = 0, base_fresh = 0;
+
+	if (rounds < 1 || repeat < 1 || rounds * fresh_n > 64000) {
+		fprintf(stderr, "usage: %s [ROUNDS (1..32) [REPEAT]]\n", argv[0]);
+		return 2;
+	}
+	if (geteuid() != 0) {
+		fprintf(stderr, "bench_probe: needs root (BPF_PROG_TEST_RUN)\n");
+		return 1;
+	}
+	empty = empty_tc_bpf__open_and_load();
+	if (!empty) {
+		fprintf(stderr, "bench_probe: cannot load the empty program: %s\n", strerror(errno));
+		return 1;
+	}
+	err = probe_tc_open(&probe, &popts);
+	if (err)
+		return 1;
+	nrings = probe_tc_ring_fds(probe, &rfds);
+	rb = ring_buffer__new(rfds[0], drain, NULL, NULL);
+	for (i = 1; rb && i < nrings; i++)
+		ring_buffer__add(rb, rfds[i], drain, NULL);
+	if (!rb) {
+		fprintf(stderr, "bench_probe: ring_buffer__new failed\n");
+		return 1;
+	}
+	fds[0] = bpf_program__fd(empty->progs.empty_tc);
+	fds[1] = probe_tc_prog_fd(probe, 1);
+
+	for (i = 0; i < ncases; i++) {
+		struct bench_case *c = &cases[i];
+		double ns;
+
+		c->samples = calloc(rounds, sizeof(double));
+		if (c->spec.family) {
+			c->len = pkt_build(&c->spec, c->frame, sizeof(c->frame));
+		} else {
+			memcpy(c->frame, "\xff\xff\xff\xff\xff\xff\x02\x00\x00\x00\x00\x01\x08\x06"
+					 "\x00\x01\x08\x00\x06\x04\x00\x01",
+			       22);
+			c->len = 60;
+		}
+		/* Warm up; existing-flow cases thereby create their flow. */
+		if (!c->fresh && run_prog(fds[c->prog], c->frame, c->len, 1000, &ns)) {
+			fprintf(stderr, "bench_probe: BPF_PROG_TEST_RUN: %s\n", strerror(errno));
+			return 1;
+		}
+	}
+
+	for (r = 0; r < rounds; r++) {
+		for (i = 0; i < ncases; i++) {
+			struct bench_case *c = &cases[i];
+			double ns = 0, sum = 0;
+			int k;
+
+			if (!c->fresh) {
+				run_prog(fds[c->prog], c->frame, c->len, repeat, &ns);
+				c->samples[r] = ns;
+				continue;
+			}
+			/* One packet per run, each of a flow (or a flag) not seen before. The kernel
+			 * times the program alone, not the syscall. */
+			for (k = 0; k < fresh_n; k++) {
+				/* A port not used before in this run: every packet is a new flow. */
+				int port = 1024 + (fresh_base + k) % 64000;
+				uint8_t *l4 = c->frame + 14 + 20;
+
+				if (!strcmp(c->name, "tcp_flag")) {
+					struct pkt_spec ack = c->spec;
+					double dummy;
+
+					/* Open the flow with an ACK, then time its first FIN. */
+					ack.sport = port;
+					ack.tcp_flags = FLOW_TCP_ACK;
+					c->len = pkt_build(&ack, c->frame, sizeof(c->frame));
+					run_prog(fds[1], c->frame, c->len, 1, &dummy);
+					l4[13] = c->spec.tcp_flags;
+				} else {
+					c->spec.sport = port;
+					c->len = pkt_build(&c->spec, c->frame, sizeof(c->frame));
+				}
+				run_prog(fds[c->prog], c->frame, c->len, 1, &ns);
+				sum += ns;
+				if (k % 256 == 255)
+					ring_buffer__consume(rb);
+			}
+			ring_buffer__consume(rb);
+			c->samples[r] = sum / fresh_n;
+		}
+		fresh_base += fresh_n;
+	}
+
+	for (i = 0; i < ncases; i++) {
+		double m = median(cases[i].samples, rounds);
+
+		if (!strcmp(cases[i].name, "empty"))
+			base = m;
+		if (!strcmp(cases[i].name, "empty_fresh"))
+			base_fresh = m;
+	}
+	printf("TC probe cost, BPF_PROG_TEST_RUN, median of %d interleaved rounds "
+	       "(repeat %d; one-packet cases: %d packets/round)\n",
+	       rounds, repeat, fresh_n);
+	printf("%-20s %10s %8s  %s\n", "case", "ns/packet", "ratio", "what");
+	for (i = 0; i < ncases; i++) {
+		struct bench_case *c = &cases[i];
+		double m = median(c->samples, rounds), b = c->fresh ? base_fresh : base;
+
+		printf("%-20s %10.1f %7.2fx  %s%s\n", c->name, m, m / b, c->what,
+		       c->fresh ? " [vs empty_fresh]" : " [vs empty]");
+	}
+	for (i = 0; i < ncases; i++) {
+		struct bench_case *c = &cases[i];
+		double m = median(c->samples, rounds), b = c->fresh ? base_fresh : base;
+
+		printf("{\"bench\":\"probe\",\"case\":\"%s\",\"ns_per_packet\":%.1f,"
+		       "\"baseline\":\"%s\",\"ratio\":%.3f,\"rounds\":%d}\n",
+		       c->name, m, c->fresh ? "empty_fresh" : "empty", m / b, rounds);
+	}
+	ring_buffer__free(rb);
+	probe_tc_close(probe);
+	empty_tc_bpf__destroy(empty);
+	return 0;
+}

@@ -1,0 +1,18 @@
+#!/bin/bash
+# Runs every benchmark in BUILD/bench, one after the other. Results are printed as tables with
+# ratios against a baseline measured in the same run, plus one JSON line per result; the JSON
+# lines are also collected in BUILD/bench/results.jsonl to compare runs over time.
+set -u
+build=${1:-build}
+out="$build/bench/results.jsonl"
+: >"$out"
+rc=0
+for b in "$build"/bench/bench_*; do
+	[ -x "$b" ] || continue
+	echo "=== $(basename "$b")"
+	"$b" | tee >(grep '^{' >>"$out")
+	[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+	echo
+done
+echo "JSON results: $out"
+exit $rc
