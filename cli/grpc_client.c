@@ -398,6 +398,11 @@ fail:
 	return r;
 }
 
+int grpc_client_fd(const struct grpc_client *c)
+{
+	return c->fd;
+}
+
 void grpc_client_close(struct grpc_client *c)
 {
 	if (!c)
@@ -425,28 +430,44 @@ int grpc_client_call(struct grpc_client *c, const char *path, const ProtobufCMes
 		     grpc_client_msg_cb cb, void *ctx, volatile int *stop, char *err,
 		     size_t errlen)
 {
+	size_t n = protobuf_c_message_get_packed_size(req);
+	uint8_t *body = malloc(n + 5);
+	int r;
+
+	if (!body)
+		return -ENOMEM;
+	body[0] = 0;
+	body[1] = (uint8_t)(n >> 24);
+	body[2] = (uint8_t)(n >> 16);
+	body[3] = (uint8_t)(n >> 8);
+	body[4] = (uint8_t)n;
+	protobuf_c_message_pack(req, body + 5);
+	r = grpc_client_call_raw(c, path, NULL, body, n + 5, cb, ctx, stop, err, errlen);
+	free(body);
+	return r;
+}
+
+int grpc_client_call_raw(struct grpc_client *c, const char *path, const char *content_type,
+			 const void *body, size_t len, grpc_client_msg_cb cb, void *ctx,
+			 volatile int *stop, char *err, size_t errlen)
+{
 	nghttp2_nv hdrs[] = {
 		NV(":method", "POST"),
 		NV(":scheme", c->tls ? "https" : "http"),
 		NV(":path", path),
 		NV(":authority", c->authority),
-		NV("content-type", "application/grpc+proto"),
+		NV("content-type", content_type ? content_type : "application/grpc+proto"),
 		NV("te", "trailers"),
 		NV("user-agent", "flowctl/0.1 grpc-c-nghttp2"),
 	};
 	nghttp2_data_provider prd = { .read_callback = req_read };
-	size_t n = protobuf_c_message_get_packed_size(req);
-	uint8_t hdr[5] = { 0, (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8),
-			   (uint8_t)n };
 	int r;
 
 	buf_reset(&c->req);
 	buf_reset(&c->in);
 	c->req_off = 0;
-	if (buf_append(&c->req, hdr, 5) || buf_reserve(&c->req, n))
+	if (buf_append(&c->req, body, len))
 		return -ENOMEM;
-	protobuf_c_message_pack(req, (uint8_t *)c->req.data + 5);
-	c->req.len += n;
 	c->cb = cb;
 	c->ctx_cb = ctx;
 	c->grpc_status = -1;

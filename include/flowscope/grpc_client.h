@@ -22,6 +22,8 @@ struct grpc_client_opts {
 int grpc_client_connect(struct grpc_client **out, const struct grpc_client_opts *opts, char *err,
 			size_t errlen);
 void grpc_client_close(struct grpc_client *c);
+/* The connection's socket (for poll, or for tests that cut the connection). */
+int grpc_client_fd(const struct grpc_client *c);
 
 /* Called for each response message (unframed bytes). A non-zero return cancels the call. */
 typedef int (*grpc_client_msg_cb)(const uint8_t *msg, size_t len, void *ctx);
@@ -33,5 +35,11 @@ typedef int (*grpc_client_msg_cb)(const uint8_t *msg, size_t len, void *ctx);
 int grpc_client_call(struct grpc_client *c, const char *path, const ProtobufCMessage *req,
 		     grpc_client_msg_cb cb, void *ctx, volatile int *stop, char *err,
 		     size_t errlen);
+
+/* The same with a request body given as is (already framed, or deliberately malformed) and
+ * an optional content-type (NULL: application/grpc+proto). */
+int grpc_client_call_raw(struct grpc_client *c, const char *path, const char *content_type,
+			 const void *body, size_t len, grpc_client_msg_cb cb, void *ctx,
+			 volatile int *stop, char *err, size_t errlen);
 
 #endif /* FLOWSCOPE_GRPC_CLIENT_H */
