@@ -39,7 +39,7 @@ TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all deps test-deps run test bench clean format check-format
+.PHONY: all deps test-deps run test tests bench clean format check-format
 .DELETE_ON_ERROR:
 .SECONDARY:
 
