@@ -282,6 +282,12 @@ static void print_table(struct printer *p, const Flow__Flow *f)
 	       t.summary);
 }
 
+static void flush_stdout(void *ctx)
+{
+	(void)ctx;
+	fflush(stdout);
+}
+
 static int on_flows_msg(const uint8_t *msg, size_t len, void *ctx)
 {
 	struct printer *p = ctx;
@@ -310,7 +316,6 @@ static int on_flows_msg(const uint8_t *msg, size_t len, void *ctx)
 			print_table(p, r->flow);
 	}
 	p->printed++;
-	fflush(stdout);
 	observer__get_flows_response__free_unpacked(r, NULL);
 	return 0;
 }
@@ -869,6 +874,9 @@ static int cmd_observe(int argc, char **argv, struct conn_opts *co)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
+	/* Output is flushed once per burst of messages: followers see each flow as soon as it
+	 * arrives, bulk replies are not slowed by a write per line. */
+	grpc_client_set_idle_cb(cl, flush_stdout, NULL);
 	r = grpc_client_call(cl, "/observer.Observer/GetFlows", &req.base, on_flows_msg, &pr,
 			     &stop_requested, err, sizeof(err));
 	grpc_client_close(cl);

@@ -41,6 +41,10 @@ struct grpc_client {
 	bool cancelled;
 	uint32_t rst_code;
 	char err[256];
+	/* Called when the client is about to wait for more data after delivering messages. */
+	void (*idle_cb)(void *ctx);
+	void *idle_ctx;
+	bool delivered;
 };
 
 static ssize_t on_send(nghttp2_session *s, const uint8_t *d, size_t n, int flags, void *u)
@@ -121,6 +125,7 @@ static int on_data(nghttp2_session *session, uint8_t flags, int32_t stream_id,
 						  NGHTTP2_CANCEL);
 			return 0;
 		}
+		c->delivered = true;
 		if (c->cb(p + off + 5, mlen, c->ctx_cb)) {
 			c->cancelled = true;
 			nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id,
@@ -398,6 +403,12 @@ fail:
 	return r;
 }
 
+void grpc_client_set_idle_cb(struct grpc_client *c, void (*cb)(void *ctx), void *ctx)
+{
+	c->idle_cb = cb;
+	c->idle_ctx = ctx;
+}
+
 int grpc_client_fd(const struct grpc_client *c)
 {
 	return c->fd;
@@ -501,10 +512,19 @@ int grpc_client_call_raw(struct grpc_client *c, const char *path, const char *co
 			snprintf(err, errlen, "%s", c->err[0] ? c->err : "cancelled");
 			return c->err[0] ? -EPROTO : 1;
 		}
-		if (c->tls && SSL_pending(c->ssl))
+		if (c->tls && SSL_pending(c->ssl)) {
 			r = 1;
-		else
-			r = poll(&p, 1, 200);
+		} else {
+			r = poll(&p, 1, 0);
+			if (r == 0) {
+				/* Everything received so far is delivered: a good moment for the
+				 * caller to flush its output, once per burst, not per message. */
+				if (c->delivered && c->idle_cb)
+					c->idle_cb(c->idle_ctx);
+				c->delivered = false;
+				r = poll(&p, 1, 200);
+			}
+		}
 		if (r < 0 && errno != EINTR) {
 			r = -errno;
 			goto io_err;

@@ -22,6 +22,9 @@ struct grpc_client_opts {
 int grpc_client_connect(struct grpc_client **out, const struct grpc_client_opts *opts, char *err,
 			size_t errlen);
 void grpc_client_close(struct grpc_client *c);
+/* cb(ctx) runs whenever the client has delivered messages and is about to wait for more:
+ * the place to flush buffered output once per burst instead of once per message. */
+void grpc_client_set_idle_cb(struct grpc_client *c, void (*cb)(void *ctx), void *ctx);
 /* The connection's socket (for poll, or for tests that cut the connection). */
 int grpc_client_fd(const struct grpc_client *c);
 

@@ -1,0 +1,308 @@
+/* Export throughput over loopback, measured side by side in one run: flows/s out of flowd's
+ * store over HTTP NDJSON (GET /api/v1/flows?last=N, the baseline), over gRPC GetFlows to
+ * flowctl (-o json and compact, formatting included) and over gRPC to a bare client that only
+ * decodes the messages. The servers are the real ones on a libuv loop in a thread; the store
+ * is filled with N synthetic UDP flows. Rounds alternate the clients; medians and ratios.
+ * Usage: bench_export [ROUNDS [FLOWS]]  (defaults 7, 65536). */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "flowscope/collector.h"
+#include "flowscope/grpc_client.h"
+#include "flowscope/grpc_server.h"
+#include "flowscope/http_server.h"
+#include "observer.pb-c.h"
+
+static uv_loop_t loop;
+static uv_async_t stop_async;
+static struct collector col;
+static struct grpc_server *grpc;
+static struct http_server *http;
+
+static void on_stop(uv_async_t *h)
+{
+	grpc_server_stop(grpc);
+	http_server_stop(http);
+	uv_close((uv_handle_t *)h, NULL);
+}
+
+static void *loop_main(void *arg)
+{
+	(void)arg;
+	uv_run(&loop, UV_RUN_DEFAULT);
+	return NULL;
+}
+
+static uint16_t free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t l = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || getsockname(fd, (struct sockaddr *)&a, &l))
+		return 0;
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static void fill(int n)
+{
+	struct timespec ts;
+	int i;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	for (i = 0; i < n; i++) {
+		struct flow_record r;
+
+		memset(&r, 0, sizeof(r));
+		r.type = FLOW_REC_TC;
+		r.version = FLOW_RECORD_VERSION;
+		r.events = FLOW_EV_START;
+		r.key.addr[0][0] = 10;
+		r.key.addr[0][2] = (uint8_t)(i >> 16);
+		r.key.addr[0][3] = 1;
+		r.key.addr[1][0] = 10;
+		r.key.addr[1][1] = 1;
+		r.key.addr[1][3] = 2;
+		r.key.port[0] = (uint16_t)i;
+		r.key.port[1] = 53;
+		r.key.ifindex = 1;
+		r.key.proto = IPPROTO_UDP;
+		r.key.family = 4;
+		r.ts_ns = (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec + i;
+		r.pkt_len = 80;
+		r.state.first_seen_ns = r.state.last_seen_ns = r.ts_ns;
+		r.state.packets[0] = 1;
+		r.state.bytes[0] = 80;
+		collector_handle_record(&col, &r, sizeof(r));
+	}
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Counts '\n' in everything read from fd until EOF; with skip_headers, only after the
+ * blank line that ends an HTTP response head. */
+static long count_lines(int fd, int skip_headers)
+{
+	static char buf[1 << 16];
+	long lines = 0;
+	ssize_t n, i;
+	int in_body = !skip_headers, nl_run = 0;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		for (i = 0; i < n; i++) {
+			if (in_body) {
+				lines += buf[i] == '\n';
+			} else if (buf[i] == '\n') {
+				in_body = ++nl_run == 2;
+			} else if (buf[i] != '\r') {
+				nl_run = 0;
+			}
+		}
+	return lines;
+}
+
+static long run_http(uint16_t port, int n)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	char req[128];
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	long lines;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)))
+		return -1;
+	snprintf(req, sizeof(req),
+		 "GET /api/v1/flows?last=%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", n);
+	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req))
+		return -1;
+	lines = count_lines(fd, 1);
+	close(fd);
+	return lines;
+}
+
+static long run_flowctl(const char *flowctl, uint16_t port, int n, const char *output)
+{
+	char server[64], last[32];
+	int p[2], st;
+	long lines;
+	pid_t pid;
+
+	snprintf(server, sizeof(server), "127.0.0.1:%u", port);
+	snprintf(last, sizeof(last), "%d", n);
+	if (pipe(p))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		close(p[1]);
+		execl(flowctl, flowctl, "observe", "--server", server, "--last", last, "-o", output,
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	lines = count_lines(p[0], 0);
+	close(p[0]);
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? lines : -1;
+}
+
+static int count_msg(const uint8_t *m, size_t l, void *ctx)
+{
+	Observer__GetFlowsResponse *r = observer__get_flows_response__unpack(NULL, l, m);
+
+	if (!r)
+		return 1;
+	observer__get_flows_response__free_unpacked(r, NULL);
+	(*(long *)ctx)++;
+	return 0;
+}
+
+static long run_grpc_raw(uint16_t port, int n)
+{
+	struct grpc_client_opts o = { .host = "127.0.0.1", .port = port };
+	Observer__GetFlowsRequest req = OBSERVER__GET_FLOWS_REQUEST__INIT;
+	struct grpc_client *c;
+	char err[256];
+	long got = 0;
+	int st;
+
+	if (grpc_client_connect(&c, &o, err, sizeof(err)))
+		return -1;
+	req.number = n;
+	st = grpc_client_call(c, "/observer.Observer/GetFlows", &req.base, count_msg, &got, NULL,
+			      err, sizeof(err));
+	grpc_client_close(c);
+	return st == 0 ? got : -1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+	int rounds = argc > 1 ? atoi(argv[1]) : 7, n = argc > 2 ? atoi(argv[2]) : 65536, r, i;
+	struct grpc_server_opts go = { .addr = "127.0.0.1" };
+	struct http_server_opts ho = { .addr = "127.0.0.1" };
+	const char *names[] = { "http_ndjson", "grpc_flowctl_json", "grpc_flowctl_compact",
+				"grpc_client_decode" };
+	const char *what[] = { "HTTP GET /api/v1/flows NDJSON (baseline)",
+			       "gRPC GetFlows -> flowctl observe -o json",
+			       "gRPC GetFlows -> flowctl observe (compact)",
+			       "gRPC GetFlows -> client that only decodes protobuf" };
+	enum { NCASES = 4 };
+	double *rate[NCASES];
+	char self[PATH_MAX], flowctl[PATH_MAX + 16];
+	pthread_t th;
+	ssize_t sl;
+
+	if (rounds < 1 || n < 1 || n > 1000000) {
+		fprintf(stderr, "usage: %s [ROUNDS [FLOWS (1..1000000)]]\n", argv[0]);
+		return 2;
+	}
+	sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (sl <= 0)
+		return 1;
+	self[sl] = '\0';
+	snprintf(flowctl, sizeof(flowctl), "%s/../flowctl", dirname(self));
+	if (access(flowctl, X_OK)) {
+		fprintf(stderr, "bench_export: %s not found: run make first\n", flowctl);
+		return 1;
+	}
+
+	uv_loop_init(&loop);
+	collector_init(&col);
+	col.loop = &loop;
+	col.store = flow_store_new(n);
+	col.bus = flow_bus_new();
+	snprintf(col.node_name, sizeof(col.node_name), "bench");
+	go.port = free_port();
+	ho.port = free_port();
+	if (grpc_server_start(&grpc, &col, &go) || http_server_start(&http, &col, &ho))
+		return 1;
+	uv_async_init(&loop, &stop_async, on_stop);
+	fill(n);
+	pthread_create(&th, NULL, loop_main, NULL);
+
+	for (i = 0; i < NCASES; i++)
+		rate[i] = calloc(rounds, sizeof(double));
+	for (r = 0; r < rounds; r++) {
+		for (i = 0; i < NCASES; i++) {
+			/* Rotate the order each round so no client always goes first. */
+			int c = (i + r) % NCASES;
+			double t0 = now_s(), t;
+			long got;
+
+			switch (c) {
+			case 0:
+				got = run_http(ho.port, n);
+				break;
+			case 1:
+				got = run_flowctl(flowctl, go.port, n, "json");
+				break;
+			case 2:
+				got = run_flowctl(flowctl, go.port, n, "compact");
+				break;
+			default:
+				got = run_grpc_raw(go.port, n);
+			}
+			t = now_s() - t0;
+			if (got != n) {
+				fprintf(stderr, "bench_export: %s got %ld flows, expected %d\n",
+					names[c], got, n);
+				return 1;
+			}
+			rate[c][r] = n / t;
+		}
+	}
+
+	printf("Export throughput over loopback: %d stored flows per request, median of %d "
+	       "rounds\n",
+	       n, rounds);
+	printf("%-22s %12s %8s  %s\n", "case", "flows/s", "ratio", "what");
+	{
+		double med[NCASES];
+
+		for (i = 0; i < NCASES; i++) {
+			qsort(rate[i], rounds, sizeof(double), cmp_double);
+			med[i] = rounds % 2 ? rate[i][rounds / 2]
+					    : (rate[i][rounds / 2 - 1] + rate[i][rounds / 2]) / 2;
+		}
+		for (i = 0; i < NCASES; i++)
+			printf("%-22s %12.0f %7.2fx  %s\n", names[i], med[i], med[i] / med[0],
+			       what[i]);
+		for (i = 0; i < NCASES; i++)
+			printf("{\"bench\":\"export\",\"case\":\"%s\",\"flows_per_s\":%.0f,"
+			       "\"baseline\":\"http_ndjson\",\"ratio\":%.3f,\"flows\":%d,"
+			       "\"rounds\":%d}\n",
+			       names[i], med[i], med[i] / med[0], n, rounds);
+	}
+	uv_async_send(&stop_async);
+	pthread_join(th, NULL);
+	return 0;
+}
