@@ -522,6 +522,10 @@ static void conn_flush(struct grpc_conn *c)
 
 	if (c->closing || c->in_flush)
 		return;
+	/* Nothing goes to nghttp2's peer before the TLS handshake is done: SSL_write would
+	 * fail and the frames (our SETTINGS first) would be lost. on_read flushes afterwards. */
+	if (c->ssl && !SSL_is_init_finished(c->ssl))
+		return;
 	c->in_flush = true;
 	c->dirty = false;
 	while (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < WRITE_HIGH_WATER) {
@@ -539,12 +543,22 @@ static void conn_flush(struct grpc_conn *c)
 		if (buf_append(&out, data, (size_t)n))
 			break;
 		if (out.len >= 65536) {
-			conn_write(c, (const uint8_t *)out.data, out.len);
+			if (conn_write(c, (const uint8_t *)out.data, out.len)) {
+				buf_free(&out);
+				c->in_flush = false;
+				conn_close(c);
+				return;
+			}
 			buf_reset(&out);
 		}
 	}
-	if (out.len)
-		conn_write(c, (const uint8_t *)out.data, out.len);
+	if (out.len && conn_write(c, (const uint8_t *)out.data, out.len)) {
+		/* Frames nghttp2 considers sent could not be written: the session is broken. */
+		buf_free(&out);
+		c->in_flush = false;
+		conn_close(c);
+		return;
+	}
 	buf_free(&out);
 	c->in_flush = false;
 	if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session))
