@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -614,8 +615,22 @@ static int conn_feed(struct grpc_conn *c, const uint8_t *data, size_t len)
 	ssize_t n = nghttp2_session_mem_recv(c->session, data, len);
 
 	if (n < 0) {
-		fprintf(stderr, "flowd: grpc: bad HTTP/2 from a client: %s\n",
-			nghttp2_strerror((int)n));
+		/* At most one line a second: a misbehaving client must not flood the log. */
+		static time_t last;
+		static unsigned long suppressed;
+		time_t now = time(NULL);
+
+		if (now != last) {
+			fprintf(stderr, "flowd: grpc: bad HTTP/2 from a client: %s",
+				nghttp2_strerror((int)n));
+			if (suppressed)
+				fprintf(stderr, " (and %lu more since the last report)", suppressed);
+			fputc('\n', stderr);
+			last = now;
+			suppressed = 0;
+		} else {
+			suppressed++;
+		}
 		return -EPROTO;
 	}
 	return 0;
