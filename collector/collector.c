@@ -30,6 +30,41 @@ static void publish(struct collector *c, struct flow *f, uint64_t now_ns)
 	f->tcp_flags = f->tcp_flags_seen[0] | f->tcp_flags_seen[1];
 }
 
+/* Folds a record that arrived late into the stored flow. Each CPU writes to its own ring, so
+ * records of one flow can be read out of order (a FIN's record before its SYN's): kernel
+ * counters only grow within one map entry, so the larger value is the newer one. */
+static void merge_record(struct flow *f, const struct flow *ev)
+{
+	int d;
+
+	for (d = 0; d < 2; d++) {
+		if (ev->packets[d] > f->packets[d]) {
+			f->packets[d] = ev->packets[d];
+			f->bytes[d] = ev->bytes[d];
+		}
+		f->tcp_flags_seen[d] |= ev->tcp_flags_seen[d];
+	}
+	if (ev->last_seen_ns > f->last_seen_ns)
+		f->last_seen_ns = ev->last_seen_ns;
+	/* The event itself is this record's. */
+	f->event = ev->event;
+	f->is_reply = ev->is_reply;
+	f->tcp_flags = ev->tcp_flags;
+	f->time_ns = ev->time_ns;
+}
+
+static void end_flow(struct collector *c, struct flow *f, uint64_t now_wall)
+{
+	f->event = FLOW_EVENT_END;
+	f->is_reply = false;
+	f->tcp_flags = f->tcp_flags_seen[0] | f->tcp_flags_seen[1];
+	f->time_ns = now_wall;
+	f->end_ns = f->last_seen_ns;
+	flow_store_end(c->store, f);
+	flow_store_touch(c->store, f);
+	publish(c, f, now_wall);
+}
+
 int collector_handle_record(struct collector *c, const void *data, size_t len)
 {
 	struct flow ev, *f;
@@ -42,32 +77,23 @@ int collector_handle_record(struct collector *c, const void *data, size_t len)
 		return err;
 	}
 	f = flow_store_find(c->store, &ev.key);
-	/* A start record for a key we hold means the kernel forgot the old flow (LRU eviction
-	 * or our own idle sweep raced with new packets): the old one is over. */
-	if (f && ev.event == FLOW_EVENT_START) {
-		f->event = FLOW_EVENT_END;
-		f->end_ns = f->last_seen_ns;
-		flow_store_end(c->store, f);
-		publish(c, f, ev.time_ns);
+	/* A record of another kernel entry for a key we hold (its first_seen differs) means
+	 * the kernel forgot the old flow (LRU eviction, or our idle sweep raced with new
+	 * packets): the old one is over. */
+	if (f && f->first_seen_boot_ns != ev.first_seen_boot_ns) {
+		end_flow(c, f, ev.time_ns);
 		f = NULL;
 	}
 	if (!f) {
 		f = flow_store_insert(c->store, &ev);
 		if (!f)
 			return -errno;
+		if (!f->ifname[0] && !if_indextoname(f->ifindex, f->ifname))
+			f->ifname[0] = '\0';
 	} else {
-		uint64_t id = f->id, gen = f->sweep_gen;
-		char ifname[IF_NAMESIZE];
-
-		memcpy(ifname, f->ifname, sizeof(ifname));
-		*f = ev;
-		f->id = id;
-		f->sweep_gen = gen;
-		memcpy(f->ifname, ifname, sizeof(ifname));
+		merge_record(f, &ev);
 		flow_store_touch(c->store, f);
 	}
-	if (!f->ifname[0] && !if_indextoname(f->ifindex, f->ifname))
-		f->ifname[0] = '\0';
 	publish(c, f, ev.time_ns);
 	return 0;
 }
@@ -103,6 +129,12 @@ static int sweep_entry(struct collector *c, int map_fd, const struct flow_key *k
 			return -errno;
 		publish(c, f, now_wall);
 	}
+	if (f->first_seen_boot_ns != st->first_seen_ns && st->first_seen_ns > f->first_seen_boot_ns) {
+		/* The kernel holds a newer entry for this key whose start record is still on
+		 * its way: the flow we hold is over; the next sweep (or the record) adopts it. */
+		end_flow(c, f, now_wall);
+		return 1;
+	}
 	f->sweep_gen = c->sweep_gen;
 	before = f->packets[0] + f->packets[1];
 	flow_decode_state(f, key, st, &c->clock);
@@ -114,14 +146,7 @@ static int sweep_entry(struct collector *c, int map_fd, const struct flow_key *k
 							    : c->cfg.idle_timeout_ns;
 	if (now_boot > st->last_seen_ns && now_boot - st->last_seen_ns >= timeout) {
 		bpf_map_delete_elem(map_fd, key);
-		f->event = FLOW_EVENT_END;
-		f->is_reply = false;
-		f->tcp_flags = f->tcp_flags_seen[0] | f->tcp_flags_seen[1];
-		f->time_ns = now_wall;
-		f->end_ns = f->last_seen_ns;
-		flow_store_end(c->store, f);
-		flow_store_touch(c->store, f);
-		publish(c, f, now_wall);
+		end_flow(c, f, now_wall);
 		return 1;
 	}
 	if (changed && now_wall - f->published_ns >= c->cfg.update_interval_ns) {
@@ -147,14 +172,7 @@ static int end_gone(struct flow *f, void *arg)
 
 	if (f->sweep_gen == g->c->sweep_gen)
 		return 0;
-	f->event = FLOW_EVENT_END;
-	f->is_reply = false;
-	f->tcp_flags = f->tcp_flags_seen[0] | f->tcp_flags_seen[1];
-	f->time_ns = g->now_wall;
-	f->end_ns = f->last_seen_ns;
-	flow_store_end(g->c->store, f);
-	flow_store_touch(g->c->store, f);
-	publish(g->c, f, g->now_wall);
+	end_flow(g->c, f, g->now_wall);
 	g->ended++;
 	return 0;
 }

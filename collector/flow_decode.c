@@ -60,6 +60,7 @@ void flow_decode_state(struct flow *f, const struct flow_key *key, const struct 
 	f->packets[1] = st->packets[1];
 	f->bytes[0] = st->bytes[0];
 	f->bytes[1] = st->bytes[1];
+	f->first_seen_boot_ns = st->first_seen_ns;
 	f->first_seen_ns = flow_clock_wall(clk, st->first_seen_ns);
 	f->last_seen_ns = flow_clock_wall(clk, st->last_seen_ns);
 }

@@ -44,7 +44,7 @@ static void usage(FILE *out)
 		"      --http ADDR:PORT       HTTP API listen address (default 127.0.0.1:12000;\n"
 		"                             other addresses are opt-in, e.g. [::1]:12000)\n"
 		"      --grpc ADDR:PORT       gRPC (Hubble observer API) listen address\n"
-		"                             (default 127.0.0.1:4245)\n"
+		"                             (default 127.0.0.1:4245 and [::1]:4245)\n"
 		"      --tls-cert FILE        serve gRPC over TLS with this PEM certificate chain\n"
 		"      --tls-key FILE         ... and this PEM private key\n"
 		"      --tls-client-ca FILE   require client certificates signed by this CA (mTLS)\n"
@@ -208,7 +208,9 @@ int main(int argc, char **argv)
 	static struct flowd d;
 	struct probe_tc_opts popts = { 0 };
 	struct http_server_opts hopts = { .addr = "127.0.0.1", .port = 12000 };
-	struct grpc_server_opts gopts = { .addr = "127.0.0.1", .port = 4245 };
+	/* Default: both loopbacks, so "localhost:4245" works whichever one a client tries. */
+	struct grpc_server_opts gopts = { .addr = "127.0.0.1", .port = 4245,
+					  .ipv6_loopback_too = true };
 	char *ifaces[MAX_IFACES];
 	char http_host[256], grpc_host[256];
 	const int *fds;
@@ -249,6 +251,7 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			gopts.addr = grpc_host[0] ? grpc_host : "127.0.0.1";
+			gopts.ipv6_loopback_too = false;
 			break;
 		case OPT_TLS_CERT:
 			gopts.tls_cert = optarg;
@@ -382,11 +385,11 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	fprintf(stderr,
-		"flowd: watching %d interface%s, HTTP on %s%s%s:%u, gRPC%s on %s%s%s:%u (node %s)\n",
+		"flowd: watching %d interface%s, HTTP on %s%s%s:%u, gRPC%s on %s%s%s:%u%s (node %s)\n",
 		attached, attached == 1 ? "" : "s", strchr(hopts.addr, ':') ? "[" : "", hopts.addr,
 		strchr(hopts.addr, ':') ? "]" : "", hopts.port, gopts.tls_cert ? "+TLS" : "",
 		strchr(gopts.addr, ':') ? "[" : "", gopts.addr, strchr(gopts.addr, ':') ? "]" : "",
-		gopts.port, d.col.node_name);
+		gopts.port, gopts.ipv6_loopback_too ? " and [::1]" : "", d.col.node_name);
 	fflush(stderr);
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	ret = 0;

@@ -30,6 +30,8 @@ struct grpc_conn;
 struct grpc_server {
 	uv_loop_t *loop;
 	uv_tcp_t listener;
+	uv_tcp_t listener6; /* ::1 next to 127.0.0.1 when opts.ipv6_loopback_too */
+	bool have_listener6;
 	uv_idle_t flusher; /* flushes connections marked dirty, once per loop iteration */
 	struct collector *col;
 	struct grpc_server_opts opts;
@@ -869,6 +871,22 @@ int grpc_server_start(struct grpc_server **out, struct collector *col,
 		grpc_server_stop(s);
 		return err;
 	}
+	if (s->opts.ipv6_loopback_too) {
+		/* "localhost" resolves to ::1 first for many clients (grpc among them): answer
+		 * there too. Without IPv6 on this host, 127.0.0.1 alone will do. */
+		struct sockaddr_in6 sa6;
+
+		uv_ip6_addr("::1", s->opts.port, &sa6);
+		uv_tcp_init(s->loop, &s->listener6);
+		s->listener6.data = s;
+		s->have_listener6 = true;
+		err = uv_tcp_bind(&s->listener6, (struct sockaddr *)&sa6, UV_TCP_IPV6ONLY);
+		if (!err)
+			err = uv_listen((uv_stream_t *)&s->listener6, 128, on_connection);
+		if (err && err != UV_EADDRNOTAVAIL && err != UV_EAFNOSUPPORT)
+			fprintf(stderr, "flowd: warning: cannot listen for gRPC on [::1]:%u: %s\n",
+				s->opts.port, uv_strerror(err));
+	}
 	*out = s;
 	return 0;
 }
@@ -881,11 +899,21 @@ static void on_server_closed(uv_handle_t *h)
 	free(s);
 }
 
-static void on_idle_closed(uv_handle_t *h)
+static void on_listener6_closed(uv_handle_t *h)
 {
 	struct grpc_server *s = h->data;
 
 	uv_close((uv_handle_t *)&s->listener, on_server_closed);
+}
+
+static void on_idle_closed(uv_handle_t *h)
+{
+	struct grpc_server *s = h->data;
+
+	if (s->have_listener6)
+		uv_close((uv_handle_t *)&s->listener6, on_listener6_closed);
+	else
+		uv_close((uv_handle_t *)&s->listener, on_server_closed);
 }
 
 void grpc_server_stop(struct grpc_server *s)

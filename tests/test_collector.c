@@ -150,6 +150,7 @@ START_TEST(test_reply_record_joins_the_same_flow)
 	ck_assert_int_eq(seen.n, 1);
 	id = seen.last.id;
 	synack.state.packets[0] = 1;
+	synack.state.first_seen_ns = NS; /* the same kernel entry as the SYN's */
 	ck_assert_int_eq(collector_handle_record(&c, &synack, sizeof(synack)), 0);
 	ck_assert_int_eq(seen.n, 2);
 	ck_assert_uint_eq(seen.last.id, id);
@@ -178,10 +179,56 @@ START_TEST(test_new_start_for_known_key_ends_the_old_flow)
 	setup(&c, &seen);
 	collector_handle_record(&c, &a, sizeof(a));
 	id = seen.last.id;
+	/* A new kernel entry for the same key: its own first_seen. */
 	a.ts_ns = 5 * NS;
+	a.state.first_seen_ns = a.state.last_seen_ns = 5 * NS;
 	collector_handle_record(&c, &a, sizeof(a));
 	ck_assert_int_eq(seen.n, 3); /* start, end of the old one, start of the new one */
 	ck_assert_uint_ne(seen.last.id, id);
+	ck_assert_uint_eq(seen.ends, 1);
+	ck_assert_uint_eq(seen.last_end.id, id);
+	teardown(&c);
+}
+END_TEST
+
+START_TEST(test_records_out_of_order_across_cpus_stay_one_flow)
+{
+	struct collector c;
+	struct seen seen = { 0 };
+	struct flow_key k = key4("10.0.0.1", 40001, "10.0.0.2", 8080, IPPROTO_TCP);
+	/* One kernel entry (first_seen 1 s): SYN at 1 s, client FIN at 3 s with 4 packets
+	 * counted. Different CPUs' rings deliver the FIN's record first. */
+	struct flow_record syn = rec(k, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN, NS);
+	struct flow_record fin =
+		rec(k, FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_FIN | FLOW_TCP_ACK, 3 * NS);
+	struct flow_store_stats st;
+	uint64_t id;
+
+	fin.state.first_seen_ns = NS;
+	fin.state.packets[0] = 4;
+	fin.state.bytes[0] = 400;
+	fin.state.packets[1] = 3;
+	fin.state.bytes[1] = 3000;
+	fin.state.tcp_flags[0] = FLOW_TCP_SYN | FLOW_TCP_ACK | FLOW_TCP_FIN;
+	fin.state.tcp_flags[1] = FLOW_TCP_SYN | FLOW_TCP_ACK;
+	setup(&c, &seen);
+	ck_assert_int_eq(collector_handle_record(&c, &fin, sizeof(fin)), 0);
+	id = seen.last.id;
+	ck_assert_int_eq(collector_handle_record(&c, &syn, sizeof(syn)), 0);
+	/* Both events published, of one flow; nothing ended. */
+	ck_assert_int_eq(seen.n, 2);
+	ck_assert_int_eq(seen.ends, 0);
+	ck_assert_uint_eq(seen.last.id, id);
+	ck_assert_uint_eq(seen.last.event, FLOW_EVENT_START);
+	ck_assert_uint_eq(seen.last.tcp_flags, FLOW_TCP_SYN);
+	/* The late record's older counters don't roll the flow back. */
+	ck_assert_uint_eq(seen.last.packets[0], 4);
+	ck_assert_uint_eq(seen.last.bytes[1], 3000);
+	ck_assert_uint_eq(seen.last.tcp_flags_seen[0], FLOW_TCP_SYN | FLOW_TCP_ACK | FLOW_TCP_FIN);
+	ck_assert_uint_eq(seen.last.last_seen_ns, flow_clock_wall(&c.clock, 3 * NS));
+	flow_store_get_stats(c.store, &st);
+	ck_assert_uint_eq(st.seen, 1);
+	ck_assert_uint_eq(st.active, 1);
 	teardown(&c);
 }
 END_TEST
@@ -303,6 +350,7 @@ int main(void)
 	tcase_add_test(tc, test_decode_orients_initiator_as_source);
 	tcase_add_test(tc, test_reply_record_joins_the_same_flow);
 	tcase_add_test(tc, test_new_start_for_known_key_ends_the_old_flow);
+	tcase_add_test(tc, test_records_out_of_order_across_cpus_stay_one_flow);
 	tcase_add_test(tc, test_sweep_refreshes_counters_and_ends_idle_flows);
 	tcase_add_test(tc, test_open_tcp_uses_the_long_timeout_closed_tcp_the_short_one);
 	suite_add_tcase(s, tc);

@@ -57,6 +57,7 @@ struct flow {
 	uint64_t last_seen_ns; /* wall clock */
 	uint64_t end_ns; /* wall clock, when ended */
 	/* Collector bookkeeping, not exported. */
+	uint64_t first_seen_boot_ns; /* the kernel entry's own first_seen: identifies it */
 	uint64_t sweep_gen; /* last kernel map sweep that found the flow */
 	uint64_t published_ns; /* wall clock of the latest publication */
 };

@@ -14,6 +14,7 @@ struct grpc_server;
 
 struct grpc_server_opts {
 	const char *addr; /* numeric address; default 127.0.0.1 */
+	bool ipv6_loopback_too; /* also listen on [::1] (for clients that resolve localhost so) */
 	uint16_t port; /* default 4245 */
 	uint32_t follow_queue; /* flows queued per follower before it loses some; 0: 4096 */
 	uint32_t max_request_bytes; /* largest request message accepted; 0: 4 MiB */
