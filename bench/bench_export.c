@@ -48,12 +48,13 @@ static void *loop_main(void *arg)
 
 static uint16_t free_port(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t l = sizeof(a);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || getsockname(fd, (struct sockaddr *)&a, &l))
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    getsockname(fd, (struct sockaddr *)&a, &l))
 		return 0;
 	close(fd);
 	return ntohs(a.sin_port);
@@ -124,7 +125,7 @@ static long count_lines(int fd, int skip_headers)
 
 static long run_http(uint16_t port, int n)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
 	char req[128];
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	long lines;
@@ -181,7 +182,7 @@ static int count_msg(const uint8_t *m, size_t l, void *ctx)
 
 static long run_grpc_raw(uint16_t port, int n)
 {
-	struct grpc_client_opts o = { .host = "127.0.0.1", .port = port };
+	struct grpc_client_opts o = {.host = "127.0.0.1", .port = port};
 	Observer__GetFlowsRequest req = OBSERVER__GET_FLOWS_REQUEST__INIT;
 	struct grpc_client *c;
 	char err[256];
@@ -207,14 +208,14 @@ static int cmp_double(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	int rounds = argc > 1 ? atoi(argv[1]) : 7, n = argc > 2 ? atoi(argv[2]) : 65536, r, i;
-	struct grpc_server_opts go = { .addr = "127.0.0.1" };
-	struct http_server_opts ho = { .addr = "127.0.0.1" };
-	const char *names[] = { "http_ndjson", "grpc_flowctl_json", "grpc_flowctl_compact",
-				"grpc_client_decode" };
-	const char *what[] = { "HTTP GET /api/v1/flows NDJSON (baseline)",
-			       "gRPC GetFlows -> flowctl observe -o json",
-			       "gRPC GetFlows -> flowctl observe (compact)",
-			       "gRPC GetFlows -> client that only decodes protobuf" };
+	struct grpc_server_opts go = {.addr = "127.0.0.1"};
+	struct http_server_opts ho = {.addr = "127.0.0.1"};
+	const char *names[] = {"http_ndjson", "grpc_flowctl_json", "grpc_flowctl_compact",
+			       "grpc_client_decode"};
+	const char *what[] = {"HTTP GET /api/v1/flows NDJSON (baseline)",
+			      "gRPC GetFlows -> flowctl observe -o json",
+			      "gRPC GetFlows -> flowctl observe (compact)",
+			      "gRPC GetFlows -> client that only decodes protobuf"};
 	enum { NCASES = 4 };
 	double *rate[NCASES];
 	char self[PATH_MAX], flowctl[PATH_MAX + 16];

@@ -19,7 +19,7 @@
 struct bench_case {
 	const char *name;
 	const char *what;
-	int prog; /* 0: empty, 1: flow probe */
+	int prog;  /* 0: empty, 1: flow probe */
 	int fresh; /* every packet creates a new flow (repeat 1, many packets) */
 	struct pkt_spec spec;
 	uint8_t frame[2048];
@@ -63,34 +63,52 @@ static int run_prog(int fd, const void *frame, size_t len, int repeat, double *n
 int main(int argc, char **argv)
 {
 	int rounds = argc > 1 ? atoi(argv[1]) : 15, repeat = argc > 2 ? atoi(argv[2]) : 200000;
-	struct probe_tc_opts popts = { .ring_bytes = 1 << 22 };
-#define V4(sp, dp, pr, fl) .family = 4, .src = "10.1.0.2", .dst = "10.2.0.9", .proto = (pr), \
-			   .sport = (sp), .dport = (dp), .tcp_flags = (fl)
-#define V6(sp, dp, pr, fl) .family = 6, .src = "fd00:1::2", .dst = "fd00:2::9", .proto = (pr), \
-			   .sport = (sp), .dport = (dp), .tcp_flags = (fl)
+	struct probe_tc_opts popts = {.ring_bytes = 1 << 22};
+#define V4(sp, dp, pr, fl)                                                                         \
+	.family = 4, .src = "10.1.0.2", .dst = "10.2.0.9", .proto = (pr), .sport = (sp),           \
+	.dport = (dp), .tcp_flags = (fl)
+#define V6(sp, dp, pr, fl)                                                                         \
+	.family = 6, .src = "fd00:1::2", .dst = "fd00:2::9", .proto = (pr), .sport = (sp),         \
+	.dport = (dp), .tcp_flags = (fl)
 	struct bench_case cases[] = {
-		{ .name = "empty", .what = "empty tc program (baseline), IPv4 TCP ACK",
-		  .spec = { V4(40000, 443, IPPROTO_TCP, FLOW_TCP_ACK) } },
-		{ .name = "existing_tcp4", .what = "existing flow, IPv4 TCP ACK", .prog = 1,
-		  .spec = { V4(40000, 443, IPPROTO_TCP, FLOW_TCP_ACK) } },
-		{ .name = "existing_udp4", .what = "existing flow, IPv4 UDP", .prog = 1,
-		  .spec = { V4(40001, 53, IPPROTO_UDP, 0) } },
-		{ .name = "existing_tcp6", .what = "existing flow, IPv6 TCP ACK", .prog = 1,
-		  .spec = { V6(40000, 443, IPPROTO_TCP, FLOW_TCP_ACK) } },
-		{ .name = "existing_tcp6_ext",
-		  .what = "existing flow, IPv6 TCP + 2 extension headers", .prog = 1,
-		  .spec = { V6(40001, 443, IPPROTO_TCP, FLOW_TCP_ACK), .v6_ext = 2 } },
-		{ .name = "existing_vlan", .what = "existing flow, 802.1Q IPv4 TCP", .prog = 1,
-		  .spec = { V4(40002, 443, IPPROTO_TCP, FLOW_TCP_ACK), .vlan = { 7 } } },
-		{ .name = "non_ip", .what = "non-IP frame (ARP)", .prog = 1 },
-		{ .name = "new_flow", .what = "new flow: map insert + ring record (IPv4 UDP)",
-		  .prog = 1, .fresh = 1, .spec = { V4(0, 9000, IPPROTO_UDP, 0) } },
-		{ .name = "tcp_flag", .what = "new TCP flag on an existing flow: record (FIN)",
-		  .prog = 1, .fresh = 1,
-		  .spec = { V4(0, 8443, IPPROTO_TCP, FLOW_TCP_FIN | FLOW_TCP_ACK) } },
-		{ .name = "empty_fresh",
-		  .what = "empty tc program, one packet per run (baseline of the two above)",
-		  .fresh = 1, .spec = { V4(0, 9000, IPPROTO_UDP, 0) } },
+		{.name = "empty",
+		 .what = "empty tc program (baseline), IPv4 TCP ACK",
+		 .spec = {V4(40000, 443, IPPROTO_TCP, FLOW_TCP_ACK)}},
+		{.name = "existing_tcp4",
+		 .what = "existing flow, IPv4 TCP ACK",
+		 .prog = 1,
+		 .spec = {V4(40000, 443, IPPROTO_TCP, FLOW_TCP_ACK)}},
+		{.name = "existing_udp4",
+		 .what = "existing flow, IPv4 UDP",
+		 .prog = 1,
+		 .spec = {V4(40001, 53, IPPROTO_UDP, 0)}},
+		{.name = "existing_tcp6",
+		 .what = "existing flow, IPv6 TCP ACK",
+		 .prog = 1,
+		 .spec = {V6(40000, 443, IPPROTO_TCP, FLOW_TCP_ACK)}},
+		{.name = "existing_tcp6_ext",
+		 .what = "existing flow, IPv6 TCP + 2 extension headers",
+		 .prog = 1,
+		 .spec = {V6(40001, 443, IPPROTO_TCP, FLOW_TCP_ACK), .v6_ext = 2}},
+		{.name = "existing_vlan",
+		 .what = "existing flow, 802.1Q IPv4 TCP",
+		 .prog = 1,
+		 .spec = {V4(40002, 443, IPPROTO_TCP, FLOW_TCP_ACK), .vlan = {7}}},
+		{.name = "non_ip", .what = "non-IP frame (ARP)", .prog = 1},
+		{.name = "new_flow",
+		 .what = "new flow: map insert + ring record (IPv4 UDP)",
+		 .prog = 1,
+		 .fresh = 1,
+		 .spec = {V4(0, 9000, IPPROTO_UDP, 0)}},
+		{.name = "tcp_flag",
+		 .what = "new TCP flag on an existing flow: record (FIN)",
+		 .prog = 1,
+		 .fresh = 1,
+		 .spec = {V4(0, 8443, IPPROTO_TCP, FLOW_TCP_FIN | FLOW_TCP_ACK)}},
+		{.name = "empty_fresh",
+		 .what = "empty tc program, one packet per run (baseline of the two above)",
+		 .fresh = 1,
+		 .spec = {V4(0, 9000, IPPROTO_UDP, 0)}},
 	};
 	int ncases = sizeof(cases) / sizeof(cases[0]), fds[2], i, r, err, nrings;
 	int fresh_n = 2000, fresh_base = 0;
@@ -110,7 +128,8 @@ int main(int argc, char **argv)
 	}
 	empty = empty_tc_bpf__open_and_load();
 	if (!empty) {
-		fprintf(stderr, "bench_probe: cannot load the empty program: %s\n", strerror(errno));
+		fprintf(stderr, "bench_probe: cannot load the empty program: %s\n",
+			strerror(errno));
 		return 1;
 	}
 	err = probe_tc_open(&probe, &popts);
@@ -135,8 +154,9 @@ int main(int argc, char **argv)
 		if (c->spec.family) {
 			c->len = pkt_build(&c->spec, c->frame, sizeof(c->frame));
 		} else {
-			memcpy(c->frame, "\xff\xff\xff\xff\xff\xff\x02\x00\x00\x00\x00\x01\x08\x06"
-					 "\x00\x01\x08\x00\x06\x04\x00\x01",
+			memcpy(c->frame,
+			       "\xff\xff\xff\xff\xff\xff\x02\x00\x00\x00\x00\x01\x08\x06"
+			       "\x00\x01\x08\x00\x06\x04\x00\x01",
 			       22);
 			c->len = 60;
 		}
@@ -158,10 +178,11 @@ int main(int argc, char **argv)
 				c->samples[r] = ns;
 				continue;
 			}
-			/* One packet per run, each of a flow (or a flag) not seen before. The kernel
-			 * times the program alone, not the syscall. */
+			/* One packet per run, each of a flow (or a flag) not seen before. The
+			 * kernel times the program alone, not the syscall. */
 			for (k = 0; k < fresh_n; k++) {
-				/* A port not used before in this run: every packet is a new flow. */
+				/* A port not used before in this run: every packet is a new flow.
+				 */
 				int port = 1024 + (fresh_base + k) % 64000;
 				uint8_t *l4 = c->frame + 14 + 20;
 

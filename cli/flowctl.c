@@ -42,7 +42,7 @@ struct conn_opts {
 
 static int connect_server(const struct conn_opts *co, struct grpc_client **out)
 {
-	struct grpc_client_opts o = { 0 };
+	struct grpc_client_opts o = {0};
 	char host[256], err[256];
 	uint16_t port;
 	int r;
@@ -70,23 +70,23 @@ static int connect_server(const struct conn_opts *co, struct grpc_client **out)
 
 static const char *status_name(int code)
 {
-	static const char *names[] = { "OK",
-				       "CANCELLED",
-				       "UNKNOWN",
-				       "INVALID_ARGUMENT",
-				       "DEADLINE_EXCEEDED",
-				       "NOT_FOUND",
-				       "ALREADY_EXISTS",
-				       "PERMISSION_DENIED",
-				       "RESOURCE_EXHAUSTED",
-				       "FAILED_PRECONDITION",
-				       "ABORTED",
-				       "OUT_OF_RANGE",
-				       "UNIMPLEMENTED",
-				       "INTERNAL",
-				       "UNAVAILABLE",
-				       "DATA_LOSS",
-				       "UNAUTHENTICATED" };
+	static const char *names[] = {"OK",
+				      "CANCELLED",
+				      "UNKNOWN",
+				      "INVALID_ARGUMENT",
+				      "DEADLINE_EXCEEDED",
+				      "NOT_FOUND",
+				      "ALREADY_EXISTS",
+				      "PERMISSION_DENIED",
+				      "RESOURCE_EXHAUSTED",
+				      "FAILED_PRECONDITION",
+				      "ABORTED",
+				      "OUT_OF_RANGE",
+				      "UNIMPLEMENTED",
+				      "INTERNAL",
+				      "UNAVAILABLE",
+				      "DATA_LOSS",
+				      "UNAUTHENTICATED"};
 
 	return code >= 0 && code < 17 ? names[code] : "?";
 }
@@ -132,9 +132,9 @@ static void fmt_flags(const Flow__TCPFlags *f, char *out, size_t len)
 	const struct {
 		protobuf_c_boolean v;
 		const char *n;
-	} all[] = { { f->syn, "SYN" }, { f->ack, "ACK" }, { f->fin, "FIN" }, { f->rst, "RST" },
-		    { f->psh, "PSH" }, { f->urg, "URG" }, { f->ece, "ECE" }, { f->cwr, "CWR" },
-		    { f->ns, "NS" } };
+	} all[] = {{f->syn, "SYN"}, {f->ack, "ACK"}, {f->fin, "FIN"},
+		   {f->rst, "RST"}, {f->psh, "PSH"}, {f->urg, "URG"},
+		   {f->ece, "ECE"}, {f->cwr, "CWR"}, {f->ns, "NS"}};
 	size_t i, o = 0;
 
 	out[0] = '\0';
@@ -236,7 +236,7 @@ static void print_compact(const Flow__Flow *f)
 		printf(" if=%s", f->interface->name);
 	if (f->traffic_direction)
 		printf(" %s", f->traffic_direction == FLOW__TRAFFIC_DIRECTION__INGRESS ? "ingress"
-											: "egress");
+										       : "egress");
 	if (ev)
 		printf(" [%s]", ev);
 	if (f->packets_sent || f->packets_received)
@@ -358,10 +358,10 @@ static int add_int(size_t *n, int **arr, int v)
 }
 
 #define BOTH_STR(pair, field, v)                                                                   \
-	(add_str(&(pair)->f[0].n_##field, &(pair)->f[0].field, v) ||                              \
+	(add_str(&(pair)->f[0].n_##field, &(pair)->f[0].field, v) ||                               \
 	 add_str(&(pair)->f[1].n_##field, &(pair)->f[1].field, v))
 #define SPLIT_STR(pair, src, dst, v)                                                               \
-	((pair)->twin = true, add_str(&(pair)->f[0].n_##src, &(pair)->f[0].src, v) ||             \
+	((pair)->twin = true, add_str(&(pair)->f[0].n_##src, &(pair)->f[0].src, v) ||              \
 				      add_str(&(pair)->f[1].n_##dst, &(pair)->f[1].dst, v))
 
 static int parse_enum(const ProtobufCEnumDescriptor *d, const char *v, int *out)
@@ -434,7 +434,7 @@ static int add_tcp_flags(struct filter_pair *p, const char *v)
 /* RFC 3339 ("2026-11-24T23:00:00Z", fractions and offsets allowed) or a duration ago ("5m"). */
 static int parse_when(const char *s, Google__Protobuf__Timestamp *ts)
 {
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	const char *p;
 	uint64_t ago;
 	long frac_ns = 0, off = 0;
@@ -530,7 +530,8 @@ static void usage_observe(FILE *out)
 		"      --node-name PATTERN    node name pattern (e.g. 'node*')\n"
 		"      --not                  the next filter excludes instead of selects\n"
 		"Output:\n"
-		"  -o, --output FMT           compact (default), json, jsonpb (same as json), dict,\n"
+		"  -o, --output FMT           compact (default), json, jsonpb (same as json), "
+		"dict,\n"
 		"                             table\n"
 		"Connection:\n"
 		"      --server HOST:PORT     default " DEFAULT_SERVER "\n"
@@ -575,12 +576,14 @@ static int conn_option(struct conn_opts *co, int c, const char *arg)
 }
 
 #define CONN_LONGOPTS                                                                              \
-	{ "server", required_argument, NULL, 1000 }, { "tls", no_argument, NULL, 1001 },          \
-		{ "tls-ca-cert-files", required_argument, NULL, 1002 },                            \
-		{ "tls-client-cert-file", required_argument, NULL, 1003 },                         \
-		{ "tls-client-key-file", required_argument, NULL, 1004 },                          \
-		{ "tls-server-name", required_argument, NULL, 1005 },                              \
-		{ "timeout", required_argument, NULL, 1006 }
+	{"server", required_argument, NULL, 1000}, {"tls", no_argument, NULL, 1001},               \
+		{"tls-ca-cert-files", required_argument, NULL, 1002},                              \
+		{"tls-client-cert-file", required_argument, NULL, 1003},                           \
+		{"tls-client-key-file", required_argument, NULL, 1004},                            \
+		{"tls-server-name", required_argument, NULL, 1005},                                \
+	{                                                                                          \
+		"timeout", required_argument, NULL, 1006                                           \
+	}
 
 static int cmd_observe(int argc, char **argv, struct conn_opts *co)
 {
@@ -612,41 +615,41 @@ static int cmd_observe(int argc, char **argv, struct conn_opts *co)
 	};
 	static const struct option opts[] = {
 		CONN_LONGOPTS,
-		{ "follow", no_argument, NULL, 'f' },
-		{ "last", required_argument, NULL, O_LAST },
-		{ "first", required_argument, NULL, O_FIRST },
-		{ "all", no_argument, NULL, O_ALL },
-		{ "since", required_argument, NULL, O_SINCE },
-		{ "until", required_argument, NULL, O_UNTIL },
-		{ "ip", required_argument, NULL, O_IP },
-		{ "from-ip", required_argument, NULL, O_FROM_IP },
-		{ "to-ip", required_argument, NULL, O_TO_IP },
-		{ "port", required_argument, NULL, O_PORT },
-		{ "from-port", required_argument, NULL, O_FROM_PORT },
-		{ "to-port", required_argument, NULL, O_TO_PORT },
-		{ "protocol", required_argument, NULL, O_PROTO },
-		{ "verdict", required_argument, NULL, O_VERDICT },
-		{ "tcp-flags", required_argument, NULL, O_FLAGS },
-		{ "traffic-direction", required_argument, NULL, O_DIR },
-		{ "ip-version", required_argument, NULL, O_IPV },
-		{ "label", required_argument, NULL, O_LABEL },
-		{ "from-label", required_argument, NULL, O_FROM_LABEL },
-		{ "to-label", required_argument, NULL, O_TO_LABEL },
-		{ "fqdn", required_argument, NULL, O_FQDN },
-		{ "from-fqdn", required_argument, NULL, O_FROM_FQDN },
-		{ "to-fqdn", required_argument, NULL, O_TO_FQDN },
-		{ "node-name", required_argument, NULL, O_NODE },
-		{ "not", no_argument, NULL, O_NOT },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"follow", no_argument, NULL, 'f'},
+		{"last", required_argument, NULL, O_LAST},
+		{"first", required_argument, NULL, O_FIRST},
+		{"all", no_argument, NULL, O_ALL},
+		{"since", required_argument, NULL, O_SINCE},
+		{"until", required_argument, NULL, O_UNTIL},
+		{"ip", required_argument, NULL, O_IP},
+		{"from-ip", required_argument, NULL, O_FROM_IP},
+		{"to-ip", required_argument, NULL, O_TO_IP},
+		{"port", required_argument, NULL, O_PORT},
+		{"from-port", required_argument, NULL, O_FROM_PORT},
+		{"to-port", required_argument, NULL, O_TO_PORT},
+		{"protocol", required_argument, NULL, O_PROTO},
+		{"verdict", required_argument, NULL, O_VERDICT},
+		{"tcp-flags", required_argument, NULL, O_FLAGS},
+		{"traffic-direction", required_argument, NULL, O_DIR},
+		{"ip-version", required_argument, NULL, O_IPV},
+		{"label", required_argument, NULL, O_LABEL},
+		{"from-label", required_argument, NULL, O_FROM_LABEL},
+		{"to-label", required_argument, NULL, O_TO_LABEL},
+		{"fqdn", required_argument, NULL, O_FQDN},
+		{"from-fqdn", required_argument, NULL, O_FROM_FQDN},
+		{"to-fqdn", required_argument, NULL, O_TO_FQDN},
+		{"node-name", required_argument, NULL, O_NODE},
+		{"not", no_argument, NULL, O_NOT},
+		{"output", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
 	Observer__GetFlowsRequest req = OBSERVER__GET_FLOWS_REQUEST__INIT;
 	Google__Protobuf__Timestamp since = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
 	Google__Protobuf__Timestamp until = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-	struct filter_pair allow = { 0 }, deny = { 0 }, *cur;
+	struct filter_pair allow = {0}, deny = {0}, *cur;
 	Flow__FlowFilter *wl[2], *bl[2];
-	struct printer pr = { .out = OUT_COMPACT };
+	struct printer pr = {.out = OUT_COMPACT};
 	struct grpc_client *cl = NULL;
 	bool negate = false, last_given = false, all = false;
 	uint64_t last = 20, first = 0;
@@ -765,8 +768,9 @@ static int cmd_observe(int argc, char **argv, struct conn_opts *co)
 			else if (!strcasecmp(optarg, "egress"))
 				v = FLOW__TRAFFIC_DIRECTION__EGRESS;
 			else {
-				fprintf(stderr, "flowctl: invalid --traffic-direction '%s': use "
-						"ingress or egress\n",
+				fprintf(stderr,
+					"flowctl: invalid --traffic-direction '%s': use "
+					"ingress or egress\n",
 					optarg);
 				return 2;
 			}
@@ -791,7 +795,8 @@ static int cmd_observe(int argc, char **argv, struct conn_opts *co)
 		case O_FLAGS:
 			if (add_tcp_flags(cur, optarg)) {
 				fprintf(stderr,
-					"flowctl: invalid --tcp-flags '%s': use flags such as SYN or "
+					"flowctl: invalid --tcp-flags '%s': use flags such as SYN "
+					"or "
 					"SYN,ACK (FIN SYN RST PSH ACK URG ECE CWR NS)\n",
 					optarg);
 				return 2;
@@ -810,8 +815,9 @@ static int cmd_observe(int argc, char **argv, struct conn_opts *co)
 			else if (!strcmp(optarg, "table"))
 				pr.out = OUT_TABLE;
 			else {
-				fprintf(stderr, "flowctl: invalid --output '%s': use compact, json, "
-						"jsonpb, dict or table\n",
+				fprintf(stderr,
+					"flowctl: invalid --output '%s': use compact, json, "
+					"jsonpb, dict or table\n",
 					optarg);
 				return 2;
 			}
@@ -829,7 +835,8 @@ static int cmd_observe(int argc, char **argv, struct conn_opts *co)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "flowctl: unexpected argument '%s'\nTry 'flowctl observe --help'.\n",
+		fprintf(stderr,
+			"flowctl: unexpected argument '%s'\nTry 'flowctl observe --help'.\n",
 			argv[optind]);
 		return 2;
 	}
@@ -910,8 +917,8 @@ static int cmd_status(int argc, char **argv, struct conn_opts *co)
 {
 	static const struct option opts[] = {
 		CONN_LONGOPTS,
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
 	Observer__ServerStatusRequest req = OBSERVER__SERVER_STATUS_REQUEST__INIT;
 	Grpc__Health__V1__HealthCheckRequest hreq = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
@@ -977,7 +984,7 @@ static int cmd_status(int argc, char **argv, struct conn_opts *co)
 
 int main(int argc, char **argv)
 {
-	struct conn_opts co = { .server = DEFAULT_SERVER };
+	struct conn_opts co = {.server = DEFAULT_SERVER};
 	const char *cmd = argc > 1 ? argv[1] : NULL;
 
 	if (!cmd) {

@@ -63,7 +63,7 @@ static int pct_decode(const uint8_t *in, size_t n, char *out, size_t outlen)
 
 	for (i = 0; i < n && o + 1 < outlen; i++) {
 		if (in[i] == '%' && i + 2 < n) {
-			char hex[3] = { (char)in[i + 1], (char)in[i + 2], 0 };
+			char hex[3] = {(char)in[i + 1], (char)in[i + 2], 0};
 
 			out[o++] = (char)strtol(hex, NULL, 16);
 			i += 2;
@@ -98,8 +98,8 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 	return 0;
 }
 
-static int on_data(nghttp2_session *session, uint8_t flags, int32_t stream_id,
-		   const uint8_t *data, size_t len, void *user)
+static int on_data(nghttp2_session *session, uint8_t flags, int32_t stream_id, const uint8_t *data,
+		   size_t len, void *user)
 {
 	struct grpc_client *c = user;
 	const uint8_t *p;
@@ -184,7 +184,7 @@ static int net_write(struct grpc_client *c, const uint8_t *d, size_t n)
 				int e = SSL_get_error(c->ssl, r);
 
 				if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-					struct pollfd p = { c->fd, POLLOUT | POLLIN, 0 };
+					struct pollfd p = {c->fd, POLLOUT | POLLIN, 0};
 					poll(&p, 1, 1000);
 					continue;
 				}
@@ -197,7 +197,7 @@ static int net_write(struct grpc_client *c, const uint8_t *d, size_t n)
 				if (errno == EINTR)
 					continue;
 				if (errno == EAGAIN) {
-					struct pollfd p = { c->fd, POLLOUT, 0 };
+					struct pollfd p = {c->fd, POLLOUT, 0};
 					poll(&p, 1, 1000);
 					continue;
 				}
@@ -258,7 +258,7 @@ static int session_read(struct grpc_client *c)
 
 static int tcp_connect(const char *host, uint16_t port, int timeout_ms, char *err, size_t errlen)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
 	char portstr[8];
 	int fd = -1, r, last = ECONNREFUSED;
 
@@ -278,7 +278,7 @@ static int tcp_connect(const char *host, uint16_t port, int timeout_ms, char *er
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			break;
 		if (errno == EINPROGRESS) {
-			p = (struct pollfd){ fd, POLLOUT, 0 };
+			p = (struct pollfd){fd, POLLOUT, 0};
 			if (poll(&p, 1, timeout_ms) == 1 &&
 			    !getsockopt(fd, SOL_SOCKET, SO_ERROR, &last, &sl) && last == 0)
 				break;
@@ -303,7 +303,7 @@ static int tcp_connect(const char *host, uint16_t port, int timeout_ms, char *er
 static int tls_setup(struct grpc_client *c, const struct grpc_client_opts *o, char *err,
 		     size_t errlen)
 {
-	static const unsigned char alpn[] = { 2, 'h', '2' };
+	static const unsigned char alpn[] = {2, 'h', '2'};
 	const char *name = o->tls_server_name ? o->tls_server_name : o->host;
 	struct pollfd p;
 	int r;
@@ -317,8 +317,9 @@ static int tls_setup(struct grpc_client *c, const struct grpc_client_opts *o, ch
 		return -EINVAL;
 	}
 	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
-	if (o->tls_cert && (SSL_CTX_use_certificate_chain_file(c->ctx, o->tls_cert) != 1 ||
-			    SSL_CTX_use_PrivateKey_file(c->ctx, o->tls_key, SSL_FILETYPE_PEM) != 1)) {
+	if (o->tls_cert &&
+	    (SSL_CTX_use_certificate_chain_file(c->ctx, o->tls_cert) != 1 ||
+	     SSL_CTX_use_PrivateKey_file(c->ctx, o->tls_key, SSL_FILETYPE_PEM) != 1)) {
 		snprintf(err, errlen, "cannot load client certificate %s / key %s", o->tls_cert,
 			 o->tls_key ? o->tls_key : "(none)");
 		return -EINVAL;
@@ -337,7 +338,7 @@ static int tls_setup(struct grpc_client *c, const struct grpc_client_opts *o, ch
 		r = SSL_get_error(c->ssl, r);
 		if (r != SSL_ERROR_WANT_READ && r != SSL_ERROR_WANT_WRITE)
 			goto ssl_err;
-		p = (struct pollfd){ c->fd, r == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, 0 };
+		p = (struct pollfd){c->fd, r == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, 0};
 		if (poll(&p, 1, 5000) != 1) {
 			snprintf(err, errlen, "TLS handshake timed out");
 			return -ETIMEDOUT;
@@ -359,8 +360,8 @@ int grpc_client_connect(struct grpc_client **out, const struct grpc_client_opts 
 
 	if (!c)
 		return -ENOMEM;
-	c->fd = tcp_connect(opts->host, opts->port, opts->timeout_ms ? opts->timeout_ms : 5000,
-			    err, errlen);
+	c->fd = tcp_connect(opts->host, opts->port, opts->timeout_ms ? opts->timeout_ms : 5000, err,
+			    errlen);
 	if (c->fd < 0) {
 		r = c->fd;
 		free(c);
@@ -389,7 +390,7 @@ int grpc_client_connect(struct grpc_client **out, const struct grpc_client_opts 
 	}
 	{
 		nghttp2_settings_entry iv[] = {
-			{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 4 << 20 },
+			{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 4 << 20},
 		};
 
 		nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, 1);
@@ -438,8 +439,7 @@ void grpc_client_close(struct grpc_client *c)
 	}
 
 int grpc_client_call(struct grpc_client *c, const char *path, const ProtobufCMessage *req,
-		     grpc_client_msg_cb cb, void *ctx, volatile int *stop, char *err,
-		     size_t errlen)
+		     grpc_client_msg_cb cb, void *ctx, volatile int *stop, char *err, size_t errlen)
 {
 	size_t n = protobuf_c_message_get_packed_size(req);
 	uint8_t *body = malloc(n + 5);
@@ -471,7 +471,7 @@ int grpc_client_call_raw(struct grpc_client *c, const char *path, const char *co
 		NV("te", "trailers"),
 		NV("user-agent", "flowctl/0.1 grpc-c-nghttp2"),
 	};
-	nghttp2_data_provider prd = { .read_callback = req_read };
+	nghttp2_data_provider prd = {.read_callback = req_read};
 	int r;
 
 	buf_reset(&c->req);
@@ -486,15 +486,15 @@ int grpc_client_call_raw(struct grpc_client *c, const char *path, const char *co
 	c->http_status = 0;
 	c->closed = c->cancelled = false;
 	c->err[0] = '\0';
-	c->stream_id = nghttp2_submit_request(c->session, NULL, hdrs, sizeof(hdrs) / sizeof(hdrs[0]),
-					      &prd, NULL);
+	c->stream_id = nghttp2_submit_request(c->session, NULL, hdrs,
+					      sizeof(hdrs) / sizeof(hdrs[0]), &prd, NULL);
 	if (c->stream_id < 0) {
 		snprintf(err, errlen, "cannot start the request: %s",
 			 nghttp2_strerror(c->stream_id));
 		return -EPROTO;
 	}
 	while (!c->closed) {
-		struct pollfd p = { c->fd, POLLIN, 0 };
+		struct pollfd p = {c->fd, POLLIN, 0};
 
 		r = session_flush(c);
 		if (r)
@@ -549,8 +549,10 @@ io_err:
 	if (r == -ECONNRESET)
 		snprintf(err, errlen, "the server closed the connection");
 	else if (r == -EPROTO)
-		snprintf(err, errlen, "protocol error (is that a gRPC server, and does it speak "
-				      "%s?)", c->tls ? "TLS" : "plaintext h2c");
+		snprintf(err, errlen,
+			 "protocol error (is that a gRPC server, and does it speak "
+			 "%s?)",
+			 c->tls ? "TLS" : "plaintext h2c");
 	else
 		snprintf(err, errlen, "%s", strerror(-r));
 	return r;

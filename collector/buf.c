@@ -74,11 +74,11 @@ int buf_json_str(struct buf *b, const char *s, size_t len)
 	b->data[b->len++] = '"';
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+		char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
 		int err;
 
 		if (c == '"' || c == '\\')
-			err = buf_append(b, (char[]){ '\\', (char)c }, 2);
+			err = buf_append(b, (char[]){'\\', (char)c}, 2);
 		else if (c == '\n')
 			err = buf_append(b, "\\n", 2);
 		else if (c == '\r')

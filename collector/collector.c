@@ -129,7 +129,8 @@ static int sweep_entry(struct collector *c, int map_fd, const struct flow_key *k
 			return -errno;
 		publish(c, f, now_wall);
 	}
-	if (f->first_seen_boot_ns != st->first_seen_ns && st->first_seen_ns > f->first_seen_boot_ns) {
+	if (f->first_seen_boot_ns != st->first_seen_ns &&
+	    st->first_seen_ns > f->first_seen_boot_ns) {
 		/* The kernel holds a newer entry for this key whose start record is still on
 		 * its way: the flow we hold is over; the next sweep (or the record) adopts it. */
 		end_flow(c, f, now_wall);
@@ -181,7 +182,7 @@ int collector_sweep(struct collector *c, int map_fd)
 {
 	struct flow_key *keys = NULL;
 	struct flow_state *vals = NULL;
-	struct gone_ctx g = { .c = c };
+	struct gone_ctx g = {.c = c};
 	uint64_t now_boot, now_wall;
 	__u32 batch_out = 0;
 	void *in = NULL;

@@ -36,12 +36,12 @@ struct filter {
 	size_t n_src_ip, n_dst_ip;
 	struct port_range *src_port, *dst_port;
 	size_t n_src_port, n_dst_port;
-	unsigned int protocols; /* enum proto_bit */
-	unsigned int verdicts; /* bit per flow.Verdict value */
-	unsigned int directions; /* bit per flow.TrafficDirection value */
+	unsigned int protocols;	  /* enum proto_bit */
+	unsigned int verdicts;	  /* bit per flow.Verdict value */
+	unsigned int directions;  /* bit per flow.TrafficDirection value */
 	unsigned int ip_versions; /* bit per flow.IPVersion value */
-	unsigned int replies; /* bit 0: is_reply false allowed, bit 1: true allowed */
-	uint16_t *tcp_flags; /* each: flags that must all be set */
+	unsigned int replies;	  /* bit 0: is_reply false allowed, bit 1: true allowed */
+	uint16_t *tcp_flags;	  /* each: flags that must all be set */
 	size_t n_tcp_flags;
 	char **node_names; /* fnmatch patterns */
 	size_t n_node_names;
@@ -148,11 +148,11 @@ static bool filter_match(const struct filter *flt, const struct flow *f, const c
 		return false;
 	if (flt->n_dst_ip && !cidr_match(flt->dst_ip, flt->n_dst_ip, dst->addr, f->family))
 		return false;
-	if (flt->n_src_port && (!has_ports(f) || !port_match(flt->src_port, flt->n_src_port,
-							     src->port)))
+	if (flt->n_src_port &&
+	    (!has_ports(f) || !port_match(flt->src_port, flt->n_src_port, src->port)))
 		return false;
-	if (flt->n_dst_port && (!has_ports(f) || !port_match(flt->dst_port, flt->n_dst_port,
-							     dst->port)))
+	if (flt->n_dst_port &&
+	    (!has_ports(f) || !port_match(flt->dst_port, flt->n_dst_port, dst->port)))
 		return false;
 	if (flt->protocols && !(flt->protocols & proto_bit(f)))
 		return false;
@@ -265,8 +265,8 @@ static int parse_protocol(const char *s, unsigned int *mask)
 		const char *name;
 		unsigned int bit;
 	} names[] = {
-		{ "tcp", P_TCP },     { "udp", P_UDP },	    { "icmp", P_ICMP4 | P_ICMP6 },
-		{ "icmpv4", P_ICMP4 }, { "icmpv6", P_ICMP6 }, { "sctp", P_SCTP },
+		{"tcp", P_TCP},	     {"udp", P_UDP},	  {"icmp", P_ICMP4 | P_ICMP6},
+		{"icmpv4", P_ICMP4}, {"icmpv6", P_ICMP6}, {"sctp", P_SCTP},
 	};
 	size_t i;
 
@@ -399,9 +399,8 @@ static int compile_one(const Flow__FlowFilter *m, struct filter *f, char *err, s
 		}
 	}
 	f->needs_identity = m->n_source_pod || m->n_destination_pod || m->n_source_label ||
-			    m->n_destination_label || m->n_source_fqdn ||
-			    m->n_destination_fqdn || m->n_source_service ||
-			    m->n_destination_service;
+			    m->n_destination_label || m->n_source_fqdn || m->n_destination_fqdn ||
+			    m->n_source_service || m->n_destination_service;
 	return 0;
 }
 
@@ -426,8 +425,8 @@ static int compile_list(Flow__FlowFilter *const *in, size_t n, struct filter **o
 }
 
 struct flow_filter_set *flow_filter_set_new(Flow__FlowFilter *const *allow, size_t n_allow,
-					    Flow__FlowFilter *const *deny, size_t n_deny,
-					    char *err, size_t errlen)
+					    Flow__FlowFilter *const *deny, size_t n_deny, char *err,
+					    size_t errlen)
 {
 	struct flow_filter_set *fs = calloc(1, sizeof(*fs));
 	int r;

@@ -12,7 +12,7 @@
 struct slot {
 	struct flow f;
 	uint32_t prev, next; /* recency list: prev is older, next is newer */
-	uint32_t hnext; /* hash chain */
+	uint32_t hnext;	     /* hash chain */
 	uint8_t used;
 	uint8_t indexed;
 };
@@ -214,8 +214,7 @@ int flow_store_foreach_last(struct flow_store *s, size_t n,
 	return 0;
 }
 
-int flow_store_foreach_active(struct flow_store *s, int (*cb)(struct flow *f, void *ctx),
-			      void *ctx)
+int flow_store_foreach_active(struct flow_store *s, int (*cb)(struct flow *f, void *ctx), void *ctx)
 {
 	uint32_t b, i, next;
 	int ret;

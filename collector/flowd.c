@@ -47,22 +47,26 @@ static void usage(FILE *out)
 		"                             (default 127.0.0.1:4245 and [::1]:4245)\n"
 		"      --tls-cert FILE        serve gRPC over TLS with this PEM certificate chain\n"
 		"      --tls-key FILE         ... and this PEM private key\n"
-		"      --tls-client-ca FILE   require client certificates signed by this CA (mTLS)\n"
+		"      --tls-client-ca FILE   require client certificates signed by this CA "
+		"(mTLS)\n"
 		"      --max-flows N          flows kept in the store (default 65536)\n"
 		"      --kernel-max-flows N   entries of the kernel flow map (default 262144)\n"
 		"      --idle-timeout DUR     end UDP, ICMP and closed TCP flows idle this long\n"
 		"                             (default 30s)\n"
 		"      --tcp-idle-timeout DUR end open TCP flows idle this long (default 5m)\n"
 		"      --sweep-interval DUR   how often the kernel flow map is read (default 1s)\n"
-		"      --update-interval DUR  republish a changed flow at most this often (default 10s)\n"
+		"      --update-interval DUR  republish a changed flow at most this often (default "
+		"10s)\n"
 		"      --follow-queue N       flows queued per streaming client before it loses\n"
 		"                             some (default 4096)\n"
 		"      --node-name NAME       node name put on flows (default: the host name)\n"
 		"  -h, --help                 show this help\n"
 		"  -V, --version              show the version\n"
 		"\n"
-		"DUR is a number with a unit: ns, us, ms, s, m, h (\"30s\", \"5m\"); bare numbers are\n"
-		"seconds. flowd needs root (CAP_BPF, CAP_NET_ADMIN). SIGINT/SIGTERM detach every probe.\n");
+		"DUR is a number with a unit: ns, us, ms, s, m, h (\"30s\", \"5m\"); bare numbers "
+		"are\n"
+		"seconds. flowd needs root (CAP_BPF, CAP_NET_ADMIN). SIGINT/SIGTERM detach every "
+		"probe.\n");
 }
 
 static void on_record(void *ctx, const void *data, size_t len)
@@ -158,8 +162,7 @@ static int parse_dur_opt(const char *name, const char *v, uint64_t *out)
 	return 0;
 }
 
-static int parse_num_opt(const char *name, const char *v, uint64_t min, uint64_t max,
-			 uint64_t *out)
+static int parse_num_opt(const char *name, const char *v, uint64_t min, uint64_t max, uint64_t *out)
 {
 	if (parse_u64(v, max, out) || *out < min) {
 		fprintf(stderr, "flowd: invalid %s '%s': use a whole number from %llu to %llu\n",
@@ -187,30 +190,30 @@ int main(int argc, char **argv)
 		OPT_TLS_CA,
 	};
 	static const struct option opts[] = {
-		{ "interface", required_argument, NULL, 'i' },
-		{ "http", required_argument, NULL, OPT_HTTP },
-		{ "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
-		{ "kernel-max-flows", required_argument, NULL, OPT_KMAX },
-		{ "idle-timeout", required_argument, NULL, OPT_IDLE },
-		{ "tcp-idle-timeout", required_argument, NULL, OPT_TCP_IDLE },
-		{ "sweep-interval", required_argument, NULL, OPT_SWEEP },
-		{ "update-interval", required_argument, NULL, OPT_UPDATE },
-		{ "follow-queue", required_argument, NULL, OPT_FQ },
-		{ "node-name", required_argument, NULL, OPT_NODE },
-		{ "grpc", required_argument, NULL, OPT_GRPC },
-		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
-		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
-		{ "tls-client-ca", required_argument, NULL, OPT_TLS_CA },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 },
+		{"interface", required_argument, NULL, 'i'},
+		{"http", required_argument, NULL, OPT_HTTP},
+		{"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
+		{"kernel-max-flows", required_argument, NULL, OPT_KMAX},
+		{"idle-timeout", required_argument, NULL, OPT_IDLE},
+		{"tcp-idle-timeout", required_argument, NULL, OPT_TCP_IDLE},
+		{"sweep-interval", required_argument, NULL, OPT_SWEEP},
+		{"update-interval", required_argument, NULL, OPT_UPDATE},
+		{"follow-queue", required_argument, NULL, OPT_FQ},
+		{"node-name", required_argument, NULL, OPT_NODE},
+		{"grpc", required_argument, NULL, OPT_GRPC},
+		{"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+		{"tls-key", required_argument, NULL, OPT_TLS_KEY},
+		{"tls-client-ca", required_argument, NULL, OPT_TLS_CA},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
 	};
 	static struct flowd d;
-	struct probe_tc_opts popts = { 0 };
-	struct http_server_opts hopts = { .addr = "127.0.0.1", .port = 12000 };
+	struct probe_tc_opts popts = {0};
+	struct http_server_opts hopts = {.addr = "127.0.0.1", .port = 12000};
 	/* Default: both loopbacks, so "localhost:4245" works whichever one a client tries. */
-	struct grpc_server_opts gopts = { .addr = "127.0.0.1", .port = 4245,
-					  .ipv6_loopback_too = true };
+	struct grpc_server_opts gopts = {
+		.addr = "127.0.0.1", .port = 4245, .ipv6_loopback_too = true};
 	char *ifaces[MAX_IFACES];
 	char http_host[256], grpc_host[256];
 	const int *fds;
@@ -385,7 +388,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	fprintf(stderr,
-		"flowd: watching %d interface%s, HTTP on %s%s%s:%u, gRPC%s on %s%s%s:%u%s (node %s)\n",
+		"flowd: watching %d interface%s, HTTP on %s%s%s:%u, gRPC%s on %s%s%s:%u%s (node "
+		"%s)\n",
 		attached, attached == 1 ? "" : "s", strchr(hopts.addr, ':') ? "[" : "", hopts.addr,
 		strchr(hopts.addr, ':') ? "]" : "", hopts.port, gopts.tls_cert ? "+TLS" : "",
 		strchr(gopts.addr, ':') ? "[" : "", gopts.addr, strchr(gopts.addr, ':') ? "]" : "",

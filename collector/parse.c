@@ -30,8 +30,8 @@ int parse_duration_ns(const char *s, uint64_t *out)
 		const char *unit;
 		double ns;
 	} units[] = {
-		{ "ns", 1 },	     { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 },
-		{ "m", 60e9 },	     { "h", 3600e9 }, { "", 1e9 },
+		{"ns", 1},   {"us", 1e3},   {"ms", 1e6}, {"s", 1e9},
+		{"m", 60e9}, {"h", 3600e9}, {"", 1e9},
 	};
 	double v;
 	char *end;

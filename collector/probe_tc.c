@@ -57,8 +57,7 @@ int probe_tc_open(struct probe_tc **out, const struct probe_tc_opts *opts)
 
 	libbpf_set_print(print_libbpf);
 	if (ring_bytes & (ring_bytes - 1) || ring_bytes < 4096) {
-		fprintf(stderr, "flowd: ring size %u must be a power of two >= 4096\n",
-			ring_bytes);
+		fprintf(stderr, "flowd: ring size %u must be a power of two >= 4096\n", ring_bytes);
 		return -EINVAL;
 	}
 	ncpu = libbpf_num_possible_cpus();
@@ -105,7 +104,8 @@ int probe_tc_open(struct probe_tc **out, const struct probe_tc_opts *opts)
 	err = flow_tc_bpf__load(p->skel);
 	if (err) {
 		fprintf(stderr, "flowd: cannot load the TC probe: %s%s\n", strerror(-err),
-			err == -EPERM ? " (run as root: CAP_BPF and CAP_NET_ADMIN are needed)" : "");
+			err == -EPERM ? " (run as root: CAP_BPF and CAP_NET_ADMIN are needed)"
+				      : "");
 		goto err;
 	}
 	for (i = 0; i < ncpu; i++) {
@@ -135,8 +135,7 @@ static int lock_interface(int ifindex, const char *ifname)
 	if (stat("/proc/self/ns/net", &ns))
 		return -errno;
 	mkdir(LOCK_DIR, 0755);
-	snprintf(path, sizeof(path), LOCK_DIR "/tc-%lu-%d.lock", (unsigned long)ns.st_ino,
-		 ifindex);
+	snprintf(path, sizeof(path), LOCK_DIR "/tc-%lu-%d.lock", (unsigned long)ns.st_ino, ifindex);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		n = -errno;
@@ -166,7 +165,7 @@ static int lock_interface(int ifindex, const char *ifname)
 
 static bool is_loopback(const char *ifname)
 {
-	struct ifreq ifr = { 0 };
+	struct ifreq ifr = {0};
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	bool lo = false;
 

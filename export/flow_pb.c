@@ -130,9 +130,8 @@ static void build(struct flow_pb *pb, const struct flow *f, const char *node_nam
 		fl->l4 = &pb->l4;
 
 	/* The connection's direction: did its initiator's packets enter or leave here? */
-	fl->traffic_direction = f->traffic_dir == FLOW_TC_INGRESS
-					? FLOW__TRAFFIC_DIRECTION__INGRESS
-					: FLOW__TRAFFIC_DIRECTION__EGRESS;
+	fl->traffic_direction = f->traffic_dir == FLOW_TC_INGRESS ? FLOW__TRAFFIC_DIRECTION__INGRESS
+								  : FLOW__TRAFFIC_DIRECTION__EGRESS;
 	google__protobuf__bool_value__init(&pb->is_reply);
 	pb->is_reply.value = f->is_reply;
 	fl->is_reply = &pb->is_reply;

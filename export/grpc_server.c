@@ -70,8 +70,8 @@ struct grpc_call {
 	bool compressed_ok; /* grpc-encoding identity or absent */
 	bool dispatched;
 	bool responded; /* response HEADERS submitted */
-	bool finished; /* no more messages: trailers after the queue drains */
-	bool deferred; /* the data provider returned DEFERRED */
+	bool finished;	/* no more messages: trailers after the queue drains */
+	bool deferred;	/* the data provider returned DEFERRED */
 	int status;
 	char message[256];
 	struct buf req;
@@ -245,7 +245,7 @@ static ssize_t call_read(nghttp2_session *session, int32_t stream_id, uint8_t *d
 static int call_respond_headers(struct grpc_call *call)
 {
 	nghttp2_session *s = call->conn->session;
-	nghttp2_data_provider prd = { .source.ptr = call, .read_callback = call_read };
+	nghttp2_data_provider prd = {.source.ptr = call, .read_callback = call_read};
 
 	call->responded = true;
 	if (call->finished && msg_queue_bytes(&call->out) == 0) {
@@ -626,7 +626,8 @@ static int conn_feed(struct grpc_conn *c, const uint8_t *data, size_t len)
 			fprintf(stderr, "flowd: grpc: bad HTTP/2 from a client: %s",
 				nghttp2_strerror((int)n));
 			if (suppressed)
-				fprintf(stderr, " (and %lu more since the last report)", suppressed);
+				fprintf(stderr, " (and %lu more since the last report)",
+					suppressed);
 			fputc('\n', stderr);
 			last = now;
 			suppressed = 0;
@@ -693,8 +694,8 @@ static int conn_session_init(struct grpc_conn *c)
 {
 	nghttp2_session_callbacks *cbs;
 	nghttp2_settings_entry iv[] = {
-		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000 },
-		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20 },
+		{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000},
+		{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20},
 	};
 	int rv;
 
@@ -786,8 +787,9 @@ static int tls_init(struct grpc_server *s)
 	}
 	if (SSL_CTX_use_PrivateKey_file(s->ssl_ctx, o->tls_key, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(s->ssl_ctx) != 1) {
-		fprintf(stderr, "flowd: cannot load --tls-key %s or it does not match the "
-				"certificate\n",
+		fprintf(stderr,
+			"flowd: cannot load --tls-key %s or it does not match the "
+			"certificate\n",
 			o->tls_key);
 		goto fail;
 	}
@@ -863,10 +865,9 @@ int grpc_server_start(struct grpc_server **out, struct collector *col,
 	if (!err)
 		err = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
 	if (err) {
-		fprintf(stderr, "flowd: cannot listen for gRPC on %s port %u: %s%s\n",
-			s->opts.addr, s->opts.port, uv_strerror(err),
-			err == UV_EADDRINUSE ? " (another flowd or hubble relay? use --grpc)"
-					     : "");
+		fprintf(stderr, "flowd: cannot listen for gRPC on %s port %u: %s%s\n", s->opts.addr,
+			s->opts.port, uv_strerror(err),
+			err == UV_EADDRINUSE ? " (another flowd or hubble relay? use --grpc)" : "");
 		s->stopping = true;
 		grpc_server_stop(s);
 		return err;

@@ -31,7 +31,7 @@ struct http_server {
 	struct http_server_opts opts;
 	uv_poll_t poll;
 	uv_timer_t timer; /* MHD's own timeouts, and "run soon" after a resume */
-	uv_timer_t tick; /* once a second: lost-event notices, disconnect checks */
+	uv_timer_t tick;  /* once a second: lost-event notices, disconnect checks */
 	struct follower *followers;
 	int handles_open;
 	bool stopping;
@@ -72,8 +72,7 @@ static void schedule_run(struct http_server *s)
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *ctype,
 			     char *body, size_t len)
 {
-	struct MHD_Response *r =
-		MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	enum MHD_Result ret;
 
 	if (!r) {
@@ -139,7 +138,8 @@ static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char 
 			q->follow = false;
 		else
 			snprintf(q->err, sizeof(q->err),
-				 "invalid follow '%s': use 1, 0, true or false", value ? value : "");
+				 "invalid follow '%s': use 1, 0, true or false",
+				 value ? value : "");
 	} else if (!strcmp(key, "format")) {
 		if (value && !strcmp(value, "json"))
 			q->pb = false;
@@ -272,7 +272,7 @@ static void follower_free(void *cls)
 
 static enum MHD_Result serve_flows(struct http_server *s, struct MHD_Connection *conn)
 {
-	struct flows_query q = { .last = DEFAULT_LAST };
+	struct flows_query q = {.last = DEFAULT_LAST};
 	struct collector *col = s->col;
 	size_t cap = flow_store_capacity(col->store);
 	struct MHD_Response *r;
@@ -291,16 +291,15 @@ static enum MHD_Result serve_flows(struct http_server *s, struct MHD_Connection 
 	}
 	if (!q.follow) {
 		struct buf out = BUF_INIT;
-		struct collect_ctx c = { .out = &out, .node = col->node_name, .pb = q.pb };
+		struct collect_ctx c = {.out = &out, .node = col->node_name, .pb = q.pb};
 
 		flow_store_foreach_last(col->store, q.last, collect_flow, &c);
 		if (c.err) {
 			buf_free(&out);
 			return reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 		}
-		return reply(conn, MHD_HTTP_OK, q.pb ? CT_PB : CT_NDJSON, out.data ? out.data
-										      : strdup(""),
-			     out.len);
+		return reply(conn, MHD_HTTP_OK, q.pb ? CT_PB : CT_NDJSON,
+			     out.data ? out.data : strdup(""), out.len);
 	}
 
 	fo = calloc(1, sizeof(*fo));
@@ -312,8 +311,8 @@ static enum MHD_Result serve_flows(struct http_server *s, struct MHD_Connection 
 	fo->conn = conn;
 	fo->pb = q.pb;
 	{
-		struct collect_ctx c = { .q = &fo->q, .scratch = &fo->scratch,
-					 .node = col->node_name, .pb = q.pb };
+		struct collect_ctx c = {
+			.q = &fo->q, .scratch = &fo->scratch, .node = col->node_name, .pb = q.pb};
 
 		flow_store_foreach_last(col->store, q.last, collect_flow, &c);
 	}
@@ -352,20 +351,20 @@ static enum MHD_Result serve_status(struct http_server *s, struct MHD_Connection
 	flow_store_get_stats(col->store, &st);
 	if (col->lost_records)
 		col->lost_records(col, &lost);
-	err = buf_printf(&b,
-			 "{\"num_flows\":%llu,\"max_flows\":%zu,\"seen_flows\":%llu,"
-			 "\"active_flows\":%llu,\"evicted_flows\":%llu,\"lost_records\":%llu,"
-			 "\"records\":%llu,\"decode_errors\":%llu,\"flows_published\":%llu,"
-			 "\"uptime_ns\":%llu,\"followers\":%u,\"node_name\":",
-			 (unsigned long long)st.stored, flow_store_capacity(col->store),
-			 (unsigned long long)st.seen, (unsigned long long)st.active,
-			 (unsigned long long)st.evicted, (unsigned long long)lost,
-			 (unsigned long long)col->stats.records,
-			 (unsigned long long)col->stats.decode_errors,
-			 (unsigned long long)col->stats.flows_published,
-			 (unsigned long long)(now > col->start_wall_ns ? now - col->start_wall_ns
-								      : 0),
-			 flow_bus_count(col->bus));
+	err = buf_printf(
+		&b,
+		"{\"num_flows\":%llu,\"max_flows\":%zu,\"seen_flows\":%llu,"
+		"\"active_flows\":%llu,\"evicted_flows\":%llu,\"lost_records\":%llu,"
+		"\"records\":%llu,\"decode_errors\":%llu,\"flows_published\":%llu,"
+		"\"uptime_ns\":%llu,\"followers\":%u,\"node_name\":",
+		(unsigned long long)st.stored, flow_store_capacity(col->store),
+		(unsigned long long)st.seen, (unsigned long long)st.active,
+		(unsigned long long)st.evicted, (unsigned long long)lost,
+		(unsigned long long)col->stats.records,
+		(unsigned long long)col->stats.decode_errors,
+		(unsigned long long)col->stats.flows_published,
+		(unsigned long long)(now > col->start_wall_ns ? now - col->start_wall_ns : 0),
+		flow_bus_count(col->bus));
 	if (!err)
 		err = buf_json_str(&b, col->node_name, strlen(col->node_name));
 	if (!err)
@@ -472,7 +471,7 @@ int http_server_start(struct http_server **out, struct collector *c,
 		      const struct http_server_opts *opts)
 {
 	struct http_server *s = calloc(1, sizeof(*s));
-	struct sockaddr_storage sa = { 0 };
+	struct sockaddr_storage sa = {0};
 	const union MHD_DaemonInfo *info;
 	unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	int err;
@@ -502,8 +501,9 @@ int http_server_start(struct http_server **out, struct collector *c,
 		err = inet_pton(AF_INET, s->opts.addr, &a4->sin_addr) == 1 ? 0 : -EINVAL;
 	}
 	if (err) {
-		fprintf(stderr, "flowd: invalid HTTP listen address '%s': use a numeric IPv4 or "
-				"IPv6 address\n",
+		fprintf(stderr,
+			"flowd: invalid HTTP listen address '%s': use a numeric IPv4 or "
+			"IPv6 address\n",
 			s->opts.addr);
 		free(s);
 		return err;

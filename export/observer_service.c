@@ -24,8 +24,8 @@ struct get_flows {
 	struct flow_filter_set *filters;
 	struct flow_bus_sub *sub;
 	uint64_t since_ns, until_ns; /* 0: unbounded */
-	uint64_t lost; /* flows dropped since the last lost event */
-	uint64_t lost_sent_ns; /* when the last lost event was queued */
+	uint64_t lost;		     /* flows dropped since the last lost event */
+	uint64_t lost_sent_ns;	     /* when the last lost event was queued */
 	struct buf frame;
 };
 
@@ -156,7 +156,7 @@ static void get_flows(struct grpc_call *call, const uint8_t *msg, size_t len)
 {
 	struct collector *col = grpc_call_collector(call);
 	Observer__GetFlowsRequest *req;
-	struct replay r = { 0 };
+	struct replay r = {0};
 	struct get_flows *g;
 	char err[256];
 	uint64_t i, n;
@@ -241,7 +241,8 @@ out:
 static void server_status(struct grpc_call *call, const uint8_t *msg, size_t len)
 {
 	struct collector *col = grpc_call_collector(call);
-	Observer__ServerStatusRequest *req = observer__server_status_request__unpack(NULL, len, msg);
+	Observer__ServerStatusRequest *req =
+		observer__server_status_request__unpack(NULL, len, msg);
 	Observer__ServerStatusResponse resp = OBSERVER__SERVER_STATUS_RESPONSE__INIT;
 	Google__Protobuf__UInt32Value connected = GOOGLE__PROTOBUF__UINT32_VALUE__INIT;
 	Google__Protobuf__UInt32Value unavailable = GOOGLE__PROTOBUF__UINT32_VALUE__INIT;
@@ -274,7 +275,7 @@ static void get_nodes(struct grpc_call *call, const uint8_t *msg, size_t len)
 	struct collector *col = grpc_call_collector(call);
 	Observer__GetNodesRequest *req = observer__get_nodes_request__unpack(NULL, len, msg);
 	Observer__GetNodesResponse resp = OBSERVER__GET_NODES_RESPONSE__INIT;
-	Observer__Node node = OBSERVER__NODE__INIT, *nodes[1] = { &node };
+	Observer__Node node = OBSERVER__NODE__INIT, *nodes[1] = {&node};
 	struct flow_store_stats st;
 	uint64_t now = now_wall_ns();
 
@@ -342,11 +343,11 @@ void observer_service_dispatch(struct grpc_call *call, const char *path, const u
 		const char *path;
 		void (*fn)(struct grpc_call *call, const uint8_t *msg, size_t len);
 	} methods[] = {
-		{ "/observer.Observer/GetFlows", get_flows },
-		{ "/observer.Observer/ServerStatus", server_status },
-		{ "/observer.Observer/GetNodes", get_nodes },
-		{ "/observer.Observer/GetNamespaces", get_namespaces },
-		{ "/grpc.health.v1.Health/Check", health_check },
+		{"/observer.Observer/GetFlows", get_flows},
+		{"/observer.Observer/ServerStatus", server_status},
+		{"/observer.Observer/GetNodes", get_nodes},
+		{"/observer.Observer/GetNamespaces", get_namespaces},
+		{"/grpc.health.v1.Health/Check", health_check},
 	};
 	char m[200];
 	size_t i;

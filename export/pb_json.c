@@ -21,16 +21,16 @@ static int write_base64(struct buf *out, const uint8_t *d, size_t n)
 	int err = buf_putc(out, '"');
 
 	for (i = 0; !err && i + 2 < n; i += 3) {
-		char q[4] = { tab[d[i] >> 2], tab[((d[i] & 3) << 4) | (d[i + 1] >> 4)],
-			      tab[((d[i + 1] & 15) << 2) | (d[i + 2] >> 6)], tab[d[i + 2] & 63] };
+		char q[4] = {tab[d[i] >> 2], tab[((d[i] & 3) << 4) | (d[i + 1] >> 4)],
+			     tab[((d[i + 1] & 15) << 2) | (d[i + 2] >> 6)], tab[d[i + 2] & 63]};
 		err = buf_append(out, q, 4);
 	}
 	if (!err && n - i == 1) {
-		char q[4] = { tab[d[i] >> 2], tab[(d[i] & 3) << 4], '=', '=' };
+		char q[4] = {tab[d[i] >> 2], tab[(d[i] & 3) << 4], '=', '='};
 		err = buf_append(out, q, 4);
 	} else if (!err && n - i == 2) {
-		char q[4] = { tab[d[i] >> 2], tab[((d[i] & 3) << 4) | (d[i + 1] >> 4)],
-			      tab[(d[i + 1] & 15) << 2], '=' };
+		char q[4] = {tab[d[i] >> 2], tab[((d[i] & 3) << 4) | (d[i + 1] >> 4)],
+			     tab[(d[i + 1] & 15) << 2], '='};
 		err = buf_append(out, q, 4);
 	}
 	return err ? err : buf_putc(out, '"');

@@ -288,9 +288,8 @@ static __always_inline int addr_cmp(const __u8 *a, const __u8 *b)
 /* Counts one packet on an existing entry. dir is a constant at each call site: indexing the
  * per-direction arrays with a run-time value makes clang emit pointer arithmetic the
  * verifier refuses. */
-static __always_inline void count_dir(struct flow_key *key, struct flow_state *st,
-				      struct pkt *p, const int dir, __u8 tc_dir, __u32 len,
-				      __u64 now)
+static __always_inline void count_dir(struct flow_key *key, struct flow_state *st, struct pkt *p,
+				      const int dir, __u8 tc_dir, __u32 len, __u64 now)
 {
 	__sync_fetch_and_add(&st->packets[dir], 1);
 	__sync_fetch_and_add(&st->bytes[dir], len);
@@ -308,7 +307,7 @@ static __always_inline void count_dir(struct flow_key *key, struct flow_state *s
 }
 
 static __always_inline void init_dir(struct flow_state *init, struct pkt *p, const int dir,
-				      __u32 len)
+				     __u32 len)
 {
 	init->packets[dir] = 1;
 	init->bytes[dir] = len;

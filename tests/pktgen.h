@@ -19,13 +19,13 @@ enum pkt_frag {
 struct pkt_spec {
 	int family; /* 4 or 6 */
 	const char *src, *dst;
-	uint8_t proto; /* IPPROTO_TCP, _UDP, _SCTP, _ICMP, _ICMPV6 or anything else */
+	uint8_t proto;	       /* IPPROTO_TCP, _UDP, _SCTP, _ICMP, _ICMPV6 or anything else */
 	uint16_t sport, dport; /* TCP/UDP/SCTP */
 	uint8_t tcp_flags;
 	uint8_t icmp_type, icmp_code;
 	uint16_t icmp_id;
 	uint16_t vlan[2]; /* VLAN ids, outermost first; 0: no tag */
-	bool qinq; /* outer tag uses the 802.1ad TPID */
+	bool qinq;	  /* outer tag uses the 802.1ad TPID */
 	int v6_ext; /* IPv6: number of extension headers before L4 (hop-by-hop, then dst opts) */
 	enum pkt_frag frag;
 	int payload; /* bytes after the L4 header */
@@ -103,7 +103,8 @@ static inline size_t pkt_build(const struct pkt_spec *s, uint8_t *buf, size_t ca
 			if (s->frag != PKT_NOFRAG) {
 				*prev_next = 44; /* FRAGMENT */
 				prev_next = buf + off;
-				pkt_put16(buf + off + 2, s->frag == PKT_LATER_FRAG ? (185 << 3) : 1);
+				pkt_put16(buf + off + 2,
+					  s->frag == PKT_LATER_FRAG ? (185 << 3) : 1);
 				memcpy(buf + off + 4, "\x00\x00\x12\x34", 4);
 				off += 8;
 			}

@@ -88,7 +88,7 @@ static void teardown(struct collector *c)
 
 START_TEST(test_decode_rejects_short_unknown_and_bad_records)
 {
-	struct flow_clock clk = { 0 };
+	struct flow_clock clk = {0};
 	struct flow f;
 	struct flow_record r = rec(key4("10.0.0.1", 1000, "10.0.0.2", 80, IPPROTO_TCP),
 				   FLOW_EV_START, 0, 0, FLOW_TCP_SYN, 5);
@@ -113,7 +113,7 @@ END_TEST
 
 START_TEST(test_decode_orients_initiator_as_source)
 {
-	struct flow_clock clk = { .boot_to_real_ns = 1000 * (int64_t)NS };
+	struct flow_clock clk = {.boot_to_real_ns = 1000 * (int64_t)NS};
 	/* Canonical key has the server first (lower address): the client is endpoint 1. */
 	struct flow_record r = rec(key4("10.0.0.1", 80, "10.0.0.9", 40000, IPPROTO_TCP),
 				   FLOW_EV_START | FLOW_EV_TCP_FLAGS, 1, 0, FLOW_TCP_SYN, 7 * NS);
@@ -137,7 +137,7 @@ END_TEST
 START_TEST(test_reply_record_joins_the_same_flow)
 {
 	struct collector c;
-	struct seen seen = { 0 };
+	struct seen seen = {0};
 	struct flow_key k = key4("10.0.0.1", 40000, "10.0.0.2", 80, IPPROTO_TCP);
 	struct flow_record syn = rec(k, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN, NS);
 	struct flow_record synack =
@@ -171,7 +171,7 @@ END_TEST
 START_TEST(test_new_start_for_known_key_ends_the_old_flow)
 {
 	struct collector c;
-	struct seen seen = { 0 };
+	struct seen seen = {0};
 	struct flow_key k = key4("10.0.0.1", 5000, "10.0.0.2", 53, IPPROTO_UDP);
 	struct flow_record a = rec(k, FLOW_EV_START, 0, 0, 0, NS);
 	uint64_t id;
@@ -194,7 +194,7 @@ END_TEST
 START_TEST(test_records_out_of_order_across_cpus_stay_one_flow)
 {
 	struct collector c;
-	struct seen seen = { 0 };
+	struct seen seen = {0};
 	struct flow_key k = key4("10.0.0.1", 40001, "10.0.0.2", 8080, IPPROTO_TCP);
 	/* One kernel entry (first_seen 1 s): SYN at 1 s, client FIN at 3 s with 4 packets
 	 * counted. Different CPUs' rings deliver the FIN's record first. */
@@ -246,10 +246,10 @@ static int make_map(void)
 START_TEST(test_sweep_refreshes_counters_and_ends_idle_flows)
 {
 	struct collector c;
-	struct seen seen = { 0 };
+	struct seen seen = {0};
 	struct flow_key k1 = key4("10.0.0.1", 40000, "10.0.0.2", 80, IPPROTO_TCP);
 	struct flow_key k2 = key4("10.0.0.1", 5353, "10.0.0.3", 53, IPPROTO_UDP);
-	struct flow_state s1 = { 0 }, s2 = { 0 }, tmp;
+	struct flow_state s1 = {0}, s2 = {0}, tmp;
 	uint64_t now = flow_clock_boot_now();
 	struct flow *f1, *f2;
 	int fd = make_map();
@@ -280,7 +280,7 @@ START_TEST(test_sweep_refreshes_counters_and_ends_idle_flows)
 	ck_assert_ptr_nonnull(f1);
 	ck_assert_uint_eq(f1->packets[0], 10);
 	ck_assert_uint_eq(f1->bytes[1], 9000);
-	ck_assert_ptr_null(flow_store_find(c.store, &k2)); /* ended */
+	ck_assert_ptr_null(flow_store_find(c.store, &k2));	 /* ended */
 	ck_assert_int_lt(bpf_map_lookup_elem(fd, &k2, &tmp), 0); /* deleted from the kernel */
 	ck_assert_int_eq(seen.ends, 1);
 	ck_assert(seen.last_end.ended);
@@ -311,10 +311,10 @@ END_TEST
 START_TEST(test_open_tcp_uses_the_long_timeout_closed_tcp_the_short_one)
 {
 	struct collector c;
-	struct seen seen = { 0 };
+	struct seen seen = {0};
 	struct flow_key open_k = key4("10.0.0.1", 1, "10.0.0.2", 22, IPPROTO_TCP);
 	struct flow_key fin_k = key4("10.0.0.1", 2, "10.0.0.2", 22, IPPROTO_TCP);
-	struct flow_state s = { 0 };
+	struct flow_state s = {0};
 	uint64_t now = flow_clock_boot_now();
 	int fd = make_map();
 

@@ -142,10 +142,10 @@ START_TEST(filter_ips_ports_protocols)
 {
 	struct flow f = tcp_flow();
 	Flow__FlowFilter ff = FLOW__FLOW_FILTER__INIT;
-	char *ip1[] = { "10.0.0.1" }, *net[] = { "10.0.0.0/24" }, *other[] = { "10.9.0.0/16" };
-	char *two[] = { "192.168.0.1", "10.0.0.2" }, *v6[] = { "fd00::/8" };
-	char *p443[] = { "443" }, *prange[] = { "400-500" }, *p80[] = { "80" };
-	char *tcp[] = { "TCP" }, *udp[] = { "udp" }, *icmp[] = { "icmp" };
+	char *ip1[] = {"10.0.0.1"}, *net[] = {"10.0.0.0/24"}, *other[] = {"10.9.0.0/16"};
+	char *two[] = {"192.168.0.1", "10.0.0.2"}, *v6[] = {"fd00::/8"};
+	char *p443[] = {"443"}, *prange[] = {"400-500"}, *p80[] = {"80"};
+	char *tcp[] = {"TCP"}, *udp[] = {"udp"}, *icmp[] = {"icmp"};
 
 	ck_assert(pass(NULL, 0, NULL, 0, &f)); /* no filters: everything */
 	ff.n_source_ip = 1;
@@ -188,9 +188,9 @@ START_TEST(filter_reply_sees_swapped_endpoints)
 {
 	struct flow f = tcp_flow();
 	Flow__FlowFilter ff = FLOW__FLOW_FILTER__INIT;
-	char *p443[] = { "443" }, *server[] = { "10.0.0.2" };
+	char *p443[] = {"443"}, *server[] = {"10.0.0.2"};
 	Flow__TCPFlags syn = FLOW__TCPFLAGS__INIT;
-	Flow__TCPFlags *flags[] = { &syn };
+	Flow__TCPFlags *flags[] = {&syn};
 
 	/* A reply (server -> client) event: the source is the server. */
 	f.is_reply = true;
@@ -208,7 +208,7 @@ START_TEST(filter_reply_sees_swapped_endpoints)
 	ff.n_source_ip = 0;
 	/* reply filter */
 	{
-		protobuf_c_boolean yes[] = { 1 }, no[] = { 0 };
+		protobuf_c_boolean yes[] = {1}, no[] = {0};
 
 		ff.n_reply = 1;
 		ff.reply = yes;
@@ -233,13 +233,13 @@ START_TEST(filter_enums_node_and_lists)
 {
 	struct flow f = tcp_flow();
 	Flow__FlowFilter a = FLOW__FLOW_FILTER__INIT, b = FLOW__FLOW_FILTER__INIT;
-	Flow__FlowFilter *list[] = { &a, &b };
-	Flow__Verdict fwd[] = { FLOW__VERDICT__FORWARDED }, drop[] = { FLOW__VERDICT__DROPPED };
-	Flow__TrafficDirection eg[] = { FLOW__TRAFFIC_DIRECTION__EGRESS },
-			       in[] = { FLOW__TRAFFIC_DIRECTION__INGRESS };
-	Flow__IPVersion v4[] = { FLOW__IPVERSION__IPv4 }, v6[] = { FLOW__IPVERSION__IPv6 };
-	char *n1[] = { "node*" }, *n2[] = { "cluster/node1" }, *n3[] = { "other" };
-	char *pod[] = { "default/web" }, *p443[] = { "443" }, *p80[] = { "80" };
+	Flow__FlowFilter *list[] = {&a, &b};
+	Flow__Verdict fwd[] = {FLOW__VERDICT__FORWARDED}, drop[] = {FLOW__VERDICT__DROPPED};
+	Flow__TrafficDirection eg[] = {FLOW__TRAFFIC_DIRECTION__EGRESS},
+			       in[] = {FLOW__TRAFFIC_DIRECTION__INGRESS};
+	Flow__IPVersion v4[] = {FLOW__IPVERSION__IPv4}, v6[] = {FLOW__IPVERSION__IPv6};
+	char *n1[] = {"node*"}, *n2[] = {"cluster/node1"}, *n3[] = {"other"};
+	char *pod[] = {"default/web"}, *p443[] = {"443"}, *p80[] = {"80"};
 
 	a.n_verdict = 1;
 	a.verdict = fwd;
@@ -289,12 +289,12 @@ END_TEST
 
 START_TEST(filter_errors)
 {
-	Flow__FlowFilter ff = FLOW__FLOW_FILTER__INIT, *l[] = { &ff };
-	char *bad_ips[][1] = { { "10.0.0.300" }, { "10.0.0.0/33" }, { "fd00::/129" }, { "" },
-			       { "10.0.0.1/" }, { "host" } };
-	char *bad_ports[][1] = { { "65536" }, { "-1" }, { "http" }, { "90-80" }, { "" } };
-	char *bad_proto[] = { "tcpx" };
-	Flow__TCPFlags none = FLOW__TCPFLAGS__INIT, *nf[] = { &none };
+	Flow__FlowFilter ff = FLOW__FLOW_FILTER__INIT, *l[] = {&ff};
+	char *bad_ips[][1] = {{"10.0.0.300"}, {"10.0.0.0/33"}, {"fd00::/129"},
+			      {""},	      {"10.0.0.1/"},   {"host"}};
+	char *bad_ports[][1] = {{"65536"}, {"-1"}, {"http"}, {"90-80"}, {""}};
+	char *bad_proto[] = {"tcpx"};
+	Flow__TCPFlags none = FLOW__TCPFLAGS__INIT, *nf[] = {&none};
 	char err[256];
 	size_t i;
 
@@ -332,10 +332,11 @@ END_TEST
 START_TEST(json_line_has_hubble_fields)
 {
 	struct flow f = tcp_flow();
-	struct buf b = { 0 };
+	struct buf b = {0};
 	const char *want =
 		"{\"flow\":{\"time\":\"2023-11-14T22:13:20.123456789Z\",\"verdict\":\"FORWARDED\","
-		"\"IP\":{\"source\":\"10.0.0.1\",\"destination\":\"10.0.0.2\",\"ipVersion\":\"IPv4\"},"
+		"\"IP\":{\"source\":\"10.0.0.1\",\"destination\":\"10.0.0.2\",\"ipVersion\":"
+		"\"IPv4\"},"
 		"\"l4\":{\"TCP\":{\"source_port\":40000,\"destination_port\":443,"
 		"\"flags\":{\"SYN\":true}}},\"Type\":\"L3_L4\",\"node_name\":\"node1\","
 		"\"event_type\":{\"type\":4},\"traffic_direction\":\"EGRESS\",\"is_reply\":false,"
@@ -356,7 +357,7 @@ END_TEST
 START_TEST(json_reply_ipv6_icmp_and_end)
 {
 	struct flow f = tcp_flow();
-	struct buf b = { 0 };
+	struct buf b = {0};
 
 	/* A reply event: endpoints and counters seen from the replying side. */
 	f.is_reply = true;
@@ -394,7 +395,7 @@ END_TEST
 
 START_TEST(json_lost_events)
 {
-	struct buf b = { 0 };
+	struct buf b = {0};
 	const char *want = "{\"lost_events\":{\"source\":\"OBSERVER_EVENTS_QUEUE\","
 			   "\"num_events_lost\":\"17\"},\"node_name\":\"n\","
 			   "\"time\":\"2023-11-14T22:13:20Z\"}\n";
@@ -409,7 +410,7 @@ END_TEST
 START_TEST(json_escapes_strings)
 {
 	Observer__GetFlowsResponse r = OBSERVER__GET_FLOWS_RESPONSE__INIT;
-	struct buf b = { 0 };
+	struct buf b = {0};
 	const char *want = "{\"node_name\":\"a\\\"b\\\\c\\n\\u0001\xc3\xa9\"}";
 
 	r.node_name = "a\"b\\c\n\x01\xc3\xa9";
@@ -423,7 +424,7 @@ END_TEST
 START_TEST(frame_round_trips)
 {
 	struct flow f = tcp_flow();
-	struct buf b = { 0 };
+	struct buf b = {0};
 	Observer__GetFlowsResponse *r;
 	uint32_t len;
 

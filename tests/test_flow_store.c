@@ -51,7 +51,7 @@ END_TEST
 START_TEST(test_full_store_evicts_least_recently_updated)
 {
 	struct flow_store *s = flow_store_new(3);
-	struct flow f[4] = { mkflow(1), mkflow(2), mkflow(3), mkflow(4) };
+	struct flow f[4] = {mkflow(1), mkflow(2), mkflow(3), mkflow(4)};
 	struct flow_store_stats st;
 	struct flow *p1;
 	uint64_t got[8], *gp = got;
@@ -211,7 +211,7 @@ static void bus_cb(const struct flow *f, void *arg)
 START_TEST(test_bus_delivers_to_all_and_unsubscribes_in_callback)
 {
 	struct flow_bus *bus = flow_bus_new();
-	struct bus_ctx a = { .bus = bus, .unsub_after = 2 }, b = { .bus = bus };
+	struct bus_ctx a = {.bus = bus, .unsub_after = 2}, b = {.bus = bus};
 	struct flow f = mkflow(1);
 	int i;
 

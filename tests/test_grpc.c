@@ -80,7 +80,7 @@ static void *server_main(void *arg)
 
 static uint16_t free_port(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t l = sizeof(a);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
@@ -93,8 +93,8 @@ static uint16_t free_port(void)
 
 static void server_start(uint32_t follow_queue)
 {
-	struct grpc_server_opts o = { .addr = "127.0.0.1", .follow_queue = follow_queue,
-				      .max_request_bytes = 64 * 1024 };
+	struct grpc_server_opts o = {
+		.addr = "127.0.0.1", .follow_queue = follow_queue, .max_request_bytes = 64 * 1024};
 	int err = -1, tries;
 
 	memset(&S, 0, sizeof(S));
@@ -168,7 +168,7 @@ static void do_inject(void *arg)
 
 static void inject(int first_port, int n)
 {
-	struct inject in = { first_port, n };
+	struct inject in = {first_port, n};
 
 	on_loop(do_inject, &in);
 }
@@ -190,7 +190,7 @@ static unsigned int subscribers(void)
 
 static struct grpc_client *connect_client(void)
 {
-	struct grpc_client_opts o = { .host = "127.0.0.1", .port = S.port };
+	struct grpc_client_opts o = {.host = "127.0.0.1", .port = S.port};
 	struct grpc_client *c = NULL;
 	char err[256];
 
@@ -204,7 +204,7 @@ struct got {
 	int lost_events;
 	uint64_t lost;
 	int first_port, last_port; /* source ports of the first and latest flow */
-	int stop_at_port; /* stop the call when a flow with this source port arrives */
+	int stop_at_port;	   /* stop the call when a flow with this source port arrives */
 	volatile int stop;
 	/* Stalling: the callback blocks on this after the first message until released. */
 	int stall;
@@ -240,7 +240,8 @@ static int on_flows(const uint8_t *msg, size_t len, void *ctx)
 			g->stop = 1;
 	} else if (r->response_types_case ==
 		   OBSERVER__GET_FLOWS_RESPONSE__RESPONSE_TYPES_LOST_EVENTS) {
-		ck_assert_int_eq(r->lost_events->source, FLOW__LOST_EVENT_SOURCE__OBSERVER_EVENTS_QUEUE);
+		ck_assert_int_eq(r->lost_events->source,
+				 FLOW__LOST_EVENT_SOURCE__OBSERVER_EVENTS_QUEUE);
 		ck_assert_uint_gt(r->lost_events->num_events_lost, 0);
 		g->lost_events++;
 		g->lost += r->lost_events->num_events_lost;
@@ -265,7 +266,7 @@ static int raw_call(const char *path, const char *ctype, const void *body, size_
 		    size_t errlen)
 {
 	struct grpc_client *c = connect_client();
-	struct got g = { 0 };
+	struct got g = {0};
 	int st = grpc_client_call_raw(c, path, ctype, body, len, on_flows, &g, NULL, err, errlen);
 
 	grpc_client_close(c);
@@ -306,7 +307,7 @@ START_TEST(last_n_and_status)
 	Observer__GetFlowsRequest req = OBSERVER__GET_FLOWS_REQUEST__INIT;
 	Observer__ServerStatusRequest sreq = OBSERVER__SERVER_STATUS_REQUEST__INIT;
 	struct grpc_client *c;
-	struct got g = { 0 };
+	struct got g = {0};
 	char err[256] = "";
 	int st;
 
@@ -332,7 +333,7 @@ START_TEST(last_n_and_status)
 	/* ServerStatus, unary: one message then OK. */
 	{
 		struct grpc_client *c2 = connect_client();
-		struct msg_copy out = { 0 };
+		struct msg_copy out = {0};
 		Observer__ServerStatusResponse *r;
 
 		st = grpc_client_call(c2, "/observer.Observer/ServerStatus", &sreq.base, copy_msg,
@@ -355,10 +356,10 @@ END_TEST
 START_TEST(status_codes_for_bad_requests)
 {
 	Observer__GetFlowsRequest req = OBSERVER__GET_FLOWS_REQUEST__INIT;
-	Flow__FlowFilter ff = FLOW__FLOW_FILTER__INIT, *ffs[1] = { &ff };
-	char *bad_ip[] = { "10.0.0.300" }, *bad_port[] = { "http" }, *bad_flag[] = { "WAT" };
+	Flow__FlowFilter ff = FLOW__FLOW_FILTER__INIT, *ffs[1] = {&ff};
+	char *bad_ip[] = {"10.0.0.300"}, *bad_port[] = {"http"}, *bad_flag[] = {"WAT"};
 	struct grpc_client *c = connect_client();
-	struct got g = { 0 };
+	struct got g = {0};
 	char err[256] = "";
 	uint8_t body[16];
 
@@ -389,9 +390,9 @@ START_TEST(status_codes_for_bad_requests)
 
 	/* Unknown methods and services. */
 	memset(body, 0, 5);
-	ck_assert_int_eq(raw_call("/observer.Observer/GetDebugEvents", NULL, body, 5, err,
-				  sizeof(err)),
-			 GRPC_UNIMPLEMENTED);
+	ck_assert_int_eq(
+		raw_call("/observer.Observer/GetDebugEvents", NULL, body, 5, err, sizeof(err)),
+		GRPC_UNIMPLEMENTED);
 	ck_assert_int_eq(raw_call("/no.Such/Method", NULL, body, 5, err, sizeof(err)),
 			 GRPC_UNIMPLEMENTED);
 
@@ -399,7 +400,7 @@ START_TEST(status_codes_for_bad_requests)
 	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, body, 0, err, sizeof(err)),
 			 GRPC_INVALID_ARGUMENT); /* no message at all */
 	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, body, 3, err, sizeof(err)),
-			 GRPC_INVALID_ARGUMENT); /* shorter than a prefix */
+			 GRPC_INVALID_ARGUMENT);	 /* shorter than a prefix */
 	memcpy(body, "\x00\x00\x00\x00\x09\x08\x01", 7); /* says 9 bytes, has 2 */
 	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, body, 7, err, sizeof(err)),
 			 GRPC_INVALID_ARGUMENT);
@@ -426,9 +427,9 @@ START_TEST(status_codes_for_bad_requests)
 		big[2] = (uint8_t)(n >> 16);
 		big[3] = (uint8_t)(n >> 8);
 		big[4] = (uint8_t)n;
-		ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, big, n + 5, err,
-					  sizeof(err)),
-				 GRPC_RESOURCE_EXHAUSTED);
+		ck_assert_int_eq(
+			raw_call("/observer.Observer/GetFlows", NULL, big, n + 5, err, sizeof(err)),
+			GRPC_RESOURCE_EXHAUSTED);
 		free(big);
 	}
 
@@ -450,7 +451,7 @@ END_TEST
 
 static int raw_socket(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(S.port) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(S.port)};
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -465,7 +466,7 @@ static int closed_by_server(int fd)
 	int i;
 
 	for (i = 0; i < 300; i++) {
-		struct pollfd p = { fd, POLLIN, 0 };
+		struct pollfd p = {fd, POLLIN, 0};
 		ssize_t n;
 
 		if (poll(&p, 1, 10) <= 0)
@@ -481,7 +482,7 @@ START_TEST(garbage_connections_are_closed)
 {
 	const char *preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 	struct grpc_client *c;
-	struct got g = { 0 };
+	struct got g = {0};
 	Observer__GetFlowsRequest req = OBSERVER__GET_FLOWS_REQUEST__INIT;
 	char err[256], junk[512];
 	int fd, i;

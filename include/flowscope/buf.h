@@ -11,7 +11,10 @@ struct buf {
 	size_t cap;
 };
 
-#define BUF_INIT { NULL, 0, 0 }
+#define BUF_INIT                                                                                   \
+	{                                                                                          \
+		NULL, 0, 0                                                                         \
+	}
 
 /* All return 0 or -ENOMEM; on failure the buffer keeps its previous content. */
 int buf_reserve(struct buf *b, size_t extra);

@@ -11,16 +11,16 @@
 #include "flowscope/flow_store.h"
 
 struct collector_stats {
-	uint64_t records; /* ring records read */
-	uint64_t decode_errors; /* records rejected by the decoder */
+	uint64_t records;	  /* ring records read */
+	uint64_t decode_errors;	  /* records rejected by the decoder */
 	uint64_t flows_published; /* flow events handed to the bus */
-	uint64_t sweeps; /* kernel map sweeps done */
+	uint64_t sweeps;	  /* kernel map sweeps done */
 };
 
 struct collector_config {
-	uint64_t idle_timeout_ns; /* UDP, ICMP, other and closed TCP flows; default 30 s */
+	uint64_t idle_timeout_ns;     /* UDP, ICMP, other and closed TCP flows; default 30 s */
 	uint64_t tcp_idle_timeout_ns; /* open TCP flows; default 5 min */
-	uint64_t update_interval_ns; /* republish a changed active flow at most this often */
+	uint64_t update_interval_ns;  /* republish a changed active flow at most this often */
 };
 
 struct collector {

@@ -19,47 +19,47 @@ enum flow_verdict {
 /* Why a flow was published (extension field flow_event in proto/flow.proto). */
 enum flow_event {
 	FLOW_EVENT_UNKNOWN = 0,
-	FLOW_EVENT_START = 1, /* first packet seen */
+	FLOW_EVENT_START = 1,	  /* first packet seen */
 	FLOW_EVENT_TCP_FLAGS = 2, /* SYN, SYN-ACK, FIN or RST appeared */
-	FLOW_EVENT_UPDATE = 3, /* counters refreshed by the periodic sweep */
-	FLOW_EVENT_END = 4, /* idle timeout or closed: final counters */
+	FLOW_EVENT_UPDATE = 3,	  /* counters refreshed by the periodic sweep */
+	FLOW_EVENT_END = 4,	  /* idle timeout or closed: final counters */
 };
 
 struct flow_endpoint {
 	uint8_t addr[16]; /* IPv4 in the first 4 bytes */
-	uint16_t port; /* host order; ICMP: see flow_record.h */
+	uint16_t port;	  /* host order; ICMP: see flow_record.h */
 };
 
 struct flow {
-	uint64_t id; /* collector-assigned, unique for the life of flowd */
-	struct flow_key key; /* canonical kernel key: identifies the flow in the map */
+	uint64_t id;		  /* collector-assigned, unique for the life of flowd */
+	struct flow_key key;	  /* canonical kernel key: identifies the flow in the map */
 	struct flow_endpoint src; /* initiator */
 	struct flow_endpoint dst; /* responder */
-	uint8_t family; /* 4 or 6 */
-	uint8_t proto; /* IPPROTO_* */
+	uint8_t family;		  /* 4 or 6 */
+	uint8_t proto;		  /* IPPROTO_* */
 	uint8_t icmp_type, icmp_code;
 	uint16_t vlan_id;
 	uint32_t ifindex;
 	char ifname[IF_NAMESIZE];
 	uint8_t traffic_dir; /* enum flow_tc_dir at which the initiator's packets were seen */
-	uint8_t verdict; /* enum flow_verdict */
-	uint8_t event; /* enum flow_event of the latest publication */
+	uint8_t verdict;     /* enum flow_verdict */
+	uint8_t event;	     /* enum flow_event of the latest publication */
 	bool ended;
 	/* Publication for a reply-direction packet: exporters swap source and destination
 	 * and set is_reply. The counters below stay initiator-oriented. */
 	bool is_reply;
 	uint16_t tcp_flags; /* flags of the packet that caused the event (or union, see below) */
 	uint16_t tcp_flags_seen[2]; /* union per direction: 0 initiator, 1 reply */
-	uint64_t packets[2]; /* 0: initiator -> responder, 1: responder -> initiator */
+	uint64_t packets[2];	    /* 0: initiator -> responder, 1: responder -> initiator */
 	uint64_t bytes[2];
-	uint64_t time_ns; /* wall clock (CLOCK_REALTIME, ns) of the event */
+	uint64_t time_ns;	/* wall clock (CLOCK_REALTIME, ns) of the event */
 	uint64_t first_seen_ns; /* wall clock */
-	uint64_t last_seen_ns; /* wall clock */
-	uint64_t end_ns; /* wall clock, when ended */
+	uint64_t last_seen_ns;	/* wall clock */
+	uint64_t end_ns;	/* wall clock, when ended */
 	/* Collector bookkeeping, not exported. */
 	uint64_t first_seen_boot_ns; /* the kernel entry's own first_seen: identifies it */
-	uint64_t sweep_gen; /* last kernel map sweep that found the flow */
-	uint64_t published_ns; /* wall clock of the latest publication */
+	uint64_t sweep_gen;	     /* last kernel map sweep that found the flow */
+	uint64_t published_ns;	     /* wall clock of the latest publication */
 };
 
 #endif /* FLOWSCOPE_FLOW_H */

@@ -18,8 +18,8 @@ struct flow_filter_set;
  * flow_filter_set_free(), or NULL with errno set: EINVAL with a message in err (e.g. "invalid
  * source_ip '10.0.0.300'") for a filter the user must fix, ENOMEM otherwise. */
 struct flow_filter_set *flow_filter_set_new(Flow__FlowFilter *const *allow, size_t n_allow,
-					    Flow__FlowFilter *const *deny, size_t n_deny,
-					    char *err, size_t errlen);
+					    Flow__FlowFilter *const *deny, size_t n_deny, char *err,
+					    size_t errlen);
 void flow_filter_set_free(struct flow_filter_set *fs);
 
 /* True when f passes: matches some allow filter (or there are none) and no deny filter.

@@ -18,7 +18,7 @@ enum flow_rec_type {
 
 /* Why a TC record was written (bit mask: one packet can start a flow and carry SYN). */
 enum flow_rec_event {
-	FLOW_EV_START = 1 << 0, /* first packet of a flow not in the map */
+	FLOW_EV_START = 1 << 0,	    /* first packet of a flow not in the map */
 	FLOW_EV_TCP_FLAGS = 1 << 1, /* SYN, FIN or RST appeared for the first time in a direction */
 };
 
@@ -55,37 +55,37 @@ struct flow_key {
 	__u8 addr[2][16];
 	__u16 port[2];
 	__u32 ifindex;
-	__u8 proto; /* IPPROTO_* */
-	__u8 family; /* 4 or 6 */
+	__u8 proto;    /* IPPROTO_* */
+	__u8 family;   /* 4 or 6 */
 	__u16 vlan_id; /* outer 802.1Q VLAN id, 0 if untagged */
-}; /* 44 bytes, no implicit padding */
+};		       /* 44 bytes, no implicit padding */
 
 /* Per-direction counters: index 0 is initiator -> responder, 1 is the reply direction. */
 struct flow_state {
 	__u64 first_seen_ns; /* bpf_ktime_get_boot_ns() of the first packet */
-	__u64 last_seen_ns; /* of the latest packet, updated without atomics (monotone enough) */
+	__u64 last_seen_ns;  /* of the latest packet, updated without atomics (monotone enough) */
 	__u64 packets[2];
-	__u64 bytes[2]; /* skb->len: L2 frame length as seen at the hook */
+	__u64 bytes[2];	    /* skb->len: L2 frame length as seen at the hook */
 	__u32 tcp_flags[2]; /* OR of every flag seen per direction (atomic fetch-or) */
-	__u8 init_side; /* 0: key endpoint 0 initiated, 1: endpoint 1 did */
-	__u8 init_tc_dir; /* enum flow_tc_dir at which the initiator's packets pass this hook */
-	__u8 icmp_type; /* of the first ICMP packet in the initiator direction */
+	__u8 init_side;	    /* 0: key endpoint 0 initiated, 1: endpoint 1 did */
+	__u8 init_tc_dir;   /* enum flow_tc_dir at which the initiator's packets pass this hook */
+	__u8 icmp_type;	    /* of the first ICMP packet in the initiator direction */
 	__u8 icmp_code;
 	__u32 pad;
 }; /* 64 bytes */
 
 /* What a probe writes to the ring. Every record starts with type and version. */
 struct flow_record {
-	__u16 type; /* enum flow_rec_type */
+	__u16 type;    /* enum flow_rec_type */
 	__u16 version; /* FLOW_RECORD_VERSION */
-	__u32 events; /* enum flow_rec_event bits */
+	__u32 events;  /* enum flow_rec_event bits */
 	struct flow_key key;
-	__u32 pkt_len; /* skb->len of the packet that caused the record */
-	__u64 ts_ns; /* bpf_ktime_get_boot_ns() of that packet */
+	__u32 pkt_len;		 /* skb->len of the packet that caused the record */
+	__u64 ts_ns;		 /* bpf_ktime_get_boot_ns() of that packet */
 	struct flow_state state; /* the entry after this packet was counted */
-	__u16 pkt_tcp_flags; /* flags of this packet */
-	__u8 pkt_dir; /* 0: initiator -> responder, 1: reply */
-	__u8 tc_dir; /* enum flow_tc_dir of this packet */
+	__u16 pkt_tcp_flags;	 /* flags of this packet */
+	__u8 pkt_dir;		 /* 0: initiator -> responder, 1: reply */
+	__u8 tc_dir;		 /* enum flow_tc_dir of this packet */
 	__u32 cpu;
 }; /* 136 bytes */
 

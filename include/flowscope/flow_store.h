@@ -11,10 +11,10 @@
 struct flow_store;
 
 struct flow_store_stats {
-	uint64_t seen; /* flows ever inserted */
-	uint64_t stored; /* flows held now (active + ended) */
-	uint64_t active; /* flows held and indexed by key */
-	uint64_t evicted; /* flows dropped because the store was full */
+	uint64_t seen;		 /* flows ever inserted */
+	uint64_t stored;	 /* flows held now (active + ended) */
+	uint64_t active;	 /* flows held and indexed by key */
+	uint64_t evicted;	 /* flows dropped because the store was full */
 	uint64_t evicted_active; /* of which were still active */
 };
 

@@ -12,10 +12,10 @@ struct grpc_client;
 struct grpc_client_opts {
 	const char *host; /* name or address */
 	uint16_t port;
-	int timeout_ms; /* connect timeout; 0: 5000 */
-	const char *tls_ca; /* enables TLS: CA bundle to verify the server */
+	int timeout_ms;			/* connect timeout; 0: 5000 */
+	const char *tls_ca;		/* enables TLS: CA bundle to verify the server */
 	const char *tls_cert, *tls_key; /* client certificate for mTLS */
-	const char *tls_server_name; /* name to verify; default host */
+	const char *tls_server_name;	/* name to verify; default host */
 };
 
 /* Connects. Returns 0 or a negative errno with a readable reason in err. */

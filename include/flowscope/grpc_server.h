@@ -13,14 +13,14 @@
 struct grpc_server;
 
 struct grpc_server_opts {
-	const char *addr; /* numeric address; default 127.0.0.1 */
+	const char *addr;	/* numeric address; default 127.0.0.1 */
 	bool ipv6_loopback_too; /* also listen on [::1] (for clients that resolve localhost so) */
-	uint16_t port; /* default 4245 */
-	uint32_t follow_queue; /* flows queued per follower before it loses some; 0: 4096 */
+	uint16_t port;		/* default 4245 */
+	uint32_t follow_queue;	/* flows queued per follower before it loses some; 0: 4096 */
 	uint32_t max_request_bytes; /* largest request message accepted; 0: 4 MiB */
-	const char *tls_cert; /* PEM certificate chain: enables TLS */
-	const char *tls_key; /* PEM private key */
-	const char *tls_client_ca; /* PEM CA bundle: require and verify client certificates */
+	const char *tls_cert;	    /* PEM certificate chain: enables TLS */
+	const char *tls_key;	    /* PEM private key */
+	const char *tls_client_ca;  /* PEM CA bundle: require and verify client certificates */
 };
 
 /* Starts serving on c->loop. Returns 0 or a negative errno with a message on stderr. */

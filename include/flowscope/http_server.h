@@ -10,8 +10,8 @@
 struct http_server;
 
 struct http_server_opts {
-	const char *addr; /* numeric IPv4 or IPv6 address; default 127.0.0.1 */
-	uint16_t port; /* default 12000 */
+	const char *addr;      /* numeric IPv4 or IPv6 address; default 127.0.0.1 */
+	uint16_t port;	       /* default 12000 */
 	uint32_t follow_queue; /* max queued flows per follower before it loses some; 0: 4096 */
 };
 

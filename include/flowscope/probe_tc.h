@@ -8,7 +8,7 @@
 struct probe_tc;
 
 struct probe_tc_opts {
-	uint32_t max_flows; /* kernel LRU flow map entries; 0: default (262144) */
+	uint32_t max_flows;  /* kernel LRU flow map entries; 0: default (262144) */
 	uint32_t ring_bytes; /* bytes per per-CPU ring, power of two; 0: default (1 MiB) */
 };
 

@@ -40,7 +40,7 @@ static int on_record(void *ctx, void *data, size_t size)
 
 static void open_probe(uint32_t ring_bytes)
 {
-	struct probe_tc_opts opts = { .ring_bytes = ring_bytes };
+	struct probe_tc_opts opts = {.ring_bytes = ring_bytes};
 	const int *fds;
 	int n, i;
 
@@ -113,7 +113,7 @@ static struct flow_key mkkey(int family, const char *a, uint16_t pa, const char 
 			     uint8_t proto)
 {
 	struct flow_key k;
-	uint8_t x[16] = { 0 }, y[16] = { 0 };
+	uint8_t x[16] = {0}, y[16] = {0};
 	int c;
 
 	memset(&k, 0, sizeof(k));
@@ -155,7 +155,7 @@ static int lookup(const struct flow_key *k, struct flow_state *st)
 /* The endpoint of the key that is a:pa. */
 static int side_of(const struct flow_key *k, int family, const char *a, uint16_t pa)
 {
-	uint8_t x[16] = { 0 };
+	uint8_t x[16] = {0};
 
 	inet_pton(family == 6 ? AF_INET6 : AF_INET, a, x);
 	return !(memcmp(k->addr[0], x, 16) == 0 && k->port[0] == pa);
@@ -169,8 +169,14 @@ static int side_of(const struct flow_key *k, int family, const char *a, uint16_t
 static struct pkt_spec tcp4(const char *src, uint16_t sp, const char *dst, uint16_t dp,
 			    uint8_t flags, int payload)
 {
-	struct pkt_spec s = { .family = 4, .src = src, .dst = dst, .proto = IPPROTO_TCP,
-			      .sport = sp, .dport = dp, .tcp_flags = flags, .payload = payload };
+	struct pkt_spec s = {.family = 4,
+			     .src = src,
+			     .dst = dst,
+			     .proto = IPPROTO_TCP,
+			     .sport = sp,
+			     .dport = dp,
+			     .tcp_flags = flags,
+			     .payload = payload};
 	return s;
 }
 
@@ -311,10 +317,20 @@ END_TEST
 START_TEST(udp_request_response)
 {
 	struct flow_key k = mkkey(4, C4, 50000, S4, 5353, IPPROTO_UDP);
-	struct pkt_spec q = { .family = 4, .src = C4, .dst = S4, .proto = IPPROTO_UDP,
-			      .sport = 50000, .dport = 5353, .payload = 100 };
-	struct pkt_spec r = { .family = 4, .src = S4, .dst = C4, .proto = IPPROTO_UDP,
-			      .sport = 5353, .dport = 50000, .payload = 200 };
+	struct pkt_spec q = {.family = 4,
+			     .src = C4,
+			     .dst = S4,
+			     .proto = IPPROTO_UDP,
+			     .sport = 50000,
+			     .dport = 5353,
+			     .payload = 100};
+	struct pkt_spec r = {.family = 4,
+			     .src = S4,
+			     .dst = C4,
+			     .proto = IPPROTO_UDP,
+			     .sport = 5353,
+			     .dport = 50000,
+			     .payload = 200};
 	struct flow_state st;
 
 	ck_assert_int_eq(run(&q, 1), 1);
@@ -334,8 +350,13 @@ START_TEST(udp_reply_from_well_known_port_first)
 {
 	/* The first packet seen is a DNS answer: the client is its receiver. */
 	struct flow_key k = mkkey(4, S4, 53, C4, 41000, IPPROTO_UDP);
-	struct pkt_spec r = { .family = 4, .src = S4, .dst = C4, .proto = IPPROTO_UDP,
-			      .sport = 53, .dport = 41000, .payload = 60 };
+	struct pkt_spec r = {.family = 4,
+			     .src = S4,
+			     .dst = C4,
+			     .proto = IPPROTO_UDP,
+			     .sport = 53,
+			     .dport = 41000,
+			     .payload = 60};
 	struct flow_state st;
 
 	ck_assert_int_eq(run(&r, 0), 1);
@@ -348,12 +369,27 @@ END_TEST
 
 START_TEST(icmp_echo_is_one_flow)
 {
-	struct pkt_spec req = { .family = 4, .src = C4, .dst = S4, .proto = IPPROTO_ICMP,
-				.icmp_type = 8, .icmp_id = 0x1234, .payload = 56 };
-	struct pkt_spec rep = { .family = 4, .src = S4, .dst = C4, .proto = IPPROTO_ICMP,
-				.icmp_type = 0, .icmp_id = 0x1234, .payload = 56 };
-	struct pkt_spec unreach = { .family = 4, .src = S4, .dst = C4, .proto = IPPROTO_ICMP,
-				    .icmp_type = 3, .icmp_code = 3, .payload = 28 };
+	struct pkt_spec req = {.family = 4,
+			       .src = C4,
+			       .dst = S4,
+			       .proto = IPPROTO_ICMP,
+			       .icmp_type = 8,
+			       .icmp_id = 0x1234,
+			       .payload = 56};
+	struct pkt_spec rep = {.family = 4,
+			       .src = S4,
+			       .dst = C4,
+			       .proto = IPPROTO_ICMP,
+			       .icmp_type = 0,
+			       .icmp_id = 0x1234,
+			       .payload = 56};
+	struct pkt_spec unreach = {.family = 4,
+				   .src = S4,
+				   .dst = C4,
+				   .proto = IPPROTO_ICMP,
+				   .icmp_type = 3,
+				   .icmp_code = 3,
+				   .payload = 28};
 	struct flow_key k = mkkey(4, C4, 0x1234, S4, 0x1234, IPPROTO_ICMP);
 	struct flow_state st;
 	int i;
@@ -378,10 +414,20 @@ END_TEST
 
 START_TEST(icmpv6_echo)
 {
-	struct pkt_spec req = { .family = 6, .src = C6, .dst = S6, .proto = IPPROTO_ICMPV6,
-				.icmp_type = 128, .icmp_id = 7, .payload = 56 };
-	struct pkt_spec rep = { .family = 6, .src = S6, .dst = C6, .proto = IPPROTO_ICMPV6,
-				.icmp_type = 129, .icmp_id = 7, .payload = 56 };
+	struct pkt_spec req = {.family = 6,
+			       .src = C6,
+			       .dst = S6,
+			       .proto = IPPROTO_ICMPV6,
+			       .icmp_type = 128,
+			       .icmp_id = 7,
+			       .payload = 56};
+	struct pkt_spec rep = {.family = 6,
+			       .src = S6,
+			       .dst = C6,
+			       .proto = IPPROTO_ICMPV6,
+			       .icmp_type = 129,
+			       .icmp_id = 7,
+			       .payload = 56};
 	struct flow_key k = mkkey(6, C6, 7, S6, 7, IPPROTO_ICMPV6);
 	struct flow_state st;
 
@@ -399,11 +445,21 @@ END_TEST
 
 START_TEST(ipv6_tcp_with_extension_headers)
 {
-	struct pkt_spec syn = { .family = 6, .src = C6, .dst = S6, .proto = IPPROTO_TCP,
-				.sport = 41000, .dport = 443, .tcp_flags = FLOW_TCP_SYN, .v6_ext = 2 };
-	struct pkt_spec synack = { .family = 6, .src = S6, .dst = C6, .proto = IPPROTO_TCP,
-				   .sport = 443, .dport = 41000,
-				   .tcp_flags = FLOW_TCP_SYN | FLOW_TCP_ACK };
+	struct pkt_spec syn = {.family = 6,
+			       .src = C6,
+			       .dst = S6,
+			       .proto = IPPROTO_TCP,
+			       .sport = 41000,
+			       .dport = 443,
+			       .tcp_flags = FLOW_TCP_SYN,
+			       .v6_ext = 2};
+	struct pkt_spec synack = {.family = 6,
+				  .src = S6,
+				  .dst = C6,
+				  .proto = IPPROTO_TCP,
+				  .sport = 443,
+				  .dport = 41000,
+				  .tcp_flags = FLOW_TCP_SYN | FLOW_TCP_ACK};
 	struct flow_key k = mkkey(6, C6, 41000, S6, 443, IPPROTO_TCP);
 	struct flow_state st;
 
@@ -422,13 +478,24 @@ END_TEST
 
 START_TEST(fragments)
 {
-	struct pkt_spec first4 = { .family = 4, .src = C4, .dst = S4, .proto = IPPROTO_UDP,
-				   .sport = 50010, .dport = 7000, .frag = PKT_FIRST_FRAG,
-				   .payload = 1000 };
+	struct pkt_spec first4 = {.family = 4,
+				  .src = C4,
+				  .dst = S4,
+				  .proto = IPPROTO_UDP,
+				  .sport = 50010,
+				  .dport = 7000,
+				  .frag = PKT_FIRST_FRAG,
+				  .payload = 1000};
 	struct pkt_spec later4 = first4;
-	struct pkt_spec first6 = { .family = 6, .src = C6, .dst = S6, .proto = IPPROTO_UDP,
-				   .sport = 50011, .dport = 7000, .frag = PKT_FIRST_FRAG,
-				   .v6_ext = 1, .payload = 1000 };
+	struct pkt_spec first6 = {.family = 6,
+				  .src = C6,
+				  .dst = S6,
+				  .proto = IPPROTO_UDP,
+				  .sport = 50011,
+				  .dport = 7000,
+				  .frag = PKT_FIRST_FRAG,
+				  .v6_ext = 1,
+				  .payload = 1000};
 	struct pkt_spec later6 = first6;
 	struct flow_key k;
 	struct flow_state st;
@@ -484,8 +551,13 @@ END_TEST
 
 START_TEST(sctp_ports)
 {
-	struct pkt_spec s = { .family = 4, .src = C4, .dst = S4, .proto = IPPROTO_SCTP,
-			      .sport = 36412, .dport = 38412, .payload = 16 };
+	struct pkt_spec s = {.family = 4,
+			     .src = C4,
+			     .dst = S4,
+			     .proto = IPPROTO_SCTP,
+			     .sport = 36412,
+			     .dport = 38412,
+			     .payload = 16};
 	struct flow_key k = mkkey(4, C4, 36412, S4, 38412, IPPROTO_SCTP);
 
 	ck_assert_int_eq(run(&s, 1), 1);
@@ -495,7 +567,7 @@ END_TEST
 
 START_TEST(other_ip_protocol_is_address_flow)
 {
-	struct pkt_spec gre = { .family = 4, .src = C4, .dst = S4, .proto = 47, .payload = 40 };
+	struct pkt_spec gre = {.family = 4, .src = C4, .dst = S4, .proto = 47, .payload = 40};
 	struct flow_key k = mkkey(4, C4, 0, S4, 0, 47);
 
 	ck_assert_int_eq(run(&gre, 1), 1);
@@ -507,9 +579,14 @@ START_TEST(truncated_and_garbage_are_ignored)
 {
 	uint8_t buf[2048];
 	struct pkt_spec syn = tcp4(C4, 40006, S4, 443, FLOW_TCP_SYN, 0);
-	struct pkt_spec syn6 = { .family = 6, .src = C6, .dst = S6, .proto = IPPROTO_TCP,
-				 .sport = 41006, .dport = 443, .tcp_flags = FLOW_TCP_SYN,
-				 .v6_ext = 2 };
+	struct pkt_spec syn6 = {.family = 6,
+				.src = C6,
+				.dst = S6,
+				.proto = IPPROTO_TCP,
+				.sport = 41006,
+				.dport = 443,
+				.tcp_flags = FLOW_TCP_SYN,
+				.v6_ext = 2};
 	size_t len = pkt_build(&syn, buf, sizeof(buf)), cut;
 	unsigned int seed = 12345;
 	int i, j;
@@ -577,8 +654,12 @@ START_TEST(ring_full_is_counted)
 	teardown();
 	open_probe(4096);
 	for (i = 0; i < n; i++) {
-		struct pkt_spec s = { .family = 4, .src = C4, .dst = S4, .proto = IPPROTO_UDP,
-				      .sport = 20000 + i, .dport = 9999 };
+		struct pkt_spec s = {.family = 4,
+				     .src = C4,
+				     .dst = S4,
+				     .proto = IPPROTO_UDP,
+				     .sport = 20000 + i,
+				     .dport = 9999};
 		uint8_t buf[2048];
 		size_t len = pkt_build(&s, buf, sizeof(buf));
 		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = buf, .data_size_in = len,
@@ -602,7 +683,7 @@ END_TEST
 
 static void own_netns_with_lo_up(void)
 {
-	struct ifreq ifr = { 0 };
+	struct ifreq ifr = {0};
 	int fd;
 
 	ck_assert_msg(unshare(CLONE_NEWNET) == 0, "unshare(CLONE_NEWNET): %s", strerror(errno));
@@ -626,9 +707,9 @@ static int filters_on_lo(enum bpf_tc_attach_point point)
 START_TEST(attach_real_traffic_and_detach)
 {
 	struct probe_tc *second = NULL;
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(40404) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(40404)};
 	int s, r, i, found = 0;
-	char msg[300] = { 0 };
+	char msg[300] = {0};
 
 	own_netns_with_lo_up();
 	ck_assert_int_eq(probe_tc_attach(probe, "lo"), 0);
@@ -653,8 +734,8 @@ START_TEST(attach_real_traffic_and_detach)
 	for (i = 0; i < nrecs; i++) {
 		struct flow_record *x = &recs[i];
 
-		if (x->key.proto == IPPROTO_UDP && (x->key.port[0] == 40404 ||
-						    x->key.port[1] == 40404)) {
+		if (x->key.proto == IPPROTO_UDP &&
+		    (x->key.port[0] == 40404 || x->key.port[1] == 40404)) {
 			found++;
 			ck_assert_uint_eq(x->key.ifindex, 1);
 			ck_assert_uint_eq(x->tc_dir, FLOW_TC_EGRESS);
@@ -701,7 +782,7 @@ START_TEST(stale_filter_is_replaced)
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = 1, .attach_point = BPF_TC_EGRESS);
 	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 0xf10c, .priority = 0xf10c);
-	struct bpf_prog_info info = { 0 };
+	struct bpf_prog_info info = {0};
 	__u32 ilen = sizeof(info);
 
 	own_netns_with_lo_up();
