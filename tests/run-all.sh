@@ -23,7 +23,7 @@ run() {
 				if ($i == "Checks:") t = $(i + 1); if ($i == "Failures:") x = $(i + 1)
 				if ($i == "Errors:") e = $(i + 1) }
 			P += t - x - e; F += x + e; seen = 1 }
-		/^[a-z]*:? *[0-9]+ passed, [0-9]+ failed/ {
+		/^[A-Za-z0-9_-]*:? *[0-9]+ passed, [0-9]+ failed/ {
 			for (i = 1; i <= NF; i++) { if ($(i + 1) ~ /^passed/) pp = $i; if ($(i + 1) ~ /^failed/) ff = $i }
 			P += pp; F += ff; seen = 1 }
 		END { if (!seen) { P = 0; F = 0 } print P + 0, F + 0 }' "$log")
