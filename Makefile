@@ -8,7 +8,7 @@ BPFTOOL   ?= bpftool
 PROTOC_C  ?= protoc-c
 ARCH      := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
-PKGS      := libbpf libuv libmicrohttpd libprotobuf-c libnghttp2 openssl
+PKGS      := libbpf libuv libmicrohttpd libprotobuf-c libnghttp2 openssl yaml-0.1
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lelf -lz -lm
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)

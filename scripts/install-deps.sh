@@ -4,7 +4,7 @@
 set -e
 mode=${1:-build}
 pkgs="make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev libuv1-dev
-libmicrohttpd-dev libnghttp2-dev libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler libssl-dev iproute2"
+libmicrohttpd-dev libnghttp2-dev libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler libssl-dev libyaml-dev iproute2"
 if [ "$mode" = test ]; then
 	pkgs="$pkgs check socat iputils-ping python3 procps python3-grpcio python3-protobuf python3-grpc-tools"
 fi
