@@ -303,6 +303,16 @@ int probe_tc_ring_fds(const struct probe_tc *p, const int **fds)
 	return p->n_rings;
 }
 
+int probe_tc_rings_map_fd(const struct probe_tc *p)
+{
+	return bpf_map__fd(p->skel->maps.rings);
+}
+
+int probe_tc_lost_map_fd(const struct probe_tc *p)
+{
+	return bpf_map__fd(p->skel->maps.lost);
+}
+
 int probe_tc_flow_map_fd(const struct probe_tc *p)
 {
 	return bpf_map__fd(p->skel->maps.flows);

@@ -29,6 +29,9 @@ int probe_tc_ring_fds(const struct probe_tc *p, const int **fds);
 int probe_tc_flow_map_fd(const struct probe_tc *p);
 /* The program fd of the ingress (egress = 0) or egress program, e.g. for BPF_PROG_TEST_RUN. */
 int probe_tc_prog_fd(const struct probe_tc *p, int egress);
+/* The ARRAY_OF_MAPS of rings and the per-CPU lost counter, for other probes to share. */
+int probe_tc_rings_map_fd(const struct probe_tc *p);
+int probe_tc_lost_map_fd(const struct probe_tc *p);
 /* Sums the per-CPU ring-full counters into *total; returns 0 or a negative errno. */
 int probe_tc_lost(const struct probe_tc *p, uint64_t *total);
 
