@@ -243,6 +243,14 @@ static void print_compact(const Flow__Flow *f)
 		printf(" pkts %llu/%llu bytes %llu/%llu", (unsigned long long)f->packets_sent,
 		       (unsigned long long)f->packets_received, (unsigned long long)f->bytes_sent,
 		       (unsigned long long)f->bytes_received);
+	if (f->source_process)
+		printf(" src=%s[%u]", f->source_process->comm, f->source_process->pid);
+	if (f->destination_process)
+		printf(" dst=%s[%u]", f->destination_process->comm, f->destination_process->pid);
+	if (f->rtt_us)
+		printf(" rtt=%uus", f->rtt_us);
+	if (f->retransmits)
+		printf(" retrans=%u", f->retransmits);
 	putchar('\n');
 }
 

@@ -16,11 +16,52 @@ void collector_init(struct collector *c)
 	c->cfg.idle_timeout_ns = 30 * NSEC_PER_SEC;
 	c->cfg.tcp_idle_timeout_ns = 300 * NSEC_PER_SEC;
 	c->cfg.update_interval_ns = 10 * NSEC_PER_SEC;
+	c->close_grace_ns = 2 * NSEC_PER_SEC;
 	flow_clock_sync(&c->clock);
+}
+
+static void set_proc(struct flow_process *p, const struct sock_info *i)
+{
+	if (!i || !i->has_task)
+		return;
+	p->known = true;
+	p->pid = i->pid;
+	memcpy(p->comm, i->comm, sizeof(p->comm));
+	p->cgroup_id = i->cgroup_id;
+}
+
+/* Joins a TCP flow to the local sockets of its two ends: the initiator's socket has the
+ * flow's source as local end, the responder's the destination (both, on loopback). */
+static void enrich(struct collector *c, struct flow *f)
+{
+	const struct sock_info *cs, *ss, *any;
+
+	if (!c->socks || f->proto != IPPROTO_TCP)
+		return;
+	cs = sock_table_find(c->socks, f->family, f->src.addr, f->src.port, f->dst.addr,
+			     f->dst.port);
+	ss = sock_table_find(c->socks, f->family, f->dst.addr, f->dst.port, f->src.addr,
+			     f->src.port);
+	set_proc(&f->src_proc, cs);
+	set_proc(&f->dst_proc, ss);
+	any = cs ? cs : ss;
+	if (!any)
+		return;
+	f->rtt_us = any->srtt_us;
+	f->retransmits = (cs ? cs->retrans : 0) + (ss ? ss->retrans : 0);
+	f->socket_cookie = any->cookie;
+	/* Closed when every local end we know of has closed. */
+	if ((!cs || cs->closed_ns) && (!ss || ss->closed_ns))
+		f->sock_closed_ns = (cs && ss) ? (cs->closed_ns > ss->closed_ns ? cs->closed_ns
+										 : ss->closed_ns)
+					      : any->closed_ns;
+	else
+		f->sock_closed_ns = 0;
 }
 
 static void publish(struct collector *c, struct flow *f, uint64_t now_ns)
 {
+	enrich(c, f);
 	f->published_ns = now_ns;
 	c->stats.flows_published++;
 	flow_bus_publish(c->bus, f);
@@ -65,12 +106,37 @@ static void end_flow(struct collector *c, struct flow *f, uint64_t now_wall)
 	publish(c, f, now_wall);
 }
 
+static int handle_sock_record(struct collector *c, const void *data, size_t len)
+{
+	struct flow_sock_record r;
+
+	if (len != sizeof(r)) {
+		c->stats.decode_errors++;
+		return -EINVAL;
+	}
+	memcpy(&r, data, sizeof(r));
+	if (r.version != FLOW_RECORD_VERSION) {
+		c->stats.decode_errors++;
+		return -EPROTO;
+	}
+	c->stats.sock_records++;
+	if (c->socks)
+		sock_table_handle(c->socks, &r);
+	return 0;
+}
+
 int collector_handle_record(struct collector *c, const void *data, size_t len)
 {
 	struct flow ev, *f;
+	uint16_t type;
 	int err;
 
 	c->stats.records++;
+	if (len >= 2) {
+		memcpy(&type, data, 2);
+		if (type == FLOW_REC_SOCK)
+			return handle_sock_record(c, data, len);
+	}
 	err = flow_decode_record(&ev, data, len, &c->clock);
 	if (err) {
 		c->stats.decode_errors++;
@@ -143,6 +209,16 @@ static int sweep_entry(struct collector *c, int map_fd, const struct flow_key *k
 	if (changed)
 		flow_store_touch(c->store, f);
 
+	enrich(c, f);
+	/* The sockets closed: the connection is over once the last packets had time to pass
+	 * (a final ACK after the close must not start a new flow). */
+	if (f->sock_closed_ns && now_boot > f->sock_closed_ns &&
+	    now_boot - f->sock_closed_ns >= c->close_grace_ns &&
+	    now_boot - st->last_seen_ns >= c->close_grace_ns) {
+		bpf_map_delete_elem(map_fd, key);
+		end_flow(c, f, now_wall);
+		return 1;
+	}
 	timeout = f->proto == IPPROTO_TCP && !tcp_closed(f) ? c->cfg.tcp_idle_timeout_ns
 							    : c->cfg.idle_timeout_ns;
 	if (now_boot > st->last_seen_ns && now_boot - st->last_seen_ns >= timeout) {
@@ -223,6 +299,8 @@ int collector_sweep(struct collector *c, int map_fd)
 		in = &batch_out;
 	}
 	flow_store_foreach_active(c->store, end_gone, &g);
+	if (c->socks)
+		sock_table_expire(c->socks, now_boot, 60 * NSEC_PER_SEC);
 	ended += g.ended;
 	err = ended;
 out:

@@ -14,6 +14,7 @@
 #include "flowscope/grpc_server.h"
 #include "flowscope/http_server.h"
 #include "flowscope/parse.h"
+#include "flowscope/probe_sock.h"
 #include "flowscope/probe_tc.h"
 #include "flowscope/ring_reader.h"
 
@@ -31,6 +32,7 @@ struct flowd {
 	uv_signal_t sig_int, sig_term;
 	uint64_t sweep_interval_ns;
 	int stopping;
+	struct probe_sock *sock;
 };
 
 static void usage(FILE *out)
@@ -113,6 +115,8 @@ static void shutdown_flowd(struct flowd *d)
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	/* Detach now, not at exit: a hung client must never keep probes in the kernel. */
+	probe_sock_close(d->sock);
+	d->sock = NULL;
 	probe_tc_close(d->probe);
 	d->probe = NULL;
 	d->col.probe = NULL;
@@ -363,6 +367,14 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	/* Socket probes: processes, RTT, retransmits, closes. Flows still work without them. */
+	d.col.socks = sock_table_new(262144);
+	if (!d.col.socks || probe_sock_open(&d.sock, d.probe)) {
+		fprintf(stderr, "flowd: warning: running without socket probes: flows will have "
+				"no process, RTT or retransmits\n");
+		d.sock = NULL;
+	}
+
 	nfds = probe_tc_ring_fds(d.probe, &fds);
 	err = ring_reader_start(&d.reader, d.loop, fds, nfds, on_record, &d.col);
 	if (err) {
@@ -412,10 +424,12 @@ out:
 			http_server_stop(d.http);
 		if (d.grpc)
 			grpc_server_stop(d.grpc);
+		probe_sock_close(d.sock);
 		if (d.probe)
 			probe_tc_close(d.probe);
 		uv_run(d.loop, UV_RUN_NOWAIT);
 	}
+	sock_table_free(d.col.socks);
 	flow_store_free(d.col.store);
 	flow_bus_free(d.col.bus);
 	if (!explicit_if)

@@ -1,10 +1,13 @@
 /* Loader of the socket probes (see include/flowscope/probe_sock.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <mntent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -19,28 +22,64 @@ struct probe_sock {
 	int cgroup_fd;
 };
 
-const char *probe_sock_cgroup2_root(void)
+static bool find_cgroup2(const char *mounts, const char *prefix, char *out, size_t len)
 {
-	static char root[512];
 	struct mntent *m;
-	FILE *f = setmntent("/proc/mounts", "r");
+	FILE *f = setmntent(mounts, "r");
+	bool found = false;
 
 	if (!f)
-		return NULL;
-	root[0] = '\0';
+		return false;
 	while ((m = getmntent(f))) {
 		if (!strcmp(m->mnt_type, "cgroup2")) {
-			snprintf(root, sizeof(root), "%s", m->mnt_dir);
+			snprintf(out, len, "%s%s", prefix, m->mnt_dir);
+			found = true;
 			break;
 		}
 	}
 	endmntent(f);
-	return root[0] ? root : NULL;
+	return found;
+}
+
+const char *probe_sock_cgroup2_root(void)
+{
+	static char root[600];
+
+	if (find_cgroup2("/proc/self/mounts", "", root, sizeof(root)))
+		return root;
+	return NULL;
+}
+
+/* An fd of the cgroup2 root. Without a visible mount (under `ip netns exec` /sys is
+ * remounted and hides it), mount cgroup2 on a private directory just long enough to open its
+ * root: the fd outlives the mount. */
+static int open_cgroup2_root(char *where, size_t len)
+{
+	const char *cg = probe_sock_cgroup2_root();
+	char dir[] = "/tmp/flowscope-cgroup2-XXXXXX";
+	int fd;
+
+	if (cg) {
+		snprintf(where, len, "%s", cg);
+		return open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(where, len, "cgroup2 (mounted for a moment on %s)", dir);
+	if (mount("none", dir, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
+		rmdir(dir);
+		return -1;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	umount2(dir, MNT_DETACH);
+	rmdir(dir);
+	return fd;
 }
 
 int probe_sock_open(struct probe_sock **out, const struct probe_tc *tc)
 {
 	struct probe_sock *p = calloc(1, sizeof(*p));
+	char where[700];
 	const char *cg;
 	int err;
 
@@ -75,25 +114,20 @@ int probe_sock_open(struct probe_sock **out, const struct probe_tc *tc)
 			strerror(-err));
 		goto fail;
 	}
-	cg = probe_sock_cgroup2_root();
-	if (!cg) {
-		err = -ENOENT;
-		fprintf(stderr, "flowd: no cgroup2 mount in /proc/mounts: RTT and retransmits "
-				"need sockops on it\n");
-		goto fail;
-	}
-	p->cgroup_fd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Sockops add live RTT and retransmit reports; without them closes still carry both. */
+	p->cgroup_fd = open_cgroup2_root(where, sizeof(where));
 	if (p->cgroup_fd < 0) {
-		err = -errno;
-		fprintf(stderr, "flowd: cannot open %s: %s\n", cg, strerror(-err));
-		goto fail;
-	}
-	/* A link, not a legacy attachment: it goes away with flowd, whatever happens. */
-	p->sockops_link = bpf_program__attach_cgroup(p->skel->progs.sock_ops, p->cgroup_fd);
-	if (!p->sockops_link) {
-		err = -errno;
-		fprintf(stderr, "flowd: cannot attach sockops to %s: %s\n", cg, strerror(-err));
-		goto fail;
+		fprintf(stderr, "flowd: warning: cannot open the cgroup2 root (%s): no sockops "
+				"RTT/retransmit reports (closes still carry them)\n",
+			strerror(errno));
+	} else {
+		cg = where;
+		/* A link, not a legacy attachment: it goes away with flowd, whatever happens. */
+		p->sockops_link =
+			bpf_program__attach_cgroup(p->skel->progs.sock_ops, p->cgroup_fd);
+		if (!p->sockops_link)
+			fprintf(stderr, "flowd: warning: cannot attach sockops to %s: %s\n", cg,
+				strerror(errno));
 	}
 	*out = p;
 	return 0;

@@ -26,6 +26,8 @@ struct flow_pb {
 	Google__Protobuf__BoolValue is_reply;
 	Flow__NetworkInterface iface;
 	Flow__CiliumEventType event_type;
+	Flow__Process sproc, dproc;
+	char scomm[16], dcomm[16];
 	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
 	char ifname[IF_NAMESIZE];
 	char node[256];
@@ -161,6 +163,33 @@ static void build(struct flow_pb *pb, const struct flow *f, const char *node_nam
 	fl->bytes_received = f->bytes[!s];
 	fl->flow_event = (Flow__FlowEvent)f->event;
 	fl->flow_id = f->id;
+	{
+		const struct flow_process *sp = f->is_reply ? &f->dst_proc : &f->src_proc;
+		const struct flow_process *dp = f->is_reply ? &f->src_proc : &f->dst_proc;
+
+		if (sp->known) {
+			flow__process__init(&pb->sproc);
+			memcpy(pb->scomm, sp->comm, sizeof(pb->scomm));
+			pb->scomm[15] = '\0';
+			pb->sproc.pid = sp->pid;
+			pb->sproc.comm = pb->scomm;
+			pb->sproc.cgroup_id = sp->cgroup_id;
+			fl->source_process = &pb->sproc;
+		}
+		if (dp->known) {
+			flow__process__init(&pb->dproc);
+			memcpy(pb->dcomm, dp->comm, sizeof(pb->dcomm));
+			pb->dcomm[15] = '\0';
+			pb->dproc.pid = dp->pid;
+			pb->dproc.comm = pb->dcomm;
+			pb->dproc.cgroup_id = dp->cgroup_id;
+			fl->destination_process = &pb->dproc;
+		}
+		fl->cgroup_id = sp->known ? sp->cgroup_id : dp->known ? dp->cgroup_id : 0;
+	}
+	fl->rtt_us = f->rtt_us;
+	fl->retransmits = f->retransmits;
+	fl->socket_cookie = f->socket_cookie;
 
 	pb->resp.response_types_case = OBSERVER__GET_FLOWS_RESPONSE__RESPONSE_TYPES_FLOW;
 	pb->resp.flow = fl;

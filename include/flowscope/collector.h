@@ -9,9 +9,11 @@
 #include "flowscope/flow_bus.h"
 #include "flowscope/flow_decode.h"
 #include "flowscope/flow_store.h"
+#include "flowscope/sock_table.h"
 
 struct collector_stats {
-	uint64_t records;	  /* ring records read */
+	uint64_t records; /* ring records read */
+	uint64_t sock_records; /* of which from the socket probes */
 	uint64_t decode_errors;	  /* records rejected by the decoder */
 	uint64_t flows_published; /* flow events handed to the bus */
 	uint64_t sweeps;	  /* kernel map sweeps done */
@@ -36,6 +38,9 @@ struct collector {
 	/* Reads the per-CPU ring-full counters from the kernel; NULL when no probe is loaded. */
 	int (*lost_records)(struct collector *c, uint64_t *lost);
 	void *probe; /* the loaded probe set, for lost_records */
+	/* Local TCP sockets from the socket probes; NULL when they are not loaded. */
+	struct sock_table *socks;
+	uint64_t close_grace_ns; /* a flow whose sockets closed ends this long after; 2 s */
 };
 
 /* Sets defaults; the caller then creates store and bus and fills loop and node_name. */

@@ -30,6 +30,14 @@ struct flow_endpoint {
 	uint16_t port;	  /* host order; ICMP: see flow_record.h */
 };
 
+/* The local process behind one end of a flow (from the socket probes). */
+struct flow_process {
+	bool known;
+	uint32_t pid;
+	char comm[16];
+	uint64_t cgroup_id;
+};
+
 struct flow {
 	uint64_t id;		  /* collector-assigned, unique for the life of flowd */
 	struct flow_key key;	  /* canonical kernel key: identifies the flow in the map */
@@ -56,6 +64,12 @@ struct flow {
 	uint64_t first_seen_ns; /* wall clock */
 	uint64_t last_seen_ns;	/* wall clock */
 	uint64_t end_ns;	/* wall clock, when ended */
+	/* From the socket probes, when an end of the flow is a local TCP socket. */
+	struct flow_process src_proc, dst_proc; /* initiator's and responder's process */
+	uint32_t rtt_us; /* smoothed RTT of the local socket (0: unknown) */
+	uint32_t retransmits;
+	uint64_t socket_cookie;
+	uint64_t sock_closed_ns; /* boot ns when the local socket(s) closed, 0 while open */
 	/* Collector bookkeeping, not exported. */
 	uint64_t first_seen_boot_ns; /* the kernel entry's own first_seen: identifies it */
 	uint64_t sweep_gen;	     /* last kernel map sweep that found the flow */
