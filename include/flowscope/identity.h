@@ -1,0 +1,43 @@
+/* Identity file: maps IP addresses and CIDR prefixes to the workload they belong to (namespace,
+ * pod, service, labels). The file is YAML or JSON:
+ *
+ *   identities:
+ *     - cidr: 10.200.2.0/24      # or "ip: 10.200.2.2"; exactly one of the two
+ *       namespace: shop
+ *       pod: web-7d9f            # optional
+ *       service: web             # optional
+ *       labels: {app: web}       # optional: a mapping, or a list of "key=value" strings
+ */
+#ifndef FLOWSCOPE_IDENTITY_H
+#define FLOWSCOPE_IDENTITY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct identity {
+	char ns[64]; /* namespace ("" if not given) */
+	char pod[128];
+	char service[128];
+	char **labels; /* "key=value" strings, sorted */
+	size_t n_labels;
+};
+
+struct identity_table;
+
+/* Loads and validates path. Returns 0 with *out set, or a negative errno with a message in err
+ * that names the file and line (e.g. "ids.yaml:7: invalid cidr '10.0.0.0/33'"): ENOENT/EACCES
+ * for unreadable files, EINVAL for syntax errors (libyaml's problem text and line) and for
+ * invalid content: unknown keys, missing cidr/ip, both given, bad addresses or prefix lengths,
+ * non-string values, a namespace longer than 63 bytes / pod or service longer than 127, more
+ * than 100000 entries, duplicate identical prefixes. */
+int identity_table_load(const char *path, struct identity_table **out, char *err, size_t errlen);
+
+/* Longest-prefix match; family 4 (addr in the first 4 bytes) or 6. NULL if nothing matches. */
+const struct identity *identity_lookup(const struct identity_table *t, int family,
+				       const uint8_t addr[16]);
+
+size_t identity_table_size(const struct identity_table *t);
+
+void identity_table_free(struct identity_table *t);
+
+#endif /* FLOWSCOPE_IDENTITY_H */
