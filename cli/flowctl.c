@@ -219,6 +219,8 @@ static const char *event_word(Flow__FlowEvent e)
 		return "update";
 	case FLOW__FLOW_EVENT__FLOW_EVENT_END:
 		return "end";
+	case FLOW__FLOW_EVENT__FLOW_EVENT_DROP:
+		return "drop";
 	default:
 		return NULL;
 	}
@@ -247,6 +249,9 @@ static void print_compact(const Flow__Flow *f)
 		printf(" src=%s[%u]", f->source_process->comm, f->source_process->pid);
 	if (f->destination_process)
 		printf(" dst=%s[%u]", f->destination_process->comm, f->destination_process->pid);
+	if (f->drops)
+		printf(" drops=%llu reason=%s", (unsigned long long)f->drops,
+		       f->drop_reason_kernel);
 	if (f->rtt_us)
 		printf(" rtt=%uus", f->rtt_us);
 	if (f->retransmits)

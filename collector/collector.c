@@ -52,9 +52,9 @@ static void enrich(struct collector *c, struct flow *f)
 	f->socket_cookie = any->cookie;
 	/* Closed when every local end we know of has closed. */
 	if ((!cs || cs->closed_ns) && (!ss || ss->closed_ns))
-		f->sock_closed_ns = (cs && ss) ? (cs->closed_ns > ss->closed_ns ? cs->closed_ns
-										 : ss->closed_ns)
-					      : any->closed_ns;
+		f->sock_closed_ns =
+			(cs && ss) ? (cs->closed_ns > ss->closed_ns ? cs->closed_ns : ss->closed_ns)
+				   : any->closed_ns;
 	else
 		f->sock_closed_ns = 0;
 }
@@ -125,6 +125,64 @@ static int handle_sock_record(struct collector *c, const void *data, size_t len)
 	return 0;
 }
 
+static void note_ifindex(struct collector *c, uint32_t ifindex)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->n_ifindexes; i++)
+		if (c->ifindexes[i] == ifindex)
+			return;
+	if (c->n_ifindexes < sizeof(c->ifindexes) / sizeof(c->ifindexes[0]))
+		c->ifindexes[c->n_ifindexes++] = ifindex;
+}
+
+static int handle_drop_record(struct collector *c, const void *data, size_t len)
+{
+	struct flow_drop_record r;
+	uint64_t time_ns;
+	unsigned int i;
+	bool found = false;
+
+	if (len != sizeof(r)) {
+		c->stats.decode_errors++;
+		return -EINVAL;
+	}
+	memcpy(&r, data, sizeof(r));
+	if (r.version != FLOW_RECORD_VERSION || r.sender > 1 ||
+	    (r.key.family != 4 && r.key.family != 6)) {
+		c->stats.decode_errors++;
+		return -EINVAL;
+	}
+	c->stats.drop_records++;
+	time_ns = flow_clock_wall(&c->clock, r.ts_ns);
+	/* The same packets are one flow on each watched interface they crossed. */
+	for (i = 0; i < c->n_ifindexes; i++) {
+		struct flow_key k = r.key;
+		struct flow *f;
+
+		k.ifindex = c->ifindexes[i];
+		f = flow_store_find(c->store, &k);
+		if (!f)
+			continue;
+		found = true;
+		f->verdict = FLOW_VERDICT_DROPPED;
+		if (f->drop_reason != r.reason || r.count > f->drops)
+			f->drops = r.count;
+		f->drop_reason = r.reason;
+		f->event = FLOW_EVENT_DROP;
+		/* The sender is the initiator when its address and port are the flow's source. */
+		f->is_reply = !(memcmp(r.key.addr[r.sender], f->src.addr, 16) == 0 &&
+				r.key.port[r.sender] == f->src.port);
+		f->tcp_flags = r.tcp_flags;
+		f->time_ns = time_ns;
+		flow_store_touch(c->store, f);
+		publish(c, f, time_ns);
+	}
+	if (!found)
+		c->stats.drops_untracked++;
+	return 0;
+}
+
 int collector_handle_record(struct collector *c, const void *data, size_t len)
 {
 	struct flow ev, *f;
@@ -136,6 +194,8 @@ int collector_handle_record(struct collector *c, const void *data, size_t len)
 		memcpy(&type, data, 2);
 		if (type == FLOW_REC_SOCK)
 			return handle_sock_record(c, data, len);
+		if (type == FLOW_REC_DROP)
+			return handle_drop_record(c, data, len);
 	}
 	err = flow_decode_record(&ev, data, len, &c->clock);
 	if (err) {
@@ -154,6 +214,7 @@ int collector_handle_record(struct collector *c, const void *data, size_t len)
 		f = flow_store_insert(c->store, &ev);
 		if (!f)
 			return -errno;
+		note_ifindex(c, f->ifindex);
 		if (!f->ifname[0] && !if_indextoname(f->ifindex, f->ifname))
 			f->ifname[0] = '\0';
 	} else {
@@ -193,6 +254,7 @@ static int sweep_entry(struct collector *c, int map_fd, const struct flow_key *k
 		f = flow_store_insert(c->store, &nf);
 		if (!f)
 			return -errno;
+		note_ifindex(c, f->ifindex);
 		publish(c, f, now_wall);
 	}
 	if (f->first_seen_boot_ns != st->first_seen_ns &&

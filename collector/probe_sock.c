@@ -18,6 +18,7 @@
 struct probe_sock {
 	struct flow_sock_bpf *skel;
 	struct bpf_link *state_link;
+	struct bpf_link *drop_link;
 	struct bpf_link *sockops_link;
 	int cgroup_fd;
 };
@@ -114,17 +115,23 @@ int probe_sock_open(struct probe_sock **out, const struct probe_tc *tc)
 			strerror(-err));
 		goto fail;
 	}
+	p->drop_link = bpf_program__attach(p->skel->progs.skb_drop);
+	if (!p->drop_link) {
+		err = -errno;
+		fprintf(stderr, "flowd: cannot attach to tp_btf/kfree_skb: %s\n", strerror(-err));
+		goto fail;
+	}
 	/* Sockops add live RTT and retransmit reports; without them closes still carry both. */
 	p->cgroup_fd = open_cgroup2_root(where, sizeof(where));
 	if (p->cgroup_fd < 0) {
-		fprintf(stderr, "flowd: warning: cannot open the cgroup2 root (%s): no sockops "
-				"RTT/retransmit reports (closes still carry them)\n",
+		fprintf(stderr,
+			"flowd: warning: cannot open the cgroup2 root (%s): no sockops "
+			"RTT/retransmit reports (closes still carry them)\n",
 			strerror(errno));
 	} else {
 		cg = where;
 		/* A link, not a legacy attachment: it goes away with flowd, whatever happens. */
-		p->sockops_link =
-			bpf_program__attach_cgroup(p->skel->progs.sock_ops, p->cgroup_fd);
+		p->sockops_link = bpf_program__attach_cgroup(p->skel->progs.sock_ops, p->cgroup_fd);
 		if (!p->sockops_link)
 			fprintf(stderr, "flowd: warning: cannot attach sockops to %s: %s\n", cg,
 				strerror(errno));
@@ -142,6 +149,7 @@ void probe_sock_close(struct probe_sock *p)
 		return;
 	bpf_link__destroy(p->sockops_link);
 	bpf_link__destroy(p->state_link);
+	bpf_link__destroy(p->drop_link);
 	flow_sock_bpf__destroy(p->skel);
 	if (p->cgroup_fd >= 0)
 		close(p->cgroup_fd);

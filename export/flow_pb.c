@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flowscope/drop_reason.h"
 #include "flowscope/flow_pb.h"
 #include "flowscope/pb_json.h"
 
@@ -186,6 +187,13 @@ static void build(struct flow_pb *pb, const struct flow *f, const char *node_nam
 			fl->destination_process = &pb->dproc;
 		}
 		fl->cgroup_id = sp->known ? sp->cgroup_id : dp->known ? dp->cgroup_id : 0;
+	}
+	if (f->drops) {
+		const char *k = drop_reason_kernel_name(f->drop_reason);
+
+		fl->drop_reason_kernel = (char *)k;
+		fl->drop_reason_desc = (Flow__DropReason)drop_reason_hubble(k);
+		fl->drops = f->drops;
 	}
 	fl->rtt_us = f->rtt_us;
 	fl->retransmits = f->retransmits;

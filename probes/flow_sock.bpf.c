@@ -9,6 +9,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "flowscope/flow_record.h"
+#include "flow_key.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -18,6 +19,10 @@
 #define TCP_CLOSE 7
 #define TCP_LISTEN 10
 #define NSEC_PER_SEC 1000000000ULL
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define IP_OFFSET 0x1FFF
+#define IPPROTO_ICMPV6 58
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -220,4 +225,127 @@ int sock_ops(struct bpf_sock_ops *skops)
 		break;
 	}
 	return 1;
+}
+
+/* ---- drops ---------------------------------------------------------------------------------- */
+
+struct drop_key {
+	struct flow_key key;
+	__u32 reason;
+};
+
+struct drop_count {
+	__u64 count;
+	__u64 last_report_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct drop_key);
+	__type(value, struct drop_count);
+} drops SEC(".maps");
+
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(skb_drop, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+{
+	struct drop_key dk = {};
+	struct drop_count *dc, init = {.count = 1};
+	struct flow_drop_record *r;
+	__u8 saddr[16] = {}, daddr[16] = {}, l4[8] = {}, l4proto, side, flags = 0;
+	__u16 sport = 0, dport = 0, nh, proto;
+	unsigned char *head;
+	__u32 l4off, zero = 0, cpu;
+	struct net_device *dev;
+	__u64 now;
+	void *ring;
+	__u64 *cnt;
+
+	if (reason == SKB_NOT_DROPPED_YET || reason == SKB_CONSUMED)
+		return 0;
+	proto = __builtin_bswap16(skb->protocol);
+	head = skb->head;
+	nh = skb->network_header;
+	if (proto == ETH_P_IP) {
+		struct iphdr ip;
+
+		if (bpf_probe_read_kernel(&ip, sizeof(ip), head + nh) || ip.version != 4)
+			return 0;
+		dk.key.family = 4;
+		l4proto = ip.protocol;
+		__builtin_memcpy(saddr, &ip.saddr, 4);
+		__builtin_memcpy(daddr, &ip.daddr, 4);
+		l4off = nh + ip.ihl * 4;
+		if (ip.frag_off & __builtin_bswap16(IP_OFFSET))
+			l4proto = 0; /* a later fragment: no ports */
+	} else if (proto == ETH_P_IPV6) {
+		struct ipv6hdr ip6;
+
+		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh) || ip6.version != 6)
+			return 0;
+		dk.key.family = 6;
+		l4proto = ip6.nexthdr; /* extension headers: matched by addresses only */
+		__builtin_memcpy(saddr, &ip6.saddr, 16);
+		__builtin_memcpy(daddr, &ip6.daddr, 16);
+		l4off = nh + sizeof(ip6);
+	} else {
+		return 0;
+	}
+	dk.key.proto = l4proto;
+	if (l4proto == IPPROTO_TCP || l4proto == IPPROTO_UDP || l4proto == IPPROTO_SCTP) {
+		if (bpf_probe_read_kernel(l4, sizeof(l4), head + l4off))
+			return 0;
+		sport = (__u16)l4[0] << 8 | l4[1];
+		dport = (__u16)l4[2] << 8 | l4[3];
+		if (l4proto == IPPROTO_TCP && !bpf_probe_read_kernel(&flags, 1, head + l4off + 13))
+			;
+	} else if (l4proto == IPPROTO_ICMP || l4proto == IPPROTO_ICMPV6) {
+		if (bpf_probe_read_kernel(l4, sizeof(l4), head + l4off))
+			return 0;
+		if (l4[0] == 8 || l4[0] == 0 || l4[0] == 128 || l4[0] == 129) {
+			sport = dport = (__u16)l4[4] << 8 | l4[5]; /* echo identifier */
+		} else {
+			sport = l4[0];
+			dport = l4[1];
+		}
+	}
+	side = flow_key_fill(&dk.key, saddr, sport, daddr, dport);
+	dk.reason = reason;
+
+	now = bpf_ktime_get_boot_ns();
+	dc = bpf_map_lookup_elem(&drops, &dk);
+	if (dc) {
+		__sync_fetch_and_add(&dc->count, 1);
+		if (now - dc->last_report_ns < NSEC_PER_SEC)
+			return 0;
+		dc->last_report_ns = now;
+	} else {
+		init.last_report_ns = now;
+		bpf_map_update_elem(&drops, &dk, &init, BPF_ANY);
+		dc = &init;
+	}
+
+	cpu = bpf_get_smp_processor_id();
+	ring = bpf_map_lookup_elem(&rings, &cpu);
+	r = ring ? bpf_ringbuf_reserve(ring, sizeof(*r), 0) : NULL;
+	if (!r) {
+		cnt = bpf_map_lookup_elem(&lost, &zero);
+		if (cnt)
+			*cnt += 1;
+		return 0;
+	}
+	__builtin_memset(r, 0, sizeof(*r));
+	r->type = FLOW_REC_DROP;
+	r->version = FLOW_RECORD_VERSION;
+	r->reason = reason;
+	r->key = dk.key;
+	r->sender = side;
+	r->tcp_flags = flags;
+	dev = skb->dev;
+	r->ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
+	r->ts_ns = now;
+	r->count = dc->count;
+	r->cpu = cpu;
+	bpf_ringbuf_submit(r, 0);
+	return 0;
 }

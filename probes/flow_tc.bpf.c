@@ -8,6 +8,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "flowscope/flow_record.h"
+#include "flow_key.h"
 
 #define TC_ACT_UNSPEC (-1)
 #define ETH_P_IP 0x0800
@@ -269,22 +270,6 @@ lost:
 		*cnt += 1; /* per-CPU slot: no atomics needed */
 }
 
-/* Any total order will do for the canonical key; two 64-bit compares are cheap. */
-static __always_inline int addr_cmp(const __u8 *a, const __u8 *b)
-{
-	__u64 a0, a1, b0, b1;
-
-	__builtin_memcpy(&a0, a, 8);
-	__builtin_memcpy(&a1, a + 8, 8);
-	__builtin_memcpy(&b0, b, 8);
-	__builtin_memcpy(&b1, b + 8, 8);
-	if (a0 != b0)
-		return a0 < b0 ? -1 : 1;
-	if (a1 != b1)
-		return a1 < b1 ? -1 : 1;
-	return 0;
-}
-
 /* Counts one packet on an existing entry. dir is a constant at each call site: indexing the
  * per-direction arrays with a run-time value makes clang emit pointer arithmetic the
  * verifier refuses. */
@@ -322,25 +307,12 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 tc_dir)
 	__u8 side, pkt_dir, init_side;
 	__u32 events = 0, len = skb->len;
 	__u64 now;
-	int cmp;
 
 	if (parse(skb, &p))
 		return TC_ACT_UNSPEC;
 
 	/* Canonical key: the lower (address, port) endpoint goes first. */
-	cmp = addr_cmp(p.saddr, p.daddr);
-	side = cmp > 0 || (cmp == 0 && p.sport > p.dport); /* 1: sender is endpoint 1 */
-	if (!side) {
-		__builtin_memcpy(key.addr[0], p.saddr, 16);
-		__builtin_memcpy(key.addr[1], p.daddr, 16);
-		key.port[0] = p.sport;
-		key.port[1] = p.dport;
-	} else {
-		__builtin_memcpy(key.addr[0], p.daddr, 16);
-		__builtin_memcpy(key.addr[1], p.saddr, 16);
-		key.port[0] = p.dport;
-		key.port[1] = p.sport;
-	}
+	side = flow_key_fill(&key, p.saddr, p.sport, p.daddr, p.dport); /* 1: sender is 1 */
 	key.ifindex = skb->ifindex;
 	key.proto = p.proto;
 	key.family = p.family;

@@ -12,8 +12,10 @@
 #include "flowscope/sock_table.h"
 
 struct collector_stats {
-	uint64_t records; /* ring records read */
-	uint64_t sock_records; /* of which from the socket probes */
+	uint64_t records;	  /* ring records read */
+	uint64_t sock_records;	  /* of which from the socket probes */
+	uint64_t drop_records;	  /* of which drops */
+	uint64_t drops_untracked; /* drop records that matched no flow we hold */
 	uint64_t decode_errors;	  /* records rejected by the decoder */
 	uint64_t flows_published; /* flow events handed to the bus */
 	uint64_t sweeps;	  /* kernel map sweeps done */
@@ -41,6 +43,10 @@ struct collector {
 	/* Local TCP sockets from the socket probes; NULL when they are not loaded. */
 	struct sock_table *socks;
 	uint64_t close_grace_ns; /* a flow whose sockets closed ends this long after; 2 s */
+	/* Interfaces flows were seen on: drop records carry no usable ifindex, they are
+	 * matched to the flow of the same tuple on each of these. */
+	uint32_t ifindexes[64];
+	unsigned int n_ifindexes;
 };
 
 /* Sets defaults; the caller then creates store and bus and fills loop and node_name. */

@@ -23,6 +23,7 @@ enum flow_event {
 	FLOW_EVENT_TCP_FLAGS = 2, /* SYN, SYN-ACK, FIN or RST appeared */
 	FLOW_EVENT_UPDATE = 3,	  /* counters refreshed by the periodic sweep */
 	FLOW_EVENT_END = 4,	  /* idle timeout or closed: final counters */
+	FLOW_EVENT_DROP = 5,	  /* the kernel dropped packets of the flow */
 };
 
 struct flow_endpoint {
@@ -66,10 +67,14 @@ struct flow {
 	uint64_t end_ns;	/* wall clock, when ended */
 	/* From the socket probes, when an end of the flow is a local TCP socket. */
 	struct flow_process src_proc, dst_proc; /* initiator's and responder's process */
-	uint32_t rtt_us; /* smoothed RTT of the local socket (0: unknown) */
+	uint32_t rtt_us;			/* smoothed RTT of the local socket (0: unknown) */
 	uint32_t retransmits;
 	uint64_t socket_cookie;
 	uint64_t sock_closed_ns; /* boot ns when the local socket(s) closed, 0 while open */
+	/* From the drop probe: the latest drop reason (kernel enum skb_drop_reason) and how many
+	 * packets of the flow were dropped for it. verdict is DROPPED once a drop was seen. */
+	uint32_t drop_reason;
+	uint64_t drops;
 	/* Collector bookkeeping, not exported. */
 	uint64_t first_seen_boot_ns; /* the kernel entry's own first_seen: identifies it */
 	uint64_t sweep_gen;	     /* last kernel map sweep that found the flow */

@@ -13,8 +13,9 @@
 
 /* Record types: the first field of every record. Later probes add types, never reuse one. */
 enum flow_rec_type {
-	FLOW_REC_TC = 1, /* a flow event seen by the TC probe */
+	FLOW_REC_TC = 1,   /* a flow event seen by the TC probe */
 	FLOW_REC_SOCK = 2, /* a TCP socket event (probes/flow_sock.bpf.c) */
+	FLOW_REC_DROP = 3, /* the kernel dropped a packet (tp_btf/kfree_skb) */
 };
 
 /* Why a TC record was written (bit mask: one packet can start a flow and carry SYN). */
@@ -93,36 +94,54 @@ struct flow_record {
 /* What a TCP socket did (struct flow_sock_record.event). */
 enum flow_sock_event {
 	FLOW_SOCK_CONNECT = 1, /* connect(): SYN_SENT, in the connecting process */
-	FLOW_SOCK_LISTEN = 2, /* listen(): in the listening process */
-	FLOW_SOCK_ACCEPT = 3, /* SYN_RECV -> ESTABLISHED: a connection to a listener (softirq) */
-	FLOW_SOCK_CLOSE = 4, /* -> CLOSE: final RTT and retransmits */
-	FLOW_SOCK_STATS = 5, /* sockops: established or retransmitting, current RTT */
+	FLOW_SOCK_LISTEN = 2,  /* listen(): in the listening process */
+	FLOW_SOCK_ACCEPT = 3,  /* SYN_RECV -> ESTABLISHED: a connection to a listener (softirq) */
+	FLOW_SOCK_CLOSE = 4,   /* -> CLOSE: final RTT and retransmits */
+	FLOW_SOCK_STATS = 5,   /* sockops: established or retransmitting, current RTT */
 };
 
 /* A socket event. Addresses are the socket's own view: l* local, r* remote; ports in host
  * order. pid/comm/cgroup_id are those of the current task and valid only when has_task is
  * set (CONNECT and LISTEN run in the process's syscall). */
 struct flow_sock_record {
-	__u16 type; /* FLOW_REC_SOCK */
+	__u16 type;    /* FLOW_REC_SOCK */
 	__u16 version; /* FLOW_RECORD_VERSION */
-	__u32 event; /* enum flow_sock_event */
+	__u32 event;   /* enum flow_sock_event */
 	__u8 laddr[16];
 	__u8 raddr[16];
 	__u16 lport;
 	__u16 rport;
-	__u8 family; /* 4 or 6 */
+	__u8 family;		 /* 4 or 6 */
 	__u8 oldstate, newstate; /* TCP_* states (STATS: 0, current state) */
 	__u8 has_task;
 	__u32 pid; /* thread group id */
 	__u32 tid;
 	char comm[16];
 	__u64 cgroup_id;
-	__u64 cookie; /* socket cookie */
-	__u64 ts_ns; /* bpf_ktime_get_boot_ns() */
+	__u64 cookie;  /* socket cookie */
+	__u64 ts_ns;   /* bpf_ktime_get_boot_ns() */
 	__u32 srtt_us; /* smoothed RTT, microseconds (0: no sample yet) */
 	__u32 total_retrans;
 	__u32 netns; /* network namespace inode */
 	__u32 cpu;
 }; /* 112 bytes */
+
+/* A dropped packet. Written for the first drop of a (flow, reason) and then at most once a
+ * second per (flow, reason), with the running count, so a flood cannot fill the rings. */
+struct flow_drop_record {
+	__u16 type; /* FLOW_REC_DROP */
+	__u16 version;
+	__u32 reason;	     /* enum skb_drop_reason of the running kernel */
+	struct flow_key key; /* canonical, ifindex 0 and vlan_id 0: matched to flows by tuple */
+	__u8 sender;	     /* key endpoint (0 or 1) that sent the dropped packet */
+	__u8 tcp_flags;	     /* of the dropped packet */
+	__u8 pad1[2];
+	__u32 ifindex; /* skb->dev, 0 if none */
+	__u32 pad2;
+	__u64 ts_ns;
+	__u64 count; /* drops of this flow for this reason so far */
+	__u32 cpu;
+	__u32 netns;
+}; /* 88 bytes */
 
 #endif /* FLOWSCOPE_FLOW_RECORD_H */
