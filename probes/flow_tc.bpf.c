@@ -62,6 +62,7 @@ struct {
 
 /* What parsing found out about one packet, in the packet's own direction. */
 struct pkt {
+	__u32 payload_off; /* L4 payload offset from the frame start (TCP/UDP) */
 	__u8 saddr[16];
 	__u8 daddr[16];
 	__u16 sport, dport;
@@ -80,7 +81,7 @@ static __always_inline bool in_bounds(void *p, __u32 len, void *end)
 	return p + len <= end;
 }
 
-static __always_inline int parse_l4(void *l4, void *end, struct pkt *p)
+static __always_inline int parse_l4(void *start, void *l4, void *end, struct pkt *p)
 {
 	switch (p->proto) {
 	case IPPROTO_TCP: {
@@ -92,6 +93,7 @@ static __always_inline int parse_l4(void *l4, void *end, struct pkt *p)
 		p->sport = bpf_ntohs(th->source);
 		p->dport = bpf_ntohs(th->dest);
 		fl = (__u8 *)th + 12;
+		p->payload_off = (__u32)((void *)th - start) + (fl[0] >> 4) * 4;
 		/* Byte 13 holds CWR..FIN, the low bit of byte 12 is NS. */
 		p->tcp_flags = fl[1] | ((fl[0] & 1) << 8);
 		p->from_server = (p->tcp_flags & (FLOW_TCP_SYN | FLOW_TCP_ACK)) ==
@@ -105,6 +107,7 @@ static __always_inline int parse_l4(void *l4, void *end, struct pkt *p)
 			return -1;
 		p->sport = bpf_ntohs(uh->source);
 		p->dport = bpf_ntohs(uh->dest);
+		p->payload_off = (__u32)((void *)(uh + 1) - start);
 		p->from_server = p->sport < 1024 && p->dport >= 1024;
 		return 0;
 	}
@@ -192,7 +195,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p)
 		/* Non-first fragments carry no L4 header: the flow is the address pair. */
 		if (ip->frag_off & bpf_htons(IP_OFFSET))
 			return 0;
-		return parse_l4(cur + hlen, end, p);
+		return parse_l4(data, cur + hlen, end, p);
 	}
 	if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = cur;
@@ -232,7 +235,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p)
 			nexthdr = ext[0];
 		}
 		p->proto = nexthdr;
-		return parse_l4(cur, end, p);
+		return parse_l4(data, cur, end, p);
 	}
 	return -1; /* not IP */
 }
@@ -268,6 +271,47 @@ lost:
 	cnt = bpf_map_lookup_elem(&lost, &zero);
 	if (cnt)
 		*cnt += 1; /* per-CPU slot: no atomics needed */
+}
+
+/* DNS packets go to user space whole (up to FLOW_DNS_MAX bytes): names for addresses and the
+ * query's L7 record are parsed there, where a malformed packet can do no harm. */
+static __always_inline void emit_dns(struct __sk_buff *skb, struct flow_key *key, struct pkt *p,
+				     __u8 side, __u8 tc_dir, __u64 now)
+{
+	__u32 cpu = bpf_get_smp_processor_id(), zero = 0, len;
+	struct flow_dns_record *r;
+	void *ring;
+	__u64 *cnt;
+
+	if (p->payload_off >= skb->len)
+		return;
+	len = skb->len - p->payload_off;
+	ring = bpf_map_lookup_elem(&rings, &cpu);
+	r = ring ? bpf_ringbuf_reserve(ring, sizeof(*r), 0) : NULL;
+	if (!r) {
+		cnt = bpf_map_lookup_elem(&lost, &zero);
+		if (cnt)
+			*cnt += 1;
+		return;
+	}
+	r->type = FLOW_REC_DNS;
+	r->version = FLOW_RECORD_VERSION;
+	r->orig_len = len;
+	if (len > FLOW_DNS_MAX)
+		len = FLOW_DNS_MAX;
+	r->key = *key;
+	r->sender = side;
+	r->tc_dir = tc_dir;
+	r->ts_ns = now;
+	r->cpu = cpu;
+	r->pad[0] = r->pad[1] = 0;
+	r->pad2 = 0;
+	if (len < 1 || bpf_skb_load_bytes(skb, p->payload_off, r->data, len)) {
+		bpf_ringbuf_discard(r, 0);
+		return;
+	}
+	r->data_len = len;
+	bpf_ringbuf_submit(r, 0);
 }
 
 /* Counts one packet on an existing entry. dir is a constant at each call site: indexing the
@@ -318,6 +362,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 tc_dir)
 	key.family = p.family;
 	key.vlan_id = p.vlan_id;
 	now = bpf_ktime_get_boot_ns();
+	if ((p.sport == 53 || p.dport == 53) && (p.proto == IPPROTO_UDP || p.proto == IPPROTO_TCP))
+		emit_dns(skb, &key, &p, side, tc_dir, now);
 
 	st = bpf_map_lookup_elem(&flows, &key);
 	if (!st) {

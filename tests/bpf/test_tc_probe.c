@@ -28,9 +28,20 @@ static struct ring_buffer *rb;
 static struct flow_record recs[MAX_RECS];
 static int nrecs;
 
+static struct flow_dns_record dns_recs[64];
+static int ndns;
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	(void)ctx;
+	if (*(uint16_t *)data == FLOW_REC_DNS) {
+		ck_assert_uint_eq(size, sizeof(struct flow_dns_record));
+		if (ndns < 64)
+			memcpy(&dns_recs[ndns], data, size);
+		ndns++;
+		return 0;
+	}
+	ck_assert_uint_eq(*(uint16_t *)data, FLOW_REC_TC);
 	ck_assert_uint_eq(size, sizeof(struct flow_record));
 	if (nrecs < MAX_RECS)
 		memcpy(&recs[nrecs], data, sizeof(struct flow_record));
@@ -53,6 +64,7 @@ static void open_probe(uint32_t ring_bytes)
 	for (i = 1; i < n; i++)
 		ck_assert_int_eq(ring_buffer__add(rb, fds[i], on_record, NULL), 0);
 	nrecs = 0;
+	ndns = 0;
 }
 
 static void setup(void)
@@ -645,6 +657,47 @@ START_TEST(truncated_and_garbage_are_ignored)
 }
 END_TEST
 
+START_TEST(dns_payloads_go_to_user_space)
+{
+	struct pkt_spec q = { .family = 4, .src = C4, .dst = S4, .proto = IPPROTO_UDP,
+			      .sport = 41053, .dport = 53, .payload = 40 };
+	struct pkt_spec a = { .family = 4, .src = S4, .dst = C4, .proto = IPPROTO_UDP,
+			      .sport = 53, .dport = 41053, .payload = 700 };
+	struct pkt_spec t = tcp4(C4, 41054, S4, 53, FLOW_TCP_ACK | FLOW_TCP_PSH, 60);
+	struct pkt_spec other = { .family = 4, .src = C4, .dst = S4, .proto = IPPROTO_UDP,
+				  .sport = 41055, .dport = 5353, .payload = 40 };
+	struct flow_key k = mkkey(4, C4, 41053, S4, 53, IPPROTO_UDP);
+	int i;
+
+	/* Every packet to or from port 53, not only a flow's first. */
+	run(&q, 1);
+	run(&a, 0);
+	run(&q, 1);
+	ck_assert_int_eq(ndns, 3);
+	ck_assert_mem_eq(&dns_recs[0].key, &k, sizeof(k));
+	ck_assert_uint_eq(dns_recs[0].data_len, 40);
+	ck_assert_uint_eq(dns_recs[0].orig_len, 40);
+	ck_assert_uint_eq(dns_recs[0].sender, side_of(&k, 4, C4, 41053));
+	ck_assert_uint_eq(dns_recs[0].tc_dir, FLOW_TC_EGRESS);
+	for (i = 0; i < 40; i++) /* pktgen fills payload byte i with i */
+		ck_assert_uint_eq(dns_recs[0].data[i], i);
+	/* A large answer is cut at FLOW_DNS_MAX; its real length is kept. */
+	ck_assert_uint_eq(dns_recs[1].data_len, FLOW_DNS_MAX);
+	ck_assert_uint_eq(dns_recs[1].orig_len, 700);
+	ck_assert_uint_eq(dns_recs[1].sender, side_of(&k, 4, S4, 53));
+	ck_assert_uint_eq(dns_recs[1].data[FLOW_DNS_MAX - 1], (FLOW_DNS_MAX - 1) & 0xff);
+	/* DNS over TCP: the segment's payload after the TCP header. */
+	run(&t, 1);
+	ck_assert_int_eq(ndns, 4);
+	ck_assert_uint_eq(dns_recs[3].data_len, 60);
+	ck_assert_uint_eq(dns_recs[3].data[0], 0);
+	ck_assert_uint_eq(dns_recs[3].data[59], 59);
+	/* Other ports: nothing. */
+	run(&other, 1);
+	ck_assert_int_eq(ndns, 4);
+}
+END_TEST
+
 START_TEST(ring_full_is_counted)
 {
 	uint64_t lost = 0;
@@ -828,6 +881,7 @@ static Suite *suite(void)
 	tcase_add_test(t, sctp_ports);
 	tcase_add_test(t, other_ip_protocol_is_address_flow);
 	tcase_add_test(t, truncated_and_garbage_are_ignored);
+	tcase_add_test(t, dns_payloads_go_to_user_space);
 	tcase_add_test(t, ring_full_is_counted);
 	suite_add_tcase(s, t);
 
