@@ -221,6 +221,8 @@ static const char *event_word(Flow__FlowEvent e)
 		return "end";
 	case FLOW__FLOW_EVENT__FLOW_EVENT_DROP:
 		return "drop";
+	case FLOW__FLOW_EVENT__FLOW_EVENT_DNS:
+		return "dns";
 	default:
 		return NULL;
 	}
@@ -249,6 +251,22 @@ static void print_compact(const Flow__Flow *f)
 		printf(" src=%s[%u]", f->source_process->comm, f->source_process->pid);
 	if (f->destination_process)
 		printf(" dst=%s[%u]", f->destination_process->comm, f->destination_process->pid);
+	if (f->n_source_names)
+		printf(" src-name=%s", f->source_names[0]);
+	if (f->n_destination_names)
+		printf(" dst-name=%s", f->destination_names[0]);
+	if (f->l7 && f->l7->record_case == FLOW__LAYER7__RECORD_DNS) {
+		const Flow__DNS *d = f->l7->dns;
+		bool answer = f->l7->type == FLOW__L7_FLOW_TYPE__RESPONSE;
+		size_t i;
+
+		printf(" DNS %s %s %s", answer ? "answer" : "query", d->query,
+		       d->n_qtypes ? d->qtypes[0] : "");
+		if (answer)
+			printf(" rcode=%u", d->rcode);
+		for (i = 0; i < d->n_ips; i++)
+			printf("%s%s", i ? "," : " ips=", d->ips[i]);
+	}
 	if (f->drops)
 		printf(" drops=%llu reason=%s", (unsigned long long)f->drops,
 		       f->drop_reason_kernel);

@@ -6,6 +6,7 @@
 #include <bpf/bpf.h>
 
 #include "flowscope/collector.h"
+#include "flowscope/dns.h"
 
 #define NSEC_PER_SEC 1000000000ULL
 #define SWEEP_BATCH 1024
@@ -32,7 +33,7 @@ static void set_proc(struct flow_process *p, const struct sock_info *i)
 
 /* Joins a TCP flow to the local sockets of its two ends: the initiator's socket has the
  * flow's source as local end, the responder's the destination (both, on loopback). */
-static void enrich(struct collector *c, struct flow *f)
+static void enrich_sockets(struct collector *c, struct flow *f)
 {
 	const struct sock_info *cs, *ss, *any;
 
@@ -57,6 +58,23 @@ static void enrich(struct collector *c, struct flow *f)
 				   : any->closed_ns;
 	else
 		f->sock_closed_ns = 0;
+}
+
+static void enrich(struct collector *c, struct flow *f)
+{
+	enrich_sockets(c, f);
+	if (c->dns) {
+		uint64_t now = flow_clock_boot_now();
+		const char *n;
+
+		/* A name stays once learned, even after its TTL: the flow was made with it. */
+		n = dns_cache_lookup(c->dns, f->family, f->src.addr, now);
+		if (n)
+			f->src_name = n;
+		n = dns_cache_lookup(c->dns, f->family, f->dst.addr, now);
+		if (n)
+			f->dst_name = n;
+	}
 }
 
 static void publish(struct collector *c, struct flow *f, uint64_t now_ns)
@@ -122,6 +140,76 @@ static int handle_sock_record(struct collector *c, const void *data, size_t len)
 	c->stats.sock_records++;
 	if (c->socks)
 		sock_table_handle(c->socks, &r);
+	return 0;
+}
+
+static int handle_dns_record(struct collector *c, const void *data, size_t len)
+{
+	static struct flow_dns_record r;
+	static struct dns_msg m; /* 17 KiB: not on the stack; the loop is single-threaded */
+	const char *query = NULL;
+	struct flow *f;
+	uint32_t ttl = 0;
+	size_t i;
+	int err;
+
+	if (len != sizeof(r)) {
+		c->stats.decode_errors++;
+		return -EINVAL;
+	}
+	memcpy(&r, data, sizeof(r));
+	if (r.version != FLOW_RECORD_VERSION || r.data_len > FLOW_DNS_MAX || r.sender > 1) {
+		c->stats.decode_errors++;
+		return -EINVAL;
+	}
+	c->stats.dns_records++;
+	err = r.key.proto == IPPROTO_TCP ? dns_parse_tcp(r.data, r.data_len, &m)
+					 : dns_parse(r.data, r.data_len, &m);
+	if (err) {
+		c->stats.dns_errors++; /* not DNS, or cut: the flow itself is unaffected */
+		return 0;
+	}
+	if (c->dns)
+		query = dns_cache_intern(c->dns, m.qname);
+	if (c->dns && m.response && m.rcode == 0) {
+		for (i = 0; i < m.n_answers; i++) {
+			const struct dns_answer *a = &m.answers[i];
+
+			if (!a->family)
+				continue;
+			/* The name asked for, not the end of a CNAME chain: it is what the
+			 * application connects to. A minute of grace past the TTL. */
+			dns_cache_add(c->dns, a->family, a->addr, query,
+				      r.ts_ns + ((uint64_t)a->ttl + 60) * NSEC_PER_SEC);
+		}
+	}
+	f = flow_store_find(c->store, &r.key);
+	if (!f)
+		return 0;
+	memset(&f->dns, 0, sizeof(f->dns));
+	f->dns.present = true;
+	f->dns.response = m.response;
+	f->dns.query = query;
+	f->dns.qtype = m.qtype;
+	f->dns.rcode = m.rcode;
+	for (i = 0; i < m.n_answers; i++) {
+		const struct dns_answer *a = &m.answers[i];
+
+		if (!ttl || a->ttl < ttl)
+			ttl = a->ttl;
+		if (!a->family || f->dns.n_ips >= 4)
+			continue;
+		f->dns.ip_family[f->dns.n_ips] = a->family;
+		memcpy(f->dns.ips[f->dns.n_ips], a->addr, 16);
+		f->dns.n_ips++;
+	}
+	f->dns.ttl = ttl;
+	f->event = FLOW_EVENT_DNS;
+	f->is_reply = !(memcmp(r.key.addr[r.sender], f->src.addr, 16) == 0 &&
+			r.key.port[r.sender] == f->src.port);
+	f->time_ns = flow_clock_wall(&c->clock, r.ts_ns);
+	flow_store_touch(c->store, f);
+	publish(c, f, f->time_ns);
 	return 0;
 }
 
@@ -196,6 +284,8 @@ int collector_handle_record(struct collector *c, const void *data, size_t len)
 			return handle_sock_record(c, data, len);
 		if (type == FLOW_REC_DROP)
 			return handle_drop_record(c, data, len);
+		if (type == FLOW_REC_DNS)
+			return handle_dns_record(c, data, len);
 	}
 	err = flow_decode_record(&ev, data, len, &c->clock);
 	if (err) {
@@ -363,6 +453,8 @@ int collector_sweep(struct collector *c, int map_fd)
 	flow_store_foreach_active(c->store, end_gone, &g);
 	if (c->socks)
 		sock_table_expire(c->socks, now_boot, 60 * NSEC_PER_SEC);
+	if (c->dns)
+		dns_cache_expire(c->dns, now_boot);
 	ended += g.ended;
 	err = ended;
 out:

@@ -27,8 +27,8 @@ static void load(void)
 		const struct btf_enum *e;
 		int j;
 
-		if (!btf_is_enum(t) || strcmp(btf__name_by_offset(btf, t->name_off),
-					      "skb_drop_reason"))
+		if (!btf_is_enum(t) ||
+		    strcmp(btf__name_by_offset(btf, t->name_off), "skb_drop_reason"))
 			continue;
 		e = btf_enum(t);
 		for (j = 0; j < btf_vlen(t); j++) {
@@ -65,29 +65,29 @@ int drop_reason_hubble(const char *k)
 		const char *kernel;
 		int hubble;
 	} map[] = {
-		{ "NETFILTER_DROP", 133 }, /* POLICY_DENIED */
-		{ "TC_INGRESS", 133 },
-		{ "TC_EGRESS", 133 },
-		{ "TC_DROP", 133 },
-		{ "XDP", 133 },
-		{ "NO_SOCKET", 178 }, /* SOCKET_LOOKUP_FAILED */
-		{ "SOCKET_FILTER", 133 },
-		{ "PKT_TOO_SMALL", 134 }, /* INVALID_PACKET_DROPPED */
-		{ "TCP_CSUM", 134 },
-		{ "UDP_CSUM", 134 },
-		{ "IP_CSUM", 134 },
-		{ "IP_INHDR", 134 },
-		{ "IP_RPFILTER", 132 }, /* INVALID_SOURCE_IP */
-		{ "IP_INVALID_SOURCE", 132 },
-		{ "IP_NOPROTO", 142 }, /* UNKNOWN_L4_PROTOCOL */
-		{ "IP_OUTNOROUTES", 169 }, /* FIB_LOOKUP_FAILED */
-		{ "IP_INNOROUTES", 169 },
-		{ "IPV6_BAD_EXTHDR", 156 }, /* INVALID_IPV6_EXTENSION_HEADER */
-		{ "IP_INADDRERRORS", 151 }, /* STALE_OR_UNROUTABLE_IP */
-		{ "UNHANDLED_PROTO", 139 }, /* UNSUPPORTED_L3_PROTOCOL */
-		{ "VLAN_FILTERED", 182 },
-		{ "TTL_EXCEEDED", 196 },
-		{ "IP_TTL_EXCEEDED", 196 },
+		{"NETFILTER_DROP", 133}, /* POLICY_DENIED */
+		{"TC_INGRESS", 133},
+		{"TC_EGRESS", 133},
+		{"TC_DROP", 133},
+		{"XDP", 133},
+		{"NO_SOCKET", 178}, /* SOCKET_LOOKUP_FAILED */
+		{"SOCKET_FILTER", 133},
+		{"PKT_TOO_SMALL", 134}, /* INVALID_PACKET_DROPPED */
+		{"TCP_CSUM", 134},
+		{"UDP_CSUM", 134},
+		{"IP_CSUM", 134},
+		{"IP_INHDR", 134},
+		{"IP_RPFILTER", 132}, /* INVALID_SOURCE_IP */
+		{"IP_INVALID_SOURCE", 132},
+		{"IP_NOPROTO", 142},	 /* UNKNOWN_L4_PROTOCOL */
+		{"IP_OUTNOROUTES", 169}, /* FIB_LOOKUP_FAILED */
+		{"IP_INNOROUTES", 169},
+		{"IPV6_BAD_EXTHDR", 156}, /* INVALID_IPV6_EXTENSION_HEADER */
+		{"IP_INADDRERRORS", 151}, /* STALE_OR_UNROUTABLE_IP */
+		{"UNHANDLED_PROTO", 139}, /* UNSUPPORTED_L3_PROTOCOL */
+		{"VLAN_FILTERED", 182},
+		{"TTL_EXCEEDED", 196},
+		{"IP_TTL_EXCEEDED", 196},
 	};
 	size_t i;
 

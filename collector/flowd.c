@@ -367,6 +367,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	d.col.dns = dns_cache_new(262144, 262144);
 	/* Socket probes: processes, RTT, retransmits, closes. Flows still work without them. */
 	d.col.socks = sock_table_new(262144);
 	if (!d.col.socks || probe_sock_open(&d.sock, d.probe)) {
@@ -430,6 +431,7 @@ out:
 		uv_run(d.loop, UV_RUN_NOWAIT);
 	}
 	sock_table_free(d.col.socks);
+	dns_cache_free(d.col.dns);
 	flow_store_free(d.col.store);
 	flow_bus_free(d.col.bus);
 	if (!explicit_if)

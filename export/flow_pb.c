@@ -7,9 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flowscope/dns.h"
 #include "flowscope/drop_reason.h"
 #include "flowscope/flow_pb.h"
 #include "flowscope/pb_json.h"
+
+#define DNS_NAME_MAX 255
 
 /* Every sub-message one flow needs, so a response is built without malloc. */
 struct flow_pb {
@@ -28,6 +31,12 @@ struct flow_pb {
 	Flow__NetworkInterface iface;
 	Flow__CiliumEventType event_type;
 	Flow__Process sproc, dproc;
+	Flow__Layer7 l7;
+	Flow__DNS dns;
+	char *src_names[1], *dst_names[1];
+	char *dns_ips[4], *qtypes[1];
+	char dns_ipbuf[4][INET6_ADDRSTRLEN];
+	char query[DNS_NAME_MAX + 2];
 	char scomm[16], dcomm[16];
 	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
 	char ifname[IF_NAMESIZE];
@@ -194,6 +203,50 @@ static void build(struct flow_pb *pb, const struct flow *f, const char *node_nam
 		fl->drop_reason_kernel = (char *)k;
 		fl->drop_reason_desc = (Flow__DropReason)drop_reason_hubble(k);
 		fl->drops = f->drops;
+	}
+	{
+		const char *sn = f->is_reply ? f->dst_name : f->src_name;
+		const char *dn = f->is_reply ? f->src_name : f->dst_name;
+
+		if (sn) {
+			pb->src_names[0] = (char *)sn;
+			fl->source_names = pb->src_names;
+			fl->n_source_names = 1;
+		}
+		if (dn) {
+			pb->dst_names[0] = (char *)dn;
+			fl->destination_names = pb->dst_names;
+			fl->n_destination_names = 1;
+		}
+	}
+	if (f->dns.present) {
+		int i;
+
+		/* Hubble writes DNS names fully qualified, with the final dot. */
+		flow__layer7__init(&pb->l7);
+		flow__dns__init(&pb->dns);
+		pb->l7.type = f->dns.response ? FLOW__L7_FLOW_TYPE__RESPONSE
+					      : FLOW__L7_FLOW_TYPE__REQUEST;
+		pb->l7.record_case = FLOW__LAYER7__RECORD_DNS;
+		pb->l7.dns = &pb->dns;
+		snprintf(pb->query, sizeof(pb->query), "%s%s", f->dns.query ? f->dns.query : "",
+			 f->dns.query && strcmp(f->dns.query, ".") ? "." : "");
+		pb->dns.query = pb->query;
+		for (i = 0; i < f->dns.n_ips; i++) {
+			inet_ntop(f->dns.ip_family[i] == 6 ? AF_INET6 : AF_INET, f->dns.ips[i],
+				  pb->dns_ipbuf[i], sizeof(pb->dns_ipbuf[i]));
+			pb->dns_ips[i] = pb->dns_ipbuf[i];
+		}
+		pb->dns.ips = pb->dns_ips;
+		pb->dns.n_ips = f->dns.n_ips;
+		pb->dns.ttl = f->dns.ttl;
+		pb->dns.rcode = f->dns.rcode;
+		pb->qtypes[0] = (char *)dns_type_name(f->dns.qtype);
+		pb->dns.qtypes = pb->qtypes;
+		pb->dns.n_qtypes = 1;
+		pb->dns.observation_source = "flowscope-tc";
+		fl->l7 = &pb->l7;
+		fl->type = FLOW__FLOW_TYPE__L7;
 	}
 	fl->rtt_us = f->rtt_us;
 	fl->retransmits = f->retransmits;

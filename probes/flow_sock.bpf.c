@@ -261,8 +261,22 @@ int BPF_PROG(skb_drop, struct sk_buff *skb, void *location, enum skb_drop_reason
 	void *ring;
 	__u64 *cnt;
 
-	if (reason == SKB_NOT_DROPPED_YET || reason == SKB_CONSUMED)
+	switch (reason) {
+	case SKB_NOT_DROPPED_YET:
+	case SKB_CONSUMED:
+	/* Frees the stack calls drops but that lose nothing on the wire: unread data purged at
+	 * close, segments merged or already received, Unix sockets. */
+	case SKB_DROP_REASON_QUEUE_PURGE:
+	case SKB_DROP_REASON_TCP_OFOMERGE:
+	case SKB_DROP_REASON_TCP_OLD_DATA:
+	case SKB_DROP_REASON_TCP_OLD_ACK:
+	case SKB_DROP_REASON_DUP_FRAG:
+	case SKB_DROP_REASON_UNIX_DISCONNECT:
+	case SKB_DROP_REASON_UNIX_SKIP_OOB:
 		return 0;
+	default:
+		break;
+	}
 	proto = __builtin_bswap16(skb->protocol);
 	head = skb->head;
 	nh = skb->network_header;

@@ -350,6 +350,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 tc_dir)
 	struct flow_state *st, init = {};
 	__u8 side, pkt_dir, init_side;
 	__u32 events = 0, len = skb->len;
+	bool is_dns;
 	__u64 now;
 
 	if (parse(skb, &p))
@@ -362,8 +363,10 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 tc_dir)
 	key.family = p.family;
 	key.vlan_id = p.vlan_id;
 	now = bpf_ktime_get_boot_ns();
-	if ((p.sport == 53 || p.dport == 53) && (p.proto == IPPROTO_UDP || p.proto == IPPROTO_TCP))
-		emit_dns(skb, &key, &p, side, tc_dir, now);
+	/* DNS records follow the flow's own record on this CPU's ring, so the collector
+	 * already knows the flow when it parses the message. */
+	is_dns = (p.sport == 53 || p.dport == 53) &&
+		 (p.proto == IPPROTO_UDP || p.proto == IPPROTO_TCP);
 
 	st = bpf_map_lookup_elem(&flows, &key);
 	if (!st) {
@@ -386,6 +389,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 tc_dir)
 			if (p.tcp_flags & FLOW_TCP_EVENT_FLAGS)
 				events |= FLOW_EV_TCP_FLAGS;
 			emit(&key, &init, &p, events, pkt_dir, tc_dir, len, now);
+			if (is_dns)
+				emit_dns(skb, &key, &p, side, tc_dir, now);
 			return TC_ACT_UNSPEC;
 		}
 		/* Another CPU created it first: count this packet as on an existing flow. */
@@ -398,6 +403,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 tc_dir)
 		count_dir(&key, st, &p, 1, tc_dir, len, now);
 	else
 		count_dir(&key, st, &p, 0, tc_dir, len, now);
+	if (is_dns)
+		emit_dns(skb, &key, &p, side, tc_dir, now);
 	return TC_ACT_UNSPEC;
 }
 

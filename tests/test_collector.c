@@ -233,6 +233,88 @@ START_TEST(test_records_out_of_order_across_cpus_stay_one_flow)
 }
 END_TEST
 
+/* A DNS response for name with one A record, as the resolver would send it. */
+static size_t dns_answer(uint8_t *b, const char *name, const char *ip, uint32_t ttl)
+{
+	size_t n = 0, l;
+	const char *p = name;
+
+	memcpy(b, "\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00", 12);
+	n = 12;
+	while (*p) {
+		const char *dot = strchr(p, '.');
+
+		l = dot ? (size_t)(dot - p) : strlen(p);
+		b[n++] = (uint8_t)l;
+		memcpy(b + n, p, l);
+		n += l;
+		p += l + (dot ? 1 : 0);
+	}
+	b[n++] = 0;
+	memcpy(b + n, "\x00\x01\x00\x01", 4); /* A, IN */
+	n += 4;
+	memcpy(b + n, "\xc0\x0c\x00\x01\x00\x01", 6);
+	n += 6;
+	b[n++] = ttl >> 24;
+	b[n++] = ttl >> 16;
+	b[n++] = ttl >> 8;
+	b[n++] = ttl;
+	b[n++] = 0;
+	b[n++] = 4;
+	inet_pton(AF_INET, ip, b + n);
+	return n + 4;
+}
+
+START_TEST(test_dns_answers_name_flows_and_the_query_carries_l7)
+{
+	struct collector c;
+	struct seen seen = {0};
+	struct flow_key dk = key4("10.0.0.1", 45353, "10.0.0.53", 53, IPPROTO_UDP);
+	struct flow_key tk = key4("10.0.0.1", 40000, "10.9.9.9", 443, IPPROTO_TCP);
+	struct flow_record q = rec(dk, FLOW_EV_START, 0, 0, 0, NS);
+	struct flow_record syn =
+		rec(tk, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN, 3 * NS);
+	static struct flow_dns_record d;
+	char a[INET_ADDRSTRLEN];
+
+	setup(&c, &seen);
+	c.dns = dns_cache_new(100, 100);
+	ck_assert_int_eq(collector_handle_record(&c, &q, sizeof(q)), 0);
+	memset(&d, 0, sizeof(d));
+	d.type = FLOW_REC_DNS;
+	d.version = FLOW_RECORD_VERSION;
+	d.key = dk;
+	d.sender = 1;			 /* the resolver, endpoint 1 of the key */
+	d.ts_ns = flow_clock_boot_now(); /* names expire against the real clock */
+	d.data_len = (uint32_t)dns_answer(d.data, "Web.Example", "10.9.9.9", 300);
+	ck_assert_int_eq(collector_handle_record(&c, &d, sizeof(d)), 0);
+	/* The DNS flow's event: L7 response, told from the resolver's side. */
+	ck_assert_int_eq(seen.n, 2);
+	ck_assert_uint_eq(seen.last.event, FLOW_EVENT_DNS);
+	ck_assert(seen.last.is_reply);
+	ck_assert(seen.last.dns.present);
+	ck_assert(seen.last.dns.response);
+	ck_assert_str_eq(seen.last.dns.query, "web.example");
+	ck_assert_uint_eq(seen.last.dns.n_ips, 1);
+	inet_ntop(AF_INET, seen.last.dns.ips[0], a, sizeof(a));
+	ck_assert_str_eq(a, "10.9.9.9");
+	ck_assert_uint_eq(seen.last.dns.ttl, 300);
+	/* A connection to the answered address carries the name. */
+	ck_assert_int_eq(collector_handle_record(&c, &syn, sizeof(syn)), 0);
+	ck_assert_ptr_nonnull(seen.last.dst_name);
+	ck_assert_str_eq(seen.last.dst_name, "web.example");
+	ck_assert_ptr_null(seen.last.src_name);
+	/* Garbage on port 53 is counted, never fatal. */
+	d.data_len = 7;
+	ck_assert_int_eq(collector_handle_record(&c, &d, sizeof(d)), 0);
+	ck_assert_uint_eq(c.stats.dns_errors, 1);
+	d.data_len = FLOW_DNS_MAX + 1;
+	ck_assert_int_lt(collector_handle_record(&c, &d, sizeof(d)), 0);
+	dns_cache_free(c.dns);
+	teardown(&c);
+}
+END_TEST
+
 static int make_map(void)
 {
 	int fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "test_flows", sizeof(struct flow_key),
@@ -351,6 +433,7 @@ int main(void)
 	tcase_add_test(tc, test_reply_record_joins_the_same_flow);
 	tcase_add_test(tc, test_new_start_for_known_key_ends_the_old_flow);
 	tcase_add_test(tc, test_records_out_of_order_across_cpus_stay_one_flow);
+	tcase_add_test(tc, test_dns_answers_name_flows_and_the_query_carries_l7);
 	tcase_add_test(tc, test_sweep_refreshes_counters_and_ends_idle_flows);
 	tcase_add_test(tc, test_open_tcp_uses_the_long_timeout_closed_tcp_the_short_one);
 	suite_add_tcase(s, tc);

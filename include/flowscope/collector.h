@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "flowscope/flow_bus.h"
+#include "flowscope/dns_cache.h"
 #include "flowscope/flow_decode.h"
 #include "flowscope/flow_store.h"
 #include "flowscope/sock_table.h"
@@ -16,6 +17,8 @@ struct collector_stats {
 	uint64_t sock_records;	  /* of which from the socket probes */
 	uint64_t drop_records;	  /* of which drops */
 	uint64_t drops_untracked; /* drop records that matched no flow we hold */
+	uint64_t dns_records;	  /* DNS payloads read */
+	uint64_t dns_errors;	  /* of which were not well-formed DNS messages */
 	uint64_t decode_errors;	  /* records rejected by the decoder */
 	uint64_t flows_published; /* flow events handed to the bus */
 	uint64_t sweeps;	  /* kernel map sweeps done */
@@ -42,6 +45,8 @@ struct collector {
 	void *probe; /* the loaded probe set, for lost_records */
 	/* Local TCP sockets from the socket probes; NULL when they are not loaded. */
 	struct sock_table *socks;
+	/* Names learned from DNS answers; NULL: no names. */
+	struct dns_cache *dns;
 	uint64_t close_grace_ns; /* a flow whose sockets closed ends this long after; 2 s */
 	/* Interfaces flows were seen on: drop records carry no usable ifindex, they are
 	 * matched to the flow of the same tuple on each of these. */

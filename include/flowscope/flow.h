@@ -24,6 +24,7 @@ enum flow_event {
 	FLOW_EVENT_UPDATE = 3,	  /* counters refreshed by the periodic sweep */
 	FLOW_EVENT_END = 4,	  /* idle timeout or closed: final counters */
 	FLOW_EVENT_DROP = 5,	  /* the kernel dropped packets of the flow */
+	FLOW_EVENT_DNS = 6,	  /* a DNS query or response of the flow was parsed */
 };
 
 struct flow_endpoint {
@@ -37,6 +38,19 @@ struct flow_process {
 	uint32_t pid;
 	char comm[16];
 	uint64_t cgroup_id;
+};
+
+/* The latest DNS message of a DNS flow (port 53). Names are interned (dns_cache). */
+struct flow_dns_info {
+	bool present;
+	bool response;
+	const char *query;
+	uint16_t qtype;
+	uint8_t rcode;
+	uint8_t n_ips;
+	uint8_t ip_family[4];
+	uint8_t ips[4][16];
+	uint32_t ttl;
 };
 
 struct flow {
@@ -75,6 +89,10 @@ struct flow {
 	 * packets of the flow were dropped for it. verdict is DROPPED once a drop was seen. */
 	uint32_t drop_reason;
 	uint64_t drops;
+	/* DNS names of the source and destination addresses (interned, NULL if unknown) and,
+	 * for a DNS flow, its latest message. */
+	const char *src_name, *dst_name;
+	struct flow_dns_info dns;
 	/* Collector bookkeeping, not exported. */
 	uint64_t first_seen_boot_ns; /* the kernel entry's own first_seen: identifies it */
 	uint64_t sweep_gen;	     /* last kernel map sweep that found the flow */

@@ -16,7 +16,7 @@ enum flow_rec_type {
 	FLOW_REC_TC = 1,   /* a flow event seen by the TC probe */
 	FLOW_REC_SOCK = 2, /* a TCP socket event (probes/flow_sock.bpf.c) */
 	FLOW_REC_DROP = 3, /* the kernel dropped a packet (tp_btf/kfree_skb) */
-	FLOW_REC_DNS = 4, /* the payload of a DNS packet (port 53) seen by the TC probe */
+	FLOW_REC_DNS = 4,  /* the payload of a DNS packet (port 53) seen by the TC probe */
 };
 
 /* Why a TC record was written (bit mask: one packet can start a flow and carry SYN). */
@@ -152,9 +152,9 @@ struct flow_drop_record {
 struct flow_dns_record {
 	__u16 type; /* FLOW_REC_DNS */
 	__u16 version;
-	__u32 data_len; /* bytes in data (at most FLOW_DNS_MAX) */
+	__u32 data_len;	     /* bytes in data (at most FLOW_DNS_MAX) */
 	struct flow_key key; /* the flow's canonical key, as in TC records */
-	__u8 sender; /* key endpoint that sent the packet */
+	__u8 sender;	     /* key endpoint that sent the packet */
 	__u8 tc_dir;
 	__u8 pad[2];
 	__u32 orig_len; /* L4 payload length of the packet */
@@ -162,6 +162,6 @@ struct flow_dns_record {
 	__u32 cpu;
 	__u32 pad2;
 	__u8 data[FLOW_DNS_MAX]; /* L4 payload (TCP: starts with the 2-byte length) */
-}; /* 592 bytes */
+};				 /* 592 bytes */
 
 #endif /* FLOWSCOPE_FLOW_RECORD_H */

@@ -659,13 +659,28 @@ END_TEST
 
 START_TEST(dns_payloads_go_to_user_space)
 {
-	struct pkt_spec q = { .family = 4, .src = C4, .dst = S4, .proto = IPPROTO_UDP,
-			      .sport = 41053, .dport = 53, .payload = 40 };
-	struct pkt_spec a = { .family = 4, .src = S4, .dst = C4, .proto = IPPROTO_UDP,
-			      .sport = 53, .dport = 41053, .payload = 700 };
+	struct pkt_spec q = {.family = 4,
+			     .src = C4,
+			     .dst = S4,
+			     .proto = IPPROTO_UDP,
+			     .sport = 41053,
+			     .dport = 53,
+			     .payload = 40};
+	struct pkt_spec a = {.family = 4,
+			     .src = S4,
+			     .dst = C4,
+			     .proto = IPPROTO_UDP,
+			     .sport = 53,
+			     .dport = 41053,
+			     .payload = 700};
 	struct pkt_spec t = tcp4(C4, 41054, S4, 53, FLOW_TCP_ACK | FLOW_TCP_PSH, 60);
-	struct pkt_spec other = { .family = 4, .src = C4, .dst = S4, .proto = IPPROTO_UDP,
-				  .sport = 41055, .dport = 5353, .payload = 40 };
+	struct pkt_spec other = {.family = 4,
+				 .src = C4,
+				 .dst = S4,
+				 .proto = IPPROTO_UDP,
+				 .sport = 41055,
+				 .dport = 5353,
+				 .payload = 40};
 	struct flow_key k = mkkey(4, C4, 41053, S4, 53, IPPROTO_UDP);
 	int i;
 
