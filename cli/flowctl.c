@@ -144,7 +144,8 @@ static void fmt_flags(const Flow__TCPFlags *f, char *out, size_t len)
 }
 
 struct flow_text {
-	char time[48], src[80], dst[80], proto[32], summary[160], verdict[24], type[16];
+	char time[48], src[300], dst[300], proto[32], summary[160], verdict[24], type[16];
+	char src_id[256], dst_id[256]; /* namespace/pod */
 };
 
 static const char *enum_name(const ProtobufCEnumDescriptor *d, int v)
@@ -196,6 +197,17 @@ static void flow_to_text(const Flow__Flow *f, struct flow_text *t)
 		default:
 			break;
 		}
+	}
+	/* Like hubble: a known workload is shown as namespace/pod instead of its address. */
+	if (f->source && f->source->pod_name && f->source->pod_name[0]) {
+		snprintf(t->src_id, sizeof(t->src_id), "%s/%s", f->source->namespace_,
+			 f->source->pod_name);
+		sip = t->src_id;
+	}
+	if (f->destination && f->destination->pod_name && f->destination->pod_name[0]) {
+		snprintf(t->dst_id, sizeof(t->dst_id), "%s/%s", f->destination->namespace_,
+			 f->destination->pod_name);
+		dip = t->dst_id;
 	}
 	fmt_endpoint(sip, sp, ports, t->src, sizeof(t->src));
 	fmt_endpoint(dip, dp, ports, t->dst, sizeof(t->dst));
@@ -557,7 +569,10 @@ static void usage_observe(FILE *out)
 		"      --traffic-direction D  ingress or egress\n"
 		"      --ip-version V         4 or 6\n"
 		"      --label L, --from-label L, --to-label L\n"
-		"      --fqdn N, --from-fqdn N, --to-fqdn N\n"
+		"      --fqdn N, --from-fqdn N, --to-fqdn N   DNS name patterns (*.example.com)\n"
+		"      --pod [NS/]P, --from-pod, --to-pod     pod name prefix (identity file)\n"
+		"      --namespace NS, --from-namespace, --to-namespace\n"
+		"      --service [NS/]S, --from-service, --to-service\n"
 		"      --node-name PATTERN    node name pattern (e.g. 'node*')\n"
 		"      --not                  the next filter excludes instead of selects\n"
 		"Output:\n"
@@ -641,6 +656,15 @@ static int cmd_observe(int argc, char **argv, struct conn_opts *co)
 		O_FQDN,
 		O_FROM_FQDN,
 		O_TO_FQDN,
+		O_POD,
+		O_FROM_POD,
+		O_TO_POD,
+		O_NS,
+		O_FROM_NS,
+		O_TO_NS,
+		O_SVC,
+		O_FROM_SVC,
+		O_TO_SVC,
 		O_NODE,
 		O_NOT,
 	};
@@ -669,6 +693,15 @@ static int cmd_observe(int argc, char **argv, struct conn_opts *co)
 		{"fqdn", required_argument, NULL, O_FQDN},
 		{"from-fqdn", required_argument, NULL, O_FROM_FQDN},
 		{"to-fqdn", required_argument, NULL, O_TO_FQDN},
+		{"pod", required_argument, NULL, O_POD},
+		{"from-pod", required_argument, NULL, O_FROM_POD},
+		{"to-pod", required_argument, NULL, O_TO_POD},
+		{"namespace", required_argument, NULL, O_NS},
+		{"from-namespace", required_argument, NULL, O_FROM_NS},
+		{"to-namespace", required_argument, NULL, O_TO_NS},
+		{"service", required_argument, NULL, O_SVC},
+		{"from-service", required_argument, NULL, O_FROM_SVC},
+		{"to-service", required_argument, NULL, O_TO_SVC},
 		{"node-name", required_argument, NULL, O_NODE},
 		{"not", no_argument, NULL, O_NOT},
 		{"output", required_argument, NULL, 'o'},
@@ -778,6 +811,43 @@ static int cmd_observe(int argc, char **argv, struct conn_opts *co)
 			break;
 		case O_TO_FQDN:
 			r = BOTH_STR(cur, destination_fqdn, optarg);
+			break;
+		case O_POD:
+			r = SPLIT_STR(cur, source_pod, destination_pod, optarg);
+			break;
+		case O_FROM_POD:
+			r = BOTH_STR(cur, source_pod, optarg);
+			break;
+		case O_TO_POD:
+			r = BOTH_STR(cur, destination_pod, optarg);
+			break;
+		case O_NS:
+		case O_FROM_NS:
+		case O_TO_NS: {
+			/* A namespace is the pod selector "namespace/" (any pod in it). */
+			char ns[300];
+
+			if (!optarg[0] || strchr(optarg, '/') || strlen(optarg) > 253) {
+				fprintf(stderr, "flowctl: invalid namespace '%s'\n", optarg);
+				return 2;
+			}
+			snprintf(ns, sizeof(ns), "%s/", optarg);
+			if (c == O_NS)
+				r = SPLIT_STR(cur, source_pod, destination_pod, ns);
+			else if (c == O_FROM_NS)
+				r = BOTH_STR(cur, source_pod, ns);
+			else
+				r = BOTH_STR(cur, destination_pod, ns);
+			break;
+		}
+		case O_SVC:
+			r = SPLIT_STR(cur, source_service, destination_service, optarg);
+			break;
+		case O_FROM_SVC:
+			r = BOTH_STR(cur, source_service, optarg);
+			break;
+		case O_TO_SVC:
+			r = BOTH_STR(cur, destination_service, optarg);
 			break;
 		case O_NODE:
 			r = BOTH_STR(cur, node_name, optarg);

@@ -1,6 +1,7 @@
 /* Hubble FlowFilter semantics compiled into plain structs and matched against collector flows
  * (see include/flowscope/flow_filter.h). */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <netinet/in.h>
@@ -10,6 +11,7 @@
 #include <strings.h>
 
 #include "flowscope/flow_filter.h"
+#include "flowscope/identities.h"
 #include "flowscope/parse.h"
 
 struct cidr {
@@ -45,9 +47,18 @@ struct filter {
 	size_t n_tcp_flags;
 	char **node_names; /* fnmatch patterns */
 	size_t n_node_names;
-	/* Identity fields (pods, labels, FQDNs, services): flows carry none yet, so a filter
-	 * that names one can only match nothing. */
-	bool needs_identity;
+	/* Identity (identity file in force) and DNS-name selectors, per side. Each list matches
+	 * if any of its entries does. */
+	struct side_sel {
+		char **pods; /* "[namespace/]pod-prefix" */
+		size_t n_pods;
+		char **services; /* "[namespace/]name" */
+		size_t n_services;
+		char **labels; /* selectors: "k=v,k2,!k3,k4!=v" */
+		size_t n_labels;
+		char **fqdns; /* name patterns with * wildcards, lower case, no final dot */
+		size_t n_fqdns;
+	} sel[2]; /* 0: source, 1: destination */
 };
 
 struct flow_filter_set {
@@ -67,6 +78,127 @@ static void filter_free(struct filter *f)
 	for (i = 0; i < f->n_node_names; i++)
 		free(f->node_names[i]);
 	free(f->node_names);
+	for (int s = 0; s < 2; s++) {
+		struct side_sel *x = &f->sel[s];
+
+		for (i = 0; i < x->n_pods; i++)
+			free(x->pods[i]);
+		for (i = 0; i < x->n_services; i++)
+			free(x->services[i]);
+		for (i = 0; i < x->n_labels; i++)
+			free(x->labels[i]);
+		for (i = 0; i < x->n_fqdns; i++)
+			free(x->fqdns[i]);
+		free(x->pods);
+		free(x->services);
+		free(x->labels);
+		free(x->fqdns);
+	}
+}
+
+/* "k8s:app=web" and "app=web" are the same label here. */
+static const char *label_key_start(const char *l)
+{
+	const char *colon = strchr(l, ':'), *eq = strchr(l, '=');
+
+	return colon && (!eq || colon < eq) ? colon + 1 : l;
+}
+
+static bool has_label(const struct identity *id, const char *key, size_t klen, const char *val)
+{
+	size_t i;
+
+	for (i = 0; i < id->n_labels; i++) {
+		const char *l = label_key_start(id->labels[i]);
+		const char *eq = strchr(l, '=');
+		size_t lk = eq ? (size_t)(eq - l) : strlen(l);
+
+		if (lk != klen || strncmp(l, key, klen))
+			continue;
+		if (!val || (eq && !strcmp(eq + 1, val)) || (!eq && !*val))
+			return true;
+	}
+	return false;
+}
+
+/* A label selector: comma-separated terms, all of which must hold. */
+static bool selector_match(const char *sel, const struct identity *id)
+{
+	char term[256];
+	const char *p = sel;
+
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		char *ne, *eq;
+		const char *t;
+		bool neg = false;
+
+		if (n >= sizeof(term))
+			return false;
+		memcpy(term, p, n);
+		term[n] = '\0';
+		p += n + (p[n] == ',');
+		t = label_key_start(term);
+		if (*t == '!') {
+			neg = true;
+			t++;
+		}
+		ne = strstr(t, "!=");
+		eq = strchr(t, '=');
+		if (ne) {
+			if (has_label(id, t, (size_t)(ne - t), ne + 2))
+				return false;
+		} else if (eq) {
+			if (!has_label(id, t, (size_t)(eq - t), eq + 1))
+				return false;
+		} else if (has_label(id, t, strlen(t), NULL) == neg) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool pod_match(const char *sel, const struct identity *id, bool service)
+{
+	const char *slash = strchr(sel, '/');
+	const char *name = slash ? slash + 1 : sel;
+
+	if (slash && (strlen(id->ns) != (size_t)(slash - sel) ||
+		      strncmp(id->ns, sel, (size_t)(slash - sel))))
+		return false;
+	if (service)
+		return id->service[0] && (!*name || !strcmp(id->service, name));
+	/* Pods match by prefix, as in Hubble ("web" matches "web-7d9f"). */
+	return !*name || (id->pod[0] && !strncmp(id->pod, name, strlen(name)));
+}
+
+static bool side_match(const struct side_sel *x, const struct flow *f,
+		       const struct flow_endpoint *ep, const char *name)
+{
+	const struct identity *id = NULL;
+	size_t i;
+	bool any;
+
+	if (x->n_pods || x->n_services || x->n_labels) {
+		id = identities_lookup(f->family, ep->addr);
+		if (!id)
+			return false;
+	}
+	for (i = 0, any = !x->n_pods; i < x->n_pods && !any; i++)
+		any = pod_match(x->pods[i], id, false);
+	if (!any)
+		return false;
+	for (i = 0, any = !x->n_services; i < x->n_services && !any; i++)
+		any = pod_match(x->services[i], id, true);
+	if (!any)
+		return false;
+	for (i = 0, any = !x->n_labels; i < x->n_labels && !any; i++)
+		any = selector_match(x->labels[i], id);
+	if (!any)
+		return false;
+	for (i = 0, any = !x->n_fqdns; i < x->n_fqdns && !any; i++)
+		any = name && !fnmatch(x->fqdns[i], name, 0);
+	return any;
 }
 
 void flow_filter_set_free(struct flow_filter_set *fs)
@@ -142,7 +274,8 @@ static bool filter_match(const struct filter *flt, const struct flow *f, const c
 	unsigned int dir = f->traffic_dir == FLOW_TC_INGRESS ? 1 : 2;
 	size_t i;
 
-	if (flt->needs_identity)
+	if (!side_match(&flt->sel[0], f, src, f->is_reply ? f->dst_name : f->src_name) ||
+	    !side_match(&flt->sel[1], f, dst, f->is_reply ? f->src_name : f->dst_name))
 		return false;
 	if (flt->n_src_ip && !cidr_match(flt->src_ip, flt->n_src_ip, src->addr, f->family))
 		return false;
@@ -322,6 +455,35 @@ static int compile_ports(char **in, size_t n, struct port_range **out, size_t *n
 	return 0;
 }
 
+/* Copies selector strings; fqdn patterns are lower-cased and lose a final dot. */
+static int copy_sel(char **in, size_t n, char ***out, size_t *nout, bool fqdn)
+{
+	size_t i;
+
+	if (!n)
+		return 0;
+	*out = calloc(n, sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	*nout = n;
+	for (i = 0; i < n; i++) {
+		size_t len = strlen(in[i]), j;
+
+		if (!len || len > 255)
+			return -EINVAL;
+		(*out)[i] = strdup(in[i]);
+		if (!(*out)[i])
+			return -ENOMEM;
+		if (fqdn) {
+			for (j = 0; j < len; j++)
+				(*out)[i][j] = (char)tolower((unsigned char)(*out)[i][j]);
+			if (len > 1 && (*out)[i][len - 1] == '.')
+				(*out)[i][len - 1] = '\0';
+		}
+	}
+	return 0;
+}
+
 static int compile_one(const Flow__FlowFilter *m, struct filter *f, char *err, size_t errlen)
 {
 	size_t i;
@@ -398,10 +560,33 @@ static int compile_one(const Flow__FlowFilter *m, struct filter *f, char *err, s
 				return -ENOMEM;
 		}
 	}
-	f->needs_identity = m->n_source_pod || m->n_destination_pod || m->n_source_label ||
-			    m->n_destination_label || m->n_source_fqdn || m->n_destination_fqdn ||
-			    m->n_source_service || m->n_destination_service;
-	return 0;
+
+	r = copy_sel(m->source_pod, m->n_source_pod, &f->sel[0].pods, &f->sel[0].n_pods, false);
+	if (!r)
+		r = copy_sel(m->destination_pod, m->n_destination_pod, &f->sel[1].pods,
+			     &f->sel[1].n_pods, false);
+	if (!r)
+		r = copy_sel(m->source_service, m->n_source_service, &f->sel[0].services,
+			     &f->sel[0].n_services, false);
+	if (!r)
+		r = copy_sel(m->destination_service, m->n_destination_service, &f->sel[1].services,
+			     &f->sel[1].n_services, false);
+	if (!r)
+		r = copy_sel(m->source_label, m->n_source_label, &f->sel[0].labels,
+			     &f->sel[0].n_labels, false);
+	if (!r)
+		r = copy_sel(m->destination_label, m->n_destination_label, &f->sel[1].labels,
+			     &f->sel[1].n_labels, false);
+	if (!r)
+		r = copy_sel(m->source_fqdn, m->n_source_fqdn, &f->sel[0].fqdns, &f->sel[0].n_fqdns,
+			     true);
+	if (!r)
+		r = copy_sel(m->destination_fqdn, m->n_destination_fqdn, &f->sel[1].fqdns,
+			     &f->sel[1].n_fqdns, true);
+	if (r == -EINVAL)
+		FAIL("invalid pod, service, label or fqdn filter: empty or longer than 255 "
+		     "characters");
+	return r;
 }
 
 static int compile_list(Flow__FlowFilter *const *in, size_t n, struct filter **out, size_t *nout,

@@ -2,6 +2,7 @@
  * and sweeps its flow map on one libuv loop, and serves flows over HTTP. */
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include "flowscope/grpc_server.h"
 #include "flowscope/http_server.h"
 #include "flowscope/parse.h"
+#include "flowscope/identities.h"
 #include "flowscope/probe_sock.h"
 #include "flowscope/probe_tc.h"
 #include "flowscope/ring_reader.h"
@@ -33,6 +35,12 @@ struct flowd {
 	uint64_t sweep_interval_ns;
 	int stopping;
 	struct probe_sock *sock;
+	/* --identities: the file, a watch on its directory and a debounce timer. */
+	const char *ids_path;
+	char ids_dir[4096], ids_base[256];
+	uv_fs_event_t ids_watch;
+	uv_timer_t ids_timer;
+	int ids_watching;
 };
 
 static void usage(FILE *out)
@@ -62,6 +70,9 @@ static void usage(FILE *out)
 		"      --follow-queue N       flows queued per streaming client before it loses\n"
 		"                             some (default 4096)\n"
 		"      --node-name NAME       node name put on flows (default: the host name)\n"
+		"      --identities FILE      YAML or JSON file mapping IPs/CIDRs to namespace, "
+		"pod,\n"
+		"                             labels and service; reloaded when it changes\n"
 		"  -h, --help                 show this help\n"
 		"  -V, --version              show the version\n"
 		"\n"
@@ -112,6 +123,12 @@ static void shutdown_flowd(struct flowd *d)
 	}
 	uv_timer_stop(&d->sweep_timer);
 	uv_close((uv_handle_t *)&d->sweep_timer, NULL);
+	if (d->ids_watching) {
+		uv_fs_event_stop(&d->ids_watch);
+		uv_close((uv_handle_t *)&d->ids_watch, NULL);
+		uv_close((uv_handle_t *)&d->ids_timer, NULL);
+		d->ids_watching = 0;
+	}
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	/* Detach now, not at exit: a hung client must never keep probes in the kernel. */
@@ -121,6 +138,72 @@ static void shutdown_flowd(struct flowd *d)
 	d->probe = NULL;
 	d->col.probe = NULL;
 	d->col.lost_records = NULL;
+}
+
+static void reload_identities(uv_timer_t *t)
+{
+	struct flowd *d = t->data;
+	struct identity_table *ids = NULL;
+	char err[512];
+
+	if (identity_table_load(d->ids_path, &ids, err, sizeof(err))) {
+		d->col.stats.identity_errors++;
+		fprintf(stderr,
+			"flowd: identities not reloaded: %s (the previous %zu stay in force)\n",
+			err, identity_table_size(identities_get()));
+		return;
+	}
+	identities_set(ids);
+	d->col.stats.identity_reloads++;
+	fprintf(stderr, "flowd: identities reloaded from %s: %zu entries\n", d->ids_path,
+		identity_table_size(ids));
+}
+
+static void on_ids_change(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+	struct flowd *d = h->data;
+
+	(void)events;
+	if (status < 0 || (filename && strcmp(filename, d->ids_base)))
+		return;
+	/* Editors write in several steps: reload once things settle. */
+	uv_timer_start(&d->ids_timer, reload_identities, 200, 0);
+}
+
+/* Loads --identities and watches its directory (editors and config tools replace the file
+ * by renaming a new one over it, which a watch on the file itself would miss). */
+static int start_identities(struct flowd *d)
+{
+	struct identity_table *ids = NULL;
+	char err[512], tmp[4096];
+	int r;
+
+	if (!d->ids_path)
+		return 0;
+	if (identity_table_load(d->ids_path, &ids, err, sizeof(err))) {
+		fprintf(stderr, "flowd: %s\n", err);
+		return -EINVAL;
+	}
+	identities_set(ids);
+	snprintf(tmp, sizeof(tmp), "%s", d->ids_path);
+	snprintf(d->ids_dir, sizeof(d->ids_dir), "%s", dirname(tmp));
+	snprintf(tmp, sizeof(tmp), "%s", d->ids_path);
+	snprintf(d->ids_base, sizeof(d->ids_base), "%s", basename(tmp));
+	uv_timer_init(d->loop, &d->ids_timer);
+	d->ids_timer.data = d;
+	uv_fs_event_init(d->loop, &d->ids_watch);
+	d->ids_watch.data = d;
+	r = uv_fs_event_start(&d->ids_watch, on_ids_change, d->ids_dir, 0);
+	if (r) {
+		fprintf(stderr, "flowd: cannot watch %s for changes: %s\n", d->ids_dir,
+			uv_strerror(r));
+		uv_close((uv_handle_t *)&d->ids_watch, NULL);
+		uv_close((uv_handle_t *)&d->ids_timer, NULL);
+		return r;
+	}
+	d->ids_watching = 1;
+	fprintf(stderr, "flowd: %zu identities from %s\n", identity_table_size(ids), d->ids_path);
+	return 0;
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -192,6 +275,7 @@ int main(int argc, char **argv)
 		OPT_TLS_CERT,
 		OPT_TLS_KEY,
 		OPT_TLS_CA,
+		OPT_IDS,
 	};
 	static const struct option opts[] = {
 		{"interface", required_argument, NULL, 'i'},
@@ -208,6 +292,7 @@ int main(int argc, char **argv)
 		{"tls-cert", required_argument, NULL, OPT_TLS_CERT},
 		{"tls-key", required_argument, NULL, OPT_TLS_KEY},
 		{"tls-client-ca", required_argument, NULL, OPT_TLS_CA},
+		{"identities", required_argument, NULL, OPT_IDS},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -309,6 +394,9 @@ int main(int argc, char **argv)
 		case OPT_NODE:
 			snprintf(d.col.node_name, sizeof(d.col.node_name), "%s", optarg);
 			break;
+		case OPT_IDS:
+			d.ids_path = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -345,6 +433,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	d.col.start_wall_ns = flow_clock_wall(&d.col.clock, flow_clock_boot_now());
+	if (start_identities(&d)) {
+		ret = 2;
+		goto out;
+	}
 
 	err = probe_tc_open(&d.probe, &popts);
 	if (err)
@@ -431,6 +523,7 @@ out:
 		uv_run(d.loop, UV_RUN_NOWAIT);
 	}
 	sock_table_free(d.col.socks);
+	identities_set(NULL);
 	dns_cache_free(d.col.dns);
 	flow_store_free(d.col.store);
 	flow_bus_free(d.col.bus);

@@ -10,6 +10,7 @@
 #include "flowscope/dns.h"
 #include "flowscope/drop_reason.h"
 #include "flowscope/flow_pb.h"
+#include "flowscope/identities.h"
 #include "flowscope/pb_json.h"
 
 #define DNS_NAME_MAX 255
@@ -32,6 +33,8 @@ struct flow_pb {
 	Flow__CiliumEventType event_type;
 	Flow__Process sproc, dproc;
 	Flow__Layer7 l7;
+	Flow__Endpoint src_ep, dst_ep;
+	Flow__Service src_svc, dst_svc;
 	Flow__DNS dns;
 	char *src_names[1], *dst_names[1];
 	char *dns_ips[4], *qtypes[1];
@@ -217,6 +220,40 @@ static void build(struct flow_pb *pb, const struct flow *f, const char *node_nam
 			pb->dst_names[0] = (char *)dn;
 			fl->destination_names = pb->dst_names;
 			fl->n_destination_names = 1;
+		}
+	}
+	{
+		/* Endpoints and services from the identity file in force. */
+		const struct identity *si = identities_lookup(f->family, src->addr);
+		const struct identity *di = identities_lookup(f->family, dst->addr);
+
+		if (si) {
+			flow__endpoint__init(&pb->src_ep);
+			pb->src_ep.namespace_ = (char *)si->ns;
+			pb->src_ep.pod_name = (char *)si->pod;
+			pb->src_ep.labels = si->labels;
+			pb->src_ep.n_labels = si->n_labels;
+			fl->source = &pb->src_ep;
+			if (si->service[0]) {
+				flow__service__init(&pb->src_svc);
+				pb->src_svc.name = (char *)si->service;
+				pb->src_svc.namespace_ = (char *)si->ns;
+				fl->source_service = &pb->src_svc;
+			}
+		}
+		if (di) {
+			flow__endpoint__init(&pb->dst_ep);
+			pb->dst_ep.namespace_ = (char *)di->ns;
+			pb->dst_ep.pod_name = (char *)di->pod;
+			pb->dst_ep.labels = di->labels;
+			pb->dst_ep.n_labels = di->n_labels;
+			fl->destination = &pb->dst_ep;
+			if (di->service[0]) {
+				flow__service__init(&pb->dst_svc);
+				pb->dst_svc.name = (char *)di->service;
+				pb->dst_svc.namespace_ = (char *)di->ns;
+				fl->destination_service = &pb->dst_svc;
+			}
 		}
 	}
 	if (f->dns.present) {

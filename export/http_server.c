@@ -13,6 +13,7 @@
 
 #include "flowscope/flow_pb.h"
 #include "flowscope/http_server.h"
+#include "flowscope/identities.h"
 #include "flowscope/msg_queue.h"
 #include "flowscope/parse.h"
 
@@ -367,6 +368,29 @@ static enum MHD_Result serve_status(struct http_server *s, struct MHD_Connection
 		flow_bus_count(col->bus));
 	if (!err)
 		err = buf_json_str(&b, col->node_name, strlen(col->node_name));
+	if (!err) {
+		struct sock_table_stats ss = {0};
+		struct dns_cache_stats ds = {0};
+
+		if (col->socks)
+			sock_table_get_stats(col->socks, &ss);
+		if (col->dns)
+			dns_cache_get_stats(col->dns, &ds);
+		err = buf_printf(
+			&b,
+			",\"sock_records\":%llu,\"sockets\":%llu,\"drop_records\":%llu,"
+			"\"drops_untracked\":%llu,\"dns_records\":%llu,\"dns_errors\":%llu,"
+			"\"dns_names\":%llu,\"identities\":%zu,\"identity_reloads\":%llu,"
+			"\"identity_errors\":%llu",
+			(unsigned long long)col->stats.sock_records, (unsigned long long)ss.sockets,
+			(unsigned long long)col->stats.drop_records,
+			(unsigned long long)col->stats.drops_untracked,
+			(unsigned long long)col->stats.dns_records,
+			(unsigned long long)col->stats.dns_errors, (unsigned long long)ds.addrs,
+			identity_table_size(identities_get()),
+			(unsigned long long)col->stats.identity_reloads,
+			(unsigned long long)col->stats.identity_errors);
+	}
 	if (!err)
 		err = buf_puts(&b, "}\n");
 	if (err) {

@@ -13,15 +13,17 @@
 #include "flowscope/sock_table.h"
 
 struct collector_stats {
-	uint64_t records;	  /* ring records read */
-	uint64_t sock_records;	  /* of which from the socket probes */
-	uint64_t drop_records;	  /* of which drops */
-	uint64_t drops_untracked; /* drop records that matched no flow we hold */
-	uint64_t dns_records;	  /* DNS payloads read */
-	uint64_t dns_errors;	  /* of which were not well-formed DNS messages */
-	uint64_t decode_errors;	  /* records rejected by the decoder */
-	uint64_t flows_published; /* flow events handed to the bus */
-	uint64_t sweeps;	  /* kernel map sweeps done */
+	uint64_t records;	   /* ring records read */
+	uint64_t sock_records;	   /* of which from the socket probes */
+	uint64_t drop_records;	   /* of which drops */
+	uint64_t drops_untracked;  /* drop records that matched no flow we hold */
+	uint64_t dns_records;	   /* DNS payloads read */
+	uint64_t dns_errors;	   /* of which were not well-formed DNS messages */
+	uint64_t identity_reloads; /* identity file reloads that took effect */
+	uint64_t identity_errors;  /* reloads refused (the previous table stayed) */
+	uint64_t decode_errors;	   /* records rejected by the decoder */
+	uint64_t flows_published;  /* flow events handed to the bus */
+	uint64_t sweeps;	   /* kernel map sweeps done */
 };
 
 struct collector_config {

@@ -12,7 +12,7 @@ struct dns_cache;
 struct dns_cache_stats {
 	uint64_t addrs; /* addresses with a name now */
 	uint64_t names; /* distinct names interned */
-	uint64_t full; /* answers not kept because a limit was reached */
+	uint64_t full;	/* answers not kept because a limit was reached */
 };
 
 /* At most max_addrs addresses and max_names distinct names. NULL with errno on failure. */

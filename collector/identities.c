@@ -1,0 +1,24 @@
+/* The identity table in force (see include/flowscope/identities.h). */
+#include <stddef.h>
+
+#include "flowscope/identities.h"
+
+static struct identity_table *current;
+
+void identities_set(struct identity_table *t)
+{
+	struct identity_table *old = current;
+
+	current = t;
+	identity_table_free(old);
+}
+
+const struct identity_table *identities_get(void)
+{
+	return current;
+}
+
+const struct identity *identities_lookup(uint8_t family, const uint8_t addr[16])
+{
+	return current ? identity_lookup(current, family, addr) : NULL;
+}
