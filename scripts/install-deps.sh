@@ -6,7 +6,7 @@ mode=${1:-build}
 pkgs="make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev libuv1-dev
 libmicrohttpd-dev libnghttp2-dev libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler libssl-dev libyaml-dev iproute2"
 if [ "$mode" = test ]; then
-	pkgs="$pkgs check socat iputils-ping python3 procps python3-grpcio python3-protobuf python3-grpc-tools"
+	pkgs="$pkgs check socat iputils-ping python3 procps python3-grpcio python3-protobuf python3-grpc-tools nftables openssl"
 fi
 missing=
 for p in $pkgs; do
