@@ -265,7 +265,10 @@ int BPF_PROG(skb_drop, struct sk_buff *skb, void *location, enum skb_drop_reason
 	case SKB_NOT_DROPPED_YET:
 	case SKB_CONSUMED:
 	/* Frees the stack calls drops but that lose nothing on the wire: unread data purged at
-	 * close, segments merged or already received, Unix sockets. */
+	 * close, segments merged or already received, Unix sockets. NOT_SPECIFIED is what the
+	 * reason-less kfree_skb() calls report; on this kernel they show up on healthy
+	 * connections, so they would mark good flows as dropped. */
+	case SKB_DROP_REASON_NOT_SPECIFIED:
 	case SKB_DROP_REASON_QUEUE_PURGE:
 	case SKB_DROP_REASON_TCP_OFOMERGE:
 	case SKB_DROP_REASON_TCP_OLD_DATA:

@@ -24,7 +24,10 @@ ns="fsc$$"
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
-	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	for p in "${pids[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
 	ip netns del "$ns" 2>/dev/null
 	rm -rf "$tmp"
 }

@@ -1,0 +1,240 @@
+#!/bin/bash
+# End-to-end enrichment: a client and a server host in network namespaces joined by a veth,
+# flowd on the client's veth with an identity file. A known process (its own name and pid)
+# resolves a name at a tiny resolver in the server namespace and connects; a connection to a
+# closed port is refused (RST); an nftables rule in the server namespace drops another one.
+# The flows must carry the process, DNS names, the DNS query's L7 record, RTT, retransmits,
+# the drop verdicts and reasons and the identities, end when the sockets close, and follow an
+# identity file reload; malformed DNS answers and a broken identity file change nothing.
+# Usage: tests/e2e/e2e_enrich.sh BUILD_DIR. Needs root and nft.
+set -u
+build=$(cd "${1:-build}" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+passed=0
+failed=0
+ok() { echo "ok - $*"; passed=$((passed + 1)); }
+fail() { echo "FAIL - $*"; failed=$((failed + 1)); }
+check() {
+	local what=$1
+	shift
+	if "$@"; then ok "$what"; else fail "$what"; fi
+}
+if [ "$(id -u)" != 0 ]; then
+	echo "enrich: needs root (network namespaces, BPF): not run"
+	echo "enrich: 0 passed, 1 failed"
+	exit 1
+fi
+
+P="fsn$(printf '%05d' $(($$ % 100000)))"
+C=${P}c S=${P}s
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	ip netns del "$C" 2>/dev/null
+	ip netns del "$S" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+inc() { ip netns exec "$C" "$@"; }
+ins() { ip netns exec "$S" "$@"; }
+ctl() { ip netns exec "$C" "$build/flowctl" "$@"; }
+
+set -e
+ip netns add "$C"
+ip netns add "$S"
+ip link add "${P}a" netns "$C" type veth peer name "${P}b" netns "$S"
+ip -n "$C" addr add 10.200.4.1/24 dev "${P}a"
+ip -n "$S" addr add 10.200.4.2/24 dev "${P}b"
+ip -n "$C" link set lo up
+ip -n "$S" link set lo up
+ip -n "$C" link set "${P}a" up
+ip -n "$S" link set "${P}b" up
+set +e
+
+cat >"$tmp/ids.yaml" <<'EOF'
+identities:
+  - ip: 10.200.4.2
+    namespace: shop
+    pod: web-7d9f
+    service: web
+    labels: {app: web}
+  - ip: 10.200.4.1
+    namespace: infra
+    pod: client-1
+    labels: ["app=client"]
+EOF
+
+# Server side: the resolver (web.shop.test, and a name answered with garbage), a TCP server
+# on 8080 and one on 7070 behind an nftables drop rule; nothing on 9.
+ins python3 "$here/../../tests/e2e/resolver.py" 10.200.4.2 53 \
+	web.shop.test=10.200.4.2 bad.shop.test=GARBAGE >"$tmp/resolver.out" 2>&1 &
+pids+=($!)
+ins python3 -c '
+import socket, threading
+def serve(port):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("10.200.4.2", port)); s.listen(16)
+    while True:
+        a, _ = s.accept()
+        while a.recv(65536): pass
+        a.sendall(b"y" * 3000); a.close()
+for p in (8080, 7070):
+    threading.Thread(target=serve, args=(p,), daemon=True).start()
+print("ready", flush=True)
+threading.Event().wait()' >"$tmp/server.out" 2>&1 &
+pids+=($!)
+ins nft add table inet fse
+ins nft add chain inet fse in '{ type filter hook input priority 0; }'
+ins nft add rule inet fse in tcp dport 7070 drop
+
+ip netns exec "$C" "$build/flowd" -i "${P}a" --sweep-interval 200ms --node-name enrich \
+	--identities "$tmp/ids.yaml" >"$tmp/flowd.out" 2>&1 &
+flowd_pid=$!
+pids+=("$flowd_pid")
+for _ in $(seq 50); do
+	ctl status >/dev/null 2>&1 && break
+	sleep 0.1
+done
+for _ in $(seq 50); do grep -q ready "$tmp/resolver.out" && grep -q ready "$tmp/server.out" &&
+	break; sleep 0.1; done
+
+# The client: named "fsclient" (prctl), its pid written out.
+inc python3 - "$tmp/client.pid" <<'PY'
+import ctypes, os, socket, struct, sys, time
+ctypes.CDLL(None).prctl(15, b"fsclient", 0, 0, 0)
+open(sys.argv[1], "w").write(str(os.getpid()))
+def query(name, sport):
+    q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
+    for l in name.split("."):
+        q += bytes([len(l)]) + l.encode()
+    q += b"\0" + struct.pack(">HH", 1, 1)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("10.200.4.1", sport))
+    u.settimeout(2); u.sendto(q, ("10.200.4.2", 53))
+    try: return u.recv(512)
+    except socket.timeout: return b""
+assert len(query("web.shop.test", 45001)) > 12
+query("bad.shop.test", 45002)
+c = socket.socket(); c.bind(("10.200.4.1", 46001)); c.connect(("10.200.4.2", 8080))
+c.sendall(b"x" * 5000); c.shutdown(socket.SHUT_WR)
+while c.recv(65536): pass
+c.close()
+r = socket.socket(); r.bind(("10.200.4.1", 46002))
+try: r.connect(("10.200.4.2", 9))
+except ConnectionRefusedError: pass
+d = socket.socket(); d.bind(("10.200.4.1", 46003)); d.settimeout(1.5)
+try: d.connect(("10.200.4.2", 7070))
+except (socket.timeout, OSError): pass
+d.close()
+PY
+client_pid=$(cat "$tmp/client.pid")
+check "client ran (pid $client_pid)" test -n "$client_pid"
+sleep 3 # the 8080 connection's sockets closed: it ends after the grace period
+
+ctl observe --all -o json >"$tmp/all.json"
+python3 - "$tmp/all.json" "$client_pid" >"$tmp/checks" <<'PY'
+import json, sys
+flows = [json.loads(l)["flow"] for l in open(sys.argv[1])]
+pid = int(sys.argv[2])
+def c(ok, what): print(("ok - " if ok else "FAIL - ") + what)
+def tcp(f): return f.get("l4", {}).get("TCP", {})
+def udp(f): return f.get("l4", {}).get("UDP", {})
+def one(pred, what):
+    m = [f for f in flows if pred(f)]
+    c(len(m) == 1, "%s: one flow (%d)" % (what, len(m)))
+    return m[0] if m else {}
+
+web = one(lambda f: tcp(f).get("source_port") == 46001, "connection to 8080")
+p = web.get("source_process", {})
+c(p.get("comm") == "fsclient" and p.get("pid") == pid,
+  "the connecting process is on the flow (%s, want fsclient/%d)" % (p, pid))
+c(web.get("destination_names") == ["web.shop.test"],
+  "destination_names from the DNS answer (%s)" % web.get("destination_names"))
+c(web.get("rtt_us", 0) > 0, "RTT from the socket (%s us)" % web.get("rtt_us"))
+c(web.get("destination", {}).get("namespace") == "shop" and
+  web.get("destination", {}).get("pod_name") == "web-7d9f" and
+  web.get("destination", {}).get("labels") == ["app=web"],
+  "destination endpoint from the identity file (%s)" % web.get("destination"))
+c(web.get("destination_service") == {"name": "web", "namespace": "shop"},
+  "destination service (%s)" % web.get("destination_service"))
+c(web.get("source", {}).get("pod_name") == "client-1", "source endpoint (%s)" % web.get("source"))
+c(web.get("verdict") == "FORWARDED", "verdict FORWARDED (%s %s)" % (web.get("verdict"), web.get("drop_reason_kernel")))
+c(web.get("flow_event") == "FLOW_EVENT_END" and "flow_end" in web,
+  "ended when its sockets closed, not by idle timeout (%s)" % web.get("flow_event"))
+
+ref = one(lambda f: tcp(f).get("source_port") == 46002, "refused connection to 9")
+c(ref.get("verdict") == "DROPPED", "refused: verdict DROPPED (%s)" % ref.get("verdict"))
+c(ref.get("drop_reason_desc") == "SOCKET_LOOKUP_FAILED" and
+  ref.get("drop_reason_kernel") == "NO_SOCKET",
+  "refused: reason (%s / %s)" % (ref.get("drop_reason_desc"), ref.get("drop_reason_kernel")))
+c(tcp(ref).get("flags", {}).get("RST") is True, "refused: RST seen (%s)" % tcp(ref).get("flags"))
+
+drp = one(lambda f: tcp(f).get("source_port") == 46003, "connection to 7070 (nft drop)")
+c(drp.get("verdict") == "DROPPED", "nft: verdict DROPPED (%s)" % drp.get("verdict"))
+c(drp.get("drop_reason_desc") == "POLICY_DENIED" and
+  drp.get("drop_reason_kernel") == "NETFILTER_DROP",
+  "nft: reason (%s / %s)" % (drp.get("drop_reason_desc"), drp.get("drop_reason_kernel")))
+c(int(drp.get("drops", "0")) >= 2, "nft: SYN and its retransmissions counted (%s)" % drp.get("drops"))
+c(drp.get("retransmits", 0) >= 1, "nft: retransmits (%s)" % drp.get("retransmits"))
+c(drp.get("source_process", {}).get("comm") == "fsclient", "nft: process on the dropped flow")
+
+dns = one(lambda f: udp(f).get("source_port") == 45001, "DNS query flow")
+l7 = dns.get("l7", {})
+c(dns.get("Type") == "L7" and l7.get("type") == "RESPONSE", "DNS flow is L7 (%s)" % l7)
+c(l7.get("dns", {}).get("query") == "web.shop.test." and
+  l7.get("dns", {}).get("ips") == ["10.200.4.2"] and l7.get("dns", {}).get("qtypes") == ["A"],
+  "DNS record: query, ips, qtype (%s)" % l7.get("dns"))
+bad = one(lambda f: udp(f).get("source_port") == 45002, "malformed DNS answer's flow")
+c("l7" not in bad or bad["l7"].get("type") == "REQUEST",
+  "a malformed answer adds no L7 response (%s)" % bad.get("l7"))
+PY
+cat "$tmp/checks"
+passed=$((passed + $(grep -c '^ok - ' "$tmp/checks")))
+failed=$((failed + $(grep -c '^FAIL - ' "$tmp/checks")))
+
+status() { inc python3 -c 'import json,sys,urllib.request
+print(json.load(urllib.request.urlopen("http://127.0.0.1:12000/api/v1/status"))[sys.argv[1]])' "$1"; }
+n=$(status dns_errors)
+check "the malformed DNS answer was counted (dns_errors $n)" test "$n" -ge 1
+check "flowd is still running" kill -0 "$flowd_pid"
+
+# Filters over identities and names.
+n=$(ctl observe --all --to-namespace shop --protocol tcp -o json | wc -l)
+check "--to-namespace shop finds the 3 TCP flows ($n)" test "$n" -eq 3
+n=$(ctl observe --all --to-fqdn '*.shop.test' -o json | wc -l)
+check "--to-fqdn '*.shop.test' finds the named flow(s) ($n)" test "$n" -ge 1
+n=$(ctl observe --all --to-pod shop/web --verdict DROPPED -o json | wc -l)
+check "--to-pod shop/web --verdict DROPPED finds the 2 dropped flows ($n)" test "$n" -eq 2
+n=$(ctl observe --all --from-label app=client --to-service shop/web -o json | wc -l)
+check "--from-label app=client --to-service shop/web ($n)" test "$n" -ge 4
+
+# Identity file: a broken version is refused and the old one stays; a good one applies.
+printf 'identities:\n  - ip: 10.200.4.2\n    namespace: shop\n    pod: [oops\n' >"$tmp/ids.yaml.new"
+mv "$tmp/ids.yaml.new" "$tmp/ids.yaml"
+sleep 1
+check "a broken identity file is reported with its line" \
+	grep -q "identities not reloaded: .*ids.yaml:[0-9]" "$tmp/flowd.out"
+n=$(ctl observe --all --to-pod shop/web-7d9f -o json | wc -l)
+check "the previous identities stay in force ($n flows)" test "$n" -ge 4
+printf 'identities:\n  - ip: 10.200.4.2\n    namespace: shop\n    pod: web-v2\n' \
+	>"$tmp/ids.yaml.new"
+mv "$tmp/ids.yaml.new" "$tmp/ids.yaml"
+sleep 1
+n=$(ctl observe --all --to-pod shop/web-v2 -o json | wc -l)
+check "the reloaded identities apply to every flow ($n)" test "$n" -ge 4
+check "reload reported" grep -q "identities reloaded from" "$tmp/flowd.out"
+
+kill -TERM "$flowd_pid"
+for _ in $(seq 50); do kill -0 "$flowd_pid" 2>/dev/null || break; sleep 0.1; done
+wait "$flowd_pid"
+rc=$?
+check "flowd exits 0 on SIGTERM (rc $rc)" test "$rc" -eq 0
+if [ "$failed" -gt 0 ]; then
+	echo "--- flowd output"
+	cat "$tmp/flowd.out"
+fi
+echo "enrich: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
