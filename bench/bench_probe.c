@@ -81,7 +81,7 @@ int main(int argc, char **argv)
 		{.name = "existing_udp4",
 		 .what = "existing flow, IPv4 UDP",
 		 .prog = 1,
-		 .spec = {V4(40001, 53, IPPROTO_UDP, 0)}},
+		 .spec = {V4(40001, 5000, IPPROTO_UDP, 0)}},
 		{.name = "existing_tcp6",
 		 .what = "existing flow, IPv6 TCP ACK",
 		 .prog = 1,
@@ -105,8 +105,13 @@ int main(int argc, char **argv)
 		 .prog = 1,
 		 .fresh = 1,
 		 .spec = {V4(0, 8443, IPPROTO_TCP, FLOW_TCP_FIN | FLOW_TCP_ACK)}},
+		{.name = "dns_packet",
+		 .what = "DNS packet on an existing flow: payload record (64 B)",
+		 .prog = 1,
+		 .fresh = 1,
+		 .spec = {V4(45353, 53, IPPROTO_UDP, 0), .payload = 64}},
 		{.name = "empty_fresh",
-		 .what = "empty tc program, one packet per run (baseline of the two above)",
+		 .what = "empty tc program, one packet per run (baseline of the above)",
 		 .fresh = 1,
 		 .spec = {V4(0, 9000, IPPROTO_UDP, 0)}},
 	};
@@ -186,7 +191,10 @@ int main(int argc, char **argv)
 				int port = 1024 + (fresh_base + k) % 64000;
 				uint8_t *l4 = c->frame + 14 + 20;
 
-				if (!strcmp(c->name, "tcp_flag")) {
+				if (!strcmp(c->name, "dns_packet")) {
+					/* The same DNS flow every time: one payload record each. */
+					c->len = pkt_build(&c->spec, c->frame, sizeof(c->frame));
+				} else if (!strcmp(c->name, "tcp_flag")) {
 					struct pkt_spec ack = c->spec;
 					double dummy;
 
