@@ -164,6 +164,22 @@ const struct sock_info *sock_table_handle(struct sock_table *t, const struct flo
 		l->cgroup_id = r->cgroup_id;
 		return NULL;
 	}
+	if (r->event == FLOW_SOCK_UNLISTEN) {
+		struct listener **pp = &t->listeners;
+
+		while (*pp) {
+			struct listener *l = *pp;
+
+			if (l->family == r->family && l->port == r->lport) {
+				*pp = l->next;
+				free(l);
+				t->n_listeners--;
+				break;
+			}
+			pp = &l->next;
+		}
+		return NULL;
+	}
 	e = find_cookie(t, r->cookie);
 	if (!e) {
 		size_t h;

@@ -109,7 +109,9 @@ int BPF_PROG(sock_state, struct sock *sk, int oldstate, int newstate)
 		event = FLOW_SOCK_LISTEN;
 	else if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED)
 		event = FLOW_SOCK_ACCEPT;
-	else if (newstate == TCP_CLOSE && oldstate != TCP_LISTEN)
+	else if (newstate == TCP_CLOSE && oldstate == TCP_LISTEN)
+		event = FLOW_SOCK_UNLISTEN;
+	else if (newstate == TCP_CLOSE)
 		event = FLOW_SOCK_CLOSE;
 	else
 		return 0;

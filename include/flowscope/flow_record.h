@@ -94,11 +94,12 @@ struct flow_record {
 
 /* What a TCP socket did (struct flow_sock_record.event). */
 enum flow_sock_event {
-	FLOW_SOCK_CONNECT = 1, /* connect(): SYN_SENT, in the connecting process */
-	FLOW_SOCK_LISTEN = 2,  /* listen(): in the listening process */
-	FLOW_SOCK_ACCEPT = 3,  /* SYN_RECV -> ESTABLISHED: a connection to a listener (softirq) */
-	FLOW_SOCK_CLOSE = 4,   /* -> CLOSE: final RTT and retransmits */
-	FLOW_SOCK_STATS = 5,   /* sockops: established or retransmitting, current RTT */
+	FLOW_SOCK_CONNECT = 1,	/* connect(): SYN_SENT, in the connecting process */
+	FLOW_SOCK_LISTEN = 2,	/* listen(): in the listening process */
+	FLOW_SOCK_ACCEPT = 3,	/* SYN_RECV -> ESTABLISHED: a connection to a listener (softirq) */
+	FLOW_SOCK_CLOSE = 4,	/* -> CLOSE: final RTT and retransmits */
+	FLOW_SOCK_STATS = 5,	/* sockops: established or retransmitting, current RTT */
+	FLOW_SOCK_UNLISTEN = 6, /* a listening socket closed */
 };
 
 /* A socket event. Addresses are the socket's own view: l* local, r* remote; ports in host

@@ -46,7 +46,8 @@ const struct sock_info *sock_table_find(const struct sock_table *t, uint8_t fami
 					const uint8_t laddr[16], uint16_t lport,
 					const uint8_t raddr[16], uint16_t rport);
 
-/* Forgets sockets closed more than keep_ns before now (boot ns) and listeners closed. */
+/* Forgets sockets closed more than keep_ns before now (boot ns). Listeners are forgotten when
+ * they close (FLOW_SOCK_UNLISTEN). */
 void sock_table_expire(struct sock_table *t, uint64_t now_ns, uint64_t keep_ns);
 
 void sock_table_get_stats(const struct sock_table *t, struct sock_table_stats *st);

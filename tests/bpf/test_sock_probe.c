@@ -139,8 +139,8 @@ static int tcp_connect(uint16_t lport, uint16_t port, int nonblock)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
 	struct sockaddr_in l = {.sin_family = AF_INET, .sin_port = htons(lport)};
-	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0),
-				 0);
+	int one = 1,
+	    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
 
 	a.sin_addr.s_addr = l.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
