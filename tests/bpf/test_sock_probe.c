@@ -227,6 +227,10 @@ START_TEST(connection_lifecycle_with_process_and_rtt)
 	r = find_sock(FLOW_SOCK_CLOSE, sp, cp);
 	ck_assert_ptr_nonnull(r);
 	ck_assert_uint_eq(r->total_retrans, 0);
+	/* The listener's close is its own event, not a connection's. */
+	r = find_sock(FLOW_SOCK_UNLISTEN, sp, 0);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(r->rport, 0);
 }
 END_TEST
 
