@@ -240,6 +240,14 @@ static const char *event_word(Flow__FlowEvent e)
 	}
 }
 
+/* comm[pid], and the container's short id (12 digits, as docker shows it) if any. */
+static void print_process(const char *side, const Flow__Process *p)
+{
+	printf(" %s=%s[%u]", side, p->comm, p->pid);
+	if (p->container_id && p->container_id[0])
+		printf("@%.12s", p->container_id);
+}
+
 static void print_compact(const Flow__Flow *f)
 {
 	struct flow_text t;
@@ -260,9 +268,9 @@ static void print_compact(const Flow__Flow *f)
 		       (unsigned long long)f->packets_received, (unsigned long long)f->bytes_sent,
 		       (unsigned long long)f->bytes_received);
 	if (f->source_process)
-		printf(" src=%s[%u]", f->source_process->comm, f->source_process->pid);
+		print_process("src", f->source_process);
 	if (f->destination_process)
-		printf(" dst=%s[%u]", f->destination_process->comm, f->destination_process->pid);
+		print_process("dst", f->destination_process);
 	if (f->n_source_names)
 		printf(" src-name=%s", f->source_names[0]);
 	if (f->n_destination_names)

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <bpf/bpf.h>
 
+#include "flowscope/cgroup_path.h"
 #include "flowscope/collector.h"
 #include "flowscope/dns.h"
 
@@ -18,17 +19,24 @@ void collector_init(struct collector *c)
 	c->cfg.tcp_idle_timeout_ns = 300 * NSEC_PER_SEC;
 	c->cfg.update_interval_ns = 10 * NSEC_PER_SEC;
 	c->close_grace_ns = 2 * NSEC_PER_SEC;
+	c->cgroup_root_fd = -1;
 	flow_clock_sync(&c->clock);
 }
 
-static void set_proc(struct flow_process *p, const struct sock_info *i)
+static void set_proc(struct collector *c, struct flow_process *p, const struct sock_info *i)
 {
 	if (!i || !i->has_task)
 		return;
 	p->known = true;
 	p->pid = i->pid;
 	memcpy(p->comm, i->comm, sizeof(p->comm));
-	p->cgroup_id = i->cgroup_id;
+	if (p->cgroup_id != i->cgroup_id) {
+		p->cgroup_id = i->cgroup_id;
+		snprintf(p->container_id, sizeof(p->container_id), "%s",
+			 c->cgroup_root_fd >= 0 && i->cgroup_id > 1
+				 ? cgroup_container_id(c->cgroup_root_fd, i->cgroup_id)
+				 : "");
+	}
 }
 
 /* Joins a TCP flow to the local sockets of its two ends: the initiator's socket has the
@@ -43,8 +51,8 @@ static void enrich_sockets(struct collector *c, struct flow *f)
 			     f->dst.port);
 	ss = sock_table_find(c->socks, f->family, f->dst.addr, f->dst.port, f->src.addr,
 			     f->src.port);
-	set_proc(&f->src_proc, cs);
-	set_proc(&f->dst_proc, ss);
+	set_proc(c, &f->src_proc, cs);
+	set_proc(c, &f->dst_proc, ss);
 	any = cs ? cs : ss;
 	if (!any)
 		return;

@@ -134,6 +134,7 @@ static void shutdown_flowd(struct flowd *d)
 	/* Detach now, not at exit: a hung client must never keep probes in the kernel. */
 	probe_sock_close(d->sock);
 	d->sock = NULL;
+	d->col.cgroup_root_fd = -1;
 	probe_tc_close(d->probe);
 	d->probe = NULL;
 	d->col.probe = NULL;
@@ -467,6 +468,7 @@ int main(int argc, char **argv)
 				"no process, RTT or retransmits\n");
 		d.sock = NULL;
 	}
+	d.col.cgroup_root_fd = probe_sock_cgroup_fd(d.sock);
 
 	nfds = probe_tc_ring_fds(d.probe, &fds);
 	err = ring_reader_start(&d.reader, d.loop, fds, nfds, on_record, &d.col);

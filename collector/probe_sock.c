@@ -143,6 +143,11 @@ fail:
 	return err;
 }
 
+int probe_sock_cgroup_fd(const struct probe_sock *p)
+{
+	return p ? p->cgroup_fd : -1;
+}
+
 void probe_sock_close(struct probe_sock *p)
 {
 	if (!p)

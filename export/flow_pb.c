@@ -187,6 +187,7 @@ static void build(struct flow_pb *pb, const struct flow *f, const char *node_nam
 			pb->sproc.pid = sp->pid;
 			pb->sproc.comm = pb->scomm;
 			pb->sproc.cgroup_id = sp->cgroup_id;
+			pb->sproc.container_id = (char *)sp->container_id;
 			fl->source_process = &pb->sproc;
 		}
 		if (dp->known) {
@@ -196,6 +197,7 @@ static void build(struct flow_pb *pb, const struct flow *f, const char *node_nam
 			pb->dproc.pid = dp->pid;
 			pb->dproc.comm = pb->dcomm;
 			pb->dproc.cgroup_id = dp->cgroup_id;
+			pb->dproc.container_id = (char *)dp->container_id;
 			fl->destination_process = &pb->dproc;
 		}
 		fl->cgroup_id = sp->known ? sp->cgroup_id : dp->known ? dp->cgroup_id : 0;

@@ -5,8 +5,10 @@
 #include <check.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "flowscope/cgroup_path.h"
 #include "flowscope/sock_table.h"
 
 #define NS 1000000000ULL
@@ -113,6 +115,34 @@ START_TEST(test_accepted_socket_gets_the_listeners_process)
 	ck_assert_uint_eq(stats(t).sockets, 2);
 	ck_assert_uint_eq(stats(t).listeners, 1);
 	sock_table_free(t);
+}
+END_TEST
+
+START_TEST(test_container_id_from_cgroup_paths)
+{
+	const char *id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	char path[300], out[65];
+
+	snprintf(path, sizeof(path), "/system.slice/docker-%s.scope", id);
+	cgroup_container_id_of_path(path, out);
+	ck_assert_str_eq(out, id);
+	snprintf(path, sizeof(path), "/kubepods/besteffort/pod1234/cri-containerd-%s.scope", id);
+	cgroup_container_id_of_path(path, out);
+	ck_assert_str_eq(out, id);
+	snprintf(path, sizeof(path), "/docker/%s", id);
+	cgroup_container_id_of_path(path, out);
+	ck_assert_str_eq(out, id);
+	/* Not containers: a plain service, 63 or 65 hex digits. */
+	cgroup_container_id_of_path("/system.slice/sshd.service", out);
+	ck_assert_str_eq(out, "");
+	cgroup_container_id_of_path(
+		"/x/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde", out);
+	ck_assert_str_eq(out, "");
+	snprintf(path, sizeof(path), "/x/%sa", id);
+	cgroup_container_id_of_path(path, out);
+	ck_assert_str_eq(out, "");
+	cgroup_container_id_of_path("", out);
+	ck_assert_str_eq(out, "");
 }
 END_TEST
 
@@ -458,6 +488,7 @@ int main(void)
 
 	tcase_add_test(tc, test_accepted_socket_gets_the_listeners_process);
 	tcase_add_test(tc, test_closed_listener_is_forgotten);
+	tcase_add_test(tc, test_container_id_from_cgroup_paths);
 	tcase_add_test(tc, test_connecting_socket_learns_its_tuple_from_stats);
 	tcase_add_test(tc, test_close_sets_closed_and_keeps_the_max_retransmits);
 	tcase_add_test(tc, test_expire_forgets_old_closes_only);

@@ -47,6 +47,7 @@ struct collector {
 	void *probe; /* the loaded probe set, for lost_records */
 	/* Local TCP sockets from the socket probes; NULL when they are not loaded. */
 	struct sock_table *socks;
+	int cgroup_root_fd; /* the cgroup2 root, to find containers by cgroup id; -1: none */
 	/* Names learned from DNS answers; NULL: no names. */
 	struct dns_cache *dns;
 	uint64_t close_grace_ns; /* a flow whose sockets closed ends this long after; 2 s */

@@ -38,6 +38,7 @@ struct flow_process {
 	uint32_t pid;
 	char comm[16];
 	uint64_t cgroup_id;
+	char container_id[65]; /* from the cgroup's path, "" if not in a container */
 };
 
 /* The latest DNS message of a DNS flow (port 53). Names are interned (dns_cache). */

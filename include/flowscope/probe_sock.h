@@ -11,6 +11,8 @@ struct probe_sock;
  * and sockops on the cgroup2 hierarchy's root (found in /proc/mounts). Returns 0 or a
  * negative errno with a message on stderr. */
 int probe_sock_open(struct probe_sock **out, const struct probe_tc *tc);
+/* The cgroup2 root the sockops program is attached to (an open fd), or -1. */
+int probe_sock_cgroup_fd(const struct probe_sock *p);
 /* Detaches and frees. */
 void probe_sock_close(struct probe_sock *p);
 /* The cgroup2 mount point (e.g. /sys/fs/cgroup/unified), or NULL if there is none. */

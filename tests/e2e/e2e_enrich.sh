@@ -102,8 +102,16 @@ done
 for _ in $(seq 50); do grep -q ready "$tmp/resolver.out" && grep -q ready "$tmp/server.out" &&
 	break; sleep 0.1; done
 
-# The client: named "fsclient" (prctl), its pid written out.
-inc python3 - "$tmp/client.pid" <<'PY'
+# The client: named "fsclient" (prctl), its pid written out, in a cgroup named the way
+# container runtimes name theirs (the cgroup2 hierarchy is the host's: joined before
+# entering the namespace, whose /sys hides it).
+cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+cid=$(printf '%s' "$P" | sha256sum | cut -c1-64)
+cgdir="$cg2/flowscope-e2e-$P/docker-$cid.scope"
+mkdir -p "$cgdir"
+check "a container-like cgroup to run the client in" test -d "$cgdir"
+sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$cgdir" \
+	ip netns exec "$C" python3 - "$tmp/client.pid" <<'PY'
 import ctypes, os, socket, struct, sys, time
 ctypes.CDLL(None).prctl(15, b"fsclient", 0, 0, 0)
 open(sys.argv[1], "w").write(str(os.getpid()))
@@ -131,11 +139,12 @@ except (socket.timeout, OSError): pass
 d.close()
 PY
 client_pid=$(cat "$tmp/client.pid")
+rmdir "$cgdir" "$cg2/flowscope-e2e-$P"
 check "client ran (pid $client_pid)" test -n "$client_pid"
 sleep 3 # the 8080 connection's sockets closed: it ends after the grace period
 
 ctl observe --all -o json >"$tmp/all.json"
-python3 - "$tmp/all.json" "$client_pid" >"$tmp/checks" <<'PY'
+python3 - "$tmp/all.json" "$client_pid" "$cid" >"$tmp/checks" <<'PY'
 import json, sys
 flows = [json.loads(l)["flow"] for l in open(sys.argv[1])]
 pid = int(sys.argv[2])
@@ -151,6 +160,8 @@ web = one(lambda f: tcp(f).get("source_port") == 46001, "connection to 8080")
 p = web.get("source_process", {})
 c(p.get("comm") == "fsclient" and p.get("pid") == pid,
   "the connecting process is on the flow (%s, want fsclient/%d)" % (p, pid))
+c(p.get("container_id") == sys.argv[3] and int(p.get("cgroup_id", "0")) > 1,
+  "its container id from the cgroup path (%s)" % p.get("container_id"))
 c(web.get("destination_names") == ["web.shop.test"],
   "destination_names from the DNS answer (%s)" % web.get("destination_names"))
 c(web.get("rtt_us", 0) > 0, "RTT from the socket (%s us)" % web.get("rtt_us"))

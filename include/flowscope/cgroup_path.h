@@ -1,0 +1,22 @@
+/* From a cgroup id (what bpf_get_current_cgroup_id() reports) to the container it belongs to:
+ * the cgroup2 directory is opened by its id (a kernfs file handle) and its path searched for a
+ * container id, the 64-hex-digit name runtimes give their cgroups ("docker-<id>.scope",
+ * "cri-containerd-<id>.scope", "/docker/<id>", "libpod-<id>", ...). Results are cached. */
+#ifndef FLOWSCOPE_CGROUP_PATH_H
+#define FLOWSCOPE_CGROUP_PATH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The cgroup's path below the cgroup2 root (e.g. "/system.slice/docker-ab12....scope") into
+ * path. root_fd is an open fd of the cgroup2 root. Returns 0 or a negative errno. */
+int cgroup_path(int root_fd, uint64_t cgid, char *path, size_t len);
+
+/* The container id in a cgroup path: the last 64-hex-digit run, or "" if none. */
+void cgroup_container_id_of_path(const char *path, char out[65]);
+
+/* Both, through a cache: the container id of cgroup cgid ("" when none or unknown). The
+ * returned string lives in the cache until the same slot is reused. */
+const char *cgroup_container_id(int root_fd, uint64_t cgid);
+
+#endif /* FLOWSCOPE_CGROUP_PATH_H */
