@@ -36,6 +36,7 @@ cleanup() {
 	done
 	ip netns del "$C" 2>/dev/null
 	ip netns del "$S" 2>/dev/null
+	[ -n "${cgdir:-}" ] && rmdir "$cgdir" "$(dirname "$cgdir")" 2>/dev/null
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
