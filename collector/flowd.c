@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "flowscope/collector.h"
+#include "flowscope/graph.h"
 #include "flowscope/grpc_server.h"
 #include "flowscope/http_server.h"
 #include "flowscope/parse.h"
@@ -70,9 +72,13 @@ static void usage(FILE *out)
 		"      --follow-queue N       flows queued per streaming client before it loses\n"
 		"                             some (default 4096)\n"
 		"      --node-name NAME       node name put on flows (default: the host name)\n"
-		"      --identities FILE      YAML or JSON file mapping IPs/CIDRs to namespace, "
-		"pod,\n"
-		"                             labels and service; reloaded when it changes\n"
+		"      --identities FILE      YAML or JSON file mapping IPs/CIDRs to namespace,\n"
+		"                             pod, labels and service; reloaded when it changes\n"
+		"      --web-dir DIR          the dashboard's files (default: web/ next to flowd)\n"
+		"      --graph-window DUR     service graph nodes and edges idle this long go\n"
+		"                             (default 5m)\n"
+		"      --graph-max-nodes N    graph size caps; beyond them new nodes and edges\n"
+		"      --graph-max-edges N    fold into \"other\" (defaults 1000 and 5000)\n"
 		"  -h, --help                 show this help\n"
 		"  -V, --version              show the version\n"
 		"\n"
@@ -102,6 +108,28 @@ static void on_sweep(uv_timer_t *t)
 	r = collector_sweep(&d->col, probe_tc_flow_map_fd(d->probe));
 	if (r < 0)
 		fprintf(stderr, "flowd: reading the kernel flow map failed: %s\n", strerror(-r));
+	if (d->col.graph)
+		graph_expire(d->col.graph, flow_clock_wall(&d->col.clock, flow_clock_boot_now()));
+}
+
+static void graph_on_flow(const struct flow *f, void *ctx)
+{
+	graph_add_flow(ctx, f);
+}
+
+/* The dashboard's files: --web-dir, else "web" next to the flowd binary (build/web). */
+static const char *default_web_dir(void)
+{
+	static char dir[4096];
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	struct stat st;
+
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	snprintf(dir, sizeof(dir), "%s/web", dirname(exe));
+	return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) ? dir : NULL;
 }
 
 static void shutdown_flowd(struct flowd *d)
@@ -277,6 +305,10 @@ int main(int argc, char **argv)
 		OPT_TLS_KEY,
 		OPT_TLS_CA,
 		OPT_IDS,
+		OPT_WEB,
+		OPT_GWIN,
+		OPT_GNODES,
+		OPT_GEDGES,
 	};
 	static const struct option opts[] = {
 		{"interface", required_argument, NULL, 'i'},
@@ -294,6 +326,10 @@ int main(int argc, char **argv)
 		{"tls-key", required_argument, NULL, OPT_TLS_KEY},
 		{"tls-client-ca", required_argument, NULL, OPT_TLS_CA},
 		{"identities", required_argument, NULL, OPT_IDS},
+		{"web-dir", required_argument, NULL, OPT_WEB},
+		{"graph-window", required_argument, NULL, OPT_GWIN},
+		{"graph-max-nodes", required_argument, NULL, OPT_GNODES},
+		{"graph-max-edges", required_argument, NULL, OPT_GEDGES},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -301,6 +337,7 @@ int main(int argc, char **argv)
 	static struct flowd d;
 	struct probe_tc_opts popts = {0};
 	struct http_server_opts hopts = {.addr = "127.0.0.1", .port = 12000};
+	struct graph_config gcfg = {0};
 	/* Default: both loopbacks, so "localhost:4245" works whichever one a client tries. */
 	struct grpc_server_opts gopts = {
 		.addr = "127.0.0.1", .port = 4245, .ipv6_loopback_too = true};
@@ -398,6 +435,32 @@ int main(int argc, char **argv)
 		case OPT_IDS:
 			d.ids_path = optarg;
 			break;
+		case OPT_WEB:
+			hopts.web_dir = optarg;
+			break;
+		case OPT_GWIN:
+			if (parse_duration_ns(optarg, &gcfg.window_ns) || !gcfg.window_ns) {
+				fprintf(stderr,
+					"flowd: invalid --graph-window '%s': use a duration such "
+					"as "
+					"5m\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case OPT_GNODES:
+		case OPT_GEDGES:
+			if (parse_u64(optarg, 10000000, &v) || !v) {
+				fprintf(stderr, "flowd: invalid --%s '%s': use a number from 1\n",
+					c == OPT_GNODES ? "graph-max-nodes" : "graph-max-edges",
+					optarg);
+				return 2;
+			}
+			if (c == OPT_GNODES)
+				gcfg.max_nodes = v;
+			else
+				gcfg.max_edges = v;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -461,6 +524,14 @@ int main(int argc, char **argv)
 	}
 
 	d.col.dns = dns_cache_new(262144, 262144);
+	gcfg.max_tracked_flows = max_flows * 2;
+	d.col.graph = graph_new(&gcfg);
+	if (!d.col.graph || !flow_bus_subscribe(d.col.bus, graph_on_flow, d.col.graph)) {
+		fprintf(stderr, "flowd: cannot set up the service graph: out of memory\n");
+		goto out;
+	}
+	if (!hopts.web_dir)
+		hopts.web_dir = default_web_dir();
 	/* Socket probes: processes, RTT, retransmits, closes. Flows still work without them. */
 	d.col.socks = sock_table_new(262144);
 	if (!d.col.socks || probe_sock_open(&d.sock, d.probe)) {
@@ -525,6 +596,7 @@ out:
 		uv_run(d.loop, UV_RUN_NOWAIT);
 	}
 	sock_table_free(d.col.socks);
+	graph_free(d.col.graph);
 	identities_set(NULL);
 	dns_cache_free(d.col.dns);
 	flow_store_free(d.col.store);

@@ -3,7 +3,11 @@
  * Streaming followers are suspended while their bounded queue is empty and resumed when a
  * flow arrives, so no request ever blocks the loop. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +15,9 @@
 #include <strings.h>
 #include <time.h>
 
+#include "flowscope/flow_filter.h"
 #include "flowscope/flow_pb.h"
+#include "flowscope/graph.h"
 #include "flowscope/http_server.h"
 #include "flowscope/identities.h"
 #include "flowscope/msg_queue.h"
@@ -38,6 +44,40 @@ struct http_server {
 	bool stopping;
 };
 
+/* What a request or a follower selects: Hubble filters plus graph node / edge ids. */
+struct flow_match {
+	struct flow_filter_set *fs; /* NULL: everything */
+	char *node, *edge;
+};
+
+static void match_free(struct flow_match *m)
+{
+	flow_filter_set_free(m->fs);
+	free(m->node);
+	free(m->edge);
+	memset(m, 0, sizeof(*m));
+}
+
+static bool match(const struct flow_match *m, const struct flow *f, const char *node_name)
+{
+	char a[300], b[300], e[620];
+
+	if (m->fs && !flow_filter_set_match(m->fs, f, node_name))
+		return false;
+	if (!m->node && !m->edge)
+		return true;
+	graph_node_id(f, 0, a, sizeof(a), NULL, 0, NULL, 0);
+	graph_node_id(f, 1, b, sizeof(b), NULL, 0, NULL, 0);
+	if (m->node && strcmp(a, m->node) && strcmp(b, m->node))
+		return false;
+	if (m->edge) {
+		snprintf(e, sizeof(e), "e:%s>%s", a, b);
+		if (strcmp(e, m->edge))
+			return false;
+	}
+	return true;
+}
+
 struct follower {
 	struct http_server *srv;
 	struct MHD_Connection *conn;
@@ -46,6 +86,8 @@ struct follower {
 	struct msg_queue q;
 	struct buf scratch;
 	bool pb;
+	bool sse; /* Server-Sent Events framing */
+	struct flow_match m;
 	bool suspended;
 	uint64_t lost;
 	uint64_t lost_sent_ns;
@@ -110,13 +152,173 @@ static enum MHD_Result reply_error(struct MHD_Connection *conn, unsigned int sta
 
 /* ---- /api/v1/flows ------------------------------------------------------------------------ */
 
+/* Flow filters from query parameters, with flowctl's (Hubble's) meaning: "either side"
+ * parameters (ip, port, namespace, pod, service, label, fqdn) fill the source field of one
+ * filter and the destination field of a twin; from_/to_ ones and the rest fill both. */
 struct flows_query {
 	uint64_t last;
 	bool last_given;
 	bool follow;
 	bool pb;
+	Flow__FlowFilter f[2];
+	bool twin, any;
+	char *node, *edge;  /* graph node / edge ids (copies) */
+	char *ns_copies[3]; /* "namespace/" pod selectors built from namespace parameters */
+	bool sse;	    /* the client asked for text/event-stream */
 	char err[256];
 };
+
+static int add_int_val(size_t *n, Flow__Verdict **arr, int v)
+{
+	Flow__Verdict *a = realloc(*arr, sizeof(**arr) * (*n + 1));
+
+	if (!a)
+		return -ENOMEM;
+	*arr = a;
+	a[(*n)++] = (Flow__Verdict)v;
+	return 0;
+}
+
+static int add_val(size_t *n, char ***arr, const char *v)
+{
+	char **a = realloc(*arr, sizeof(char *) * (*n + 1));
+
+	if (!a)
+		return -ENOMEM;
+	*arr = a;
+	a[(*n)++] = (char *)v; /* MHD's value: valid while the request is handled */
+	return 0;
+}
+
+#define Q_BOTH(q, field, v)                                                                        \
+	((q)->any = true, add_val(&(q)->f[0].n_##field, &(q)->f[0].field, v) ||                    \
+				  add_val(&(q)->f[1].n_##field, &(q)->f[1].field, v))
+#define Q_SPLIT(q, src, dst, v)                                                                    \
+	((q)->any = (q)->twin = true, add_val(&(q)->f[0].n_##src, &(q)->f[0].src, v) ||            \
+					      add_val(&(q)->f[1].n_##dst, &(q)->f[1].dst, v))
+
+static void query_free(struct flows_query *q)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		Flow__FlowFilter *f = &q->f[i];
+
+		free(f->source_ip);
+		free(f->destination_ip);
+		free(f->source_port);
+		free(f->destination_port);
+		free(f->protocol);
+		free(f->verdict);
+		free(f->source_pod);
+		free(f->destination_pod);
+		free(f->source_service);
+		free(f->destination_service);
+		free(f->source_label);
+		free(f->destination_label);
+		free(f->source_fqdn);
+		free(f->destination_fqdn);
+	}
+	free(q->ns_copies[0]);
+	free(q->ns_copies[1]);
+	free(q->ns_copies[2]);
+	free(q->node);
+	free(q->edge);
+}
+
+static int filter_arg(struct flows_query *q, const char *key, const char *v)
+{
+	int r = 0, i;
+
+	if (!strcmp(key, "ip"))
+		r = Q_SPLIT(q, source_ip, destination_ip, v);
+	else if (!strcmp(key, "from_ip"))
+		r = Q_BOTH(q, source_ip, v);
+	else if (!strcmp(key, "to_ip"))
+		r = Q_BOTH(q, destination_ip, v);
+	else if (!strcmp(key, "port"))
+		r = Q_SPLIT(q, source_port, destination_port, v);
+	else if (!strcmp(key, "from_port"))
+		r = Q_BOTH(q, source_port, v);
+	else if (!strcmp(key, "to_port"))
+		r = Q_BOTH(q, destination_port, v);
+	else if (!strcmp(key, "protocol"))
+		r = Q_BOTH(q, protocol, v);
+	else if (!strcmp(key, "pod"))
+		r = Q_SPLIT(q, source_pod, destination_pod, v);
+	else if (!strcmp(key, "from_pod"))
+		r = Q_BOTH(q, source_pod, v);
+	else if (!strcmp(key, "to_pod"))
+		r = Q_BOTH(q, destination_pod, v);
+	else if (!strcmp(key, "service"))
+		r = Q_SPLIT(q, source_service, destination_service, v);
+	else if (!strcmp(key, "from_service"))
+		r = Q_BOTH(q, source_service, v);
+	else if (!strcmp(key, "to_service"))
+		r = Q_BOTH(q, destination_service, v);
+	else if (!strcmp(key, "label"))
+		r = Q_SPLIT(q, source_label, destination_label, v);
+	else if (!strcmp(key, "from_label"))
+		r = Q_BOTH(q, source_label, v);
+	else if (!strcmp(key, "to_label"))
+		r = Q_BOTH(q, destination_label, v);
+	else if (!strcmp(key, "fqdn"))
+		r = Q_SPLIT(q, source_fqdn, destination_fqdn, v);
+	else if (!strcmp(key, "from_fqdn"))
+		r = Q_BOTH(q, source_fqdn, v);
+	else if (!strcmp(key, "to_fqdn"))
+		r = Q_BOTH(q, destination_fqdn, v);
+	else if (!strcmp(key, "namespace") || !strcmp(key, "from_namespace") ||
+		 !strcmp(key, "to_namespace")) {
+		/* A namespace is the pod selector "namespace/". */
+		char *sel;
+
+		if (!*v || strchr(v, '/') || strlen(v) > 253) {
+			snprintf(q->err, sizeof(q->err), "invalid %s '%s'", key, v);
+			return 0;
+		}
+		for (i = 0; i < 3 && q->ns_copies[i]; i++)
+			;
+		if (i == 3) {
+			snprintf(q->err, sizeof(q->err), "give each namespace parameter once");
+			return 0;
+		}
+		sel = malloc(strlen(v) + 2);
+		if (!sel)
+			return -ENOMEM;
+		sprintf(sel, "%s/", v);
+		q->ns_copies[i] = sel;
+		if (key[0] == 'n')
+			r = Q_SPLIT(q, source_pod, destination_pod, sel);
+		else if (key[0] == 'f')
+			r = Q_BOTH(q, source_pod, sel);
+		else
+			r = Q_BOTH(q, destination_pod, sel);
+	} else if (!strcmp(key, "verdict")) {
+		const ProtobufCEnumValue *ev =
+			protobuf_c_enum_descriptor_get_value_by_name(&flow__verdict__descriptor, v);
+
+		if (!ev) {
+			snprintf(q->err, sizeof(q->err),
+				 "invalid verdict '%s': use FORWARDED, DROPPED, ...", v);
+			return 0;
+		}
+		q->any = true;
+		r = add_int_val(&q->f[0].n_verdict, &q->f[0].verdict, ev->value) ||
+		    add_int_val(&q->f[1].n_verdict, &q->f[1].verdict, ev->value);
+	} else if (!strcmp(key, "node")) {
+		free(q->node);
+		q->node = strdup(v);
+		r = q->node ? 0 : -ENOMEM;
+	} else if (!strcmp(key, "edge")) {
+		free(q->edge);
+		q->edge = strdup(v);
+		r = q->edge ? 0 : -ENOMEM;
+	} else {
+		return 1; /* not a filter */
+	}
+	return r;
+}
 
 static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
 				 const char *value)
@@ -152,40 +354,93 @@ static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char 
 				 "protobuf)",
 				 value ? value : "");
 	} else {
-		snprintf(q->err, sizeof(q->err),
-			 "unknown parameter '%s': /api/v1/flows takes last, follow and format",
-			 key);
+		int r = filter_arg(q, key, value ? value : "");
+
+		if (r < 0)
+			snprintf(q->err, sizeof(q->err), "out of memory");
+		else if (r > 0)
+			snprintf(q->err, sizeof(q->err),
+				 "unknown parameter '%s': /api/v1/flows takes last, follow, format "
+				 "and the filters ip, port, protocol, verdict, namespace, pod, "
+				 "service, label, fqdn (also from_/to_ forms), node and edge",
+				 key);
 	}
 	return q->err[0] ? MHD_NO : MHD_YES;
 }
 
-struct collect_ctx {
-	struct buf *out;
-	struct msg_queue *q;
-	struct buf *scratch;
-	const char *node;
-	bool pb;
-	int err;
-};
-
-static int encode(struct buf *out, const struct flow *f, const char *node, bool pb)
+/* One flow as NDJSON line, protobuf frame, or Server-Sent Event ("event: flow"). */
+static int encode(struct buf *out, const struct flow *f, const char *node, bool pb, bool sse)
 {
-	return pb ? flow_pb_frame(out, f, node) : flow_pb_json_line(out, f, node);
+	int err;
+
+	if (pb)
+		return flow_pb_frame(out, f, node);
+	if (!sse)
+		return flow_pb_json_line(out, f, node);
+	err = buf_puts(out, "event: flow\ndata: ");
+	err = err ?: flow_pb_json_line(out, f, node); /* ends with "\n" */
+	return err ?: buf_puts(out, "\n");
 }
+
+/* The newest `want` flows of the store that match, oldest first. */
+struct collect_ctx {
+	const struct flow_match *m;
+	const char *node;
+	const struct flow **ring;
+	uint64_t want, count;
+};
 
 static int collect_flow(const struct flow *f, void *arg)
 {
 	struct collect_ctx *c = arg;
 
-	if (c->out) {
-		c->err = encode(c->out, f, c->node, c->pb);
-	} else {
-		buf_reset(c->scratch);
-		c->err = encode(c->scratch, f, c->node, c->pb);
-		if (!c->err)
-			c->err = msg_queue_push(c->q, c->scratch->data, c->scratch->len, true);
-	}
-	return c->err;
+	if (!c->want || !match(c->m, f, c->node))
+		return 0;
+	c->ring[c->count % c->want] = f;
+	c->count++;
+	return 0;
+}
+
+/* Calls emit for the newest `want` matching stored flows, oldest first. */
+static int for_last_matching(struct collector *col, const struct flow_match *m, uint64_t want,
+			     int (*emit)(const struct flow *f, void *ctx), void *ctx)
+{
+	struct collect_ctx c = {.m = m, .node = col->node_name, .want = want};
+	uint64_t i, n, start;
+	int err = 0;
+
+	if (!want)
+		return 0;
+	c.ring = calloc(want, sizeof(*c.ring));
+	if (!c.ring)
+		return -ENOMEM;
+	flow_store_foreach_last(col->store, flow_store_capacity(col->store), collect_flow, &c);
+	n = c.count < want ? c.count : want;
+	start = c.count < want ? 0 : c.count % want;
+	for (i = 0; i < n && !err; i++)
+		err = emit(c.ring[(start + i) % want], ctx);
+	free(c.ring);
+	return err;
+}
+
+struct emit_ctx {
+	struct buf *out;     /* a whole response, or */
+	struct msg_queue *q; /* a follower's queue (with scratch) */
+	struct buf *scratch;
+	const char *node;
+	bool pb, sse;
+};
+
+static int emit_flow(const struct flow *f, void *arg)
+{
+	struct emit_ctx *e = arg;
+	int err;
+
+	if (e->out)
+		return encode(e->out, f, e->node, e->pb, e->sse);
+	buf_reset(e->scratch);
+	err = encode(e->scratch, f, e->node, e->pb, e->sse);
+	return err ?: msg_queue_push(e->q, e->scratch->data, e->scratch->len, true);
 }
 
 static void follower_send_lost(struct follower *fo)
@@ -196,10 +451,14 @@ static void follower_send_lost(struct follower *fo)
 	if (!fo->lost || now - fo->lost_sent_ns < NSEC_PER_SEC || msg_queue_full(&fo->q))
 		return;
 	buf_reset(&fo->scratch);
+	if (fo->sse && buf_puts(&fo->scratch, "event: lost\ndata: "))
+		return;
 	err = fo->pb ? flow_pb_lost_frame(&fo->scratch, LOST_SOURCE_OBSERVER_QUEUE, fo->lost,
 					  fo->srv->col->node_name, now)
 		     : flow_pb_lost_json_line(&fo->scratch, LOST_SOURCE_OBSERVER_QUEUE, fo->lost,
 					      fo->srv->col->node_name, now);
+	if (!err && fo->sse)
+		err = buf_puts(&fo->scratch, "\n");
 	if (!err && !msg_queue_push(&fo->q, fo->scratch.data, fo->scratch.len, true)) {
 		fo->lost = 0;
 		fo->lost_sent_ns = now;
@@ -219,13 +478,15 @@ static void on_flow(const struct flow *f, void *arg)
 {
 	struct follower *fo = arg;
 
+	if (!match(&fo->m, f, fo->srv->col->node_name))
+		return;
 	if (msg_queue_full(&fo->q)) {
 		fo->lost++;
 		return;
 	}
 	follower_send_lost(fo);
 	buf_reset(&fo->scratch);
-	if (encode(&fo->scratch, f, fo->srv->col->node_name, fo->pb) ||
+	if (encode(&fo->scratch, f, fo->srv->col->node_name, fo->pb, fo->sse) ||
 	    msg_queue_push(&fo->q, fo->scratch.data, fo->scratch.len, false)) {
 		fo->lost++;
 		return;
@@ -268,7 +529,28 @@ static void follower_free(void *cls)
 		fo->next->prev = fo->prev;
 	msg_queue_free(&fo->q);
 	buf_free(&fo->scratch);
+	match_free(&fo->m);
 	free(fo);
+}
+
+/* Compiles the query's filters into m; on a bad filter, the message goes to q->err. */
+static int query_compile(struct flows_query *q, struct flow_match *m)
+{
+	Flow__FlowFilter *allow[2] = {&q->f[0], &q->f[1]};
+	char err[256];
+
+	if (q->any) {
+		m->fs = flow_filter_set_new(allow, q->twin ? 2 : 1, NULL, 0, err, sizeof(err));
+		if (!m->fs) {
+			snprintf(q->err, sizeof(q->err), "%s",
+				 errno == EINVAL ? err : "out of memory");
+			return -1;
+		}
+	}
+	m->node = q->node;
+	m->edge = q->edge;
+	q->node = q->edge = NULL;
+	return 0;
 }
 
 static enum MHD_Result serve_flows(struct http_server *s, struct MHD_Connection *conn)
@@ -276,26 +558,38 @@ static enum MHD_Result serve_flows(struct http_server *s, struct MHD_Connection 
 	struct flows_query q = {.last = DEFAULT_LAST};
 	struct collector *col = s->col;
 	size_t cap = flow_store_capacity(col->store);
+	struct flow_match m = {0};
+	const char *accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept");
 	struct MHD_Response *r;
 	struct follower *fo;
 	enum MHD_Result ret;
 
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, query_arg, &q);
-	if (q.err[0])
-		return reply_error(conn, MHD_HTTP_BAD_REQUEST, q.err);
-	if (q.follow && !q.last_given)
+	if (!q.err[0] && q.follow && accept && strstr(accept, "text/event-stream")) {
+		q.sse = true;
+		if (q.pb)
+			snprintf(q.err, sizeof(q.err),
+				 "format=pb cannot be sent as Server-Sent Events");
+	}
+	if (!q.err[0] && q.follow && !q.last_given)
 		q.last = 0; /* like `hubble observe --follow`: only new flows */
-	if (q.last > cap) {
+	if (!q.err[0] && q.last > cap)
 		snprintf(q.err, sizeof(q.err), "invalid last %llu: at most %zu flows are stored",
 			 (unsigned long long)q.last, cap);
+	if (!q.err[0])
+		query_compile(&q, &m);
+	query_free(&q);
+	if (q.err[0]) {
+		match_free(&m);
 		return reply_error(conn, MHD_HTTP_BAD_REQUEST, q.err);
 	}
 	if (!q.follow) {
 		struct buf out = BUF_INIT;
-		struct collect_ctx c = {.out = &out, .node = col->node_name, .pb = q.pb};
+		struct emit_ctx e = {.out = &out, .node = col->node_name, .pb = q.pb};
+		int err = for_last_matching(col, &m, q.last, emit_flow, &e);
 
-		flow_store_foreach_last(col->store, q.last, collect_flow, &c);
-		if (c.err) {
+		match_free(&m);
+		if (err) {
 			buf_free(&out);
 			return reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 		}
@@ -306,16 +600,22 @@ static enum MHD_Result serve_flows(struct http_server *s, struct MHD_Connection 
 	fo = calloc(1, sizeof(*fo));
 	if (!fo || msg_queue_init(&fo->q, s->opts.follow_queue)) {
 		free(fo);
+		match_free(&m);
 		return reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
 	}
 	fo->srv = s;
 	fo->conn = conn;
 	fo->pb = q.pb;
+	fo->sse = q.sse;
+	fo->m = m;
 	{
-		struct collect_ctx c = {
-			.q = &fo->q, .scratch = &fo->scratch, .node = col->node_name, .pb = q.pb};
+		struct emit_ctx e = {.q = &fo->q,
+				     .scratch = &fo->scratch,
+				     .node = col->node_name,
+				     .pb = q.pb,
+				     .sse = q.sse};
 
-		flow_store_foreach_last(col->store, q.last, collect_flow, &c);
+		for_last_matching(col, &fo->m, q.last, emit_flow, &e);
 	}
 	fo->sub = flow_bus_subscribe(col->bus, on_flow, fo);
 	fo->next = s->followers;
@@ -332,11 +632,127 @@ static enum MHD_Result serve_flows(struct http_server *s, struct MHD_Connection 
 		follower_free(fo);
 		return MHD_NO;
 	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, q.pb ? CT_PB : CT_NDJSON);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+				q.sse  ? "text/event-stream"
+				: q.pb ? CT_PB
+				       : CT_NDJSON);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+/* ---- /api/v1/graph ------------------------------------------------------------------------ */
+
+struct graph_query {
+	uint64_t window_ns;
+	const char *ns;
+	char err[256];
+};
+
+static enum MHD_Result graph_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				 const char *value)
+{
+	struct graph_query *q = cls;
+
+	(void)kind;
+	if (q->err[0])
+		return MHD_NO;
+	if (!strcmp(key, "window")) {
+		if (!value || parse_duration_ns(value, &q->window_ns) || !q->window_ns)
+			snprintf(q->err, sizeof(q->err),
+				 "invalid window '%s': use a duration such as 30s or 5m",
+				 value ? value : "");
+	} else if (!strcmp(key, "namespace")) {
+		q->ns = value ? value : "";
+	} else {
+		snprintf(q->err, sizeof(q->err),
+			 "unknown parameter '%s': /api/v1/graph takes window and namespace", key);
+	}
+	return q->err[0] ? MHD_NO : MHD_YES;
+}
+
+static enum MHD_Result serve_graph(struct http_server *s, struct MHD_Connection *conn)
+{
+	struct graph_query q = {0};
+	struct buf b = BUF_INIT;
+
+	if (!s->col->graph)
+		return reply_error(conn, MHD_HTTP_NOT_FOUND, "the service graph is not enabled");
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, graph_arg, &q);
+	if (q.err[0])
+		return reply_error(conn, MHD_HTTP_BAD_REQUEST, q.err);
+	if (graph_json(s->col->graph, &b, now_wall_ns(), q.window_ns, q.ns)) {
+		buf_free(&b);
+		return reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	}
+	return reply(conn, MHD_HTTP_OK, "application/json", b.data, b.len);
+}
+
+/* ---- the dashboard's files ---------------------------------------------------------------- */
+
+static const char *content_type(const char *path)
+{
+	static const struct {
+		const char *ext, *type;
+	} types[] = {
+		{".html", "text/html; charset=utf-8"},
+		{".js", "text/javascript; charset=utf-8"},
+		{".mjs", "text/javascript; charset=utf-8"},
+		{".css", "text/css; charset=utf-8"},
+		{".json", "application/json"},
+		{".svg", "image/svg+xml"},
+		{".png", "image/png"},
+		{".ico", "image/x-icon"},
+		{".map", "application/json"},
+	};
+	const char *dot = strrchr(path, '.');
+	size_t i;
+
+	for (i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+		if (!strcmp(dot, types[i].ext))
+			return types[i].type;
+	return "application/octet-stream";
+}
+
+/* Serves a file below web_dir; returns MHD_NO-or-response, or -1 if there is no such file. */
+static int serve_file(struct http_server *s, struct MHD_Connection *conn, const char *url,
+		      enum MHD_Result *ret)
+{
+	char path[4096];
+	const char *p;
+	struct stat st;
+	struct MHD_Response *r;
+	int fd;
+
+	if (!s->opts.web_dir || url[0] != '/')
+		return -1;
+	/* Only plain relative names: no "..", no hidden files, no odd characters. */
+	for (p = url + 1; *p; p++)
+		if (!(isalnum((unsigned char)*p) || strchr("._-/", *p)))
+			return -1;
+	if (strstr(url, "/.") || strstr(url, "//"))
+		return -1;
+	snprintf(path, sizeof(path), "%s%s", s->opts.web_dir,
+		 strcmp(url, "/") ? url : "/index.html");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -1;
+	}
+	r = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+	if (!r) {
+		close(fd);
+		*ret = MHD_NO;
+		return 0;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type(path));
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	*ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return 0;
 }
 
 /* ---- other endpoints --------------------------------------------------------------------- */
@@ -405,6 +821,7 @@ static const char index_text[] =
 	"\n"
 	"GET /api/v1/flows?last=N[&follow=1][&format=json|pb]  flows as NDJSON or protobuf frames\n"
 	"GET /api/v1/status                                   counters as JSON\n"
+	"GET /api/v1/graph?window=5m[&namespace=NS]           the service graph as JSON\n"
 	"GET /healthz                                         liveness\n";
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -444,8 +861,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return serve_flows(s, conn);
 	if (!strcmp(url, "/api/v1/status"))
 		return serve_status(s, conn);
+	if (!strcmp(url, "/api/v1/graph"))
+		return serve_graph(s, conn);
 	if (!strcmp(url, "/healthz"))
 		return reply_text(conn, MHD_HTTP_OK, "text/plain", "ok\n");
+	if (strncmp(url, "/api/", 5)) {
+		enum MHD_Result ret;
+
+		if (!serve_file(s, conn, url, &ret))
+			return ret;
+	}
 	if (!strcmp(url, "/"))
 		return reply_text(conn, MHD_HTTP_OK, "text/plain; charset=utf-8", index_text);
 	return reply_error(conn, MHD_HTTP_NOT_FOUND, "no such endpoint: see GET /");

@@ -50,6 +50,8 @@ struct collector {
 	int cgroup_root_fd; /* the cgroup2 root, to find containers by cgroup id; -1: none */
 	/* Names learned from DNS answers; NULL: no names. */
 	struct dns_cache *dns;
+	/* The service dependency graph (fed from the bus); NULL: none. */
+	struct graph *graph;
 	uint64_t close_grace_ns; /* a flow whose sockets closed ends this long after; 2 s */
 	/* Interfaces flows were seen on: drop records carry no usable ifindex, they are
 	 * matched to the flow of the same tuple on each of these. */

@@ -13,6 +13,7 @@ struct http_server_opts {
 	const char *addr;      /* numeric IPv4 or IPv6 address; default 127.0.0.1 */
 	uint16_t port;	       /* default 12000 */
 	uint32_t follow_queue; /* max queued flows per follower before it loses some; 0: 4096 */
+	const char *web_dir;   /* the dashboard's files, served at "/"; NULL: none */
 };
 
 /* Starts serving on c->loop. Returns 0 or a negative errno with a message on stderr
