@@ -36,6 +36,8 @@ LIB       := $(BUILD)/libflowscope.a
 
 TEST_SRCS := $(wildcard tests/test_*.c) $(wildcard tests/bpf/test_*.c)
 TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+WEB_SRCS  := $(wildcard web/*.html web/*.js web/*.css)
+WEB_STAMP := $(BUILD)/web/.built
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
@@ -43,7 +45,7 @@ BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(BUILD)/flowd $(BUILD)/flowctl
+all: $(BUILD)/flowd $(BUILD)/flowctl $(WEB_STAMP)
 
 deps:
 	@scripts/install-deps.sh build
@@ -66,6 +68,18 @@ tests: $(TESTS)
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCHES)
 	@bench/run-all.sh $(BUILD)
+
+# The dashboard: our files plus cytoscape from npm (pinned by web/package-lock.json), served
+# by flowd from $(BUILD)/web. No CDN: everything it loads is in there.
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(WEB_STAMP): $(WEB_SRCS) web/node_modules/.package-lock.json
+	@mkdir -p $(BUILD)/web/vendor
+	cp $(WEB_SRCS) $(BUILD)/web/
+	cp web/node_modules/cytoscape/dist/cytoscape.min.js $(BUILD)/web/vendor/
+	@touch $@
 
 $(BUILD)/vmlinux.h:
 	@mkdir -p $(@D)

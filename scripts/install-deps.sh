@@ -4,14 +4,16 @@
 set -e
 mode=${1:-build}
 pkgs="make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev libuv1-dev
-libmicrohttpd-dev libnghttp2-dev libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler libssl-dev libyaml-dev iproute2"
+libmicrohttpd-dev libnghttp2-dev libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler libssl-dev libyaml-dev iproute2 nodejs"
 if [ "$mode" = test ]; then
-	pkgs="$pkgs check socat iputils-ping python3 procps python3-grpcio python3-protobuf python3-grpc-tools nftables openssl"
+	pkgs="$pkgs check socat iputils-ping python3 procps python3-grpcio python3-protobuf python3-grpc-tools nftables openssl chromium"
 fi
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
+# Debian's own nodejs comes without npm (NodeSource's includes it): the dashboard build needs it.
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: missing Debian packages:$missing" >&2
