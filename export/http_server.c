@@ -2,10 +2,14 @@
  * driven by flowd's libuv loop (uv_poll on MHD's epoll fd plus a timer for its timeouts).
  * Streaming followers are suspended while their bounded queue is empty and resumed when a
  * flow arrives, so no request ever blocks the loop. */
+#define _GNU_SOURCE /* POLLRDHUP */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <microhttpd.h>
@@ -89,6 +93,7 @@ struct follower {
 	bool sse; /* Server-Sent Events framing */
 	struct flow_match m;
 	bool suspended;
+	bool gone; /* the client closed its end */
 	uint64_t lost;
 	uint64_t lost_sent_ns;
 };
@@ -500,6 +505,8 @@ static ssize_t follower_read(void *cls, uint64_t pos, char *buf, size_t max)
 	size_t n;
 
 	(void)pos;
+	if (fo->gone)
+		return MHD_CONTENT_READER_END_WITH_ERROR; /* the client left: close, free */
 	if (msg_queue_bytes(&fo->q) == 0) {
 		if (fo->srv->stopping)
 			return MHD_CONTENT_READER_END_OF_STREAM;
@@ -903,17 +910,58 @@ static void on_timer(uv_timer_t *t)
 	run_mhd(t->data);
 }
 
+static bool client_gone(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct pollfd p;
+	char c;
+
+	if (!ci)
+		return false;
+	p.fd = ci->connect_fd;
+	p.events = POLLIN | POLLRDHUP;
+	p.revents = 0;
+	if (poll(&p, 1, 0) <= 0)
+		return false;
+	if (p.revents & (POLLHUP | POLLERR | POLLRDHUP))
+		return true;
+	/* Readable: EOF (orderly close) or bytes we ignore (a client sends nothing here). */
+	return recv(p.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	struct http_server *s = t->data;
 	struct follower *fo;
 
-	/* Pending lost-event notices go out even if no new flow comes; a suspended follower
-	 * is resumed so that MHD notices when its client has gone away. */
+	/* Pending lost-event notices go out even if no new flow comes. A streaming response
+	 * is only ever written, so MHD would notice a client that went away only on the next
+	 * write, which may never come for an idle or narrowly filtered follower: look at the
+	 * socket ourselves and end the response of a client that closed or reset it. */
 	for (fo = s->followers; fo; fo = fo->next) {
 		follower_send_lost(fo);
-		follower_wake(fo);
+		if (!fo->gone && client_gone(fo->conn)) {
+			fo->gone = true;
+			follower_wake(fo);
+		}
 	}
+}
+
+/* MHD's messages, minus those about clients that went away mid-stream: that is how every
+ * follower ends and no reason for a log line. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (strstr(msg, "application error generating response") ||
+	    strstr(msg, "no longer available") || strstr(msg, "Failed to send") ||
+	    strstr(msg, "Connection reset"))
+		return;
+	fprintf(stderr, "flowd: http: %s%s", msg,
+		msg[0] && msg[strlen(msg) - 1] == '\n' ? "" : "\n");
 }
 
 int http_server_start(struct http_server **out, struct collector *c,
@@ -959,7 +1007,8 @@ int http_server_start(struct http_server **out, struct collector *c,
 	}
 	s->d = MHD_start_daemon(flags, s->opts.port, NULL, NULL, on_request, s,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120, MHD_OPTION_END);
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (!s->d) {
 		fprintf(stderr,
 			"flowd: cannot serve HTTP on %s port %u (in use by another flowd? choose "
