@@ -332,8 +332,8 @@ static void add_drop(struct gedge *e, const char *reason, uint64_t n)
 	int i, slot = -1;
 
 	for (i = 0; i < DROP_KINDS; i++) {
-		if (e->drops[i].reason == reason || (e->drops[i].reason && reason &&
-						     !strcmp(e->drops[i].reason, reason))) {
+		if (e->drops[i].reason == reason ||
+		    (e->drops[i].reason && reason && !strcmp(e->drops[i].reason, reason))) {
 			slot = i;
 			break;
 		}
@@ -370,8 +370,8 @@ static void detach(struct graph *g, struct tflow *t)
 
 		for (k = 0; k < DROP_KINDS; k++)
 			if (e->drops[k].reason && !strcmp(e->drops[k].reason, reason)) {
-				e->drops[k].count -= t->drops < e->drops[k].count ? t->drops
-										  : e->drops[k].count;
+				e->drops[k].count -=
+					t->drops < e->drops[k].count ? t->drops : e->drops[k].count;
 				break;
 			}
 		e->drops_total -= t->drops < e->drops_total ? t->drops : e->drops_total;
@@ -405,7 +405,8 @@ void graph_add_flow(struct graph *g, const struct flow *f)
 		t->drops = 0;
 		t->active = t->reset = t->rtt = false;
 		g->edges[t->edge].flows++;
-		if (!g->edges[t->edge].first_seen || f->first_seen_ns < g->edges[t->edge].first_seen)
+		if (!g->edges[t->edge].first_seen ||
+		    f->first_seen_ns < g->edges[t->edge].first_seen)
 			g->edges[t->edge].first_seen = f->first_seen_ns ? f->first_seen_ns : seen;
 	}
 	e = &g->edges[t->edge];
@@ -462,8 +463,8 @@ void graph_add_flow(struct graph *g, const struct flow *f)
 static void edge_unlink(struct graph *g, int i)
 {
 	struct gedge *e = &g->edges[i];
-	size_t b = mix(((uint64_t)(unsigned)e->src << 32) | (unsigned)e->dst) &
-		   (g->edge_buckets - 1);
+	size_t b =
+		mix(((uint64_t)(unsigned)e->src << 32) | (unsigned)e->dst) & (g->edge_buckets - 1);
 	int *pp = &g->edge_hash[b];
 
 	while (*pp >= 0 && *pp != i)
@@ -552,8 +553,8 @@ static bool edge_shown(const struct graph *g, const struct gedge *e, uint64_t cu
 int graph_json(struct graph *g, struct buf *out, uint64_t now_ns, uint64_t window_ns,
 	       const char *ns)
 {
-	uint64_t cutoff, win = window_ns && window_ns < g->cfg.window_ns ? window_ns
-									   : g->cfg.window_ns;
+	uint64_t cutoff,
+		win = window_ns && window_ns < g->cfg.window_ns ? window_ns : g->cfg.window_ns;
 	size_t n_nodes = g->cfg.max_nodes + 1, i;
 	uint64_t *nflows = calloc(n_nodes, sizeof(uint64_t));
 	uint64_t *nactive = calloc(n_nodes, sizeof(uint64_t));
@@ -595,8 +596,10 @@ int graph_json(struct graph *g, struct buf *out, uint64_t now_ns, uint64_t windo
 		err = err ?: buf_json_str(out, n->label, strlen(n->label));
 		err = err ?: buf_printf(out, ",\"kind\":\"%s\",\"namespace\":", kind_name(n->kind));
 		err = err ?: buf_json_str(out, n->ns, strlen(n->ns));
-		err = err ?: buf_printf(out, ",\"flows\":%llu,\"active\":%llu}",
-					(unsigned long long)nflows[i], (unsigned long long)nactive[i]);
+		err = err
+			      ?: buf_printf(out, ",\"flows\":%llu,\"active\":%llu}",
+					    (unsigned long long)nflows[i],
+					    (unsigned long long)nactive[i]);
 	}
 	err = err ?: buf_puts(out, "],\"edges\":[");
 	first = true;
@@ -618,25 +621,34 @@ int graph_json(struct graph *g, struct buf *out, uint64_t now_ns, uint64_t windo
 		err = err ?: buf_json_str(out, s->id, strlen(s->id));
 		err = err ?: buf_puts(out, ",\"target\":");
 		err = err ?: buf_json_str(out, d->id, strlen(d->id));
-		err = err ?: buf_printf(out,
-					",\"flows\":%llu,\"active\":%llu,\"bytes_sent\":%llu,"
-					"\"bytes_received\":%llu,\"packets_sent\":%llu,"
-					"\"packets_received\":%llu,\"drops\":{",
-					(unsigned long long)e->flows, (unsigned long long)e->active,
-					(unsigned long long)e->bytes[0], (unsigned long long)e->bytes[1],
-					(unsigned long long)e->packets[0],
-					(unsigned long long)e->packets[1]);
+		err = err
+			      ?: buf_printf(out,
+					    ",\"flows\":%llu,\"active\":%llu,\"bytes_sent\":%llu,"
+					    "\"bytes_received\":%llu,\"packets_sent\":%llu,"
+					    "\"packets_received\":%llu,\"drops\":{",
+					    (unsigned long long)e->flows,
+					    (unsigned long long)e->active,
+					    (unsigned long long)e->bytes[0],
+					    (unsigned long long)e->bytes[1],
+					    (unsigned long long)e->packets[0],
+					    (unsigned long long)e->packets[1]);
 		for (k = 0; !err && k < DROP_KINDS; k++) {
 			if (!e->drops[k].reason)
 				continue;
 			err = buf_puts(out, firstd ? "" : ",");
 			firstd = false;
-			err = err ?: buf_json_str(out, e->drops[k].reason, strlen(e->drops[k].reason));
-			err = err ?: buf_printf(out, ":%llu", (unsigned long long)e->drops[k].count);
+			err = err
+				      ?: buf_json_str(out, e->drops[k].reason,
+						      strlen(e->drops[k].reason));
+			err = err
+				      ?: buf_printf(out, ":%llu",
+						    (unsigned long long)e->drops[k].count);
 		}
-		err = err ?: buf_printf(out, "},\"drops_total\":%llu,\"resets\":%llu,\"rtt_us\":",
-					(unsigned long long)e->drops_total,
-					(unsigned long long)e->resets);
+		err = err
+			      ?: buf_printf(out,
+					    "},\"drops_total\":%llu,\"resets\":%llu,\"rtt_us\":",
+					    (unsigned long long)e->drops_total,
+					    (unsigned long long)e->resets);
 		if (!err && e->n_rtt) {
 			memcpy(rtt, e->rtt, e->n_rtt * sizeof(uint32_t));
 			qsort(rtt, e->n_rtt, sizeof(uint32_t), cmp_u32);
@@ -654,9 +666,10 @@ int graph_json(struct graph *g, struct buf *out, uint64_t now_ns, uint64_t windo
 		err = err ?: put_time(out, e->last_seen);
 		err = err ?: buf_puts(out, "}");
 	}
-	err = err ?: buf_printf(out, "],\"folded\":{\"nodes\":%llu,\"edges\":%llu}}\n",
-				(unsigned long long)g->st.folded_nodes,
-				(unsigned long long)g->st.folded_edges);
+	err = err
+		      ?: buf_printf(out, "],\"folded\":{\"nodes\":%llu,\"edges\":%llu}}\n",
+				    (unsigned long long)g->st.folded_nodes,
+				    (unsigned long long)g->st.folded_edges);
 	free(nflows);
 	free(nactive);
 	free(shown);

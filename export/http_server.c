@@ -1006,9 +1006,10 @@ int http_server_start(struct http_server **out, struct collector *c,
 		return err;
 	}
 	s->d = MHD_start_daemon(flags, s->opts.port, NULL, NULL, on_request, s,
-				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
-				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+				/* The logger first, or MHD logs about it with its own. */
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+				(struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT,
+				(unsigned int)120, MHD_OPTION_END);
 	if (!s->d) {
 		fprintf(stderr,
 			"flowd: cannot serve HTTP on %s port %u (in use by another flowd? choose "

@@ -300,7 +300,8 @@ START_TEST(caps_fold_into_other)
 	graph_get_stats(g, &st);
 	ck_assert_uint_eq(st.nodes, 4);
 	ck_assert_uint_eq(st.edges, 2);
-	ck_assert_uint_eq(st.folded_nodes, 3); /* 10.0.1.4-6: the 4 slots hold 10.0.0.1 and 10.0.1.1-3 */
+	ck_assert_uint_eq(st.folded_nodes,
+			  3); /* 10.0.1.4-6: the 4 slots hold 10.0.0.1 and 10.0.1.1-3 */
 	ck_assert_uint_eq(st.folded_edges, 4);
 	js = json(g, T0, 0, NULL);
 	/* Nothing is lost: the folded traffic is on other -> other. */

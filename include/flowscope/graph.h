@@ -12,26 +12,26 @@
 #include "flowscope/flow.h"
 
 enum graph_node_kind {
-	GRAPH_NODE_SERVICE, /* svc:NS/NAME from the identity file */
-	GRAPH_NODE_POD, /* pod:NS/POD */
+	GRAPH_NODE_SERVICE,   /* svc:NS/NAME from the identity file */
+	GRAPH_NODE_POD,	      /* pod:NS/POD */
 	GRAPH_NODE_CONTAINER, /* ctr:ID12 */
-	GRAPH_NODE_PROCESS, /* proc:COMM */
-	GRAPH_NODE_DNS, /* dns:NAME */
-	GRAPH_NODE_IP, /* ip:ADDR */
-	GRAPH_NODE_OTHER, /* other: what exceeded the caps */
+	GRAPH_NODE_PROCESS,   /* proc:COMM */
+	GRAPH_NODE_DNS,	      /* dns:NAME */
+	GRAPH_NODE_IP,	      /* ip:ADDR */
+	GRAPH_NODE_OTHER,     /* other: what exceeded the caps */
 };
 
 struct graph_config {
-	uint64_t window_ns; /* nodes and edges idle this long are dropped; default 5 min */
-	size_t max_nodes; /* default 1000 */
-	size_t max_edges; /* default 5000 */
+	uint64_t window_ns;	  /* nodes and edges idle this long are dropped; default 5 min */
+	size_t max_nodes;	  /* default 1000 */
+	size_t max_edges;	  /* default 5000 */
 	size_t max_tracked_flows; /* flows whose contribution is remembered; default 262144 */
 };
 
 struct graph_stats {
 	uint64_t nodes, edges;
-	uint64_t folded_nodes; /* nodes that went to the "other" bucket (cap reached) */
-	uint64_t folded_edges; /* edges that went to other -> other */
+	uint64_t folded_nodes;	  /* nodes that went to the "other" bucket (cap reached) */
+	uint64_t folded_edges;	  /* edges that went to other -> other */
 	uint64_t flows_untracked; /* flow updates not accounted (tracking table full) */
 };
 
