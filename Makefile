@@ -41,7 +41,7 @@ WEB_STAMP := $(BUILD)/web/.built
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all deps test-deps run test tests bench clean format check-format
+.PHONY: all deps test-deps bench-deps run test tests bench clean format check-format
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -52,6 +52,9 @@ deps:
 
 test-deps:
 	@scripts/install-deps.sh test
+
+bench-deps:
+	@scripts/install-deps.sh bench
 
 # `make run`: install what is missing, build, start flowd in the foreground on every interface.
 run: deps
@@ -65,7 +68,7 @@ test: test-deps
 
 tests: $(TESTS)
 
-bench: deps
+bench: bench-deps
 	@$(MAKE) --no-print-directory all $(BENCHES)
 	@bench/run-all.sh $(BUILD)
 

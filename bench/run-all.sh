@@ -7,10 +7,15 @@ build=${1:-build}
 out="$build/bench/results.jsonl"
 : >"$out"
 rc=0
-for b in "$build"/bench/bench_*; do
-	[ -x "$b" ] || continue
+for b in "$build"/bench/bench_* bench/bench_*.sh; do
+	[ -x "$b" ] || [ "${b%.sh}" != "$b" ] || continue
+	[ -e "$b" ] || continue
 	echo "=== $(basename "$b")"
-	"$b" | tee >(grep '^{' >>"$out")
+	if [ "${b%.sh}" != "$b" ]; then
+		bash "$b" "$build" | tee >(grep '^{' >>"$out")
+	else
+		"$b" | tee >(grep '^{' >>"$out")
+	fi
 	[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
 	echo
 done

@@ -1,10 +1,14 @@
 #!/bin/sh
 # Installs the Debian packages Flowscope needs to build, run and test; does nothing when all are present.
-# Usage: scripts/install-deps.sh [build|test]
+# Usage: scripts/install-deps.sh [build|test|bench]
 set -e
 mode=${1:-build}
 pkgs="make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev libuv1-dev
 libmicrohttpd-dev libnghttp2-dev libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler libssl-dev libyaml-dev iproute2 nodejs"
+if [ "$mode" = bench ]; then
+	# The peers and load generators the benchmarks compare against.
+	pkgs="$pkgs iperf3 softflowd pmacct nftables procps"
+fi
 if [ "$mode" = test ]; then
 	pkgs="$pkgs check socat iputils-ping python3 procps python3-grpcio python3-protobuf python3-grpc-tools nftables openssl chromium"
 fi
