@@ -221,6 +221,22 @@ static int handle_dns_record(struct collector *c, const void *data, size_t len)
 	return 0;
 }
 
+/* Interface names, cached for a few seconds: if_indextoname() is a socket and an ioctl, too
+ * much for every new flow (interfaces get renamed rarely; a stale name lasts 5 s at most). */
+static void ifname_of(struct collector *c, uint32_t ifindex, char name[IF_NAMESIZE])
+{
+	unsigned int slot = ifindex % (sizeof(c->ifnames) / sizeof(c->ifnames[0]));
+	uint64_t now = flow_clock_boot_now();
+
+	if (c->ifnames[slot].ifindex != ifindex || now - c->ifnames[slot].at > 5 * NSEC_PER_SEC) {
+		c->ifnames[slot].ifindex = ifindex;
+		c->ifnames[slot].at = now;
+		if (!if_indextoname(ifindex, c->ifnames[slot].name))
+			c->ifnames[slot].name[0] = '\0';
+	}
+	memcpy(name, c->ifnames[slot].name, IF_NAMESIZE);
+}
+
 static void note_ifindex(struct collector *c, uint32_t ifindex)
 {
 	unsigned int i;
@@ -313,8 +329,7 @@ int collector_handle_record(struct collector *c, const void *data, size_t len)
 		if (!f)
 			return -errno;
 		note_ifindex(c, f->ifindex);
-		if (!f->ifname[0] && !if_indextoname(f->ifindex, f->ifname))
-			f->ifname[0] = '\0';
+		ifname_of(c, f->ifindex, f->ifname);
 	} else {
 		merge_record(f, &ev);
 		flow_store_touch(c->store, f);
@@ -347,8 +362,7 @@ static int sweep_entry(struct collector *c, int map_fd, const struct flow_key *k
 		flow_decode_state(&nf, key, st, &c->clock);
 		nf.event = FLOW_EVENT_START;
 		nf.time_ns = nf.first_seen_ns;
-		if (!if_indextoname(nf.ifindex, nf.ifname))
-			nf.ifname[0] = '\0';
+		ifname_of(c, nf.ifindex, nf.ifname);
 		f = flow_store_insert(c->store, &nf);
 		if (!f)
 			return -errno;

@@ -28,15 +28,16 @@ struct flow_store {
 	struct flow_store_stats st;
 };
 
+/* Word at a time: the key is 44 bytes, a byte-wise hash spent most of a lookup on it. */
 static uint64_t key_hash(const struct flow_key *k)
 {
-	const unsigned char *p = (const unsigned char *)k;
-	uint64_t h = 0xcbf29ce484222325ULL;
-	size_t i;
+	uint64_t w[6] = {0}, h = 0x9e3779b97f4a7c15ULL;
+	int i;
 
-	for (i = 0; i < sizeof(*k); i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
+	memcpy(w, k, sizeof(*k));
+	for (i = 0; i < 6; i++) {
+		h = (h ^ w[i]) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
 	}
 	return h ^ (h >> 29);
 }

@@ -51,6 +51,7 @@ struct tflow {
 	int edge;
 	uint32_t edge_gen;
 	uint64_t bytes[2], packets[2], drops;
+	uint64_t sig; /* what the node names were computed from (see node_sig) */
 	uint32_t drop_reason;
 	bool active, reset, rtt;
 	uint64_t updated;
@@ -379,10 +380,27 @@ static void detach(struct graph *g, struct tflow *t)
 	t->edge = -1;
 }
 
+/* Everything graph_node_id() depends on, folded into one number: while it is unchanged, a
+ * flow's nodes are too, and the (formatting) work of naming them is skipped. */
+static uint64_t node_sig(const struct flow *f)
+{
+	uint64_t s = identities_generation() * 0x9e3779b97f4a7c15ULL;
+
+	s ^= mix((uint64_t)(uintptr_t)f->src_name ^ ((uint64_t)f->src_proc.pid << 1) ^
+		 (uint64_t)f->src_proc.known ^
+		 ((uint64_t)(unsigned char)f->src_proc.container_id[0] << 40) ^
+		 ((uint64_t)f->src_proc.cgroup_id << 20));
+	s = mix(s ^ (uint64_t)(uintptr_t)f->dst_name ^ ((uint64_t)f->dst_proc.pid << 1) ^
+		(uint64_t)f->dst_proc.known ^
+		((uint64_t)(unsigned char)f->dst_proc.container_id[0] << 40) ^
+		((uint64_t)f->dst_proc.cgroup_id << 20));
+	return s | 1; /* never 0: 0 is "not computed" */
+}
+
 void graph_add_flow(struct graph *g, const struct flow *f)
 {
 	struct tflow *t = flow_get(g, f->id, true);
-	uint64_t seen = f->last_seen_ns ? f->last_seen_ns : f->time_ns;
+	uint64_t seen = f->last_seen_ns ? f->last_seen_ns : f->time_ns, sig;
 	struct gedge *e;
 	int src, dst, d;
 
@@ -390,8 +408,17 @@ void graph_add_flow(struct graph *g, const struct flow *f)
 		g->st.flows_untracked++;
 		return;
 	}
-	src = node_get(g, f, 0);
-	dst = node_get(g, f, 1);
+	sig = node_sig(f);
+	if (t->edge >= 0 && g->edges[t->edge].used && g->edges[t->edge].gen == t->edge_gen &&
+	    t->sig == sig) {
+		/* Same inputs, same nodes: keep the edge. */
+		src = g->edges[t->edge].src;
+		dst = g->edges[t->edge].dst;
+	} else {
+		src = node_get(g, f, 0);
+		dst = node_get(g, f, 1);
+		t->sig = sig;
+	}
 	if (t->edge >= 0 && g->edges[t->edge].used && g->edges[t->edge].gen == t->edge_gen &&
 	    (g->edges[t->edge].src != src || g->edges[t->edge].dst != dst) &&
 	    t->edge != (int)g->cfg.max_edges)

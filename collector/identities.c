@@ -4,13 +4,20 @@
 #include "flowscope/identities.h"
 
 static struct identity_table *current;
+static uint64_t generation;
 
 void identities_set(struct identity_table *t)
 {
 	struct identity_table *old = current;
 
 	current = t;
+	generation++;
 	identity_table_free(old);
+}
+
+uint64_t identities_generation(void)
+{
+	return generation;
 }
 
 const struct identity_table *identities_get(void)

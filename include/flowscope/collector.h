@@ -56,6 +56,11 @@ struct collector {
 	/* Interfaces flows were seen on: drop records carry no usable ifindex, they are
 	 * matched to the flow of the same tuple on each of these. */
 	uint32_t ifindexes[64];
+	struct {
+		uint32_t ifindex;
+		char name[IF_NAMESIZE];
+		uint64_t at; /* boot ns of the lookup */
+	} ifnames[64];
 	unsigned int n_ifindexes;
 };
 

@@ -11,6 +11,8 @@
 /* Puts t in force (NULL: none) and frees the table it replaces. */
 void identities_set(struct identity_table *t);
 const struct identity_table *identities_get(void);
+/* Changes whenever identities_set() puts a table in force: cached identity lookups compare it. */
+uint64_t identities_generation(void);
 /* The identity of family/addr in the table in force, or NULL. */
 const struct identity *identities_lookup(uint8_t family, const uint8_t addr[16]);
 
