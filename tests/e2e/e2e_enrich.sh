@@ -71,10 +71,10 @@ EOF
 
 # Server side: the resolver (web.shop.test, and a name answered with garbage), a TCP server
 # on 8080 and one on 7070 behind an nftables drop rule; nothing on 9.
-ins python3 "$here/../../tests/e2e/resolver.py" 10.200.4.2 53 \
+ip netns exec "$S" python3 "$here/../../tests/e2e/resolver.py" 10.200.4.2 53 \
 	web.shop.test=10.200.4.2 bad.shop.test=GARBAGE >"$tmp/resolver.out" 2>&1 &
 pids+=($!)
-ins python3 -c '
+ip netns exec "$S" python3 -c '
 import socket, threading
 def serve(port):
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
