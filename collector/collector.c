@@ -85,9 +85,38 @@ static void enrich(struct collector *c, struct flow *f)
 	}
 }
 
+static int metric_proto(const struct flow *f)
+{
+	switch (f->proto) {
+	case IPPROTO_TCP:
+		return METRIC_PROTO_TCP;
+	case IPPROTO_UDP:
+		return METRIC_PROTO_UDP;
+	case IPPROTO_ICMP:
+		return METRIC_PROTO_ICMPV4;
+	case IPPROTO_ICMPV6:
+		return METRIC_PROTO_ICMPV6;
+	case IPPROTO_SCTP:
+		return METRIC_PROTO_SCTP;
+	}
+	return METRIC_PROTO_OTHER;
+}
+
+static void count_metrics(struct collector *c, const struct flow *f)
+{
+	int i;
+
+	c->metrics.flows[f->dns.present][f->verdict == FLOW_VERDICT_DROPPED][metric_proto(f)]++;
+	if (f->proto == IPPROTO_TCP && f->event != FLOW_EVENT_UPDATE && f->event != FLOW_EVENT_END)
+		for (i = 0; i < 9; i++)
+			if (f->tcp_flags & (1u << i))
+				c->metrics.tcp_flags[i][f->family == 6]++;
+}
+
 static void publish(struct collector *c, struct flow *f, uint64_t now_ns)
 {
 	enrich(c, f);
+	count_metrics(c, f);
 	f->published_ns = now_ns;
 	c->stats.flows_published++;
 	flow_bus_publish(c->bus, f);
@@ -277,6 +306,10 @@ static int handle_drop_record(struct collector *c, const void *data, size_t len)
 		if (!f)
 			continue;
 		found = true;
+		/* Dropped packets since the last report for this flow and reason. */
+		c->metrics.drops[r.reason < 255 ? r.reason : 255][metric_proto(f)] +=
+			f->drop_reason == r.reason && f->drops <= r.count ? r.count - f->drops
+									  : r.count;
 		f->verdict = FLOW_VERDICT_DROPPED;
 		if (f->drop_reason != r.reason || r.count > f->drops)
 			f->drops = r.count;
@@ -438,6 +471,7 @@ int collector_sweep(struct collector *c, int map_fd)
 	void *in = NULL;
 	bool done = false;
 	int err = 0, ended = 0, r;
+	uint64_t entries = 0;
 	__u32 i, n;
 
 	flow_clock_sync(&c->clock);
@@ -465,6 +499,7 @@ int collector_sweep(struct collector *c, int map_fd)
 			}
 			done = true;
 		}
+		entries += n;
 		for (i = 0; i < n; i++) {
 			r = sweep_entry(c, map_fd, &keys[i], &vals[i], now_boot, now_wall);
 			if (r > 0)
@@ -472,6 +507,7 @@ int collector_sweep(struct collector *c, int map_fd)
 		}
 		in = &batch_out;
 	}
+	c->metrics.last_sweep_entries = entries;
 	flow_store_foreach_active(c->store, end_gone, &g);
 	if (c->socks)
 		sock_table_expire(c->socks, now_boot, 60 * NSEC_PER_SEC);

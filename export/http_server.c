@@ -24,6 +24,7 @@
 #include "flowscope/graph.h"
 #include "flowscope/http_server.h"
 #include "flowscope/identities.h"
+#include "flowscope/metrics.h"
 #include "flowscope/msg_queue.h"
 #include "flowscope/parse.h"
 
@@ -487,6 +488,7 @@ static void on_flow(const struct flow *f, void *arg)
 		return;
 	if (msg_queue_full(&fo->q)) {
 		fo->lost++;
+		fo->srv->col->metrics.follower_lost_http++;
 		return;
 	}
 	follower_send_lost(fo);
@@ -494,6 +496,7 @@ static void on_flow(const struct flow *f, void *arg)
 	if (encode(&fo->scratch, f, fo->srv->col->node_name, fo->pb, fo->sse) ||
 	    msg_queue_push(&fo->q, fo->scratch.data, fo->scratch.len, false)) {
 		fo->lost++;
+		fo->srv->col->metrics.follower_lost_http++;
 		return;
 	}
 	follower_wake(fo);
@@ -696,6 +699,21 @@ static enum MHD_Result serve_graph(struct http_server *s, struct MHD_Connection 
 	return reply(conn, MHD_HTTP_OK, "application/json", b.data, b.len);
 }
 
+/* ---- /metrics -------------------------------------------------------------------------- */
+
+static enum MHD_Result serve_metrics(struct http_server *s, struct MHD_Connection *conn)
+{
+	struct buf b = BUF_INIT;
+	struct metrics_exporter ex[4];
+	int n = s->opts.exporters ? s->opts.exporters(ex, 4, s->opts.exporters_ctx) : 0;
+
+	if (metrics_write(&b, s->col, now_wall_ns(), ex, n)) {
+		buf_free(&b);
+		return reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	}
+	return reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
+}
+
 /* ---- the dashboard's files ---------------------------------------------------------------- */
 
 static const char *content_type(const char *path)
@@ -829,6 +847,7 @@ static const char index_text[] =
 	"GET /api/v1/flows?last=N[&follow=1][&format=json|pb]  flows as NDJSON or protobuf frames\n"
 	"GET /api/v1/status                                   counters as JSON\n"
 	"GET /api/v1/graph?window=5m[&namespace=NS]           the service graph as JSON\n"
+	"GET /metrics                                         Prometheus metrics\n"
 	"GET /healthz                                         liveness\n";
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -870,6 +889,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return serve_status(s, conn);
 	if (!strcmp(url, "/api/v1/graph"))
 		return serve_graph(s, conn);
+	if (!strcmp(url, "/metrics"))
+		return serve_metrics(s, conn);
 	if (!strcmp(url, "/healthz"))
 		return reply_text(conn, MHD_HTTP_OK, "text/plain", "ok\n");
 	if (strncmp(url, "/api/", 5)) {

@@ -99,17 +99,21 @@ static void on_flow(const struct flow *f, void *arg)
 		return;
 	if (grpc_call_queued(g->call) >= grpc_call_queue_limit(g->call)) {
 		g->lost++;
+		g->col->metrics.follower_lost_grpc++;
 		return;
 	}
 	maybe_send_lost(g);
 	buf_reset(&g->frame);
 	if (flow_pb_frame(&g->frame, f, g->col->node_name)) {
 		g->lost++;
+		g->col->metrics.follower_lost_grpc++;
 		return;
 	}
 	err = grpc_call_send_frame(g->call, g->frame.data, g->frame.len, false);
-	if (err == -ENOBUFS || err == -ENOMEM)
+	if (err == -ENOBUFS || err == -ENOMEM) {
 		g->lost++;
+		g->col->metrics.follower_lost_grpc++;
+	}
 }
 
 void observer_service_drained(struct grpc_call *call, void *svc)

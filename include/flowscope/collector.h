@@ -12,6 +12,26 @@
 #include "flowscope/flow_store.h"
 #include "flowscope/sock_table.h"
 
+/* Counters behind GET /metrics, kept as flows are published. */
+enum {
+	METRIC_PROTO_TCP,
+	METRIC_PROTO_UDP,
+	METRIC_PROTO_ICMPV4,
+	METRIC_PROTO_ICMPV6,
+	METRIC_PROTO_SCTP,
+	METRIC_PROTO_OTHER,
+	METRIC_PROTOS
+};
+
+struct collector_metrics {
+	/* Flow events published: [L3_L4 or L7][verdict FORWARDED/DROPPED][protocol]. */
+	uint64_t flows[2][2][METRIC_PROTOS];
+	uint64_t tcp_flags[9][2];	    /* events carrying each flag (FIN..NS), [IPv4, IPv6] */
+	uint64_t drops[256][METRIC_PROTOS]; /* dropped packets by kernel reason (255: others) */
+	uint64_t follower_lost_grpc, follower_lost_http; /* flows followers could not take */
+	uint64_t last_sweep_entries; /* kernel flow map entries seen by the latest sweep */
+};
+
 struct collector_stats {
 	uint64_t records;	   /* ring records read */
 	uint64_t sock_records;	   /* of which from the socket probes */
@@ -39,6 +59,7 @@ struct collector {
 	char node_name[256];
 	uint64_t start_wall_ns; /* CLOCK_REALTIME when flowd started */
 	struct collector_stats stats;
+	struct collector_metrics metrics;
 	struct collector_config cfg;
 	struct flow_clock clock;
 	uint64_t sweep_gen;

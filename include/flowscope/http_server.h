@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "flowscope/collector.h"
+#include "flowscope/metrics.h"
 
 struct http_server;
 
@@ -14,6 +15,9 @@ struct http_server_opts {
 	uint16_t port;	       /* default 12000 */
 	uint32_t follow_queue; /* max queued flows per follower before it loses some; 0: 4096 */
 	const char *web_dir;   /* the dashboard's files, served at "/"; NULL: none */
+	/* Fills up to max exporter counter sets for /metrics; returns how many. NULL: none. */
+	int (*exporters)(struct metrics_exporter *out, int max, void *ctx);
+	void *exporters_ctx;
 };
 
 /* Starts serving on c->loop. Returns 0 or a negative errno with a message on stderr
