@@ -32,9 +32,9 @@ struct {
 } lost SEC(".maps");
 
 struct gen_state {
-	__u64 n; /* records written so far on this CPU */
+	__u64 n;	  /* records written so far on this CPU */
 	__u64 first_seen; /* of the current connection */
-	__u32 base; /* distinguishes runs of the benchmark (set from user space) */
+	__u32 base;	  /* distinguishes runs of the benchmark (set from user space) */
 	__u32 pad;
 };
 
@@ -96,10 +96,12 @@ int gen(struct __sk_buff *skb)
 	r->state.bytes[0] = r->state.packets[0] * 60;
 	r->state.bytes[1] = r->state.packets[1] * 60;
 	r->state.tcp_flags[0] = FLOW_TCP_SYN | (step >= 2 ? FLOW_TCP_FIN | FLOW_TCP_ACK : 0);
-	r->state.tcp_flags[1] = step >= 1 ? FLOW_TCP_SYN | FLOW_TCP_ACK | (step >= 3 ? FLOW_TCP_FIN : 0) : 0;
+	r->state.tcp_flags[1] =
+		step >= 1 ? FLOW_TCP_SYN | FLOW_TCP_ACK | (step >= 3 ? FLOW_TCP_FIN : 0) : 0;
 	r->pkt_dir = step & 1;
-	r->pkt_tcp_flags = step == 0 ? FLOW_TCP_SYN : step == 1 ? FLOW_TCP_SYN | FLOW_TCP_ACK
-								: FLOW_TCP_FIN | FLOW_TCP_ACK;
+	r->pkt_tcp_flags = step == 0   ? FLOW_TCP_SYN
+			   : step == 1 ? FLOW_TCP_SYN | FLOW_TCP_ACK
+				       : FLOW_TCP_FIN | FLOW_TCP_ACK;
 	r->tc_dir = step & 1;
 	r->cpu = cpu;
 	bpf_ringbuf_submit(r, 0);
