@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "flowscope/collector.h"
+#include "flowscope/file_exporter.h"
 #include "flowscope/graph.h"
 #include "flowscope/grpc_server.h"
 #include "flowscope/http_server.h"
@@ -43,6 +44,12 @@ struct flowd {
 	uv_fs_event_t ids_watch;
 	uv_timer_t ids_timer;
 	int ids_watching;
+	/* --export-file: the SIEM file exporter, flushed every second, reopened on SIGHUP. */
+	struct file_exporter *fx;
+	struct file_exporter_opts fxo;
+	uv_timer_t fx_timer;
+	uv_signal_t sig_hup;
+	int fx_running;
 };
 
 static void usage(FILE *out)
@@ -79,6 +86,13 @@ static void usage(FILE *out)
 		"                             (default 5m)\n"
 		"      --graph-max-nodes N    graph size caps; beyond them new nodes and edges\n"
 		"      --graph-max-edges N    fold into \"other\" (defaults 1000 and 5000)\n"
+		"      --export-file PATH     append every flow event to PATH as NDJSON (SIEM);\n"
+		"                             SIGHUP reopens it (for logrotate)\n"
+		"      --export-max-size SIZE rotate PATH at this size (default 100M)\n"
+		"      --export-keep N        rotated files kept: PATH.1 ... PATH.N (default 5)\n"
+		"      --export-gzip          compress rotated files (PATH.1.gz ...)\n"
+		"      --export-fields LIST   keep only these flow fields, e.g. "
+		"time,IP,l4,verdict\n"
 		"  -h, --help                 show this help\n"
 		"  -V, --version              show the version\n"
 		"\n"
@@ -151,6 +165,17 @@ static void shutdown_flowd(struct flowd *d)
 	}
 	uv_timer_stop(&d->sweep_timer);
 	uv_close((uv_handle_t *)&d->sweep_timer, NULL);
+	if (d->fx_running) {
+		uv_timer_stop(&d->fx_timer);
+		uv_close((uv_handle_t *)&d->fx_timer, NULL);
+		uv_close((uv_handle_t *)&d->sig_hup, NULL);
+		d->fx_running = 0;
+	}
+	if (d->fx) {
+		/* Everything drained from the rings above is published: write it all out. */
+		file_exporter_close(d->fx);
+		d->fx = NULL;
+	}
 	if (d->ids_watching) {
 		uv_fs_event_stop(&d->ids_watch);
 		uv_close((uv_handle_t *)&d->ids_watch, NULL);
@@ -235,6 +260,53 @@ static int start_identities(struct flowd *d)
 	return 0;
 }
 
+static void fx_on_flow(const struct flow *f, void *ctx)
+{
+	file_exporter_write(ctx, f);
+}
+
+static void fx_flush(uv_timer_t *t)
+{
+	struct flowd *d = t->data;
+
+	file_exporter_flush(d->fx, false);
+}
+
+/* SIGHUP: reopen the export file (after logrotate moved it) and reload the identities. */
+static void on_hup(uv_signal_t *s, int signum)
+{
+	struct flowd *d = s->data;
+	char err[512];
+
+	(void)signum;
+	if (d->fx) {
+		if (file_exporter_reload(d->fx, &d->fxo, err, sizeof(err)))
+			fprintf(stderr,
+				"flowd: export file not reopened: %s (still writing the old one)\n",
+				err);
+		else
+			fprintf(stderr, "flowd: export file reopened: %s\n", d->fxo.path);
+	}
+	if (d->ids_watching)
+		reload_identities(&d->ids_timer);
+}
+
+static int exporter_metrics(struct metrics_exporter *out, int max, void *ctx)
+{
+	struct flowd *d = ctx;
+	struct file_exporter_stats st;
+
+	if (!d->fx || max < 1)
+		return 0;
+	file_exporter_get_stats(d->fx, &st);
+	out[0] = (struct metrics_exporter){.name = "file",
+					   .written = st.written,
+					   .dropped = st.dropped,
+					   .filtered = st.filtered,
+					   .errors = st.errors};
+	return 1;
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
 	struct flowd *d = s->data;
@@ -309,6 +381,11 @@ int main(int argc, char **argv)
 		OPT_GWIN,
 		OPT_GNODES,
 		OPT_GEDGES,
+		OPT_XFILE,
+		OPT_XSIZE,
+		OPT_XKEEP,
+		OPT_XGZIP,
+		OPT_XFIELDS,
 	};
 	static const struct option opts[] = {
 		{"interface", required_argument, NULL, 'i'},
@@ -330,6 +407,11 @@ int main(int argc, char **argv)
 		{"graph-window", required_argument, NULL, OPT_GWIN},
 		{"graph-max-nodes", required_argument, NULL, OPT_GNODES},
 		{"graph-max-edges", required_argument, NULL, OPT_GEDGES},
+		{"export-file", required_argument, NULL, OPT_XFILE},
+		{"export-max-size", required_argument, NULL, OPT_XSIZE},
+		{"export-keep", required_argument, NULL, OPT_XKEEP},
+		{"export-gzip", no_argument, NULL, OPT_XGZIP},
+		{"export-fields", required_argument, NULL, OPT_XFIELDS},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -448,6 +530,51 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case OPT_XFILE:
+			d.fxo.path = optarg;
+			break;
+		case OPT_XSIZE: {
+			char num[32], *unit;
+			uint64_t mult = 1;
+
+			snprintf(num, sizeof(num), "%s", optarg);
+			unit = num + strspn(num, "0123456789");
+			if (!strcmp(unit, "K") || !strcmp(unit, "k"))
+				mult = 1024;
+			else if (!strcmp(unit, "M"))
+				mult = 1024 * 1024;
+			else if (!strcmp(unit, "G"))
+				mult = 1024ULL * 1024 * 1024;
+			else if (*unit)
+				mult = 0;
+			*unit = '\0';
+			if (!mult || parse_u64(num, UINT64_MAX / (1024ULL * 1024 * 1024), &v) ||
+			    !v) {
+				fprintf(stderr,
+					"flowd: invalid --export-max-size '%s': use bytes, or a "
+					"number "
+					"with K, M or G (100M)\n",
+					optarg);
+				return 2;
+			}
+			d.fxo.max_bytes = v * mult;
+			break;
+		}
+		case OPT_XKEEP:
+			if (parse_u64(optarg, 1000, &v) || !v) {
+				fprintf(stderr,
+					"flowd: invalid --export-keep '%s': use 1 to 1000\n",
+					optarg);
+				return 2;
+			}
+			d.fxo.keep = (unsigned int)v;
+			break;
+		case OPT_XGZIP:
+			d.fxo.gzip = true;
+			break;
+		case OPT_XFIELDS:
+			d.fxo.fields = optarg;
+			break;
 		case OPT_GNODES:
 		case OPT_GEDGES:
 			if (parse_u64(optarg, 10000000, &v) || !v) {
@@ -532,6 +659,22 @@ int main(int argc, char **argv)
 	}
 	if (!hopts.web_dir)
 		hopts.web_dir = default_web_dir();
+	if (d.fxo.path) {
+		char err[512];
+
+		d.fxo.node_name = d.col.node_name;
+		if (file_exporter_open(&d.fx, &d.fxo, err, sizeof(err))) {
+			fprintf(stderr, "flowd: --export-file: %s\n", err);
+			ret = 2;
+			goto out;
+		}
+		if (!flow_bus_subscribe(d.col.bus, fx_on_flow, d.fx)) {
+			fprintf(stderr, "flowd: cannot start the file exporter: out of memory\n");
+			goto out;
+		}
+	}
+	hopts.exporters = exporter_metrics;
+	hopts.exporters_ctx = &d;
 	/* Socket probes: processes, RTT, retransmits, closes. Flows still work without them. */
 	d.col.socks = sock_table_new(262144);
 	if (!d.col.socks || probe_sock_open(&d.sock, d.probe)) {
@@ -563,6 +706,15 @@ int main(int argc, char **argv)
 	d.sig_int.data = d.sig_term.data = &d;
 	uv_signal_start(&d.sig_int, on_signal, SIGINT);
 	uv_signal_start(&d.sig_term, on_signal, SIGTERM);
+	uv_signal_init(d.loop, &d.sig_hup);
+	d.sig_hup.data = &d;
+	uv_signal_start(&d.sig_hup, on_hup, SIGHUP);
+	if (d.fx) {
+		uv_timer_init(d.loop, &d.fx_timer);
+		d.fx_timer.data = &d;
+		uv_timer_start(&d.fx_timer, fx_flush, 1000, 1000);
+	}
+	d.fx_running = 1;
 	signal(SIGPIPE, SIG_IGN);
 
 	fprintf(stderr,

@@ -1,0 +1,106 @@
+#!/bin/bash
+# The SIEM file exporter end to end: flowd watching lo in a namespace of this test's own writes
+# every flow event to a file that rotates (gzip) while traffic runs; the file is moved away and
+# SIGHUP makes flowd reopen it (as logrotate does); SIGTERM flushes. Every flow made must be in
+# the files, each line complete JSON, no event twice.
+# Usage: tests/e2e/e2e_export_file.sh BUILD_DIR. Needs root.
+set -u
+build=$(cd "${1:-build}" && pwd)
+passed=0
+failed=0
+ok() { echo "ok - $*"; passed=$((passed + 1)); }
+fail() { echo "FAIL - $*"; failed=$((failed + 1)); }
+check() {
+	local what=$1
+	shift
+	if "$@"; then ok "$what"; else fail "$what"; fi
+}
+if [ "$(id -u)" != 0 ]; then
+	echo "export_file: needs root (network namespace, BPF): not run"
+	echo "export_file: 0 passed, 1 failed"
+	exit 1
+fi
+ns="fsx$$"
+tmp=$(mktemp -d)
+flowd_pid=
+cleanup() {
+	[ -n "$flowd_pid" ] && kill -KILL "$flowd_pid" 2>/dev/null && wait "$flowd_pid" 2>/dev/null
+	ip netns del "$ns" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+ip netns add "$ns"
+ip -n "$ns" link set lo up
+ip netns exec "$ns" "$build/flowd" -i lo --sweep-interval 200ms --export-file "$tmp/flows.ndjson" \
+	--export-max-size 16K --export-keep 100 --export-gzip >"$tmp/flowd.out" 2>&1 &
+flowd_pid=$!
+for _ in $(seq 50); do
+	ip netns exec "$ns" "$build/flowctl" status >/dev/null 2>&1 && break
+	sleep 0.1
+done
+check "flowd runs with --export-file" kill -0 "$flowd_pid"
+
+traffic() { # traffic FIRST_PORT COUNT: one UDP flow per source port to a local receiver
+	ip netns exec "$ns" python3 -c '
+import socket, sys
+first, n = int(sys.argv[1]), int(sys.argv[2])
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(("127.0.0.1", 7777))
+for p in range(first, first + n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", p))
+    s.sendto(b"x" * 50, ("127.0.0.1", 7777)); r.recv(100); s.close()' "$1" "$2"
+}
+traffic 30000 150
+sleep 1.5 # one flush
+mv "$tmp/flows.ndjson" "$tmp/moved.ndjson"
+kill -HUP "$flowd_pid"
+sleep 0.5
+check "SIGHUP reopened the export file" test -f "$tmp/flows.ndjson"
+check "flowd said so" grep -q "export file reopened" "$tmp/flowd.out"
+traffic 31000 150
+# No sleep: what is still buffered must be written at SIGTERM.
+kill -TERM "$flowd_pid"
+wait "$flowd_pid"
+rc=$?
+flowd_pid=
+check "flowd exits 0 on SIGTERM (rc $rc)" test "$rc" -eq 0
+n_gz=$(ls "$tmp"/flows.ndjson.*.gz 2>/dev/null | wc -l)
+check "the file rotated, compressed ($n_gz .gz files)" test "$n_gz" -ge 2
+
+python3 - "$tmp" >"$tmp/checks" <<'PY'
+import glob, gzip, json, os, sys
+d = sys.argv[1]
+def c(ok, what): print(("ok - " if ok else "FAIL - ") + what)
+files = [f for f in glob.glob(d + "/flows.ndjson*") + [d + "/moved.ndjson"]]
+lines, bad, big = [], 0, []
+for f in files:
+    raw = gzip.open(f).read() if f.endswith(".gz") else open(f, "rb").read()
+    if f.endswith(".gz") and len(raw) > 16 * 1024:
+        big.append(f)
+    if raw and not raw.endswith(b"\n"):
+        bad += 1
+    for l in raw.splitlines():
+        try:
+            lines.append(json.loads(l))
+        except ValueError:
+            bad += 1
+c(bad == 0, "every line of %d files is complete JSON (%d bad)" % (len(files), bad))
+c(not big, "no rotated file over the 16 KiB limit (%s)" % big)
+starts = {}
+for m in lines:
+    f = m.get("flow", {})
+    u = f.get("l4", {}).get("UDP", {})
+    if u.get("destination_port") == 7777 and f.get("flow_event") == "FLOW_EVENT_START":
+        starts.setdefault(u["source_port"], []).append(f.get("flow_id"))
+want = set(range(30000, 30150)) | set(range(31000, 31150))
+c(set(starts) == want, "a START event for each of the 300 flows (%d found, %d missing)"
+  % (len(starts), len(want - set(starts))))
+c(all(len(v) == 1 for v in starts.values()), "no START event twice")
+ids = [m["flow"]["flow_id"] for m in lines if "flow" in m]
+c(len(lines) == len(ids), "every line is a flow event (%d)" % len(lines))
+PY
+cat "$tmp/checks"
+passed=$((passed + $(grep -c '^ok - ' "$tmp/checks")))
+failed=$((failed + $(grep -c '^FAIL - ' "$tmp/checks")))
+[ "$failed" -gt 0 ] && cat "$tmp/flowd.out"
+echo "export_file: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
