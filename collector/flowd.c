@@ -166,8 +166,11 @@ static void shutdown_flowd(struct flowd *d)
 	uv_timer_stop(&d->sweep_timer);
 	uv_close((uv_handle_t *)&d->sweep_timer, NULL);
 	if (d->fx_running) {
-		uv_timer_stop(&d->fx_timer);
-		uv_close((uv_handle_t *)&d->fx_timer, NULL);
+		/* The HUP handler always runs; the flush timer only with an exporter. */
+		if (d->fx) {
+			uv_timer_stop(&d->fx_timer);
+			uv_close((uv_handle_t *)&d->fx_timer, NULL);
+		}
 		uv_close((uv_handle_t *)&d->sig_hup, NULL);
 		d->fx_running = 0;
 	}
