@@ -45,6 +45,11 @@ for t in tests/e2e/*.sh; do
 	[ -f "$t" ] || continue
 	run "$(basename "$t")" bash "$t" "$build"
 done
+# Self-contained end-to-end tests in Python (against real rsyslog, nfcapd/nfdump).
+for t in tests/e2e/e2e_*.py; do
+	[ -f "$t" ] || continue
+	run "$(basename "$t")" python3 "$t" "$build"
+done
 
 echo
 if [ "${#bad_programs[@]}" -gt 0 ]; then
