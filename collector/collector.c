@@ -461,6 +461,24 @@ static int end_gone(struct flow *f, void *arg)
 	return 0;
 }
 
+static int end_any(struct flow *f, void *arg)
+{
+	struct gone_ctx *g = arg;
+
+	end_flow(g->c, f, g->now_wall);
+	g->ended++;
+	return 0;
+}
+
+int collector_end_all(struct collector *c)
+{
+	struct gone_ctx g = {.c = c};
+
+	g.now_wall = flow_clock_wall(&c->clock, flow_clock_boot_now());
+	flow_store_foreach_active(c->store, end_any, &g);
+	return g.ended;
+}
+
 int collector_sweep(struct collector *c, int map_fd)
 {
 	struct flow_key *keys = NULL;

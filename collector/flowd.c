@@ -15,6 +15,8 @@
 #include "flowscope/collector.h"
 #include "flowscope/file_exporter.h"
 #include "flowscope/graph.h"
+#include "flowscope/ipfix_exporter.h"
+#include "flowscope/syslog_exporter.h"
 #include "flowscope/grpc_server.h"
 #include "flowscope/http_server.h"
 #include "flowscope/parse.h"
@@ -50,6 +52,13 @@ struct flowd {
 	uv_timer_t fx_timer;
 	uv_signal_t sig_hup;
 	int fx_running;
+	/* --export-syslog, --export-ipfix. */
+	struct syslog_exporter *sx;
+	struct syslog_exporter_opts sxo;
+	char sx_host[256];
+	struct ipfix_exporter *ix;
+	struct ipfix_exporter_opts ixo;
+	char ix_host[256];
 };
 
 static void usage(FILE *out)
@@ -93,6 +102,10 @@ static void usage(FILE *out)
 		"      --export-gzip          compress rotated files (PATH.1.gz ...)\n"
 		"      --export-fields LIST   keep only these flow fields, e.g. "
 		"time,IP,l4,verdict\n"
+		"      --export-syslog URL    every flow event to syslog (RFC 5424), URL\n"
+		"                             udp://HOST:PORT or tcp://HOST:PORT\n"
+		"      --export-syslog-format json (default) or cef\n"
+		"      --export-ipfix HOST:PORT  ended flows as IPFIX (RFC 7011) over UDP\n"
 		"  -h, --help                 show this help\n"
 		"  -V, --version              show the version\n"
 		"\n"
@@ -167,17 +180,29 @@ static void shutdown_flowd(struct flowd *d)
 	uv_close((uv_handle_t *)&d->sweep_timer, NULL);
 	if (d->fx_running) {
 		/* The HUP handler always runs; the flush timer only with an exporter. */
-		if (d->fx) {
+		if (d->fx || d->sx || d->ix) {
 			uv_timer_stop(&d->fx_timer);
 			uv_close((uv_handle_t *)&d->fx_timer, NULL);
 		}
 		uv_close((uv_handle_t *)&d->sig_hup, NULL);
 		d->fx_running = 0;
 	}
+	/* Everything drained from the rings above is published. Flows still active end now,
+	 * so the exporters get their final counters (IPFIX only exports ended flows); then
+	 * every exporter writes out what it holds. */
+	if (d->fx || d->sx || d->ix)
+		collector_end_all(&d->col);
 	if (d->fx) {
-		/* Everything drained from the rings above is published: write it all out. */
 		file_exporter_close(d->fx);
 		d->fx = NULL;
+	}
+	if (d->sx) {
+		syslog_exporter_close(d->sx);
+		d->sx = NULL;
+	}
+	if (d->ix) {
+		ipfix_exporter_close(d->ix);
+		d->ix = NULL;
 	}
 	if (d->ids_watching) {
 		uv_fs_event_stop(&d->ids_watch);
@@ -272,7 +297,26 @@ static void fx_flush(uv_timer_t *t)
 {
 	struct flowd *d = t->data;
 
-	file_exporter_flush(d->fx, false);
+	if (d->fx)
+		file_exporter_flush(d->fx, false);
+	if (d->sx)
+		syslog_exporter_flush(d->sx);
+	if (d->ix)
+		ipfix_exporter_flush(d->ix);
+}
+
+static void sx_on_flow(const struct flow *f, void *ctx)
+{
+	struct flowd *d = ctx;
+
+	syslog_exporter_add(d->sx, f, d->col.node_name);
+}
+
+/* IPFIX carries finished flows: one record per direction when a flow ends. */
+static void ix_on_flow(const struct flow *f, void *ctx)
+{
+	if (f->event == FLOW_EVENT_END)
+		ipfix_exporter_add(ctx, f);
 }
 
 /* SIGHUP: reopen the export file (after logrotate moved it) and reload the identities. */
@@ -299,15 +343,33 @@ static int exporter_metrics(struct metrics_exporter *out, int max, void *ctx)
 	struct flowd *d = ctx;
 	struct file_exporter_stats st;
 
-	if (!d->fx || max < 1)
-		return 0;
-	file_exporter_get_stats(d->fx, &st);
-	out[0] = (struct metrics_exporter){.name = "file",
-					   .written = st.written,
-					   .dropped = st.dropped,
-					   .filtered = st.filtered,
-					   .errors = st.errors};
-	return 1;
+	int n = 0;
+
+	if (d->fx && n < max) {
+		file_exporter_get_stats(d->fx, &st);
+		out[n++] = (struct metrics_exporter){.name = "file",
+						     .written = st.written,
+						     .dropped = st.dropped,
+						     .filtered = st.filtered,
+						     .errors = st.errors};
+	}
+	if (d->sx && n < max) {
+		struct syslog_exporter_stats ss;
+
+		syslog_exporter_get_stats(d->sx, &ss);
+		out[n++] = (struct metrics_exporter){.name = "syslog",
+						     .written = ss.sent,
+						     .dropped = ss.dropped,
+						     .queued_bytes = ss.queued_bytes};
+	}
+	if (d->ix && n < max) {
+		struct ipfix_exporter_stats is;
+
+		ipfix_exporter_get_stats(d->ix, &is);
+		out[n++] = (struct metrics_exporter){
+			.name = "ipfix", .written = is.records, .errors = is.send_errors};
+	}
+	return n;
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -389,6 +451,9 @@ int main(int argc, char **argv)
 		OPT_XKEEP,
 		OPT_XGZIP,
 		OPT_XFIELDS,
+		OPT_XSYSLOG,
+		OPT_XSYSLOGFMT,
+		OPT_XIPFIX,
 	};
 	static const struct option opts[] = {
 		{"interface", required_argument, NULL, 'i'},
@@ -415,6 +480,9 @@ int main(int argc, char **argv)
 		{"export-keep", required_argument, NULL, OPT_XKEEP},
 		{"export-gzip", no_argument, NULL, OPT_XGZIP},
 		{"export-fields", required_argument, NULL, OPT_XFIELDS},
+		{"export-syslog", required_argument, NULL, OPT_XSYSLOG},
+		{"export-syslog-format", required_argument, NULL, OPT_XSYSLOGFMT},
+		{"export-ipfix", required_argument, NULL, OPT_XIPFIX},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -578,6 +646,49 @@ int main(int argc, char **argv)
 		case OPT_XFIELDS:
 			d.fxo.fields = optarg;
 			break;
+		case OPT_XSYSLOG: {
+			const char *hp = optarg;
+
+			if (!strncmp(hp, "udp://", 6)) {
+				hp += 6;
+			} else if (!strncmp(hp, "tcp://", 6)) {
+				hp += 6;
+				d.sxo.tcp = true;
+			}
+			if (parse_hostport(hp, d.sx_host, sizeof(d.sx_host), &d.sxo.port) ||
+			    !d.sx_host[0]) {
+				fprintf(stderr,
+					"flowd: invalid --export-syslog '%s': use udp://HOST:PORT "
+					"or "
+					"tcp://HOST:PORT with a numeric address\n",
+					optarg);
+				return 2;
+			}
+			d.sxo.host = d.sx_host;
+			break;
+		}
+		case OPT_XSYSLOGFMT:
+			if (!strcmp(optarg, "cef")) {
+				d.sxo.cef = true;
+			} else if (strcmp(optarg, "json")) {
+				fprintf(stderr,
+					"flowd: invalid --export-syslog-format '%s': use json "
+					"or cef\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case OPT_XIPFIX:
+			if (parse_hostport(optarg, d.ix_host, sizeof(d.ix_host), &d.ixo.port) ||
+			    !d.ix_host[0]) {
+				fprintf(stderr,
+					"flowd: invalid --export-ipfix '%s': use HOST:PORT with a "
+					"numeric address, e.g. 127.0.0.1:4739\n",
+					optarg);
+				return 2;
+			}
+			d.ixo.host = d.ix_host;
+			break;
 		case OPT_GNODES:
 		case OPT_GEDGES:
 			if (parse_u64(optarg, 10000000, &v) || !v) {
@@ -676,6 +787,28 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (d.sxo.host) {
+		char err[512];
+
+		if (syslog_exporter_open(&d.sx, &d.sxo, err, sizeof(err))) {
+			fprintf(stderr, "flowd: --export-syslog: %s\n", err);
+			ret = 2;
+			goto out;
+		}
+		if (!flow_bus_subscribe(d.col.bus, sx_on_flow, &d))
+			goto out;
+	}
+	if (d.ixo.host) {
+		char err[512];
+
+		if (ipfix_exporter_open(&d.ix, &d.ixo, err, sizeof(err))) {
+			fprintf(stderr, "flowd: --export-ipfix: %s\n", err);
+			ret = 2;
+			goto out;
+		}
+		if (!flow_bus_subscribe(d.col.bus, ix_on_flow, d.ix))
+			goto out;
+	}
 	hopts.exporters = exporter_metrics;
 	hopts.exporters_ctx = &d;
 	/* Socket probes: processes, RTT, retransmits, closes. Flows still work without them. */
@@ -712,7 +845,7 @@ int main(int argc, char **argv)
 	uv_signal_init(d.loop, &d.sig_hup);
 	d.sig_hup.data = &d;
 	uv_signal_start(&d.sig_hup, on_hup, SIGHUP);
-	if (d.fx) {
+	if (d.fx || d.sx || d.ix) {
 		uv_timer_init(d.loop, &d.fx_timer);
 		d.fx_timer.data = &d;
 		uv_timer_start(&d.fx_timer, fx_flush, 1000, 1000);

@@ -98,4 +98,8 @@ int collector_handle_record(struct collector *c, const void *data, size_t len);
  * of flows ended, or a negative errno. */
 int collector_sweep(struct collector *c, int map_fd);
 
+/* Ends every active flow now (flowd stopping: exporters get each flow's final counters).
+ * Returns the number of flows ended. */
+int collector_end_all(struct collector *c);
+
 #endif /* FLOWSCOPE_COLLECTOR_H */
