@@ -14,6 +14,7 @@
 
 #include "flowscope/collector.h"
 #include "flowscope/file_exporter.h"
+#include "flowscope/filter_query.h"
 #include "flowscope/graph.h"
 #include "flowscope/ipfix_exporter.h"
 #include "flowscope/syslog_exporter.h"
@@ -59,7 +60,47 @@ struct flowd {
 	struct ipfix_exporter *ix;
 	struct ipfix_exporter_opts ixo;
 	char ix_host[256];
+	/* --export-allow / --export-deny: which flows the exporters get. */
+	const char *x_allow, *x_deny;
+	struct flow_filter_set *xfs; /* for syslog and IPFIX; the file exporter has its own */
 };
+
+/* Compiles the export filters (NULL when there are none). Returns 0 or -1 with err. */
+static int export_filters(struct flowd *d, struct flow_filter_set **out, char *err, size_t len)
+{
+	struct filter_query a = {0}, n = {0};
+	int r = 0;
+
+	*out = NULL;
+	if (d->x_allow && filter_query_parse(&a, d->x_allow)) {
+		snprintf(err, len, "--export-allow: %s", a.err[0] ? a.err : "out of memory");
+		r = -1;
+	} else if (d->x_deny && filter_query_parse(&n, d->x_deny)) {
+		snprintf(err, len, "--export-deny: %s", n.err[0] ? n.err : "out of memory");
+		r = -1;
+	} else {
+		struct flow_filter_set *probe = NULL;
+		char e[256];
+
+		/* Each on its own first, so the message can say which option is wrong. */
+		if (filter_query_compile(&a, NULL, &probe, e, sizeof(e))) {
+			snprintf(err, len, "--export-allow: %s", e);
+			r = -1;
+		}
+		flow_filter_set_free(probe);
+		probe = NULL;
+		if (!r && filter_query_compile(NULL, &n, &probe, e, sizeof(e))) {
+			snprintf(err, len, "--export-deny: %s", e);
+			r = -1;
+		}
+		flow_filter_set_free(probe);
+		if (!r && filter_query_compile(&a, &n, out, err, len))
+			r = -1;
+	}
+	filter_query_free(&a);
+	filter_query_free(&n);
+	return r;
+}
 
 static void usage(FILE *out)
 {
@@ -106,6 +147,9 @@ static void usage(FILE *out)
 		"                             udp://HOST:PORT or tcp://HOST:PORT\n"
 		"      --export-syslog-format json (default) or cef\n"
 		"      --export-ipfix HOST:PORT  ended flows as IPFIX (RFC 7011) over UDP\n"
+		"      --export-allow FILTER  export only matching flows, e.g.\n"
+		"                             'to_port=443&protocol=tcp' (keys as the HTTP API's)\n"
+		"      --export-deny FILTER   export no flow matching FILTER\n"
 		"  -h, --help                 show this help\n"
 		"  -V, --version              show the version\n"
 		"\n"
@@ -309,14 +353,17 @@ static void sx_on_flow(const struct flow *f, void *ctx)
 {
 	struct flowd *d = ctx;
 
-	syslog_exporter_add(d->sx, f, d->col.node_name);
+	if (flow_filter_set_match(d->xfs, f, d->col.node_name))
+		syslog_exporter_add(d->sx, f, d->col.node_name);
 }
 
 /* IPFIX carries finished flows: one record per direction when a flow ends. */
 static void ix_on_flow(const struct flow *f, void *ctx)
 {
-	if (f->event == FLOW_EVENT_END)
-		ipfix_exporter_add(ctx, f);
+	struct flowd *d = ctx;
+
+	if (f->event == FLOW_EVENT_END && flow_filter_set_match(d->xfs, f, d->col.node_name))
+		ipfix_exporter_add(d->ix, f);
 }
 
 /* SIGHUP: reopen the export file (after logrotate moved it) and reload the identities. */
@@ -327,6 +374,9 @@ static void on_hup(uv_signal_t *s, int signum)
 
 	(void)signum;
 	if (d->fx) {
+		/* The exporter owns (and frees) the filters it is given: a fresh set each time. */
+		if (export_filters(d, &d->fxo.filters, err, sizeof(err)))
+			d->fxo.filters = NULL;
 		if (file_exporter_reload(d->fx, &d->fxo, err, sizeof(err)))
 			fprintf(stderr,
 				"flowd: export file not reopened: %s (still writing the old one)\n",
@@ -454,6 +504,8 @@ int main(int argc, char **argv)
 		OPT_XSYSLOG,
 		OPT_XSYSLOGFMT,
 		OPT_XIPFIX,
+		OPT_XALLOW,
+		OPT_XDENY,
 	};
 	static const struct option opts[] = {
 		{"interface", required_argument, NULL, 'i'},
@@ -483,6 +535,8 @@ int main(int argc, char **argv)
 		{"export-syslog", required_argument, NULL, OPT_XSYSLOG},
 		{"export-syslog-format", required_argument, NULL, OPT_XSYSLOGFMT},
 		{"export-ipfix", required_argument, NULL, OPT_XIPFIX},
+		{"export-allow", required_argument, NULL, OPT_XALLOW},
+		{"export-deny", required_argument, NULL, OPT_XDENY},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -678,6 +732,12 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case OPT_XALLOW:
+			d.x_allow = optarg;
+			break;
+		case OPT_XDENY:
+			d.x_deny = optarg;
+			break;
 		case OPT_XIPFIX:
 			if (parse_hostport(optarg, d.ix_host, sizeof(d.ix_host), &d.ixo.port) ||
 			    !d.ix_host[0]) {
@@ -773,10 +833,21 @@ int main(int argc, char **argv)
 	}
 	if (!hopts.web_dir)
 		hopts.web_dir = default_web_dir();
+	{
+		char err[512];
+
+		if (export_filters(&d, &d.xfs, err, sizeof(err))) {
+			fprintf(stderr, "flowd: %s\n", err);
+			ret = 2;
+			goto out;
+		}
+	}
 	if (d.fxo.path) {
 		char err[512];
 
 		d.fxo.node_name = d.col.node_name;
+		if (export_filters(&d, &d.fxo.filters, err, sizeof(err)))
+			goto out;
 		if (file_exporter_open(&d.fx, &d.fxo, err, sizeof(err))) {
 			fprintf(stderr, "flowd: --export-file: %s\n", err);
 			ret = 2;
@@ -806,7 +877,7 @@ int main(int argc, char **argv)
 			ret = 2;
 			goto out;
 		}
-		if (!flow_bus_subscribe(d.col.bus, ix_on_flow, d.ix))
+		if (!flow_bus_subscribe(d.col.bus, ix_on_flow, &d))
 			goto out;
 	}
 	hopts.exporters = exporter_metrics;

@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "flowscope/filter_query.h"
 #include "flowscope/flow_filter.h"
 #include "flowscope/flow_pb.h"
 #include "flowscope/graph.h"
@@ -166,165 +167,10 @@ struct flows_query {
 	bool last_given;
 	bool follow;
 	bool pb;
-	Flow__FlowFilter f[2];
-	bool twin, any;
-	char *node, *edge;  /* graph node / edge ids (copies) */
-	char *ns_copies[3]; /* "namespace/" pod selectors built from namespace parameters */
-	bool sse;	    /* the client asked for text/event-stream */
+	struct filter_query fq; /* the filter parameters */
+	bool sse;		/* the client asked for text/event-stream */
 	char err[256];
 };
-
-static int add_int_val(size_t *n, Flow__Verdict **arr, int v)
-{
-	Flow__Verdict *a = realloc(*arr, sizeof(**arr) * (*n + 1));
-
-	if (!a)
-		return -ENOMEM;
-	*arr = a;
-	a[(*n)++] = (Flow__Verdict)v;
-	return 0;
-}
-
-static int add_val(size_t *n, char ***arr, const char *v)
-{
-	char **a = realloc(*arr, sizeof(char *) * (*n + 1));
-
-	if (!a)
-		return -ENOMEM;
-	*arr = a;
-	a[(*n)++] = (char *)v; /* MHD's value: valid while the request is handled */
-	return 0;
-}
-
-#define Q_BOTH(q, field, v)                                                                        \
-	((q)->any = true, add_val(&(q)->f[0].n_##field, &(q)->f[0].field, v) ||                    \
-				  add_val(&(q)->f[1].n_##field, &(q)->f[1].field, v))
-#define Q_SPLIT(q, src, dst, v)                                                                    \
-	((q)->any = (q)->twin = true, add_val(&(q)->f[0].n_##src, &(q)->f[0].src, v) ||            \
-					      add_val(&(q)->f[1].n_##dst, &(q)->f[1].dst, v))
-
-static void query_free(struct flows_query *q)
-{
-	int i;
-
-	for (i = 0; i < 2; i++) {
-		Flow__FlowFilter *f = &q->f[i];
-
-		free(f->source_ip);
-		free(f->destination_ip);
-		free(f->source_port);
-		free(f->destination_port);
-		free(f->protocol);
-		free(f->verdict);
-		free(f->source_pod);
-		free(f->destination_pod);
-		free(f->source_service);
-		free(f->destination_service);
-		free(f->source_label);
-		free(f->destination_label);
-		free(f->source_fqdn);
-		free(f->destination_fqdn);
-	}
-	free(q->ns_copies[0]);
-	free(q->ns_copies[1]);
-	free(q->ns_copies[2]);
-	free(q->node);
-	free(q->edge);
-}
-
-static int filter_arg(struct flows_query *q, const char *key, const char *v)
-{
-	int r = 0, i;
-
-	if (!strcmp(key, "ip"))
-		r = Q_SPLIT(q, source_ip, destination_ip, v);
-	else if (!strcmp(key, "from_ip"))
-		r = Q_BOTH(q, source_ip, v);
-	else if (!strcmp(key, "to_ip"))
-		r = Q_BOTH(q, destination_ip, v);
-	else if (!strcmp(key, "port"))
-		r = Q_SPLIT(q, source_port, destination_port, v);
-	else if (!strcmp(key, "from_port"))
-		r = Q_BOTH(q, source_port, v);
-	else if (!strcmp(key, "to_port"))
-		r = Q_BOTH(q, destination_port, v);
-	else if (!strcmp(key, "protocol"))
-		r = Q_BOTH(q, protocol, v);
-	else if (!strcmp(key, "pod"))
-		r = Q_SPLIT(q, source_pod, destination_pod, v);
-	else if (!strcmp(key, "from_pod"))
-		r = Q_BOTH(q, source_pod, v);
-	else if (!strcmp(key, "to_pod"))
-		r = Q_BOTH(q, destination_pod, v);
-	else if (!strcmp(key, "service"))
-		r = Q_SPLIT(q, source_service, destination_service, v);
-	else if (!strcmp(key, "from_service"))
-		r = Q_BOTH(q, source_service, v);
-	else if (!strcmp(key, "to_service"))
-		r = Q_BOTH(q, destination_service, v);
-	else if (!strcmp(key, "label"))
-		r = Q_SPLIT(q, source_label, destination_label, v);
-	else if (!strcmp(key, "from_label"))
-		r = Q_BOTH(q, source_label, v);
-	else if (!strcmp(key, "to_label"))
-		r = Q_BOTH(q, destination_label, v);
-	else if (!strcmp(key, "fqdn"))
-		r = Q_SPLIT(q, source_fqdn, destination_fqdn, v);
-	else if (!strcmp(key, "from_fqdn"))
-		r = Q_BOTH(q, source_fqdn, v);
-	else if (!strcmp(key, "to_fqdn"))
-		r = Q_BOTH(q, destination_fqdn, v);
-	else if (!strcmp(key, "namespace") || !strcmp(key, "from_namespace") ||
-		 !strcmp(key, "to_namespace")) {
-		/* A namespace is the pod selector "namespace/". */
-		char *sel;
-
-		if (!*v || strchr(v, '/') || strlen(v) > 253) {
-			snprintf(q->err, sizeof(q->err), "invalid %s '%s'", key, v);
-			return 0;
-		}
-		for (i = 0; i < 3 && q->ns_copies[i]; i++)
-			;
-		if (i == 3) {
-			snprintf(q->err, sizeof(q->err), "give each namespace parameter once");
-			return 0;
-		}
-		sel = malloc(strlen(v) + 2);
-		if (!sel)
-			return -ENOMEM;
-		sprintf(sel, "%s/", v);
-		q->ns_copies[i] = sel;
-		if (key[0] == 'n')
-			r = Q_SPLIT(q, source_pod, destination_pod, sel);
-		else if (key[0] == 'f')
-			r = Q_BOTH(q, source_pod, sel);
-		else
-			r = Q_BOTH(q, destination_pod, sel);
-	} else if (!strcmp(key, "verdict")) {
-		const ProtobufCEnumValue *ev =
-			protobuf_c_enum_descriptor_get_value_by_name(&flow__verdict__descriptor, v);
-
-		if (!ev) {
-			snprintf(q->err, sizeof(q->err),
-				 "invalid verdict '%s': use FORWARDED, DROPPED, ...", v);
-			return 0;
-		}
-		q->any = true;
-		r = add_int_val(&q->f[0].n_verdict, &q->f[0].verdict, ev->value) ||
-		    add_int_val(&q->f[1].n_verdict, &q->f[1].verdict, ev->value);
-	} else if (!strcmp(key, "node")) {
-		free(q->node);
-		q->node = strdup(v);
-		r = q->node ? 0 : -ENOMEM;
-	} else if (!strcmp(key, "edge")) {
-		free(q->edge);
-		q->edge = strdup(v);
-		r = q->edge ? 0 : -ENOMEM;
-	} else {
-		return 1; /* not a filter */
-	}
-	return r;
-}
 
 static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
 				 const char *value)
@@ -360,9 +206,11 @@ static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char 
 				 "protobuf)",
 				 value ? value : "");
 	} else {
-		int r = filter_arg(q, key, value ? value : "");
+		int r = filter_query_arg(&q->fq, key, value ? value : "");
 
-		if (r < 0)
+		if (q->fq.err[0])
+			snprintf(q->err, sizeof(q->err), "%s", q->fq.err);
+		else if (r < 0)
 			snprintf(q->err, sizeof(q->err), "out of memory");
 		else if (r > 0)
 			snprintf(q->err, sizeof(q->err),
@@ -546,20 +394,11 @@ static void follower_free(void *cls)
 /* Compiles the query's filters into m; on a bad filter, the message goes to q->err. */
 static int query_compile(struct flows_query *q, struct flow_match *m)
 {
-	Flow__FlowFilter *allow[2] = {&q->f[0], &q->f[1]};
-	char err[256];
-
-	if (q->any) {
-		m->fs = flow_filter_set_new(allow, q->twin ? 2 : 1, NULL, 0, err, sizeof(err));
-		if (!m->fs) {
-			snprintf(q->err, sizeof(q->err), "%s",
-				 errno == EINVAL ? err : "out of memory");
-			return -1;
-		}
-	}
-	m->node = q->node;
-	m->edge = q->edge;
-	q->node = q->edge = NULL;
+	if (filter_query_compile(&q->fq, NULL, &m->fs, q->err, sizeof(q->err)))
+		return -1;
+	m->node = q->fq.node;
+	m->edge = q->fq.edge;
+	q->fq.node = q->fq.edge = NULL;
 	return 0;
 }
 
@@ -588,7 +427,7 @@ static enum MHD_Result serve_flows(struct http_server *s, struct MHD_Connection 
 			 (unsigned long long)q.last, cap);
 	if (!q.err[0])
 		query_compile(&q, &m);
-	query_free(&q);
+	filter_query_free(&q.fq);
 	if (q.err[0]) {
 		match_free(&m);
 		return reply_error(conn, MHD_HTTP_BAD_REQUEST, q.err);

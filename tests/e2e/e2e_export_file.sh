@@ -101,6 +101,37 @@ PY
 cat "$tmp/checks"
 passed=$((passed + $(grep -c '^ok - ' "$tmp/checks")))
 failed=$((failed + $(grep -c '^FAIL - ' "$tmp/checks")))
+
+# Export filters: a bad one stops flowd at start; allow and deny select what is written.
+out=$(ip netns exec "$ns" "$build/flowd" -i lo --export-file "$tmp/x.ndjson" \
+	--export-allow 'to_port=http' 2>&1)
+rc=$?
+check "a bad --export-allow is refused at start (rc $rc: $out)" \
+	test "$rc" -eq 2 -a -n "$(echo "$out" | grep -- '--export-allow')"
+ip netns exec "$ns" "$build/flowd" -i lo --export-file "$tmp/allow.ndjson" \
+	--export-allow 'to_port=7777&protocol=udp' --export-deny 'from_port=32001' \
+	>"$tmp/flowd2.out" 2>&1 &
+flowd_pid=$!
+for _ in $(seq 50); do
+	ip netns exec "$ns" "$build/flowctl" status >/dev/null 2>&1 && break
+	sleep 0.1
+done
+traffic 32000 5
+kill -TERM "$flowd_pid"
+wait "$flowd_pid"
+flowd_pid=
+python3 - "$tmp/allow.ndjson" >"$tmp/checks2" <<'PY'
+import json, sys
+def c(ok, what): print(("ok - " if ok else "FAIL - ") + what)
+fl = [json.loads(l)["flow"] for l in open(sys.argv[1])]
+ports = {f["l4"]["UDP"]["source_port"] for f in fl if "UDP" in f.get("l4", {})}
+c(len(fl) > 0 and all(f.get("l4", {}).get("UDP", {}).get("destination_port") == 7777 for f in fl),
+  "--export-allow: only UDP flows to 7777 in the file (%d lines)" % len(fl))
+c(ports == {32000, 32002, 32003, 32004}, "--export-deny: from_port 32001 left out (%s)" % sorted(ports))
+PY
+cat "$tmp/checks2"
+passed=$((passed + $(grep -c '^ok - ' "$tmp/checks2")))
+failed=$((failed + $(grep -c '^FAIL - ' "$tmp/checks2")))
 [ "$failed" -gt 0 ] && cat "$tmp/flowd.out"
 echo "export_file: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
