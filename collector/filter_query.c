@@ -160,7 +160,6 @@ int filter_query_arg(struct filter_query *q, const char *key, const char *v)
 	return r;
 }
 
-
 int filter_query_compile(struct filter_query *allow, struct filter_query *deny,
 			 struct flow_filter_set **out, char *err, size_t errlen)
 {

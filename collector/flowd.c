@@ -183,6 +183,11 @@ static void on_sweep(uv_timer_t *t)
 		graph_expire(d->col.graph, flow_clock_wall(&d->col.clock, flow_clock_boot_now()));
 }
 
+static int ring_usage(struct collector *c, uint64_t *pending, uint64_t *capacity)
+{
+	return c->reader ? ring_reader_usage(c->reader, pending, capacity) : -ENODEV;
+}
+
 static void graph_on_flow(const struct flow *f, void *ctx)
 {
 	graph_add_flow(ctx, f);
@@ -211,6 +216,7 @@ static void shutdown_flowd(struct flowd *d)
 		ring_reader_drain(d->reader);
 		ring_reader_stop(d->reader);
 		d->reader = NULL;
+		d->col.reader = NULL;
 	}
 	if (d->http) {
 		http_server_stop(d->http);
@@ -893,6 +899,8 @@ int main(int argc, char **argv)
 
 	nfds = probe_tc_ring_fds(d.probe, &fds);
 	err = ring_reader_start(&d.reader, d.loop, fds, nfds, on_record, &d.col);
+	d.col.reader = d.reader;
+	d.col.ring_usage = ring_usage;
 	if (err) {
 		fprintf(stderr, "flowd: cannot read the probe rings: %s\n", strerror(-err));
 		goto out;

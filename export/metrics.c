@@ -111,6 +111,24 @@ int metrics_write(struct buf *b, struct collector *c, uint64_t now_wall_ns,
 				    (unsigned long long)m->follower_lost_grpc,
 				    (unsigned long long)m->follower_lost_http);
 
+	if (c->ring_usage) {
+		uint64_t pending = 0, cap = 0;
+
+		if (!c->ring_usage(c, &pending, &cap)) {
+			err = err
+				      ?: head(b, "flowscope_ring_pending_bytes", "gauge",
+					      "Bytes written to the per-CPU rings, not read yet");
+			err = err
+				      ?: buf_printf(b, "flowscope_ring_pending_bytes %llu\n",
+						    (unsigned long long)pending);
+			err = err
+				      ?: head(b, "flowscope_ring_capacity_bytes", "gauge",
+					      "Total size of the per-CPU rings");
+			err = err
+				      ?: buf_printf(b, "flowscope_ring_capacity_bytes %llu\n",
+						    (unsigned long long)cap);
+		}
+	}
 	err = err
 		      ?: head(b, "flowscope_records_total", "counter",
 			      "Records read from the probes' rings, by kind");

@@ -66,6 +66,9 @@ struct collector {
 	/* Reads the per-CPU ring-full counters from the kernel; NULL when no probe is loaded. */
 	int (*lost_records)(struct collector *c, uint64_t *lost);
 	void *probe; /* the loaded probe set, for lost_records */
+	/* Bytes waiting in the rings and their total size; NULL when unknown. */
+	int (*ring_usage)(struct collector *c, uint64_t *pending, uint64_t *capacity);
+	void *reader;
 	/* Local TCP sockets from the socket probes; NULL when they are not loaded. */
 	struct sock_table *socks;
 	int cgroup_root_fd; /* the cgroup2 root, to find containers by cgroup id; -1: none */

@@ -14,10 +14,10 @@
 struct filter_query {
 	Flow__FlowFilter f[2]; /* f[1] is the twin used by either-side keys */
 	bool twin, any;
-	char *node, *edge;	/* graph node / edge ids (copies; the HTTP API's own keys) */
-	char *ns_copies[3];	/* "namespace/" pod selectors built from namespace keys */
-	char *owned;		/* the string filter_query_parse() values point into */
-	char err[256];		/* why a value was refused */
+	char *node, *edge;  /* graph node / edge ids (copies; the HTTP API's own keys) */
+	char *ns_copies[3]; /* "namespace/" pod selectors built from namespace keys */
+	char *owned;	    /* the string filter_query_parse() values point into */
+	char err[256];	    /* why a value was refused */
 };
 
 /* Applies one key=value. Returns 0 (with err set when the value is bad), 1 when key is not

@@ -16,6 +16,9 @@ int ring_reader_start(struct ring_reader **out, uv_loop_t *loop, const int *fds,
 		      ring_reader_cb cb, void *ctx);
 /* Reads whatever is left in the rings now (e.g. before shutdown); returns records read. */
 int ring_reader_drain(struct ring_reader *r);
+/* Bytes written to the rings and not read yet, summed over every ring, and their total size
+ * (from each ring's producer and consumer positions). Returns 0 or a negative errno. */
+int ring_reader_usage(struct ring_reader *r, uint64_t *pending, uint64_t *capacity);
 /* Stops polling and frees r once the loop has closed its handle. */
 void ring_reader_stop(struct ring_reader *r);
 

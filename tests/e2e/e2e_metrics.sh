@@ -96,6 +96,10 @@ c(between(stored, "num_flows"), "store flows match status (%d in %d..%d)"
   % (stored, s0["num_flows"], st["num_flows"]))
 c(get("flowscope_store_capacity") == st["max_flows"], "store capacity")
 c(get("flowscope_graph_edges") >= 1, "graph edges reported")
+c(get("flowscope_ring_capacity_bytes") >= 1 << 20 and
+  0 <= get("flowscope_ring_pending_bytes") <= get("flowscope_ring_capacity_bytes"),
+  "ring occupancy: %d of %d bytes pending" % (get("flowscope_ring_pending_bytes"),
+                                             get("flowscope_ring_capacity_bytes")))
 PY
 cat "$tmp/checks"
 passed=$((passed + $(grep -c '^ok - ' "$tmp/checks")))
