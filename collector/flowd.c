@@ -144,7 +144,10 @@ static void usage(FILE *out)
 		"      --export-fields LIST   keep only these flow fields, e.g. "
 		"time,IP,l4,verdict\n"
 		"      --export-syslog URL    every flow event to syslog (RFC 5424), URL\n"
-		"                             udp://HOST:PORT or tcp://HOST:PORT\n"
+		"                             udp://, tcp:// or tls://HOST:PORT (RFC 5425)\n"
+		"      --export-syslog-ca FILE  CA bundle to verify the TLS server (default:\n"
+		"                             the system's)\n"
+		"      --export-syslog-cert FILE, --export-syslog-key FILE  client certificate\n"
 		"      --export-syslog-format json (default) or cef\n"
 		"      --export-ipfix HOST:PORT  ended flows as IPFIX (RFC 7011) over UDP\n"
 		"      --export-allow FILTER  export only matching flows, e.g.\n"
@@ -512,6 +515,9 @@ int main(int argc, char **argv)
 		OPT_XIPFIX,
 		OPT_XALLOW,
 		OPT_XDENY,
+		OPT_XSCA,
+		OPT_XSCERT,
+		OPT_XSKEY,
 	};
 	static const struct option opts[] = {
 		{"interface", required_argument, NULL, 'i'},
@@ -542,6 +548,9 @@ int main(int argc, char **argv)
 		{"export-syslog-format", required_argument, NULL, OPT_XSYSLOGFMT},
 		{"export-ipfix", required_argument, NULL, OPT_XIPFIX},
 		{"export-allow", required_argument, NULL, OPT_XALLOW},
+		{"export-syslog-ca", required_argument, NULL, OPT_XSCA},
+		{"export-syslog-cert", required_argument, NULL, OPT_XSCERT},
+		{"export-syslog-key", required_argument, NULL, OPT_XSKEY},
 		{"export-deny", required_argument, NULL, OPT_XDENY},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -714,13 +723,16 @@ int main(int argc, char **argv)
 			} else if (!strncmp(hp, "tcp://", 6)) {
 				hp += 6;
 				d.sxo.tcp = true;
+			} else if (!strncmp(hp, "tls://", 6)) {
+				hp += 6;
+				d.sxo.tcp = d.sxo.tls = true;
 			}
 			if (parse_hostport(hp, d.sx_host, sizeof(d.sx_host), &d.sxo.port) ||
 			    !d.sx_host[0]) {
 				fprintf(stderr,
-					"flowd: invalid --export-syslog '%s': use udp://HOST:PORT "
+					"flowd: invalid --export-syslog '%s': use udp://, tcp:// "
 					"or "
-					"tcp://HOST:PORT with a numeric address\n",
+					"tls://HOST:PORT with a numeric address\n",
 					optarg);
 				return 2;
 			}
@@ -740,6 +752,15 @@ int main(int argc, char **argv)
 			break;
 		case OPT_XALLOW:
 			d.x_allow = optarg;
+			break;
+		case OPT_XSCA:
+			d.sxo.tls_ca = optarg;
+			break;
+		case OPT_XSCERT:
+			d.sxo.tls_cert = optarg;
+			break;
+		case OPT_XSKEY:
+			d.sxo.tls_key = optarg;
 			break;
 		case OPT_XDENY:
 			d.x_deny = optarg;

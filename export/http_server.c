@@ -337,6 +337,7 @@ static void on_flow(const struct flow *f, void *arg)
 	if (msg_queue_full(&fo->q)) {
 		fo->lost++;
 		fo->srv->col->metrics.follower_lost_http++;
+		flow_bus_sub_lost(fo->sub, 1);
 		return;
 	}
 	follower_send_lost(fo);
@@ -345,6 +346,7 @@ static void on_flow(const struct flow *f, void *arg)
 	    msg_queue_push(&fo->q, fo->scratch.data, fo->scratch.len, false)) {
 		fo->lost++;
 		fo->srv->col->metrics.follower_lost_http++;
+		flow_bus_sub_lost(fo->sub, 1);
 		return;
 	}
 	follower_wake(fo);
@@ -467,6 +469,13 @@ static enum MHD_Result serve_flows(struct http_server *s, struct MHD_Connection 
 		for_last_matching(col, &fo->m, q.last, emit_flow, &e);
 	}
 	fo->sub = flow_bus_subscribe(col->bus, on_flow, fo);
+	if (fo->sub) {
+		static unsigned long next_id;
+		char name[32];
+
+		snprintf(name, sizeof(name), "http-%lu", ++next_id);
+		flow_bus_sub_set_name(fo->sub, name);
+	}
 	fo->next = s->followers;
 	if (s->followers)
 		s->followers->prev = fo;

@@ -34,6 +34,21 @@ static const char *drop_label(unsigned int reason)
 	return v ? v->name : k;
 }
 
+struct sub_ctx {
+	struct buf *b;
+	int err;
+};
+
+static void put_sub(const char *name, uint64_t lost, void *arg)
+{
+	struct sub_ctx *sc = arg;
+
+	if (!sc->err)
+		sc->err = buf_printf(sc->b,
+				     "flowscope_subscriber_lost_total{subscriber=\"%s\"} %llu\n",
+				     name, (unsigned long long)lost);
+}
+
 int metrics_write(struct buf *b, struct collector *c, uint64_t now_wall_ns,
 		  const struct metrics_exporter *ex, int n_ex)
 {
@@ -127,6 +142,18 @@ int metrics_write(struct buf *b, struct collector *c, uint64_t now_wall_ns,
 			err = err
 				      ?: buf_printf(b, "flowscope_ring_capacity_bytes %llu\n",
 						    (unsigned long long)cap);
+		}
+	}
+	{
+		struct sub_ctx sc = {.b = b};
+
+		err = err
+			      ?: head(b, "flowscope_subscriber_lost_total", "counter",
+				      "Flows each streaming client could not take (its queue was "
+				      "full)");
+		if (!err) {
+			flow_bus_foreach_named(c->bus, put_sub, &sc);
+			err = sc.err;
 		}
 	}
 	err = err

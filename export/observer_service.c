@@ -100,6 +100,7 @@ static void on_flow(const struct flow *f, void *arg)
 	if (grpc_call_queued(g->call) >= grpc_call_queue_limit(g->call)) {
 		g->lost++;
 		g->col->metrics.follower_lost_grpc++;
+		flow_bus_sub_lost(g->sub, 1);
 		return;
 	}
 	maybe_send_lost(g);
@@ -107,12 +108,14 @@ static void on_flow(const struct flow *f, void *arg)
 	if (flow_pb_frame(&g->frame, f, g->col->node_name)) {
 		g->lost++;
 		g->col->metrics.follower_lost_grpc++;
+		flow_bus_sub_lost(g->sub, 1);
 		return;
 	}
 	err = grpc_call_send_frame(g->call, g->frame.data, g->frame.len, false);
 	if (err == -ENOBUFS || err == -ENOMEM) {
 		g->lost++;
 		g->col->metrics.follower_lost_grpc++;
+		flow_bus_sub_lost(g->sub, 1);
 	}
 }
 
@@ -236,6 +239,13 @@ static void get_flows(struct grpc_call *call, const uint8_t *msg, size_t len)
 		goto out;
 	}
 	g->sub = flow_bus_subscribe(col->bus, on_flow, g);
+	if (g->sub) {
+		static unsigned long next_id;
+		char name[32];
+
+		snprintf(name, sizeof(name), "grpc-%lu", ++next_id);
+		flow_bus_sub_set_name(g->sub, name);
+	}
 	if (!g->sub)
 		grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
 out:

@@ -1,10 +1,15 @@
-/* Flows as RFC 5424 syslog messages over UDP or TCP (see include/flowscope/syslog_exporter.h).
- * The queue is one byte buffer of whole messages (framed "LEN SP MSG" for TCP) plus the length of
- * each, so a message cut by a broken connection is re-sent whole on the next one. */
+/* Flows as RFC 5424 syslog messages over UDP, TCP or TLS (see
+ * include/flowscope/syslog_exporter.h). The queue is one byte buffer of whole messages (framed
+ * "LEN SP MSG" for TCP and TLS) plus the length of each, so a message cut by a broken connection
+ * is re-sent whole on the next one. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,10 +29,15 @@
 #define PRI_INFO (16 * 8 + 6)
 #define PRI_WARNING (16 * 8 + 4)
 
-enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_UP };
+enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_HANDSHAKE, CONN_UP };
 
 struct syslog_exporter {
 	bool tcp, cef;
+	SSL_CTX *ssl_ctx; /* TLS: set */
+	SSL *ssl;	  /* TLS: the current connection */
+	char *tls_name;	  /* host name or IP address the certificate must match */
+	bool tls_logged;  /* a handshake failure was logged (once) */
+	size_t tls_wlen;  /* TLS: length of an SSL_write to retry (WANT_WRITE), else 0 */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	char hostname[256];
@@ -89,6 +99,11 @@ static void set_hostname(struct syslog_exporter *e, const char *name)
 
 static void conn_close(struct syslog_exporter *e)
 {
+	if (e->ssl) {
+		SSL_free(e->ssl); /* no close_notify: the connection is broken or being dropped */
+		e->ssl = NULL;
+	}
+	e->tls_wlen = 0;
 	if (e->fd >= 0)
 		close(e->fd);
 	e->fd = -1;
@@ -107,6 +122,137 @@ static int make_socket(struct syslog_exporter *e)
 	return 0;
 }
 
+/* SSL_* calls write with write(2), which raises SIGPIPE on a reset connection: block it around
+ * them and swallow a SIGPIPE raised meanwhile (unless one was already pending). */
+struct pipe_guard {
+	sigset_t old;
+	bool pending;
+};
+
+static void pipe_block(struct pipe_guard *g)
+{
+	sigset_t set, pend;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pend);
+	g->pending = sigismember(&pend, SIGPIPE) == 1;
+	pthread_sigmask(SIG_BLOCK, &set, &g->old);
+}
+
+static void pipe_unblock(struct pipe_guard *g)
+{
+	sigset_t set, pend;
+	struct timespec zero = {0, 0};
+
+	if (!g->pending) {
+		sigemptyset(&set);
+		sigaddset(&set, SIGPIPE);
+		sigpending(&pend);
+		if (sigismember(&pend, SIGPIPE) == 1)
+			while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR)
+				;
+	}
+	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+/* The connection (TCP, or TLS after its handshake) is up. */
+static void conn_established(struct syslog_exporter *e)
+{
+	e->state = CONN_UP;
+	if (e->ever_connected)
+		e->st.reconnects++;
+	e->ever_connected = true;
+}
+
+static void conn_failed(struct syslog_exporter *e)
+{
+	e->st.connect_failures++;
+	conn_close(e);
+}
+
+/* TCP is up: starts the TLS handshake (driven by tls_handshake()). */
+static int tls_start(struct syslog_exporter *e)
+{
+	X509_VERIFY_PARAM *vp;
+	unsigned char ip[16];
+
+	e->ssl = SSL_new(e->ssl_ctx);
+	if (!e->ssl || SSL_set_fd(e->ssl, e->fd) != 1)
+		return -ENOMEM;
+	vp = SSL_get0_param(e->ssl);
+	X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (inet_pton(AF_INET, e->tls_name, ip) == 1 || inet_pton(AF_INET6, e->tls_name, ip) == 1) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(vp, e->tls_name) != 1)
+			return -EINVAL;
+	} else {
+		if (X509_VERIFY_PARAM_set1_host(vp, e->tls_name, 0) != 1)
+			return -EINVAL;
+		SSL_set_tlsext_host_name(e->ssl, e->tls_name); /* SNI: names only */
+	}
+	SSL_set_connect_state(e->ssl);
+	e->state = CONN_HANDSHAKE;
+	return 0;
+}
+
+/* Advances the handshake; returns true when the TLS connection is up. A failure (certificate
+ * verification included) closes the connection, is counted and logged once. */
+static bool tls_handshake(struct syslog_exporter *e)
+{
+	struct pipe_guard g;
+	int rc, err;
+	unsigned long ec;
+	long vr;
+	char msg[256] = "";
+
+	ERR_clear_error();
+	pipe_block(&g);
+	rc = SSL_connect(e->ssl);
+	pipe_unblock(&g);
+	if (rc == 1) {
+		conn_established(e);
+		return true;
+	}
+	err = SSL_get_error(e->ssl, rc);
+	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+		ERR_clear_error();
+		return false;
+	}
+	vr = SSL_get_verify_result(e->ssl);
+	ec = ERR_peek_last_error();
+	if (vr != X509_V_OK)
+		snprintf(msg, sizeof(msg), "certificate verification failed: %s",
+			 X509_verify_cert_error_string(vr));
+	else if (ec)
+		ERR_error_string_n(ec, msg, sizeof(msg));
+	else
+		snprintf(msg, sizeof(msg), "handshake failed (%s)",
+			 err == SSL_ERROR_SYSCALL ? "connection closed" : "protocol error");
+	ERR_clear_error();
+	if (!e->tls_logged) {
+		fprintf(stderr, "syslog: TLS to %s: %s (retrying; logged once)\n", e->tls_name,
+			msg);
+		e->tls_logged = true;
+	}
+	conn_failed(e);
+	return false;
+}
+
+/* TCP is up: for TLS starts the handshake, else the connection is established. */
+static bool tcp_up(struct syslog_exporter *e)
+{
+	if (!e->ssl_ctx) {
+		conn_established(e);
+		return true;
+	}
+	if (tls_start(e) < 0) {
+		ERR_clear_error();
+		conn_failed(e);
+		return false;
+	}
+	return tls_handshake(e);
+}
+
 /* Starts a connection (TCP: non-blocking; UDP: sets the default destination). */
 static int conn_start(struct syslog_exporter *e)
 {
@@ -117,18 +263,19 @@ static int conn_start(struct syslog_exporter *e)
 	if (rc < 0)
 		return rc;
 	if (connect(e->fd, (struct sockaddr *)&e->addr, e->addrlen) == 0) {
-		e->state = CONN_UP;
+		if (e->tcp)
+			tcp_up(e);
+		else
+			e->state = CONN_UP;
 	} else if (errno == EINPROGRESS) {
 		e->state = CONN_CONNECTING;
 	} else {
 		rc = -errno;
-		conn_close(e);
+		if (e->tcp)
+			conn_failed(e);
+		else
+			conn_close(e);
 		return rc;
-	}
-	if (e->state == CONN_UP && e->tcp) {
-		if (e->ever_connected)
-			e->st.reconnects++;
-		e->ever_connected = true;
 	}
 	return 0;
 }
@@ -143,14 +290,33 @@ static bool conn_check(struct syslog_exporter *e)
 	if (poll(&p, 1, 0) <= 0)
 		return false;
 	if (getsockopt(e->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
-		conn_close(e);
+		conn_failed(e);
 		return false;
 	}
-	e->state = CONN_UP;
-	if (e->ever_connected)
-		e->st.reconnects++;
-	e->ever_connected = true;
-	return true;
+	return tcp_up(e);
+}
+
+/* TLS: has the peer closed the connection? Reads (and discards) what the server sent: TLS 1.3
+ * session tickets, an alert, close_notify. */
+static bool tls_peer_gone(struct syslog_exporter *e)
+{
+	char sink[512];
+	struct pipe_guard g;
+	int n, err;
+
+	if (e->tls_wlen)
+		return false; /* a write to retry: leave the connection alone */
+	for (;;) {
+		ERR_clear_error();
+		pipe_block(&g);
+		n = SSL_read(e->ssl, sink, sizeof(sink));
+		pipe_unblock(&g);
+		if (n > 0)
+			continue;
+		err = SSL_get_error(e->ssl, n);
+		ERR_clear_error();
+		return err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE;
+	}
 }
 
 /* TCP: has the peer closed (or reset) the connection? Catches a restarted server before we
@@ -182,6 +348,8 @@ static bool ensure_up(struct syslog_exporter *e)
 {
 	if (e->state == CONN_CONNECTING && !conn_check(e))
 		return false;
+	if (e->state == CONN_HANDSHAKE && !tls_handshake(e))
+		return false;
 	if (e->state == CONN_DOWN) {
 		if (mono_ns() - e->last_attempt_ns < RECONNECT_NS && e->last_attempt_ns)
 			return false;
@@ -189,8 +357,10 @@ static bool ensure_up(struct syslog_exporter *e)
 			return false;
 		if (e->state == CONN_CONNECTING && !conn_check(e))
 			return false;
+		if (e->state != CONN_UP)
+			return false;
 	}
-	if (e->tcp && peer_gone(e)) {
+	if (e->ssl ? tls_peer_gone(e) : e->tcp && peer_gone(e)) {
 		conn_close(e);
 		return false;
 	}
@@ -385,6 +555,57 @@ static int format_msg(struct syslog_exporter *e, const struct flow *f, const cha
 	return 0;
 }
 
+/* TLS: the client context (certificate verification on) and the name to verify. */
+static int tls_setup(struct syslog_exporter *e, const struct syslog_exporter_opts *o, char *err,
+		     size_t errlen)
+{
+	const char *name = o->tls_server_name && *o->tls_server_name ? o->tls_server_name : o->host;
+	const char *what;
+	char ebuf[160] = "";
+
+	ERR_clear_error();
+	e->tls_name = strdup(name);
+	e->ssl_ctx = SSL_CTX_new(TLS_client_method());
+	if (!e->tls_name || !e->ssl_ctx) {
+		snprintf(err, errlen, "syslog: TLS: out of memory");
+		return -ENOMEM;
+	}
+	SSL_CTX_set_min_proto_version(e->ssl_ctx, TLS1_2_VERSION);
+	SSL_CTX_set_mode(e->ssl_ctx,
+			 SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_verify(e->ssl_ctx, SSL_VERIFY_PEER, NULL);
+	if (o->tls_ca && *o->tls_ca) {
+		what = "CA bundle";
+		if (SSL_CTX_load_verify_locations(e->ssl_ctx, o->tls_ca, NULL) != 1)
+			goto fail;
+	} else {
+		what = "default CA paths";
+		if (SSL_CTX_set_default_verify_paths(e->ssl_ctx) != 1)
+			goto fail;
+	}
+	if ((o->tls_cert && *o->tls_cert) != (o->tls_key && *o->tls_key)) {
+		snprintf(err, errlen,
+			 "syslog: TLS: a client certificate needs its key and vice versa");
+		return -EINVAL;
+	}
+	if (o->tls_cert && *o->tls_cert) {
+		what = "client certificate";
+		if (SSL_CTX_use_certificate_chain_file(e->ssl_ctx, o->tls_cert) != 1)
+			goto fail;
+		what = "client key";
+		if (SSL_CTX_use_PrivateKey_file(e->ssl_ctx, o->tls_key, SSL_FILETYPE_PEM) != 1 ||
+		    SSL_CTX_check_private_key(e->ssl_ctx) != 1)
+			goto fail;
+	}
+	ERR_clear_error();
+	return 0;
+fail:
+	ERR_error_string_n(ERR_peek_last_error(), ebuf, sizeof(ebuf));
+	ERR_clear_error();
+	snprintf(err, errlen, "syslog: TLS: cannot load the %s: %s", what, ebuf);
+	return -EINVAL;
+}
+
 int syslog_exporter_open(struct syslog_exporter **out, const struct syslog_exporter_opts *o,
 			 char *err, size_t errlen)
 {
@@ -420,8 +641,17 @@ int syslog_exporter_open(struct syslog_exporter **out, const struct syslog_expor
 		free(e);
 		return -EINVAL;
 	}
-	e->tcp = o->tcp;
+	e->tcp = o->tcp || o->tls;
 	e->cef = o->cef;
+	if (o->tls) {
+		rc = tls_setup(e, o, err, errlen);
+		if (rc < 0) {
+			SSL_CTX_free(e->ssl_ctx);
+			free(e->tls_name);
+			free(e);
+			return rc;
+		}
+	}
 	e->max_buffer = o->max_buffer ? o->max_buffer : DEFAULT_MAX_BUFFER;
 	e->fd = -1;
 	e->pid = (int)getpid();
@@ -501,6 +731,44 @@ static int flush_udp(struct syslog_exporter *e)
 	return 0;
 }
 
+/* Writes up to n bytes on the stream: returns the count written, -EAGAIN (would block) or -EPIPE
+ * (connection broken). TLS: after WANT_*, the next call retries with the same data (the queue
+ * only grows meanwhile; SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER allows compact() to move it). */
+static ssize_t stream_write(struct syslog_exporter *e, const void *p, size_t n)
+{
+	struct pipe_guard g;
+	ssize_t w;
+	int err;
+
+	if (!e->ssl) {
+		for (;;) {
+			w = send(e->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (w >= 0)
+				return w;
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -EPIPE;
+		}
+	}
+	if (n > INT32_MAX)
+		n = INT32_MAX;
+	ERR_clear_error();
+	pipe_block(&g);
+	w = SSL_write(e->ssl, p, (int)n);
+	pipe_unblock(&g);
+	if (w > 0) {
+		e->tls_wlen = 0;
+		return w;
+	}
+	err = SSL_get_error(e->ssl, (int)w);
+	ERR_clear_error();
+	if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+		e->tls_wlen = n;
+		return -EAGAIN;
+	}
+	return -EPIPE;
+}
+
 static int flush_tcp(struct syslog_exporter *e)
 {
 	while (e->lens_count > 0) {
@@ -511,12 +779,10 @@ static int flush_tcp(struct syslog_exporter *e)
 			return -EAGAIN;
 		if (avail > SEND_CHUNK)
 			avail = SEND_CHUNK;
-		w = send(e->fd, e->q.data + e->q_off + e->part, avail, MSG_DONTWAIT | MSG_NOSIGNAL);
+		w = stream_write(e, e->q.data + e->q_off + e->part, avail);
+		if (w == -EAGAIN)
+			return -EAGAIN;
 		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return -EAGAIN;
 			conn_close(e); /* EPIPE, ECONNRESET, ...: reconnect later */
 			return -EAGAIN;
 		}
@@ -556,6 +822,8 @@ void syslog_exporter_close(struct syslog_exporter *e)
 		struct pollfd p = {.fd = e->fd, .events = POLLOUT};
 		int ms;
 
+		if (e->ssl && SSL_want_read(e->ssl))
+			p.events = POLLIN;
 		if (now >= deadline)
 			break;
 		ms = (int)((deadline - now) / 1000000ULL);
@@ -571,6 +839,8 @@ void syslog_exporter_close(struct syslog_exporter *e)
 	buf_free(&e->q);
 	buf_free(&e->scratch);
 	free(e->lens);
+	SSL_CTX_free(e->ssl_ctx);
+	free(e->tls_name);
 	free(e);
 }
 

@@ -1170,6 +1170,27 @@ START_TEST(slow_sse_client_next_to_live_one)
 			      (uint64_t)total + 1,
 		      "slow client: %d flows + %llu lost != %d", atomic_load(&slow.flows),
 		      (unsigned long long)atomic_load(&slow.lost), total + 1);
+	/* /metrics counts the same losses per subscriber: the slow one has exactly what it was
+	 * told it lost, the live one none. */
+	{
+		struct hconn *m = get("/metrics");
+		const char *p = m->body;
+		uint64_t most = 0, least = UINT64_MAX;
+		int series = 0;
+
+		while ((p = strstr(p, "flowscope_subscriber_lost_total{subscriber=\"http-"))) {
+			uint64_t v = strtoull(strchr(p, '}') + 2, NULL, 10);
+
+			most = v > most ? v : most;
+			least = v < least ? v : least;
+			series++;
+			p++;
+		}
+		ck_assert_int_eq(series, 2);
+		ck_assert_uint_eq(most, (uint64_t)atomic_load(&slow.lost));
+		ck_assert_uint_eq(least, 0);
+		hc_close(m);
+	}
 	hc_close(slow.c);
 	hc_close(live.c);
 }

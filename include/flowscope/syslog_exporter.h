@@ -1,6 +1,6 @@
 /* Published flows sent to a syslog server (rsyslog, syslog-ng, a SIEM collector): RFC 5424
- * messages, one flow event per message, over UDP (one message per datagram) or TCP (RFC 6587
- * octet-counting framing: "LEN SP MSG").
+ * messages, one flow event per message, over UDP (one message per datagram), TCP (RFC 6587
+ * octet-counting framing: "LEN SP MSG") or TLS (RFC 5425: the same framing over TLS 1.2+).
  *
  * Message: "<PRI>1 TIMESTAMP HOSTNAME flowd PID flow - MSG" with facility local0 and severity
  * info (PRI 134), or warning for drops (PRI 132: verdict DROPPED or a drop event). TIMESTAMP is
@@ -12,7 +12,12 @@
  * (from the source's point of view; spt/dpt only for TCP, UDP and SCTP; '\', '=' and newlines
  * escaped in extension values, '\' and '|' in header fields).
  *
- * TLS is not supported in this first version: the transport is plain UDP or TCP.
+ * TLS (OpenSSL) implies TCP. The handshake is non-blocking, driven by flush. The server's
+ * certificate is always verified: against tls_ca (else the system's default CA paths), and its
+ * name against tls_server_name (default host; an IP address is matched against IP SANs). A
+ * handshake or verification failure is not fatal: it is logged once on stderr, counted in
+ * connect_failures, and the connection is retried like a TCP one (at most once a second; messages
+ * stay queued). An optional client certificate (tls_cert + tls_key) is presented when asked.
  *
  * Delivery: syslog_exporter_add() only queues (it never blocks); syslog_exporter_flush() sends
  * what the non-blocking socket takes. While a TCP connection is down, messages stay queued (up
@@ -42,17 +47,23 @@ struct syslog_exporter_opts {
 	bool cef;	      /* else JSON */
 	const char *hostname; /* HOSTNAME field; NULL or "": gethostname() */
 	size_t max_buffer;    /* bytes queued at most (e.g. while TCP is down); 0: 4 MiB */
+	bool tls;	      /* RFC 5425 syslog over TLS (implies tcp) */
+	const char *tls_ca;   /* PEM CA bundle to verify the server; NULL: system defaults */
+	const char *tls_cert, *tls_key; /* PEM client certificate (chain) and key, optional */
+	const char *tls_server_name;	/* name (or IP) the certificate must match; default host */
 };
 
 /* Creates the socket and, for TCP, starts a non-blocking connect (a server that is not up yet
- * is not an error: flush retries). Returns 0 or a negative errno with a message in err. */
+ * is not an error: flush retries). TLS: loads the CA bundle and client certificate (an
+ * unreadable file is an error). Returns 0 or a negative errno with a message in err. */
 int syslog_exporter_open(struct syslog_exporter **out, const struct syslog_exporter_opts *o,
 			 char *err, size_t errlen);
 /* Formats and queues one message for f (never blocks). Returns 0, -ENOBUFS when the queue is full
  * (the message is dropped and counted) or another negative errno (also counted as dropped). */
 int syslog_exporter_add(struct syslog_exporter *e, const struct flow *f, const char *node_name);
-/* Sends what it can without blocking; reconnects TCP (at most once a second) when down. Returns
- * 0 when the queue is empty, -EAGAIN when something is left (socket full, connecting or down). */
+/* Sends what it can without blocking; reconnects TCP (at most once a second) when down and drives
+ * the TLS handshake. Returns 0 when the queue is empty, -EAGAIN when something is left (socket
+ * full, connecting, handshaking or down). */
 int syslog_exporter_flush(struct syslog_exporter *e);
 /* Flushes with a bounded wait (up to 2 s), then closes; what is left is counted as dropped.
  * NULL is ignored. */
@@ -63,6 +74,8 @@ struct syslog_exporter_stats {
 	uint64_t dropped;      /* messages lost: queue full, encoding or UDP send error, close */
 	uint64_t reconnects;   /* TCP connections established after the first one */
 	uint64_t queued_bytes; /* bytes waiting to be sent */
+	uint64_t connect_failures; /* TCP/TLS connection attempts that failed (refused, TLS
+				    * handshake, certificate verification) */
 };
 
 void syslog_exporter_get_stats(const struct syslog_exporter *e, struct syslog_exporter_stats *st);

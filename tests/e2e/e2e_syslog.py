@@ -5,7 +5,11 @@ Starts a private rsyslogd (imudp + imtcp on 127.0.0.1, one output file per input
 directory in a temp dir; the system rsyslog is not touched), builds a small C driver from the
 source below plus export/syslog_exporter.c linked against BUILD/libflowscope.a, and checks:
 200 flows over TCP as JSON, 100 over UDP as CEF, reconnection after an rsyslogd restart (50
-buffered flows all arrive) and that a tiny max_buffer drops (and counts) instead of growing.
+buffered flows all arrive), TLS (RFC 5425, a third listener with rsyslog's "ossl" stream driver
+and a CA + server certificate for 127.0.0.1 made with the openssl CLI: 100 flows arrive; a client
+trusting another CA delivers nothing, counts connect failures and drops, logs once, does not crash)
+and that a tiny max_buffer drops (and counts) instead of growing.
+Needs rsyslog and rsyslog-openssl (apt-get install -y rsyslog rsyslog-openssl).
 Run as root: python3 tests/e2e/e2e_syslog.py"""
 import json
 import os
@@ -49,9 +53,10 @@ static void stats(const char *what, int rc)
 	struct syslog_exporter_stats st = {0};
 	if (ex)
 		syslog_exporter_get_stats(ex, &st);
-	printf("%s rc=%d sent=%llu dropped=%llu reconnects=%llu queued=%llu\n", what, rc,
-	       (unsigned long long)st.sent, (unsigned long long)st.dropped,
-	       (unsigned long long)st.reconnects, (unsigned long long)st.queued_bytes);
+	printf("%s rc=%d sent=%llu dropped=%llu reconnects=%llu queued=%llu failures=%llu\n", what,
+	       rc, (unsigned long long)st.sent, (unsigned long long)st.dropped,
+	       (unsigned long long)st.reconnects, (unsigned long long)st.queued_bytes,
+	       (unsigned long long)st.connect_failures);
 	fflush(stdout);
 }
 
@@ -65,13 +70,17 @@ int main(void)
 			continue;
 		if (!strcmp(cmd, "open")) {
 			char proto[8], fmt[8], err[256] = "";
+			static char ca[400];
 			unsigned port;
 			unsigned long maxbuf;
 			struct syslog_exporter_opts o = {0};
-			sscanf(line, "%*s %7s %7s %u %lu", proto, fmt, &port, &maxbuf);
+			ca[0] = '\0';
+			sscanf(line, "%*s %7s %7s %u %lu %399s", proto, fmt, &port, &maxbuf, ca);
 			o.host = "127.0.0.1";
 			o.port = (uint16_t)port;
 			o.tcp = !strcmp(proto, "tcp");
+			o.tls = !strcmp(proto, "tls");
+			o.tls_ca = ca[0] ? ca : NULL;
 			o.cef = !strcmp(fmt, "cef");
 			o.hostname = "e2e-host";
 			o.max_buffer = maxbuf;
@@ -153,18 +162,23 @@ def free_port(kind):
 
 
 class Rsyslog:
-    def __init__(self, tmp, udp_port, tcp_port):
+    def __init__(self, tmp, udp_port, tcp_port, tls_port, pki):
         self.tmp = tmp
         self.conf = os.path.join(tmp, "rsyslog.conf")
         self.pidfile = os.path.join(tmp, "rsyslogd.pid")
         self.udp_log = os.path.join(tmp, "udp.log")
         self.tcp_log = os.path.join(tmp, "tcp.log")
+        self.tls_log = os.path.join(tmp, "tls.log")
         work = os.path.join(tmp, "work")
         os.makedirs(work, exist_ok=True)
         tpl = ("%pri%|%timereported:::date-rfc3339%|%hostname%|%app-name%|%procid%|"
                "%msgid%|%structured-data%|%msg%\\n")
         with open(self.conf, "w") as f:
             f.write('$MaxMessageSize 64k\n')
+            # Certificates for the TLS listener only (its input() picks the ossl driver).
+            f.write('global(DefaultNetstreamDriverCAFile="%s" DefaultNetstreamDriverCertFile="%s"'
+                    ' DefaultNetstreamDriverKeyFile="%s")\n'
+                    % (pki["ca"], pki["cert"], pki["key"]))
             f.write('$WorkDirectory %s\n' % work)
             f.write('template(name="e2e" type="string" string="%s")\n' % tpl)
             f.write('ruleset(name="udp") { action(type="omfile" file="%s" template="e2e") }\n'
@@ -177,7 +191,13 @@ class Rsyslog:
             f.write('module(load="imtcp")\n')
             f.write('input(type="imtcp" address="127.0.0.1" port="%d" ruleset="tcp")\n'
                     % tcp_port)
+            f.write('ruleset(name="tls") { action(type="omfile" file="%s" template="e2e") }\n'
+                    % self.tls_log)
+            f.write('input(type="imtcp" address="127.0.0.1" port="%d" ruleset="tls"'
+                    ' StreamDriver.Name="ossl" StreamDriver.Mode="1"'
+                    ' StreamDriver.AuthMode="anon")\n' % tls_port)
         self.tcp_port = tcp_port
+        self.tls_port = tls_port
         self.proc = None
 
     def start(self):
@@ -187,7 +207,8 @@ class Rsyslog:
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
-                socket.create_connection(("127.0.0.1", self.tcp_port), timeout=0.5).close()
+                for port in (self.tcp_port, self.tls_port):
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
                 return True
             except OSError:
                 if self.proc.poll() is not None:
@@ -243,10 +264,37 @@ def find_key(o, key):
             yield from find_key(v, key)
 
 
+def make_pki(tmp):
+    """A CA and a server certificate for 127.0.0.1 (IP SAN), plus an unrelated second CA."""
+    d = os.path.join(tmp, "pki")
+    os.makedirs(d, exist_ok=True)
+    pki = {k: os.path.join(d, v) for k, v in (
+        ("ca", "ca.pem"), ("ca_key", "ca.key"), ("cert", "server.pem"), ("key", "server.key"),
+        ("other_ca", "other-ca.pem"), ("other_ca_key", "other-ca.key"))}
+
+    def ossl(*args):
+        subprocess.check_call(["openssl"] + list(args), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+
+    for ca, key, cn in (("ca", "ca_key", "e2e CA"), ("other_ca", "other_ca_key", "other CA")):
+        ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=" + cn,
+             "-keyout", pki[key], "-out", pki[ca])
+    csr = os.path.join(d, "server.csr")
+    ext = os.path.join(d, "server.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
+                "basicConstraints=CA:FALSE\n")
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", pki["key"],
+         "-out", csr)
+    ossl("x509", "-req", "-in", csr, "-CA", pki["ca"], "-CAkey", pki["ca_key"],
+         "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", pki["cert"])
+    return pki
+
+
 class Driver:
-    def __init__(self, exe):
+    def __init__(self, exe, stderr=None):
         self.p = subprocess.Popen([exe], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                  bufsize=1)
+                                  bufsize=1, stderr=stderr)
 
     def cmd(self, c):
         self.p.stdin.write(c + "\n")
@@ -305,7 +353,11 @@ def main():
         exe = build_driver(tmp)
         check(True, "driver built")
         udp_port, tcp_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
-        rs = Rsyslog(tmp, udp_port, tcp_port)
+        tls_port = free_port(socket.SOCK_STREAM)
+        while tls_port == tcp_port:
+            tls_port = free_port(socket.SOCK_STREAM)
+        pki = make_pki(tmp)
+        rs = Rsyslog(tmp, udp_port, tcp_port, tls_port, pki)
         check(rs.start(), "rsyslogd started", open(os.path.join(tmp, "rsyslogd.err")).read())
 
         # 1. 200 flows over TCP, JSON.
@@ -415,7 +467,60 @@ def main():
               bad[:3])
         drv.close()
 
-        # 4. Tiny max_buffer while the server is down: drops are counted, the queue stays small.
+        # 4. 100 flows over TLS (RFC 5425), JSON, verifying the server certificate (IP SAN).
+        r = drv.cmd("open tls json %d 0 %s" % (tls_port, pki["ca"]))
+        check(r.get("rc") == 0, "tls open", r)
+        r = drv.cmd("add 40000 100")
+        check(r.get("rc") == 0, "tls add 100", r)
+        r = drv.cmd("flush 8000")
+        check(r.get("rc") == 0 and r.get("sent") == 100 and r.get("queued") == 0
+              and r.get("failures") == 0, "tls flush sent 100 (handshake, verification ok)", r)
+        recs = [split_rec(l) for l in wait_lines(
+            rs.tls_log, lambda l: '"source_port":40' in l.replace(" ", ""), 100)]
+        ports = set()
+        for rec in recs:
+            try:
+                if rec["app"] == "flowd" and rec["host"] == "e2e-host":
+                    ports.update(int(p) for p in find_key(json.loads(rec["msg"]), "source_port"))
+            except (ValueError, TypeError):
+                pass
+        want = set(range(40000, 40100))
+        check(ports == want, "tls: all 100 flows arrived",
+              "missing %s" % sorted(want - ports)[:10])
+        r = drv.close()
+        check(r.get("dropped") == 0, "tls: nothing dropped", r)
+        drv.end()
+
+        # 5. TLS with the wrong CA: verification fails, nothing delivered, failures counted,
+        # logged once, no crash.
+        errpath = os.path.join(tmp, "driver-badca.err")
+        with open(errpath, "w") as errf:
+            drv = Driver(exe, stderr=errf)
+        r = drv.cmd("open tls json %d 0 %s" % (tls_port, pki["other_ca"]))
+        check(r.get("rc") == 0, "tls wrong CA: open", r)
+        r = drv.cmd("add 42000 20")
+        check(r.get("rc") == 0, "tls wrong CA: add 20 (queued)", r)
+        r = drv.cmd("flush 2500")
+        check(r.get("rc") == -11 and r.get("sent") == 0 and r.get("queued", 0) > 0
+              and r.get("failures", 0) >= 2,
+              "tls wrong CA: nothing sent, connect failures counted, retried", r)
+        r = drv.close()  # stats just before closing: what is still queued is then dropped
+        check(r.get("sent") == 0 and r.get("dropped") == 0 and r.get("queued", 0) > 0,
+              "tls wrong CA: all 20 still queued at close", r)
+        drv.end()
+        check(drv.p.returncode == 0, "tls wrong CA: driver exits cleanly (no crash)",
+              drv.p.returncode)
+        drv = None
+        time.sleep(0.5)
+        leaked = [l for l in read_lines(rs.tls_log) if '"source_port":42' in l.replace(" ", "")]
+        check(not leaked, "tls wrong CA: nothing delivered", leaked[:2])
+        errs = [l for l in read_lines(errpath) if "TLS" in l]
+        check(len(errs) == 1 and "certificate verif" in errs[0],
+              "tls wrong CA: verification failure logged once", errs[:3])
+        check(rs.proc.poll() is None, "rsyslogd still running after the failed handshakes")
+        drv = Driver(exe)
+
+        # 6. Tiny max_buffer while the server is down: drops are counted, the queue stays small.
         rs.stop()
         r = drv.cmd("open tcp json %d 3000" % tcp_port)
         check(r.get("rc") == 0, "tcp open (server down) is not an error", r)
