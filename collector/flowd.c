@@ -410,7 +410,8 @@ static int exporter_metrics(struct metrics_exporter *out, int max, void *ctx)
 						     .written = st.written,
 						     .dropped = st.dropped,
 						     .filtered = st.filtered,
-						     .errors = st.errors};
+						     .errors = st.errors,
+						     .queued_bytes = st.queued_bytes};
 	}
 	if (d->sx && n < max) {
 		struct syslog_exporter_stats ss;

@@ -559,4 +559,5 @@ void file_exporter_close(struct file_exporter *e)
 void file_exporter_get_stats(const struct file_exporter *e, struct file_exporter_stats *st)
 {
 	*st = e->st;
+	st->queued_bytes = e->out.len;
 }

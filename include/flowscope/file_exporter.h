@@ -69,12 +69,13 @@ int file_exporter_reload(struct file_exporter *e, const struct file_exporter_opt
 void file_exporter_close(struct file_exporter *e);
 
 struct file_exporter_stats {
-	uint64_t written;   /* records written to the file (write(2) done) */
-	uint64_t filtered;  /* flows the filters rejected */
-	uint64_t dropped;   /* records lost to an error */
-	uint64_t errors;    /* errors (encoding, write, fsync, rotation, compression) */
-	uint64_t rotations; /* rotations done */
-	uint64_t bytes;	    /* bytes of the records written */
+	uint64_t written;      /* records written to the file (write(2) done) */
+	uint64_t filtered;     /* flows the filters rejected */
+	uint64_t dropped;      /* records lost to an error */
+	uint64_t errors;       /* errors (encoding, write, fsync, rotation, compression) */
+	uint64_t rotations;    /* rotations done */
+	uint64_t bytes;	       /* bytes of the records written */
+	uint64_t queued_bytes; /* bytes buffered, not written yet */
 };
 
 void file_exporter_get_stats(const struct file_exporter *e, struct file_exporter_stats *st);
