@@ -8,28 +8,9 @@
 #include <bpf/bpf_helpers.h>
 
 #include "flowscope/flow_record.h"
+#include "rings.h"
 
 char LICENSE[] SEC("license") = "GPL";
-
-struct ring {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
-};
-
-/* Shared with the TC probe: the benchmark reuses its maps. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__array(values, struct ring);
-} rings SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} lost SEC(".maps");
 
 struct gen_state {
 	__u64 n;	  /* records written so far on this CPU */
@@ -48,11 +29,10 @@ struct {
 SEC("tc")
 int gen(struct __sk_buff *skb)
 {
-	__u32 zero = 0, cpu = bpf_get_smp_processor_id(), step;
+	__u32 zero = 0, cpu, step;
 	struct flow_record *r;
 	struct gen_state *g;
-	__u64 conn, now = bpf_ktime_get_boot_ns(), *cnt;
-	void *ring;
+	__u64 conn, now = bpf_ktime_get_boot_ns();
 
 	(void)skb;
 	g = bpf_map_lookup_elem(&gen_state, &zero);
@@ -63,14 +43,9 @@ int gen(struct __sk_buff *skb)
 	g->n++;
 	if (!step)
 		g->first_seen = now;
-	ring = bpf_map_lookup_elem(&rings, &cpu);
-	r = ring ? bpf_ringbuf_reserve(ring, sizeof(*r), 0) : NULL;
-	if (!r) {
-		cnt = bpf_map_lookup_elem(&lost, &zero);
-		if (cnt)
-			*cnt += 1;
+	r = ring_reserve(sizeof(*r), &cpu);
+	if (!r)
 		return -1;
-	}
 	__builtin_memset(r, 0, sizeof(*r));
 	r->type = FLOW_REC_TC;
 	r->version = FLOW_RECORD_VERSION;

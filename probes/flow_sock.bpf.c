@@ -10,6 +10,7 @@
 
 #include "flowscope/flow_record.h"
 #include "flow_key.h"
+#include "rings.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -26,26 +27,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-struct ring {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
-};
-
-/* Shared with the TC probe: the loader reuses its maps. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__array(values, struct ring);
-} rings SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} lost SEC(".maps");
-
 /* Per socket: when sockops last reported it, to report retransmits at most once a second. */
 struct sock_seen {
 	__u64 last_report_ns;
@@ -60,20 +41,12 @@ struct {
 
 static __always_inline struct flow_sock_record *reserve(void)
 {
-	__u32 cpu = bpf_get_smp_processor_id(), zero = 0;
-	struct flow_sock_record *r = NULL;
-	void *ring;
-	__u64 *cnt;
+	struct flow_sock_record *r;
+	__u32 cpu;
 
-	ring = bpf_map_lookup_elem(&rings, &cpu);
-	if (ring)
-		r = bpf_ringbuf_reserve(ring, sizeof(*r), 0);
-	if (!r) {
-		cnt = bpf_map_lookup_elem(&lost, &zero);
-		if (cnt)
-			*cnt += 1;
+	r = ring_reserve(sizeof(*r), &cpu);
+	if (!r)
 		return NULL;
-	}
 	__builtin_memset(r, 0, sizeof(*r));
 	r->type = FLOW_REC_SOCK;
 	r->version = FLOW_RECORD_VERSION;
@@ -257,11 +230,9 @@ int BPF_PROG(skb_drop, struct sk_buff *skb, void *location, enum skb_drop_reason
 	__u8 saddr[16] = {}, daddr[16] = {}, l4[8] = {}, l4proto, side, flags = 0;
 	__u16 sport = 0, dport = 0, nh, proto;
 	unsigned char *head;
-	__u32 l4off, zero = 0, cpu;
+	__u32 l4off, cpu;
 	struct net_device *dev;
 	__u64 now;
-	void *ring;
-	__u64 *cnt;
 
 	switch (reason) {
 	case SKB_NOT_DROPPED_YET:
@@ -344,15 +315,9 @@ int BPF_PROG(skb_drop, struct sk_buff *skb, void *location, enum skb_drop_reason
 		dc = &init;
 	}
 
-	cpu = bpf_get_smp_processor_id();
-	ring = bpf_map_lookup_elem(&rings, &cpu);
-	r = ring ? bpf_ringbuf_reserve(ring, sizeof(*r), 0) : NULL;
-	if (!r) {
-		cnt = bpf_map_lookup_elem(&lost, &zero);
-		if (cnt)
-			*cnt += 1;
+	r = ring_reserve(sizeof(*r), &cpu);
+	if (!r)
 		return 0;
-	}
 	__builtin_memset(r, 0, sizeof(*r));
 	r->type = FLOW_REC_DROP;
 	r->version = FLOW_RECORD_VERSION;

@@ -9,6 +9,7 @@
 
 #include "flowscope/flow_record.h"
 #include "flow_key.h"
+#include "rings.h"
 
 #define TC_ACT_UNSPEC (-1)
 #define ETH_P_IP 0x0800
@@ -39,26 +40,6 @@ struct {
 	__type(key, struct flow_key);
 	__type(value, struct flow_state);
 } flows SEC(".maps");
-
-/* The inner map template; the loader replaces it with one real ring per possible CPU. */
-struct ring {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__array(values, struct ring);
-} rings SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} lost SEC(".maps");
 
 /* What parsing found out about one packet, in the packet's own direction. */
 struct pkt {
@@ -243,17 +224,12 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p)
 static __always_inline void emit(struct flow_key *key, struct flow_state *st, struct pkt *p,
 				 __u32 events, __u8 pkt_dir, __u8 tc_dir, __u32 len, __u64 now)
 {
-	__u32 cpu = bpf_get_smp_processor_id(), zero = 0;
 	struct flow_record *r;
-	void *ring;
-	__u64 *cnt;
+	__u32 cpu;
 
-	ring = bpf_map_lookup_elem(&rings, &cpu);
-	if (!ring)
-		goto lost;
-	r = bpf_ringbuf_reserve(ring, sizeof(*r), 0);
+	r = ring_reserve(sizeof(*r), &cpu);
 	if (!r)
-		goto lost;
+		return;
 	r->type = FLOW_REC_TC;
 	r->version = FLOW_RECORD_VERSION;
 	r->events = events;
@@ -266,11 +242,6 @@ static __always_inline void emit(struct flow_key *key, struct flow_state *st, st
 	r->tc_dir = tc_dir;
 	r->cpu = cpu;
 	bpf_ringbuf_submit(r, 0);
-	return;
-lost:
-	cnt = bpf_map_lookup_elem(&lost, &zero);
-	if (cnt)
-		*cnt += 1; /* per-CPU slot: no atomics needed */
 }
 
 /* DNS packets go to user space whole (up to FLOW_DNS_MAX bytes): names for addresses and the
@@ -278,22 +249,15 @@ lost:
 static __always_inline void emit_dns(struct __sk_buff *skb, struct flow_key *key, struct pkt *p,
 				     __u8 side, __u8 tc_dir, __u64 now)
 {
-	__u32 cpu = bpf_get_smp_processor_id(), zero = 0, len;
 	struct flow_dns_record *r;
-	void *ring;
-	__u64 *cnt;
+	__u32 cpu, len;
 
 	if (p->payload_off >= skb->len)
 		return;
 	len = skb->len - p->payload_off;
-	ring = bpf_map_lookup_elem(&rings, &cpu);
-	r = ring ? bpf_ringbuf_reserve(ring, sizeof(*r), 0) : NULL;
-	if (!r) {
-		cnt = bpf_map_lookup_elem(&lost, &zero);
-		if (cnt)
-			*cnt += 1;
+	r = ring_reserve(sizeof(*r), &cpu);
+	if (!r)
 		return;
-	}
 	r->type = FLOW_REC_DNS;
 	r->version = FLOW_RECORD_VERSION;
 	r->orig_len = len;
