@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "flowscope/dns_cache.h"
+#include "flowscope/hash.h"
 
 #define ADDR_BUCKETS 16384
 #define NAME_BUCKETS 16384
@@ -27,19 +28,6 @@ struct dns_cache {
 	size_t n_addrs, n_names, max_addrs, max_names;
 	uint64_t full;
 };
-
-static uint64_t hash_bytes(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
 
 struct dns_cache *dns_cache_new(size_t max_addrs, size_t max_names)
 {

@@ -12,6 +12,7 @@
 
 #include "flowscope/drop_reason.h"
 #include "flowscope/graph.h"
+#include "flowscope/hash.h"
 #include "flowscope/identities.h"
 
 #define NSEC_PER_SEC 1000000000ULL
@@ -68,25 +69,6 @@ struct graph {
 	int free_node, free_edge, free_flow; /* free lists through next */
 	struct graph_stats st;
 };
-
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	while (*s) {
-		h ^= (unsigned char)*s++;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	return x;
-}
 
 static size_t pow2_at_least(size_t n)
 {
@@ -258,7 +240,8 @@ static int node_get(struct graph *g, const struct flow *f, int side)
 
 static int edge_get(struct graph *g, int src, int dst)
 {
-	size_t b = mix(((uint64_t)(unsigned)src << 32) | (unsigned)dst) & (g->edge_buckets - 1);
+	size_t b =
+		hash_mix64(((uint64_t)(unsigned)src << 32) | (unsigned)dst) & (g->edge_buckets - 1);
 	struct gedge *e;
 	uint32_t gen;
 	int i;
@@ -293,7 +276,7 @@ static int edge_get(struct graph *g, int src, int dst)
 
 static struct tflow *flow_get(struct graph *g, uint64_t id, bool create)
 {
-	size_t b = mix(id) & (g->flow_buckets - 1);
+	size_t b = hash_mix64(id) & (g->flow_buckets - 1);
 	struct tflow *t;
 	int i;
 
@@ -316,7 +299,7 @@ static struct tflow *flow_get(struct graph *g, uint64_t id, bool create)
 
 static void flow_put(struct graph *g, struct tflow *t)
 {
-	size_t b = mix(t->id) & (g->flow_buckets - 1);
+	size_t b = hash_mix64(t->id) & (g->flow_buckets - 1);
 	int i = (int)(t - g->flows), *pp = &g->flow_hash[b];
 
 	while (*pp >= 0 && *pp != i)
@@ -386,14 +369,14 @@ static uint64_t node_sig(const struct flow *f)
 {
 	uint64_t s = identities_generation() * 0x9e3779b97f4a7c15ULL;
 
-	s ^= mix((uint64_t)(uintptr_t)f->src_name ^ ((uint64_t)f->src_proc.pid << 1) ^
-		 (uint64_t)f->src_proc.known ^
-		 ((uint64_t)(unsigned char)f->src_proc.container_id[0] << 40) ^
-		 ((uint64_t)f->src_proc.cgroup_id << 20));
-	s = mix(s ^ (uint64_t)(uintptr_t)f->dst_name ^ ((uint64_t)f->dst_proc.pid << 1) ^
-		(uint64_t)f->dst_proc.known ^
-		((uint64_t)(unsigned char)f->dst_proc.container_id[0] << 40) ^
-		((uint64_t)f->dst_proc.cgroup_id << 20));
+	s ^= hash_mix64((uint64_t)(uintptr_t)f->src_name ^ ((uint64_t)f->src_proc.pid << 1) ^
+			(uint64_t)f->src_proc.known ^
+			((uint64_t)(unsigned char)f->src_proc.container_id[0] << 40) ^
+			((uint64_t)f->src_proc.cgroup_id << 20));
+	s = hash_mix64(s ^ (uint64_t)(uintptr_t)f->dst_name ^ ((uint64_t)f->dst_proc.pid << 1) ^
+		       (uint64_t)f->dst_proc.known ^
+		       ((uint64_t)(unsigned char)f->dst_proc.container_id[0] << 40) ^
+		       ((uint64_t)f->dst_proc.cgroup_id << 20));
 	return s | 1; /* never 0: 0 is "not computed" */
 }
 
@@ -490,8 +473,8 @@ void graph_add_flow(struct graph *g, const struct flow *f)
 static void edge_unlink(struct graph *g, int i)
 {
 	struct gedge *e = &g->edges[i];
-	size_t b =
-		mix(((uint64_t)(unsigned)e->src << 32) | (unsigned)e->dst) & (g->edge_buckets - 1);
+	size_t b = hash_mix64(((uint64_t)(unsigned)e->src << 32) | (unsigned)e->dst) &
+		   (g->edge_buckets - 1);
 	int *pp = &g->edge_hash[b];
 
 	while (*pp >= 0 && *pp != i)

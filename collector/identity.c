@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "flowscope/hash.h"
 #include "flowscope/identity.h"
 
 #define MAX_ENTRIES 100000
@@ -360,23 +361,13 @@ static int parse_addr(struct loader *ld, bool cidr, struct entry *e)
 
 /* ---- table ---------------------------------------------------------------------------------- */
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
 static uint64_t key_hash(unsigned family, unsigned plen, const uint8_t addr[16])
 {
 	uint64_t lo, hi;
 
 	memcpy(&lo, addr, 8);
 	memcpy(&hi, addr + 8, 8);
-	return mix64(lo ^ mix64(hi ^ ((uint64_t)family << 8 | plen)));
+	return hash_mix64(lo ^ hash_mix64(hi ^ ((uint64_t)family << 8 | plen)));
 }
 
 /* Slot holding (family, plen, addr), or the empty slot where it would go. */

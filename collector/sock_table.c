@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flowscope/hash.h"
 #include "flowscope/sock_table.h"
 
 #define NBUCKETS 65536 /* power of two */
@@ -31,15 +32,6 @@ struct sock_table {
 	uint64_t full;
 };
 
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	return x ^ (x >> 33);
-}
-
 static size_t tuple_hash(uint8_t family, const uint8_t *la, uint16_t lp, const uint8_t *ra,
 			 uint16_t rp)
 {
@@ -47,8 +39,8 @@ static size_t tuple_hash(uint8_t family, const uint8_t *la, uint16_t lp, const u
 
 	memcpy(a, la, 16);
 	memcpy(b, ra, 16);
-	h = mix(a[0] ^ mix(a[1] ^ mix(b[0] ^ mix(b[1]))) ^ ((uint64_t)lp << 16 | rp) ^
-		((uint64_t)family << 40));
+	h = hash_mix64(a[0] ^ hash_mix64(a[1] ^ hash_mix64(b[0] ^ hash_mix64(b[1]))) ^
+		       ((uint64_t)lp << 16 | rp) ^ ((uint64_t)family << 40));
 	return h & (NBUCKETS - 1);
 }
 
@@ -96,7 +88,7 @@ void sock_table_free(struct sock_table *t)
 
 static struct entry *find_cookie(const struct sock_table *t, uint64_t cookie)
 {
-	struct entry *e = t->by_cookie[mix(cookie) & (NBUCKETS - 1)];
+	struct entry *e = t->by_cookie[hash_mix64(cookie) & (NBUCKETS - 1)];
 
 	while (e && e->info.cookie != cookie)
 		e = e->next_cookie;
@@ -192,7 +184,7 @@ const struct sock_info *sock_table_handle(struct sock_table *t, const struct flo
 		if (!e)
 			return NULL;
 		e->info.cookie = r->cookie;
-		h = mix(r->cookie) & (NBUCKETS - 1);
+		h = hash_mix64(r->cookie) & (NBUCKETS - 1);
 		e->next_cookie = t->by_cookie[h];
 		t->by_cookie[h] = e;
 		t->n++;
