@@ -328,6 +328,15 @@ static void follower_wake(struct follower *fo)
 	}
 }
 
+/* A flow the client could not take: for its next lost notice, the HTTP total and its own
+ * counter in /metrics. */
+static void count_lost(struct follower *fo)
+{
+	fo->lost++;
+	fo->srv->col->metrics.follower_lost_http++;
+	flow_bus_sub_lost(fo->sub, 1);
+}
+
 static void on_flow(const struct flow *f, void *arg)
 {
 	struct follower *fo = arg;
@@ -335,18 +344,14 @@ static void on_flow(const struct flow *f, void *arg)
 	if (!match(&fo->m, f, fo->srv->col->node_name))
 		return;
 	if (msg_queue_full(&fo->q)) {
-		fo->lost++;
-		fo->srv->col->metrics.follower_lost_http++;
-		flow_bus_sub_lost(fo->sub, 1);
+		count_lost(fo);
 		return;
 	}
 	follower_send_lost(fo);
 	buf_reset(&fo->scratch);
 	if (encode(&fo->scratch, f, fo->srv->col->node_name, fo->pb, fo->sse) ||
 	    msg_queue_push(&fo->q, fo->scratch.data, fo->scratch.len, false)) {
-		fo->lost++;
-		fo->srv->col->metrics.follower_lost_http++;
-		flow_bus_sub_lost(fo->sub, 1);
+		count_lost(fo);
 		return;
 	}
 	follower_wake(fo);

@@ -84,6 +84,15 @@ static void maybe_send_lost(struct get_flows *g)
 	}
 }
 
+/* A flow the client could not take: for its next LostEvent, the gRPC total and its own
+ * counter in /metrics. */
+static void count_lost(struct get_flows *g)
+{
+	g->lost++;
+	g->col->metrics.follower_lost_grpc++;
+	flow_bus_sub_lost(g->sub, 1);
+}
+
 static void on_flow(const struct flow *f, void *arg)
 {
 	struct get_flows *g = arg;
@@ -98,24 +107,18 @@ static void on_flow(const struct flow *f, void *arg)
 	if (!wanted(g, f))
 		return;
 	if (grpc_call_queued(g->call) >= grpc_call_queue_limit(g->call)) {
-		g->lost++;
-		g->col->metrics.follower_lost_grpc++;
-		flow_bus_sub_lost(g->sub, 1);
+		count_lost(g);
 		return;
 	}
 	maybe_send_lost(g);
 	buf_reset(&g->frame);
 	if (flow_pb_frame(&g->frame, f, g->col->node_name)) {
-		g->lost++;
-		g->col->metrics.follower_lost_grpc++;
-		flow_bus_sub_lost(g->sub, 1);
+		count_lost(g);
 		return;
 	}
 	err = grpc_call_send_frame(g->call, g->frame.data, g->frame.len, false);
 	if (err == -ENOBUFS || err == -ENOMEM) {
-		g->lost++;
-		g->col->metrics.follower_lost_grpc++;
-		flow_bus_sub_lost(g->sub, 1);
+		count_lost(g);
 	}
 }
 
