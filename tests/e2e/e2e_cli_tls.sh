@@ -6,20 +6,8 @@
 # Usage: tests/e2e/e2e_cli_tls.sh BUILD_DIR. Needs root.
 set -u
 build=$(cd "${1:-build}" && pwd)
-passed=0
-failed=0
-ok() { echo "ok - $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL - $*"; failed=$((failed + 1)); }
-check() {
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else fail "$what"; fi
-}
-if [ "$(id -u)" != 0 ]; then
-	echo "cli_tls: needs root (network namespace, BPF): not run"
-	echo "cli_tls: 0 passed, 1 failed"
-	exit 1
-fi
+. "$(dirname "$0")/lib.sh"
+need_root cli_tls "network namespace, BPF"
 ns="fsc$$"
 tmp=$(mktemp -d)
 pids=()

@@ -10,26 +10,14 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-passed=0
-failed=0
-ok() { echo "ok - $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL - $*"; failed=$((failed + 1)); }
-check() {
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else fail "$what"; fi
-}
+. "$(dirname "$0")/lib.sh"
 # Fails before the browser test ran: one failure, nothing else counted.
 abort() {
 	echo "FAIL - $*"
 	echo "dashboard: 0 passed, 1 failed"
 	exit 1
 }
-if [ "$(id -u)" != 0 ]; then
-	echo "dashboard: needs root (network namespaces, BPF): not run"
-	echo "dashboard: 0 passed, 1 failed"
-	exit 1
-fi
+need_root dashboard "network namespaces, BPF"
 build=$(cd "${1:-build}" 2>/dev/null && pwd) || abort "no build directory ${1:-build}"
 [ -x "$build/flowd" ] || abort "no $build/flowd: build it first"
 chromium=${CHROMIUM:-/usr/bin/chromium}

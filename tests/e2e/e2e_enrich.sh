@@ -10,20 +10,8 @@
 set -u
 build=$(cd "${1:-build}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
-passed=0
-failed=0
-ok() { echo "ok - $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL - $*"; failed=$((failed + 1)); }
-check() {
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else fail "$what"; fi
-}
-if [ "$(id -u)" != 0 ]; then
-	echo "enrich: needs root (network namespaces, BPF): not run"
-	echo "enrich: 0 passed, 1 failed"
-	exit 1
-fi
+. "$(dirname "$0")/lib.sh"
+need_root enrich "network namespaces, BPF"
 
 P="fsn$(printf '%05d' $(($$ % 100000)))"
 C=${P}c S=${P}s
@@ -204,8 +192,7 @@ c("l7" not in bad or bad["l7"].get("type") == "REQUEST",
   "a malformed answer adds no L7 response (%s)" % bad.get("l7"))
 PY
 cat "$tmp/checks"
-passed=$((passed + $(grep -c '^ok - ' "$tmp/checks")))
-failed=$((failed + $(grep -c '^FAIL - ' "$tmp/checks")))
+add_checks "$tmp/checks"
 
 status() { inc python3 -c 'import json,sys,urllib.request
 print(json.load(urllib.request.urlopen("http://127.0.0.1:12000/api/v1/status"))[sys.argv[1]])' "$1"; }

@@ -6,20 +6,8 @@
 # Usage: tests/e2e/e2e_export_file.sh BUILD_DIR. Needs root.
 set -u
 build=$(cd "${1:-build}" && pwd)
-passed=0
-failed=0
-ok() { echo "ok - $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL - $*"; failed=$((failed + 1)); }
-check() {
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else fail "$what"; fi
-}
-if [ "$(id -u)" != 0 ]; then
-	echo "export_file: needs root (network namespace, BPF): not run"
-	echo "export_file: 0 passed, 1 failed"
-	exit 1
-fi
+. "$(dirname "$0")/lib.sh"
+need_root export_file "network namespace, BPF"
 ns="fsx$$"
 tmp=$(mktemp -d)
 flowd_pid=
@@ -99,8 +87,7 @@ ids = [m["flow"]["flow_id"] for m in lines if "flow" in m]
 c(len(lines) == len(ids), "every line is a flow event (%d)" % len(lines))
 PY
 cat "$tmp/checks"
-passed=$((passed + $(grep -c '^ok - ' "$tmp/checks")))
-failed=$((failed + $(grep -c '^FAIL - ' "$tmp/checks")))
+add_checks "$tmp/checks"
 
 # Export filters: a bad one stops flowd at start; allow and deny select what is written.
 out=$(ip netns exec "$ns" "$build/flowd" -i lo --export-file "$tmp/x.ndjson" \
@@ -130,8 +117,7 @@ c(len(fl) > 0 and all(f.get("l4", {}).get("UDP", {}).get("destination_port") == 
 c(ports == {32000, 32002, 32003, 32004}, "--export-deny: from_port 32001 left out (%s)" % sorted(ports))
 PY
 cat "$tmp/checks2"
-passed=$((passed + $(grep -c '^ok - ' "$tmp/checks2")))
-failed=$((failed + $(grep -c '^FAIL - ' "$tmp/checks2")))
+add_checks "$tmp/checks2"
 [ "$failed" -gt 0 ] && cat "$tmp/flowd.out"
 echo "export_file: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

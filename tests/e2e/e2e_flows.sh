@@ -8,27 +8,14 @@
 set -u
 build=$(cd "${1:-build}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
-passed=0
-failed=0
-
-ok() { echo "ok - $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL - $*"; failed=$((failed + 1)); }
-check() { # check "what" command...
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else fail "$what"; fi
-}
+. "$(dirname "$0")/lib.sh"
 finish() {
 	echo "e2e_flows: $passed passed, $failed failed"
 	[ "$failed" -eq 0 ]
 	exit
 }
 
-if [ "$(id -u)" != 0 ]; then
-	echo "e2e_flows: needs root (network namespaces, BPF): not run"
-	echo "e2e_flows: 0 passed, 1 failed"
-	exit 1
-fi
+need_root e2e_flows "network namespaces, BPF"
 
 # Unique per run, short enough for 15-character interface names; leftovers of an earlier
 # run of this same prefix family are removed first.
@@ -139,15 +126,13 @@ PY
 check "HTTP API returns flows" test -s "$tmp/api.json"
 python3 "$here/check_flows.py" "$tmp/api.json" "${P}rc" "${P}rs" >"$tmp/api.checks"
 sed 's/^/[http] /' "$tmp/api.checks"
-passed=$((passed + $(grep -c '^ok - ' "$tmp/api.checks")))
-failed=$((failed + $(grep -c '^FAIL - ' "$tmp/api.checks")))
+add_checks "$tmp/api.checks"
 
 inr "$build/flowctl" observe --last 1000 -o json >"$tmp/ctl.json" 2>"$tmp/ctl.err"
 check "flowctl observe -o json exits 0" test $? -eq 0
 python3 "$here/check_flows.py" "$tmp/ctl.json" "${P}rc" "${P}rs" >"$tmp/ctl.checks"
 sed 's/^/[flowctl] /' "$tmp/ctl.checks"
-passed=$((passed + $(grep -c '^ok - ' "$tmp/ctl.checks")))
-failed=$((failed + $(grep -c '^FAIL - ' "$tmp/ctl.checks")))
+add_checks "$tmp/ctl.checks"
 
 inr "$build/flowctl" observe --last 1000 >"$tmp/ctl.txt" 2>&1
 check "flowctl compact output shows a TCP connection" \
@@ -181,8 +166,7 @@ c(st.get("seen_flows", 0) >= 2 * 17, "seen_flows counts every flow (%s)" % st.ge
 c(st.get("decode_errors") == 0, "no decode errors (%s)" % st.get("decode_errors"))
 PY
 cat "$tmp/status.checks"
-passed=$((passed + $(grep -c '^ok - ' "$tmp/status.checks")))
-failed=$((failed + $(grep -c '^FAIL - ' "$tmp/status.checks")))
+add_checks "$tmp/status.checks"
 
 inr python3 - >"$tmp/bad.checks" <<'PY'
 import urllib.request, urllib.error, json
@@ -196,8 +180,7 @@ for q in ("last=-1", "last=abc", "follow=maybe", "format=xml", "bogus=1"):
         c(e.code == 400 and "error" in body, "?%s gets 400 with a JSON error" % q)
 PY
 cat "$tmp/bad.checks"
-passed=$((passed + $(grep -c '^ok - ' "$tmp/bad.checks")))
-failed=$((failed + $(grep -c '^FAIL - ' "$tmp/bad.checks")))
+add_checks "$tmp/bad.checks"
 
 # SIGTERM: flowd exits 0 and leaves no filter or clsact qdisc behind.
 kill -TERM "$flowd_pid"

@@ -9,11 +9,8 @@ build=$(cd "${1:-build}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 py=/usr/bin/python3 # Debian's: python3-grpcio and python3-protobuf live there
 
-if [ "$(id -u)" != 0 ]; then
-	echo "grpc_python: needs root (network namespace, BPF): not run"
-	echo "grpc_python: 0 passed, 1 failed"
-	exit 1
-fi
+. "$(dirname "$0")/lib.sh"
+need_root grpc_python "network namespace, BPF"
 ns="fsg$$"
 tmp=$(mktemp -d)
 cleanup() {

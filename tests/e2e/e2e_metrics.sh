@@ -5,20 +5,8 @@
 # Usage: tests/e2e/e2e_metrics.sh BUILD_DIR. Needs root and promtool (Debian's prometheus).
 set -u
 build=$(cd "${1:-build}" && pwd)
-passed=0
-failed=0
-ok() { echo "ok - $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL - $*"; failed=$((failed + 1)); }
-check() {
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else fail "$what"; fi
-}
-if [ "$(id -u)" != 0 ]; then
-	echo "metrics: needs root (network namespace, BPF): not run"
-	echo "metrics: 0 passed, 1 failed"
-	exit 1
-fi
+. "$(dirname "$0")/lib.sh"
+need_root metrics "network namespace, BPF"
 ns="fsm$$"
 tmp=$(mktemp -d)
 flowd_pid=
@@ -102,8 +90,7 @@ c(get("flowscope_ring_capacity_bytes") >= 1 << 20 and
                                              get("flowscope_ring_capacity_bytes")))
 PY
 cat "$tmp/checks"
-passed=$((passed + $(grep -c '^ok - ' "$tmp/checks")))
-failed=$((failed + $(grep -c '^FAIL - ' "$tmp/checks")))
+add_checks "$tmp/checks"
 kill -TERM "$flowd_pid"
 wait "$flowd_pid"
 flowd_pid=

@@ -9,20 +9,8 @@ set -u
 build=$(cd "${1:-build}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 N=100
-passed=0
-failed=0
-ok() { echo "ok - $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL - $*"; failed=$((failed + 1)); }
-check() {
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else fail "$what"; fi
-}
-if [ "$(id -u)" != 0 ]; then
-	echo "siem: needs root (network namespace, BPF): not run"
-	echo "siem: 0 passed, 1 failed"
-	exit 1
-fi
+. "$(dirname "$0")/lib.sh"
+need_root siem "network namespace, BPF"
 for tool in rsyslogd nfcapd nfdump; do
 	if ! command -v $tool >/dev/null; then
 		echo "FAIL - $tool is not installed (scripts/install-deps.sh test)"
@@ -155,8 +143,7 @@ c(all(got.get(p) == final.get(p) for p in want),
   "nfdump: packets and bytes match the flows' counters")
 PY
 cat "$tmp/checks"
-passed=$((passed + $(grep -c '^ok - ' "$tmp/checks")))
-failed=$((failed + $(grep -c '^FAIL - ' "$tmp/checks")))
+add_checks "$tmp/checks"
 if [ "$failed" -gt 0 ]; then
 	echo "--- flowd"; cat "$tmp/flowd.out"
 	echo "--- rsyslog"; cat "$tmp/rsyslog.log"

@@ -1,0 +1,26 @@
+# Shared by the end-to-end test scripts (sourced): results in the format tests/run-all.sh
+# counts ("ok - ..." / "FAIL - ..." lines, then "NAME: N passed, N failed").
+passed=0
+failed=0
+ok() { echo "ok - $*"; passed=$((passed + 1)); }
+fail() { echo "FAIL - $*"; failed=$((failed + 1)); }
+check() { # check "what" command...
+	local what=$1
+	shift
+	if "$@"; then ok "$what"; else fail "$what"; fi
+}
+
+# add_checks FILE: counts the ok/FAIL lines a helper (e.g. a Python checker) wrote to FILE.
+add_checks() {
+	passed=$((passed + $(grep -c '^ok - ' "$1")))
+	failed=$((failed + $(grep -c '^FAIL - ' "$1")))
+}
+
+# need_root NAME WHY: without root the test cannot run, which counts as a failure.
+need_root() {
+	if [ "$(id -u)" != 0 ]; then
+		echo "$1: needs root ($2): not run"
+		echo "$1: 0 passed, 1 failed"
+		exit 1
+	fi
+}
