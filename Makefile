@@ -29,12 +29,14 @@ PB_SRCS   := $(patsubst proto/%.proto,$(BUILD)/proto/%.pb-c.c,$(PROTOS)) \
 	$(patsubst %.proto,$(BUILD)/proto/%.pb-c.c,$(WKT))
 PB_OBJS   := $(PB_SRCS:.c=.o)
 
-LIB_SRCS  := $(filter-out collector/flowd.c,$(wildcard collector/*.c)) $(wildcard export/*.c) \
-	$(filter-out cli/flowctl.c,$(wildcard cli/*.c))
+# The library: everything but the binaries' mains (daemon/, cli/flowctl.c), in layer order.
+LIB_DIRS  := base probes collector/enrich collector/pipeline collector/graph collector/filter \
+	export/encode export/exporters export/serve cli
+LIB_SRCS  := $(filter-out %.bpf.c cli/flowctl.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 LIB       := $(BUILD)/libflowscope.a
 
-TEST_SRCS := $(wildcard tests/test_*.c) $(wildcard tests/bpf/test_*.c)
+TEST_SRCS := $(wildcard tests/*/test_*.c)
 TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 WEB_SRCS  := $(wildcard web/*.html web/*.js web/*.css)
 WEB_STAMP := $(BUILD)/web/.built
@@ -88,7 +90,7 @@ $(BUILD)/vmlinux.h:
 	@mkdir -p $(@D)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
-$(BUILD)/%.bpf.o: probes/%.bpf.c $(wildcard include/flowscope/*.h probes/*.h) $(BUILD)/vmlinux.h
+$(BUILD)/%.bpf.o: probes/%.bpf.c include/flowscope/record.h $(wildcard probes/*.h) $(BUILD)/vmlinux.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
@@ -106,15 +108,18 @@ $(BUILD)/proto/google/protobuf/%.pb-c.c $(BUILD)/proto/google/protobuf/%.pb-c.h:
 $(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c
 	$(CC) $(PB_CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/%.o: %.c $(wildcard include/flowscope/*.h) $(SKELS) $(PB_SRCS)
+# Header dependencies come from the compiler (-MMD); the generated headers must exist first.
+$(BUILD)/obj/%.o: %.c | $(SKELS) $(PB_SRCS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(if $(filter tests/% bench/%,$<),-Itests) -MMD -MP -c $< -o $@
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 $(LIB): $(LIB_OBJS) $(PB_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/flowd: $(BUILD)/obj/collector/flowd.o $(LIB)
+$(BUILD)/flowd: $(BUILD)/obj/daemon/flowd.o $(LIB)
 	$(CC) $(CFLAGS) $^ $(PKG_LIBS) -o $@
 
 $(BUILD)/flowctl: $(BUILD)/obj/cli/flowctl.o $(LIB)

@@ -24,12 +24,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "flowscope/collector.h"
-#include "flowscope/graph.h"
-#include "flowscope/probe_tc.h"
-#include "flowscope/ring_reader.h"
+#include "flowscope/pipeline/collector.h"
+#include "flowscope/graph/graph.h"
+#include "flowscope/probes/probe_tc.h"
+#include "flowscope/probes/ring_reader.h"
 #include "bench_gen.skel.h"
-#include "../tests/pktgen.h"
+#include "pktgen.h"
 
 #define BATCH 200000 /* records per round and case */
 

@@ -20,10 +20,10 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "flowscope/collector.h"
-#include "flowscope/grpc_client.h"
-#include "flowscope/grpc_server.h"
-#include "flowscope/http_server.h"
+#include "flowscope/pipeline/collector.h"
+#include "flowscope/base/grpc_client.h"
+#include "flowscope/serve/grpc_server.h"
+#include "flowscope/serve/http_server.h"
 #include "observer.pb-c.h"
 
 static uv_loop_t loop;

@@ -11,10 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "flowscope/flow_record.h"
-#include "flowscope/probe_tc.h"
+#include "flowscope/record.h"
+#include "flowscope/probes/probe_tc.h"
 #include "empty_tc.skel.h"
-#include "../tests/pktgen.h"
+#include "pktgen.h"
 
 struct bench_case {
 	const char *name;

@@ -11,10 +11,10 @@
 #include <strings.h>
 #include <time.h>
 
-#include "flowscope/buf.h"
-#include "flowscope/grpc_client.h"
-#include "flowscope/parse.h"
-#include "flowscope/pb_json.h"
+#include "flowscope/base/buf.h"
+#include "flowscope/base/grpc_client.h"
+#include "flowscope/base/parse.h"
+#include "flowscope/encode/pb_json.h"
 #include "health.pb-c.h"
 #include "observer.pb-c.h"
 

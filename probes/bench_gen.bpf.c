@@ -7,7 +7,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
-#include "flowscope/flow_record.h"
+#include "flowscope/record.h"
 #include "rings.h"
 
 char LICENSE[] SEC("license") = "GPL";

@@ -3,7 +3,7 @@
 #ifndef FLOWSCOPE_PROBES_FLOW_KEY_H
 #define FLOWSCOPE_PROBES_FLOW_KEY_H
 
-#include "flowscope/flow_record.h"
+#include "flowscope/record.h"
 
 /* Any total order will do for the canonical key; two 64-bit compares are cheap. */
 static __always_inline int addr_cmp(const __u8 *a, const __u8 *b)

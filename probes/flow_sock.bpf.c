@@ -8,7 +8,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-#include "flowscope/flow_record.h"
+#include "flowscope/record.h"
 #include "flow_key.h"
 #include "rings.h"
 

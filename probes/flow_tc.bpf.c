@@ -7,7 +7,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
-#include "flowscope/flow_record.h"
+#include "flowscope/record.h"
 #include "flow_key.h"
 #include "rings.h"
 

@@ -6,7 +6,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
-#include "flowscope/flow_record.h"
+#include "flowscope/record.h"
 
 static inline struct flow_key key4(const char *a, uint16_t pa, const char *b, uint16_t pb, uint8_t proto)
 {

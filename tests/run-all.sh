@@ -37,7 +37,7 @@ run() {
 	fi
 }
 
-for t in "$build"/tests/test_* "$build"/tests/bpf/test_*; do
+for t in $(find "$build/tests" -type f -name "test_*" | sort); do
 	[ -x "$t" ] || continue
 	run "$(basename "$t")" "$t"
 done

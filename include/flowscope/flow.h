@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <net/if.h>
 
-#include "flowscope/flow_record.h"
+#include "flowscope/record.h"
 
 /* Matches flow.Verdict in proto/flow.proto. */
 enum flow_verdict {

@@ -24,10 +24,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "flowscope/drop_reason.h"
-#include "flowscope/flow_record.h"
-#include "flowscope/probe_sock.h"
-#include "flowscope/probe_tc.h"
+#include "flowscope/enrich/drop_reason.h"
+#include "flowscope/record.h"
+#include "flowscope/probes/probe_sock.h"
+#include "flowscope/probes/probe_tc.h"
 
 #define MAX_RECS 4096
 

@@ -16,9 +16,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "flowscope/flow_record.h"
-#include "flowscope/probe_tc.h"
-#include "../pktgen.h"
+#include "flowscope/record.h"
+#include "flowscope/probes/probe_tc.h"
+#include "pktgen.h"
 
 #define TC_ACT_UNSPEC (-1)
 #define MAX_RECS 4096

@@ -32,7 +32,7 @@ DRIVER = r"""
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "flowscope/ipfix_exporter.h"
+#include "flowscope/exporters/ipfix_exporter.h"
 
 #define BASE_MS 1700000000000ull
 
@@ -201,7 +201,7 @@ def main():
         cc = subprocess.run(
             ["cc", "-std=gnu11", "-O1", "-Wall", "-Wextra", "-Werror",
              "-I", os.path.join(REPO, "include"), "-o", exe, src,
-             os.path.join(REPO, "export", "ipfix_exporter.c")],
+             os.path.join(REPO, "export", "exporters", "ipfix_exporter.c")],
             capture_output=True, text=True)
         if not check(cc.returncode == 0, "driver builds with export/ipfix_exporter.c"):
             print(cc.stderr)

@@ -37,7 +37,7 @@ DRIVER_C = r"""
 #include <time.h>
 #include <unistd.h>
 
-#include "flowscope/syslog_exporter.h"
+#include "flowscope/exporters/syslog_exporter.h"
 
 static struct syslog_exporter *ex;
 
@@ -331,7 +331,7 @@ def build_driver(tmp):
         shell=True, text=True).split()
     cmd = (["cc", "-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-Werror",
             "-I" + os.path.join(ROOT, "include"), "-I" + BUILD, "-I" + os.path.join(BUILD, "proto")]
-           + cflags + [src, os.path.join(ROOT, "export", "syslog_exporter.c"), LIB]
+           + cflags + [src, os.path.join(ROOT, "export", "exporters", "syslog_exporter.c"), LIB]
            + libs + ["-lelf", "-lz", "-lm", "-o", exe])
     subprocess.check_call(cmd)
     return exe

@@ -1,0 +1,559 @@
+/* Blocking gRPC client for flowctl (see include/flowscope/base/grpc_client.h): one TCP connection,
+ * an nghttp2 client session, optional TLS via OpenSSL on the socket, poll() for I/O. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "flowscope/base/buf.h"
+#include "flowscope/base/grpc_client.h"
+
+struct grpc_client {
+	int fd;
+	SSL_CTX *ctx;
+	SSL *ssl;
+	nghttp2_session *session;
+	char authority[300];
+	bool tls;
+	/* The current call. */
+	int32_t stream_id;
+	struct buf req; /* framed request */
+	size_t req_off;
+	struct buf in; /* response bytes not yet forming a whole message */
+	grpc_client_msg_cb cb;
+	void *ctx_cb;
+	int http_status;
+	int grpc_status; /* -1 until seen */
+	char grpc_message[512];
+	bool closed; /* stream closed */
+	bool cancelled;
+	uint32_t rst_code;
+	char err[256];
+	/* Called when the client is about to wait for more data after delivering messages. */
+	void (*idle_cb)(void *ctx);
+	void *idle_ctx;
+	bool delivered;
+};
+
+static ssize_t on_send(nghttp2_session *s, const uint8_t *d, size_t n, int flags, void *u)
+{
+	(void)s;
+	(void)d;
+	(void)n;
+	(void)flags;
+	(void)u;
+	return NGHTTP2_ERR_CALLBACK_FAILURE; /* mem_send is used */
+}
+
+static int pct_decode(const uint8_t *in, size_t n, char *out, size_t outlen)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < n && o + 1 < outlen; i++) {
+		if (in[i] == '%' && i + 2 < n) {
+			char hex[3] = {(char)in[i + 1], (char)in[i + 2], 0};
+
+			out[o++] = (char)strtol(hex, NULL, 16);
+			i += 2;
+		} else {
+			out[o++] = (char)in[i];
+		}
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
+		     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+		     void *user)
+{
+	struct grpc_client *c = user;
+	char v[32];
+
+	(void)session;
+	(void)flags;
+	if (frame->hd.stream_id != c->stream_id)
+		return 0;
+	if (namelen == 7 && !memcmp(name, ":status", 7)) {
+		snprintf(v, sizeof(v), "%.*s", (int)(valuelen < 31 ? valuelen : 31), value);
+		c->http_status = atoi(v);
+	} else if (namelen == 11 && !memcmp(name, "grpc-status", 11)) {
+		snprintf(v, sizeof(v), "%.*s", (int)(valuelen < 31 ? valuelen : 31), value);
+		c->grpc_status = atoi(v);
+	} else if (namelen == 12 && !memcmp(name, "grpc-message", 12)) {
+		pct_decode(value, valuelen, c->grpc_message, sizeof(c->grpc_message));
+	}
+	return 0;
+}
+
+static int on_data(nghttp2_session *session, uint8_t flags, int32_t stream_id, const uint8_t *data,
+		   size_t len, void *user)
+{
+	struct grpc_client *c = user;
+	const uint8_t *p;
+	size_t off = 0;
+
+	(void)session;
+	(void)flags;
+	if (stream_id != c->stream_id || c->cancelled)
+		return 0;
+	if (buf_append(&c->in, data, len))
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	p = (const uint8_t *)c->in.data;
+	while (c->in.len - off >= 5) {
+		uint32_t mlen = (uint32_t)p[off + 1] << 24 | (uint32_t)p[off + 2] << 16 |
+				(uint32_t)p[off + 3] << 8 | p[off + 4];
+
+		if (c->in.len - off - 5 < mlen)
+			break;
+		if (p[off] != 0) {
+			snprintf(c->err, sizeof(c->err), "server sent a compressed message");
+			c->cancelled = true;
+			nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id,
+						  NGHTTP2_CANCEL);
+			return 0;
+		}
+		c->delivered = true;
+		if (c->cb(p + off + 5, mlen, c->ctx_cb)) {
+			c->cancelled = true;
+			nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id,
+						  NGHTTP2_CANCEL);
+			return 0;
+		}
+		off += 5 + mlen;
+	}
+	if (off) {
+		memmove(c->in.data, c->in.data + off, c->in.len - off);
+		c->in.len -= off;
+	}
+	return 0;
+}
+
+static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t error_code,
+			   void *user)
+{
+	struct grpc_client *c = user;
+
+	(void)session;
+	if (stream_id == c->stream_id) {
+		c->closed = true;
+		c->rst_code = error_code;
+	}
+	return 0;
+}
+
+static ssize_t req_read(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t len,
+			uint32_t *flags, nghttp2_data_source *source, void *user)
+{
+	struct grpc_client *c = user;
+	size_t n = c->req.len - c->req_off;
+
+	(void)session;
+	(void)stream_id;
+	(void)source;
+	if (n > len)
+		n = len;
+	memcpy(buf, c->req.data + c->req_off, n);
+	c->req_off += n;
+	if (c->req_off == c->req.len)
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+	return (ssize_t)n;
+}
+
+static int net_write(struct grpc_client *c, const uint8_t *d, size_t n)
+{
+	while (n) {
+		ssize_t w;
+
+		if (c->tls) {
+			int r = SSL_write(c->ssl, d, (int)n);
+
+			if (r <= 0) {
+				int e = SSL_get_error(c->ssl, r);
+
+				if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+					struct pollfd p = {c->fd, POLLOUT | POLLIN, 0};
+					poll(&p, 1, 1000);
+					continue;
+				}
+				return -EIO;
+			}
+			w = r;
+		} else {
+			w = send(c->fd, d, n, MSG_NOSIGNAL);
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN) {
+					struct pollfd p = {c->fd, POLLOUT, 0};
+					poll(&p, 1, 1000);
+					continue;
+				}
+				return -errno;
+			}
+		}
+		d += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int session_flush(struct grpc_client *c)
+{
+	const uint8_t *data;
+	ssize_t n;
+	int err;
+
+	while ((n = nghttp2_session_mem_send(c->session, &data)) > 0) {
+		err = net_write(c, data, (size_t)n);
+		if (err)
+			return err;
+	}
+	return n < 0 ? -EPROTO : 0;
+}
+
+/* Reads what is available; returns 0, -ECONNRESET on EOF, or another negative errno. */
+static int session_read(struct grpc_client *c)
+{
+	uint8_t buf[65536];
+	ssize_t n;
+
+	for (;;) {
+		if (c->tls) {
+			int r = SSL_read(c->ssl, buf, sizeof(buf));
+
+			if (r <= 0) {
+				int e = SSL_get_error(c->ssl, r);
+
+				if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+					return 0;
+				if (e == SSL_ERROR_ZERO_RETURN)
+					return -ECONNRESET;
+				return -EIO;
+			}
+			n = r;
+		} else {
+			n = recv(c->fd, buf, sizeof(buf), 0);
+			if (n < 0)
+				return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+			if (n == 0)
+				return -ECONNRESET;
+		}
+		if (nghttp2_session_mem_recv(c->session, buf, (size_t)n) < 0)
+			return -EPROTO;
+	}
+}
+
+static int tcp_connect(const char *host, uint16_t port, int timeout_ms, char *err, size_t errlen)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
+	char portstr[8];
+	int fd = -1, r, last = ECONNREFUSED;
+
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	r = getaddrinfo(host, portstr, &hints, &res);
+	if (r) {
+		snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(r));
+		return -EHOSTUNREACH;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		struct pollfd p;
+		socklen_t sl = sizeof(last);
+
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		if (errno == EINPROGRESS) {
+			p = (struct pollfd){fd, POLLOUT, 0};
+			if (poll(&p, 1, timeout_ms) == 1 &&
+			    !getsockopt(fd, SOL_SOCKET, SO_ERROR, &last, &sl) && last == 0)
+				break;
+			if (last == 0)
+				last = ETIMEDOUT;
+		} else {
+			last = errno;
+		}
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s", strerror(last));
+		return -last;
+	}
+	r = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &r, sizeof(r));
+	return fd;
+}
+
+static int tls_setup(struct grpc_client *c, const struct grpc_client_opts *o, char *err,
+		     size_t errlen)
+{
+	static const unsigned char alpn[] = {2, 'h', '2'};
+	const char *name = o->tls_server_name ? o->tls_server_name : o->host;
+	struct pollfd p;
+	int r;
+
+	c->ctx = SSL_CTX_new(TLS_client_method());
+	if (!c->ctx)
+		goto ssl_err;
+	SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
+	if (SSL_CTX_load_verify_locations(c->ctx, o->tls_ca, NULL) != 1) {
+		snprintf(err, errlen, "cannot load CA file %s", o->tls_ca);
+		return -EINVAL;
+	}
+	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+	if (o->tls_cert &&
+	    (SSL_CTX_use_certificate_chain_file(c->ctx, o->tls_cert) != 1 ||
+	     SSL_CTX_use_PrivateKey_file(c->ctx, o->tls_key, SSL_FILETYPE_PEM) != 1)) {
+		snprintf(err, errlen, "cannot load client certificate %s / key %s", o->tls_cert,
+			 o->tls_key ? o->tls_key : "(none)");
+		return -EINVAL;
+	}
+	SSL_CTX_set_alpn_protos(c->ctx, alpn, sizeof(alpn));
+	c->ssl = SSL_new(c->ctx);
+	if (!c->ssl)
+		goto ssl_err;
+	SSL_set_fd(c->ssl, c->fd);
+	SSL_set_tlsext_host_name(c->ssl, name);
+	SSL_set1_host(c->ssl, name);
+	for (;;) {
+		r = SSL_connect(c->ssl);
+		if (r == 1)
+			break;
+		r = SSL_get_error(c->ssl, r);
+		if (r != SSL_ERROR_WANT_READ && r != SSL_ERROR_WANT_WRITE)
+			goto ssl_err;
+		p = (struct pollfd){c->fd, r == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, 0};
+		if (poll(&p, 1, 5000) != 1) {
+			snprintf(err, errlen, "TLS handshake timed out");
+			return -ETIMEDOUT;
+		}
+	}
+	c->tls = true;
+	return 0;
+ssl_err:
+	ERR_error_string_n(ERR_get_error(), err, errlen);
+	return -EPROTO;
+}
+
+int grpc_client_connect(struct grpc_client **out, const struct grpc_client_opts *opts, char *err,
+			size_t errlen)
+{
+	struct grpc_client *c = calloc(1, sizeof(*c));
+	nghttp2_session_callbacks *cbs;
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	c->fd = tcp_connect(opts->host, opts->port, opts->timeout_ms ? opts->timeout_ms : 5000, err,
+			    errlen);
+	if (c->fd < 0) {
+		r = c->fd;
+		free(c);
+		return r;
+	}
+	snprintf(c->authority, sizeof(c->authority), strchr(opts->host, ':') ? "[%s]:%u" : "%s:%u",
+		 opts->host, opts->port);
+	if (opts->tls_ca) {
+		r = tls_setup(c, opts, err, errlen);
+		if (r)
+			goto fail;
+	}
+	if (nghttp2_session_callbacks_new(&cbs)) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	nghttp2_session_callbacks_set_send_callback(cbs, on_send);
+	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+	r = nghttp2_session_client_new(&c->session, cbs, c);
+	nghttp2_session_callbacks_del(cbs);
+	if (r) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	{
+		nghttp2_settings_entry iv[] = {
+			{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 4 << 20},
+		};
+
+		nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, 1);
+		/* A large connection window too, so streaming is not throttled by defaults. */
+		nghttp2_session_set_local_window_size(c->session, NGHTTP2_FLAG_NONE, 0, 16 << 20);
+	}
+	*out = c;
+	return 0;
+fail:
+	grpc_client_close(c);
+	return r;
+}
+
+void grpc_client_set_idle_cb(struct grpc_client *c, void (*cb)(void *ctx), void *ctx)
+{
+	c->idle_cb = cb;
+	c->idle_ctx = ctx;
+}
+
+int grpc_client_fd(const struct grpc_client *c)
+{
+	return c->fd;
+}
+
+void grpc_client_close(struct grpc_client *c)
+{
+	if (!c)
+		return;
+	if (c->session)
+		nghttp2_session_del(c->session);
+	if (c->ssl) {
+		SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+	}
+	SSL_CTX_free(c->ctx);
+	if (c->fd >= 0)
+		close(c->fd);
+	buf_free(&c->req);
+	buf_free(&c->in);
+	free(c);
+}
+
+#define NV(n, v)                                                                                   \
+	{                                                                                          \
+		(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE         \
+	}
+
+int grpc_client_call(struct grpc_client *c, const char *path, const ProtobufCMessage *req,
+		     grpc_client_msg_cb cb, void *ctx, volatile int *stop, char *err, size_t errlen)
+{
+	size_t n = protobuf_c_message_get_packed_size(req);
+	uint8_t *body = malloc(n + 5);
+	int r;
+
+	if (!body)
+		return -ENOMEM;
+	body[0] = 0;
+	body[1] = (uint8_t)(n >> 24);
+	body[2] = (uint8_t)(n >> 16);
+	body[3] = (uint8_t)(n >> 8);
+	body[4] = (uint8_t)n;
+	protobuf_c_message_pack(req, body + 5);
+	r = grpc_client_call_raw(c, path, NULL, body, n + 5, cb, ctx, stop, err, errlen);
+	free(body);
+	return r;
+}
+
+int grpc_client_call_raw(struct grpc_client *c, const char *path, const char *content_type,
+			 const void *body, size_t len, grpc_client_msg_cb cb, void *ctx,
+			 volatile int *stop, char *err, size_t errlen)
+{
+	nghttp2_nv hdrs[] = {
+		NV(":method", "POST"),
+		NV(":scheme", c->tls ? "https" : "http"),
+		NV(":path", path),
+		NV(":authority", c->authority),
+		NV("content-type", content_type ? content_type : "application/grpc+proto"),
+		NV("te", "trailers"),
+		NV("user-agent", "flowctl/0.1 grpc-c-nghttp2"),
+	};
+	nghttp2_data_provider prd = {.read_callback = req_read};
+	int r;
+
+	buf_reset(&c->req);
+	buf_reset(&c->in);
+	c->req_off = 0;
+	if (buf_append(&c->req, body, len))
+		return -ENOMEM;
+	c->cb = cb;
+	c->ctx_cb = ctx;
+	c->grpc_status = -1;
+	c->grpc_message[0] = '\0';
+	c->http_status = 0;
+	c->closed = c->cancelled = false;
+	c->err[0] = '\0';
+	c->stream_id = nghttp2_submit_request(c->session, NULL, hdrs,
+					      sizeof(hdrs) / sizeof(hdrs[0]), &prd, NULL);
+	if (c->stream_id < 0) {
+		snprintf(err, errlen, "cannot start the request: %s",
+			 nghttp2_strerror(c->stream_id));
+		return -EPROTO;
+	}
+	while (!c->closed) {
+		struct pollfd p = {c->fd, POLLIN, 0};
+
+		r = session_flush(c);
+		if (r)
+			goto io_err;
+		if (stop && *stop && !c->cancelled) {
+			c->cancelled = true;
+			nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, c->stream_id,
+						  NGHTTP2_CANCEL);
+			session_flush(c);
+			snprintf(err, errlen, "cancelled");
+			return 1; /* CANCELLED */
+		}
+		if (c->cancelled) {
+			session_flush(c);
+			snprintf(err, errlen, "%s", c->err[0] ? c->err : "cancelled");
+			return c->err[0] ? -EPROTO : 1;
+		}
+		if (c->tls && SSL_pending(c->ssl)) {
+			r = 1;
+		} else {
+			r = poll(&p, 1, 0);
+			if (r == 0) {
+				/* Everything received so far is delivered: a good moment for the
+				 * caller to flush its output, once per burst, not per message. */
+				if (c->delivered && c->idle_cb)
+					c->idle_cb(c->idle_ctx);
+				c->delivered = false;
+				r = poll(&p, 1, 200);
+			}
+		}
+		if (r < 0 && errno != EINTR) {
+			r = -errno;
+			goto io_err;
+		}
+		if (r > 0) {
+			r = session_read(c);
+			if (r)
+				goto io_err;
+		}
+	}
+	if (c->grpc_status < 0) {
+		if (c->http_status && c->http_status != 200)
+			snprintf(err, errlen, "server answered HTTP %d, not gRPC", c->http_status);
+		else
+			snprintf(err, errlen, "the server ended the call without a status (%s)",
+				 nghttp2_http2_strerror(c->rst_code));
+		return 2; /* UNKNOWN */
+	}
+	snprintf(err, errlen, "%s", c->grpc_message);
+	return c->grpc_status;
+io_err:
+	if (r == -ECONNRESET)
+		snprintf(err, errlen, "the server closed the connection");
+	else if (r == -EPROTO)
+		snprintf(err, errlen,
+			 "protocol error (is that a gRPC server, and does it speak "
+			 "%s?)",
+			 c->tls ? "TLS" : "plaintext h2c");
+	else
+		snprintf(err, errlen, "%s", strerror(-r));
+	return r;
+}

@@ -1,0 +1,31 @@
+/* The identity table in force (see include/flowscope/enrich/identities.h). */
+#include <stddef.h>
+
+#include "flowscope/enrich/identities.h"
+
+static struct identity_table *current;
+static uint64_t generation;
+
+void identities_set(struct identity_table *t)
+{
+	struct identity_table *old = current;
+
+	current = t;
+	generation++;
+	identity_table_free(old);
+}
+
+uint64_t identities_generation(void)
+{
+	return generation;
+}
+
+const struct identity_table *identities_get(void)
+{
+	return current;
+}
+
+const struct identity *identities_lookup(uint8_t family, const uint8_t addr[16])
+{
+	return current ? identity_lookup(current, family, addr) : NULL;
+}

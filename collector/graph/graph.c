@@ -1,0 +1,692 @@
+/* The service dependency graph (see include/flowscope/graph/graph.h). Nodes and edges live in
+ * arrays sized by the caps, found through chained hash indexes; a table of tracked flows
+ * remembers what each flow already contributed, so a flow's repeated publications (start,
+ * flags, updates, end) add only their difference. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "flowscope/enrich/drop_reason.h"
+#include "flowscope/graph/graph.h"
+#include "flowscope/base/hash.h"
+#include "flowscope/enrich/identities.h"
+
+#define NSEC_PER_SEC 1000000000ULL
+#define RTT_SAMPLES 64
+#define DROP_KINDS 8
+
+struct gnode {
+	bool used;
+	enum graph_node_kind kind;
+	char id[300];
+	char label[280];
+	char ns[64];
+	uint64_t first_seen, last_seen;
+	int next; /* hash chain */
+};
+
+struct gedge {
+	bool used;
+	uint32_t gen; /* bumped when the slot is reused: tracked flows notice */
+	int src, dst; /* node indexes */
+	uint64_t flows, active, resets;
+	uint64_t bytes[2], packets[2]; /* 0: client -> server, 1: server -> client */
+	struct {
+		const char *reason; /* kernel drop reason name (static) */
+		uint64_t count;
+	} drops[DROP_KINDS];
+	uint64_t drops_total;
+	uint32_t rtt[RTT_SAMPLES];
+	unsigned int n_rtt, rtt_pos;
+	uint64_t first_seen, last_seen;
+	int next;
+};
+
+struct tflow {
+	bool used;
+	uint64_t id;
+	int edge;
+	uint32_t edge_gen;
+	uint64_t bytes[2], packets[2], drops;
+	uint64_t sig; /* what the node names were computed from (see node_sig) */
+	uint32_t drop_reason;
+	bool active, reset, rtt;
+	uint64_t updated;
+	int next;
+};
+
+struct graph {
+	struct graph_config cfg;
+	struct gnode *nodes; /* max_nodes + 1: the last is "other" */
+	struct gedge *edges; /* max_edges + 1: the last is other -> other */
+	struct tflow *flows;
+	int *node_hash, *edge_hash, *flow_hash;
+	size_t node_buckets, edge_buckets, flow_buckets;
+	int free_node, free_edge, free_flow; /* free lists through next */
+	struct graph_stats st;
+};
+
+static size_t pow2_at_least(size_t n)
+{
+	size_t p = 64;
+
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+struct graph *graph_new(const struct graph_config *cfg)
+{
+	struct graph *g = calloc(1, sizeof(*g));
+	size_t i;
+
+	if (!g)
+		return NULL;
+	if (cfg)
+		g->cfg = *cfg;
+	if (!g->cfg.window_ns)
+		g->cfg.window_ns = 300 * NSEC_PER_SEC;
+	if (!g->cfg.max_nodes)
+		g->cfg.max_nodes = 1000;
+	if (!g->cfg.max_edges)
+		g->cfg.max_edges = 5000;
+	if (!g->cfg.max_tracked_flows)
+		g->cfg.max_tracked_flows = 262144;
+	g->node_buckets = pow2_at_least(g->cfg.max_nodes * 2);
+	g->edge_buckets = pow2_at_least(g->cfg.max_edges * 2);
+	g->flow_buckets = pow2_at_least(g->cfg.max_tracked_flows * 2);
+	g->nodes = calloc(g->cfg.max_nodes + 1, sizeof(*g->nodes));
+	g->edges = calloc(g->cfg.max_edges + 1, sizeof(*g->edges));
+	g->flows = calloc(g->cfg.max_tracked_flows, sizeof(*g->flows));
+	g->node_hash = malloc(g->node_buckets * sizeof(int));
+	g->edge_hash = malloc(g->edge_buckets * sizeof(int));
+	g->flow_hash = malloc(g->flow_buckets * sizeof(int));
+	if (!g->nodes || !g->edges || !g->flows || !g->node_hash || !g->edge_hash ||
+	    !g->flow_hash) {
+		graph_free(g);
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (i = 0; i < g->node_buckets; i++)
+		g->node_hash[i] = -1;
+	for (i = 0; i < g->edge_buckets; i++)
+		g->edge_hash[i] = -1;
+	for (i = 0; i < g->flow_buckets; i++)
+		g->flow_hash[i] = -1;
+	/* Free lists: every slot but the "other" ones. */
+	for (i = 0; i < g->cfg.max_nodes; i++)
+		g->nodes[i].next = i + 1 < g->cfg.max_nodes ? (int)i + 1 : -1;
+	for (i = 0; i < g->cfg.max_edges; i++)
+		g->edges[i].next = i + 1 < g->cfg.max_edges ? (int)i + 1 : -1;
+	for (i = 0; i < g->cfg.max_tracked_flows; i++)
+		g->flows[i].next = i + 1 < g->cfg.max_tracked_flows ? (int)i + 1 : -1;
+	g->free_node = g->free_edge = g->free_flow = 0;
+	return g;
+}
+
+void graph_free(struct graph *g)
+{
+	if (!g)
+		return;
+	free(g->nodes);
+	free(g->edges);
+	free(g->flows);
+	free(g->node_hash);
+	free(g->edge_hash);
+	free(g->flow_hash);
+	free(g);
+}
+
+enum graph_node_kind graph_node_id(const struct flow *f, int side, char *out, size_t len,
+				   char *label, size_t label_len, char *ns, size_t ns_len)
+{
+	const struct flow_endpoint *ep = side ? &f->dst : &f->src;
+	const struct flow_process *p = side ? &f->dst_proc : &f->src_proc;
+	const char *name = side ? f->dst_name : f->src_name;
+	const struct identity *id = identities_lookup(f->family, ep->addr);
+	char tmp[300];
+
+	if (ns && ns_len)
+		ns[0] = '\0';
+	if (id && (id->service[0] || id->pod[0])) {
+		const char *what = id->service[0] ? id->service : id->pod;
+
+		if (id->ns[0])
+			snprintf(tmp, sizeof(tmp), "%s/%s", id->ns, what);
+		else
+			snprintf(tmp, sizeof(tmp), "%s", what);
+		snprintf(out, len, "%s:%s", id->service[0] ? "svc" : "pod", tmp);
+		if (label)
+			snprintf(label, label_len, "%s", tmp);
+		if (ns && ns_len)
+			snprintf(ns, ns_len, "%s", id->ns);
+		return id->service[0] ? GRAPH_NODE_SERVICE : GRAPH_NODE_POD;
+	}
+	if (p->known && p->container_id[0]) {
+		snprintf(out, len, "ctr:%.12s", p->container_id);
+		if (label)
+			snprintf(label, label_len, "%s@%.12s", p->comm, p->container_id);
+		return GRAPH_NODE_CONTAINER;
+	}
+	if (p->known) {
+		snprintf(out, len, "proc:%s", p->comm);
+		if (label)
+			snprintf(label, label_len, "%s", p->comm);
+		return GRAPH_NODE_PROCESS;
+	}
+	if (name) {
+		snprintf(out, len, "dns:%s", name);
+		if (label)
+			snprintf(label, label_len, "%s", name);
+		return GRAPH_NODE_DNS;
+	}
+	inet_ntop(f->family == 6 ? AF_INET6 : AF_INET, ep->addr, tmp, sizeof(tmp));
+	snprintf(out, len, "ip:%s", tmp);
+	if (label)
+		snprintf(label, label_len, "%s", tmp);
+	if (id && ns && ns_len)
+		snprintf(ns, ns_len, "%s", id->ns);
+	return GRAPH_NODE_IP;
+}
+
+static int other_node(struct graph *g)
+{
+	int i = (int)g->cfg.max_nodes;
+	struct gnode *n = &g->nodes[i];
+
+	if (!n->used) {
+		n->used = true;
+		n->kind = GRAPH_NODE_OTHER;
+		snprintf(n->id, sizeof(n->id), "other");
+		snprintf(n->label, sizeof(n->label), "other");
+	}
+	return i;
+}
+
+static int node_get(struct graph *g, const struct flow *f, int side)
+{
+	char id[300], label[280], ns[64];
+	enum graph_node_kind kind =
+		graph_node_id(f, side, id, sizeof(id), label, sizeof(label), ns, sizeof(ns));
+	size_t b = hash_str(id) & (g->node_buckets - 1);
+	struct gnode *n;
+	int i;
+
+	for (i = g->node_hash[b]; i >= 0; i = g->nodes[i].next)
+		if (!strcmp(g->nodes[i].id, id))
+			return i;
+	if (g->free_node < 0) {
+		g->st.folded_nodes++;
+		return other_node(g);
+	}
+	i = g->free_node;
+	n = &g->nodes[i];
+	g->free_node = n->next;
+	memset(n, 0, sizeof(*n));
+	n->used = true;
+	n->kind = kind;
+	snprintf(n->id, sizeof(n->id), "%s", id);
+	snprintf(n->label, sizeof(n->label), "%s", label);
+	snprintf(n->ns, sizeof(n->ns), "%s", ns);
+	n->next = g->node_hash[b];
+	g->node_hash[b] = i;
+	g->st.nodes++;
+	return i;
+}
+
+static int edge_get(struct graph *g, int src, int dst)
+{
+	size_t b =
+		hash_mix64(((uint64_t)(unsigned)src << 32) | (unsigned)dst) & (g->edge_buckets - 1);
+	struct gedge *e;
+	uint32_t gen;
+	int i;
+
+	for (i = g->edge_hash[b]; i >= 0; i = g->edges[i].next)
+		if (g->edges[i].src == src && g->edges[i].dst == dst)
+			return i;
+	if (g->free_edge < 0) {
+		g->st.folded_edges++;
+		i = (int)g->cfg.max_edges;
+		e = &g->edges[i];
+		if (!e->used) {
+			e->used = true;
+			e->src = e->dst = other_node(g);
+		}
+		return i;
+	}
+	i = g->free_edge;
+	e = &g->edges[i];
+	g->free_edge = e->next;
+	gen = e->gen + 1;
+	memset(e, 0, sizeof(*e));
+	e->gen = gen;
+	e->used = true;
+	e->src = src;
+	e->dst = dst;
+	e->next = g->edge_hash[b];
+	g->edge_hash[b] = i;
+	g->st.edges++;
+	return i;
+}
+
+static struct tflow *flow_get(struct graph *g, uint64_t id, bool create)
+{
+	size_t b = hash_mix64(id) & (g->flow_buckets - 1);
+	struct tflow *t;
+	int i;
+
+	for (i = g->flow_hash[b]; i >= 0; i = g->flows[i].next)
+		if (g->flows[i].id == id)
+			return &g->flows[i];
+	if (!create || g->free_flow < 0)
+		return NULL;
+	i = g->free_flow;
+	t = &g->flows[i];
+	g->free_flow = t->next;
+	memset(t, 0, sizeof(*t));
+	t->used = true;
+	t->id = id;
+	t->edge = -1;
+	t->next = g->flow_hash[b];
+	g->flow_hash[b] = i;
+	return t;
+}
+
+static void flow_put(struct graph *g, struct tflow *t)
+{
+	size_t b = hash_mix64(t->id) & (g->flow_buckets - 1);
+	int i = (int)(t - g->flows), *pp = &g->flow_hash[b];
+
+	while (*pp >= 0 && *pp != i)
+		pp = &g->flows[*pp].next;
+	if (*pp == i)
+		*pp = t->next;
+	t->used = false;
+	t->next = g->free_flow;
+	g->free_flow = i;
+}
+
+static void add_drop(struct gedge *e, const char *reason, uint64_t n)
+{
+	int i, slot = -1;
+
+	for (i = 0; i < DROP_KINDS; i++) {
+		if (e->drops[i].reason == reason ||
+		    (e->drops[i].reason && reason && !strcmp(e->drops[i].reason, reason))) {
+			slot = i;
+			break;
+		}
+		if (!e->drops[i].reason && slot < 0)
+			slot = i;
+	}
+	if (slot < 0)
+		slot = DROP_KINDS - 1; /* the last kind takes the rest */
+	if (!e->drops[slot].reason)
+		e->drops[slot].reason = reason;
+	e->drops[slot].count += n;
+	e->drops_total += n;
+}
+
+/* Takes a flow's contribution back from its edge: the flow moves to another edge (its ends
+ * became better known: a process, a name, an identity). */
+static void detach(struct graph *g, struct tflow *t)
+{
+	struct gedge *e = &g->edges[t->edge];
+	int d, k;
+
+	for (d = 0; d < 2; d++) {
+		e->bytes[d] -= t->bytes[d] < e->bytes[d] ? t->bytes[d] : e->bytes[d];
+		e->packets[d] -= t->packets[d] < e->packets[d] ? t->packets[d] : e->packets[d];
+	}
+	if (e->flows)
+		e->flows--;
+	if (t->active && e->active)
+		e->active--;
+	if (t->reset && e->resets)
+		e->resets--;
+	if (t->drops) {
+		const char *reason = drop_reason_kernel_name(t->drop_reason);
+
+		for (k = 0; k < DROP_KINDS; k++)
+			if (e->drops[k].reason && !strcmp(e->drops[k].reason, reason)) {
+				e->drops[k].count -=
+					t->drops < e->drops[k].count ? t->drops : e->drops[k].count;
+				break;
+			}
+		e->drops_total -= t->drops < e->drops_total ? t->drops : e->drops_total;
+	}
+	t->edge = -1;
+}
+
+/* Everything graph_node_id() depends on, folded into one number: while it is unchanged, a
+ * flow's nodes are too, and the (formatting) work of naming them is skipped. */
+static uint64_t node_sig(const struct flow *f)
+{
+	uint64_t s = identities_generation() * 0x9e3779b97f4a7c15ULL;
+
+	s ^= hash_mix64((uint64_t)(uintptr_t)f->src_name ^ ((uint64_t)f->src_proc.pid << 1) ^
+			(uint64_t)f->src_proc.known ^
+			((uint64_t)(unsigned char)f->src_proc.container_id[0] << 40) ^
+			((uint64_t)f->src_proc.cgroup_id << 20));
+	s = hash_mix64(s ^ (uint64_t)(uintptr_t)f->dst_name ^ ((uint64_t)f->dst_proc.pid << 1) ^
+		       (uint64_t)f->dst_proc.known ^
+		       ((uint64_t)(unsigned char)f->dst_proc.container_id[0] << 40) ^
+		       ((uint64_t)f->dst_proc.cgroup_id << 20));
+	return s | 1; /* never 0: 0 is "not computed" */
+}
+
+void graph_add_flow(struct graph *g, const struct flow *f)
+{
+	struct tflow *t = flow_get(g, f->id, true);
+	uint64_t seen = f->last_seen_ns ? f->last_seen_ns : f->time_ns, sig;
+	struct gedge *e;
+	int src, dst, d;
+
+	if (!t) {
+		g->st.flows_untracked++;
+		return;
+	}
+	sig = node_sig(f);
+	if (t->edge >= 0 && g->edges[t->edge].used && g->edges[t->edge].gen == t->edge_gen &&
+	    t->sig == sig) {
+		/* Same inputs, same nodes: keep the edge. */
+		src = g->edges[t->edge].src;
+		dst = g->edges[t->edge].dst;
+	} else {
+		src = node_get(g, f, 0);
+		dst = node_get(g, f, 1);
+		t->sig = sig;
+	}
+	if (t->edge >= 0 && g->edges[t->edge].used && g->edges[t->edge].gen == t->edge_gen &&
+	    (g->edges[t->edge].src != src || g->edges[t->edge].dst != dst) &&
+	    t->edge != (int)g->cfg.max_edges)
+		detach(g, t);
+	/* (Re)attach to its edge: new flow, its ends changed, or its edge aged out. */
+	if (t->edge < 0 || !g->edges[t->edge].used || g->edges[t->edge].gen != t->edge_gen) {
+		t->edge = edge_get(g, src, dst);
+		t->edge_gen = g->edges[t->edge].gen;
+		memset(t->bytes, 0, sizeof(t->bytes));
+		memset(t->packets, 0, sizeof(t->packets));
+		t->drops = 0;
+		t->active = t->reset = t->rtt = false;
+		g->edges[t->edge].flows++;
+		if (!g->edges[t->edge].first_seen ||
+		    f->first_seen_ns < g->edges[t->edge].first_seen)
+			g->edges[t->edge].first_seen = f->first_seen_ns ? f->first_seen_ns : seen;
+	}
+	e = &g->edges[t->edge];
+	for (d = 0; d < 2; d++) {
+		/* Counters only grow within a flow; a smaller value is an older view. */
+		if (f->bytes[d] > t->bytes[d]) {
+			e->bytes[d] += f->bytes[d] - t->bytes[d];
+			t->bytes[d] = f->bytes[d];
+		}
+		if (f->packets[d] > t->packets[d]) {
+			e->packets[d] += f->packets[d] - t->packets[d];
+			t->packets[d] = f->packets[d];
+		}
+	}
+	if (f->drops) {
+		uint64_t prev = f->drop_reason == t->drop_reason ? t->drops : 0;
+
+		if (f->drops > prev)
+			add_drop(e, drop_reason_kernel_name(f->drop_reason), f->drops - prev);
+		t->drops = f->drops > prev ? f->drops : prev;
+		t->drop_reason = f->drop_reason;
+	}
+	if (!t->reset && ((f->tcp_flags_seen[0] | f->tcp_flags_seen[1]) & FLOW_TCP_RST)) {
+		t->reset = true;
+		e->resets++;
+	}
+	if (!t->rtt && f->rtt_us && (f->ended || f->event == FLOW_EVENT_END || f->sock_closed_ns)) {
+		/* One sample per connection, when its socket closed: the settled RTT. */
+		t->rtt = true;
+		e->rtt[e->rtt_pos] = f->rtt_us;
+		e->rtt_pos = (e->rtt_pos + 1) % RTT_SAMPLES;
+		if (e->n_rtt < RTT_SAMPLES)
+			e->n_rtt++;
+	}
+	if (seen > e->last_seen)
+		e->last_seen = seen;
+	if (seen > g->nodes[e->src].last_seen)
+		g->nodes[e->src].last_seen = seen;
+	if (seen > g->nodes[e->dst].last_seen)
+		g->nodes[e->dst].last_seen = seen;
+	t->updated = seen;
+	if (f->ended || f->event == FLOW_EVENT_END) {
+		if (t->active && e->active)
+			e->active--;
+		flow_put(g, t);
+		return;
+	}
+	if (!t->active) {
+		t->active = true;
+		e->active++;
+	}
+}
+
+static void edge_unlink(struct graph *g, int i)
+{
+	struct gedge *e = &g->edges[i];
+	size_t b = hash_mix64(((uint64_t)(unsigned)e->src << 32) | (unsigned)e->dst) &
+		   (g->edge_buckets - 1);
+	int *pp = &g->edge_hash[b];
+
+	while (*pp >= 0 && *pp != i)
+		pp = &g->edges[*pp].next;
+	if (*pp == i)
+		*pp = e->next;
+	e->used = false;
+	e->next = g->free_edge;
+	g->free_edge = i;
+	g->st.edges--;
+}
+
+static void node_unlink(struct graph *g, int i)
+{
+	struct gnode *n = &g->nodes[i];
+	size_t b = hash_str(n->id) & (g->node_buckets - 1);
+	int *pp = &g->node_hash[b];
+
+	while (*pp >= 0 && *pp != i)
+		pp = &g->nodes[*pp].next;
+	if (*pp == i)
+		*pp = n->next;
+	n->used = false;
+	n->next = g->free_node;
+	g->free_node = i;
+	g->st.nodes--;
+}
+
+void graph_expire(struct graph *g, uint64_t now_ns)
+{
+	uint64_t cutoff = now_ns > g->cfg.window_ns ? now_ns - g->cfg.window_ns : 0;
+	size_t i;
+
+	/* Edges first: a node is never newer than its newest edge. */
+	for (i = 0; i < g->cfg.max_edges; i++)
+		if (g->edges[i].used && g->edges[i].last_seen < cutoff)
+			edge_unlink(g, (int)i);
+	if (g->edges[g->cfg.max_edges].used && g->edges[g->cfg.max_edges].last_seen < cutoff)
+		memset(&g->edges[g->cfg.max_edges], 0, sizeof(g->edges[0]));
+	for (i = 0; i < g->cfg.max_nodes; i++)
+		if (g->nodes[i].used && g->nodes[i].last_seen < cutoff)
+			node_unlink(g, (int)i);
+	if (g->nodes[g->cfg.max_nodes].used && g->nodes[g->cfg.max_nodes].last_seen < cutoff &&
+	    !g->edges[g->cfg.max_edges].used)
+		g->nodes[g->cfg.max_nodes].used = false;
+	/* Flows not heard of within the window (evicted from the store without an end). */
+	for (i = 0; i < g->cfg.max_tracked_flows; i++)
+		if (g->flows[i].used && g->flows[i].updated < cutoff)
+			flow_put(g, &g->flows[i]);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int put_time(struct buf *out, uint64_t ns)
+{
+	time_t s = (time_t)(ns / NSEC_PER_SEC);
+	struct tm tm;
+	char t[40];
+
+	gmtime_r(&s, &tm);
+	strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%S", &tm);
+	return buf_printf(out, "\"%s.%03uZ\"", t, (unsigned)(ns % NSEC_PER_SEC / 1000000));
+}
+
+static const char *kind_name(enum graph_node_kind k)
+{
+	static const char *names[] = {"service", "pod", "container", "process",
+				      "dns",	 "ip",	"other"};
+
+	return names[k];
+}
+
+static bool edge_shown(const struct graph *g, const struct gedge *e, uint64_t cutoff,
+		       const char *ns)
+{
+	if (!e->used || e->last_seen < cutoff)
+		return false;
+	return !ns || !*ns || !strcmp(g->nodes[e->src].ns, ns) || !strcmp(g->nodes[e->dst].ns, ns);
+}
+
+int graph_json(struct graph *g, struct buf *out, uint64_t now_ns, uint64_t window_ns,
+	       const char *ns)
+{
+	uint64_t cutoff,
+		win = window_ns && window_ns < g->cfg.window_ns ? window_ns : g->cfg.window_ns;
+	size_t n_nodes = g->cfg.max_nodes + 1, i;
+	uint64_t *nflows = calloc(n_nodes, sizeof(uint64_t));
+	uint64_t *nactive = calloc(n_nodes, sizeof(uint64_t));
+	bool *shown = calloc(n_nodes, sizeof(bool)), first = true;
+	int err = 0;
+
+	if (!nflows || !nactive || !shown) {
+		free(nflows);
+		free(nactive);
+		free(shown);
+		return -ENOMEM;
+	}
+	cutoff = now_ns > win ? now_ns - win : 0;
+	for (i = 0; i <= g->cfg.max_edges; i++) {
+		const struct gedge *e = &g->edges[i];
+
+		if (!edge_shown(g, e, cutoff, ns))
+			continue;
+		shown[e->src] = shown[e->dst] = true;
+		nflows[e->src] += e->flows;
+		nactive[e->src] += e->active;
+		if (e->dst != e->src) {
+			nflows[e->dst] += e->flows;
+			nactive[e->dst] += e->active;
+		}
+	}
+	err = buf_printf(out, "{\"window_ns\":%llu,\"time\":", (unsigned long long)win);
+	err = err ?: put_time(out, now_ns);
+	err = err ?: buf_puts(out, ",\"nodes\":[");
+	for (i = 0; !err && i < n_nodes; i++) {
+		const struct gnode *n = &g->nodes[i];
+
+		if (!n->used || !shown[i])
+			continue;
+		err = buf_puts(out, first ? "{\"id\":" : ",{\"id\":");
+		first = false;
+		err = err ?: buf_json_str(out, n->id, strlen(n->id));
+		err = err ?: buf_puts(out, ",\"label\":");
+		err = err ?: buf_json_str(out, n->label, strlen(n->label));
+		err = err ?: buf_printf(out, ",\"kind\":\"%s\",\"namespace\":", kind_name(n->kind));
+		err = err ?: buf_json_str(out, n->ns, strlen(n->ns));
+		err = err
+			      ?: buf_printf(out, ",\"flows\":%llu,\"active\":%llu}",
+					    (unsigned long long)nflows[i],
+					    (unsigned long long)nactive[i]);
+	}
+	err = err ?: buf_puts(out, "],\"edges\":[");
+	first = true;
+	for (i = 0; !err && i <= g->cfg.max_edges; i++) {
+		const struct gedge *e = &g->edges[i];
+		const struct gnode *s = &g->nodes[e->src], *d = &g->nodes[e->dst];
+		uint32_t rtt[RTT_SAMPLES];
+		char id[620];
+		int k;
+		bool firstd = true;
+
+		if (!edge_shown(g, e, cutoff, ns))
+			continue;
+		snprintf(id, sizeof(id), "e:%s>%s", s->id, d->id);
+		err = buf_puts(out, first ? "{\"id\":" : ",{\"id\":");
+		first = false;
+		err = err ?: buf_json_str(out, id, strlen(id));
+		err = err ?: buf_puts(out, ",\"source\":");
+		err = err ?: buf_json_str(out, s->id, strlen(s->id));
+		err = err ?: buf_puts(out, ",\"target\":");
+		err = err ?: buf_json_str(out, d->id, strlen(d->id));
+		err = err
+			      ?: buf_printf(out,
+					    ",\"flows\":%llu,\"active\":%llu,\"bytes_sent\":%llu,"
+					    "\"bytes_received\":%llu,\"packets_sent\":%llu,"
+					    "\"packets_received\":%llu,\"drops\":{",
+					    (unsigned long long)e->flows,
+					    (unsigned long long)e->active,
+					    (unsigned long long)e->bytes[0],
+					    (unsigned long long)e->bytes[1],
+					    (unsigned long long)e->packets[0],
+					    (unsigned long long)e->packets[1]);
+		for (k = 0; !err && k < DROP_KINDS; k++) {
+			if (!e->drops[k].reason)
+				continue;
+			err = buf_puts(out, firstd ? "" : ",");
+			firstd = false;
+			err = err
+				      ?: buf_json_str(out, e->drops[k].reason,
+						      strlen(e->drops[k].reason));
+			err = err
+				      ?: buf_printf(out, ":%llu",
+						    (unsigned long long)e->drops[k].count);
+		}
+		err = err
+			      ?: buf_printf(out,
+					    "},\"drops_total\":%llu,\"resets\":%llu,\"rtt_us\":",
+					    (unsigned long long)e->drops_total,
+					    (unsigned long long)e->resets);
+		if (!err && e->n_rtt) {
+			memcpy(rtt, e->rtt, e->n_rtt * sizeof(uint32_t));
+			qsort(rtt, e->n_rtt, sizeof(uint32_t), cmp_u32);
+			/* Nearest rank. */
+			err = buf_printf(out, "{\"p50\":%u,\"p95\":%u,\"p99\":%u,\"samples\":%u}",
+					 rtt[(e->n_rtt * 50 + 99) / 100 - 1],
+					 rtt[(e->n_rtt * 95 + 99) / 100 - 1],
+					 rtt[(e->n_rtt * 99 + 99) / 100 - 1], e->n_rtt);
+		} else if (!err) {
+			err = buf_puts(out, "null");
+		}
+		err = err ?: buf_puts(out, ",\"first_seen\":");
+		err = err ?: put_time(out, e->first_seen);
+		err = err ?: buf_puts(out, ",\"last_seen\":");
+		err = err ?: put_time(out, e->last_seen);
+		err = err ?: buf_puts(out, "}");
+	}
+	err = err
+		      ?: buf_printf(out, "],\"folded\":{\"nodes\":%llu,\"edges\":%llu}}\n",
+				    (unsigned long long)g->st.folded_nodes,
+				    (unsigned long long)g->st.folded_edges);
+	free(nflows);
+	free(nactive);
+	free(shown);
+	return err;
+}
+
+void graph_get_stats(const struct graph *g, struct graph_stats *st)
+{
+	*st = g->st;
+}

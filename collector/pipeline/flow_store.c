@@ -1,0 +1,243 @@
+/* Bounded store of recent flows (see include/flowscope/pipeline/flow_store.h). All memory is allocated
+ * once: a slot array, a hash index of active flows and a recency list threaded through slots. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flowscope/pipeline/flow_store.h"
+
+#define NIL UINT32_MAX
+
+struct slot {
+	struct flow f;
+	uint32_t prev, next; /* recency list: prev is older, next is newer */
+	uint32_t hnext;	     /* hash chain */
+	uint8_t used;
+	uint8_t indexed;
+};
+
+struct flow_store {
+	struct slot *slots;
+	uint32_t cap;
+	uint32_t *buckets;
+	uint32_t nbuckets; /* power of two */
+	uint32_t oldest, newest;
+	uint32_t free_head; /* free slots chained through next */
+	uint64_t next_id;
+	struct flow_store_stats st;
+};
+
+/* Word at a time: the key is 44 bytes, a byte-wise hash spent most of a lookup on it. */
+static uint64_t key_hash(const struct flow_key *k)
+{
+	uint64_t w[6] = {0}, h = 0x9e3779b97f4a7c15ULL;
+	int i;
+
+	memcpy(w, k, sizeof(*k));
+	for (i = 0; i < 6; i++) {
+		h = (h ^ w[i]) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+	}
+	return h ^ (h >> 29);
+}
+
+static struct slot *slot_of(struct flow *f)
+{
+	return (struct slot *)((char *)f - offsetof(struct slot, f));
+}
+
+struct flow_store *flow_store_new(size_t max_flows)
+{
+	struct flow_store *s;
+	uint32_t i, nb = 1;
+
+	if (max_flows == 0 || max_flows >= NIL / 2) {
+		errno = EINVAL;
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	while (nb < max_flows)
+		nb <<= 1;
+	s->cap = (uint32_t)max_flows;
+	s->nbuckets = nb;
+	s->slots = calloc(s->cap, sizeof(*s->slots));
+	s->buckets = malloc(sizeof(*s->buckets) * nb);
+	if (!s->slots || !s->buckets) {
+		flow_store_free(s);
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (i = 0; i < nb; i++)
+		s->buckets[i] = NIL;
+	for (i = 0; i < s->cap; i++)
+		s->slots[i].next = i + 1 < s->cap ? i + 1 : NIL;
+	s->free_head = 0;
+	s->oldest = s->newest = NIL;
+	s->next_id = 1;
+	return s;
+}
+
+void flow_store_free(struct flow_store *s)
+{
+	if (!s)
+		return;
+	free(s->slots);
+	free(s->buckets);
+	free(s);
+}
+
+static void list_unlink(struct flow_store *s, uint32_t i)
+{
+	struct slot *sl = &s->slots[i];
+
+	if (sl->prev != NIL)
+		s->slots[sl->prev].next = sl->next;
+	else
+		s->oldest = sl->next;
+	if (sl->next != NIL)
+		s->slots[sl->next].prev = sl->prev;
+	else
+		s->newest = sl->prev;
+	sl->prev = sl->next = NIL;
+}
+
+static void list_append(struct flow_store *s, uint32_t i)
+{
+	struct slot *sl = &s->slots[i];
+
+	sl->prev = s->newest;
+	sl->next = NIL;
+	if (s->newest != NIL)
+		s->slots[s->newest].next = i;
+	else
+		s->oldest = i;
+	s->newest = i;
+}
+
+static void index_remove(struct flow_store *s, uint32_t i)
+{
+	struct slot *sl = &s->slots[i];
+	uint32_t *pp = &s->buckets[key_hash(&sl->f.key) & (s->nbuckets - 1)];
+
+	if (!sl->indexed)
+		return;
+	while (*pp != NIL && *pp != i)
+		pp = &s->slots[*pp].hnext;
+	if (*pp == i)
+		*pp = sl->hnext;
+	sl->indexed = 0;
+	sl->hnext = NIL;
+	s->st.active--;
+}
+
+struct flow *flow_store_find(struct flow_store *s, const struct flow_key *key)
+{
+	uint32_t i = s->buckets[key_hash(key) & (s->nbuckets - 1)];
+
+	for (; i != NIL; i = s->slots[i].hnext)
+		if (!memcmp(&s->slots[i].f.key, key, sizeof(*key)))
+			return &s->slots[i].f;
+	return NULL;
+}
+
+struct flow *flow_store_insert(struct flow_store *s, const struct flow *f)
+{
+	struct flow *old = flow_store_find(s, &f->key);
+	struct slot *sl;
+	uint32_t i, b;
+
+	if (old)
+		flow_store_end(s, old);
+	if (s->free_head != NIL) {
+		i = s->free_head;
+		s->free_head = s->slots[i].next;
+		s->st.stored++;
+	} else {
+		/* Full: recycle the least recently updated flow. */
+		i = s->oldest;
+		list_unlink(s, i);
+		if (s->slots[i].indexed)
+			s->st.evicted_active++;
+		index_remove(s, i);
+		s->st.evicted++;
+	}
+	sl = &s->slots[i];
+	sl->f = *f;
+	sl->f.id = s->next_id++;
+	sl->used = 1;
+	b = key_hash(&f->key) & (s->nbuckets - 1);
+	sl->hnext = s->buckets[b];
+	s->buckets[b] = i;
+	sl->indexed = 1;
+	s->st.active++;
+	s->st.seen++;
+	list_append(s, i);
+	return &sl->f;
+}
+
+void flow_store_touch(struct flow_store *s, struct flow *f)
+{
+	uint32_t i = (uint32_t)(slot_of(f) - s->slots);
+
+	if (s->newest == i)
+		return;
+	list_unlink(s, i);
+	list_append(s, i);
+}
+
+void flow_store_end(struct flow_store *s, struct flow *f)
+{
+	uint32_t i = (uint32_t)(slot_of(f) - s->slots);
+
+	index_remove(s, i);
+	f->ended = true;
+}
+
+int flow_store_foreach_last(struct flow_store *s, size_t n,
+			    int (*cb)(const struct flow *f, void *ctx), void *ctx)
+{
+	uint32_t i = s->newest;
+	int ret;
+
+	if (n == 0 || i == NIL)
+		return 0;
+	/* Walk back n flows from the newest, then forward so the caller sees oldest first. */
+	while (--n && s->slots[i].prev != NIL)
+		i = s->slots[i].prev;
+	for (; i != NIL; i = s->slots[i].next) {
+		ret = cb(&s->slots[i].f, ctx);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int flow_store_foreach_active(struct flow_store *s, int (*cb)(struct flow *f, void *ctx), void *ctx)
+{
+	uint32_t b, i, next;
+	int ret;
+
+	for (b = 0; b < s->nbuckets; b++) {
+		for (i = s->buckets[b]; i != NIL; i = next) {
+			/* cb may end the flow, which unlinks it from this chain. */
+			next = s->slots[i].hnext;
+			ret = cb(&s->slots[i].f, ctx);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+void flow_store_get_stats(const struct flow_store *s, struct flow_store_stats *st)
+{
+	*st = s->st;
+}
+
+size_t flow_store_capacity(const struct flow_store *s)
+{
+	return s->cap;
+}

@@ -1,0 +1,306 @@
+/* Canonical proto3 JSON for any protobuf-c message, walking its descriptors (see
+ * include/flowscope/encode/pb_json.h). Keys are the proto field names, as `hubble observe -o json`
+ * prints them. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "flowscope/encode/pb_json.h"
+
+static int write_message(struct buf *out, const ProtobufCMessage *m);
+
+static int write_base64(struct buf *out, const uint8_t *d, size_t n)
+{
+	static const char tab[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t i;
+	int err = buf_putc(out, '"');
+
+	for (i = 0; !err && i + 2 < n; i += 3) {
+		char q[4] = {tab[d[i] >> 2], tab[((d[i] & 3) << 4) | (d[i + 1] >> 4)],
+			     tab[((d[i + 1] & 15) << 2) | (d[i + 2] >> 6)], tab[d[i + 2] & 63]};
+		err = buf_append(out, q, 4);
+	}
+	if (!err && n - i == 1) {
+		char q[4] = {tab[d[i] >> 2], tab[(d[i] & 3) << 4], '=', '='};
+		err = buf_append(out, q, 4);
+	} else if (!err && n - i == 2) {
+		char q[4] = {tab[d[i] >> 2], tab[((d[i] & 3) << 4) | (d[i + 1] >> 4)],
+			     tab[(d[i + 1] & 15) << 2], '='};
+		err = buf_append(out, q, 4);
+	}
+	return err ? err : buf_putc(out, '"');
+}
+
+static int write_double(struct buf *out, double v)
+{
+	char tmp[40];
+	int prec;
+
+	if (isnan(v))
+		return buf_puts(out, "\"NaN\"");
+	if (isinf(v))
+		return buf_puts(out, v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+	/* The shortest text that reads back as the same double. */
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+		if (strtod(tmp, NULL) == v)
+			break;
+	}
+	return buf_puts(out, tmp);
+}
+
+/* RFC 3339 in UTC with 0, 3, 6 or 9 fraction digits, as canonical protobuf JSON has it. */
+static int write_timestamp(struct buf *out, int64_t secs, int32_t nanos)
+{
+	struct tm tm;
+	time_t t = (time_t)secs;
+	char date[32];
+
+	if (!gmtime_r(&t, &tm) || nanos < 0 || nanos > 999999999)
+		return -EINVAL;
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (nanos == 0)
+		return buf_printf(out, "\"%sZ\"", date);
+	if (nanos % 1000000 == 0)
+		return buf_printf(out, "\"%s.%03dZ\"", date, nanos / 1000000);
+	if (nanos % 1000 == 0)
+		return buf_printf(out, "\"%s.%06dZ\"", date, nanos / 1000);
+	return buf_printf(out, "\"%s.%09dZ\"", date, nanos);
+}
+
+static int write_duration(struct buf *out, int64_t secs, int32_t nanos)
+{
+	const char *sign = (secs < 0 || nanos < 0) ? "-" : "";
+	uint64_t s = (uint64_t)(secs < 0 ? -secs : secs);
+	int32_t n = nanos < 0 ? -nanos : nanos;
+
+	if (n == 0)
+		return buf_printf(out, "\"%s%" PRIu64 "s\"", sign, s);
+	if (n % 1000000 == 0)
+		return buf_printf(out, "\"%s%" PRIu64 ".%03ds\"", sign, s, n / 1000000);
+	if (n % 1000 == 0)
+		return buf_printf(out, "\"%s%" PRIu64 ".%06ds\"", sign, s, n / 1000);
+	return buf_printf(out, "\"%s%" PRIu64 ".%09ds\"", sign, s, n);
+}
+
+/* One value of a field (an element, for repeated fields) at p. */
+static int write_value(struct buf *out, const ProtobufCFieldDescriptor *fd, const void *p)
+{
+	switch (fd->type) {
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+		return buf_printf(out, "%" PRId32, *(const int32_t *)p);
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		return buf_printf(out, "%" PRIu32, *(const uint32_t *)p);
+	/* 64-bit integers are strings in proto3 JSON: JavaScript numbers lose precision. */
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+		return buf_printf(out, "\"%" PRId64 "\"", *(const int64_t *)p);
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		return buf_printf(out, "\"%" PRIu64 "\"", *(const uint64_t *)p);
+	case PROTOBUF_C_TYPE_FLOAT:
+		return write_double(out, *(const float *)p);
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return write_double(out, *(const double *)p);
+	case PROTOBUF_C_TYPE_BOOL:
+		return buf_puts(out, *(const protobuf_c_boolean *)p ? "true" : "false");
+	case PROTOBUF_C_TYPE_ENUM: {
+		int v = *(const int *)p;
+		const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
+			(const ProtobufCEnumDescriptor *)fd->descriptor, v);
+
+		if (ev)
+			return buf_printf(out, "\"%s\"", ev->name);
+		return buf_printf(out, "%d", v);
+	}
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *s = *(char *const *)p;
+
+		return buf_json_str(out, s ? s : "", s ? strlen(s) : 0);
+	}
+	case PROTOBUF_C_TYPE_BYTES: {
+		const ProtobufCBinaryData *b = p;
+
+		return write_base64(out, b->data, b->len);
+	}
+	case PROTOBUF_C_TYPE_MESSAGE: {
+		const ProtobufCMessage *m = *(ProtobufCMessage *const *)p;
+
+		return m ? write_message(out, m) : buf_puts(out, "null");
+	}
+	}
+	return -EINVAL;
+}
+
+/* Whether a singular field is present: proto3 omits zero, empty and false. */
+static int is_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *fd)
+{
+	const char *base = (const char *)m;
+	const void *p = base + fd->offset;
+
+	if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+		return *(const uint32_t *)(base + fd->quantifier_offset) == fd->id;
+	if (fd->type == PROTOBUF_C_TYPE_MESSAGE)
+		return *(ProtobufCMessage *const *)p != NULL;
+	if (fd->label == PROTOBUF_C_LABEL_OPTIONAL && fd->quantifier_offset)
+		return *(const protobuf_c_boolean *)(base + fd->quantifier_offset);
+	switch (fd->type) {
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		return *(const uint32_t *)p != 0;
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		return *(const uint64_t *)p != 0;
+	case PROTOBUF_C_TYPE_FLOAT:
+		return *(const float *)p != 0;
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return *(const double *)p != 0;
+	case PROTOBUF_C_TYPE_BOOL:
+		return *(const protobuf_c_boolean *)p != 0;
+	case PROTOBUF_C_TYPE_ENUM:
+		return *(const int *)p != 0;
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *s = *(char *const *)p;
+
+		return s && s[0];
+	}
+	case PROTOBUF_C_TYPE_BYTES:
+		return ((const ProtobufCBinaryData *)p)->len != 0;
+	case PROTOBUF_C_TYPE_MESSAGE:
+		break;
+	}
+	return 0;
+}
+
+static size_t elem_size(ProtobufCType t)
+{
+	switch (t) {
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		return 8;
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return sizeof(double);
+	case PROTOBUF_C_TYPE_BOOL:
+		return sizeof(protobuf_c_boolean);
+	case PROTOBUF_C_TYPE_ENUM:
+		return sizeof(int);
+	case PROTOBUF_C_TYPE_STRING:
+		return sizeof(char *);
+	case PROTOBUF_C_TYPE_BYTES:
+		return sizeof(ProtobufCBinaryData);
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return sizeof(ProtobufCMessage *);
+	default:
+		return 4;
+	}
+}
+
+/* Well-known types that canonical JSON writes as something other than an object. */
+static int write_well_known(struct buf *out, const ProtobufCMessage *m, int *done)
+{
+	const char *name = m->descriptor->name;
+	const ProtobufCFieldDescriptor *fd;
+
+	*done = 1;
+	if (!strcmp(name, "google.protobuf.Timestamp") ||
+	    !strcmp(name, "google.protobuf.Duration")) {
+		const char *base = (const char *)m;
+		int64_t secs = 0;
+		int32_t nanos = 0;
+		unsigned int i;
+
+		for (i = 0; i < m->descriptor->n_fields; i++) {
+			fd = &m->descriptor->fields[i];
+			if (fd->id == 1)
+				secs = *(const int64_t *)(base + fd->offset);
+			else if (fd->id == 2)
+				nanos = *(const int32_t *)(base + fd->offset);
+		}
+		if (name[16] == 'T')
+			return write_timestamp(out, secs, nanos);
+		return write_duration(out, secs, nanos);
+	}
+	if (!strncmp(name, "google.protobuf.", 16) && strlen(name) > 21 &&
+	    !strcmp(name + strlen(name) - 5, "Value") && m->descriptor->n_fields == 1 &&
+	    strcmp(name, "google.protobuf.Value")) {
+		/* BoolValue, Int64Value, StringValue, ...: the bare value, even when zero. */
+		fd = &m->descriptor->fields[0];
+		return write_value(out, fd, (const char *)m + fd->offset);
+	}
+	*done = 0;
+	return 0;
+}
+
+static int write_message(struct buf *out, const ProtobufCMessage *m)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const char *base = (const char *)m;
+	unsigned int i;
+	int err, done, first = 1;
+
+	err = write_well_known(out, m, &done);
+	if (done || err)
+		return err;
+	err = buf_putc(out, '{');
+	for (i = 0; !err && i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *fd = &d->fields[i];
+
+		if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)(base + fd->quantifier_offset), j;
+			const char *arr = *(char *const *)(base + fd->offset);
+			size_t es = elem_size(fd->type);
+
+			if (!n)
+				continue;
+			err = buf_printf(out, "%s\"%s\":[", first ? "" : ",", fd->name);
+			for (j = 0; !err && j < n; j++) {
+				if (j)
+					err = buf_putc(out, ',');
+				if (!err)
+					err = write_value(out, fd, arr + j * es);
+			}
+			if (!err)
+				err = buf_putc(out, ']');
+			first = 0;
+			continue;
+		}
+		if (!is_present(m, fd))
+			continue;
+		err = buf_printf(out, "%s\"%s\":", first ? "" : ",", fd->name);
+		if (!err)
+			err = write_value(out, fd, base + fd->offset);
+		first = 0;
+	}
+	return err ? err : buf_putc(out, '}');
+}
+
+int pb_json_write(struct buf *out, const ProtobufCMessage *msg)
+{
+	size_t before = out->len;
+	int err = write_message(out, msg);
+
+	if (err) {
+		out->len = before;
+		if (out->data)
+			out->data[before] = '\0';
+	}
+	return err;
+}

@@ -1,0 +1,929 @@
+/* gRPC over HTTP/2 (nghttp2 server sessions) on flowd's libuv loop, optionally inside TLS
+ * (OpenSSL with memory BIOs), serving observer.Observer and grpc.health.v1.Health.
+ * One uv_tcp_t and one nghttp2 session per connection; each call (stream) owns a bounded
+ * output queue of framed messages that nghttp2 pulls through a data provider, so HTTP/2 flow
+ * control and slow clients never block the loop. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "flowscope/base/buf.h"
+#include "flowscope/serve/grpc_server.h"
+#include "flowscope/base/msg_queue.h"
+#include "flowscope/serve/observer_service.h"
+
+#define DEFAULT_FOLLOW_QUEUE 4096
+#define DEFAULT_MAX_REQUEST (4u << 20)
+/* Stop pulling frames from nghttp2 while this much is waiting in the socket. */
+#define WRITE_HIGH_WATER (1u << 20)
+#define READ_BUF_SIZE 65536
+
+struct grpc_conn;
+
+struct grpc_server {
+	uv_loop_t *loop;
+	uv_tcp_t listener;
+	uv_tcp_t listener6; /* ::1 next to 127.0.0.1 when opts.ipv6_loopback_too */
+	bool have_listener6;
+	uv_idle_t flusher; /* flushes connections marked dirty, once per loop iteration */
+	struct collector *col;
+	struct grpc_server_opts opts;
+	SSL_CTX *ssl_ctx;
+	struct grpc_conn *conns;
+	bool flusher_active;
+	bool stopping;
+};
+
+struct grpc_conn {
+	uv_tcp_t tcp;
+	struct grpc_server *srv;
+	struct grpc_conn *next, *prev;
+	nghttp2_session *session;
+	SSL *ssl;
+	BIO *rbio, *wbio; /* TLS: network bytes in, network bytes out */
+	struct grpc_call *calls;
+	char rbuf[READ_BUF_SIZE];
+	bool dirty; /* wants a flush */
+	bool closing;
+	bool in_flush;
+};
+
+static void conn_close(struct grpc_conn *c);
+static void conn_flush(struct grpc_conn *c);
+static void on_flush(uv_idle_t *h);
+
+/* ---- calls ---------------------------------------------------------------------------- */
+
+struct grpc_call {
+	struct grpc_conn *conn;
+	struct grpc_call *next, *prev;
+	int32_t stream_id;
+	char path[128];
+	bool grpc_content_type;
+	bool compressed_ok; /* grpc-encoding identity or absent */
+	bool dispatched;
+	bool responded; /* response HEADERS submitted */
+	bool finished;	/* no more messages: trailers after the queue drains */
+	bool deferred;	/* the data provider returned DEFERRED */
+	int status;
+	char message[256];
+	struct buf req;
+	bool req_too_big;
+	struct msg_queue out; /* framed messages for nghttp2 to pull */
+	/* The service's state for a streaming call, released by its cancel hook. */
+	void *svc;
+	void (*svc_free)(void *svc);
+};
+
+struct grpc_conn *grpc_call_conn(struct grpc_call *call)
+{
+	return call->conn;
+}
+
+struct collector *grpc_call_collector(struct grpc_call *call)
+{
+	return call->conn->srv->col;
+}
+
+uint32_t grpc_call_queue_limit(struct grpc_call *call)
+{
+	return call->conn->srv->opts.follow_queue;
+}
+
+uint32_t grpc_call_queued(struct grpc_call *call)
+{
+	return msg_queue_count(&call->out);
+}
+
+void grpc_call_set_service(struct grpc_call *call, void *svc, void (*svc_free)(void *))
+{
+	call->svc = svc;
+	call->svc_free = svc_free;
+}
+
+static void call_mark_dirty(struct grpc_call *call)
+{
+	struct grpc_conn *c = call->conn;
+	struct grpc_server *s = c->srv;
+
+	c->dirty = true;
+	if (!s->flusher_active && !s->stopping) {
+		s->flusher_active = true;
+		uv_idle_start(&s->flusher, on_flush);
+	}
+}
+
+static int call_respond_headers(struct grpc_call *call);
+
+/* Appends one framed message (5-byte prefix included). Returns 0, -ENOBUFS when the call's
+ * queue is full (the caller counts the loss), -ENOMEM, or -EPIPE after finish. */
+int grpc_call_send_frame(struct grpc_call *call, const void *frame, size_t len, bool force)
+{
+	int err;
+
+	if (call->finished)
+		return -EPIPE;
+	err = msg_queue_push(&call->out, frame, len, force);
+	if (err)
+		return err;
+	if (!call->responded) {
+		err = call_respond_headers(call);
+		if (err)
+			return err;
+	}
+	if (call->deferred) {
+		call->deferred = false;
+		nghttp2_session_resume_data(call->conn->session, call->stream_id);
+	}
+	call_mark_dirty(call);
+	return 0;
+}
+
+int grpc_call_send_msg(struct grpc_call *call, const ProtobufCMessage *m)
+{
+	size_t n = protobuf_c_message_get_packed_size(m);
+	uint8_t *frame = malloc(n + 5);
+	int err;
+
+	if (!frame)
+		return -ENOMEM;
+	frame[0] = 0;
+	frame[1] = (uint8_t)(n >> 24);
+	frame[2] = (uint8_t)(n >> 16);
+	frame[3] = (uint8_t)(n >> 8);
+	frame[4] = (uint8_t)n;
+	protobuf_c_message_pack(m, frame + 5);
+	err = grpc_call_send_frame(call, frame, n + 5, true);
+	free(frame);
+	return err;
+}
+
+/* Ends the call once queued messages are sent: grpc-status and grpc-message trailers. */
+void grpc_call_finish(struct grpc_call *call, int status, const char *message)
+{
+	if (call->finished)
+		return;
+	call->finished = true;
+	call->status = status;
+	snprintf(call->message, sizeof(call->message), "%s", message ? message : "");
+	if (!call->responded) {
+		/* Nothing was sent: a trailers-only response. */
+		call_respond_headers(call);
+	} else if (call->deferred) {
+		call->deferred = false;
+		nghttp2_session_resume_data(call->conn->session, call->stream_id);
+	}
+	call_mark_dirty(call);
+}
+
+/* grpc-message is percent-encoded (gRPC over HTTP/2): keep printable ASCII but '%'. */
+static void pct_encode(const char *in, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	for (; *in && o + 4 < outlen; in++) {
+		unsigned char ch = (unsigned char)*in;
+
+		if (ch >= 0x20 && ch < 0x7f && ch != '%') {
+			out[o++] = (char)ch;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[ch >> 4];
+			out[o++] = hex[ch & 15];
+		}
+	}
+	out[o] = '\0';
+}
+
+#define NV(n, v)                                                                                   \
+	{                                                                                          \
+		(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE     \
+	}
+
+static ssize_t call_read(nghttp2_session *session, int32_t stream_id, uint8_t *dst, size_t len,
+			 uint32_t *flags, nghttp2_data_source *source, void *user_data)
+{
+	struct grpc_call *call = source->ptr;
+	size_t n;
+
+	(void)user_data;
+	if (msg_queue_bytes(&call->out) == 0) {
+		char status[12], msg[768];
+		nghttp2_nv trailers[2];
+		size_t nt = 1;
+		int rv;
+
+		if (!call->finished) {
+			call->deferred = true;
+			return NGHTTP2_ERR_DEFERRED;
+		}
+		snprintf(status, sizeof(status), "%d", call->status);
+		pct_encode(call->message, msg, sizeof(msg));
+		trailers[0] = (nghttp2_nv)NV("grpc-status", status);
+		if (msg[0])
+			trailers[nt++] = (nghttp2_nv)NV("grpc-message", msg);
+		rv = nghttp2_submit_trailer(session, stream_id, trailers, nt);
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (rv == 0)
+			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+		return 0;
+	}
+	n = msg_queue_read(&call->out, dst, len);
+	if (call->svc && msg_queue_count(&call->out) < grpc_call_queue_limit(call) / 2)
+		observer_service_drained(call, call->svc);
+	return (ssize_t)n;
+}
+
+static int call_respond_headers(struct grpc_call *call)
+{
+	nghttp2_session *s = call->conn->session;
+	nghttp2_data_provider prd = {.source.ptr = call, .read_callback = call_read};
+
+	call->responded = true;
+	if (call->finished && msg_queue_bytes(&call->out) == 0) {
+		char status[12], msg[768];
+		nghttp2_nv hdrs[4] = {
+			NV(":status", "200"),
+			NV("content-type", "application/grpc"),
+		};
+		size_t n = 2;
+
+		snprintf(status, sizeof(status), "%d", call->status);
+		pct_encode(call->message, msg, sizeof(msg));
+		hdrs[n++] = (nghttp2_nv)NV("grpc-status", status);
+		if (msg[0])
+			hdrs[n++] = (nghttp2_nv)NV("grpc-message", msg);
+		return nghttp2_submit_response(s, call->stream_id, hdrs, n, NULL) ? -EIO : 0;
+	}
+	{
+		nghttp2_nv hdrs[] = {
+			NV(":status", "200"),
+			NV("content-type", "application/grpc"),
+		};
+
+		return nghttp2_submit_response(s, call->stream_id, hdrs, 2, &prd) ? -EIO : 0;
+	}
+}
+
+static struct grpc_call *call_new(struct grpc_conn *c, int32_t stream_id)
+{
+	struct grpc_call *call = calloc(1, sizeof(*call));
+
+	if (!call)
+		return NULL;
+	if (msg_queue_init(&call->out, c->srv->opts.follow_queue)) {
+		free(call);
+		return NULL;
+	}
+	call->conn = c;
+	call->stream_id = stream_id;
+	call->compressed_ok = true;
+	call->next = c->calls;
+	if (c->calls)
+		c->calls->prev = call;
+	c->calls = call;
+	return call;
+}
+
+static void call_free(struct grpc_call *call)
+{
+	struct grpc_conn *c = call->conn;
+
+	if (call->svc_free)
+		call->svc_free(call->svc);
+	if (call->prev)
+		call->prev->next = call->next;
+	else
+		c->calls = call->next;
+	if (call->next)
+		call->next->prev = call->prev;
+	buf_free(&call->req);
+	msg_queue_free(&call->out);
+	free(call);
+}
+
+static void call_dispatch(struct grpc_call *call)
+{
+	const uint8_t *p = (const uint8_t *)call->req.data;
+	size_t len = call->req.len;
+	uint32_t mlen;
+
+	call->dispatched = true;
+	if (call->req_too_big) {
+		grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "request message too large");
+		return;
+	}
+	if (!call->grpc_content_type) {
+		grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
+				 "content-type must be application/grpc");
+		return;
+	}
+	if (len < 5) {
+		grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
+				 "malformed request: expected one length-prefixed message");
+		return;
+	}
+	mlen = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+	if (p[0] & 1) {
+		grpc_call_finish(call, GRPC_UNIMPLEMENTED,
+				 "compressed messages are not supported: use identity encoding");
+		return;
+	}
+	if (p[0] != 0 || (size_t)mlen + 5 != len) {
+		grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
+				 "malformed request: length prefix does not match the body "
+				 "or more than one message");
+		return;
+	}
+	observer_service_dispatch(call, call->path, p + 5, mlen);
+}
+
+/* ---- nghttp2 callbacks ------------------------------------------------------------------ */
+
+static ssize_t on_send(nghttp2_session *s, const uint8_t *d, size_t n, int f, void *u)
+{
+	(void)s;
+	(void)d;
+	(void)n;
+	(void)f;
+	(void)u;
+	return NGHTTP2_ERR_CALLBACK_FAILURE; /* mem_send is used instead */
+}
+
+static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user)
+{
+	struct grpc_conn *c = user;
+	struct grpc_call *call;
+
+	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	call = call_new(c, frame->hd.stream_id);
+	if (!call)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, call);
+	return 0;
+}
+
+static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
+		     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+		     void *user)
+{
+	struct grpc_call *call;
+
+	(void)flags;
+	(void)user;
+	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	call = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+	if (!call)
+		return 0;
+	if (namelen == 5 && !memcmp(name, ":path", 5)) {
+		size_t n = valuelen < sizeof(call->path) - 1 ? valuelen : sizeof(call->path) - 1;
+
+		memcpy(call->path, value, n);
+		call->path[n] = '\0';
+	} else if (namelen == 12 && !memcmp(name, "content-type", 12)) {
+		call->grpc_content_type = valuelen >= 16 && !memcmp(value, "application/grpc", 16);
+	} else if (namelen == 13 && !memcmp(name, "grpc-encoding", 13)) {
+		call->compressed_ok = valuelen == 8 && !memcmp(value, "identity", 8);
+	}
+	return 0;
+}
+
+static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream_id,
+			 const uint8_t *data, size_t len, void *user)
+{
+	struct grpc_call *call = nghttp2_session_get_stream_user_data(session, stream_id);
+	struct grpc_conn *c = user;
+
+	(void)flags;
+	if (!call || call->dispatched || call->req_too_big)
+		return 0;
+	if (call->req.len + len > (size_t)c->srv->opts.max_request_bytes + 5) {
+		call->req_too_big = true;
+		buf_free(&call->req);
+		return 0;
+	}
+	if (buf_append(&call->req, data, len))
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	return 0;
+}
+
+static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user)
+{
+	struct grpc_call *call;
+
+	(void)user;
+	if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
+		return 0;
+	if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+		return 0;
+	call = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+	if (call && !call->dispatched)
+		call_dispatch(call);
+	return 0;
+}
+
+static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t error_code,
+			   void *user)
+{
+	struct grpc_call *call = nghttp2_session_get_stream_user_data(session, stream_id);
+
+	(void)error_code;
+	(void)user;
+	/* Normal end or client cancellation (RST_STREAM): everything of the call goes. */
+	if (call) {
+		nghttp2_session_set_stream_user_data(session, stream_id, NULL);
+		call_free(call);
+	}
+	return 0;
+}
+
+/* ---- connections ------------------------------------------------------------------------- */
+
+struct write_req {
+	uv_write_t req;
+	struct grpc_conn *conn;
+	char data[];
+};
+
+static void on_written(uv_write_t *req, int status)
+{
+	struct write_req *w = (struct write_req *)req;
+	struct grpc_conn *c = w->conn;
+
+	free(w);
+	if (status < 0) {
+		conn_close(c);
+		return;
+	}
+	/* Room in the socket again: pull more from nghttp2. */
+	if (!c->closing)
+		conn_flush(c);
+}
+
+static int conn_write_raw(struct grpc_conn *c, const void *data, size_t len)
+{
+	struct write_req *w;
+	uv_buf_t b;
+	int err;
+
+	if (!len)
+		return 0;
+	w = malloc(sizeof(*w) + len);
+	if (!w)
+		return -ENOMEM;
+	memcpy(w->data, data, len);
+	w->conn = c;
+	b = uv_buf_init(w->data, (unsigned int)len);
+	err = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+	if (err)
+		free(w);
+	return err;
+}
+
+/* TLS: whatever OpenSSL produced for the network goes to the socket. */
+static int conn_drain_wbio(struct grpc_conn *c)
+{
+	char tmp[16384];
+	int n, err;
+
+	while ((n = BIO_read(c->wbio, tmp, sizeof(tmp))) > 0) {
+		err = conn_write_raw(c, tmp, (size_t)n);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int conn_write(struct grpc_conn *c, const uint8_t *data, size_t len)
+{
+	if (!c->ssl)
+		return conn_write_raw(c, data, len);
+	while (len) {
+		int n = SSL_write(c->ssl, data, (int)(len > 65536 ? 65536 : len));
+
+		if (n <= 0)
+			return -EIO;
+		data += n;
+		len -= (size_t)n;
+	}
+	return conn_drain_wbio(c);
+}
+
+static void conn_flush(struct grpc_conn *c)
+{
+	struct buf out = BUF_INIT;
+
+	if (c->closing || c->in_flush)
+		return;
+	/* Nothing goes to nghttp2's peer before the TLS handshake is done: SSL_write would
+	 * fail and the frames (our SETTINGS first) would be lost. on_read flushes afterwards. */
+	if (c->ssl && !SSL_is_init_finished(c->ssl))
+		return;
+	c->in_flush = true;
+	c->dirty = false;
+	while (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < WRITE_HIGH_WATER) {
+		const uint8_t *data;
+		ssize_t n = nghttp2_session_mem_send(c->session, &data);
+
+		if (n < 0) {
+			c->in_flush = false;
+			buf_free(&out);
+			conn_close(c);
+			return;
+		}
+		if (n == 0)
+			break;
+		if (buf_append(&out, data, (size_t)n))
+			break;
+		if (out.len >= 65536) {
+			if (conn_write(c, (const uint8_t *)out.data, out.len)) {
+				buf_free(&out);
+				c->in_flush = false;
+				conn_close(c);
+				return;
+			}
+			buf_reset(&out);
+		}
+	}
+	if (out.len && conn_write(c, (const uint8_t *)out.data, out.len)) {
+		/* Frames nghttp2 considers sent could not be written: the session is broken. */
+		buf_free(&out);
+		c->in_flush = false;
+		conn_close(c);
+		return;
+	}
+	buf_free(&out);
+	c->in_flush = false;
+	if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session))
+		conn_close(c);
+}
+
+static void on_flush(uv_idle_t *h)
+{
+	struct grpc_server *s = h->data;
+	struct grpc_conn *c, *next;
+
+	for (c = s->conns; c; c = next) {
+		next = c->next;
+		if (c->dirty)
+			conn_flush(c);
+	}
+	s->flusher_active = false;
+	uv_idle_stop(h);
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+	struct grpc_conn *c = h->data;
+
+	if (c->ssl)
+		SSL_free(c->ssl); /* frees the BIOs too */
+	free(c);
+}
+
+static void conn_close(struct grpc_conn *c)
+{
+	struct grpc_server *s = c->srv;
+
+	if (c->closing)
+		return;
+	c->closing = true;
+	/* Deleting the session closes every stream: on_stream_close frees each call. */
+	while (c->calls)
+		call_free(c->calls);
+	nghttp2_session_del(c->session);
+	c->session = NULL;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+static int conn_feed(struct grpc_conn *c, const uint8_t *data, size_t len)
+{
+	ssize_t n = nghttp2_session_mem_recv(c->session, data, len);
+
+	if (n < 0) {
+		/* At most one line a second: a misbehaving client must not flood the log. */
+		static time_t last;
+		static unsigned long suppressed;
+		time_t now = time(NULL);
+
+		if (now != last) {
+			fprintf(stderr, "flowd: grpc: bad HTTP/2 from a client: %s",
+				nghttp2_strerror((int)n));
+			if (suppressed)
+				fprintf(stderr, " (and %lu more since the last report)",
+					suppressed);
+			fputc('\n', stderr);
+			last = now;
+			suppressed = 0;
+		} else {
+			suppressed++;
+		}
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct grpc_conn *c = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init(c->rbuf, sizeof(c->rbuf));
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct grpc_conn *c = stream->data;
+
+	if (nread == 0)
+		return;
+	if (nread < 0) {
+		conn_close(c);
+		return;
+	}
+	if (!c->ssl) {
+		if (conn_feed(c, (const uint8_t *)buf->base, (size_t)nread)) {
+			conn_flush(c); /* nghttp2 queued a GOAWAY: try to tell the client */
+			conn_close(c);
+			return;
+		}
+	} else {
+		uint8_t plain[16384];
+		int n;
+
+		BIO_write(c->rbio, buf->base, (int)nread);
+		for (;;) {
+			n = SSL_read(c->ssl, plain, sizeof(plain));
+			if (n > 0) {
+				if (conn_feed(c, plain, (size_t)n)) {
+					conn_close(c);
+					return;
+				}
+				continue;
+			}
+			n = SSL_get_error(c->ssl, n);
+			if (n == SSL_ERROR_WANT_READ || n == SSL_ERROR_WANT_WRITE)
+				break;
+			/* Handshake failure (e.g. no or untrusted client certificate). */
+			conn_drain_wbio(c);
+			conn_close(c);
+			return;
+		}
+		conn_drain_wbio(c);
+	}
+	conn_flush(c);
+}
+
+static int conn_session_init(struct grpc_conn *c)
+{
+	nghttp2_session_callbacks *cbs;
+	nghttp2_settings_entry iv[] = {
+		{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000},
+		{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20},
+	};
+	int rv;
+
+	if (nghttp2_session_callbacks_new(&cbs))
+		return -ENOMEM;
+	nghttp2_session_callbacks_set_send_callback(cbs, on_send);
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+	rv = nghttp2_session_server_new(&c->session, cbs, c);
+	nghttp2_session_callbacks_del(cbs);
+	if (rv)
+		return -ENOMEM;
+	if (nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, 2))
+		return -EIO;
+	return 0;
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+	struct grpc_server *s = listener->data;
+	struct grpc_conn *c;
+
+	if (status < 0)
+		return;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	c->srv = s;
+	uv_tcp_init(s->loop, &c->tcp);
+	c->tcp.data = c;
+	if (uv_accept(listener, (uv_stream_t *)&c->tcp)) {
+		uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+		return;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	if (s->ssl_ctx) {
+		c->ssl = SSL_new(s->ssl_ctx);
+		c->rbio = BIO_new(BIO_s_mem());
+		c->wbio = BIO_new(BIO_s_mem());
+		if (!c->ssl || !c->rbio || !c->wbio) {
+			BIO_free(c->rbio);
+			BIO_free(c->wbio);
+			conn_close(c);
+			return;
+		}
+		SSL_set_bio(c->ssl, c->rbio, c->wbio);
+		SSL_set_accept_state(c->ssl);
+	}
+	if (conn_session_init(c)) {
+		conn_close(c);
+		return;
+	}
+	uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+	conn_flush(c);
+}
+
+/* ---- TLS ---------------------------------------------------------------------------------- */
+
+static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+		       const unsigned char *in, unsigned int inlen, void *arg)
+{
+	(void)ssl;
+	(void)arg;
+	/* gRPC requires HTTP/2: accept nothing else. */
+	if (nghttp2_select_next_protocol((unsigned char **)out, outlen, in, inlen) != 1)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static int tls_init(struct grpc_server *s)
+{
+	const struct grpc_server_opts *o = &s->opts;
+	char err[256];
+
+	s->ssl_ctx = SSL_CTX_new(TLS_server_method());
+	if (!s->ssl_ctx)
+		goto fail;
+	SSL_CTX_set_min_proto_version(s->ssl_ctx, TLS1_2_VERSION);
+	if (SSL_CTX_use_certificate_chain_file(s->ssl_ctx, o->tls_cert) != 1) {
+		fprintf(stderr, "flowd: cannot load --tls-cert %s\n", o->tls_cert);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(s->ssl_ctx, o->tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(s->ssl_ctx) != 1) {
+		fprintf(stderr,
+			"flowd: cannot load --tls-key %s or it does not match the "
+			"certificate\n",
+			o->tls_key);
+		goto fail;
+	}
+	if (o->tls_client_ca) {
+		if (SSL_CTX_load_verify_locations(s->ssl_ctx, o->tls_client_ca, NULL) != 1) {
+			fprintf(stderr, "flowd: cannot load --tls-client-ca %s\n",
+				o->tls_client_ca);
+			goto fail;
+		}
+		SSL_CTX_set_verify(s->ssl_ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+				   NULL);
+	}
+	SSL_CTX_set_alpn_select_cb(s->ssl_ctx, select_alpn, NULL);
+	return 0;
+fail:
+	ERR_error_string_n(ERR_get_error(), err, sizeof(err));
+	fprintf(stderr, "flowd: TLS setup failed: %s\n", err);
+	return -EINVAL;
+}
+
+/* ---- server ------------------------------------------------------------------------------- */
+
+int grpc_server_start(struct grpc_server **out, struct collector *col,
+		      const struct grpc_server_opts *opts)
+{
+	struct grpc_server *s = calloc(1, sizeof(*s));
+	struct sockaddr_storage sa;
+	int err;
+
+	if (!s)
+		return -ENOMEM;
+	s->loop = col->loop;
+	s->col = col;
+	s->opts = *opts;
+	if (!s->opts.addr)
+		s->opts.addr = "127.0.0.1";
+	if (!s->opts.port)
+		s->opts.port = 4245;
+	if (!s->opts.follow_queue)
+		s->opts.follow_queue = DEFAULT_FOLLOW_QUEUE;
+	if (!s->opts.max_request_bytes)
+		s->opts.max_request_bytes = DEFAULT_MAX_REQUEST;
+	if ((s->opts.tls_cert != NULL) != (s->opts.tls_key != NULL)) {
+		fprintf(stderr, "flowd: --tls-cert and --tls-key go together\n");
+		free(s);
+		return -EINVAL;
+	}
+	if (s->opts.tls_client_ca && !s->opts.tls_cert) {
+		fprintf(stderr, "flowd: --tls-client-ca needs --tls-cert and --tls-key\n");
+		free(s);
+		return -EINVAL;
+	}
+	if (s->opts.tls_cert && tls_init(s)) {
+		SSL_CTX_free(s->ssl_ctx);
+		free(s);
+		return -EINVAL;
+	}
+	if (strchr(s->opts.addr, ':'))
+		err = uv_ip6_addr(s->opts.addr, s->opts.port, (struct sockaddr_in6 *)&sa);
+	else
+		err = uv_ip4_addr(s->opts.addr, s->opts.port, (struct sockaddr_in *)&sa);
+	if (err) {
+		fprintf(stderr, "flowd: invalid gRPC listen address '%s'\n", s->opts.addr);
+		SSL_CTX_free(s->ssl_ctx);
+		free(s);
+		return -EINVAL;
+	}
+	uv_tcp_init(s->loop, &s->listener);
+	s->listener.data = s;
+	uv_idle_init(s->loop, &s->flusher);
+	s->flusher.data = s;
+	err = uv_tcp_bind(&s->listener, (struct sockaddr *)&sa, 0);
+	if (!err)
+		err = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
+	if (err) {
+		fprintf(stderr, "flowd: cannot listen for gRPC on %s port %u: %s%s\n", s->opts.addr,
+			s->opts.port, uv_strerror(err),
+			err == UV_EADDRINUSE ? " (another flowd or hubble relay? use --grpc)" : "");
+		s->stopping = true;
+		grpc_server_stop(s);
+		return err;
+	}
+	if (s->opts.ipv6_loopback_too) {
+		/* "localhost" resolves to ::1 first for many clients (grpc among them): answer
+		 * there too. Without IPv6 on this host, 127.0.0.1 alone will do. */
+		struct sockaddr_in6 sa6;
+
+		uv_ip6_addr("::1", s->opts.port, &sa6);
+		uv_tcp_init(s->loop, &s->listener6);
+		s->listener6.data = s;
+		s->have_listener6 = true;
+		err = uv_tcp_bind(&s->listener6, (struct sockaddr *)&sa6, UV_TCP_IPV6ONLY);
+		if (!err)
+			err = uv_listen((uv_stream_t *)&s->listener6, 128, on_connection);
+		if (err && err != UV_EADDRNOTAVAIL && err != UV_EAFNOSUPPORT)
+			fprintf(stderr, "flowd: warning: cannot listen for gRPC on [::1]:%u: %s\n",
+				s->opts.port, uv_strerror(err));
+	}
+	*out = s;
+	return 0;
+}
+
+static void on_server_closed(uv_handle_t *h)
+{
+	struct grpc_server *s = h->data;
+
+	SSL_CTX_free(s->ssl_ctx);
+	free(s);
+}
+
+static void on_listener6_closed(uv_handle_t *h)
+{
+	struct grpc_server *s = h->data;
+
+	uv_close((uv_handle_t *)&s->listener, on_server_closed);
+}
+
+static void on_idle_closed(uv_handle_t *h)
+{
+	struct grpc_server *s = h->data;
+
+	if (s->have_listener6)
+		uv_close((uv_handle_t *)&s->listener6, on_listener6_closed);
+	else
+		uv_close((uv_handle_t *)&s->listener, on_server_closed);
+}
+
+void grpc_server_stop(struct grpc_server *s)
+{
+	if (!s)
+		return;
+	s->stopping = true;
+	while (s->conns)
+		conn_close(s->conns);
+	uv_idle_stop(&s->flusher);
+	uv_close((uv_handle_t *)&s->flusher, on_idle_closed);
+}

@@ -1,0 +1,65 @@
+/* The gRPC server (nghttp2 + protobuf-c) speaking Hubble's observer.Observer API on flowd's
+ * libuv loop: h2c by default, TLS/mTLS with OpenSSL when given certificates. */
+#ifndef FLOWSCOPE_GRPC_SERVER_H
+#define FLOWSCOPE_GRPC_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "flowscope/pipeline/collector.h"
+
+struct grpc_server;
+
+struct grpc_server_opts {
+	const char *addr;	/* numeric address; default 127.0.0.1 */
+	bool ipv6_loopback_too; /* also listen on [::1] (for clients that resolve localhost so) */
+	uint16_t port;		/* default 4245 */
+	uint32_t follow_queue;	/* flows queued per follower before it loses some; 0: 4096 */
+	uint32_t max_request_bytes; /* largest request message accepted; 0: 4 MiB */
+	const char *tls_cert;	    /* PEM certificate chain: enables TLS */
+	const char *tls_key;	    /* PEM private key */
+	const char *tls_client_ca;  /* PEM CA bundle: require and verify client certificates */
+};
+
+/* Starts serving on c->loop. Returns 0 or a negative errno with a message on stderr. */
+int grpc_server_start(struct grpc_server **out, struct collector *c,
+		      const struct grpc_server_opts *opts);
+/* Ends every call (clients see the connection close) and frees s once the loop has run. */
+void grpc_server_stop(struct grpc_server *s);
+
+/* ---- The call API used by services (export/observer_service.c). ---- */
+struct grpc_call;
+
+struct collector *grpc_call_collector(struct grpc_call *call);
+/* Queues one message already framed (0, 4-byte big-endian length, bytes). Returns 0,
+ * -ENOBUFS when the call's queue is full and !force (the caller counts the loss), -ENOMEM,
+ * or -EPIPE after grpc_call_finish(). */
+int grpc_call_send_frame(struct grpc_call *call, const void *frame, size_t len, bool force);
+/* Frames and queues a message (always accepted, like a forced frame). */
+int grpc_call_send_msg(struct grpc_call *call, const ProtobufCMessage *m);
+/* Ends the call after the queued messages: grpc-status/grpc-message trailers. */
+void grpc_call_finish(struct grpc_call *call, int status, const char *message);
+/* Attaches the service's per-call state; svc_free runs when the call ends for any reason
+ * (finished, cancelled by the client, connection lost, server stopping). */
+void grpc_call_set_service(struct grpc_call *call, void *svc, void (*svc_free)(void *svc));
+uint32_t grpc_call_queued(struct grpc_call *call);
+uint32_t grpc_call_queue_limit(struct grpc_call *call);
+
+/* gRPC status codes used by the server. */
+enum grpc_status {
+	GRPC_OK = 0,
+	GRPC_CANCELLED = 1,
+	GRPC_UNKNOWN = 2,
+	GRPC_INVALID_ARGUMENT = 3,
+	GRPC_NOT_FOUND = 5,
+	GRPC_RESOURCE_EXHAUSTED = 8,
+	GRPC_FAILED_PRECONDITION = 9,
+	GRPC_OUT_OF_RANGE = 11,
+	GRPC_UNIMPLEMENTED = 12,
+	GRPC_INTERNAL = 13,
+	GRPC_UNAVAILABLE = 14,
+};
+
+#endif /* FLOWSCOPE_GRPC_SERVER_H */

@@ -1,0 +1,346 @@
+/* Loader of the TC probe (see include/flowscope/probes/probe_tc.h): skeleton, one ring buffer per
+ * possible CPU inside an ARRAY_OF_MAPS, cls_bpf filters on clsact ingress/egress, and a lock
+ * per interface so that two flowd never stack probes on one interface. */
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "flowscope/probes/probe_tc.h"
+#include "flow_tc.skel.h"
+
+#define LOCK_DIR "/run/flowscope"
+/* Our filters' identity on every hook: a second attach with these fails with EEXIST. */
+#define FLOWSCOPE_TC_HANDLE 0xf10c
+#define FLOWSCOPE_TC_PRIO 0xf10c
+#define DEFAULT_RING_BYTES (1u << 20)
+
+struct attachment {
+	int ifindex;
+	char ifname[IF_NAMESIZE];
+	bool created_qdisc;
+	bool ingress, egress;
+	int lock_fd;
+};
+
+struct probe_tc {
+	struct flow_tc_bpf *skel;
+	int *ring_fds;
+	int n_rings;
+	struct attachment *att;
+	int n_att;
+};
+
+static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level > LIBBPF_WARN)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+int probe_tc_open(struct probe_tc **out, const struct probe_tc_opts *opts)
+{
+	uint32_t ring_bytes = opts && opts->ring_bytes ? opts->ring_bytes : DEFAULT_RING_BYTES;
+	struct probe_tc *p;
+	int err, i, ncpu;
+
+	libbpf_set_print(print_libbpf);
+	if (ring_bytes & (ring_bytes - 1) || ring_bytes < 4096) {
+		fprintf(stderr, "flowd: ring size %u must be a power of two >= 4096\n", ring_bytes);
+		return -EINVAL;
+	}
+	ncpu = libbpf_num_possible_cpus();
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->ring_fds = malloc(sizeof(int) * ncpu);
+	if (!p->ring_fds) {
+		free(p);
+		return -ENOMEM;
+	}
+	for (i = 0; i < ncpu; i++)
+		p->ring_fds[i] = -1;
+	p->n_rings = ncpu;
+	p->skel = flow_tc_bpf__open();
+	if (!p->skel) {
+		err = -errno;
+		fprintf(stderr, "flowd: cannot open the TC probe: %s\n", strerror(-err));
+		goto err;
+	}
+	if (opts && opts->max_flows)
+		bpf_map__set_max_entries(p->skel->maps.flows, opts->max_flows);
+	/* One ring per possible CPU: a CPU writes only to its own, so producers never contend
+	 * on a ring's lock, and the collector joins them all in one epoll set. */
+	for (i = 0; i < ncpu; i++) {
+		char name[32];
+
+		/* Kernel map names hold 15 characters. */
+		snprintf(name, sizeof(name), "fs_ring_%d", i & 0xffff);
+		p->ring_fds[i] = bpf_map_create(BPF_MAP_TYPE_RINGBUF, name, 0, 0, ring_bytes, NULL);
+		if (p->ring_fds[i] < 0) {
+			err = -errno;
+			fprintf(stderr, "flowd: cannot create ring buffer %d (%u bytes): %s\n", i,
+				ring_bytes, strerror(-err));
+			goto err;
+		}
+	}
+	bpf_map__set_max_entries(p->skel->maps.rings, ncpu);
+	err = bpf_map__set_inner_map_fd(p->skel->maps.rings, p->ring_fds[0]);
+	if (err)
+		goto err;
+	err = flow_tc_bpf__load(p->skel);
+	if (err) {
+		fprintf(stderr, "flowd: cannot load the TC probe: %s%s\n", strerror(-err),
+			err == -EPERM ? " (run as root: CAP_BPF and CAP_NET_ADMIN are needed)"
+				      : "");
+		goto err;
+	}
+	for (i = 0; i < ncpu; i++) {
+		__u32 key = i;
+
+		err = bpf_map_update_elem(bpf_map__fd(p->skel->maps.rings), &key, &p->ring_fds[i],
+					  BPF_ANY);
+		if (err) {
+			fprintf(stderr, "flowd: cannot install ring %d: %s\n", i, strerror(-err));
+			goto err;
+		}
+	}
+	*out = p;
+	return 0;
+err:
+	probe_tc_close(p);
+	return err;
+}
+
+/* The lock names the network namespace too: the same ifindex exists in every netns. */
+static int lock_interface(int ifindex, const char *ifname)
+{
+	char path[128], holder[32] = "";
+	struct stat ns;
+	int fd, n;
+
+	if (stat("/proc/self/ns/net", &ns))
+		return -errno;
+	mkdir(LOCK_DIR, 0755);
+	snprintf(path, sizeof(path), LOCK_DIR "/tc-%lu-%d.lock", (unsigned long)ns.st_ino, ifindex);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		n = -errno;
+		fprintf(stderr, "flowd: cannot create lock %s: %s\n", path, strerror(-n));
+		return n;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		n = read(fd, holder, sizeof(holder) - 1);
+		holder[n > 0 ? n : 0] = '\0';
+		holder[strcspn(holder, "\n")] = '\0';
+		fprintf(stderr,
+			"flowd: %s is already watched by another flowd%s%s%s; stop it first "
+			"(two probes on one interface would count every packet twice)\n",
+			ifname, holder[0] ? " (pid " : "", holder, holder[0] ? ")" : "");
+		close(fd);
+		return -EBUSY;
+	}
+	if (ftruncate(fd, 0) == 0) {
+		char pid[24];
+
+		n = snprintf(pid, sizeof(pid), "%d\n", getpid());
+		if (write(fd, pid, (size_t)n) < 0)
+			n = 0; /* the pid is only a hint in the message above */
+	}
+	return fd;
+}
+
+static bool is_loopback(const char *ifname)
+{
+	struct ifreq ifr = {0};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool lo = false;
+
+	if (fd < 0)
+		return false;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (!ioctl(fd, SIOCGIFFLAGS, &ifr))
+		lo = ifr.ifr_flags & IFF_LOOPBACK;
+	close(fd);
+	return lo;
+}
+
+static int attach_hook(struct probe_tc *p, struct attachment *a, enum bpf_tc_attach_point point,
+		       int prog_fd)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a->ifindex, .attach_point = point);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = FLOWSCOPE_TC_HANDLE,
+			    .priority = FLOWSCOPE_TC_PRIO, .prog_fd = prog_fd);
+	int err;
+
+	(void)p;
+	err = bpf_tc_attach(&hook, &opts);
+	if (err == -EEXIST) {
+		/* We hold the interface lock, so its owner is gone: a flowd that was killed
+		 * before it could detach. Take its place. */
+		fprintf(stderr, "flowd: replacing a stale flowscope filter on %s %s\n", a->ifname,
+			point == BPF_TC_INGRESS ? "ingress" : "egress");
+		opts.flags = BPF_TC_F_REPLACE;
+		opts.prog_id = 0;
+		err = bpf_tc_attach(&hook, &opts);
+	}
+	if (err)
+		fprintf(stderr, "flowd: cannot attach to %s %s: %s\n", a->ifname,
+			point == BPF_TC_INGRESS ? "ingress" : "egress", strerror(-err));
+	return err;
+}
+
+static void detach(struct attachment *a)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a->ifindex);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = FLOWSCOPE_TC_HANDLE,
+			    .priority = FLOWSCOPE_TC_PRIO);
+
+	if (a->ingress) {
+		hook.attach_point = BPF_TC_INGRESS;
+		bpf_tc_detach(&hook, &opts);
+	}
+	if (a->egress) {
+		hook.attach_point = BPF_TC_EGRESS;
+		bpf_tc_detach(&hook, &opts);
+	}
+	if (a->created_qdisc) {
+		/* We added the clsact qdisc, so we remove it: the interface is left as found. */
+		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		bpf_tc_hook_destroy(&hook);
+	}
+	if (a->lock_fd >= 0)
+		close(a->lock_fd);
+}
+
+int probe_tc_attach(struct probe_tc *p, const char *ifname)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+	struct attachment *a, *n;
+	int ifindex = (int)if_nametoindex(ifname), err, i;
+
+	if (!ifindex) {
+		fprintf(stderr, "flowd: no interface named '%s' (see `ip link`)\n", ifname);
+		return -ENODEV;
+	}
+	for (i = 0; i < p->n_att; i++)
+		if (p->att[i].ifindex == ifindex)
+			return 0; /* named twice */
+	n = realloc(p->att, sizeof(*p->att) * (p->n_att + 1));
+	if (!n)
+		return -ENOMEM;
+	p->att = n;
+	a = &p->att[p->n_att];
+	memset(a, 0, sizeof(*a));
+	a->ifindex = ifindex;
+	snprintf(a->ifname, sizeof(a->ifname), "%s", ifname);
+	a->lock_fd = lock_interface(ifindex, ifname);
+	if (a->lock_fd < 0)
+		return a->lock_fd;
+	hook.ifindex = ifindex;
+	err = bpf_tc_hook_create(&hook);
+	if (err && err != -EEXIST) {
+		fprintf(stderr, "flowd: cannot add a clsact qdisc to %s: %s\n", ifname,
+			strerror(-err));
+		close(a->lock_fd);
+		return err;
+	}
+	a->created_qdisc = err == 0;
+	p->n_att++;
+	/* On loopback every packet passes egress and then ingress of the same device: watching
+	 * one hook sees each packet once. */
+	if (!is_loopback(ifname)) {
+		err = attach_hook(p, a, BPF_TC_INGRESS,
+				  bpf_program__fd(p->skel->progs.flow_tc_ingress));
+		if (err)
+			goto fail;
+		a->ingress = true;
+	}
+	err = attach_hook(p, a, BPF_TC_EGRESS, bpf_program__fd(p->skel->progs.flow_tc_egress));
+	if (err)
+		goto fail;
+	a->egress = true;
+	return 0;
+fail:
+	detach(a);
+	p->n_att--;
+	return err;
+}
+
+void probe_tc_close(struct probe_tc *p)
+{
+	int i;
+
+	if (!p)
+		return;
+	for (i = 0; i < p->n_att; i++)
+		detach(&p->att[i]);
+	free(p->att);
+	flow_tc_bpf__destroy(p->skel);
+	for (i = 0; i < p->n_rings; i++)
+		if (p->ring_fds[i] >= 0)
+			close(p->ring_fds[i]);
+	free(p->ring_fds);
+	free(p);
+}
+
+int probe_tc_ring_fds(const struct probe_tc *p, const int **fds)
+{
+	*fds = p->ring_fds;
+	return p->n_rings;
+}
+
+int probe_tc_rings_map_fd(const struct probe_tc *p)
+{
+	return bpf_map__fd(p->skel->maps.rings);
+}
+
+int probe_tc_lost_map_fd(const struct probe_tc *p)
+{
+	return bpf_map__fd(p->skel->maps.lost);
+}
+
+int probe_tc_flow_map_fd(const struct probe_tc *p)
+{
+	return bpf_map__fd(p->skel->maps.flows);
+}
+
+int probe_tc_prog_fd(const struct probe_tc *p, int egress)
+{
+	return bpf_program__fd(egress ? p->skel->progs.flow_tc_egress
+				      : p->skel->progs.flow_tc_ingress);
+}
+
+int probe_tc_lost(const struct probe_tc *p, uint64_t *total)
+{
+	int ncpu = libbpf_num_possible_cpus(), i, err;
+	__u32 zero = 0;
+	__u64 *vals;
+
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	err = bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.lost), &zero, vals);
+	if (!err) {
+		*total = 0;
+		for (i = 0; i < ncpu; i++)
+			*total += vals[i];
+	}
+	free(vals);
+	return err;
+}

@@ -1,0 +1,168 @@
+/* Per-CPU ring buffers read from the libuv loop (see include/flowscope/probes/ring_reader.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "flowscope/probes/ring_reader.h"
+
+/* Records read per wakeup before yielding to the loop, so HTTP clients are served while the
+ * rings are busy; the level-triggered poll brings us back at once. */
+#define RING_BUDGET 65536
+
+struct ring_pos {
+	const volatile unsigned long *consumer, *producer; /* the ring's position pages */
+	uint64_t size;
+};
+
+struct ring_reader {
+	uv_poll_t poll;
+	struct ring_pos *pos;
+	int n_pos;
+	struct ring_buffer *rb;
+	ring_reader_cb cb;
+	void *ctx;
+	long budget;
+};
+
+static int on_sample(void *ctx, void *data, size_t len)
+{
+	struct ring_reader *r = ctx;
+
+	r->cb(r->ctx, data, len);
+	/* A negative return stops ring_buffer__consume after this (consumed) record: it keeps
+	 * one wakeup bounded; the level-triggered poll brings us back for the rest. */
+	return --r->budget > 0 ? 0 : -EAGAIN;
+}
+
+static void on_closed(uv_handle_t *h);
+static void unmap_positions(struct ring_reader *r);
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+	struct ring_reader *r = h->data;
+
+	(void)events;
+	if (status < 0) {
+		fprintf(stderr, "flowd: ring poll error: %s\n", uv_strerror(status));
+		return;
+	}
+	r->budget = RING_BUDGET;
+	ring_buffer__consume(r->rb);
+}
+
+int ring_reader_start(struct ring_reader **out, uv_loop_t *loop, const int *fds, int n,
+		      ring_reader_cb cb, void *ctx)
+{
+	struct ring_reader *r;
+	int i, err;
+
+	if (n < 1)
+		return -EINVAL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->cb = cb;
+	r->ctx = ctx;
+	r->budget = RING_BUDGET;
+	r->rb = ring_buffer__new(fds[0], on_sample, r, NULL);
+	if (!r->rb) {
+		err = -errno;
+		goto err;
+	}
+	for (i = 1; i < n; i++) {
+		err = ring_buffer__add(r->rb, fds[i], on_sample, r);
+		if (err)
+			goto err;
+	}
+	/* The positions, mapped read-only, for ring_reader_usage(): page 0 of a ring map holds
+	 * the consumer position, page 1 the producer's. */
+	r->pos = calloc((size_t)n, sizeof(*r->pos));
+	if (r->pos) {
+		long pg = sysconf(_SC_PAGESIZE);
+
+		r->n_pos = n;
+		for (i = 0; i < n; i++) {
+			struct bpf_map_info info = {0};
+			__u32 len = sizeof(info);
+			void *c = mmap(NULL, (size_t)pg, PROT_READ, MAP_SHARED, fds[i], 0);
+			void *p = mmap(NULL, (size_t)pg, PROT_READ, MAP_SHARED, fds[i], pg);
+
+			r->pos[i].consumer = c == MAP_FAILED ? NULL : c;
+			r->pos[i].producer = p == MAP_FAILED ? NULL : p;
+			if (!bpf_obj_get_info_by_fd(fds[i], &info, &len))
+				r->pos[i].size = info.max_entries;
+		}
+	}
+	err = uv_poll_init(loop, &r->poll, ring_buffer__epoll_fd(r->rb));
+	if (err)
+		goto err;
+	r->poll.data = r;
+	err = uv_poll_start(&r->poll, UV_READABLE, on_readable);
+	if (err) {
+		uv_close((uv_handle_t *)&r->poll, on_closed);
+		return err;
+	}
+	*out = r;
+	return 0;
+err:
+	unmap_positions(r);
+	ring_buffer__free(r->rb);
+	free(r);
+	return err;
+}
+
+int ring_reader_usage(struct ring_reader *r, uint64_t *pending, uint64_t *capacity)
+{
+	int i;
+
+	*pending = *capacity = 0;
+	for (i = 0; i < r->n_pos; i++) {
+		if (!r->pos[i].consumer || !r->pos[i].producer)
+			return -ENODEV;
+		*pending += *r->pos[i].producer - *r->pos[i].consumer;
+		*capacity += r->pos[i].size;
+	}
+	return 0;
+}
+
+int ring_reader_drain(struct ring_reader *r)
+{
+	r->budget = RING_BUDGET;
+	return ring_buffer__consume(r->rb);
+}
+
+static void unmap_positions(struct ring_reader *r)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	int i;
+
+	for (i = 0; i < r->n_pos; i++) {
+		if (r->pos[i].consumer)
+			munmap((void *)r->pos[i].consumer, (size_t)pg);
+		if (r->pos[i].producer)
+			munmap((void *)r->pos[i].producer, (size_t)pg);
+	}
+	free(r->pos);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	struct ring_reader *r = h->data;
+
+	unmap_positions(r);
+	ring_buffer__free(r->rb);
+	free(r);
+}
+
+void ring_reader_stop(struct ring_reader *r)
+{
+	if (!r)
+		return;
+	uv_poll_stop(&r->poll);
+	uv_close((uv_handle_t *)&r->poll, on_closed);
+}

@@ -1,0 +1,406 @@
+/* Unit tests of record decoding and the collector core: records become flows, both directions
+ * are one flow, sweeps of a real kernel LRU hash map refresh counters and end idle flows. */
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "flowscope/pipeline/collector.h"
+#include "records.h"
+
+#define NS 1000000000ULL
+
+struct seen {
+	struct flow last;
+	struct flow last_end;
+	int n;
+	int ends;
+};
+
+static void on_flow(const struct flow *f, void *ctx)
+{
+	struct seen *s = ctx;
+
+	s->last = *f;
+	s->n++;
+	if (f->event == FLOW_EVENT_END) {
+		s->last_end = *f;
+		s->ends++;
+	}
+}
+
+static void setup(struct collector *c, struct seen *seen)
+{
+	collector_init(c);
+	c->store = flow_store_new(1024);
+	c->bus = flow_bus_new();
+	flow_bus_subscribe(c->bus, on_flow, seen);
+}
+
+static void teardown(struct collector *c)
+{
+	flow_store_free(c->store);
+	flow_bus_free(c->bus);
+}
+
+START_TEST(test_decode_rejects_short_unknown_and_bad_records)
+{
+	struct flow_clock clk = {0};
+	struct flow f;
+	struct flow_record r = rec(key4("10.0.0.1", 1000, "10.0.0.2", 80, IPPROTO_TCP),
+				   FLOW_EV_START, 0, 0, FLOW_TCP_SYN, 5);
+
+	ck_assert_int_eq(flow_decode_record(&f, &r, 3, &clk), -EINVAL);
+	ck_assert_int_eq(flow_decode_record(&f, &r, sizeof(r) - 1, &clk), -EINVAL);
+	r.version = 99;
+	ck_assert_int_eq(flow_decode_record(&f, &r, sizeof(r), &clk), -EPROTO);
+	r.version = FLOW_RECORD_VERSION;
+	r.type = 77;
+	ck_assert_int_eq(flow_decode_record(&f, &r, sizeof(r), &clk), -ENOTSUP);
+	r.type = FLOW_REC_TC;
+	r.key.family = 5;
+	ck_assert_int_eq(flow_decode_record(&f, &r, sizeof(r), &clk), -EINVAL);
+	r.key.family = 4;
+	r.events = 0;
+	ck_assert_int_eq(flow_decode_record(&f, &r, sizeof(r), &clk), -EINVAL);
+	r.events = FLOW_EV_START;
+	ck_assert_int_eq(flow_decode_record(&f, &r, sizeof(r), &clk), 0);
+}
+END_TEST
+
+START_TEST(test_decode_orients_initiator_as_source)
+{
+	struct flow_clock clk = {.boot_to_real_ns = 1000 * (int64_t)NS};
+	/* Canonical key has the server first (lower address): the client is endpoint 1. */
+	struct flow_record r = rec(key4("10.0.0.1", 80, "10.0.0.9", 40000, IPPROTO_TCP),
+				   FLOW_EV_START | FLOW_EV_TCP_FLAGS, 1, 0, FLOW_TCP_SYN, 7 * NS);
+	char a[INET_ADDRSTRLEN];
+	struct flow f;
+
+	ck_assert_int_eq(flow_decode_record(&f, &r, sizeof(r), &clk), 0);
+	inet_ntop(AF_INET, f.src.addr, a, sizeof(a));
+	ck_assert_str_eq(a, "10.0.0.9");
+	ck_assert_uint_eq(f.src.port, 40000);
+	ck_assert_uint_eq(f.dst.port, 80);
+	ck_assert_uint_eq(f.event, FLOW_EVENT_START);
+	ck_assert(!f.is_reply);
+	ck_assert_uint_eq(f.time_ns, 1007 * NS);
+	ck_assert_uint_eq(f.first_seen_ns, 1007 * NS);
+	ck_assert_uint_eq(f.tcp_flags, FLOW_TCP_SYN);
+	ck_assert_uint_eq(f.verdict, FLOW_VERDICT_FORWARDED);
+}
+END_TEST
+
+START_TEST(test_reply_record_joins_the_same_flow)
+{
+	struct collector c;
+	struct seen seen = {0};
+	struct flow_key k = key4("10.0.0.1", 40000, "10.0.0.2", 80, IPPROTO_TCP);
+	struct flow_record syn = rec(k, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN, NS);
+	struct flow_record synack =
+		rec(k, FLOW_EV_TCP_FLAGS, 0, 1, FLOW_TCP_SYN | FLOW_TCP_ACK, 2 * NS);
+	struct flow_store_stats st;
+	uint64_t id;
+
+	setup(&c, &seen);
+	ck_assert_int_eq(collector_handle_record(&c, &syn, sizeof(syn)), 0);
+	ck_assert_int_eq(seen.n, 1);
+	id = seen.last.id;
+	synack.state.packets[0] = 1;
+	synack.state.first_seen_ns = NS; /* the same kernel entry as the SYN's */
+	ck_assert_int_eq(collector_handle_record(&c, &synack, sizeof(synack)), 0);
+	ck_assert_int_eq(seen.n, 2);
+	ck_assert_uint_eq(seen.last.id, id);
+	ck_assert(seen.last.is_reply);
+	ck_assert_uint_eq(seen.last.event, FLOW_EVENT_TCP_FLAGS);
+	ck_assert_uint_eq(seen.last.packets[0], 1);
+	ck_assert_uint_eq(seen.last.packets[1], 1);
+	flow_store_get_stats(c.store, &st);
+	ck_assert_uint_eq(st.seen, 1);
+	ck_assert_uint_eq(c.stats.records, 2);
+	/* Garbage is counted, not stored. */
+	ck_assert_int_lt(collector_handle_record(&c, "xx", 2), 0);
+	ck_assert_uint_eq(c.stats.decode_errors, 1);
+	teardown(&c);
+}
+END_TEST
+
+START_TEST(test_new_start_for_known_key_ends_the_old_flow)
+{
+	struct collector c;
+	struct seen seen = {0};
+	struct flow_key k = key4("10.0.0.1", 5000, "10.0.0.2", 53, IPPROTO_UDP);
+	struct flow_record a = rec(k, FLOW_EV_START, 0, 0, 0, NS);
+	uint64_t id;
+
+	setup(&c, &seen);
+	collector_handle_record(&c, &a, sizeof(a));
+	id = seen.last.id;
+	/* A new kernel entry for the same key: its own first_seen. */
+	a.ts_ns = 5 * NS;
+	a.state.first_seen_ns = a.state.last_seen_ns = 5 * NS;
+	collector_handle_record(&c, &a, sizeof(a));
+	ck_assert_int_eq(seen.n, 3); /* start, end of the old one, start of the new one */
+	ck_assert_uint_ne(seen.last.id, id);
+	ck_assert_uint_eq(seen.ends, 1);
+	ck_assert_uint_eq(seen.last_end.id, id);
+	teardown(&c);
+}
+END_TEST
+
+START_TEST(test_records_out_of_order_across_cpus_stay_one_flow)
+{
+	struct collector c;
+	struct seen seen = {0};
+	struct flow_key k = key4("10.0.0.1", 40001, "10.0.0.2", 8080, IPPROTO_TCP);
+	/* One kernel entry (first_seen 1 s): SYN at 1 s, client FIN at 3 s with 4 packets
+	 * counted. Different CPUs' rings deliver the FIN's record first. */
+	struct flow_record syn = rec(k, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN, NS);
+	struct flow_record fin =
+		rec(k, FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_FIN | FLOW_TCP_ACK, 3 * NS);
+	struct flow_store_stats st;
+	uint64_t id;
+
+	fin.state.first_seen_ns = NS;
+	fin.state.packets[0] = 4;
+	fin.state.bytes[0] = 400;
+	fin.state.packets[1] = 3;
+	fin.state.bytes[1] = 3000;
+	fin.state.tcp_flags[0] = FLOW_TCP_SYN | FLOW_TCP_ACK | FLOW_TCP_FIN;
+	fin.state.tcp_flags[1] = FLOW_TCP_SYN | FLOW_TCP_ACK;
+	setup(&c, &seen);
+	ck_assert_int_eq(collector_handle_record(&c, &fin, sizeof(fin)), 0);
+	id = seen.last.id;
+	ck_assert_int_eq(collector_handle_record(&c, &syn, sizeof(syn)), 0);
+	/* Both events published, of one flow; nothing ended. */
+	ck_assert_int_eq(seen.n, 2);
+	ck_assert_int_eq(seen.ends, 0);
+	ck_assert_uint_eq(seen.last.id, id);
+	ck_assert_uint_eq(seen.last.event, FLOW_EVENT_START);
+	ck_assert_uint_eq(seen.last.tcp_flags, FLOW_TCP_SYN);
+	/* The late record's older counters don't roll the flow back. */
+	ck_assert_uint_eq(seen.last.packets[0], 4);
+	ck_assert_uint_eq(seen.last.bytes[1], 3000);
+	ck_assert_uint_eq(seen.last.tcp_flags_seen[0], FLOW_TCP_SYN | FLOW_TCP_ACK | FLOW_TCP_FIN);
+	ck_assert_uint_eq(seen.last.last_seen_ns, flow_clock_wall(&c.clock, 3 * NS));
+	flow_store_get_stats(c.store, &st);
+	ck_assert_uint_eq(st.seen, 1);
+	ck_assert_uint_eq(st.active, 1);
+	teardown(&c);
+}
+END_TEST
+
+/* A DNS response for name with one A record, as the resolver would send it. */
+static size_t dns_answer(uint8_t *b, const char *name, const char *ip, uint32_t ttl)
+{
+	size_t n = 0, l;
+	const char *p = name;
+
+	memcpy(b, "\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00", 12);
+	n = 12;
+	while (*p) {
+		const char *dot = strchr(p, '.');
+
+		l = dot ? (size_t)(dot - p) : strlen(p);
+		b[n++] = (uint8_t)l;
+		memcpy(b + n, p, l);
+		n += l;
+		p += l + (dot ? 1 : 0);
+	}
+	b[n++] = 0;
+	memcpy(b + n, "\x00\x01\x00\x01", 4); /* A, IN */
+	n += 4;
+	memcpy(b + n, "\xc0\x0c\x00\x01\x00\x01", 6);
+	n += 6;
+	b[n++] = ttl >> 24;
+	b[n++] = ttl >> 16;
+	b[n++] = ttl >> 8;
+	b[n++] = ttl;
+	b[n++] = 0;
+	b[n++] = 4;
+	inet_pton(AF_INET, ip, b + n);
+	return n + 4;
+}
+
+START_TEST(test_dns_answers_name_flows_and_the_query_carries_l7)
+{
+	struct collector c;
+	struct seen seen = {0};
+	struct flow_key dk = key4("10.0.0.1", 45353, "10.0.0.53", 53, IPPROTO_UDP);
+	struct flow_key tk = key4("10.0.0.1", 40000, "10.9.9.9", 443, IPPROTO_TCP);
+	struct flow_record q = rec(dk, FLOW_EV_START, 0, 0, 0, NS);
+	struct flow_record syn =
+		rec(tk, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN, 3 * NS);
+	static struct flow_dns_record d;
+	char a[INET_ADDRSTRLEN];
+
+	setup(&c, &seen);
+	c.dns = dns_cache_new(100, 100);
+	ck_assert_int_eq(collector_handle_record(&c, &q, sizeof(q)), 0);
+	memset(&d, 0, sizeof(d));
+	d.type = FLOW_REC_DNS;
+	d.version = FLOW_RECORD_VERSION;
+	d.key = dk;
+	d.sender = 1;			 /* the resolver, endpoint 1 of the key */
+	d.ts_ns = flow_clock_boot_now(); /* names expire against the real clock */
+	d.data_len = (uint32_t)dns_answer(d.data, "Web.Example", "10.9.9.9", 300);
+	ck_assert_int_eq(collector_handle_record(&c, &d, sizeof(d)), 0);
+	/* The DNS flow's event: L7 response, told from the resolver's side. */
+	ck_assert_int_eq(seen.n, 2);
+	ck_assert_uint_eq(seen.last.event, FLOW_EVENT_DNS);
+	ck_assert(seen.last.is_reply);
+	ck_assert(seen.last.dns.present);
+	ck_assert(seen.last.dns.response);
+	ck_assert_str_eq(seen.last.dns.query, "web.example");
+	ck_assert_uint_eq(seen.last.dns.n_ips, 1);
+	inet_ntop(AF_INET, seen.last.dns.ips[0], a, sizeof(a));
+	ck_assert_str_eq(a, "10.9.9.9");
+	ck_assert_uint_eq(seen.last.dns.ttl, 300);
+	/* A connection to the answered address carries the name. */
+	ck_assert_int_eq(collector_handle_record(&c, &syn, sizeof(syn)), 0);
+	ck_assert_ptr_nonnull(seen.last.dst_name);
+	ck_assert_str_eq(seen.last.dst_name, "web.example");
+	ck_assert_ptr_null(seen.last.src_name);
+	/* Garbage on port 53 is counted, never fatal. */
+	d.data_len = 7;
+	ck_assert_int_eq(collector_handle_record(&c, &d, sizeof(d)), 0);
+	ck_assert_uint_eq(c.stats.dns_errors, 1);
+	d.data_len = FLOW_DNS_MAX + 1;
+	ck_assert_int_lt(collector_handle_record(&c, &d, sizeof(d)), 0);
+	dns_cache_free(c.dns);
+	teardown(&c);
+}
+END_TEST
+
+static int make_map(void)
+{
+	int fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "test_flows", sizeof(struct flow_key),
+				sizeof(struct flow_state), 1024, NULL);
+
+	if (fd < 0 && geteuid() == 0)
+		ck_abort_msg("bpf_map_create failed as root: %s", strerror(errno));
+	return fd;
+}
+
+START_TEST(test_sweep_refreshes_counters_and_ends_idle_flows)
+{
+	struct collector c;
+	struct seen seen = {0};
+	struct flow_key k1 = key4("10.0.0.1", 40000, "10.0.0.2", 80, IPPROTO_TCP);
+	struct flow_key k2 = key4("10.0.0.1", 5353, "10.0.0.3", 53, IPPROTO_UDP);
+	struct flow_state s1 = {0}, s2 = {0}, tmp;
+	uint64_t now = flow_clock_boot_now();
+	struct flow *f1, *f2;
+	int fd = make_map();
+
+	if (fd < 0) {
+		fprintf(stderr, "skip: needs root for BPF maps\n");
+		return;
+	}
+	setup(&c, &seen);
+	c.cfg.update_interval_ns = 0;
+	/* k1: active TCP flow with new packets; k2: UDP idle for 60 s (timeout 30 s). */
+	s1.first_seen_ns = now - 2 * NS;
+	s1.last_seen_ns = now;
+	s1.packets[0] = 10;
+	s1.packets[1] = 8;
+	s1.bytes[0] = 1000;
+	s1.bytes[1] = 9000;
+	s1.tcp_flags[0] = FLOW_TCP_SYN | FLOW_TCP_ACK;
+	s2.first_seen_ns = now - 70 * NS;
+	s2.last_seen_ns = now - 60 * NS;
+	s2.packets[0] = 1;
+	ck_assert_int_eq(bpf_map_update_elem(fd, &k1, &s1, BPF_ANY), 0);
+	ck_assert_int_eq(bpf_map_update_elem(fd, &k2, &s2, BPF_ANY), 0);
+
+	/* Neither flow's start record was seen: the sweep adopts both. */
+	ck_assert_int_eq(collector_sweep(&c, fd), 1);
+	f1 = flow_store_find(c.store, &k1);
+	ck_assert_ptr_nonnull(f1);
+	ck_assert_uint_eq(f1->packets[0], 10);
+	ck_assert_uint_eq(f1->bytes[1], 9000);
+	ck_assert_ptr_null(flow_store_find(c.store, &k2));	 /* ended */
+	ck_assert_int_lt(bpf_map_lookup_elem(fd, &k2, &tmp), 0); /* deleted from the kernel */
+	ck_assert_int_eq(seen.ends, 1);
+	ck_assert(seen.last_end.ended);
+	ck_assert_uint_eq(seen.last_end.dst.port, 53);
+	ck_assert_uint_eq(seen.last_end.packets[0], 1);
+
+	/* More packets: the next sweep republishes the updated counters. */
+	s1.packets[0] = 20;
+	s1.last_seen_ns = flow_clock_boot_now();
+	bpf_map_update_elem(fd, &k1, &s1, BPF_ANY);
+	ck_assert_int_eq(collector_sweep(&c, fd), 0);
+	ck_assert_uint_eq(seen.last.event, FLOW_EVENT_UPDATE);
+	ck_assert_uint_eq(seen.last.packets[0], 20);
+
+	/* The kernel forgets k1 (LRU eviction): the flow ends at the next sweep. */
+	bpf_map_delete_elem(fd, &k1);
+	ck_assert_int_eq(collector_sweep(&c, fd), 1);
+	f2 = flow_store_find(c.store, &k1);
+	ck_assert_ptr_null(f2);
+	ck_assert_int_eq(seen.ends, 2);
+	ck_assert_uint_eq(seen.last_end.dst.port, 80);
+	ck_assert_uint_eq(seen.last_end.packets[0], 20);
+	close(fd);
+	teardown(&c);
+}
+END_TEST
+
+START_TEST(test_open_tcp_uses_the_long_timeout_closed_tcp_the_short_one)
+{
+	struct collector c;
+	struct seen seen = {0};
+	struct flow_key open_k = key4("10.0.0.1", 1, "10.0.0.2", 22, IPPROTO_TCP);
+	struct flow_key fin_k = key4("10.0.0.1", 2, "10.0.0.2", 22, IPPROTO_TCP);
+	struct flow_state s = {0};
+	uint64_t now = flow_clock_boot_now();
+	int fd = make_map();
+
+	if (fd < 0) {
+		fprintf(stderr, "skip: needs root for BPF maps\n");
+		return;
+	}
+	setup(&c, &seen);
+	s.first_seen_ns = now - 100 * NS;
+	s.last_seen_ns = now - 60 * NS;
+	s.packets[0] = 3;
+	s.tcp_flags[0] = FLOW_TCP_SYN | FLOW_TCP_ACK;
+	bpf_map_update_elem(fd, &open_k, &s, BPF_ANY);
+	s.tcp_flags[0] |= FLOW_TCP_FIN;
+	s.tcp_flags[1] = FLOW_TCP_FIN | FLOW_TCP_ACK;
+	bpf_map_update_elem(fd, &fin_k, &s, BPF_ANY);
+	ck_assert_int_eq(collector_sweep(&c, fd), 1);
+	ck_assert_ptr_nonnull(flow_store_find(c.store, &open_k));
+	ck_assert_ptr_null(flow_store_find(c.store, &fin_k));
+	close(fd);
+	teardown(&c);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("collector");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_decode_rejects_short_unknown_and_bad_records);
+	tcase_add_test(tc, test_decode_orients_initiator_as_source);
+	tcase_add_test(tc, test_reply_record_joins_the_same_flow);
+	tcase_add_test(tc, test_new_start_for_known_key_ends_the_old_flow);
+	tcase_add_test(tc, test_records_out_of_order_across_cpus_stay_one_flow);
+	tcase_add_test(tc, test_dns_answers_name_flows_and_the_query_carries_l7);
+	tcase_add_test(tc, test_sweep_refreshes_counters_and_ends_idle_flows);
+	tcase_add_test(tc, test_open_tcp_uses_the_long_timeout_closed_tcp_the_short_one);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

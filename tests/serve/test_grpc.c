@@ -1,0 +1,686 @@
+/* Tests of the gRPC server (export/grpc_server.c + observer_service.c) over real loopback
+ * connections: the server runs on its own libuv loop in a thread, flows are injected there as
+ * probe records, and clients are our nghttp2 client (cli/grpc_client.c), including raw bodies
+ * to send malformed requests, plus plain sockets for non-HTTP/2 garbage.
+ * Covers framing, status codes, last-N, ServerStatus, follow with cancellation, many
+ * concurrent streams, and a stalled follower next to a live one. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "flowscope/pipeline/collector.h"
+#include "flowscope/base/grpc_client.h"
+#include "flowscope/serve/grpc_server.h"
+#include "observer.pb-c.h"
+
+/* ---- the server thread --------------------------------------------------------------------- */
+
+static struct {
+	uv_loop_t loop;
+	uv_async_t async;
+	pthread_t thread;
+	struct collector col;
+	struct grpc_server *srv;
+	uint16_t port;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	void (*job)(void *);
+	void *job_arg;
+	int job_done;
+	int stopping;
+} S;
+
+static void on_async(uv_async_t *h)
+{
+	(void)h;
+	pthread_mutex_lock(&S.mu);
+	if (S.job) {
+		S.job(S.job_arg);
+		S.job = NULL;
+		S.job_done = 1;
+		pthread_cond_broadcast(&S.cv);
+	}
+	pthread_mutex_unlock(&S.mu);
+	if (S.stopping) {
+		grpc_server_stop(S.srv);
+		uv_close((uv_handle_t *)&S.async, NULL);
+	}
+}
+
+/* Runs fn(arg) on the server loop and waits for it. */
+static void on_loop(void (*fn)(void *), void *arg)
+{
+	pthread_mutex_lock(&S.mu);
+	S.job = fn;
+	S.job_arg = arg;
+	S.job_done = 0;
+	uv_async_send(&S.async);
+	while (!S.job_done)
+		pthread_cond_wait(&S.cv, &S.mu);
+	pthread_mutex_unlock(&S.mu);
+}
+
+static void *server_main(void *arg)
+{
+	(void)arg;
+	uv_run(&S.loop, UV_RUN_DEFAULT);
+	return NULL;
+}
+
+static uint16_t free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t l = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &l), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static void server_start(uint32_t follow_queue)
+{
+	struct grpc_server_opts o = {
+		.addr = "127.0.0.1", .follow_queue = follow_queue, .max_request_bytes = 64 * 1024};
+	int err = -1, tries;
+
+	memset(&S, 0, sizeof(S));
+	pthread_mutex_init(&S.mu, NULL);
+	pthread_cond_init(&S.cv, NULL);
+	uv_loop_init(&S.loop);
+	uv_async_init(&S.loop, &S.async, on_async);
+	collector_init(&S.col);
+	S.col.loop = &S.loop;
+	S.col.store = flow_store_new(100000);
+	S.col.bus = flow_bus_new();
+	snprintf(S.col.node_name, sizeof(S.col.node_name), "testnode");
+	for (tries = 0; tries < 5 && err; tries++) {
+		S.port = o.port = free_port();
+		err = grpc_server_start(&S.srv, &S.col, &o);
+	}
+	ck_assert_int_eq(err, 0);
+	ck_assert_int_eq(pthread_create(&S.thread, NULL, server_main, NULL), 0);
+}
+
+static void server_stop(void)
+{
+	S.stopping = 1;
+	uv_async_send(&S.async);
+	pthread_join(S.thread, NULL);
+	uv_loop_close(&S.loop);
+	flow_bus_free(S.col.bus);
+	flow_store_free(S.col.store);
+}
+
+/* Injects flows: UDP 10.0.H.1:P -> 10.0.0.2:53 for port numbers H * 65536 + P. */
+struct inject {
+	int first_port, n;
+};
+
+static void do_inject(void *arg)
+{
+	struct inject *in = arg;
+	struct timespec ts;
+	int i;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	for (i = 0; i < in->n; i++) {
+		struct flow_record r;
+		int port = in->first_port + i;
+
+		memset(&r, 0, sizeof(r));
+		r.type = FLOW_REC_TC;
+		r.version = FLOW_RECORD_VERSION;
+		r.events = FLOW_EV_START;
+		r.key.addr[0][0] = 10;
+		r.key.addr[0][3] = 1;
+		r.key.addr[1][0] = 10;
+		r.key.addr[1][3] = 2;
+		/* "port" numbers beyond 16 bits continue in the source address: 10.0.H.1. */
+		r.key.addr[0][2] = (uint8_t)(port >> 16);
+		r.key.port[0] = (uint16_t)(port & 0xffff);
+		r.key.port[1] = 53;
+		r.key.ifindex = 1;
+		r.key.proto = IPPROTO_UDP;
+		r.key.family = 4;
+		r.ts_ns = (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+		r.pkt_len = 100;
+		r.tc_dir = FLOW_TC_EGRESS;
+		r.state.first_seen_ns = r.state.last_seen_ns = r.ts_ns;
+		r.state.packets[0] = 1;
+		r.state.bytes[0] = 100;
+		ck_assert_int_eq(collector_handle_record(&S.col, &r, sizeof(r)), 0);
+	}
+}
+
+static void inject(int first_port, int n)
+{
+	struct inject in = {first_port, n};
+
+	on_loop(do_inject, &in);
+}
+
+static void do_count_subs(void *arg)
+{
+	*(unsigned int *)arg = flow_bus_count(S.col.bus);
+}
+
+static unsigned int subscribers(void)
+{
+	unsigned int n;
+
+	on_loop(do_count_subs, &n);
+	return n;
+}
+
+/* ---- client helpers ------------------------------------------------------------------------ */
+
+static struct grpc_client *connect_client(void)
+{
+	struct grpc_client_opts o = {.host = "127.0.0.1", .port = S.port};
+	struct grpc_client *c = NULL;
+	char err[256];
+
+	ck_assert_msg(grpc_client_connect(&c, &o, err, sizeof(err)) == 0, "connect: %s", err);
+	return c;
+}
+
+/* What a call received. */
+struct got {
+	atomic_int flows;
+	int lost_events;
+	uint64_t lost;
+	int first_port, last_port; /* source ports of the first and latest flow */
+	int stop_at_port;	   /* stop the call when a flow with this source port arrives */
+	volatile int stop;
+	/* Stalling: the callback blocks on this after the first message until released. */
+	int stall;
+	atomic_int stalled, release;
+	Observer__ServerStatusResponse status;
+	int have_status;
+};
+
+static int on_flows(const uint8_t *msg, size_t len, void *ctx)
+{
+	struct got *g = ctx;
+	Observer__GetFlowsResponse *r = observer__get_flows_response__unpack(NULL, len, msg);
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(r->node_name, "testnode");
+	if (r->response_types_case == OBSERVER__GET_FLOWS_RESPONSE__RESPONSE_TYPES_FLOW) {
+		Flow__Flow *f = r->flow;
+		int port;
+
+		ck_assert_ptr_nonnull(f->l4);
+		ck_assert_ptr_nonnull(f->l4->udp);
+		{
+			uint8_t a[4];
+
+			ck_assert_int_eq(inet_pton(AF_INET, f->ip->source, a), 1);
+			port = a[2] << 16 | (int)f->l4->udp->source_port;
+		}
+		if (!g->flows)
+			g->first_port = port;
+		g->last_port = port;
+		g->flows++;
+		if (g->stop_at_port && port == g->stop_at_port)
+			g->stop = 1;
+	} else if (r->response_types_case ==
+		   OBSERVER__GET_FLOWS_RESPONSE__RESPONSE_TYPES_LOST_EVENTS) {
+		ck_assert_int_eq(r->lost_events->source,
+				 FLOW__LOST_EVENT_SOURCE__OBSERVER_EVENTS_QUEUE);
+		ck_assert_uint_gt(r->lost_events->num_events_lost, 0);
+		g->lost_events++;
+		g->lost += r->lost_events->num_events_lost;
+	}
+	observer__get_flows_response__free_unpacked(r, NULL);
+	if (g->stall && !atomic_load(&g->release)) {
+		atomic_store(&g->stalled, 1);
+		while (!atomic_load(&g->release))
+			usleep(1000);
+	}
+	return 0;
+}
+
+static int get_flows(struct grpc_client *c, Observer__GetFlowsRequest *req, struct got *g,
+		     char *err, size_t errlen)
+{
+	return grpc_client_call(c, "/observer.Observer/GetFlows", &req->base, on_flows, g, &g->stop,
+				err, errlen);
+}
+
+static int raw_call(const char *path, const char *ctype, const void *body, size_t len, char *err,
+		    size_t errlen)
+{
+	struct grpc_client *c = connect_client();
+	struct got g = {0};
+	int st = grpc_client_call_raw(c, path, ctype, body, len, on_flows, &g, NULL, err, errlen);
+
+	grpc_client_close(c);
+	return st;
+}
+
+static void setup(void)
+{
+	server_start(1024);
+}
+
+static void teardown(void)
+{
+	server_stop();
+}
+
+/* ---- tests --------------------------------------------------------------------------------- */
+
+struct msg_copy {
+	uint8_t data[1024];
+	size_t len;
+	int count;
+};
+
+static int copy_msg(const uint8_t *m, size_t l, void *ctx)
+{
+	struct msg_copy *c = ctx;
+
+	ck_assert_uint_le(l, sizeof(c->data));
+	memcpy(c->data, m, l);
+	c->len = l;
+	c->count++;
+	return 0;
+}
+
+START_TEST(last_n_and_status)
+{
+	Observer__GetFlowsRequest req = OBSERVER__GET_FLOWS_REQUEST__INIT;
+	Observer__ServerStatusRequest sreq = OBSERVER__SERVER_STATUS_REQUEST__INIT;
+	struct grpc_client *c;
+	struct got g = {0};
+	char err[256] = "";
+	int st;
+
+	inject(10000, 100);
+	c = connect_client();
+	req.number = 10;
+	st = get_flows(c, &req, &g, err, sizeof(err));
+	ck_assert_msg(st == GRPC_OK, "status %d: %s", st, err);
+	ck_assert_int_eq(g.flows, 10);
+	ck_assert_int_eq(g.first_port, 10090); /* the newest 10, oldest first */
+	ck_assert_int_eq(g.last_port, 10099);
+
+	/* first: the oldest. Several calls on one connection. */
+	memset(&g, 0, sizeof(g));
+	req.first = 1;
+	req.number = 3;
+	ck_assert_int_eq(get_flows(c, &req, &g, err, sizeof(err)), GRPC_OK);
+	ck_assert_int_eq(g.flows, 3);
+	ck_assert_int_eq(g.first_port, 10000);
+	ck_assert_int_eq(g.last_port, 10002);
+	grpc_client_close(c);
+
+	/* ServerStatus, unary: one message then OK. */
+	{
+		struct grpc_client *c2 = connect_client();
+		struct msg_copy out = {0};
+		Observer__ServerStatusResponse *r;
+
+		st = grpc_client_call(c2, "/observer.Observer/ServerStatus", &sreq.base, copy_msg,
+				      &out, NULL, err, sizeof(err));
+		ck_assert_int_eq(st, GRPC_OK);
+		ck_assert_int_eq(out.count, 1);
+		r = observer__server_status_response__unpack(NULL, out.len, out.data);
+		ck_assert_ptr_nonnull(r);
+		ck_assert_uint_eq(r->num_flows, 100);
+		ck_assert_uint_eq(r->seen_flows, 100);
+		ck_assert_uint_eq(r->max_flows, 100000);
+		ck_assert_ptr_nonnull(r->num_connected_nodes);
+		ck_assert_uint_eq(r->num_connected_nodes->value, 1);
+		observer__server_status_response__free_unpacked(r, NULL);
+		grpc_client_close(c2);
+	}
+}
+END_TEST
+
+START_TEST(status_codes_for_bad_requests)
+{
+	Observer__GetFlowsRequest req = OBSERVER__GET_FLOWS_REQUEST__INIT;
+	Flow__FlowFilter ff = FLOW__FLOW_FILTER__INIT, *ffs[1] = {&ff};
+	char *bad_ip[] = {"10.0.0.300"}, *bad_port[] = {"http"}, *bad_flag[] = {"WAT"};
+	struct grpc_client *c = connect_client();
+	struct got g = {0};
+	char err[256] = "";
+	uint8_t body[16];
+
+	/* Invalid filters: INVALID_ARGUMENT naming the value. */
+	req.number = 1;
+	req.n_whitelist = 1;
+	req.whitelist = ffs;
+	ff.n_source_ip = 1;
+	ff.source_ip = bad_ip;
+	ck_assert_int_eq(get_flows(c, &req, &g, err, sizeof(err)), GRPC_INVALID_ARGUMENT);
+	ck_assert_ptr_nonnull(strstr(err, "10.0.0.300"));
+	ff.n_source_ip = 0;
+	ff.n_destination_port = 1;
+	ff.destination_port = bad_port;
+	ck_assert_int_eq(get_flows(c, &req, &g, err, sizeof(err)), GRPC_INVALID_ARGUMENT);
+	ck_assert_ptr_nonnull(strstr(err, "http"));
+	ff.n_destination_port = 0;
+	ff.n_protocol = 1;
+	ff.protocol = bad_flag;
+	ck_assert_int_eq(get_flows(c, &req, &g, err, sizeof(err)), GRPC_INVALID_ARGUMENT);
+	ff.n_protocol = 0;
+	/* follow with first makes no sense. */
+	req.n_whitelist = 0;
+	req.follow = 1;
+	req.first = 1;
+	ck_assert_int_eq(get_flows(c, &req, &g, err, sizeof(err)), GRPC_INVALID_ARGUMENT);
+	grpc_client_close(c);
+
+	/* Unknown methods and services. */
+	memset(body, 0, 5);
+	ck_assert_int_eq(
+		raw_call("/observer.Observer/GetDebugEvents", NULL, body, 5, err, sizeof(err)),
+		GRPC_UNIMPLEMENTED);
+	ck_assert_int_eq(raw_call("/no.Such/Method", NULL, body, 5, err, sizeof(err)),
+			 GRPC_UNIMPLEMENTED);
+
+	/* Malformed framing. */
+	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, body, 0, err, sizeof(err)),
+			 GRPC_INVALID_ARGUMENT); /* no message at all */
+	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, body, 3, err, sizeof(err)),
+			 GRPC_INVALID_ARGUMENT);	 /* shorter than a prefix */
+	memcpy(body, "\x00\x00\x00\x00\x09\x08\x01", 7); /* says 9 bytes, has 2 */
+	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, body, 7, err, sizeof(err)),
+			 GRPC_INVALID_ARGUMENT);
+	memcpy(body, "\x00\x00\x00\x00\x02\x08\x01\x00\x00\x00\x00\x00", 12); /* two messages */
+	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, body, 12, err, sizeof(err)),
+			 GRPC_INVALID_ARGUMENT);
+	memcpy(body, "\x01\x00\x00\x00\x02\x08\x01", 7); /* compressed flag */
+	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, body, 7, err, sizeof(err)),
+			 GRPC_UNIMPLEMENTED);
+	memcpy(body, "\x00\x00\x00\x00\x03\xff\xff\xff", 8); /* not a protobuf message */
+	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, body, 8, err, sizeof(err)),
+			 GRPC_INVALID_ARGUMENT);
+	memcpy(body, "\x00\x00\x00\x00\x02\x08\x01", 7);
+	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", "application/json", body, 7, err,
+				  sizeof(err)),
+			 GRPC_INVALID_ARGUMENT);
+
+	/* Oversized request (limit 64 KiB here): RESOURCE_EXHAUSTED, not a crash. */
+	{
+		size_t n = 200 * 1024;
+		uint8_t *big = calloc(1, n + 5);
+
+		big[1] = (uint8_t)(n >> 24);
+		big[2] = (uint8_t)(n >> 16);
+		big[3] = (uint8_t)(n >> 8);
+		big[4] = (uint8_t)n;
+		ck_assert_int_eq(
+			raw_call("/observer.Observer/GetFlows", NULL, big, n + 5, err, sizeof(err)),
+			GRPC_RESOURCE_EXHAUSTED);
+		free(big);
+	}
+
+	/* The server is fine afterwards. */
+	{
+		struct grpc_client *c2 = connect_client();
+
+		memset(&g, 0, sizeof(g));
+		memset(&req, 0, sizeof(req));
+		observer__get_flows_request__init(&req);
+		inject(20000, 5);
+		req.number = 5;
+		ck_assert_int_eq(get_flows(c2, &req, &g, err, sizeof(err)), GRPC_OK);
+		ck_assert_int_eq(g.flows, 5);
+		grpc_client_close(c2);
+	}
+}
+END_TEST
+
+static int raw_socket(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(S.port)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* True when the server closes the connection within 3 s (reading whatever it sends). */
+static int closed_by_server(int fd)
+{
+	char buf[4096];
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		struct pollfd p = {fd, POLLIN, 0};
+		ssize_t n;
+
+		if (poll(&p, 1, 10) <= 0)
+			continue;
+		n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			return 1;
+	}
+	return 0;
+}
+
+START_TEST(garbage_connections_are_closed)
+{
+	const char *preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+	struct grpc_client *c;
+	struct got g = {0};
+	Observer__GetFlowsRequest req = OBSERVER__GET_FLOWS_REQUEST__INIT;
+	char err[256], junk[512];
+	int fd, i;
+
+	/* HTTP/1.1 instead of HTTP/2. */
+	fd = raw_socket();
+	ck_assert_int_gt(write(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27), 0);
+	ck_assert(closed_by_server(fd));
+	close(fd);
+
+	/* A valid preface, then frames of random bytes. */
+	srand(7);
+	for (i = 0; i < (int)sizeof(junk); i++)
+		junk[i] = (char)rand();
+	fd = raw_socket();
+	ck_assert_int_eq(write(fd, preface, strlen(preface)), (ssize_t)strlen(preface));
+	ck_assert_int_eq(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	ck_assert(closed_by_server(fd));
+	close(fd);
+
+	/* A frame header announcing a 16 MiB frame (beyond SETTINGS_MAX_FRAME_SIZE). */
+	fd = raw_socket();
+	ck_assert_int_eq(write(fd, preface, strlen(preface)), (ssize_t)strlen(preface));
+	ck_assert_int_eq(write(fd, "\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9), 9); /* SETTINGS */
+	ck_assert_int_eq(write(fd, "\xff\xff\xff\x00\x00\x00\x00\x00\x01", 9), 9);
+	ck_assert(closed_by_server(fd));
+	close(fd);
+
+	/* A client that connects and goes away mid-preface. */
+	fd = raw_socket();
+	ck_assert_int_eq(write(fd, preface, 10), 10);
+	close(fd);
+
+	/* Still serving. */
+	inject(30000, 2);
+	c = connect_client();
+	req.number = 2;
+	ck_assert_int_eq(get_flows(c, &req, &g, err, sizeof(err)), GRPC_OK);
+	ck_assert_int_eq(g.flows, 2);
+	grpc_client_close(c);
+}
+END_TEST
+
+struct follower {
+	pthread_t th;
+	struct grpc_client *c;
+	Observer__GetFlowsRequest req;
+	struct got g;
+	int status;
+	char err[256];
+};
+
+static void *follow_main(void *arg)
+{
+	struct follower *f = arg;
+
+	f->status = get_flows(f->c, &f->req, &f->g, f->err, sizeof(f->err));
+	return NULL;
+}
+
+static void follower_start(struct follower *f)
+{
+	observer__get_flows_request__init(&f->req);
+	f->req.follow = 1;
+	f->c = connect_client();
+	ck_assert_int_eq(pthread_create(&f->th, NULL, follow_main, f), 0);
+}
+
+static void wait_subscribers(unsigned int n)
+{
+	int i;
+
+	for (i = 0; i < 500 && subscribers() != n; i++)
+		usleep(10000);
+	ck_assert_uint_eq(subscribers(), n);
+}
+
+START_TEST(follow_and_cancel)
+{
+	struct follower f;
+
+	memset(&f, 0, sizeof(f));
+	inject(40000, 10); /* before: not sent to a follower with number 0 */
+	follower_start(&f);
+	wait_subscribers(1);
+	f.g.stop_at_port = 40104;
+	inject(40100, 5);
+	pthread_join(f.th, NULL);
+	ck_assert_int_eq(f.status, GRPC_CANCELLED);
+	ck_assert_int_eq(f.g.flows, 5);
+	ck_assert_int_eq(f.g.first_port, 40100);
+	/* The cancelled stream's subscription and queue are gone. */
+	wait_subscribers(0);
+	grpc_client_close(f.c);
+
+	/* A client that disconnects without cancelling frees its call too. */
+	memset(&f, 0, sizeof(f));
+	follower_start(&f);
+	wait_subscribers(1);
+	shutdown(grpc_client_fd(f.c), SHUT_RDWR);
+	pthread_join(f.th, NULL);
+	ck_assert_int_lt(f.status, 0);
+	wait_subscribers(0);
+	grpc_client_close(f.c);
+}
+END_TEST
+
+START_TEST(many_concurrent_streams)
+{
+	enum { N = 24, FLOWS = 500 };
+	struct follower *f = calloc(N, sizeof(*f));
+	int i;
+
+	for (i = 0; i < N; i++)
+		follower_start(&f[i]);
+	wait_subscribers(N);
+	for (i = 0; i < N; i++)
+		f[i].g.stop_at_port = 50000 + FLOWS - 1;
+	inject(50000, FLOWS);
+	for (i = 0; i < N; i++) {
+		pthread_join(f[i].th, NULL);
+		ck_assert_int_eq(f[i].status, GRPC_CANCELLED);
+		ck_assert_int_eq(f[i].g.flows, FLOWS);
+		ck_assert_int_eq(f[i].g.lost, 0);
+		grpc_client_close(f[i].c);
+	}
+	wait_subscribers(0);
+	free(f);
+}
+END_TEST
+
+START_TEST(stalled_follower_does_not_stall_others)
+{
+	enum { BATCH = 500, BATCHES = 200 };
+	struct follower stalled, live;
+	int i, total = BATCH * BATCHES;
+
+	memset(&stalled, 0, sizeof(stalled));
+	memset(&live, 0, sizeof(live));
+	stalled.g.stall = 1;
+	follower_start(&stalled);
+	follower_start(&live);
+	wait_subscribers(2);
+	live.g.stop_at_port = 200000;
+	stalled.g.stop_at_port = 200000;
+
+	/* 100000 flows while one client reads nothing: the other gets every one of them. */
+	for (i = 0; i < BATCHES; i++) {
+		inject(100000 + i * BATCH, BATCH);
+		/* Let the live reader keep up with its bounded queue (1024). */
+		while (live.g.flows < (i + 1) * BATCH - 256)
+			usleep(200);
+	}
+	ck_assert(atomic_load(&stalled.g.stalled));
+	while (live.g.flows < total)
+		usleep(1000);
+	ck_assert_int_eq(live.g.flows, total);
+	ck_assert_uint_eq(live.g.lost, 0);
+	ck_assert_int_eq(stalled.g.flows, 1);
+
+	/* The stalled client wakes up: it gets what was queued, a LostEvent counting the rest,
+	 * then new flows again. Nothing disappears silently. */
+	atomic_store(&stalled.g.release, 1);
+	sleep(2); /* lost events go out at most once a second */
+	inject(200000, 1);
+	pthread_join(stalled.th, NULL);
+	pthread_join(live.th, NULL);
+	ck_assert_int_eq(live.status, GRPC_CANCELLED);
+	ck_assert_int_eq(stalled.status, GRPC_CANCELLED);
+	ck_assert_int_ge(stalled.g.lost_events, 1);
+	ck_assert_uint_gt(stalled.g.lost, 0);
+	ck_assert_int_eq(stalled.g.last_port, 200000);
+	ck_assert_uint_eq((uint64_t)stalled.g.flows + stalled.g.lost, (uint64_t)total + 1);
+	grpc_client_close(stalled.c);
+	grpc_client_close(live.c);
+	wait_subscribers(0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("grpc");
+	TCase *t = tcase_create("server");
+	SRunner *r;
+	int failed;
+
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 120);
+	tcase_add_test(t, last_n_and_status);
+	tcase_add_test(t, status_codes_for_bad_requests);
+	tcase_add_test(t, garbage_connections_are_closed);
+	tcase_add_test(t, follow_and_cancel);
+	tcase_add_test(t, many_concurrent_streams);
+	tcase_add_test(t, stalled_follower_does_not_stall_others);
+	suite_add_tcase(s, t);
+	r = srunner_create(s);
+	srunner_run_all(r, CK_NORMAL);
+	failed = srunner_ntests_failed(r);
+	srunner_free(r);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
