@@ -1,5 +1,5 @@
-/* Blocking gRPC client for flowctl (see include/flowscope/base/grpc_client.h): one TCP connection,
- * an nghttp2 client session, optional TLS via OpenSSL on the socket, poll() for I/O. */
+/* Blocking gRPC client (see include/flowscope/base/grpc_client.h): one TCP connection, an
+ * nghttp2 client session, optional TLS via OpenSSL on the socket, poll() for I/O. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -19,6 +19,8 @@
 
 #include "flowscope/base/buf.h"
 #include "flowscope/base/grpc_client.h"
+#include "flowscope/base/grpc_frame.h"
+#include "flowscope/base/tls.h"
 
 struct grpc_client {
 	int fd;
@@ -112,13 +114,14 @@ static int on_data(nghttp2_session *session, uint8_t flags, int32_t stream_id, c
 	if (buf_append(&c->in, data, len))
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	p = (const uint8_t *)c->in.data;
-	while (c->in.len - off >= 5) {
-		uint32_t mlen = (uint32_t)p[off + 1] << 24 | (uint32_t)p[off + 2] << 16 |
-				(uint32_t)p[off + 3] << 8 | p[off + 4];
+	for (;;) {
+		uint32_t mlen;
+		uint8_t mflags;
 
-		if (c->in.len - off - 5 < mlen)
+		if (!grpc_frame_get_header(p + off, c->in.len - off, &mflags, &mlen) ||
+		    c->in.len - off - GRPC_FRAME_HDR < mlen)
 			break;
-		if (p[off] != 0) {
+		if (mflags != 0) {
 			snprintf(c->err, sizeof(c->err), "server sent a compressed message");
 			c->cancelled = true;
 			nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id,
@@ -256,7 +259,7 @@ static int session_read(struct grpc_client *c)
 	}
 }
 
-static int tcp_connect(const char *host, uint16_t port, int timeout_ms, char *err, size_t errlen)
+static int tcp_connect(const char *host, uint16_t port, int timeout_ms, struct errmsg *e)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
 	char portstr[8];
@@ -264,10 +267,8 @@ static int tcp_connect(const char *host, uint16_t port, int timeout_ms, char *er
 
 	snprintf(portstr, sizeof(portstr), "%u", port);
 	r = getaddrinfo(host, portstr, &hints, &res);
-	if (r) {
-		snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(r));
-		return -EHOSTUNREACH;
-	}
+	if (r)
+		return errmsg_set(e, -EHOSTUNREACH, "cannot resolve %s: %s", host, gai_strerror(r));
 	for (ai = res; ai; ai = ai->ai_next) {
 		struct pollfd p;
 		socklen_t sl = sizeof(last);
@@ -291,68 +292,48 @@ static int tcp_connect(const char *host, uint16_t port, int timeout_ms, char *er
 		fd = -1;
 	}
 	freeaddrinfo(res);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s", strerror(last));
-		return -last;
-	}
+	if (fd < 0)
+		return errmsg_set(e, -last, "%s", strerror(last));
 	r = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &r, sizeof(r));
 	return fd;
 }
 
-static int tls_setup(struct grpc_client *c, const struct grpc_client_opts *o, char *err,
-		     size_t errlen)
+static int tls_setup(struct grpc_client *c, const struct grpc_client_opts *o, struct errmsg *e)
 {
-	static const unsigned char alpn[] = {2, 'h', '2'};
 	const char *name = o->tls_server_name ? o->tls_server_name : o->host;
 	struct pollfd p;
 	int r;
 
-	c->ctx = SSL_CTX_new(TLS_client_method());
+	c->ctx = tls_client_ctx(o->tls_ca, o->tls_cert, o->tls_key, "h2", e);
 	if (!c->ctx)
-		goto ssl_err;
-	SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
-	if (SSL_CTX_load_verify_locations(c->ctx, o->tls_ca, NULL) != 1) {
-		snprintf(err, errlen, "cannot load CA file %s", o->tls_ca);
 		return -EINVAL;
-	}
-	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
-	if (o->tls_cert &&
-	    (SSL_CTX_use_certificate_chain_file(c->ctx, o->tls_cert) != 1 ||
-	     SSL_CTX_use_PrivateKey_file(c->ctx, o->tls_key, SSL_FILETYPE_PEM) != 1)) {
-		snprintf(err, errlen, "cannot load client certificate %s / key %s", o->tls_cert,
-			 o->tls_key ? o->tls_key : "(none)");
-		return -EINVAL;
-	}
-	SSL_CTX_set_alpn_protos(c->ctx, alpn, sizeof(alpn));
 	c->ssl = SSL_new(c->ctx);
-	if (!c->ssl)
-		goto ssl_err;
-	SSL_set_fd(c->ssl, c->fd);
-	SSL_set_tlsext_host_name(c->ssl, name);
-	SSL_set1_host(c->ssl, name);
+	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1 || tls_set_peer_name(c->ssl, name))
+		return errmsg_set(e, -EPROTO, "TLS: %s", tls_error_text());
 	for (;;) {
 		r = SSL_connect(c->ssl);
 		if (r == 1)
 			break;
 		r = SSL_get_error(c->ssl, r);
-		if (r != SSL_ERROR_WANT_READ && r != SSL_ERROR_WANT_WRITE)
-			goto ssl_err;
-		p = (struct pollfd){c->fd, r == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, 0};
-		if (poll(&p, 1, 5000) != 1) {
-			snprintf(err, errlen, "TLS handshake timed out");
-			return -ETIMEDOUT;
+		if (r != SSL_ERROR_WANT_READ && r != SSL_ERROR_WANT_WRITE) {
+			long vr = SSL_get_verify_result(c->ssl);
+
+			if (vr != X509_V_OK)
+				return errmsg_set(e, -EPROTO, "certificate verification failed: %s",
+						  X509_verify_cert_error_string(vr));
+			return errmsg_set(e, -EPROTO, "TLS handshake failed: %s", tls_error_text());
 		}
+		p = (struct pollfd){c->fd, r == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, 0};
+		if (poll(&p, 1, 5000) != 1)
+			return errmsg_set(e, -ETIMEDOUT, "TLS handshake timed out");
 	}
 	c->tls = true;
 	return 0;
-ssl_err:
-	ERR_error_string_n(ERR_get_error(), err, errlen);
-	return -EPROTO;
 }
 
-int grpc_client_connect(struct grpc_client **out, const struct grpc_client_opts *opts, char *err,
-			size_t errlen)
+int grpc_client_connect(struct grpc_client **out, const struct grpc_client_opts *opts,
+			struct errmsg *e)
 {
 	struct grpc_client *c = calloc(1, sizeof(*c));
 	nghttp2_session_callbacks *cbs;
@@ -360,8 +341,7 @@ int grpc_client_connect(struct grpc_client **out, const struct grpc_client_opts 
 
 	if (!c)
 		return -ENOMEM;
-	c->fd = tcp_connect(opts->host, opts->port, opts->timeout_ms ? opts->timeout_ms : 5000, err,
-			    errlen);
+	c->fd = tcp_connect(opts->host, opts->port, opts->timeout_ms ? opts->timeout_ms : 5000, e);
 	if (c->fd < 0) {
 		r = c->fd;
 		free(c);
@@ -370,7 +350,7 @@ int grpc_client_connect(struct grpc_client **out, const struct grpc_client_opts 
 	snprintf(c->authority, sizeof(c->authority), strchr(opts->host, ':') ? "[%s]:%u" : "%s:%u",
 		 opts->host, opts->port);
 	if (opts->tls_ca) {
-		r = tls_setup(c, opts, err, errlen);
+		r = tls_setup(c, opts, e);
 		if (r)
 			goto fail;
 	}
@@ -439,28 +419,21 @@ void grpc_client_close(struct grpc_client *c)
 	}
 
 int grpc_client_call(struct grpc_client *c, const char *path, const ProtobufCMessage *req,
-		     grpc_client_msg_cb cb, void *ctx, volatile int *stop, char *err, size_t errlen)
+		     grpc_client_msg_cb cb, void *ctx, volatile int *stop, struct errmsg *e)
 {
-	size_t n = protobuf_c_message_get_packed_size(req);
-	uint8_t *body = malloc(n + 5);
-	int r;
+	struct buf body = BUF_INIT;
+	int r = grpc_frame_append(&body, req);
 
-	if (!body)
-		return -ENOMEM;
-	body[0] = 0;
-	body[1] = (uint8_t)(n >> 24);
-	body[2] = (uint8_t)(n >> 16);
-	body[3] = (uint8_t)(n >> 8);
-	body[4] = (uint8_t)n;
-	protobuf_c_message_pack(req, body + 5);
-	r = grpc_client_call_raw(c, path, NULL, body, n + 5, cb, ctx, stop, err, errlen);
-	free(body);
+	if (r)
+		return errmsg_set(e, r, "out of memory");
+	r = grpc_client_call_raw(c, path, NULL, body.data, body.len, cb, ctx, stop, e);
+	buf_free(&body);
 	return r;
 }
 
 int grpc_client_call_raw(struct grpc_client *c, const char *path, const char *content_type,
 			 const void *body, size_t len, grpc_client_msg_cb cb, void *ctx,
-			 volatile int *stop, char *err, size_t errlen)
+			 volatile int *stop, struct errmsg *e)
 {
 	nghttp2_nv hdrs[] = {
 		NV(":method", "POST"),
@@ -489,8 +462,7 @@ int grpc_client_call_raw(struct grpc_client *c, const char *path, const char *co
 	c->stream_id = nghttp2_submit_request(c->session, NULL, hdrs,
 					      sizeof(hdrs) / sizeof(hdrs[0]), &prd, NULL);
 	if (c->stream_id < 0) {
-		snprintf(err, errlen, "cannot start the request: %s",
-			 nghttp2_strerror(c->stream_id));
+		errmsg_set(e, 0, "cannot start the request: %s", nghttp2_strerror(c->stream_id));
 		return -EPROTO;
 	}
 	while (!c->closed) {
@@ -504,12 +476,12 @@ int grpc_client_call_raw(struct grpc_client *c, const char *path, const char *co
 			nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, c->stream_id,
 						  NGHTTP2_CANCEL);
 			session_flush(c);
-			snprintf(err, errlen, "cancelled");
+			errmsg_set(e, 0, "cancelled");
 			return 1; /* CANCELLED */
 		}
 		if (c->cancelled) {
 			session_flush(c);
-			snprintf(err, errlen, "%s", c->err[0] ? c->err : "cancelled");
+			errmsg_set(e, 0, "%s", c->err[0] ? c->err : "cancelled");
 			return c->err[0] ? -EPROTO : 1;
 		}
 		if (c->tls && SSL_pending(c->ssl)) {
@@ -537,23 +509,21 @@ int grpc_client_call_raw(struct grpc_client *c, const char *path, const char *co
 	}
 	if (c->grpc_status < 0) {
 		if (c->http_status && c->http_status != 200)
-			snprintf(err, errlen, "server answered HTTP %d, not gRPC", c->http_status);
+			errmsg_set(e, 0, "server answered HTTP %d, not gRPC", c->http_status);
 		else
-			snprintf(err, errlen, "the server ended the call without a status (%s)",
-				 nghttp2_http2_strerror(c->rst_code));
+			errmsg_set(e, 0, "the server ended the call without a status (%s)",
+				   nghttp2_http2_strerror(c->rst_code));
 		return 2; /* UNKNOWN */
 	}
-	snprintf(err, errlen, "%s", c->grpc_message);
+	errmsg_set(e, 0, "%s", c->grpc_message);
 	return c->grpc_status;
 io_err:
 	if (r == -ECONNRESET)
-		snprintf(err, errlen, "the server closed the connection");
+		errmsg_set(e, 0, "the server closed the connection");
 	else if (r == -EPROTO)
-		snprintf(err, errlen,
-			 "protocol error (is that a gRPC server, and does it speak "
-			 "%s?)",
-			 c->tls ? "TLS" : "plaintext h2c");
+		errmsg_set(e, 0, "protocol error (is that a gRPC server, and does it speak %s?)",
+			   c->tls ? "TLS" : "plaintext h2c");
 	else
-		snprintf(err, errlen, "%s", strerror(-r));
+		errmsg_set(e, 0, "%s", strerror(-r));
 	return r;
 }

@@ -1,42 +1,51 @@
-/* Bounded message queue read as a byte stream (see include/flowscope/base/msg_queue.h). */
+/* Bounded message queue (see include/flowscope/base/msg_queue.h). Messages are stored back to
+ * back in one buffer with a ring of their end offsets; read space is reclaimed in bulk. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "flowscope/base/msg_queue.h"
 
-int msg_queue_init(struct msg_queue *q, uint32_t cap)
+#define RING_MIN 64
+#define COMPACT_AT (1u << 20)
+
+int msg_queue_init(struct msg_queue *q, uint32_t max_msgs, size_t max_bytes)
 {
 	memset(q, 0, sizeof(*q));
-	if (!cap)
+	if (!max_msgs && !max_bytes)
 		return -EINVAL;
-	q->ends = malloc(sizeof(*q->ends) * cap);
-	if (!q->ends)
-		return -ENOMEM;
-	q->cap = cap;
-	return 0;
+	q->max_msgs = max_msgs;
+	q->max_bytes = max_bytes;
+	q->ring_cap = max_msgs && max_msgs < RING_MIN ? max_msgs : RING_MIN;
+	q->ends = malloc(sizeof(*q->ends) * q->ring_cap);
+	return q->ends ? 0 : -ENOMEM;
 }
 
 void msg_queue_free(struct msg_queue *q)
 {
 	buf_free(&q->data);
 	free(q->ends);
-	q->ends = NULL;
-	q->cap = q->count = 0;
+	memset(q, 0, sizeof(*q));
 }
 
-static int grow(struct msg_queue *q)
+bool msg_queue_full(const struct msg_queue *q)
 {
-	uint32_t ncap = q->cap * 2, i;
+	return (q->max_msgs && q->count >= q->max_msgs) ||
+	       (q->max_bytes && q->data.len - q->head_start >= q->max_bytes);
+}
+
+static int grow_ring(struct msg_queue *q)
+{
+	uint32_t ncap = q->ring_cap * 2, i;
 	size_t *n = malloc(sizeof(*n) * ncap);
 
 	if (!n)
 		return -ENOMEM;
 	for (i = 0; i < q->count; i++)
-		n[i] = q->ends[(q->head + i) % q->cap];
+		n[i] = q->ends[(q->head + i) % q->ring_cap];
 	free(q->ends);
 	q->ends = n;
-	q->cap = ncap;
+	q->ring_cap = ncap;
 	q->head = 0;
 	return 0;
 }
@@ -45,42 +54,92 @@ int msg_queue_push(struct msg_queue *q, const void *msg, size_t len, bool force)
 {
 	int err;
 
-	if (q->count == q->cap) {
-		if (!force)
-			return -ENOBUFS;
-		err = grow(q);
+	if (!force && ((q->max_msgs && q->count >= q->max_msgs) ||
+		       (q->max_bytes && q->data.len - q->head_start + len > q->max_bytes)))
+		return -ENOBUFS;
+	if (q->count == q->ring_cap) {
+		err = grow_ring(q);
 		if (err)
 			return err;
 	}
 	err = buf_append(&q->data, msg, len);
 	if (err)
 		return err;
-	q->ends[(q->head + q->count) % q->cap] = q->data.len;
+	q->ends[(q->head + q->count) % q->ring_cap] = q->data.len;
 	q->count++;
 	return 0;
 }
 
-size_t msg_queue_read(struct msg_queue *q, void *dst, size_t max)
+/* Moves the unread part to the front once enough has been read; a half-read first message keeps
+ * its start (for msg_queue_rewind). */
+static void compact(struct msg_queue *q)
 {
-	size_t avail = q->data.len - q->off, n = avail < max ? avail : max, i;
+	size_t cut = q->head_start;
+	uint32_t i;
 
-	memcpy(dst, q->data.data + q->off, n);
-	q->off += n;
-	/* Messages fully read leave the bound. */
-	while (q->count && q->ends[q->head] <= q->off) {
-		q->head = (q->head + 1) % q->cap;
-		q->count--;
-	}
 	if (q->off == q->data.len) {
 		buf_reset(&q->data);
-		q->off = 0;
-	} else if (q->off > (1u << 20) && q->off > q->data.len / 2) {
-		/* Compact now and then rather than on every read. */
-		memmove(q->data.data, q->data.data + q->off, q->data.len - q->off);
-		q->data.len -= q->off;
-		for (i = 0; i < q->count; i++)
-			q->ends[(q->head + i) % q->cap] -= q->off;
-		q->off = 0;
+		q->off = q->head_start = 0;
+		return;
 	}
+	if (cut < COMPACT_AT || cut < q->data.len / 2)
+		return;
+	memmove(q->data.data, q->data.data + cut, q->data.len - cut);
+	q->data.len -= cut;
+	q->data.data[q->data.len] = '\0';
+	q->off -= cut;
+	q->head_start = 0;
+	for (i = 0; i < q->count; i++)
+		q->ends[(q->head + i) % q->ring_cap] -= cut;
+}
+
+size_t msg_queue_peek(const struct msg_queue *q, const void **p)
+{
+	*p = q->data.data + q->off;
+	return q->data.len - q->off;
+}
+
+void msg_queue_consume(struct msg_queue *q, size_t n)
+{
+	if (n > q->data.len - q->off)
+		n = q->data.len - q->off;
+	q->off += n;
+	/* Messages read to their end leave the bound. */
+	while (q->count && q->ends[q->head] <= q->off) {
+		q->head_start = q->ends[q->head];
+		q->head = (q->head + 1) % q->ring_cap;
+		q->count--;
+	}
+	compact(q);
+}
+
+size_t msg_queue_read(struct msg_queue *q, void *dst, size_t max)
+{
+	const void *p;
+	size_t n = msg_queue_peek(q, &p);
+
+	if (n > max)
+		n = max;
+	memcpy(dst, p, n);
+	msg_queue_consume(q, n);
 	return n;
+}
+
+size_t msg_queue_first(const struct msg_queue *q, const void **p)
+{
+	if (!q->count)
+		return 0;
+	*p = q->data.data + q->head_start;
+	return q->ends[q->head] - q->head_start;
+}
+
+void msg_queue_pop(struct msg_queue *q)
+{
+	if (q->count)
+		msg_queue_consume(q, q->ends[q->head] - q->off);
+}
+
+void msg_queue_rewind(struct msg_queue *q)
+{
+	q->off = q->head_start;
 }

@@ -1,9 +1,13 @@
-/* Value parsers shared by flowd, flowctl and the HTTP API (see include/flowscope/base/parse.h). */
+/* Value parsers shared by every front end (see include/flowscope/base/parse.h). */
+#define _GNU_SOURCE /* strptime, timegm */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "flowscope/base/parse.h"
 
@@ -48,7 +52,8 @@ int parse_duration_ns(const char *s, uint64_t *out)
 			v *= units[i].ns;
 			if (v >= 1.8e19)
 				return -EINVAL;
-			*out = (uint64_t)v;
+			/* Round: 1.001 * 1e3 is 1000.9999... in binary. */
+			*out = (uint64_t)(v + 0.5);
 			return 0;
 		}
 	}
@@ -83,4 +88,179 @@ int parse_hostport(const char *s, char *host, size_t host_len, uint16_t *port)
 	host[hl] = '\0';
 	*port = (uint16_t)p;
 	return 0;
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+	static const struct {
+		const char *unit;
+		uint64_t mult;
+	} units[] = {{"", 1},
+		     {"K", 1ULL << 10},
+		     {"k", 1ULL << 10},
+		     {"M", 1ULL << 20},
+		     {"G", 1ULL << 30}};
+	char num[32];
+	size_t n, i;
+	uint64_t v;
+
+	if (!s)
+		return -EINVAL;
+	n = strspn(s, "0123456789");
+	if (!n || n >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(s + n, units[i].unit))
+			continue;
+		if (parse_u64(num, UINT64_MAX / units[i].mult, &v))
+			return -ERANGE;
+		*out = v * units[i].mult;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = {"1", "true", "yes", "on"};
+	static const char *const no[] = {"0", "false", "no", "off"};
+	size_t i;
+
+	for (i = 0; s && i < 4; i++) {
+		if (!strcasecmp(s, yes[i]) || !strcasecmp(s, no[i])) {
+			*out = !strcasecmp(s, yes[i]);
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int parse_url(const char *s, struct url *out)
+{
+	const char *sep, *hp, *slash;
+	char hostport[300];
+	size_t n;
+
+	memset(out, 0, sizeof(*out));
+	sep = s ? strstr(s, "://") : NULL;
+	if (!sep || sep == s || (size_t)(sep - s) >= sizeof(out->scheme))
+		return -EINVAL;
+	for (n = 0; s + n < sep; n++) {
+		if (!islower((unsigned char)s[n]) && !isdigit((unsigned char)s[n]) && s[n] != '+')
+			return -EINVAL;
+		out->scheme[n] = s[n];
+	}
+	hp = sep + 3;
+	slash = strchr(hp, '/');
+	n = slash ? (size_t)(slash - hp) : strlen(hp);
+	if (n >= sizeof(hostport) || (slash && strlen(slash) >= sizeof(out->path)))
+		return -EINVAL;
+	memcpy(hostport, hp, n);
+	hostport[n] = '\0';
+	if (parse_hostport(hostport, out->host, sizeof(out->host), &out->port) || !out->host[0])
+		return -EINVAL;
+	if (slash)
+		strcpy(out->path, slash);
+	return 0;
+}
+
+int parse_rfc3339(const char *s, uint64_t *out)
+{
+	struct tm tm = {0};
+	const char *p;
+	long frac_ns = 0, off = 0, scale = 100000000;
+	time_t t;
+
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!p)
+		return -EINVAL;
+	if (*p == '.') {
+		if (!isdigit((unsigned char)p[1]))
+			return -EINVAL;
+		for (p++; isdigit((unsigned char)*p); p++) {
+			frac_ns += (*p - '0') * scale;
+			scale /= 10;
+		}
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		if (!isdigit((unsigned char)p[1]) || !isdigit((unsigned char)p[2]) || p[3] != ':' ||
+		    !isdigit((unsigned char)p[4]) || !isdigit((unsigned char)p[5]))
+			return -EINVAL;
+		off = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600L +
+		      ((p[4] - '0') * 10 + (p[5] - '0')) * 60L;
+		if (*p == '-')
+			off = -off;
+		p += 6;
+	} else {
+		return -EINVAL;
+	}
+	if (*p)
+		return -EINVAL;
+	t = timegm(&tm) - off;
+	if (t < 0)
+		return -ERANGE;
+	*out = (uint64_t)t * 1000000000ULL + (uint64_t)frac_ns;
+	return 0;
+}
+
+int parse_time(const char *s, uint64_t now_ns, uint64_t *out)
+{
+	uint64_t ago;
+
+	if (!parse_duration_ns(s, &ago)) {
+		if (ago > now_ns)
+			return -ERANGE;
+		*out = now_ns - ago;
+		return 0;
+	}
+	return parse_rfc3339(s, out);
+}
+
+int parse_cidr(const char *s, struct cidr *c)
+{
+	char tmp[INET6_ADDRSTRLEN + 8];
+	const char *slash = s ? strchr(s, '/') : NULL;
+	size_t alen = slash ? (size_t)(slash - s) : (s ? strlen(s) : 0);
+	uint64_t bits;
+
+	memset(c, 0, sizeof(*c));
+	if (!s || !alen || alen >= sizeof(tmp))
+		return -EINVAL;
+	memcpy(tmp, s, alen);
+	tmp[alen] = '\0';
+	if (inet_pton(AF_INET, tmp, c->addr) == 1) {
+		c->family = 4;
+		c->bits = 32;
+	} else if (inet_pton(AF_INET6, tmp, c->addr) == 1) {
+		c->family = 6;
+		c->bits = 128;
+	} else {
+		return -EINVAL;
+	}
+	if (slash) {
+		if (strlen(slash + 1) > 3 || parse_u64(slash + 1, c->bits, &bits))
+			return -ERANGE;
+		c->bits = (uint8_t)bits;
+		c->has_len = true;
+	}
+	return 0;
+}
+
+void cidr_masked(const struct cidr *c, struct cidr *out)
+{
+	unsigned int full = c->bits / 8, rest = c->bits % 8;
+
+	memset(out, 0, sizeof(*out));
+	out->family = c->family;
+	out->bits = c->bits;
+	out->has_len = c->has_len;
+	memcpy(out->addr, c->addr, full);
+	if (rest)
+		out->addr[full] = c->addr[full] & (uint8_t)(0xff << (8 - rest));
 }

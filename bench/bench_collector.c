@@ -90,7 +90,12 @@ static int run_packet(int prog_fd, const uint8_t *buf, size_t len)
 /* ---- 1. records/s from the rings ------------------------------------------------------------ */
 
 struct pipeline {
-	struct collector col;
+	struct collector *col;
+	struct flow_store *store;
+	struct flow_bus *bus;
+	struct sock_table *socks;
+	struct dns_cache *dns;
+	struct graph *graph;
 	bool full;
 	uint64_t records;
 };
@@ -108,7 +113,7 @@ static int on_collect(void *ctx, void *data, size_t size)
 	struct pipeline *p = ctx;
 
 	p->records++;
-	collector_handle_record(&p->col, data, size);
+	collector_handle_record(p->col, data, size);
 	return 0;
 }
 
@@ -119,28 +124,35 @@ static void graph_cb(const struct flow *f, void *ctx)
 
 static void pipeline_init(struct pipeline *p, bool full, size_t max_flows)
 {
+	struct collector_opts o = {0};
+
 	memset(p, 0, sizeof(*p));
-	collector_init(&p->col);
-	p->col.store = flow_store_new(max_flows);
-	p->col.bus = flow_bus_new();
+	p->store = o.store = flow_store_new(max_flows);
+	p->bus = o.bus = flow_bus_new();
 	p->full = full;
 	if (full) {
 		struct graph_config gc = {.max_tracked_flows = max_flows * 2};
 
-		p->col.socks = sock_table_new(262144);
-		p->col.dns = dns_cache_new(262144, 262144);
-		p->col.graph = graph_new(&gc);
-		flow_bus_subscribe(p->col.bus, graph_cb, p->col.graph);
+		p->socks = o.socks = sock_table_new(262144);
+		p->dns = o.dns = dns_cache_new(262144, 262144);
+		p->graph = graph_new(&gc);
+		flow_bus_subscribe(p->bus, graph_cb, p->graph);
+	}
+	p->col = collector_new(&o);
+	if (!p->col) {
+		fprintf(stderr, "bench_collector: out of memory\n");
+		exit(1);
 	}
 }
 
 static void pipeline_free(struct pipeline *p)
 {
-	flow_bus_free(p->col.bus);
-	flow_store_free(p->col.store);
-	graph_free(p->col.graph);
-	sock_table_free(p->col.socks);
-	dns_cache_free(p->col.dns);
+	collector_free(p->col);
+	flow_bus_free(p->bus);
+	flow_store_free(p->store);
+	graph_free(p->graph);
+	sock_table_free(p->socks);
+	dns_cache_free(p->dns);
 }
 
 static int throughput(int rounds)
@@ -157,7 +169,7 @@ static int throughput(int rounds)
 
 	if (rounds > 64)
 		rounds = 64;
-	if (probe_tc_open(&probe, &po))
+	if (probe_tc_open(&probe, &po, NULL))
 		return 1;
 	nfds = probe_tc_ring_fds(probe, &fds);
 	for (r = 0; r < rounds; r++) {
@@ -285,7 +297,7 @@ static void memory_child(int n, int wfd)
 		rec.state.first_seen_ns = rec.state.last_seen_ns = rec.ts_ns;
 		rec.state.packets[0] = 1;
 		rec.state.bytes[0] = 60;
-		collector_handle_record(&p.col, &rec, sizeof(rec));
+		collector_handle_record(p.col, &rec, sizeof(rec));
 	}
 	after = rss_kib();
 	/* The kernel side: an LRU hash of n entries, as flowd --kernel-max-flows n creates it. */
@@ -425,7 +437,7 @@ static int losses(void)
 		double t0;
 		int nfds;
 
-		if (probe_tc_open(&probe, &po))
+		if (probe_tc_open(&probe, &po, NULL))
 			return 1;
 		gen = bench_gen_bpf__open();
 		if (!gen || bpf_map__set_max_entries(gen->maps.rings, 0) ||
@@ -437,10 +449,9 @@ static int losses(void)
 		}
 		pr.gen_fd = bpf_program__fd(gen->progs.gen);
 		pipeline_init(p, true, 1u << 20);
-		loss_col = &p->col;
+		loss_col = p->col;
 		loss_records = 0;
 		uv_loop_init(&loop);
-		p->col.loop = &loop;
 		nfds = probe_tc_ring_fds(probe, &fds);
 		if (ring_reader_start(&rr, &loop, fds, nfds, on_loss_record, NULL))
 			return 1;

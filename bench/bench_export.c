@@ -20,44 +20,22 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "flowscope/pipeline/collector.h"
 #include "flowscope/base/grpc_client.h"
-#include "flowscope/serve/grpc_server.h"
 #include "flowscope/serve/http_server.h"
+#include "flowscope/serve/observer.h"
+#include "loop_thread.h"
 #include "observer.pb-c.h"
 
-static uv_loop_t loop;
-static uv_async_t stop_async;
-static struct collector col;
+static struct loop_thread lt;
 static struct grpc_server *grpc;
 static struct http_server *http;
+static struct observer obs;
 
-static void on_stop(uv_async_t *h)
+static void stop_servers(void *ctx)
 {
+	(void)ctx;
 	grpc_server_stop(grpc);
 	http_server_stop(http);
-	uv_close((uv_handle_t *)h, NULL);
-}
-
-static void *loop_main(void *arg)
-{
-	(void)arg;
-	uv_run(&loop, UV_RUN_DEFAULT);
-	return NULL;
-}
-
-static uint16_t free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	socklen_t l = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
-	    getsockname(fd, (struct sockaddr *)&a, &l))
-		return 0;
-	close(fd);
-	return ntohs(a.sin_port);
 }
 
 static void fill(int n)
@@ -89,7 +67,7 @@ static void fill(int n)
 		r.state.first_seen_ns = r.state.last_seen_ns = r.ts_ns;
 		r.state.packets[0] = 1;
 		r.state.bytes[0] = 80;
-		collector_handle_record(&col, &r, sizeof(r));
+		collector_handle_record(lt.col, &r, sizeof(r));
 	}
 }
 
@@ -185,15 +163,14 @@ static long run_grpc_raw(uint16_t port, int n)
 	struct grpc_client_opts o = {.host = "127.0.0.1", .port = port};
 	Observer__GetFlowsRequest req = OBSERVER__GET_FLOWS_REQUEST__INIT;
 	struct grpc_client *c;
-	char err[256];
 	long got = 0;
 	int st;
 
-	if (grpc_client_connect(&c, &o, err, sizeof(err)))
+	if (grpc_client_connect(&c, &o, NULL))
 		return -1;
 	req.number = n;
 	st = grpc_client_call(c, "/observer.Observer/GetFlows", &req.base, count_msg, &got, NULL,
-			      err, sizeof(err));
+			      NULL);
 	grpc_client_close(c);
 	return st == 0 ? got : -1;
 }
@@ -219,7 +196,7 @@ int main(int argc, char **argv)
 	enum { NCASES = 4 };
 	double *rate[NCASES];
 	char self[PATH_MAX], flowctl[PATH_MAX + 16];
-	pthread_t th;
+	struct grpc_service svc;
 	ssize_t sl;
 
 	if (rounds < 1 || n < 1 || n > 1000000) {
@@ -236,19 +213,19 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	uv_loop_init(&loop);
-	collector_init(&col);
-	col.loop = &loop;
-	col.store = flow_store_new(n);
-	col.bus = flow_bus_new();
-	snprintf(col.node_name, sizeof(col.node_name), "bench");
-	go.port = free_port();
-	ho.port = free_port();
-	if (grpc_server_start(&grpc, &col, &go) || http_server_start(&http, &col, &ho))
+	loop_thread_init(&lt, (size_t)n, false);
+	obs = (struct observer){.followers = lt.hub, .status = &lt.status};
+	svc = observer_service(&obs);
+	ho.followers = lt.hub;
+	ho.status = &lt.status;
+	go.port = loop_thread_free_port();
+	ho.port = loop_thread_free_port();
+	if (grpc_server_start(&grpc, &lt.loop, &go, &svc, NULL) ||
+	    http_server_start(&http, &lt.loop, &ho, NULL))
 		return 1;
-	uv_async_init(&loop, &stop_async, on_stop);
+	lt.on_stop = stop_servers;
 	fill(n);
-	pthread_create(&th, NULL, loop_main, NULL);
+	loop_thread_start(&lt);
 
 	for (i = 0; i < NCASES; i++)
 		rate[i] = calloc(rounds, sizeof(double));
@@ -303,7 +280,6 @@ int main(int argc, char **argv)
 			       "\"rounds\":%d}\n",
 			       names[i], med[i], med[i] / med[0], n, rounds);
 	}
-	uv_async_send(&stop_async);
-	pthread_join(th, NULL);
+	loop_thread_stop(&lt);
 	return 0;
 }

@@ -137,7 +137,7 @@ int main(int argc, char **argv)
 			strerror(errno));
 		return 1;
 	}
-	err = probe_tc_open(&probe, &popts);
+	err = probe_tc_open(&probe, &popts, NULL);
 	if (err)
 		return 1;
 	nrings = probe_tc_ring_fds(probe, &rfds);

@@ -17,6 +17,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "flowscope/base/errmsg.h"
 #include "flowscope/probes/probe_tc.h"
 #include "flow_tc.skel.h"
 
@@ -42,24 +43,32 @@ struct probe_tc {
 	int n_att;
 };
 
+/* libbpf's own warnings go to the log sink like ours. */
 static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
+	char text[1024];
+	size_t n;
+
 	if (level > LIBBPF_WARN)
 		return 0;
-	return vfprintf(stderr, fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	n = strlen(text);
+	if (n && text[n - 1] == '\n')
+		text[n - 1] = '\0';
+	logmsg(LOG_LEVEL_WARN, "libbpf: %s", text);
+	return 0;
 }
 
-int probe_tc_open(struct probe_tc **out, const struct probe_tc_opts *opts)
+int probe_tc_open(struct probe_tc **out, const struct probe_tc_opts *opts, struct errmsg *e)
 {
 	uint32_t ring_bytes = opts && opts->ring_bytes ? opts->ring_bytes : DEFAULT_RING_BYTES;
 	struct probe_tc *p;
 	int err, i, ncpu;
 
 	libbpf_set_print(print_libbpf);
-	if (ring_bytes & (ring_bytes - 1) || ring_bytes < 4096) {
-		fprintf(stderr, "flowd: ring size %u must be a power of two >= 4096\n", ring_bytes);
-		return -EINVAL;
-	}
+	if (ring_bytes & (ring_bytes - 1) || ring_bytes < 4096)
+		return errmsg_set(e, -EINVAL, "ring size %u must be a power of two >= 4096",
+				  ring_bytes);
 	ncpu = libbpf_num_possible_cpus();
 	if (ncpu <= 0)
 		return ncpu ? ncpu : -EINVAL;
@@ -76,8 +85,7 @@ int probe_tc_open(struct probe_tc **out, const struct probe_tc_opts *opts)
 	p->n_rings = ncpu;
 	p->skel = flow_tc_bpf__open();
 	if (!p->skel) {
-		err = -errno;
-		fprintf(stderr, "flowd: cannot open the TC probe: %s\n", strerror(-err));
+		err = errmsg_set(e, -errno, "cannot open the TC probe: %s", strerror(errno));
 		goto err;
 	}
 	if (opts && opts->max_flows)
@@ -91,9 +99,8 @@ int probe_tc_open(struct probe_tc **out, const struct probe_tc_opts *opts)
 		snprintf(name, sizeof(name), "fs_ring_%d", i & 0xffff);
 		p->ring_fds[i] = bpf_map_create(BPF_MAP_TYPE_RINGBUF, name, 0, 0, ring_bytes, NULL);
 		if (p->ring_fds[i] < 0) {
-			err = -errno;
-			fprintf(stderr, "flowd: cannot create ring buffer %d (%u bytes): %s\n", i,
-				ring_bytes, strerror(-err));
+			err = errmsg_set(e, -errno, "cannot create ring buffer %d (%u bytes): %s",
+					 i, ring_bytes, strerror(errno));
 			goto err;
 		}
 	}
@@ -103,9 +110,9 @@ int probe_tc_open(struct probe_tc **out, const struct probe_tc_opts *opts)
 		goto err;
 	err = flow_tc_bpf__load(p->skel);
 	if (err) {
-		fprintf(stderr, "flowd: cannot load the TC probe: %s%s\n", strerror(-err),
-			err == -EPERM ? " (run as root: CAP_BPF and CAP_NET_ADMIN are needed)"
-				      : "");
+		errmsg_set(e, err, "cannot load the TC probe: %s%s", strerror(-err),
+			   err == -EPERM ? " (run as root: CAP_BPF and CAP_NET_ADMIN are needed)"
+					 : "");
 		goto err;
 	}
 	for (i = 0; i < ncpu; i++) {
@@ -114,7 +121,7 @@ int probe_tc_open(struct probe_tc **out, const struct probe_tc_opts *opts)
 		err = bpf_map_update_elem(bpf_map__fd(p->skel->maps.rings), &key, &p->ring_fds[i],
 					  BPF_ANY);
 		if (err) {
-			fprintf(stderr, "flowd: cannot install ring %d: %s\n", i, strerror(-err));
+			errmsg_set(e, err, "cannot install ring %d: %s", i, strerror(-err));
 			goto err;
 		}
 	}
@@ -126,7 +133,7 @@ err:
 }
 
 /* The lock names the network namespace too: the same ifindex exists in every netns. */
-static int lock_interface(int ifindex, const char *ifname)
+static int lock_interface(int ifindex, const char *ifname, struct errmsg *e)
 {
 	char path[128], holder[32] = "";
 	struct stat ns;
@@ -137,21 +144,17 @@ static int lock_interface(int ifindex, const char *ifname)
 	mkdir(LOCK_DIR, 0755);
 	snprintf(path, sizeof(path), LOCK_DIR "/tc-%lu-%d.lock", (unsigned long)ns.st_ino, ifindex);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		n = -errno;
-		fprintf(stderr, "flowd: cannot create lock %s: %s\n", path, strerror(-n));
-		return n;
-	}
+	if (fd < 0)
+		return errmsg_set(e, -errno, "cannot create lock %s: %s", path, strerror(errno));
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
 		n = read(fd, holder, sizeof(holder) - 1);
 		holder[n > 0 ? n : 0] = '\0';
 		holder[strcspn(holder, "\n")] = '\0';
-		fprintf(stderr,
-			"flowd: %s is already watched by another flowd%s%s%s; stop it first "
-			"(two probes on one interface would count every packet twice)\n",
-			ifname, holder[0] ? " (pid " : "", holder, holder[0] ? ")" : "");
 		close(fd);
-		return -EBUSY;
+		return errmsg_set(
+			e, -EBUSY,
+			"%s is already watched by another flowd%s%s%s; stop it first (two probes on one interface would count every packet twice)",
+			ifname, holder[0] ? " (pid " : "", holder, holder[0] ? ")" : "");
 	}
 	if (ftruncate(fd, 0) == 0) {
 		char pid[24];
@@ -178,28 +181,27 @@ static bool is_loopback(const char *ifname)
 	return lo;
 }
 
-static int attach_hook(struct probe_tc *p, struct attachment *a, enum bpf_tc_attach_point point,
-		       int prog_fd)
+static int attach_hook(struct attachment *a, enum bpf_tc_attach_point point, int prog_fd,
+		       struct errmsg *e)
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a->ifindex, .attach_point = point);
 	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = FLOWSCOPE_TC_HANDLE,
 			    .priority = FLOWSCOPE_TC_PRIO, .prog_fd = prog_fd);
 	int err;
 
-	(void)p;
 	err = bpf_tc_attach(&hook, &opts);
 	if (err == -EEXIST) {
 		/* We hold the interface lock, so its owner is gone: a flowd that was killed
 		 * before it could detach. Take its place. */
-		fprintf(stderr, "flowd: replacing a stale flowscope filter on %s %s\n", a->ifname,
-			point == BPF_TC_INGRESS ? "ingress" : "egress");
+		logmsg(LOG_LEVEL_INFO, "replacing a stale flowscope filter on %s %s", a->ifname,
+		       point == BPF_TC_INGRESS ? "ingress" : "egress");
 		opts.flags = BPF_TC_F_REPLACE;
 		opts.prog_id = 0;
 		err = bpf_tc_attach(&hook, &opts);
 	}
 	if (err)
-		fprintf(stderr, "flowd: cannot attach to %s %s: %s\n", a->ifname,
-			point == BPF_TC_INGRESS ? "ingress" : "egress", strerror(-err));
+		errmsg_set(e, err, "cannot attach to %s %s: %s", a->ifname,
+			   point == BPF_TC_INGRESS ? "ingress" : "egress", strerror(-err));
 	return err;
 }
 
@@ -226,16 +228,14 @@ static void detach(struct attachment *a)
 		close(a->lock_fd);
 }
 
-int probe_tc_attach(struct probe_tc *p, const char *ifname)
+int probe_tc_attach(struct probe_tc *p, const char *ifname, struct errmsg *e)
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
 	struct attachment *a, *n;
 	int ifindex = (int)if_nametoindex(ifname), err, i;
 
-	if (!ifindex) {
-		fprintf(stderr, "flowd: no interface named '%s' (see `ip link`)\n", ifname);
-		return -ENODEV;
-	}
+	if (!ifindex)
+		return errmsg_set(e, -ENODEV, "no interface named '%s' (see `ip link`)", ifname);
 	for (i = 0; i < p->n_att; i++)
 		if (p->att[i].ifindex == ifindex)
 			return 0; /* named twice */
@@ -247,29 +247,28 @@ int probe_tc_attach(struct probe_tc *p, const char *ifname)
 	memset(a, 0, sizeof(*a));
 	a->ifindex = ifindex;
 	snprintf(a->ifname, sizeof(a->ifname), "%s", ifname);
-	a->lock_fd = lock_interface(ifindex, ifname);
+	a->lock_fd = lock_interface(ifindex, ifname, e);
 	if (a->lock_fd < 0)
 		return a->lock_fd;
 	hook.ifindex = ifindex;
 	err = bpf_tc_hook_create(&hook);
 	if (err && err != -EEXIST) {
-		fprintf(stderr, "flowd: cannot add a clsact qdisc to %s: %s\n", ifname,
-			strerror(-err));
 		close(a->lock_fd);
-		return err;
+		return errmsg_set(e, err, "cannot add a clsact qdisc to %s: %s", ifname,
+				  strerror(-err));
 	}
 	a->created_qdisc = err == 0;
 	p->n_att++;
 	/* On loopback every packet passes egress and then ingress of the same device: watching
 	 * one hook sees each packet once. */
 	if (!is_loopback(ifname)) {
-		err = attach_hook(p, a, BPF_TC_INGRESS,
-				  bpf_program__fd(p->skel->progs.flow_tc_ingress));
+		err = attach_hook(a, BPF_TC_INGRESS,
+				  bpf_program__fd(p->skel->progs.flow_tc_ingress), e);
 		if (err)
 			goto fail;
 		a->ingress = true;
 	}
-	err = attach_hook(p, a, BPF_TC_EGRESS, bpf_program__fd(p->skel->progs.flow_tc_egress));
+	err = attach_hook(a, BPF_TC_EGRESS, bpf_program__fd(p->skel->progs.flow_tc_egress), e);
 	if (err)
 		goto fail;
 	a->egress = true;

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "flowscope/base/errmsg.h"
 #include "flowscope/probes/ring_reader.h"
 
 /* Records read per wakeup before yielding to the loop, so HTTP clients are served while the
@@ -48,7 +49,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
 
 	(void)events;
 	if (status < 0) {
-		fprintf(stderr, "flowd: ring poll error: %s\n", uv_strerror(status));
+		logmsg(LOG_LEVEL_WARN, "ring poll error: %s", uv_strerror(status));
 		return;
 	}
 	r->budget = RING_BUDGET;

@@ -2,11 +2,15 @@
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "flowscope/base/cgroup2.h"
+#include "flowscope/base/hash.h"
 #include "flowscope/enrich/cgroup_path.h"
 
 #define FILEID_KERNFS 0xfe
@@ -63,23 +67,52 @@ void cgroup_container_id_of_path(const char *path, char out[65])
 	}
 }
 
-static struct {
-	uint64_t id;
-	char container[65];
-	int valid;
-} cache[CACHE_SLOTS];
+struct cgroup_names {
+	int root_fd;
+	struct {
+		uint64_t id;
+		char container[65];
+		bool valid;
+	} cache[CACHE_SLOTS];
+};
 
-const char *cgroup_container_id(int root_fd, uint64_t cgid)
+struct cgroup_names *cgroup_names_new(void)
 {
-	unsigned int slot = (unsigned int)(cgid * 0x9E3779B97F4A7C15ULL >> 52) % CACHE_SLOTS;
+	struct cgroup_names *cn;
+	int fd = cgroup2_root_open(NULL, 0);
+
+	if (fd < 0) {
+		errno = -fd;
+		return NULL;
+	}
+	cn = calloc(1, sizeof(*cn));
+	if (!cn) {
+		close(fd);
+		return NULL;
+	}
+	cn->root_fd = fd;
+	return cn;
+}
+
+void cgroup_names_free(struct cgroup_names *cn)
+{
+	if (!cn)
+		return;
+	close(cn->root_fd);
+	free(cn);
+}
+
+const char *cgroup_names_container_id(struct cgroup_names *cn, uint64_t cgid)
+{
+	unsigned int slot = (unsigned int)(hash_mix64(cgid) % CACHE_SLOTS);
 	char path[4096];
 
-	if (cache[slot].valid && cache[slot].id == cgid)
-		return cache[slot].container;
-	cache[slot].id = cgid;
-	cache[slot].valid = 1;
-	cache[slot].container[0] = '\0';
-	if (!cgroup_path(root_fd, cgid, path, sizeof(path)))
-		cgroup_container_id_of_path(path, cache[slot].container);
-	return cache[slot].container;
+	if (cn->cache[slot].valid && cn->cache[slot].id == cgid)
+		return cn->cache[slot].container;
+	cn->cache[slot].id = cgid;
+	cn->cache[slot].valid = true;
+	cn->cache[slot].container[0] = '\0';
+	if (!cgroup_path(cn->root_fd, cgid, path, sizeof(path)))
+		cgroup_container_id_of_path(path, cn->cache[slot].container);
+	return cn->cache[slot].container;
 }

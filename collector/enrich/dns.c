@@ -1,5 +1,6 @@
-/* DNS message parser (see include/flowscope/enrich/dns.h). Input comes straight from the wire, so every
- * offset is checked against len before it is read and every name is bounded in bytes and jumps. */
+/* DNS message parser (see include/flowscope/enrich/dns.h). Input comes straight from the wire, so
+ * every offset is checked against len before it is read and every name is bounded in bytes and
+ * jumps. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

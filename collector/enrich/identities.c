@@ -5,6 +5,7 @@
 
 static struct identity_table *current;
 static uint64_t generation;
+static uint64_t reloads, reload_errors;
 
 void identities_set(struct identity_table *t)
 {
@@ -28,4 +29,25 @@ const struct identity_table *identities_get(void)
 const struct identity *identities_lookup(uint8_t family, const uint8_t addr[16])
 {
 	return current ? identity_lookup(current, family, addr) : NULL;
+}
+
+int identities_reload(const char *path, struct errmsg *e)
+{
+	struct identity_table *t = NULL;
+	int err = identity_table_load(path, &t, e);
+
+	if (err) {
+		reload_errors++;
+		return err;
+	}
+	identities_set(t);
+	reloads++;
+	return 0;
+}
+
+void identities_get_stats(struct identities_stats *st)
+{
+	st->entries = identity_table_size(current);
+	st->reloads = reloads;
+	st->errors = reload_errors;
 }

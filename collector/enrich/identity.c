@@ -20,6 +20,7 @@
 #include <yaml.h>
 
 #include "flowscope/base/hash.h"
+#include "flowscope/base/parse.h"
 #include "flowscope/enrich/identity.h"
 
 #define MAX_ENTRIES 100000
@@ -293,69 +294,42 @@ static void mask_addr(uint8_t dst[16], const uint8_t src[16], unsigned nbytes, u
 }
 
 /* Parses the current scalar as "ip" (no prefix length) or "cidr" (prefix length required, no
- * bits set past it) into e. */
+ * bits set past it) into e, with the parser every front end uses (base/parse.h). */
 static int parse_addr(struct loader *ld, bool cidr, struct entry *e)
 {
 	const char *s = ev_str(ld), *kw = cidr ? "cidr" : "ip";
-	const char *slash = strchr(s, '/');
-	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
-	char a[INET6_ADDRSTRLEN], shown[INET6_ADDRSTRLEN];
-	uint8_t raw[16] = {0};
-	unsigned max, plen, nbytes;
-	const char *p;
+	char shown[INET6_ADDRSTRLEN];
+	struct cidr c, m;
+	int rc = parse_cidr(s, &c);
 
-	if (alen >= sizeof(a))
+	if (rc == -EINVAL)
 		return fail(ld, ev_line(ld), "invalid %s '%.64s': not an IPv4 or IPv6 address", kw,
 			    s);
-	memcpy(a, s, alen);
-	a[alen] = '\0';
-	if (inet_pton(AF_INET, a, raw) == 1) {
-		e->family = 4;
-		max = 32;
-		nbytes = 4;
-	} else if (inet_pton(AF_INET6, a, raw) == 1) {
-		e->family = 6;
-		max = 128;
-		nbytes = 16;
-	} else {
-		return fail(ld, ev_line(ld), "invalid %s '%.64s': not an IPv4 or IPv6 address", kw,
-			    s);
-	}
-	if (!cidr) {
-		if (slash)
-			return fail(
-				ld, ev_line(ld),
-				"invalid ip '%.64s': an ip takes no prefix length; use 'cidr' for "
-				"prefixes",
-				s);
-		memcpy(e->addr, raw, 16);
-		e->plen = (uint8_t)max;
-		return 0;
-	}
-	if (!slash)
-		return fail(ld, ev_line(ld),
-			    "invalid cidr '%.64s': no '/' and prefix length; use 'ip' for a single "
-			    "address",
-			    s);
-	p = slash + 1;
-	plen = 0;
-	if (!*p || strlen(p) > 3 || !all_of(p, "0123456789"))
-		plen = max + 1;
-	else
-		plen = (unsigned)atoi(p);
-	if (plen > max)
-		return fail(ld, ev_line(ld), "invalid cidr '%.64s': prefix length must be 0..%u", s,
-			    max);
-	mask_addr(e->addr, raw, nbytes, plen);
-	e->plen = (uint8_t)plen;
-	if (memcmp(e->addr, raw, 16)) {
-		inet_ntop(e->family == 4 ? AF_INET : AF_INET6, e->addr, shown, sizeof(shown));
+	if (!cidr && (rc || c.has_len))
 		return fail(
 			ld, ev_line(ld),
-			"invalid cidr '%.64s': address bits set past the prefix length; did you "
-			"mean %s/%u?",
-			s, shown, plen);
+			"invalid ip '%.64s': an ip takes no prefix length; use 'cidr' for prefixes",
+			s);
+	if (cidr && !rc && !c.has_len)
+		return fail(
+			ld, ev_line(ld),
+			"invalid cidr '%.64s': no '/' and prefix length; use 'ip' for a single address",
+			s);
+	if (rc)
+		return fail(ld, ev_line(ld), "invalid cidr '%.64s': prefix length must be 0..%u", s,
+			    c.family == 6 ? 128u : 32u);
+	cidr_masked(&c, &m);
+	if (memcmp(m.addr, c.addr, 16)) {
+		inet_ntop(c.family == 4 ? AF_INET : AF_INET6, m.addr, shown, sizeof(shown));
+		return fail(
+			ld, ev_line(ld),
+			"invalid cidr '%.64s': address bits set past the prefix length; did you mean "
+			"%s/%u?",
+			s, shown, c.bits);
 	}
+	memcpy(e->addr, m.addr, 16);
+	e->family = c.family;
+	e->plen = c.bits;
 	return 0;
 }
 
@@ -509,10 +483,10 @@ static int parse_labels(struct loader *ld, struct identity *id)
 			if ((rc = expect_string(ld, "a label key")))
 				break;
 			if (!ld->ev.data.scalar.length || strchr(ev_str(ld), '=')) {
-				rc = fail(ld, ev_line(ld),
-					  "invalid label key '%.64s': it must be non-empty and "
-					  "without '='",
-					  ev_str(ld));
+				rc = fail(
+					ld, ev_line(ld),
+					"invalid label key '%.64s': it must be non-empty and without '='",
+					ev_str(ld));
 				break;
 			}
 			klen = ld->ev.data.scalar.length;
@@ -613,10 +587,10 @@ static int parse_entry(struct loader *ld)
 			if (!strcmp(ev_str(ld), entry_keys[k]))
 				break;
 		if (k == K_COUNT) {
-			rc = fail(ld, ev_line(ld),
-				  "unknown key '%.64s' (expected cidr, ip, namespace, pod, service "
-				  "or labels)",
-				  ev_str(ld));
+			rc = fail(
+				ld, ev_line(ld),
+				"unknown key '%.64s' (expected cidr, ip, namespace, pod, service or labels)",
+				ev_str(ld));
 			goto err;
 		}
 		if (key_line[k]) {
@@ -797,14 +771,15 @@ out:
 	return 0;
 }
 
-int identity_table_load(const char *path, struct identity_table **out, char *err, size_t errlen)
+int identity_table_load(const char *path, struct identity_table **out, struct errmsg *e)
 {
-	struct loader ld = {.path = path, .err = err, .errlen = errlen};
+	struct loader ld = {
+		.path = path, .err = e ? e->text : NULL, .errlen = e ? sizeof(e->text) : 0};
 	char *buf = NULL;
 	int rc, f, p;
 
-	if (err && errlen)
-		err[0] = '\0';
+	if (e)
+		e->text[0] = '\0';
 	if (!path || !out) {
 		set_err(&ld, "identity_table_load: no path or output");
 		return -EINVAL;
@@ -865,6 +840,11 @@ const struct identity *identity_lookup(const struct identity_table *t, int famil
 size_t identity_table_size(const struct identity_table *t)
 {
 	return t ? t->n : 0;
+}
+
+const struct identity *identity_table_entry(const struct identity_table *t, size_t i)
+{
+	return t && i < t->n ? &t->entries[i].id : NULL;
 }
 
 void identity_table_free(struct identity_table *t)

@@ -1,5 +1,5 @@
-/* Socket table (see include/flowscope/enrich/sock_table.h): two chained hash indexes over one set of
- * entries, by cookie and by 4-tuple, plus listeners by (family, port) for accepted sockets,
+/* Socket table (see include/flowscope/enrich/sock_table.h): two chained hash indexes over one set
+ * of entries, by cookie and by 4-tuple, plus listeners by (family, port) for accepted sockets,
  * whose accept runs in softirq where no process is current. */
 #include <errno.h>
 #include <stdlib.h>

@@ -1,5 +1,6 @@
 /* Hubble FlowFilter semantics compiled into plain structs and matched against collector flows
- * (see include/flowscope/filter/flow_filter.h). */
+ * (see include/flowscope/filter/flow_filter.h). Values are checked with the filter language's
+ * own checks, so a gRPC client's filter and a flowctl flag mean the same. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -10,27 +11,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "flowscope/filter/flow_filter.h"
-#include "flowscope/enrich/identities.h"
 #include "flowscope/base/parse.h"
-
-struct cidr {
-	uint8_t addr[16];
-	uint8_t family; /* 4 or 6 */
-	uint8_t bits;
-};
-
-struct port_range {
-	uint16_t lo, hi;
-};
-
-enum proto_bit {
-	P_TCP = 1 << 0,
-	P_UDP = 1 << 1,
-	P_ICMP4 = 1 << 2,
-	P_ICMP6 = 1 << 3,
-	P_SCTP = 1 << 4,
-};
+#include "flowscope/enrich/identities.h"
+#include "flowscope/filter/flow_filter.h"
+#include "flowscope/graph/graph.h"
 
 /* One FlowFilter. A zero count or mask means "not given": the field matches anything. */
 struct filter {
@@ -47,6 +31,8 @@ struct filter {
 	size_t n_tcp_flags;
 	char **node_names; /* fnmatch patterns */
 	size_t n_node_names;
+	char **graph_nodes, **graph_edges; /* service-graph ids */
+	size_t n_graph_nodes, n_graph_edges;
 	/* Identity (identity file in force) and DNS-name selectors, per side. Each list matches
 	 * if any of its entries does. */
 	struct side_sel {
@@ -66,33 +52,32 @@ struct flow_filter_set {
 	size_t n_allow, n_deny;
 };
 
-static void filter_free(struct filter *f)
+static void free_strs(char **v, size_t n)
 {
 	size_t i;
 
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void filter_free(struct filter *f)
+{
 	free(f->src_ip);
 	free(f->dst_ip);
 	free(f->src_port);
 	free(f->dst_port);
 	free(f->tcp_flags);
-	for (i = 0; i < f->n_node_names; i++)
-		free(f->node_names[i]);
-	free(f->node_names);
+	free_strs(f->node_names, f->n_node_names);
+	free_strs(f->graph_nodes, f->n_graph_nodes);
+	free_strs(f->graph_edges, f->n_graph_edges);
 	for (int s = 0; s < 2; s++) {
 		struct side_sel *x = &f->sel[s];
 
-		for (i = 0; i < x->n_pods; i++)
-			free(x->pods[i]);
-		for (i = 0; i < x->n_services; i++)
-			free(x->services[i]);
-		for (i = 0; i < x->n_labels; i++)
-			free(x->labels[i]);
-		for (i = 0; i < x->n_fqdns; i++)
-			free(x->fqdns[i]);
-		free(x->pods);
-		free(x->services);
-		free(x->labels);
-		free(x->fqdns);
+		free_strs(x->pods, x->n_pods);
+		free_strs(x->services, x->n_services);
+		free_strs(x->labels, x->n_labels);
+		free_strs(x->fqdns, x->n_fqdns);
 	}
 }
 
@@ -220,17 +205,9 @@ static bool cidr_match(const struct cidr *c, size_t n, const uint8_t *addr, uint
 {
 	size_t i;
 
-	for (i = 0; i < n; i++) {
-		unsigned int full = c[i].bits / 8, rest = c[i].bits % 8;
-
-		if (c[i].family != family)
-			continue;
-		if (memcmp(c[i].addr, addr, full))
-			continue;
-		if (rest && ((c[i].addr[full] ^ addr[full]) & (0xff00 >> rest) & 0xff))
-			continue;
-		return true;
-	}
+	for (i = 0; i < n; i++)
+		if (cidr_contains(&c[i], family, addr))
+			return true;
 	return false;
 }
 
@@ -248,15 +225,15 @@ static unsigned int proto_bit(const struct flow *f)
 {
 	switch (f->proto) {
 	case IPPROTO_TCP:
-		return P_TCP;
+		return FILTER_P_TCP;
 	case IPPROTO_UDP:
-		return P_UDP;
+		return FILTER_P_UDP;
 	case IPPROTO_ICMP:
-		return P_ICMP4;
+		return FILTER_P_ICMP4;
 	case IPPROTO_ICMPV6:
-		return P_ICMP6;
+		return FILTER_P_ICMP6;
 	case IPPROTO_SCTP:
-		return P_SCTP;
+		return FILTER_P_SCTP;
 	}
 	return 0;
 }
@@ -264,6 +241,30 @@ static unsigned int proto_bit(const struct flow *f)
 static bool has_ports(const struct flow *f)
 {
 	return f->proto == IPPROTO_TCP || f->proto == IPPROTO_UDP || f->proto == IPPROTO_SCTP;
+}
+
+static bool any_str(char *const *v, size_t n, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(v[i], s))
+			return true;
+	return false;
+}
+
+/* Service-graph selections: a node at either end, or the client -> server edge. */
+static bool graph_match(const struct filter *flt, const struct flow *f)
+{
+	char a[300], b[300], e[620];
+
+	graph_node_id(f, 0, a, sizeof(a), NULL, 0, NULL, 0);
+	graph_node_id(f, 1, b, sizeof(b), NULL, 0, NULL, 0);
+	if (flt->n_graph_nodes && !any_str(flt->graph_nodes, flt->n_graph_nodes, a) &&
+	    !any_str(flt->graph_nodes, flt->n_graph_nodes, b))
+		return false;
+	snprintf(e, sizeof(e), "e:%s>%s", a, b);
+	return !flt->n_graph_edges || any_str(flt->graph_edges, flt->n_graph_edges, e);
 }
 
 static bool filter_match(const struct filter *flt, const struct flow *f, const char *node_name)
@@ -315,7 +316,7 @@ static bool filter_match(const struct filter *flt, const struct flow *f, const c
 		if (!any)
 			return false;
 	}
-	return true;
+	return (!flt->n_graph_nodes && !flt->n_graph_edges) || graph_match(flt, f);
 }
 
 bool flow_filter_set_match(const struct flow_filter_set *fs, const struct flow *f,
@@ -339,88 +340,11 @@ bool flow_filter_set_match(const struct flow_filter_set *fs, const struct flow *
 
 /* ---- compiling FlowFilter messages ------------------------------------------------------- */
 
-static int parse_cidr(const char *s, struct cidr *c)
-{
-	char tmp[INET6_ADDRSTRLEN + 8];
-	char *slash;
-	uint64_t bits;
-
-	if (strlen(s) >= sizeof(tmp))
-		return -EINVAL;
-	strcpy(tmp, s);
-	slash = strchr(tmp, '/');
-	if (slash)
-		*slash++ = '\0';
-	memset(c, 0, sizeof(*c));
-	if (inet_pton(AF_INET, tmp, c->addr) == 1) {
-		c->family = 4;
-		c->bits = 32;
-	} else if (inet_pton(AF_INET6, tmp, c->addr) == 1) {
-		c->family = 6;
-		c->bits = 128;
-	} else {
-		return -EINVAL;
-	}
-	if (slash) {
-		if (parse_u64(slash, c->bits, &bits))
-			return -EINVAL;
-		c->bits = (uint8_t)bits;
-	}
-	return 0;
-}
-
-static int parse_port(const char *s, struct port_range *p)
-{
-	uint64_t lo, hi;
-	const char *dash = strchr(s, '-');
-	char tmp[16];
-
-	if (!dash) {
-		if (parse_u64(s, 65535, &lo))
-			return -EINVAL;
-		p->lo = p->hi = (uint16_t)lo;
-		return 0;
-	}
-	if ((size_t)(dash - s) >= sizeof(tmp))
-		return -EINVAL;
-	memcpy(tmp, s, (size_t)(dash - s));
-	tmp[dash - s] = '\0';
-	if (parse_u64(tmp, 65535, &lo) || parse_u64(dash + 1, 65535, &hi) || hi < lo)
-		return -EINVAL;
-	p->lo = (uint16_t)lo;
-	p->hi = (uint16_t)hi;
-	return 0;
-}
-
-static int parse_protocol(const char *s, unsigned int *mask)
-{
-	static const struct {
-		const char *name;
-		unsigned int bit;
-	} names[] = {
-		{"tcp", P_TCP},	     {"udp", P_UDP},	  {"icmp", P_ICMP4 | P_ICMP6},
-		{"icmpv4", P_ICMP4}, {"icmpv6", P_ICMP6}, {"sctp", P_SCTP},
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (!strcasecmp(s, names[i].name)) {
-			*mask |= names[i].bit;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-#define FAIL(...)                                                                                  \
-	do {                                                                                       \
-		snprintf(err, errlen, __VA_ARGS__);                                                \
-		errno = EINVAL;                                                                    \
-		return -EINVAL;                                                                    \
-	} while (0)
+/* An invalid value: e says which field and what to use. */
+#define BAD(field, v, hint) errmsg_set(e, -EINVAL, "invalid %s '%s': " hint, field, v)
 
 static int compile_ips(char **in, size_t n, struct cidr **out, size_t *nout, const char *field,
-		       char *err, size_t errlen)
+		       struct errmsg *e)
 {
 	size_t i;
 
@@ -432,13 +356,12 @@ static int compile_ips(char **in, size_t n, struct cidr **out, size_t *nout, con
 	*nout = n;
 	for (i = 0; i < n; i++)
 		if (parse_cidr(in[i], &(*out)[i]))
-			FAIL("invalid %s '%s': use an IP address or CIDR such as 10.0.0.0/8", field,
-			     in[i]);
+			return BAD(field, in[i], "use an IP address or CIDR such as 10.0.0.0/8");
 	return 0;
 }
 
 static int compile_ports(char **in, size_t n, struct port_range **out, size_t *nout,
-			 const char *field, char *err, size_t errlen)
+			 const char *field, struct errmsg *e)
 {
 	size_t i;
 
@@ -449,16 +372,20 @@ static int compile_ports(char **in, size_t n, struct port_range **out, size_t *n
 		return -ENOMEM;
 	*nout = n;
 	for (i = 0; i < n; i++)
-		if (parse_port(in[i], &(*out)[i]))
-			FAIL("invalid %s '%s': use a port (0-65535) or a range such as 8000-8080",
-			     field, in[i]);
+		if (filter_parse_port(in[i], &(*out)[i]))
+			return BAD(field, in[i],
+				   "use a port (0-65535) or a range such as 8000-8080");
 	return 0;
 }
 
-/* Copies selector strings; fqdn patterns are lower-cased and lose a final dot. */
-static int copy_sel(char **in, size_t n, char ***out, size_t *nout, bool fqdn)
+/* Copies selector strings; fqdn patterns are lower-cased and lose a final dot; node names
+ * lose a "cluster/" prefix (Hubble names nodes "cluster/node"). */
+enum sel_kind { SEL_PLAIN, SEL_FQDN, SEL_NODE };
+
+static int copy_sel(char **in, size_t n, char ***out, size_t *nout, enum sel_kind kind,
+		    const char *field, struct errmsg *e)
 {
-	size_t i;
+	size_t i, len, j;
 
 	if (!n)
 		return 0;
@@ -467,130 +394,148 @@ static int copy_sel(char **in, size_t n, char ***out, size_t *nout, bool fqdn)
 		return -ENOMEM;
 	*nout = n;
 	for (i = 0; i < n; i++) {
-		size_t len = strlen(in[i]), j;
+		const char *v = in[i];
 
-		if (!len || len > 255)
-			return -EINVAL;
-		(*out)[i] = strdup(in[i]);
+		len = strlen(v);
+		if (!len || len > FILTER_MAX_SELECTOR)
+			return BAD(field, v,
+				   "use a value that is not empty and at most 255 characters long");
+		if (kind == SEL_NODE && strchr(v, '/'))
+			v = strchr(v, '/') + 1;
+		(*out)[i] = strdup(v);
 		if (!(*out)[i])
 			return -ENOMEM;
-		if (fqdn) {
-			for (j = 0; j < len; j++)
-				(*out)[i][j] = (char)tolower((unsigned char)(*out)[i][j]);
-			if (len > 1 && (*out)[i][len - 1] == '.')
-				(*out)[i][len - 1] = '\0';
-		}
+		if (kind != SEL_FQDN)
+			continue;
+		for (j = 0; j < len; j++)
+			(*out)[i][j] = (char)tolower((unsigned char)(*out)[i][j]);
+		if (len > 1 && (*out)[i][len - 1] == '.')
+			(*out)[i][len - 1] = '\0';
 	}
 	return 0;
 }
 
-static int compile_one(const Flow__FlowFilter *m, struct filter *f, char *err, size_t errlen)
+static int compile_enums(const int *in, size_t n, unsigned int max, unsigned int *bits,
+			 const char *field, struct errmsg *e)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if ((unsigned int)in[i] > max)
+			return errmsg_set(e, -EINVAL, "invalid %s %d", field, in[i]);
+		*bits |= 1u << in[i];
+	}
+	return 0;
+}
+
+static int compile_tcp_flags(Flow__TCPFlags *const *in, size_t n, struct filter *f,
+			     struct errmsg *e)
+{
+	size_t i;
+
+	if (!n)
+		return 0;
+	f->tcp_flags = calloc(n, sizeof(*f->tcp_flags));
+	if (!f->tcp_flags)
+		return -ENOMEM;
+	f->n_tcp_flags = n;
+	for (i = 0; i < n; i++) {
+		const Flow__TCPFlags *t = in[i];
+		uint16_t v = 0;
+
+		v |= t->fin ? FLOW_TCP_FIN : 0;
+		v |= t->syn ? FLOW_TCP_SYN : 0;
+		v |= t->rst ? FLOW_TCP_RST : 0;
+		v |= t->psh ? FLOW_TCP_PSH : 0;
+		v |= t->ack ? FLOW_TCP_ACK : 0;
+		v |= t->urg ? FLOW_TCP_URG : 0;
+		v |= t->ece ? FLOW_TCP_ECE : 0;
+		v |= t->cwr ? FLOW_TCP_CWR : 0;
+		v |= t->ns ? FLOW_TCP_NS : 0;
+		if (!v)
+			return errmsg_set(e, -EINVAL,
+					  "invalid tcp_flags filter: set at least one flag");
+		f->tcp_flags[i] = v;
+	}
+	return 0;
+}
+
+static int compile_l3l4(const Flow__FlowFilter *m, struct filter *f, struct errmsg *e)
 {
 	size_t i;
 	int r;
 
-	r = compile_ips(m->source_ip, m->n_source_ip, &f->src_ip, &f->n_src_ip, "source_ip", err,
-			errlen);
-	if (!r)
-		r = compile_ips(m->destination_ip, m->n_destination_ip, &f->dst_ip, &f->n_dst_ip,
-				"destination_ip", err, errlen);
-	if (!r)
-		r = compile_ports(m->source_port, m->n_source_port, &f->src_port, &f->n_src_port,
-				  "source_port", err, errlen);
-	if (!r)
-		r = compile_ports(m->destination_port, m->n_destination_port, &f->dst_port,
-				  &f->n_dst_port, "destination_port", err, errlen);
-	if (r)
-		return r;
-	for (i = 0; i < m->n_protocol; i++)
-		if (parse_protocol(m->protocol[i], &f->protocols))
-			FAIL("invalid protocol '%s': use tcp, udp, icmp, icmpv4, icmpv6 or sctp",
-			     m->protocol[i]);
-	for (i = 0; i < m->n_verdict; i++) {
-		if ((unsigned int)m->verdict[i] > 31)
-			FAIL("invalid verdict %d", (int)m->verdict[i]);
-		f->verdicts |= 1u << m->verdict[i];
-	}
-	for (i = 0; i < m->n_traffic_direction; i++) {
-		if ((unsigned int)m->traffic_direction[i] > 2)
-			FAIL("invalid traffic_direction %d", (int)m->traffic_direction[i]);
-		f->directions |= 1u << m->traffic_direction[i];
-	}
-	for (i = 0; i < m->n_ip_version; i++) {
-		if ((unsigned int)m->ip_version[i] > 2)
-			FAIL("invalid ip_version %d", (int)m->ip_version[i]);
-		f->ip_versions |= 1u << m->ip_version[i];
-	}
+	r = compile_ips(m->source_ip, m->n_source_ip, &f->src_ip, &f->n_src_ip, "source_ip", e);
+	r = r
+		    ?: compile_ips(m->destination_ip, m->n_destination_ip, &f->dst_ip, &f->n_dst_ip,
+				   "destination_ip", e);
+	r = r
+		    ?: compile_ports(m->source_port, m->n_source_port, &f->src_port, &f->n_src_port,
+				     "source_port", e);
+	r = r
+		    ?: compile_ports(m->destination_port, m->n_destination_port, &f->dst_port,
+				     &f->n_dst_port, "destination_port", e);
+	for (i = 0; !r && i < m->n_protocol; i++)
+		if (filter_parse_protocol(m->protocol[i], &f->protocols))
+			r = BAD("protocol", m->protocol[i],
+				"use tcp, udp, icmp, icmpv4, icmpv6 or sctp");
+	r = r
+		    ?: compile_enums((const int *)m->verdict, m->n_verdict, 31, &f->verdicts,
+				     "verdict", e);
+	r = r
+		    ?: compile_enums((const int *)m->traffic_direction, m->n_traffic_direction, 2,
+				     &f->directions, "traffic_direction", e);
+	r = r
+		    ?: compile_enums((const int *)m->ip_version, m->n_ip_version, 2,
+				     &f->ip_versions, "ip_version", e);
 	for (i = 0; i < m->n_reply; i++)
 		f->replies |= 1u << (m->reply[i] ? 1 : 0);
-	if (m->n_tcp_flags) {
-		f->tcp_flags = calloc(m->n_tcp_flags, sizeof(*f->tcp_flags));
-		if (!f->tcp_flags)
-			return -ENOMEM;
-		f->n_tcp_flags = m->n_tcp_flags;
-		for (i = 0; i < m->n_tcp_flags; i++) {
-			const Flow__TCPFlags *t = m->tcp_flags[i];
-			uint16_t v = 0;
+	return r ?: compile_tcp_flags(m->tcp_flags, m->n_tcp_flags, f, e);
+}
 
-			v |= t->fin ? FLOW_TCP_FIN : 0;
-			v |= t->syn ? FLOW_TCP_SYN : 0;
-			v |= t->rst ? FLOW_TCP_RST : 0;
-			v |= t->psh ? FLOW_TCP_PSH : 0;
-			v |= t->ack ? FLOW_TCP_ACK : 0;
-			v |= t->urg ? FLOW_TCP_URG : 0;
-			v |= t->ece ? FLOW_TCP_ECE : 0;
-			v |= t->cwr ? FLOW_TCP_CWR : 0;
-			v |= t->ns ? FLOW_TCP_NS : 0;
-			if (!v)
-				FAIL("invalid tcp_flags filter: set at least one flag");
-			f->tcp_flags[i] = v;
-		}
-	}
-	if (m->n_node_name) {
-		f->node_names = calloc(m->n_node_name, sizeof(*f->node_names));
-		if (!f->node_names)
-			return -ENOMEM;
-		f->n_node_names = m->n_node_name;
-		for (i = 0; i < m->n_node_name; i++) {
-			/* Hubble names nodes "cluster/node"; a bare pattern matches the node. */
-			const char *p = strchr(m->node_name[i], '/');
+static int compile_one(const Flow__FlowFilter *m, struct filter *f, struct errmsg *e)
+{
+	struct side_sel *s = &f->sel[0], *d = &f->sel[1];
+	int r = compile_l3l4(m, f, e);
 
-			f->node_names[i] = strdup(p ? p + 1 : m->node_name[i]);
-			if (!f->node_names[i])
-				return -ENOMEM;
-		}
-	}
-
-	r = copy_sel(m->source_pod, m->n_source_pod, &f->sel[0].pods, &f->sel[0].n_pods, false);
-	if (!r)
-		r = copy_sel(m->destination_pod, m->n_destination_pod, &f->sel[1].pods,
-			     &f->sel[1].n_pods, false);
-	if (!r)
-		r = copy_sel(m->source_service, m->n_source_service, &f->sel[0].services,
-			     &f->sel[0].n_services, false);
-	if (!r)
-		r = copy_sel(m->destination_service, m->n_destination_service, &f->sel[1].services,
-			     &f->sel[1].n_services, false);
-	if (!r)
-		r = copy_sel(m->source_label, m->n_source_label, &f->sel[0].labels,
-			     &f->sel[0].n_labels, false);
-	if (!r)
-		r = copy_sel(m->destination_label, m->n_destination_label, &f->sel[1].labels,
-			     &f->sel[1].n_labels, false);
-	if (!r)
-		r = copy_sel(m->source_fqdn, m->n_source_fqdn, &f->sel[0].fqdns, &f->sel[0].n_fqdns,
-			     true);
-	if (!r)
-		r = copy_sel(m->destination_fqdn, m->n_destination_fqdn, &f->sel[1].fqdns,
-			     &f->sel[1].n_fqdns, true);
-	if (r == -EINVAL)
-		FAIL("invalid pod, service, label or fqdn filter: empty or longer than 255 "
-		     "characters");
+	r = r
+		    ?: copy_sel(m->node_name, m->n_node_name, &f->node_names, &f->n_node_names,
+				SEL_NODE, "node_name", e);
+	r = r
+		    ?: copy_sel(m->source_pod, m->n_source_pod, &s->pods, &s->n_pods, SEL_PLAIN,
+				"source_pod", e);
+	r = r
+		    ?: copy_sel(m->destination_pod, m->n_destination_pod, &d->pods, &d->n_pods,
+				SEL_PLAIN, "destination_pod", e);
+	r = r
+		    ?: copy_sel(m->source_service, m->n_source_service, &s->services,
+				&s->n_services, SEL_PLAIN, "source_service", e);
+	r = r
+		    ?: copy_sel(m->destination_service, m->n_destination_service, &d->services,
+				&d->n_services, SEL_PLAIN, "destination_service", e);
+	r = r
+		    ?: copy_sel(m->source_label, m->n_source_label, &s->labels, &s->n_labels,
+				SEL_PLAIN, "source_label", e);
+	r = r
+		    ?: copy_sel(m->destination_label, m->n_destination_label, &d->labels,
+				&d->n_labels, SEL_PLAIN, "destination_label", e);
+	r = r
+		    ?: copy_sel(m->source_fqdn, m->n_source_fqdn, &s->fqdns, &s->n_fqdns, SEL_FQDN,
+				"source_fqdn", e);
+	r = r
+		    ?: copy_sel(m->destination_fqdn, m->n_destination_fqdn, &d->fqdns, &d->n_fqdns,
+				SEL_FQDN, "destination_fqdn", e);
+	r = r
+		    ?: copy_sel(m->graph_node, m->n_graph_node, &f->graph_nodes, &f->n_graph_nodes,
+				SEL_PLAIN, "graph_node", e);
+	r = r
+		    ?: copy_sel(m->graph_edge, m->n_graph_edge, &f->graph_edges, &f->n_graph_edges,
+				SEL_PLAIN, "graph_edge", e);
 	return r;
 }
 
 static int compile_list(Flow__FlowFilter *const *in, size_t n, struct filter **out, size_t *nout,
-			char *err, size_t errlen)
+			struct errmsg *e)
 {
 	size_t i;
 	int r;
@@ -602,7 +547,7 @@ static int compile_list(Flow__FlowFilter *const *in, size_t n, struct filter **o
 		return -ENOMEM;
 	*nout = n;
 	for (i = 0; i < n; i++) {
-		r = compile_one(in[i], &(*out)[i], err, errlen);
+		r = compile_one(in[i], &(*out)[i], e);
 		if (r)
 			return r;
 	}
@@ -610,23 +555,36 @@ static int compile_list(Flow__FlowFilter *const *in, size_t n, struct filter **o
 }
 
 struct flow_filter_set *flow_filter_set_new(Flow__FlowFilter *const *allow, size_t n_allow,
-					    Flow__FlowFilter *const *deny, size_t n_deny, char *err,
-					    size_t errlen)
+					    Flow__FlowFilter *const *deny, size_t n_deny,
+					    struct errmsg *e)
 {
 	struct flow_filter_set *fs = calloc(1, sizeof(*fs));
 	int r;
 
-	if (!fs)
+	if (!fs) {
+		errmsg_set(e, -ENOMEM, "out of memory for the filters");
 		return NULL;
-	if (errlen)
-		err[0] = '\0';
-	r = compile_list(allow, n_allow, &fs->allow, &fs->n_allow, err, errlen);
-	if (!r)
-		r = compile_list(deny, n_deny, &fs->deny, &fs->n_deny, err, errlen);
+	}
+	r = compile_list(allow, n_allow, &fs->allow, &fs->n_allow, e);
+	r = r ?: compile_list(deny, n_deny, &fs->deny, &fs->n_deny, e);
 	if (r) {
+		if (r == -ENOMEM)
+			errmsg_set(e, r, "out of memory for the filters");
 		flow_filter_set_free(fs);
 		errno = -r;
 		return NULL;
 	}
 	return fs;
+}
+
+int flow_filter_set_from_req(struct filter_req *r, struct flow_filter_set **out, struct errmsg *e)
+{
+	Flow__FlowFilter *a[2], *d[2];
+	size_t na = filter_req_filters(r, false, a), nd = filter_req_filters(r, true, d);
+
+	*out = NULL;
+	if (!na && !nd)
+		return 0;
+	*out = flow_filter_set_new(a, na, d, nd, e);
+	return *out ? 0 : -errno;
 }

@@ -1,26 +1,94 @@
-/* The collector's core: records from the rings and sweeps of the kernel flow map become flows
- * in the store and publications on the bus. */
+/* The collector's core (see include/flowscope/pipeline/collector.h): decoded records and
+ * kernel map sweeps become flows in the store and events on the bus. */
 #include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
 
-#include "flowscope/enrich/cgroup_path.h"
-#include "flowscope/pipeline/collector.h"
 #include "flowscope/enrich/dns.h"
+#include "flowscope/pipeline/collector.h"
+#include "flowscope/pipeline/flow_decode.h"
 
-#define NSEC_PER_SEC 1000000000ULL
 #define SWEEP_BATCH 1024
+#define MAX_IFACES 64
 
-void collector_init(struct collector *c)
+struct collector {
+	struct collector_opts o;
+	char node_name[256];
+	uint64_t start_wall_ns;
+	struct collector_stats st;
+	struct clock_offset clock;
+	uint64_t sweep_gen;
+	/* Interfaces flows were seen on: drop records carry no usable ifindex, they are
+	 * matched to the flow of the same tuple on each of these. */
+	uint32_t ifindexes[MAX_IFACES];
+	unsigned int n_ifindexes;
+	struct {
+		uint32_t ifindex;
+		char name[IF_NAMESIZE];
+		uint64_t at; /* boot ns of the lookup */
+	} ifnames[MAX_IFACES];
+};
+
+struct collector *collector_new(const struct collector_opts *o)
 {
-	memset(c, 0, sizeof(*c));
-	c->cfg.idle_timeout_ns = 30 * NSEC_PER_SEC;
-	c->cfg.tcp_idle_timeout_ns = 300 * NSEC_PER_SEC;
-	c->cfg.update_interval_ns = 10 * NSEC_PER_SEC;
-	c->close_grace_ns = 2 * NSEC_PER_SEC;
-	c->cgroup_root_fd = -1;
-	flow_clock_sync(&c->clock);
+	struct collector *c;
+
+	if (!o->store || !o->bus) {
+		errno = EINVAL;
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->o = *o;
+	c->o.idle_timeout_ns = o->idle_timeout_ns ?: 30 * NSEC_PER_SEC;
+	c->o.tcp_idle_timeout_ns = o->tcp_idle_timeout_ns ?: 300 * NSEC_PER_SEC;
+	c->o.update_interval_ns = o->update_interval_ns ?: 10 * NSEC_PER_SEC;
+	c->o.close_grace_ns = o->close_grace_ns ?: 2 * NSEC_PER_SEC;
+	snprintf(c->node_name, sizeof(c->node_name), "%s", o->node_name ? o->node_name : "");
+	c->o.node_name = c->node_name;
+	clock_sync(&c->clock);
+	c->start_wall_ns = clock_wall_ns();
+	return c;
+}
+
+void collector_free(struct collector *c)
+{
+	free(c);
+}
+
+void collector_get_stats(const struct collector *c, struct collector_stats *st)
+{
+	*st = c->st;
+}
+
+struct flow_store *collector_store(const struct collector *c)
+{
+	return c->o.store;
+}
+
+struct flow_bus *collector_bus(const struct collector *c)
+{
+	return c->o.bus;
+}
+
+const char *collector_node_name(const struct collector *c)
+{
+	return c->node_name;
+}
+
+uint64_t collector_start_ns(const struct collector *c)
+{
+	return c->start_wall_ns;
+}
+
+const struct clock_offset *collector_clock(const struct collector *c)
+{
+	return &c->clock;
 }
 
 static void set_proc(struct collector *c, struct flow_process *p, const struct sock_info *i)
@@ -33,8 +101,8 @@ static void set_proc(struct collector *c, struct flow_process *p, const struct s
 	if (p->cgroup_id != i->cgroup_id) {
 		p->cgroup_id = i->cgroup_id;
 		snprintf(p->container_id, sizeof(p->container_id), "%s",
-			 c->cgroup_root_fd >= 0 && i->cgroup_id > 1
-				 ? cgroup_container_id(c->cgroup_root_fd, i->cgroup_id)
+			 c->o.cgroups && i->cgroup_id > 1
+				 ? cgroup_names_container_id(c->o.cgroups, i->cgroup_id)
 				 : "");
 	}
 }
@@ -45,11 +113,11 @@ static void enrich_sockets(struct collector *c, struct flow *f)
 {
 	const struct sock_info *cs, *ss, *any;
 
-	if (!c->socks || f->proto != IPPROTO_TCP)
+	if (!c->o.socks || f->proto != IPPROTO_TCP)
 		return;
-	cs = sock_table_find(c->socks, f->family, f->src.addr, f->src.port, f->dst.addr,
+	cs = sock_table_find(c->o.socks, f->family, f->src.addr, f->src.port, f->dst.addr,
 			     f->dst.port);
-	ss = sock_table_find(c->socks, f->family, f->dst.addr, f->dst.port, f->src.addr,
+	ss = sock_table_find(c->o.socks, f->family, f->dst.addr, f->dst.port, f->src.addr,
 			     f->src.port);
 	set_proc(c, &f->src_proc, cs);
 	set_proc(c, &f->dst_proc, ss);
@@ -71,15 +139,15 @@ static void enrich_sockets(struct collector *c, struct flow *f)
 static void enrich(struct collector *c, struct flow *f)
 {
 	enrich_sockets(c, f);
-	if (c->dns) {
-		uint64_t now = flow_clock_boot_now();
+	if (c->o.dns) {
+		uint64_t now = clock_boot_ns();
 		const char *n;
 
 		/* A name stays once learned, even after its TTL: the flow was made with it. */
-		n = dns_cache_lookup(c->dns, f->family, f->src.addr, now);
+		n = dns_cache_lookup(c->o.dns, f->family, f->src.addr, now);
 		if (n)
 			f->src_name = n;
-		n = dns_cache_lookup(c->dns, f->family, f->dst.addr, now);
+		n = dns_cache_lookup(c->o.dns, f->family, f->dst.addr, now);
 		if (n)
 			f->dst_name = n;
 	}
@@ -106,11 +174,11 @@ static void count_metrics(struct collector *c, const struct flow *f)
 {
 	int i;
 
-	c->metrics.flows[f->dns.present][f->verdict == FLOW_VERDICT_DROPPED][metric_proto(f)]++;
+	c->st.flows[f->dns.present][f->verdict == FLOW_VERDICT_DROPPED][metric_proto(f)]++;
 	if (f->proto == IPPROTO_TCP && f->event != FLOW_EVENT_UPDATE && f->event != FLOW_EVENT_END)
 		for (i = 0; i < 9; i++)
 			if (f->tcp_flags & (1u << i))
-				c->metrics.tcp_flags[i][f->family == 6]++;
+				c->st.tcp_flags[i][f->family == 6]++;
 }
 
 static void publish(struct collector *c, struct flow *f, uint64_t now_ns)
@@ -118,8 +186,8 @@ static void publish(struct collector *c, struct flow *f, uint64_t now_ns)
 	enrich(c, f);
 	count_metrics(c, f);
 	f->published_ns = now_ns;
-	c->stats.flows_published++;
-	flow_bus_publish(c->bus, f);
+	c->st.flows_published++;
+	flow_bus_publish(c->o.bus, f);
 	/* Subscribers got the event (a reply packet's view, that packet's flags); the store
 	 * keeps the connection's view: initiator -> responder with every flag seen so far. */
 	f->is_reply = false;
@@ -156,106 +224,101 @@ static void end_flow(struct collector *c, struct flow *f, uint64_t now_wall)
 	f->tcp_flags = f->tcp_flags_seen[0] | f->tcp_flags_seen[1];
 	f->time_ns = now_wall;
 	f->end_ns = f->last_seen_ns;
-	flow_store_end(c->store, f);
-	flow_store_touch(c->store, f);
+	flow_store_end(c->o.store, f);
+	flow_store_touch(c->o.store, f);
 	publish(c, f, now_wall);
 }
 
-static int handle_sock_record(struct collector *c, const void *data, size_t len)
+static void handle_sock(struct collector *c, const struct flow_sock_record *r)
 {
-	struct flow_sock_record r;
-
-	if (len != sizeof(r)) {
-		c->stats.decode_errors++;
-		return -EINVAL;
-	}
-	memcpy(&r, data, sizeof(r));
-	if (r.version != FLOW_RECORD_VERSION) {
-		c->stats.decode_errors++;
-		return -EPROTO;
-	}
-	c->stats.sock_records++;
-	if (c->socks)
-		sock_table_handle(c->socks, &r);
-	return 0;
+	c->st.sock_records++;
+	if (c->o.socks)
+		sock_table_handle(c->o.socks, r);
 }
 
-static int handle_dns_record(struct collector *c, const void *data, size_t len)
+/* Names the answer's addresses with the name that was asked for (not the end of a CNAME
+ * chain: it is what the application connects to), for a minute past the TTL. */
+static void learn_names(struct collector *c, const struct dns_msg *m, const char *query,
+			uint64_t ts_ns)
 {
-	static struct flow_dns_record r;
-	static struct dns_msg m; /* 17 KiB: not on the stack; the loop is single-threaded */
-	const char *query = NULL;
-	struct flow *f;
+	size_t i;
+
+	if (!c->o.dns || !m->response || m->rcode != 0)
+		return;
+	for (i = 0; i < m->n_answers; i++) {
+		const struct dns_answer *a = &m->answers[i];
+
+		if (a->family)
+			dns_cache_add(c->o.dns, a->family, a->addr, query,
+				      ts_ns + ((uint64_t)a->ttl + 60) * NSEC_PER_SEC);
+	}
+}
+
+static void set_dns_info(struct flow_dns_info *d, const struct dns_msg *m, const char *query)
+{
 	uint32_t ttl = 0;
 	size_t i;
-	int err;
 
-	if (len != sizeof(r)) {
-		c->stats.decode_errors++;
-		return -EINVAL;
-	}
-	memcpy(&r, data, sizeof(r));
-	if (r.version != FLOW_RECORD_VERSION || r.data_len > FLOW_DNS_MAX || r.sender > 1) {
-		c->stats.decode_errors++;
-		return -EINVAL;
-	}
-	c->stats.dns_records++;
-	err = r.key.proto == IPPROTO_TCP ? dns_parse_tcp(r.data, r.data_len, &m)
-					 : dns_parse(r.data, r.data_len, &m);
-	if (err) {
-		c->stats.dns_errors++; /* not DNS, or cut: the flow itself is unaffected */
-		return 0;
-	}
-	if (c->dns)
-		query = dns_cache_intern(c->dns, m.qname);
-	if (c->dns && m.response && m.rcode == 0) {
-		for (i = 0; i < m.n_answers; i++) {
-			const struct dns_answer *a = &m.answers[i];
-
-			if (!a->family)
-				continue;
-			/* The name asked for, not the end of a CNAME chain: it is what the
-			 * application connects to. A minute of grace past the TTL. */
-			dns_cache_add(c->dns, a->family, a->addr, query,
-				      r.ts_ns + ((uint64_t)a->ttl + 60) * NSEC_PER_SEC);
-		}
-	}
-	f = flow_store_find(c->store, &r.key);
-	if (!f)
-		return 0;
-	memset(&f->dns, 0, sizeof(f->dns));
-	f->dns.present = true;
-	f->dns.response = m.response;
-	f->dns.query = query;
-	f->dns.qtype = m.qtype;
-	f->dns.rcode = m.rcode;
-	for (i = 0; i < m.n_answers; i++) {
-		const struct dns_answer *a = &m.answers[i];
+	memset(d, 0, sizeof(*d));
+	d->present = true;
+	d->response = m->response;
+	d->query = query;
+	d->qtype = m->qtype;
+	d->rcode = m->rcode;
+	for (i = 0; i < m->n_answers; i++) {
+		const struct dns_answer *a = &m->answers[i];
 
 		if (!ttl || a->ttl < ttl)
 			ttl = a->ttl;
-		if (!a->family || f->dns.n_ips >= 4)
+		if (!a->family || d->n_ips >= 4)
 			continue;
-		f->dns.ip_family[f->dns.n_ips] = a->family;
-		memcpy(f->dns.ips[f->dns.n_ips], a->addr, 16);
-		f->dns.n_ips++;
+		d->ip_family[d->n_ips] = a->family;
+		memcpy(d->ips[d->n_ips], a->addr, 16);
+		d->n_ips++;
 	}
-	f->dns.ttl = ttl;
+	d->ttl = ttl;
+}
+
+/* The sender is the initiator when its address and port are the flow's source. */
+static bool sent_by_responder(const struct flow *f, const struct flow_key *k, uint8_t sender)
+{
+	return !(memcmp(k->addr[sender], f->src.addr, 16) == 0 && k->port[sender] == f->src.port);
+}
+
+static void handle_dns(struct collector *c, const struct flow_dns_record *r)
+{
+	static struct dns_msg m; /* 17 KiB: not on the stack; the loop is single-threaded */
+	const char *query = NULL;
+	struct flow *f;
+	int err;
+
+	c->st.dns_records++;
+	err = r->key.proto == IPPROTO_TCP ? dns_parse_tcp(r->data, r->data_len, &m)
+					  : dns_parse(r->data, r->data_len, &m);
+	if (err) {
+		c->st.dns_errors++; /* not DNS, or cut: the flow itself is unaffected */
+		return;
+	}
+	if (c->o.dns)
+		query = dns_cache_intern(c->o.dns, m.qname);
+	learn_names(c, &m, query, r->ts_ns);
+	f = flow_store_find(c->o.store, &r->key);
+	if (!f)
+		return;
+	set_dns_info(&f->dns, &m, query);
 	f->event = FLOW_EVENT_DNS;
-	f->is_reply = !(memcmp(r.key.addr[r.sender], f->src.addr, 16) == 0 &&
-			r.key.port[r.sender] == f->src.port);
-	f->time_ns = flow_clock_wall(&c->clock, r.ts_ns);
-	flow_store_touch(c->store, f);
+	f->is_reply = sent_by_responder(f, &r->key, r->sender);
+	f->time_ns = clock_to_wall(&c->clock, r->ts_ns);
+	flow_store_touch(c->o.store, f);
 	publish(c, f, f->time_ns);
-	return 0;
 }
 
 /* Interface names, cached for a few seconds: if_indextoname() is a socket and an ioctl, too
  * much for every new flow (interfaces get renamed rarely; a stale name lasts 5 s at most). */
 static void ifname_of(struct collector *c, uint32_t ifindex, char name[IF_NAMESIZE])
 {
-	unsigned int slot = ifindex % (sizeof(c->ifnames) / sizeof(c->ifnames[0]));
-	uint64_t now = flow_clock_boot_now();
+	unsigned int slot = ifindex % (MAX_IFACES);
+	uint64_t now = clock_boot_ns();
 
 	if (c->ifnames[slot].ifindex != ifindex || now - c->ifnames[slot].at > 5 * NSEC_PER_SEC) {
 		c->ifnames[slot].ifindex = ifindex;
@@ -273,102 +336,95 @@ static void note_ifindex(struct collector *c, uint32_t ifindex)
 	for (i = 0; i < c->n_ifindexes; i++)
 		if (c->ifindexes[i] == ifindex)
 			return;
-	if (c->n_ifindexes < sizeof(c->ifindexes) / sizeof(c->ifindexes[0]))
+	if (c->n_ifindexes < MAX_IFACES)
 		c->ifindexes[c->n_ifindexes++] = ifindex;
 }
 
-static int handle_drop_record(struct collector *c, const void *data, size_t len)
+static void handle_drop(struct collector *c, const struct flow_drop_record *r)
 {
-	struct flow_drop_record r;
-	uint64_t time_ns;
+	uint64_t time_ns = clock_to_wall(&c->clock, r->ts_ns);
 	unsigned int i;
 	bool found = false;
 
-	if (len != sizeof(r)) {
-		c->stats.decode_errors++;
-		return -EINVAL;
-	}
-	memcpy(&r, data, sizeof(r));
-	if (r.version != FLOW_RECORD_VERSION || r.sender > 1 ||
-	    (r.key.family != 4 && r.key.family != 6)) {
-		c->stats.decode_errors++;
-		return -EINVAL;
-	}
-	c->stats.drop_records++;
-	time_ns = flow_clock_wall(&c->clock, r.ts_ns);
+	c->st.drop_records++;
 	/* The same packets are one flow on each watched interface they crossed. */
 	for (i = 0; i < c->n_ifindexes; i++) {
-		struct flow_key k = r.key;
+		struct flow_key k = r->key;
 		struct flow *f;
 
 		k.ifindex = c->ifindexes[i];
-		f = flow_store_find(c->store, &k);
+		f = flow_store_find(c->o.store, &k);
 		if (!f)
 			continue;
 		found = true;
 		/* Dropped packets since the last report for this flow and reason. */
-		c->metrics.drops[r.reason < 255 ? r.reason : 255][metric_proto(f)] +=
-			f->drop_reason == r.reason && f->drops <= r.count ? r.count - f->drops
-									  : r.count;
+		c->st.drops[r->reason < 255 ? r->reason : 255][metric_proto(f)] +=
+			f->drop_reason == r->reason && f->drops <= r->count ? r->count - f->drops
+									    : r->count;
 		f->verdict = FLOW_VERDICT_DROPPED;
-		if (f->drop_reason != r.reason || r.count > f->drops)
-			f->drops = r.count;
-		f->drop_reason = r.reason;
+		if (f->drop_reason != r->reason || r->count > f->drops)
+			f->drops = r->count;
+		f->drop_reason = r->reason;
 		f->event = FLOW_EVENT_DROP;
-		/* The sender is the initiator when its address and port are the flow's source. */
-		f->is_reply = !(memcmp(r.key.addr[r.sender], f->src.addr, 16) == 0 &&
-				r.key.port[r.sender] == f->src.port);
-		f->tcp_flags = r.tcp_flags;
+		f->is_reply = sent_by_responder(f, &r->key, r->sender);
+		f->tcp_flags = r->tcp_flags;
 		f->time_ns = time_ns;
-		flow_store_touch(c->store, f);
+		flow_store_touch(c->o.store, f);
 		publish(c, f, time_ns);
 	}
 	if (!found)
-		c->stats.drops_untracked++;
-	return 0;
+		c->st.drops_untracked++;
 }
 
-int collector_handle_record(struct collector *c, const void *data, size_t len)
+static int handle_flow(struct collector *c, const struct flow *ev)
 {
-	struct flow ev, *f;
-	uint16_t type;
-	int err;
+	struct flow *f = flow_store_find(c->o.store, &ev->key);
 
-	c->stats.records++;
-	if (len >= 2) {
-		memcpy(&type, data, 2);
-		if (type == FLOW_REC_SOCK)
-			return handle_sock_record(c, data, len);
-		if (type == FLOW_REC_DROP)
-			return handle_drop_record(c, data, len);
-		if (type == FLOW_REC_DNS)
-			return handle_dns_record(c, data, len);
-	}
-	err = flow_decode_record(&ev, data, len, &c->clock);
-	if (err) {
-		c->stats.decode_errors++;
-		return err;
-	}
-	f = flow_store_find(c->store, &ev.key);
 	/* A record of another kernel entry for a key we hold (its first_seen differs) means
 	 * the kernel forgot the old flow (LRU eviction, or our idle sweep raced with new
 	 * packets): the old one is over. */
-	if (f && f->first_seen_boot_ns != ev.first_seen_boot_ns) {
-		end_flow(c, f, ev.time_ns);
+	if (f && f->first_seen_boot_ns != ev->first_seen_boot_ns) {
+		end_flow(c, f, ev->time_ns);
 		f = NULL;
 	}
 	if (!f) {
-		f = flow_store_insert(c->store, &ev);
+		f = flow_store_insert(c->o.store, ev);
 		if (!f)
 			return -errno;
 		note_ifindex(c, f->ifindex);
 		ifname_of(c, f->ifindex, f->ifname);
 	} else {
-		merge_record(f, &ev);
-		flow_store_touch(c->store, f);
+		merge_record(f, ev);
+		flow_store_touch(c->o.store, f);
 	}
-	publish(c, f, ev.time_ns);
+	publish(c, f, ev->time_ns);
 	return 0;
+}
+
+int collector_handle_record(struct collector *c, const void *data, size_t len)
+{
+	struct decoded_record d;
+	int err;
+
+	c->st.records++;
+	err = flow_decode(data, len, &c->clock, &d);
+	if (err) {
+		c->st.decode_errors++;
+		return err;
+	}
+	switch (d.type) {
+	case FLOW_REC_TC:
+		return handle_flow(c, &d.flow);
+	case FLOW_REC_SOCK:
+		handle_sock(c, &d.sock);
+		return 0;
+	case FLOW_REC_DROP:
+		handle_drop(c, &d.drop);
+		return 0;
+	default:
+		handle_dns(c, &d.dns);
+		return 0;
+	}
 }
 
 static bool tcp_closed(const struct flow *f)
@@ -383,7 +439,7 @@ static bool tcp_closed(const struct flow *f)
 static int sweep_entry(struct collector *c, int map_fd, const struct flow_key *key,
 		       const struct flow_state *st, uint64_t now_boot, uint64_t now_wall)
 {
-	struct flow *f = flow_store_find(c->store, key);
+	struct flow *f = flow_store_find(c->o.store, key);
 	uint64_t timeout, before;
 	bool changed;
 
@@ -396,7 +452,7 @@ static int sweep_entry(struct collector *c, int map_fd, const struct flow_key *k
 		nf.event = FLOW_EVENT_START;
 		nf.time_ns = nf.first_seen_ns;
 		ifname_of(c, nf.ifindex, nf.ifname);
-		f = flow_store_insert(c->store, &nf);
+		f = flow_store_insert(c->o.store, &nf);
 		if (!f)
 			return -errno;
 		note_ifindex(c, f->ifindex);
@@ -414,26 +470,26 @@ static int sweep_entry(struct collector *c, int map_fd, const struct flow_key *k
 	flow_decode_state(f, key, st, &c->clock);
 	changed = f->packets[0] + f->packets[1] != before;
 	if (changed)
-		flow_store_touch(c->store, f);
+		flow_store_touch(c->o.store, f);
 
 	enrich(c, f);
 	/* The sockets closed: the connection is over once the last packets had time to pass
 	 * (a final ACK after the close must not start a new flow). */
 	if (f->sock_closed_ns && now_boot > f->sock_closed_ns &&
-	    now_boot - f->sock_closed_ns >= c->close_grace_ns &&
-	    now_boot - st->last_seen_ns >= c->close_grace_ns) {
+	    now_boot - f->sock_closed_ns >= c->o.close_grace_ns &&
+	    now_boot - st->last_seen_ns >= c->o.close_grace_ns) {
 		bpf_map_delete_elem(map_fd, key);
 		end_flow(c, f, now_wall);
 		return 1;
 	}
-	timeout = f->proto == IPPROTO_TCP && !tcp_closed(f) ? c->cfg.tcp_idle_timeout_ns
-							    : c->cfg.idle_timeout_ns;
+	timeout = f->proto == IPPROTO_TCP && !tcp_closed(f) ? c->o.tcp_idle_timeout_ns
+							    : c->o.idle_timeout_ns;
 	if (now_boot > st->last_seen_ns && now_boot - st->last_seen_ns >= timeout) {
 		bpf_map_delete_elem(map_fd, key);
 		end_flow(c, f, now_wall);
 		return 1;
 	}
-	if (changed && now_wall - f->published_ns >= c->cfg.update_interval_ns) {
+	if (changed && now_wall - f->published_ns >= c->o.update_interval_ns) {
 		f->event = FLOW_EVENT_UPDATE;
 		f->is_reply = false;
 		f->tcp_flags = f->tcp_flags_seen[0] | f->tcp_flags_seen[1];
@@ -474,8 +530,8 @@ int collector_end_all(struct collector *c)
 {
 	struct gone_ctx g = {.c = c};
 
-	g.now_wall = flow_clock_wall(&c->clock, flow_clock_boot_now());
-	flow_store_foreach_active(c->store, end_any, &g);
+	g.now_wall = clock_to_wall(&c->clock, clock_boot_ns());
+	flow_store_foreach_active(c->o.store, end_any, &g);
 	return g.ended;
 }
 
@@ -492,11 +548,11 @@ int collector_sweep(struct collector *c, int map_fd)
 	uint64_t entries = 0;
 	__u32 i, n;
 
-	flow_clock_sync(&c->clock);
-	now_boot = flow_clock_boot_now();
-	now_wall = flow_clock_wall(&c->clock, now_boot);
+	clock_sync(&c->clock);
+	now_boot = clock_boot_ns();
+	now_wall = clock_to_wall(&c->clock, now_boot);
 	c->sweep_gen++;
-	c->stats.sweeps++;
+	c->st.sweeps++;
 	keys = calloc(SWEEP_BATCH, sizeof(*keys));
 	vals = calloc(SWEEP_BATCH, sizeof(*vals));
 	if (!keys || !vals) {
@@ -525,12 +581,12 @@ int collector_sweep(struct collector *c, int map_fd)
 		}
 		in = &batch_out;
 	}
-	c->metrics.last_sweep_entries = entries;
-	flow_store_foreach_active(c->store, end_gone, &g);
-	if (c->socks)
-		sock_table_expire(c->socks, now_boot, 60 * NSEC_PER_SEC);
-	if (c->dns)
-		dns_cache_expire(c->dns, now_boot);
+	c->st.last_sweep_entries = entries;
+	flow_store_foreach_active(c->o.store, end_gone, &g);
+	if (c->o.socks)
+		sock_table_expire(c->o.socks, now_boot, 60 * NSEC_PER_SEC);
+	if (c->o.dns)
+		dns_cache_expire(c->o.dns, now_boot);
 	ended += g.ended;
 	err = ended;
 out:

@@ -1,8 +1,7 @@
-/* Fan-out of published flows to subscribers (see include/flowscope/pipeline/flow_bus.h). Subscribers
- * removed during a publication are only marked and reaped afterwards, so callbacks may
+/* Fan-out of published flows to subscribers (see include/flowscope/pipeline/flow_bus.h).
+ * Subscribers removed during a publication are only marked and reaped afterwards, so callbacks may
  * unsubscribe themselves or others. */
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "flowscope/pipeline/flow_bus.h"
@@ -12,8 +11,6 @@ struct flow_bus_sub {
 	flow_bus_cb cb;
 	void *ctx;
 	bool dead;
-	char name[32]; /* "" for internal subscribers (graph, exporters) */
-	uint64_t lost;
 };
 
 struct flow_bus {
@@ -22,27 +19,6 @@ struct flow_bus {
 	unsigned int publishing; /* nesting depth */
 	bool has_dead;
 };
-
-void flow_bus_sub_set_name(struct flow_bus_sub *sub, const char *name)
-{
-	snprintf(sub->name, sizeof(sub->name), "%s", name);
-}
-
-void flow_bus_sub_lost(struct flow_bus_sub *sub, uint64_t n)
-{
-	if (sub)
-		sub->lost += n;
-}
-
-void flow_bus_foreach_named(const struct flow_bus *bus,
-			    void (*cb)(const char *name, uint64_t lost, void *ctx), void *ctx)
-{
-	const struct flow_bus_sub *s;
-
-	for (s = bus->head; s; s = s->next)
-		if (!s->dead && s->name[0])
-			cb(s->name, s->lost, ctx);
-}
 
 struct flow_bus *flow_bus_new(void)
 {

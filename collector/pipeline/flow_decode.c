@@ -1,42 +1,13 @@
-/* Decoding of probe records and kernel map entries into flows (see flow_decode.h). */
+/* Record and kernel map decoding (see include/flowscope/pipeline/flow_decode.h). Records come
+ * from the kernel but are checked as untrusted input: a probe of another version, or a bug,
+ * must cost one counted record, never a wrong flow. */
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
 #include "flowscope/pipeline/flow_decode.h"
 
-static uint64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t flow_clock_boot_now(void)
-{
-	return clock_ns(CLOCK_BOOTTIME);
-}
-
-void flow_clock_sync(struct flow_clock *clk)
-{
-	/* Bracket the realtime read with two boottime reads to halve the error. */
-	uint64_t b1 = clock_ns(CLOCK_BOOTTIME);
-	uint64_t r = clock_ns(CLOCK_REALTIME);
-	uint64_t b2 = clock_ns(CLOCK_BOOTTIME);
-
-	clk->boot_to_real_ns = (int64_t)r - (int64_t)(b1 + (b2 - b1) / 2);
-}
-
-uint64_t flow_clock_wall(const struct flow_clock *clk, uint64_t boot_ns)
-{
-	if (!boot_ns)
-		return 0;
-	return (uint64_t)((int64_t)boot_ns + clk->boot_to_real_ns);
-}
-
 void flow_decode_state(struct flow *f, const struct flow_key *key, const struct flow_state *st,
-		       const struct flow_clock *clk)
+		       const struct clock_offset *clk)
 {
 	int init = st->init_side ? 1 : 0;
 
@@ -61,33 +32,70 @@ void flow_decode_state(struct flow *f, const struct flow_key *key, const struct 
 	f->bytes[0] = st->bytes[0];
 	f->bytes[1] = st->bytes[1];
 	f->first_seen_boot_ns = st->first_seen_ns;
-	f->first_seen_ns = flow_clock_wall(clk, st->first_seen_ns);
-	f->last_seen_ns = flow_clock_wall(clk, st->last_seen_ns);
+	f->first_seen_ns = clock_to_wall(clk, st->first_seen_ns);
+	f->last_seen_ns = clock_to_wall(clk, st->last_seen_ns);
 }
 
-int flow_decode_record(struct flow *f, const void *data, size_t len, const struct flow_clock *clk)
+static int decode_tc(const void *data, size_t len, const struct clock_offset *clk, struct flow *f)
 {
 	struct flow_record r;
 
 	memset(f, 0, sizeof(*f));
-	if (len < 4)
+	if (len != sizeof(r))
 		return -EINVAL;
-	memcpy(&r, data, len < sizeof(r) ? len : sizeof(r));
-	if (r.type != FLOW_REC_TC)
-		return -ENOTSUP;
-	if (r.version != FLOW_RECORD_VERSION)
-		return -EPROTO;
-	if (len < sizeof(r))
-		return -EINVAL;
+	memcpy(&r, data, sizeof(r));
 	if ((r.key.family != 4 && r.key.family != 6) || r.pkt_dir > 1 || r.tc_dir > 1 ||
-	    r.state.init_side > 1 || r.state.init_tc_dir > 1)
+	    r.state.init_side > 1 || r.state.init_tc_dir > 1 ||
+	    !(r.events & (FLOW_EV_START | FLOW_EV_TCP_FLAGS)))
 		return -EINVAL;
 	flow_decode_state(f, &r.key, &r.state, clk);
 	f->event = (r.events & FLOW_EV_START) ? FLOW_EVENT_START : FLOW_EVENT_TCP_FLAGS;
 	f->is_reply = r.pkt_dir == 1;
 	f->tcp_flags = r.pkt_tcp_flags;
-	f->time_ns = flow_clock_wall(clk, r.ts_ns);
-	if (!(r.events & (FLOW_EV_START | FLOW_EV_TCP_FLAGS)))
-		return -EINVAL;
+	f->time_ns = clock_to_wall(clk, r.ts_ns);
 	return 0;
+}
+
+static int decode_drop(const void *data, size_t len, struct flow_drop_record *r)
+{
+	if (len != sizeof(*r))
+		return -EINVAL;
+	memcpy(r, data, sizeof(*r));
+	return r->sender > 1 || (r->key.family != 4 && r->key.family != 6) ? -EINVAL : 0;
+}
+
+static int decode_dns(const void *data, size_t len, struct flow_dns_record *r)
+{
+	if (len != sizeof(*r))
+		return -EINVAL;
+	memcpy(r, data, sizeof(*r));
+	return r->data_len > FLOW_DNS_MAX || r->sender > 1 ? -EINVAL : 0;
+}
+
+int flow_decode(const void *data, size_t len, const struct clock_offset *clk,
+		struct decoded_record *out)
+{
+	uint16_t hdr[2]; /* type, version: the start of every record */
+
+	if (len < sizeof(hdr))
+		return -EINVAL;
+	memcpy(hdr, data, sizeof(hdr));
+	out->type = hdr[0];
+	if (hdr[0] < FLOW_REC_TC || hdr[0] > FLOW_REC_DNS)
+		return -ENOTSUP;
+	if (hdr[1] != FLOW_RECORD_VERSION)
+		return -EPROTO;
+	switch (hdr[0]) {
+	case FLOW_REC_TC:
+		return decode_tc(data, len, clk, &out->flow);
+	case FLOW_REC_SOCK:
+		if (len != sizeof(out->sock))
+			return -EINVAL;
+		memcpy(&out->sock, data, sizeof(out->sock));
+		return 0;
+	case FLOW_REC_DROP:
+		return decode_drop(data, len, &out->drop);
+	default:
+		return decode_dns(data, len, &out->dns);
+	}
 }

@@ -1,5 +1,6 @@
-/* Bounded store of recent flows (see include/flowscope/pipeline/flow_store.h). All memory is allocated
- * once: a slot array, a hash index of active flows and a recency list threaded through slots. */
+/* Bounded store of recent flows (see include/flowscope/pipeline/flow_store.h). All memory is
+ * allocated once: a slot array, a hash index of active flows and a recency list threaded through
+ * slots. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>

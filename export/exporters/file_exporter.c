@@ -1,9 +1,19 @@
-/* Flows as NDJSON lines appended to a rotated file (see include/flowscope/exporters/file_exporter.h). The
- * buffer only ever holds whole lines; rotation and reload write it out first, so a record is
- * never split between files or lost on a configuration change. */
+/* The file exporter: every flow event as one NDJSON line (the API's JSON, one
+ * observer.GetFlowsResponse per line) appended to a file, with size rotation (path.1, path.2, ...,
+ * gzipped or not) and a reopen on SIGHUP for logrotate.
+ *
+ * Durability: lines are buffered and written with write(2) when the buffer fills and on every
+ * flush (each second); the file is fsync'd by a sync flush, on close, before a rotation and
+ * before a reopen. A record is never split: the buffer holds whole lines only, a failed write is
+ * truncated back to the last whole line, and rotation happens between lines (a line larger than
+ * the size limit is still written, alone in its file). Files are created 0640 and opened with
+ * O_APPEND: an existing file is continued. Rotation when a line would make the file exceed the
+ * limit: the buffer is written and fsync'd, path.(keep-1) is renamed to path.keep ... path to
+ * path.1 (the oldest is replaced), a new path is opened, and with gzip path.1 is compressed to
+ * path.1.gz (synchronously, zlib) and removed; if compressing fails it stays uncompressed.
+ * Rotated files of both kinds are shifted, so a restart with gzip switched keeps the numbering. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +22,7 @@
 #include <zlib.h>
 
 #include "flowscope/base/buf.h"
-#include "flowscope/exporters/file_exporter.h"
-#include "flowscope/encode/flow_pb.h"
-#include "flowscope/encode/pb_json.h"
+#include "flowscope/exporters/exporter.h"
 
 #define DEFAULT_MAX_BYTES (100ULL << 20)
 #define DEFAULT_KEEP 5
@@ -22,139 +30,43 @@
 #define FILE_MODE 0640
 #define GZ_CHUNK (64u << 10)
 
-/* Everything a reload replaces. */
-struct fe_config {
-	char *path;
-	char *node_name;
+struct file_cfg {
+	const char *path;
 	uint64_t max_bytes;
-	unsigned int keep;
+	uint32_t keep;
 	bool gzip;
-	size_t buffer_bytes;
-	bool *keep_field; /* per field of flow.Flow; NULL: no mask */
-	struct flow_filter_set *filters;
+	uint64_t buffer_bytes;
+};
+
+static const struct opt file_opts[] = {
+	{"export-file", 0, "PATH",
+	 "append every flow event to PATH as NDJSON (SIEM); SIGHUP reopens it\n(for logrotate)",
+	 opt_string, offsetof(struct file_cfg, path)},
+	{"export-max-size", 0, "SIZE", "rotate PATH at this size (default 100M)", opt_size,
+	 offsetof(struct file_cfg, max_bytes)},
+	{"export-keep", 0, "N", "rotated files kept: PATH.1 ... PATH.N (default 5)", opt_u32,
+	 offsetof(struct file_cfg, keep), 1, 1000},
+	{"export-gzip", 0, NULL, "compress rotated files (PATH.1.gz ...)", opt_flag,
+	 offsetof(struct file_cfg, gzip)},
+	{"export-file-buffer", 0, "SIZE",
+	 "bytes buffered before a write (default 64K; written each second anyway)", opt_size,
+	 offsetof(struct file_cfg, buffer_bytes), 1, 1ULL << 30},
+	{0},
 };
 
 struct file_exporter {
-	struct fe_config cfg;
+	struct file_cfg cfg;
+	char *path;
 	int fd;
 	uint64_t size;	  /* bytes of the file on disk (as far as we wrote it) */
 	struct buf out;	  /* whole lines not yet written */
 	uint64_t pending; /* records in out */
-	struct buf line;  /* scratch for one record */
-	struct file_exporter_stats st;
+	struct exporter_stats st;
+	uint64_t rotations, bytes;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-static void config_free(struct fe_config *c)
-{
-	free(c->path);
-	free(c->node_name);
-	free(c->keep_field);
-	flow_filter_set_free(c->filters);
-	memset(c, 0, sizeof(*c));
-}
-
-/* Parses "time, IP,l4" into one flag per flow.Flow field; NULL for no mask. */
-static int parse_mask(const char *fields, bool **out, char *err, size_t errlen)
-{
-	const ProtobufCMessageDescriptor *d = &flow__flow__descriptor;
-	const char *p = fields;
-	bool *keep;
-
-	*out = NULL;
-	if (!fields || !fields[0])
-		return 0;
-	keep = calloc(d->n_fields, sizeof(*keep));
-	if (!keep) {
-		set_err(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	for (;;) {
-		const char *end = strchr(p, ',');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		const ProtobufCFieldDescriptor *fd;
-		char name[128];
-
-		while (n && (*p == ' ' || *p == '\t')) {
-			p++;
-			n--;
-		}
-		while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-			n--;
-		if (!n) {
-			set_err(err, errlen, "empty field name in field mask '%s'", fields);
-			free(keep);
-			return -EINVAL;
-		}
-		if (n >= sizeof(name)) {
-			set_err(err, errlen, "unknown field '%.*s' in field mask", (int)n, p);
-			free(keep);
-			return -EINVAL;
-		}
-		memcpy(name, p, n);
-		name[n] = '\0';
-		fd = protobuf_c_message_descriptor_get_field_by_name(d, name);
-		if (!fd) {
-			set_err(err, errlen, "unknown field '%s' in field mask", name);
-			free(keep);
-			return -EINVAL;
-		}
-		keep[fd - d->fields] = true;
-		if (!end)
-			break;
-		p = end + 1;
-	}
-	*out = keep;
-	return 0;
-}
-
-/* Builds the configuration; takes opts->filters in any case. */
-static int config_new(struct fe_config *c, const struct file_exporter_opts *opts, char *err,
-		      size_t errlen)
-{
-	int r;
-
-	memset(c, 0, sizeof(*c));
-	c->filters = opts ? opts->filters : NULL;
-	if (!opts || !opts->path || !opts->path[0]) {
-		set_err(err, errlen, "no file path");
-		config_free(c);
-		return -EINVAL;
-	}
-	r = parse_mask(opts->fields, &c->keep_field, err, errlen);
-	if (r) {
-		config_free(c);
-		return r;
-	}
-	c->path = strdup(opts->path);
-	c->node_name = strdup(opts->node_name ? opts->node_name : "");
-	if (!c->path || !c->node_name) {
-		set_err(err, errlen, "out of memory");
-		config_free(c);
-		return -ENOMEM;
-	}
-	c->max_bytes = opts->max_bytes ? opts->max_bytes : DEFAULT_MAX_BYTES;
-	c->keep = opts->keep ? opts->keep : DEFAULT_KEEP;
-	c->gzip = opts->gzip;
-	c->buffer_bytes = opts->buffer_bytes ? opts->buffer_bytes : DEFAULT_BUFFER;
-	return 0;
-}
-
 /* Opens path for appending; returns the fd and its size, or a negative errno. */
-static int open_file(const char *path, uint64_t *size, char *err, size_t errlen)
+static int open_file(const char *path, uint64_t *size, struct errmsg *e)
 {
 	struct stat sb;
 	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, FILE_MODE);
@@ -162,14 +74,12 @@ static int open_file(const char *path, uint64_t *size, char *err, size_t errlen)
 
 	if (fd < 0) {
 		r = -errno;
-		set_err(err, errlen, "opening %s: %s", path, strerror(-r));
-		return r;
+		return errmsg_set(e, r, "opening %s: %s", path, strerror(-r));
 	}
 	if (fstat(fd, &sb)) {
 		r = -errno;
-		set_err(err, errlen, "stat %s: %s", path, strerror(-r));
 		close(fd);
-		return r;
+		return errmsg_set(e, r, "stat %s: %s", path, strerror(-r));
 	}
 	*size = (uint64_t)sb.st_size;
 	return fd;
@@ -201,15 +111,16 @@ static int write_out(struct file_exporter *e)
 	} else {
 		e->size += done;
 		e->st.written += e->pending;
-		e->st.bytes += done;
+		e->bytes += done;
 	}
 	buf_reset(&e->out);
 	e->pending = 0;
 	return r;
 }
 
-int file_exporter_flush(struct file_exporter *e, bool sync)
+static int file_flush(void *state, bool sync)
 {
+	struct file_exporter *e = state;
 	int r = 0;
 
 	if (e->out.len)
@@ -305,8 +216,8 @@ out:
  * path and compresses path.1 when asked to. */
 static int rotate(struct file_exporter *e)
 {
-	const struct fe_config *c = &e->cfg;
-	size_t len = strlen(c->path) + 32;
+	const struct file_cfg *c = &e->cfg;
+	size_t len = strlen(e->path) + 32;
 	char *from = malloc(len), *to = malloc(len);
 	uint64_t size = 0;
 	unsigned int i;
@@ -316,12 +227,12 @@ static int rotate(struct file_exporter *e)
 		r = -ENOMEM;
 		goto out;
 	}
-	r = file_exporter_flush(e, true);
+	r = file_flush(e, true);
 	if (r)
 		goto out;
 	/* The oldest goes; both kinds, in case gzip was switched by a reload. */
 	for (gz = 0; gz < 2; gz++) {
-		rotated_name(to, len, c->path, c->keep, gz);
+		rotated_name(to, len, e->path, c->keep, gz);
 		if (unlink(to) && errno != ENOENT) {
 			r = -errno;
 			goto fail;
@@ -331,15 +242,15 @@ static int rotate(struct file_exporter *e)
 		for (gz = 0; gz < 2; gz++) {
 			if (i == 1 && gz)
 				break; /* path itself is never compressed */
-			rotated_name(from, len, c->path, i - 1, gz);
-			rotated_name(to, len, c->path, i, gz);
+			rotated_name(from, len, e->path, i - 1, gz);
+			rotated_name(to, len, e->path, i, gz);
 			if (rename(from, to) && errno != ENOENT) {
 				r = -errno;
 				goto fail;
 			}
 		}
 	}
-	fd = open_file(c->path, &size, NULL, 0);
+	fd = open_file(e->path, &size, NULL);
 	if (fd < 0) {
 		r = fd; /* keep writing to the old file (now path.1) */
 		goto fail;
@@ -347,10 +258,10 @@ static int rotate(struct file_exporter *e)
 	close(e->fd);
 	e->fd = fd;
 	e->size = size;
-	e->st.rotations++;
+	e->rotations++;
 	if (c->gzip) {
-		rotated_name(from, len, c->path, 1, false);
-		rotated_name(to, len, c->path, 1, true);
+		rotated_name(from, len, e->path, 1, false);
+		rotated_name(to, len, e->path, 1, true);
 		if (gzip_file(from, to))
 			e->st.errors++; /* path.1 stays uncompressed: nothing is lost */
 	}
@@ -363,109 +274,24 @@ out:
 	return r;
 }
 
-/* Zeroes one field of m in place (the response is one allocation: nothing to free). */
-static void clear_field(ProtobufCMessage *m, const ProtobufCFieldDescriptor *fd)
+static int file_take(void *state, struct export_event *ev)
 {
-	char *base = (char *)m;
-	size_t n;
-
-	if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
-		*(size_t *)(base + fd->quantifier_offset) = 0;
-		*(void **)(base + fd->offset) = NULL;
-		return;
-	}
-	if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-		uint32_t *which = (uint32_t *)(base + fd->quantifier_offset);
-
-		if (*which != fd->id)
-			return; /* the storage belongs to another member */
-		*which = 0;
-	} else if (fd->label == PROTOBUF_C_LABEL_OPTIONAL && fd->quantifier_offset) {
-		*(protobuf_c_boolean *)(base + fd->quantifier_offset) = 0;
-	}
-	switch (fd->type) {
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-		n = sizeof(uint64_t);
-		break;
-	case PROTOBUF_C_TYPE_DOUBLE:
-		n = sizeof(double);
-		break;
-	case PROTOBUF_C_TYPE_FLOAT:
-		n = sizeof(float);
-		break;
-	case PROTOBUF_C_TYPE_BOOL:
-		n = sizeof(protobuf_c_boolean);
-		break;
-	case PROTOBUF_C_TYPE_ENUM:
-		n = sizeof(int);
-		break;
-	case PROTOBUF_C_TYPE_STRING:
-		n = sizeof(char *);
-		break;
-	case PROTOBUF_C_TYPE_BYTES:
-		n = sizeof(ProtobufCBinaryData);
-		break;
-	case PROTOBUF_C_TYPE_MESSAGE:
-		n = sizeof(ProtobufCMessage *);
-		break;
-	default:
-		n = sizeof(uint32_t);
-		break;
-	}
-	memset(base + fd->offset, 0, n);
-}
-
-/* The record for f in e->line: the API's line, or its masked version. */
-static int encode(struct file_exporter *e, const struct flow *f)
-{
-	const bool *keep = e->cfg.keep_field;
-	Observer__GetFlowsResponse *resp;
-	const ProtobufCMessageDescriptor *d;
-	unsigned int i;
-	int r;
-
-	buf_reset(&e->line);
-	if (!keep)
-		return flow_pb_json_line(&e->line, f, e->cfg.node_name);
-	resp = flow_pb_response_new(f, e->cfg.node_name);
-	if (!resp)
-		return -ENOMEM;
-	d = resp->flow->base.descriptor;
-	for (i = 0; i < d->n_fields; i++)
-		if (!keep[i])
-			clear_field(&resp->flow->base, &d->fields[i]);
-	r = pb_json_write(&e->line, &resp->base);
-	if (!r)
-		r = buf_putc(&e->line, '\n');
-	flow_pb_response_free(resp);
-	if (r)
-		buf_reset(&e->line);
-	return r;
-}
-
-int file_exporter_write(struct file_exporter *e, const struct flow *f)
-{
+	struct file_exporter *e = state;
+	const struct buf *line = export_event_json(ev);
 	uint64_t used;
 	int r;
 
-	if (e->cfg.filters && !flow_filter_set_match(e->cfg.filters, f, e->cfg.node_name)) {
-		e->st.filtered++;
-		return 0;
-	}
-	r = encode(e, f);
-	if (r)
+	if (!line) {
+		r = -ENOMEM;
 		goto drop;
+	}
 	used = e->size + e->out.len;
-	if (used && used + e->line.len > e->cfg.max_bytes) {
+	if (used && used + line->len > e->cfg.max_bytes) {
 		r = rotate(e);
 		if (r)
 			goto drop_counted;
 	}
-	r = buf_append(&e->out, e->line.data, e->line.len);
+	r = buf_append(&e->out, line->data, line->len);
 	if (r)
 		goto drop;
 	e->pending++;
@@ -479,59 +305,62 @@ drop_counted:
 	return r;
 }
 
-int file_exporter_open(struct file_exporter **out, const struct file_exporter_opts *opts, char *err,
-		       size_t errlen)
+static void file_config_init(void *cfg)
 {
-	struct file_exporter *e;
+	struct file_cfg *c = cfg;
+
+	c->max_bytes = DEFAULT_MAX_BYTES;
+	c->keep = DEFAULT_KEEP;
+	c->buffer_bytes = DEFAULT_BUFFER;
+}
+
+static bool file_enabled(const void *cfg)
+{
+	return ((const struct file_cfg *)cfg)->path != NULL;
+}
+
+static int file_open(void **state, const void *cfg, const struct exporter_env *env,
+		     struct errmsg *err)
+{
+	struct file_exporter *e = calloc(1, sizeof(*e));
 	int r;
 
-	*out = NULL;
-	e = calloc(1, sizeof(*e));
-	if (!e) {
-		if (opts)
-			flow_filter_set_free(opts->filters);
-		set_err(err, errlen, "out of memory");
-		return -ENOMEM;
+	(void)env;
+	if (!e)
+		return errmsg_set(err, -ENOMEM, "out of memory");
+	e->cfg = *(const struct file_cfg *)cfg;
+	e->path = strdup(e->cfg.path);
+	if (!e->path) {
+		free(e);
+		return errmsg_set(err, -ENOMEM, "out of memory");
 	}
-	r = config_new(&e->cfg, opts, err, errlen);
-	if (r) {
+	r = e->fd = open_file(e->path, &e->size, err);
+	if (r < 0) {
+		free(e->path);
 		free(e);
 		return r;
 	}
-	e->fd = open_file(e->cfg.path, &e->size, err, errlen);
-	if (e->fd < 0) {
-		r = e->fd;
-		config_free(&e->cfg);
-		free(e);
-		return r;
-	}
-	*out = e;
+	*state = e;
 	return 0;
 }
 
-int file_exporter_reload(struct file_exporter *e, const struct file_exporter_opts *opts, char *err,
-			 size_t errlen)
+/* SIGHUP: the file may have been moved away (logrotate). What is buffered goes to the file it
+ * was taken for, then path is opened again (created if it is gone). On error the file in use
+ * stays in use. */
+static int file_reload(void *state, struct errmsg *err)
 {
-	struct fe_config c;
+	struct file_exporter *e = state;
 	uint64_t size = 0;
 	struct stat sb;
 	int r, fd;
 
-	r = config_new(&c, opts, err, errlen);
-	if (r)
-		return r;
-	fd = open_file(c.path, &size, err, errlen);
-	if (fd < 0) {
-		config_free(&c);
+	fd = open_file(e->path, &size, err);
+	if (fd < 0)
 		return fd;
-	}
-	/* Everything taken with the old options goes to the old file. */
-	r = file_exporter_flush(e, true);
+	r = file_flush(e, true);
 	if (r) {
-		set_err(err, errlen, "writing %s: %s", e->cfg.path, strerror(-r));
 		close(fd);
-		config_free(&c);
-		return r;
+		return errmsg_set(err, r, "writing %s: %s", e->path, strerror(-r));
 	}
 	/* It may be the same file, which just grew. */
 	if (!fstat(fd, &sb))
@@ -539,25 +368,44 @@ int file_exporter_reload(struct file_exporter *e, const struct file_exporter_opt
 	close(e->fd);
 	e->fd = fd;
 	e->size = size;
-	config_free(&e->cfg);
-	e->cfg = c;
 	return 0;
 }
 
-void file_exporter_close(struct file_exporter *e)
+static void file_close(void *state)
 {
-	if (!e)
-		return;
-	file_exporter_flush(e, true);
+	struct file_exporter *e = state;
+
+	file_flush(e, true);
 	close(e->fd);
-	config_free(&e->cfg);
 	buf_free(&e->out);
-	buf_free(&e->line);
+	free(e->path);
 	free(e);
 }
 
-void file_exporter_get_stats(const struct file_exporter *e, struct file_exporter_stats *st)
+static void file_stats(const void *state, struct exporter_stats *st)
 {
+	const struct file_exporter *e = state;
+
 	*st = e->st;
-	st->queued_bytes = e->out.len;
+	st->queued = e->out.len;
+	st->n_extra = 2;
+	st->extra[0].name = "rotations";
+	st->extra[0].value = e->rotations;
+	st->extra[1].name = "bytes";
+	st->extra[1].value = e->bytes;
 }
+
+const struct exporter_type file_exporter = {
+	.name = "file",
+	.title = "Export to a file:",
+	.opts = file_opts,
+	.config_size = sizeof(struct file_cfg),
+	.config_init = file_config_init,
+	.enabled = file_enabled,
+	.open = file_open,
+	.take = file_take,
+	.flush = file_flush,
+	.reload = file_reload,
+	.close = file_close,
+	.stats = file_stats,
+};

@@ -1,7 +1,20 @@
-/* Flows as RFC 5424 syslog messages over UDP, TCP or TLS (see
- * include/flowscope/exporters/syslog_exporter.h). The queue is one byte buffer of whole messages (framed
- * "LEN SP MSG" for TCP and TLS) plus the length of each, so a message cut by a broken connection
- * is re-sent whole on the next one. */
+/* The syslog exporter: every flow event as an RFC 5424 message (encode/syslog_msg.h: the
+ * event's JSON line or a CEF record) to a syslog server (rsyslog, syslog-ng, a SIEM collector)
+ * over UDP (one message per datagram), TCP (RFC 6587 octet counting) or TLS (RFC 5425).
+ *
+ * Delivery: take() only queues (base/msg_queue.h, bounded in bytes by --export-syslog-buffer;
+ * beyond it messages are dropped and counted); flush() sends what the non-blocking socket takes.
+ * While a TCP connection is down messages stay queued and flush reconnects, at most once a
+ * second. A message partly sent when a connection broke is sent whole on the next one. Bytes the
+ * kernel accepted on a connection that then broke cannot be recovered (plain TCP syslog has no
+ * acknowledgement); before sending, flush checks whether the peer closed the connection, which
+ * catches the common case of a restarted server. Over UDP a datagram the kernel refuses with an
+ * error other than EAGAIN/ENOBUFS is dropped.
+ *
+ * TLS: the server's certificate is always verified, against --export-syslog-ca or the system's
+ * CAs, and its name against the host (an IP address against IP SANs); the handshake is
+ * non-blocking, driven by flush. A failed handshake or verification is logged once, counted and
+ * retried like a TCP connection; messages stay queued. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -14,22 +27,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "flowscope/base/buf.h"
-#include "flowscope/encode/flow_pb.h"
-#include "flowscope/exporters/syslog_exporter.h"
+#include "flowscope/base/clock.h"
+#include "flowscope/base/msg_queue.h"
+#include "flowscope/base/parse.h"
+#include "flowscope/base/tls.h"
+#include "flowscope/encode/syslog_msg.h"
+#include "flowscope/exporters/exporter.h"
 
-#define DEFAULT_PORT 514
 #define DEFAULT_MAX_BUFFER (4u << 20)
 #define RECONNECT_NS 1000000000ULL
 #define CLOSE_WAIT_NS 2000000000ULL
 #define SEND_CHUNK (256u << 10)
-#define PRI_INFO (16 * 8 + 6)
-#define PRI_WARNING (16 * 8 + 4)
 
 enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_HANDSHAKE, CONN_UP };
+
+struct syslog_cfg {
+	struct url url; /* udp://, tcp:// or tls://HOST:PORT */
+	bool set;
+	int format; /* 0 json, 1 cef */
+	const char *ca, *cert, *key, *hostname;
+	uint64_t max_buffer;
+};
 
 struct syslog_exporter {
 	bool tcp, cef;
@@ -40,63 +60,59 @@ struct syslog_exporter {
 	size_t tls_wlen;  /* TLS: length of an SSL_write to retry (WANT_WRITE), else 0 */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
-	char hostname[256];
-	size_t max_buffer;
+	char hostname[SYSLOG_MSG_HOSTNAME_MAX];
 	int fd;
 	enum conn_state state;
 	bool ever_connected;
 	uint64_t last_attempt_ns;
 	int pid;
-
-	struct buf q;	   /* queued messages; the first starts at q_off */
-	size_t q_off;	   /* bytes of whole messages already sent */
-	size_t part;	   /* bytes of the first queued message already sent (TCP) */
-	size_t *lens;	   /* length of each queued message (framing included) */
-	size_t lens_head;  /* first queued entry */
-	size_t lens_count; /* entries queued */
-	size_t lens_cap;
-
-	struct buf scratch;
-	struct syslog_exporter_stats st;
+	struct msg_queue q; /* whole messages, framed for TCP and TLS */
+	struct buf msg, framed;
+	struct exporter_stats st;
+	uint64_t reconnects, connect_failures;
 };
 
-static uint64_t mono_ns(void)
+static int opt_syslog_url(const struct opt *o, const char *arg, void *base, struct errmsg *e)
 {
-	struct timespec ts;
+	struct syslog_cfg *c = base;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	(void)o;
+	if (parse_url(arg, &c->url) ||
+	    (strcmp(c->url.scheme, "udp") && strcmp(c->url.scheme, "tcp") &&
+	     strcmp(c->url.scheme, "tls")) ||
+	    c->url.path[0])
+		return errmsg_set(
+			e, -EINVAL,
+			"invalid --export-syslog '%s': use udp://, tcp:// or tls://HOST:PORT with a numeric address",
+			arg);
+	c->set = true;
+	return 0;
 }
 
-static uint64_t wall_ns(void)
-{
-	struct timespec ts;
+static const char *const formats[] = {"json", "cef", NULL};
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
+static const struct opt syslog_opts[] = {
+	{"export-syslog", 0, "URL",
+	 "every flow event to syslog (RFC 5424): udp://, tcp:// or\ntls://HOST:PORT (RFC 5425)",
+	 opt_syslog_url},
+	{"export-syslog-format", 0, "FMT", "json (default: the flow's JSON line) or cef", opt_word,
+	 offsetof(struct syslog_cfg, format), 0, 0, formats},
+	{"export-syslog-ca", 0, "FILE",
+	 "CA bundle to verify the TLS server (default: the system's)", opt_string,
+	 offsetof(struct syslog_cfg, ca)},
+	{"export-syslog-cert", 0, "FILE", "client certificate for TLS (with --export-syslog-key)",
+	 opt_string, offsetof(struct syslog_cfg, cert)},
+	{"export-syslog-key", 0, "FILE", "the client certificate's key", opt_string,
+	 offsetof(struct syslog_cfg, key)},
+	{"export-syslog-hostname", 0, "NAME", "the messages' HOSTNAME (default: this host's name)",
+	 opt_string, offsetof(struct syslog_cfg, hostname)},
+	{"export-syslog-buffer", 0, "SIZE",
+	 "bytes queued at most while the server is slow or down (default 4M)", opt_size,
+	 offsetof(struct syslog_cfg, max_buffer), 1024},
+	{0},
+};
 
-/* RFC 5424 HOSTNAME: 1..255 printable US-ASCII characters, no spaces. */
-static void set_hostname(struct syslog_exporter *e, const char *name)
-{
-	size_t i, n = 0;
-
-	if (!name || !*name) {
-		if (gethostname(e->hostname, sizeof(e->hostname)) != 0)
-			e->hostname[0] = '\0';
-		e->hostname[sizeof(e->hostname) - 1] = '\0';
-		name = e->hostname;
-	}
-	for (i = 0; name[i] && n < sizeof(e->hostname) - 1; i++) {
-		unsigned char c = (unsigned char)name[i];
-
-		e->hostname[n++] = (c > 32 && c < 127) ? (char)c : '_';
-	}
-	e->hostname[n] = '\0';
-	if (n == 0)
-		strcpy(e->hostname, "-");
-}
-
+static void conn_close(struct syslog_exporter *e);
 static void conn_close(struct syslog_exporter *e)
 {
 	if (e->ssl) {
@@ -108,7 +124,7 @@ static void conn_close(struct syslog_exporter *e)
 		close(e->fd);
 	e->fd = -1;
 	e->state = CONN_DOWN;
-	e->part = 0; /* a message cut by the break is re-sent whole */
+	msg_queue_rewind(&e->q); /* a message cut by the break is re-sent whole */
 }
 
 static int make_socket(struct syslog_exporter *e)
@@ -161,35 +177,25 @@ static void conn_established(struct syslog_exporter *e)
 {
 	e->state = CONN_UP;
 	if (e->ever_connected)
-		e->st.reconnects++;
+		e->reconnects++;
 	e->ever_connected = true;
 }
 
 static void conn_failed(struct syslog_exporter *e)
 {
-	e->st.connect_failures++;
+	e->connect_failures++;
+	e->st.errors++;
 	conn_close(e);
 }
 
 /* TCP is up: starts the TLS handshake (driven by tls_handshake()). */
 static int tls_start(struct syslog_exporter *e)
 {
-	X509_VERIFY_PARAM *vp;
-	unsigned char ip[16];
-
 	e->ssl = SSL_new(e->ssl_ctx);
 	if (!e->ssl || SSL_set_fd(e->ssl, e->fd) != 1)
 		return -ENOMEM;
-	vp = SSL_get0_param(e->ssl);
-	X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-	if (inet_pton(AF_INET, e->tls_name, ip) == 1 || inet_pton(AF_INET6, e->tls_name, ip) == 1) {
-		if (X509_VERIFY_PARAM_set1_ip_asc(vp, e->tls_name) != 1)
-			return -EINVAL;
-	} else {
-		if (X509_VERIFY_PARAM_set1_host(vp, e->tls_name, 0) != 1)
-			return -EINVAL;
-		SSL_set_tlsext_host_name(e->ssl, e->tls_name); /* SNI: names only */
-	}
+	if (tls_set_peer_name(e->ssl, e->tls_name))
+		return -EINVAL;
 	SSL_set_connect_state(e->ssl);
 	e->state = CONN_HANDSHAKE;
 	return 0;
@@ -230,8 +236,8 @@ static bool tls_handshake(struct syslog_exporter *e)
 			 err == SSL_ERROR_SYSCALL ? "connection closed" : "protocol error");
 	ERR_clear_error();
 	if (!e->tls_logged) {
-		fprintf(stderr, "syslog: TLS to %s: %s (retrying; logged once)\n", e->tls_name,
-			msg);
+		logmsg(LOG_LEVEL_WARN, "syslog: TLS to %s: %s (retrying; logged once)", e->tls_name,
+		       msg);
 		e->tls_logged = true;
 	}
 	conn_failed(e);
@@ -258,7 +264,7 @@ static int conn_start(struct syslog_exporter *e)
 {
 	int rc;
 
-	e->last_attempt_ns = mono_ns();
+	e->last_attempt_ns = clock_mono_ns();
 	rc = make_socket(e);
 	if (rc < 0)
 		return rc;
@@ -351,7 +357,7 @@ static bool ensure_up(struct syslog_exporter *e)
 	if (e->state == CONN_HANDSHAKE && !tls_handshake(e))
 		return false;
 	if (e->state == CONN_DOWN) {
-		if (mono_ns() - e->last_attempt_ns < RECONNECT_NS && e->last_attempt_ns)
+		if (clock_mono_ns() - e->last_attempt_ns < RECONNECT_NS && e->last_attempt_ns)
 			return false;
 		if (conn_start(e) < 0)
 			return false;
@@ -367,351 +373,46 @@ static bool ensure_up(struct syslog_exporter *e)
 	return e->state == CONN_UP;
 }
 
-static size_t queued_bytes(const struct syslog_exporter *e)
+static int syslog_take(void *state, struct export_event *ev)
 {
-	return e->q.len - e->q_off;
-}
-
-/* Removes the first queued message (sent or dropped). */
-static void pop_msg(struct syslog_exporter *e)
-{
-	e->q_off += e->lens[e->lens_head];
-	e->lens_head++;
-	e->lens_count--;
-	e->part = 0;
-	if (e->lens_count == 0) {
-		e->lens_head = 0;
-		e->q_off = 0;
-		buf_reset(&e->q);
-	}
-}
-
-/* Reclaims the space of sent messages. */
-static void compact(struct syslog_exporter *e)
-{
-	if (e->lens_head > 0 && e->lens_head >= e->lens_count) {
-		memmove(e->lens, e->lens + e->lens_head, e->lens_count * sizeof(*e->lens));
-		e->lens_head = 0;
-	}
-	if (e->q_off > 0 && e->q_off >= queued_bytes(e)) {
-		memmove(e->q.data, e->q.data + e->q_off, queued_bytes(e));
-		e->q.len -= e->q_off;
-		e->q_off = 0;
-	}
-}
-
-static int push_len(struct syslog_exporter *e, size_t len)
-{
-	if (e->lens_head + e->lens_count == e->lens_cap) {
-		size_t ncap = e->lens_cap ? e->lens_cap * 2 : 64;
-		size_t *n = realloc(e->lens, ncap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		e->lens = n;
-		e->lens_cap = ncap;
-	}
-	e->lens[e->lens_head + e->lens_count++] = len;
-	return 0;
-}
-
-static void fmt_time(char *out, size_t n, uint64_t ns)
-{
-	time_t s = (time_t)(ns / 1000000000ULL);
-	unsigned int us = (unsigned int)(ns % 1000000000ULL / 1000);
-	struct tm tm;
-
-	gmtime_r(&s, &tm);
-	snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us);
-}
-
-static void fmt_addr(char *out, size_t n, uint8_t family, const uint8_t *a)
-{
-	if (!inet_ntop(family == 6 ? AF_INET6 : AF_INET, a, out, (socklen_t)n))
-		snprintf(out, n, "-");
-}
-
-static const char *proto_name(uint8_t p, char *tmp, size_t n)
-{
-	switch (p) {
-	case IPPROTO_TCP:
-		return "TCP";
-	case IPPROTO_UDP:
-		return "UDP";
-	case IPPROTO_ICMP:
-		return "ICMP";
-	case IPPROTO_ICMPV6:
-		return "ICMPv6";
-	case IPPROTO_SCTP:
-		return "SCTP";
-	default:
-		snprintf(tmp, n, "%u", p);
-		return tmp;
-	}
-}
-
-/* Appends a CEF extension value: '\', '=' escaped with '\', newlines as \n and \r. */
-static int cef_ext_sep(struct buf *b, bool first, const char *key, const char *val)
-{
-	int rc = buf_printf(b, "%s%s=", first ? "" : " ", key);
-
-	for (; rc == 0 && *val; val++) {
-		switch (*val) {
-		case '\\':
-		case '=':
-		case '|':
-			rc = buf_putc(b, '\\');
-			if (rc == 0)
-				rc = buf_putc(b, *val);
-			break;
-		case '\n':
-			rc = buf_puts(b, "\\n");
-			break;
-		case '\r':
-			rc = buf_puts(b, "\\r");
-			break;
-		default:
-			rc = buf_putc(b, *val);
-		}
-	}
-	return rc;
-}
-
-static int cef_ext(struct buf *b, const char *key, const char *val)
-{
-	return cef_ext_sep(b, false, key, val);
-}
-
-static int cef_u64(struct buf *b, const char *key, uint64_t v)
-{
-	char tmp[24];
-
-	snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
-	return cef_ext(b, key, tmp);
-}
-
-static int format_cef(struct buf *b, const struct flow *f)
-{
-	const struct flow_endpoint *src = f->is_reply ? &f->dst : &f->src;
-	const struct flow_endpoint *dst = f->is_reply ? &f->src : &f->dst;
-	uint64_t out = f->bytes[f->is_reply ? 1 : 0], in = f->bytes[f->is_reply ? 0 : 1];
-	uint64_t end = f->ended && f->end_ns ? f->end_ns : f->last_seen_ns;
-	char a[INET6_ADDRSTRLEN], tmp[8];
+	struct syslog_exporter *e = state;
+	const struct buf *json = e->cef ? NULL : export_event_json(ev);
+	struct buf *m = &e->msg;
 	int rc;
 
-	rc = buf_puts(b, "CEF:0|Flowscope|flowd|0.1|flow|Network flow|3|");
-	if (rc)
-		return rc;
-	fmt_addr(a, sizeof(a), f->family, src->addr);
-	rc = cef_ext_sep(b, true, "src", a); /* right after the header's last '|' */
-	if (rc)
-		return rc;
-	fmt_addr(a, sizeof(a), f->family, dst->addr);
-	rc = cef_ext(b, "dst", a);
-	if (!rc &&
-	    (f->proto == IPPROTO_TCP || f->proto == IPPROTO_UDP || f->proto == IPPROTO_SCTP)) {
-		rc = cef_u64(b, "spt", src->port);
-		if (!rc)
-			rc = cef_u64(b, "dpt", dst->port);
+	buf_reset(&e->msg);
+	buf_reset(&e->framed);
+	rc = !e->cef && !json
+		     ? -ENOMEM
+		     : syslog_msg_format(&e->msg, ev->flow, json ? json->data : NULL,
+					 json ? json->len : 0, e->cef, e->hostname, e->pid);
+	if (!rc && e->tcp) {
+		rc = syslog_msg_frame(&e->framed, e->msg.data, e->msg.len);
+		m = &e->framed;
 	}
-	if (!rc)
-		rc = cef_ext(b, "proto", proto_name(f->proto, tmp, sizeof(tmp)));
-	if (!rc)
-		rc = cef_ext(b, "act",
-			     f->verdict == FLOW_VERDICT_DROPPED ? "DROPPED" : "FORWARDED");
-	if (!rc)
-		rc = cef_u64(b, "in", in);
-	if (!rc)
-		rc = cef_u64(b, "out", out);
-	if (!rc)
-		rc = cef_u64(b, "start", f->first_seen_ns / 1000000ULL);
-	if (!rc)
-		rc = cef_u64(b, "end", end / 1000000ULL);
-	return rc;
-}
-
-/* Builds the RFC 5424 message for f in e->scratch. */
-static int format_msg(struct syslog_exporter *e, const struct flow *f, const char *node_name)
-{
-	struct buf *b = &e->scratch;
-	bool drop = f->verdict == FLOW_VERDICT_DROPPED || f->event == FLOW_EVENT_DROP;
-	char ts[96];
-	int rc;
-
-	buf_reset(b);
-	fmt_time(ts, sizeof(ts), f->time_ns ? f->time_ns : wall_ns());
-	rc = buf_printf(b, "<%d>1 %s %s flowd %d flow - ", drop ? PRI_WARNING : PRI_INFO, ts,
-			e->hostname, e->pid);
-	if (rc)
-		return rc;
-	if (e->cef)
-		return format_cef(b, f);
-	rc = flow_pb_json_line(b, f, node_name ? node_name : "");
-	if (rc)
-		return rc;
-	while (b->len > 0 && (b->data[b->len - 1] == '\n' || b->data[b->len - 1] == '\r'))
-		b->data[--b->len] = '\0';
-	return 0;
-}
-
-/* TLS: the client context (certificate verification on) and the name to verify. */
-static int tls_setup(struct syslog_exporter *e, const struct syslog_exporter_opts *o, char *err,
-		     size_t errlen)
-{
-	const char *name = o->tls_server_name && *o->tls_server_name ? o->tls_server_name : o->host;
-	const char *what;
-	char ebuf[160] = "";
-
-	ERR_clear_error();
-	e->tls_name = strdup(name);
-	e->ssl_ctx = SSL_CTX_new(TLS_client_method());
-	if (!e->tls_name || !e->ssl_ctx) {
-		snprintf(err, errlen, "syslog: TLS: out of memory");
-		return -ENOMEM;
-	}
-	SSL_CTX_set_min_proto_version(e->ssl_ctx, TLS1_2_VERSION);
-	SSL_CTX_set_mode(e->ssl_ctx,
-			 SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	SSL_CTX_set_verify(e->ssl_ctx, SSL_VERIFY_PEER, NULL);
-	if (o->tls_ca && *o->tls_ca) {
-		what = "CA bundle";
-		if (SSL_CTX_load_verify_locations(e->ssl_ctx, o->tls_ca, NULL) != 1)
-			goto fail;
-	} else {
-		what = "default CA paths";
-		if (SSL_CTX_set_default_verify_paths(e->ssl_ctx) != 1)
-			goto fail;
-	}
-	if ((o->tls_cert && *o->tls_cert) != (o->tls_key && *o->tls_key)) {
-		snprintf(err, errlen,
-			 "syslog: TLS: a client certificate needs its key and vice versa");
-		return -EINVAL;
-	}
-	if (o->tls_cert && *o->tls_cert) {
-		what = "client certificate";
-		if (SSL_CTX_use_certificate_chain_file(e->ssl_ctx, o->tls_cert) != 1)
-			goto fail;
-		what = "client key";
-		if (SSL_CTX_use_PrivateKey_file(e->ssl_ctx, o->tls_key, SSL_FILETYPE_PEM) != 1 ||
-		    SSL_CTX_check_private_key(e->ssl_ctx) != 1)
-			goto fail;
-	}
-	ERR_clear_error();
-	return 0;
-fail:
-	ERR_error_string_n(ERR_peek_last_error(), ebuf, sizeof(ebuf));
-	ERR_clear_error();
-	snprintf(err, errlen, "syslog: TLS: cannot load the %s: %s", what, ebuf);
-	return -EINVAL;
-}
-
-int syslog_exporter_open(struct syslog_exporter **out, const struct syslog_exporter_opts *o,
-			 char *err, size_t errlen)
-{
-	struct syslog_exporter *e;
-	uint16_t port = o->port ? o->port : DEFAULT_PORT;
-	struct sockaddr_in *s4;
-	struct sockaddr_in6 *s6;
-	int rc;
-
-	*out = NULL;
-	if (!o->host || !*o->host) {
-		snprintf(err, errlen, "syslog: no host given");
-		return -EINVAL;
-	}
-	e = calloc(1, sizeof(*e));
-	if (!e) {
-		snprintf(err, errlen, "syslog: out of memory");
-		return -ENOMEM;
-	}
-	s4 = (struct sockaddr_in *)&e->addr;
-	s6 = (struct sockaddr_in6 *)&e->addr;
-	if (inet_pton(AF_INET, o->host, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		e->addrlen = sizeof(*s4);
-	} else if (inet_pton(AF_INET6, o->host, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		e->addrlen = sizeof(*s6);
-	} else {
-		snprintf(err, errlen, "syslog: '%s' is not a numeric IPv4 or IPv6 address",
-			 o->host);
-		free(e);
-		return -EINVAL;
-	}
-	e->tcp = o->tcp || o->tls;
-	e->cef = o->cef;
-	if (o->tls) {
-		rc = tls_setup(e, o, err, errlen);
-		if (rc < 0) {
-			SSL_CTX_free(e->ssl_ctx);
-			free(e->tls_name);
-			free(e);
-			return rc;
-		}
-	}
-	e->max_buffer = o->max_buffer ? o->max_buffer : DEFAULT_MAX_BUFFER;
-	e->fd = -1;
-	e->pid = (int)getpid();
-	set_hostname(e, o->hostname);
-	rc = conn_start(e);
-	if (rc < 0 && !e->tcp) {
-		snprintf(err, errlen, "syslog: udp socket to %s:%u: %s", o->host, port,
-			 strerror(-rc));
-		free(e);
-		return rc;
-	}
-	/* TCP: a server not up yet is retried by flush. */
-	*out = e;
-	return 0;
-}
-
-int syslog_exporter_add(struct syslog_exporter *e, const struct flow *f, const char *node_name)
-{
-	char hdr[24];
-	size_t hlen = 0, len;
-	int rc;
-
-	rc = format_msg(e, f, node_name);
+	rc = rc ?: msg_queue_push(&e->q, m->data, m->len, false);
 	if (rc) {
 		e->st.dropped++;
-		return rc;
+		if (rc != -ENOBUFS)
+			e->st.errors++;
 	}
-	if (e->tcp)
-		hlen = (size_t)snprintf(hdr, sizeof(hdr), "%zu ", e->scratch.len);
-	len = hlen + e->scratch.len;
-	if (queued_bytes(e) + len > e->max_buffer) {
-		e->st.dropped++;
-		return -ENOBUFS;
-	}
-	compact(e);
-	rc = buf_reserve(&e->q, len);
-	if (!rc)
-		rc = push_len(e, len);
-	if (rc) {
-		e->st.dropped++;
-		return rc;
-	}
-	buf_append(&e->q, hdr, hlen);
-	buf_append(&e->q, e->scratch.data, e->scratch.len);
-	return 0;
+	return rc;
 }
 
 static int flush_udp(struct syslog_exporter *e)
 {
 	bool retried = false;
+	const void *p;
+	size_t len;
 
 	if (e->state != CONN_UP && !ensure_up(e))
 		return -EAGAIN;
-	while (e->lens_count > 0) {
-		size_t len = e->lens[e->lens_head];
-		ssize_t n = send(e->fd, e->q.data + e->q_off, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while ((len = msg_queue_first(&e->q, &p))) {
+		ssize_t n = send(e->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n >= 0) {
-			e->st.sent++;
-			pop_msg(e);
+			e->st.written++;
+			msg_queue_pop(&e->q);
 			retried = false;
 			continue;
 		}
@@ -725,15 +426,13 @@ static int flush_udp(struct syslog_exporter *e)
 			continue;
 		}
 		e->st.dropped++;
-		pop_msg(e);
+		e->st.errors++;
+		msg_queue_pop(&e->q);
 		retried = false;
 	}
 	return 0;
 }
 
-/* Writes up to n bytes on the stream: returns the count written, -EAGAIN (would block) or -EPIPE
- * (connection broken). TLS: after WANT_*, the next call retries with the same data (the queue
- * only grows meanwhile; SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER allows compact() to move it). */
 static ssize_t stream_write(struct syslog_exporter *e, const void *p, size_t n)
 {
 	struct pipe_guard g;
@@ -771,54 +470,118 @@ static ssize_t stream_write(struct syslog_exporter *e, const void *p, size_t n)
 
 static int flush_tcp(struct syslog_exporter *e)
 {
-	while (e->lens_count > 0) {
-		size_t avail = queued_bytes(e) - e->part, n;
+	while (msg_queue_count(&e->q)) {
+		const void *p;
+		size_t avail = msg_queue_peek(&e->q, &p);
+		uint32_t before = msg_queue_count(&e->q);
 		ssize_t w;
 
 		if (!ensure_up(e))
 			return -EAGAIN;
-		if (avail > SEND_CHUNK)
-			avail = SEND_CHUNK;
-		w = stream_write(e, e->q.data + e->q_off + e->part, avail);
+		w = stream_write(e, p, avail > SEND_CHUNK ? SEND_CHUNK : avail);
 		if (w == -EAGAIN)
 			return -EAGAIN;
 		if (w < 0) {
 			conn_close(e); /* EPIPE, ECONNRESET, ...: reconnect later */
 			return -EAGAIN;
 		}
-		n = (size_t)w;
-		while (n > 0 && e->lens_count > 0) {
-			size_t rest = e->lens[e->lens_head] - e->part;
-
-			if (n < rest) {
-				e->part += n;
-				break;
-			}
-			n -= rest;
-			e->st.sent++;
-			pop_msg(e);
-		}
+		msg_queue_consume(&e->q, (size_t)w);
+		e->st.written += before - msg_queue_count(&e->q);
 	}
 	return 0;
 }
 
-int syslog_exporter_flush(struct syslog_exporter *e)
+static int syslog_flush(void *state, bool sync)
 {
-	int rc = e->tcp ? flush_tcp(e) : flush_udp(e);
+	struct syslog_exporter *e = state;
 
-	compact(e);
-	return rc;
+	(void)sync; /* nothing on our side to make durable */
+	return e->tcp ? flush_tcp(e) : flush_udp(e);
 }
 
-void syslog_exporter_close(struct syslog_exporter *e)
+static int set_addr(struct syslog_exporter *e, const struct url *u, struct errmsg *err)
 {
-	uint64_t deadline;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&e->addr;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&e->addr;
 
+	if (inet_pton(AF_INET, u->host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(u->port);
+		e->addrlen = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, u->host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(u->port);
+		e->addrlen = sizeof(*s6);
+	} else {
+		return errmsg_set(err, -EINVAL,
+				  "'%s' is not a numeric IPv4 or IPv6 address (--export-syslog)",
+				  u->host);
+	}
+	return 0;
+}
+
+static void destroy(struct syslog_exporter *e)
+{
+	conn_close(e);
+	msg_queue_free(&e->q);
+	buf_free(&e->msg);
+	buf_free(&e->framed);
+	SSL_CTX_free(e->ssl_ctx);
+	free(e->tls_name);
+	free(e);
+}
+
+static int syslog_open(void **state, const void *cfg, const struct exporter_env *env,
+		       struct errmsg *err)
+{
+	const struct syslog_cfg *c = cfg;
+	struct syslog_exporter *e = calloc(1, sizeof(*e));
+	int rc;
+
+	(void)env;
 	if (!e)
-		return;
-	deadline = mono_ns() + CLOSE_WAIT_NS;
-	while (syslog_exporter_flush(e) == -EAGAIN) {
-		uint64_t now = mono_ns();
+		return errmsg_set(err, -ENOMEM, "out of memory");
+	e->fd = -1;
+	e->pid = (int)getpid();
+	e->tcp = strcmp(c->url.scheme, "udp") != 0;
+	e->cef = c->format == 1;
+	syslog_msg_hostname(e->hostname, c->hostname);
+	rc = msg_queue_init(&e->q, 0, c->max_buffer ? c->max_buffer : DEFAULT_MAX_BUFFER);
+	rc = rc ?: set_addr(e, &c->url, err);
+	if (!rc && !strcmp(c->url.scheme, "tls")) {
+		e->tls_name = strdup(c->url.host);
+		e->ssl_ctx = tls_client_ctx(c->ca, c->cert, c->key, NULL, err);
+		if (!e->tls_name || !e->ssl_ctx)
+			rc = e->tls_name ? -EINVAL : -ENOMEM;
+		else
+			SSL_CTX_set_mode(e->ssl_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+							     SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	}
+	if (!rc) {
+		rc = conn_start(e);
+		/* TCP: a server not up yet is retried by flush. */
+		if (rc < 0 && !e->tcp)
+			errmsg_set(err, rc, "udp socket to %s:%u: %s", c->url.host, c->url.port,
+				   strerror(-rc));
+		else
+			rc = 0;
+	}
+	if (rc) {
+		destroy(e);
+		return rc;
+	}
+	*state = e;
+	return 0;
+}
+
+/* Flushes with a bounded wait (up to 2 s), then closes; what is left counts as dropped. */
+static void syslog_close(void *state)
+{
+	struct syslog_exporter *e = state;
+	uint64_t deadline = clock_mono_ns() + CLOSE_WAIT_NS;
+
+	while (syslog_flush(e, true) == -EAGAIN) {
+		uint64_t now = clock_mono_ns();
 		struct pollfd p = {.fd = e->fd, .events = POLLOUT};
 		int ms;
 
@@ -834,18 +597,37 @@ void syslog_exporter_close(struct syslog_exporter *e)
 		else
 			usleep((useconds_t)ms * 1000);
 	}
-	e->st.dropped += e->lens_count;
-	conn_close(e);
-	buf_free(&e->q);
-	buf_free(&e->scratch);
-	free(e->lens);
-	SSL_CTX_free(e->ssl_ctx);
-	free(e->tls_name);
-	free(e);
+	e->st.dropped += msg_queue_count(&e->q);
+	destroy(e);
 }
 
-void syslog_exporter_get_stats(const struct syslog_exporter *e, struct syslog_exporter_stats *st)
+static void syslog_stats(const void *state, struct exporter_stats *st)
 {
+	const struct syslog_exporter *e = state;
+
 	*st = e->st;
-	st->queued_bytes = queued_bytes(e);
+	st->queued = msg_queue_bytes(&e->q);
+	st->n_extra = 2;
+	st->extra[0].name = "reconnects";
+	st->extra[0].value = e->reconnects;
+	st->extra[1].name = "connect_failures";
+	st->extra[1].value = e->connect_failures;
 }
+
+static bool syslog_enabled(const void *cfg)
+{
+	return ((const struct syslog_cfg *)cfg)->set;
+}
+
+const struct exporter_type syslog_exporter = {
+	.name = "syslog",
+	.title = "Export to syslog:",
+	.opts = syslog_opts,
+	.config_size = sizeof(struct syslog_cfg),
+	.enabled = syslog_enabled,
+	.open = syslog_open,
+	.take = syslog_take,
+	.flush = syslog_flush,
+	.close = syslog_close,
+	.stats = syslog_stats,
+};

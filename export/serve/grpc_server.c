@@ -1,8 +1,8 @@
-/* gRPC over HTTP/2 (nghttp2 server sessions) on flowd's libuv loop, optionally inside TLS
- * (OpenSSL with memory BIOs), serving observer.Observer and grpc.health.v1.Health.
- * One uv_tcp_t and one nghttp2 session per connection; each call (stream) owns a bounded
- * output queue of framed messages that nghttp2 pulls through a data provider, so HTTP/2 flow
- * control and slow clients never block the loop. */
+/* gRPC over HTTP/2 (nghttp2 server sessions) on a libuv loop, optionally inside TLS (OpenSSL
+ * with memory BIOs), for the service given at start (see include/flowscope/serve/grpc_server.h).
+ * One uv_tcp_t and one nghttp2 session per connection; each call (stream) owns a bounded output
+ * queue of framed messages that nghttp2 pulls through a data provider, so HTTP/2 flow control
+ * and slow clients never block the loop. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -15,9 +15,11 @@
 #include <openssl/ssl.h>
 
 #include "flowscope/base/buf.h"
-#include "flowscope/serve/grpc_server.h"
+#include "flowscope/base/grpc_frame.h"
+#include "flowscope/base/list.h"
 #include "flowscope/base/msg_queue.h"
-#include "flowscope/serve/observer_service.h"
+#include "flowscope/base/tls.h"
+#include "flowscope/serve/grpc_server.h"
 
 #define DEFAULT_FOLLOW_QUEUE 4096
 #define DEFAULT_MAX_REQUEST (4u << 20)
@@ -33,22 +35,23 @@ struct grpc_server {
 	uv_tcp_t listener6; /* ::1 next to 127.0.0.1 when opts.ipv6_loopback_too */
 	bool have_listener6;
 	uv_idle_t flusher; /* flushes connections marked dirty, once per loop iteration */
-	struct collector *col;
 	struct grpc_server_opts opts;
+	struct grpc_service svc;
 	SSL_CTX *ssl_ctx;
-	struct grpc_conn *conns;
+	struct list_node conns;
 	bool flusher_active;
 	bool stopping;
+	struct logmsg_limit bad_client_log;
 };
 
 struct grpc_conn {
 	uv_tcp_t tcp;
 	struct grpc_server *srv;
-	struct grpc_conn *next, *prev;
+	struct list_node node;
 	nghttp2_session *session;
 	SSL *ssl;
 	BIO *rbio, *wbio; /* TLS: network bytes in, network bytes out */
-	struct grpc_call *calls;
+	struct list_node calls;
 	char rbuf[READ_BUF_SIZE];
 	bool dirty; /* wants a flush */
 	bool closing;
@@ -63,7 +66,7 @@ static void on_flush(uv_idle_t *h);
 
 struct grpc_call {
 	struct grpc_conn *conn;
-	struct grpc_call *next, *prev;
+	struct list_node node;
 	int32_t stream_id;
 	char path[128];
 	bool grpc_content_type;
@@ -81,16 +84,6 @@ struct grpc_call {
 	void *svc;
 	void (*svc_free)(void *svc);
 };
-
-struct grpc_conn *grpc_call_conn(struct grpc_call *call)
-{
-	return call->conn;
-}
-
-struct collector *grpc_call_collector(struct grpc_call *call)
-{
-	return call->conn->srv->col;
-}
 
 uint32_t grpc_call_queue_limit(struct grpc_call *call)
 {
@@ -148,20 +141,11 @@ int grpc_call_send_frame(struct grpc_call *call, const void *frame, size_t len, 
 
 int grpc_call_send_msg(struct grpc_call *call, const ProtobufCMessage *m)
 {
-	size_t n = protobuf_c_message_get_packed_size(m);
-	uint8_t *frame = malloc(n + 5);
-	int err;
+	struct buf frame = BUF_INIT;
+	int err = grpc_frame_append(&frame, m);
 
-	if (!frame)
-		return -ENOMEM;
-	frame[0] = 0;
-	frame[1] = (uint8_t)(n >> 24);
-	frame[2] = (uint8_t)(n >> 16);
-	frame[3] = (uint8_t)(n >> 8);
-	frame[4] = (uint8_t)n;
-	protobuf_c_message_pack(m, frame + 5);
-	err = grpc_call_send_frame(call, frame, n + 5, true);
-	free(frame);
+	err = err ?: grpc_call_send_frame(call, frame.data, frame.len, true);
+	buf_free(&frame);
 	return err;
 }
 
@@ -237,8 +221,9 @@ static ssize_t call_read(nghttp2_session *session, int32_t stream_id, uint8_t *d
 		return 0;
 	}
 	n = msg_queue_read(&call->out, dst, len);
-	if (call->svc && msg_queue_count(&call->out) < grpc_call_queue_limit(call) / 2)
-		observer_service_drained(call, call->svc);
+	if (call->svc && call->conn->srv->svc.drained &&
+	    msg_queue_count(&call->out) < grpc_call_queue_limit(call) / 2)
+		call->conn->srv->svc.drained(call, call->svc);
 	return (ssize_t)n;
 }
 
@@ -279,32 +264,22 @@ static struct grpc_call *call_new(struct grpc_conn *c, int32_t stream_id)
 
 	if (!call)
 		return NULL;
-	if (msg_queue_init(&call->out, c->srv->opts.follow_queue)) {
+	if (msg_queue_init(&call->out, c->srv->opts.follow_queue, 0)) {
 		free(call);
 		return NULL;
 	}
 	call->conn = c;
 	call->stream_id = stream_id;
 	call->compressed_ok = true;
-	call->next = c->calls;
-	if (c->calls)
-		c->calls->prev = call;
-	c->calls = call;
+	list_add_tail(&c->calls, &call->node);
 	return call;
 }
 
 static void call_free(struct grpc_call *call)
 {
-	struct grpc_conn *c = call->conn;
-
 	if (call->svc_free)
 		call->svc_free(call->svc);
-	if (call->prev)
-		call->prev->next = call->next;
-	else
-		c->calls = call->next;
-	if (call->next)
-		call->next->prev = call->prev;
+	list_del(&call->node);
 	buf_free(&call->req);
 	msg_queue_free(&call->out);
 	free(call);
@@ -315,6 +290,7 @@ static void call_dispatch(struct grpc_call *call)
 	const uint8_t *p = (const uint8_t *)call->req.data;
 	size_t len = call->req.len;
 	uint32_t mlen;
+	uint8_t flags;
 
 	call->dispatched = true;
 	if (call->req_too_big) {
@@ -326,24 +302,24 @@ static void call_dispatch(struct grpc_call *call)
 				 "content-type must be application/grpc");
 		return;
 	}
-	if (len < 5) {
+	if (!grpc_frame_get_header(p, len, &flags, &mlen)) {
 		grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
 				 "malformed request: expected one length-prefixed message");
 		return;
 	}
-	mlen = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
-	if (p[0] & 1) {
+	if (flags & GRPC_FRAME_COMPRESSED) {
 		grpc_call_finish(call, GRPC_UNIMPLEMENTED,
 				 "compressed messages are not supported: use identity encoding");
 		return;
 	}
-	if (p[0] != 0 || (size_t)mlen + 5 != len) {
-		grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
-				 "malformed request: length prefix does not match the body "
-				 "or more than one message");
+	if (flags != 0 || (size_t)mlen + GRPC_FRAME_HDR != len) {
+		grpc_call_finish(
+			call, GRPC_INVALID_ARGUMENT,
+			"malformed request: length prefix does not match the body or more than one message");
 		return;
 	}
-	observer_service_dispatch(call, call->path, p + 5, mlen);
+	call->conn->srv->svc.dispatch(call, call->path, p + GRPC_FRAME_HDR, mlen,
+				      call->conn->srv->svc.ctx);
 }
 
 /* ---- nghttp2 callbacks ------------------------------------------------------------------ */
@@ -573,11 +549,7 @@ static void on_flush(uv_idle_t *h)
 	struct grpc_server *s = h->data;
 	struct grpc_conn *c, *next;
 
-	for (c = s->conns; c; c = next) {
-		next = c->next;
-		if (c->dirty)
-			conn_flush(c);
-	}
+	list_for_each_safe(c, next, &s->conns, struct grpc_conn, node) if (c->dirty) conn_flush(c);
 	s->flusher_active = false;
 	uv_idle_stop(h);
 }
@@ -598,17 +570,13 @@ static void conn_close(struct grpc_conn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
-	/* Deleting the session closes every stream: on_stream_close frees each call. */
-	while (c->calls)
-		call_free(c->calls);
+	(void)s;
+	/* Every call goes with the connection (the session would not call on_stream_close). */
+	while (!list_empty(&c->calls))
+		call_free(container_of(c->calls.next, struct grpc_call, node));
 	nghttp2_session_del(c->session);
 	c->session = NULL;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	list_del(&c->node);
 	uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
@@ -617,23 +585,9 @@ static int conn_feed(struct grpc_conn *c, const uint8_t *data, size_t len)
 	ssize_t n = nghttp2_session_mem_recv(c->session, data, len);
 
 	if (n < 0) {
-		/* At most one line a second: a misbehaving client must not flood the log. */
-		static time_t last;
-		static unsigned long suppressed;
-		time_t now = time(NULL);
-
-		if (now != last) {
-			fprintf(stderr, "flowd: grpc: bad HTTP/2 from a client: %s",
-				nghttp2_strerror((int)n));
-			if (suppressed)
-				fprintf(stderr, " (and %lu more since the last report)",
-					suppressed);
-			fputc('\n', stderr);
-			last = now;
-			suppressed = 0;
-		} else {
-			suppressed++;
-		}
+		/* Rate-limited: a misbehaving client must not flood the log. */
+		logmsg_limited(&c->srv->bad_client_log, LOG_LEVEL_WARN,
+			       "grpc: bad HTTP/2 from a client: %s", nghttp2_strerror((int)n));
 		return -EPROTO;
 	}
 	return 0;
@@ -727,6 +681,7 @@ static void on_connection(uv_stream_t *listener, int status)
 	if (!c)
 		return;
 	c->srv = s;
+	list_init(&c->calls);
 	uv_tcp_init(s->loop, &c->tcp);
 	c->tcp.data = c;
 	if (uv_accept(listener, (uv_stream_t *)&c->tcp)) {
@@ -734,10 +689,7 @@ static void on_connection(uv_stream_t *listener, int status)
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
+	list_add_tail(&s->conns, &c->node);
 	if (s->ssl_ctx) {
 		c->ssl = SSL_new(s->ssl_ctx);
 		c->rbio = BIO_new(BIO_s_mem());
@@ -759,115 +711,65 @@ static void on_connection(uv_stream_t *listener, int status)
 	conn_flush(c);
 }
 
-/* ---- TLS ---------------------------------------------------------------------------------- */
-
-static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-		       const unsigned char *in, unsigned int inlen, void *arg)
-{
-	(void)ssl;
-	(void)arg;
-	/* gRPC requires HTTP/2: accept nothing else. */
-	if (nghttp2_select_next_protocol((unsigned char **)out, outlen, in, inlen) != 1)
-		return SSL_TLSEXT_ERR_ALERT_FATAL;
-	return SSL_TLSEXT_ERR_OK;
-}
-
-static int tls_init(struct grpc_server *s)
-{
-	const struct grpc_server_opts *o = &s->opts;
-	char err[256];
-
-	s->ssl_ctx = SSL_CTX_new(TLS_server_method());
-	if (!s->ssl_ctx)
-		goto fail;
-	SSL_CTX_set_min_proto_version(s->ssl_ctx, TLS1_2_VERSION);
-	if (SSL_CTX_use_certificate_chain_file(s->ssl_ctx, o->tls_cert) != 1) {
-		fprintf(stderr, "flowd: cannot load --tls-cert %s\n", o->tls_cert);
-		goto fail;
-	}
-	if (SSL_CTX_use_PrivateKey_file(s->ssl_ctx, o->tls_key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(s->ssl_ctx) != 1) {
-		fprintf(stderr,
-			"flowd: cannot load --tls-key %s or it does not match the "
-			"certificate\n",
-			o->tls_key);
-		goto fail;
-	}
-	if (o->tls_client_ca) {
-		if (SSL_CTX_load_verify_locations(s->ssl_ctx, o->tls_client_ca, NULL) != 1) {
-			fprintf(stderr, "flowd: cannot load --tls-client-ca %s\n",
-				o->tls_client_ca);
-			goto fail;
-		}
-		SSL_CTX_set_verify(s->ssl_ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-				   NULL);
-	}
-	SSL_CTX_set_alpn_select_cb(s->ssl_ctx, select_alpn, NULL);
-	return 0;
-fail:
-	ERR_error_string_n(ERR_get_error(), err, sizeof(err));
-	fprintf(stderr, "flowd: TLS setup failed: %s\n", err);
-	return -EINVAL;
-}
-
 /* ---- server ------------------------------------------------------------------------------- */
 
-int grpc_server_start(struct grpc_server **out, struct collector *col,
-		      const struct grpc_server_opts *opts)
+static int listen_on(struct grpc_server *s, uv_tcp_t *t, const struct sockaddr *sa,
+		     unsigned int flags)
+{
+	int err;
+
+	uv_tcp_init(s->loop, t);
+	t->data = s;
+	err = uv_tcp_bind(t, sa, flags);
+	return err ?: uv_listen((uv_stream_t *)t, 128, on_connection);
+}
+
+int grpc_server_start(struct grpc_server **out, uv_loop_t *loop,
+		      const struct grpc_server_opts *opts, const struct grpc_service *svc,
+		      struct errmsg *e)
 {
 	struct grpc_server *s = calloc(1, sizeof(*s));
 	struct sockaddr_storage sa;
 	int err;
 
 	if (!s)
-		return -ENOMEM;
-	s->loop = col->loop;
-	s->col = col;
+		return errmsg_set(e, -ENOMEM, "out of memory");
+	s->loop = loop;
 	s->opts = *opts;
-	if (!s->opts.addr)
-		s->opts.addr = "127.0.0.1";
-	if (!s->opts.port)
-		s->opts.port = 4245;
-	if (!s->opts.follow_queue)
-		s->opts.follow_queue = DEFAULT_FOLLOW_QUEUE;
-	if (!s->opts.max_request_bytes)
-		s->opts.max_request_bytes = DEFAULT_MAX_REQUEST;
-	if ((s->opts.tls_cert != NULL) != (s->opts.tls_key != NULL)) {
-		fprintf(stderr, "flowd: --tls-cert and --tls-key go together\n");
-		free(s);
-		return -EINVAL;
-	}
-	if (s->opts.tls_client_ca && !s->opts.tls_cert) {
-		fprintf(stderr, "flowd: --tls-client-ca needs --tls-cert and --tls-key\n");
-		free(s);
-		return -EINVAL;
-	}
-	if (s->opts.tls_cert && tls_init(s)) {
-		SSL_CTX_free(s->ssl_ctx);
-		free(s);
-		return -EINVAL;
-	}
-	if (strchr(s->opts.addr, ':'))
+	s->svc = *svc;
+	list_init(&s->conns);
+	s->opts.addr = s->opts.addr ? s->opts.addr : "127.0.0.1";
+	s->opts.port = s->opts.port ? s->opts.port : 4245;
+	s->opts.follow_queue = s->opts.follow_queue ?: DEFAULT_FOLLOW_QUEUE;
+	s->opts.max_request_bytes = s->opts.max_request_bytes ?: DEFAULT_MAX_REQUEST;
+	if (s->opts.tls_client_ca && !s->opts.tls_cert)
+		err = errmsg_set(e, -EINVAL, "--tls-client-ca needs --tls-cert and --tls-key");
+	else if ((s->opts.tls_cert || s->opts.tls_key) &&
+		 !(s->ssl_ctx = tls_server_ctx(s->opts.tls_cert, s->opts.tls_key,
+					       s->opts.tls_client_ca, "h2", e)))
+		err = -EINVAL;
+	else if (strchr(s->opts.addr, ':'))
 		err = uv_ip6_addr(s->opts.addr, s->opts.port, (struct sockaddr_in6 *)&sa);
 	else
 		err = uv_ip4_addr(s->opts.addr, s->opts.port, (struct sockaddr_in *)&sa);
 	if (err) {
-		fprintf(stderr, "flowd: invalid gRPC listen address '%s'\n", s->opts.addr);
+		if (!e || !e->text[0])
+			errmsg_set(
+				e, -EINVAL,
+				"invalid gRPC listen address '%s': use a numeric IPv4 or IPv6 address",
+				s->opts.addr);
 		SSL_CTX_free(s->ssl_ctx);
 		free(s);
 		return -EINVAL;
 	}
-	uv_tcp_init(s->loop, &s->listener);
-	s->listener.data = s;
 	uv_idle_init(s->loop, &s->flusher);
 	s->flusher.data = s;
-	err = uv_tcp_bind(&s->listener, (struct sockaddr *)&sa, 0);
-	if (!err)
-		err = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
+	err = listen_on(s, &s->listener, (struct sockaddr *)&sa, 0);
 	if (err) {
-		fprintf(stderr, "flowd: cannot listen for gRPC on %s port %u: %s%s\n", s->opts.addr,
-			s->opts.port, uv_strerror(err),
-			err == UV_EADDRINUSE ? " (another flowd or hubble relay? use --grpc)" : "");
+		errmsg_set(e, err, "cannot listen for gRPC on %s port %u: %s%s", s->opts.addr,
+			   s->opts.port, uv_strerror(err),
+			   err == UV_EADDRINUSE ? " (another flowd or hubble relay? use --grpc)"
+						: "");
 		s->stopping = true;
 		grpc_server_stop(s);
 		return err;
@@ -878,15 +780,11 @@ int grpc_server_start(struct grpc_server **out, struct collector *col,
 		struct sockaddr_in6 sa6;
 
 		uv_ip6_addr("::1", s->opts.port, &sa6);
-		uv_tcp_init(s->loop, &s->listener6);
-		s->listener6.data = s;
 		s->have_listener6 = true;
-		err = uv_tcp_bind(&s->listener6, (struct sockaddr *)&sa6, UV_TCP_IPV6ONLY);
-		if (!err)
-			err = uv_listen((uv_stream_t *)&s->listener6, 128, on_connection);
+		err = listen_on(s, &s->listener6, (struct sockaddr *)&sa6, UV_TCP_IPV6ONLY);
 		if (err && err != UV_EADDRNOTAVAIL && err != UV_EAFNOSUPPORT)
-			fprintf(stderr, "flowd: warning: cannot listen for gRPC on [::1]:%u: %s\n",
-				s->opts.port, uv_strerror(err));
+			logmsg(LOG_LEVEL_WARN, "cannot listen for gRPC on [::1]:%u: %s",
+			       s->opts.port, uv_strerror(err));
 	}
 	*out = s;
 	return 0;
@@ -922,8 +820,8 @@ void grpc_server_stop(struct grpc_server *s)
 	if (!s)
 		return;
 	s->stopping = true;
-	while (s->conns)
-		conn_close(s->conns);
+	while (!list_empty(&s->conns))
+		conn_close(container_of(s->conns.next, struct grpc_conn, node));
 	uv_idle_stop(&s->flusher);
 	uv_close((uv_handle_t *)&s->flusher, on_idle_closed);
 }

@@ -1,7 +1,7 @@
-/* The HTTP API (see include/flowscope/serve/http_server.h): libmicrohttpd in external-epoll mode,
- * driven by flowd's libuv loop (uv_poll on MHD's epoll fd plus a timer for its timeouts).
- * Streaming followers are suspended while their bounded queue is empty and resumed when a
- * flow arrives, so no request ever blocks the loop. */
+/* The HTTP API (see include/flowscope/serve/http_server.h): libmicrohttpd in external-epoll
+ * mode, driven by the libuv loop (uv_poll on MHD's epoll fd plus a timer for its timeouts).
+ * Streaming followers are suspended while their bounded queue is empty and resumed when a flow
+ * arrives, so no request ever blocks the loop. */
 #define _GNU_SOURCE /* POLLRDHUP */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -17,96 +17,30 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
-#include "flowscope/filter/filter_query.h"
-#include "flowscope/filter/flow_filter.h"
-#include "flowscope/encode/flow_pb.h"
-#include "flowscope/graph/graph.h"
-#include "flowscope/serve/http_server.h"
-#include "flowscope/enrich/identities.h"
-#include "flowscope/serve/metrics.h"
+#include "flowscope/base/clock.h"
+#include "flowscope/base/list.h"
 #include "flowscope/base/msg_queue.h"
 #include "flowscope/base/parse.h"
+#include "flowscope/encode/flow_pb.h"
+#include "flowscope/serve/http_server.h"
+#include "flowscope/serve/metrics.h"
+#include "http_query.h"
 
 #define DEFAULT_FOLLOW_QUEUE 4096
-#define DEFAULT_LAST 20
-#define NSEC_PER_SEC 1000000000ULL
-#define LOST_SOURCE_OBSERVER_QUEUE 2 /* flow.LostEventSource */
 #define CT_NDJSON "application/x-ndjson"
 #define CT_PB "application/x-protobuf"
 
-struct follower;
-
 struct http_server {
 	struct MHD_Daemon *d;
-	struct collector *col;
 	struct http_server_opts opts;
 	uv_poll_t poll;
 	uv_timer_t timer; /* MHD's own timeouts, and "run soon" after a resume */
 	uv_timer_t tick;  /* once a second: lost-event notices, disconnect checks */
-	struct follower *followers;
+	struct list_node streams;
 	int handles_open;
 	bool stopping;
 };
-
-/* What a request or a follower selects: Hubble filters plus graph node / edge ids. */
-struct flow_match {
-	struct flow_filter_set *fs; /* NULL: everything */
-	char *node, *edge;
-};
-
-static void match_free(struct flow_match *m)
-{
-	flow_filter_set_free(m->fs);
-	free(m->node);
-	free(m->edge);
-	memset(m, 0, sizeof(*m));
-}
-
-static bool match(const struct flow_match *m, const struct flow *f, const char *node_name)
-{
-	char a[300], b[300], e[620];
-
-	if (m->fs && !flow_filter_set_match(m->fs, f, node_name))
-		return false;
-	if (!m->node && !m->edge)
-		return true;
-	graph_node_id(f, 0, a, sizeof(a), NULL, 0, NULL, 0);
-	graph_node_id(f, 1, b, sizeof(b), NULL, 0, NULL, 0);
-	if (m->node && strcmp(a, m->node) && strcmp(b, m->node))
-		return false;
-	if (m->edge) {
-		snprintf(e, sizeof(e), "e:%s>%s", a, b);
-		if (strcmp(e, m->edge))
-			return false;
-	}
-	return true;
-}
-
-struct follower {
-	struct http_server *srv;
-	struct MHD_Connection *conn;
-	struct follower *next, *prev;
-	struct flow_bus_sub *sub;
-	struct msg_queue q;
-	struct buf scratch;
-	bool pb;
-	bool sse; /* Server-Sent Events framing */
-	struct flow_match m;
-	bool suspended;
-	bool gone; /* the client closed its end */
-	uint64_t lost;
-	uint64_t lost_sent_ns;
-};
-
-static uint64_t now_wall_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
-}
 
 static void on_timer(uv_timer_t *t);
 
@@ -159,350 +93,233 @@ static enum MHD_Result reply_error(struct MHD_Connection *conn, unsigned int sta
 
 /* ---- /api/v1/flows ------------------------------------------------------------------------ */
 
-/* Flow filters from query parameters, with flowctl's (Hubble's) meaning: "either side"
- * parameters (ip, port, namespace, pod, service, label, fqdn) fill the source field of one
- * filter and the destination field of a twin; from_/to_ ones and the rest fill both. */
-struct flows_query {
-	uint64_t last;
-	bool last_given;
-	bool follow;
-	bool pb;
-	struct filter_query fq; /* the filter parameters */
-	bool sse;		/* the client asked for text/event-stream */
-	char err[256];
+/* How a response frames its flows: NDJSON lines, protobuf frames, or Server-Sent Events. */
+struct framing {
+	bool pb, sse;
 };
 
-static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-				 const char *value)
+static int encode_flow(struct buf *out, const struct flow *f, const char *node, void *ctx)
 {
-	struct flows_query *q = cls;
-
-	(void)kind;
-	if (q->err[0])
-		return MHD_NO;
-	if (!strcmp(key, "last")) {
-		if (!value || parse_u64(value, UINT32_MAX, &q->last))
-			snprintf(q->err, sizeof(q->err),
-				 "invalid last '%s': use a whole number of flows (0 or more)",
-				 value ? value : "");
-		q->last_given = true;
-	} else if (!strcmp(key, "follow")) {
-		if (value && (!strcmp(value, "1") || !strcasecmp(value, "true")))
-			q->follow = true;
-		else if (value && (!strcmp(value, "0") || !strcasecmp(value, "false")))
-			q->follow = false;
-		else
-			snprintf(q->err, sizeof(q->err),
-				 "invalid follow '%s': use 1, 0, true or false",
-				 value ? value : "");
-	} else if (!strcmp(key, "format")) {
-		if (value && !strcmp(value, "json"))
-			q->pb = false;
-		else if (value && !strcmp(value, "pb"))
-			q->pb = true;
-		else
-			snprintf(q->err, sizeof(q->err),
-				 "invalid format '%s': use json (NDJSON) or pb (length-prefixed "
-				 "protobuf)",
-				 value ? value : "");
-	} else {
-		int r = filter_query_arg(&q->fq, key, value ? value : "");
-
-		if (q->fq.err[0])
-			snprintf(q->err, sizeof(q->err), "%s", q->fq.err);
-		else if (r < 0)
-			snprintf(q->err, sizeof(q->err), "out of memory");
-		else if (r > 0)
-			snprintf(q->err, sizeof(q->err),
-				 "unknown parameter '%s': /api/v1/flows takes last, follow, format "
-				 "and the filters ip, port, protocol, verdict, namespace, pod, "
-				 "service, label, fqdn (also from_/to_ forms), node and edge",
-				 key);
-	}
-	return q->err[0] ? MHD_NO : MHD_YES;
-}
-
-/* One flow as NDJSON line, protobuf frame, or Server-Sent Event ("event: flow"). */
-static int encode(struct buf *out, const struct flow *f, const char *node, bool pb, bool sse)
-{
+	const struct framing *fr = ctx;
 	int err;
 
-	if (pb)
+	if (fr->pb)
 		return flow_pb_frame(out, f, node);
-	if (!sse)
+	if (!fr->sse)
 		return flow_pb_json_line(out, f, node);
 	err = buf_puts(out, "event: flow\ndata: ");
 	err = err ?: flow_pb_json_line(out, f, node); /* ends with "\n" */
 	return err ?: buf_puts(out, "\n");
 }
 
-/* The newest `want` flows of the store that match, oldest first. */
-struct collect_ctx {
-	const struct flow_match *m;
-	const char *node;
-	const struct flow **ring;
-	uint64_t want, count;
-};
-
-static int collect_flow(const struct flow *f, void *arg)
+static int encode_lost(struct buf *out, uint64_t lost, const char *node, uint64_t now, void *ctx)
 {
-	struct collect_ctx *c = arg;
+	const struct framing *fr = ctx;
+	int err;
 
-	if (!c->want || !match(c->m, f, c->node))
-		return 0;
-	c->ring[c->count % c->want] = f;
-	c->count++;
-	return 0;
+	if (fr->pb)
+		return flow_pb_lost_frame(out, FOLLOWER_LOST_SOURCE, lost, node, now);
+	err = fr->sse ? buf_puts(out, "event: lost\ndata: ") : 0;
+	err = err ?: flow_pb_lost_json_line(out, FOLLOWER_LOST_SOURCE, lost, node, now);
+	return err ?: (fr->sse ? buf_puts(out, "\n") : 0);
 }
 
-/* Calls emit for the newest `want` matching stored flows, oldest first. */
-static int for_last_matching(struct collector *col, const struct flow_match *m, uint64_t want,
-			     int (*emit)(const struct flow *f, void *ctx), void *ctx)
-{
-	struct collect_ctx c = {.m = m, .node = col->node_name, .want = want};
-	uint64_t i, n, start;
-	int err = 0;
+/* A whole (not following) response, built in memory. */
+struct whole {
+	struct framing fr; /* first: the encoders' ctx */
+	struct buf body;
+};
 
-	if (!want)
-		return 0;
-	c.ring = calloc(want, sizeof(*c.ring));
-	if (!c.ring)
-		return -ENOMEM;
-	flow_store_foreach_last(col->store, flow_store_capacity(col->store), collect_flow, &c);
-	n = c.count < want ? c.count : want;
-	start = c.count < want ? 0 : c.count % want;
-	for (i = 0; i < n && !err; i++)
-		err = emit(c.ring[(start + i) % want], ctx);
-	free(c.ring);
+static int whole_push(void *ctx, const void *msg, size_t len, bool force)
+{
+	(void)force;
+	return buf_append(&((struct whole *)ctx)->body, msg, len);
+}
+
+static bool whole_full(void *ctx)
+{
+	(void)ctx;
+	return false;
+}
+
+static const struct follower_sink whole_sink = {encode_flow, encode_lost, whole_push, whole_full,
+						NULL};
+
+/* A streaming response: its follower writes into a bounded queue that MHD reads. */
+struct stream {
+	struct framing fr; /* first: the encoders' ctx */
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	struct list_node node;
+	struct follower *fo;
+	struct msg_queue q;
+	bool suspended;
+	bool gone; /* the client closed its end */
+	bool done; /* until passed: end after the queue */
+};
+
+static void stream_wake(struct stream *st)
+{
+	if (st->suspended) {
+		st->suspended = false;
+		MHD_resume_connection(st->conn);
+		schedule_run(st->srv);
+	}
+}
+
+static int stream_push(void *ctx, const void *msg, size_t len, bool force)
+{
+	struct stream *st = ctx;
+	int err = msg_queue_push(&st->q, msg, len, force);
+
+	if (!err)
+		stream_wake(st);
 	return err;
 }
 
-struct emit_ctx {
-	struct buf *out;     /* a whole response, or */
-	struct msg_queue *q; /* a follower's queue (with scratch) */
-	struct buf *scratch;
-	const char *node;
-	bool pb, sse;
-};
-
-static int emit_flow(const struct flow *f, void *arg)
+static bool stream_full(void *ctx)
 {
-	struct emit_ctx *e = arg;
-	int err;
-
-	if (e->out)
-		return encode(e->out, f, e->node, e->pb, e->sse);
-	buf_reset(e->scratch);
-	err = encode(e->scratch, f, e->node, e->pb, e->sse);
-	return err ?: msg_queue_push(e->q, e->scratch->data, e->scratch->len, true);
+	return msg_queue_full(&((struct stream *)ctx)->q);
 }
 
-static void follower_send_lost(struct follower *fo)
+static void stream_end(void *ctx)
 {
-	uint64_t now = now_wall_ns();
-	int err;
+	struct stream *st = ctx;
 
-	if (!fo->lost || now - fo->lost_sent_ns < NSEC_PER_SEC || msg_queue_full(&fo->q))
-		return;
-	buf_reset(&fo->scratch);
-	if (fo->sse && buf_puts(&fo->scratch, "event: lost\ndata: "))
-		return;
-	err = fo->pb ? flow_pb_lost_frame(&fo->scratch, LOST_SOURCE_OBSERVER_QUEUE, fo->lost,
-					  fo->srv->col->node_name, now)
-		     : flow_pb_lost_json_line(&fo->scratch, LOST_SOURCE_OBSERVER_QUEUE, fo->lost,
-					      fo->srv->col->node_name, now);
-	if (!err && fo->sse)
-		err = buf_puts(&fo->scratch, "\n");
-	if (!err && !msg_queue_push(&fo->q, fo->scratch.data, fo->scratch.len, true)) {
-		fo->lost = 0;
-		fo->lost_sent_ns = now;
-	}
+	st->done = true;
+	stream_wake(st);
 }
 
-static void follower_wake(struct follower *fo)
-{
-	if (fo->suspended) {
-		fo->suspended = false;
-		MHD_resume_connection(fo->conn);
-		schedule_run(fo->srv);
-	}
-}
+static const struct follower_sink stream_sink = {encode_flow, encode_lost, stream_push, stream_full,
+						 stream_end};
 
-/* A flow the client could not take: for its next lost notice, the HTTP total and its own
- * counter in /metrics. */
-static void count_lost(struct follower *fo)
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
-	fo->lost++;
-	fo->srv->col->metrics.follower_lost_http++;
-	flow_bus_sub_lost(fo->sub, 1);
-}
-
-static void on_flow(const struct flow *f, void *arg)
-{
-	struct follower *fo = arg;
-
-	if (!match(&fo->m, f, fo->srv->col->node_name))
-		return;
-	if (msg_queue_full(&fo->q)) {
-		count_lost(fo);
-		return;
-	}
-	follower_send_lost(fo);
-	buf_reset(&fo->scratch);
-	if (encode(&fo->scratch, f, fo->srv->col->node_name, fo->pb, fo->sse) ||
-	    msg_queue_push(&fo->q, fo->scratch.data, fo->scratch.len, false)) {
-		count_lost(fo);
-		return;
-	}
-	follower_wake(fo);
-}
-
-static ssize_t follower_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	struct follower *fo = cls;
+	struct stream *st = cls;
 	size_t n;
 
 	(void)pos;
-	if (fo->gone)
+	if (st->gone)
 		return MHD_CONTENT_READER_END_WITH_ERROR; /* the client left: close, free */
-	if (msg_queue_bytes(&fo->q) == 0) {
-		if (fo->srv->stopping)
+	if (msg_queue_bytes(&st->q) == 0) {
+		if (st->srv->stopping || st->done)
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		/* Nothing to send: park the connection until a flow arrives. */
-		fo->suspended = true;
-		MHD_suspend_connection(fo->conn);
+		st->suspended = true;
+		MHD_suspend_connection(st->conn);
 		return 0;
 	}
-	n = msg_queue_read(&fo->q, buf, max);
-	if (fo->lost && msg_queue_count(&fo->q) < fo->q.cap / 2)
-		follower_send_lost(fo);
+	n = msg_queue_read(&st->q, buf, max);
+	if (st->fo && msg_queue_count(&st->q) < msg_queue_limit(&st->q) / 2)
+		follower_poke(st->fo);
 	return (ssize_t)n;
 }
 
-static void follower_free(void *cls)
+static void stream_free(void *cls)
 {
-	struct follower *fo = cls;
-	struct http_server *s = fo->srv;
+	struct stream *st = cls;
 
-	if (fo->sub)
-		flow_bus_unsubscribe(s->col->bus, fo->sub);
-	if (fo->prev)
-		fo->prev->next = fo->next;
-	else
-		s->followers = fo->next;
-	if (fo->next)
-		fo->next->prev = fo->prev;
-	msg_queue_free(&fo->q);
-	buf_free(&fo->scratch);
-	match_free(&fo->m);
-	free(fo);
+	follower_stop(st->fo);
+	list_del(&st->node);
+	msg_queue_free(&st->q);
+	free(st);
 }
 
-/* Compiles the query's filters into m; on a bad filter, the message goes to q->err. */
-static int query_compile(struct flows_query *q, struct flow_match *m)
+struct args {
+	struct http_flows_query q;
+	struct errmsg e;
+	uint64_t now;
+	int err;
+};
+
+static enum MHD_Result flows_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				 const char *value)
 {
-	if (filter_query_compile(&q->fq, NULL, &m->fs, q->err, sizeof(q->err)))
-		return -1;
-	m->node = q->fq.node;
-	m->edge = q->fq.edge;
-	q->fq.node = q->fq.edge = NULL;
-	return 0;
+	struct args *a = cls;
+
+	(void)kind;
+	a->err = http_flows_query_arg(&a->q, key, value, a->now, &a->e);
+	return a->err ? MHD_NO : MHD_YES;
 }
 
-static enum MHD_Result serve_flows(struct http_server *s, struct MHD_Connection *conn)
+static enum MHD_Result queue_stream(struct http_server *s, struct MHD_Connection *conn,
+				    struct stream *st)
 {
-	struct flows_query q = {.last = DEFAULT_LAST};
-	struct collector *col = s->col;
-	size_t cap = flow_store_capacity(col->store);
-	struct flow_match m = {0};
-	const char *accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept");
-	struct MHD_Response *r;
-	struct follower *fo;
+	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024,
+								   stream_read, st, stream_free);
 	enum MHD_Result ret;
 
-	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, query_arg, &q);
-	if (!q.err[0] && q.follow && accept && strstr(accept, "text/event-stream")) {
-		q.sse = true;
-		if (q.pb)
-			snprintf(q.err, sizeof(q.err),
-				 "format=pb cannot be sent as Server-Sent Events");
-	}
-	if (!q.err[0] && q.follow && !q.last_given)
-		q.last = 0; /* like `hubble observe --follow`: only new flows */
-	if (!q.err[0] && q.last > cap)
-		snprintf(q.err, sizeof(q.err), "invalid last %llu: at most %zu flows are stored",
-			 (unsigned long long)q.last, cap);
-	if (!q.err[0])
-		query_compile(&q, &m);
-	filter_query_free(&q.fq);
-	if (q.err[0]) {
-		match_free(&m);
-		return reply_error(conn, MHD_HTTP_BAD_REQUEST, q.err);
-	}
-	if (!q.follow) {
-		struct buf out = BUF_INIT;
-		struct emit_ctx e = {.out = &out, .node = col->node_name, .pb = q.pb};
-		int err = for_last_matching(col, &m, q.last, emit_flow, &e);
-
-		match_free(&m);
-		if (err) {
-			buf_free(&out);
-			return reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-		}
-		return reply(conn, MHD_HTTP_OK, q.pb ? CT_PB : CT_NDJSON,
-			     out.data ? out.data : strdup(""), out.len);
-	}
-
-	fo = calloc(1, sizeof(*fo));
-	if (!fo || msg_queue_init(&fo->q, s->opts.follow_queue)) {
-		free(fo);
-		match_free(&m);
-		return reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-	}
-	fo->srv = s;
-	fo->conn = conn;
-	fo->pb = q.pb;
-	fo->sse = q.sse;
-	fo->m = m;
-	{
-		struct emit_ctx e = {.q = &fo->q,
-				     .scratch = &fo->scratch,
-				     .node = col->node_name,
-				     .pb = q.pb,
-				     .sse = q.sse};
-
-		for_last_matching(col, &fo->m, q.last, emit_flow, &e);
-	}
-	fo->sub = flow_bus_subscribe(col->bus, on_flow, fo);
-	if (fo->sub) {
-		static unsigned long next_id;
-		char name[32];
-
-		snprintf(name, sizeof(name), "http-%lu", ++next_id);
-		flow_bus_sub_set_name(fo->sub, name);
-	}
-	fo->next = s->followers;
-	if (s->followers)
-		s->followers->prev = fo;
-	s->followers = fo;
-	if (!fo->sub) {
-		follower_free(fo);
-		return reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-	}
-	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, follower_read, fo,
-					      follower_free);
+	(void)s;
 	if (!r) {
-		follower_free(fo);
+		stream_free(st);
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-				q.sse  ? "text/event-stream"
-				: q.pb ? CT_PB
-				       : CT_NDJSON);
+				st->fr.sse  ? "text/event-stream"
+				: st->fr.pb ? CT_PB
+					    : CT_NDJSON);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+static enum MHD_Result serve_follow(struct http_server *s, struct MHD_Connection *conn,
+				    struct follower_req *req, struct framing fr)
+{
+	struct stream *st = calloc(1, sizeof(*st));
+	struct errmsg e = {""};
+
+	if (!st || msg_queue_init(&st->q, s->opts.follow_queue, 0)) {
+		free(st);
+		flow_filter_set_free(req->filters);
+		return reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+	}
+	st->fr = fr;
+	st->srv = s;
+	st->conn = conn;
+	list_add_tail(&s->streams, &st->node);
+	if (follower_start(&st->fo, s->opts.followers, FOLLOWER_HTTP, req, &stream_sink, st, &e)) {
+		stream_free(st);
+		return reply_error(conn, MHD_HTTP_BAD_REQUEST, e.text);
+	}
+	if (!follower_live(st->fo))
+		st->done = true;
+	return queue_stream(s, conn, st);
+}
+
+static enum MHD_Result serve_flows(struct http_server *s, struct MHD_Connection *conn)
+{
+	const char *accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept");
+	struct args a = {.now = clock_wall_ns()};
+	struct follower_req req = {0};
+	struct whole w = {{0}, BUF_INIT};
+	struct follower *fo;
+	struct framing fr;
+
+	http_flows_query_init(&a.q);
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, flows_arg, &a);
+	fr = (struct framing){.pb = a.q.pb,
+			      .sse = a.q.follow && accept && strstr(accept, "text/event-stream")};
+	if (!a.err && fr.sse && fr.pb)
+		a.err = errmsg_set(&a.e, -EINVAL, "format=pb cannot be sent as Server-Sent Events");
+	a.err = a.err ?: http_flows_query_request(&a.q, &req, &a.e);
+	http_flows_query_free(&a.q);
+	if (a.err)
+		return reply_error(conn,
+				   a.err == -ENOMEM ? MHD_HTTP_SERVICE_UNAVAILABLE
+						    : MHD_HTTP_BAD_REQUEST,
+				   errmsg_text(&a.e, a.err));
+	if (req.follow)
+		return serve_follow(s, conn, &req, fr);
+	w.fr = fr;
+	if (follower_start(&fo, s->opts.followers, FOLLOWER_HTTP, &req, &whole_sink, &w, &a.e)) {
+		buf_free(&w.body);
+		return reply_error(conn, MHD_HTTP_BAD_REQUEST, a.e.text);
+	}
+	follower_stop(fo);
+	return reply(conn, MHD_HTTP_OK, fr.pb ? CT_PB : CT_NDJSON,
+		     w.body.data ? w.body.data : strdup(""), w.body.len);
 }
 
 /* ---- /api/v1/graph ------------------------------------------------------------------------ */
@@ -540,12 +357,12 @@ static enum MHD_Result serve_graph(struct http_server *s, struct MHD_Connection 
 	struct graph_query q = {0};
 	struct buf b = BUF_INIT;
 
-	if (!s->col->graph)
+	if (!s->opts.graph)
 		return reply_error(conn, MHD_HTTP_NOT_FOUND, "the service graph is not enabled");
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, graph_arg, &q);
 	if (q.err[0])
 		return reply_error(conn, MHD_HTTP_BAD_REQUEST, q.err);
-	if (graph_json(s->col->graph, &b, now_wall_ns(), q.window_ns, q.ns)) {
+	if (graph_json(s->opts.graph, &b, clock_wall_ns(), q.window_ns, q.ns)) {
 		buf_free(&b);
 		return reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 	}
@@ -557,10 +374,10 @@ static enum MHD_Result serve_graph(struct http_server *s, struct MHD_Connection 
 static enum MHD_Result serve_metrics(struct http_server *s, struct MHD_Connection *conn)
 {
 	struct buf b = BUF_INIT;
-	struct metrics_exporter ex[4];
-	int n = s->opts.exporters ? s->opts.exporters(ex, 4, s->opts.exporters_ctx) : 0;
+	struct status st;
 
-	if (metrics_write(&b, s->col, now_wall_ns(), ex, n)) {
+	status_collect(s->opts.status, &st);
+	if (metrics_write(&b, &st)) {
 		buf_free(&b);
 		return reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 	}
@@ -637,56 +454,41 @@ static int serve_file(struct http_server *s, struct MHD_Connection *conn, const 
 
 static enum MHD_Result serve_status(struct http_server *s, struct MHD_Connection *conn)
 {
-	struct collector *col = s->col;
-	struct flow_store_stats st;
 	struct buf b = BUF_INIT;
-	uint64_t lost = 0, now = now_wall_ns();
+	struct status st;
 	int err;
 
-	flow_store_get_stats(col->store, &st);
-	if (col->lost_records)
-		col->lost_records(col, &lost);
-	err = buf_printf(
-		&b,
-		"{\"num_flows\":%llu,\"max_flows\":%zu,\"seen_flows\":%llu,"
-		"\"active_flows\":%llu,\"evicted_flows\":%llu,\"lost_records\":%llu,"
-		"\"records\":%llu,\"decode_errors\":%llu,\"flows_published\":%llu,"
-		"\"uptime_ns\":%llu,\"followers\":%u,\"node_name\":",
-		(unsigned long long)st.stored, flow_store_capacity(col->store),
-		(unsigned long long)st.seen, (unsigned long long)st.active,
-		(unsigned long long)st.evicted, (unsigned long long)lost,
-		(unsigned long long)col->stats.records,
-		(unsigned long long)col->stats.decode_errors,
-		(unsigned long long)col->stats.flows_published,
-		(unsigned long long)(now > col->start_wall_ns ? now - col->start_wall_ns : 0),
-		flow_bus_count(col->bus));
-	if (!err)
-		err = buf_json_str(&b, col->node_name, strlen(col->node_name));
-	if (!err) {
-		struct sock_table_stats ss = {0};
-		struct dns_cache_stats ds = {0};
-
-		if (col->socks)
-			sock_table_get_stats(col->socks, &ss);
-		if (col->dns)
-			dns_cache_get_stats(col->dns, &ds);
-		err = buf_printf(
-			&b,
-			",\"sock_records\":%llu,\"sockets\":%llu,\"drop_records\":%llu,"
-			"\"drops_untracked\":%llu,\"dns_records\":%llu,\"dns_errors\":%llu,"
-			"\"dns_names\":%llu,\"identities\":%zu,\"identity_reloads\":%llu,"
-			"\"identity_errors\":%llu",
-			(unsigned long long)col->stats.sock_records, (unsigned long long)ss.sockets,
-			(unsigned long long)col->stats.drop_records,
-			(unsigned long long)col->stats.drops_untracked,
-			(unsigned long long)col->stats.dns_records,
-			(unsigned long long)col->stats.dns_errors, (unsigned long long)ds.addrs,
-			identity_table_size(identities_get()),
-			(unsigned long long)col->stats.identity_reloads,
-			(unsigned long long)col->stats.identity_errors);
-	}
-	if (!err)
-		err = buf_puts(&b, "}\n");
+	status_collect(s->opts.status, &st);
+	err = buf_printf(&b,
+			 "{\"num_flows\":%llu,\"max_flows\":%llu,\"seen_flows\":%llu,"
+			 "\"active_flows\":%llu,\"evicted_flows\":%llu,\"lost_records\":%llu,"
+			 "\"records\":%llu,\"decode_errors\":%llu,\"flows_published\":%llu,"
+			 "\"uptime_ns\":%llu,\"followers\":%u,\"node_name\":",
+			 (unsigned long long)st.store.stored, (unsigned long long)st.store_capacity,
+			 (unsigned long long)st.store.seen, (unsigned long long)st.store.active,
+			 (unsigned long long)st.store.evicted, (unsigned long long)st.lost_records,
+			 (unsigned long long)st.col.records,
+			 (unsigned long long)st.col.decode_errors,
+			 (unsigned long long)st.col.flows_published,
+			 (unsigned long long)st.uptime_ns, st.bus_subscribers);
+	err = err ?: buf_json_str(&b, st.node_name, strlen(st.node_name));
+	err = err
+		      ?: buf_printf(
+				 &b,
+				 ",\"sock_records\":%llu,\"sockets\":%llu,\"drop_records\":%llu,"
+				 "\"drops_untracked\":%llu,\"dns_records\":%llu,\"dns_errors\":%llu,"
+				 "\"dns_names\":%llu,\"identities\":%llu,\"identity_reloads\":%llu,"
+				 "\"identity_errors\":%llu}\n",
+				 (unsigned long long)st.col.sock_records,
+				 (unsigned long long)st.socks.sockets,
+				 (unsigned long long)st.col.drop_records,
+				 (unsigned long long)st.col.drops_untracked,
+				 (unsigned long long)st.col.dns_records,
+				 (unsigned long long)st.col.dns_errors,
+				 (unsigned long long)st.dns.addrs,
+				 (unsigned long long)st.identities.entries,
+				 (unsigned long long)st.identities.reloads,
+				 (unsigned long long)st.identities.errors);
 	if (err) {
 		buf_free(&b);
 		return MHD_NO;
@@ -698,6 +500,8 @@ static const char index_text[] =
 	"flowd: Flowscope node agent\n"
 	"\n"
 	"GET /api/v1/flows?last=N[&follow=1][&format=json|pb]  flows as NDJSON or protobuf frames\n"
+	"    also first=N, since=T, until=T (RFC 3339 or 5m ago), and the filter keys of\n"
+	"    `flowctl observe --help` (to_port=443, ...; not_KEY to exclude)\n"
 	"GET /api/v1/status                                   counters as JSON\n"
 	"GET /api/v1/graph?window=5m[&namespace=NS]           the service graph as JSON\n"
 	"GET /metrics                                         Prometheus metrics\n"
@@ -807,17 +611,19 @@ static bool client_gone(struct MHD_Connection *conn)
 static void on_tick(uv_timer_t *t)
 {
 	struct http_server *s = t->data;
-	struct follower *fo;
+	struct stream *st, *tmp;
 
 	/* Pending lost-event notices go out even if no new flow comes. A streaming response
 	 * is only ever written, so MHD would notice a client that went away only on the next
 	 * write, which may never come for an idle or narrowly filtered follower: look at the
 	 * socket ourselves and end the response of a client that closed or reset it. */
-	for (fo = s->followers; fo; fo = fo->next) {
-		follower_send_lost(fo);
-		if (!fo->gone && client_gone(fo->conn)) {
-			fo->gone = true;
-			follower_wake(fo);
+	list_for_each_safe(st, tmp, &s->streams, struct stream, node)
+	{
+		if (st->fo)
+			follower_poke(st->fo);
+		if (!st->gone && client_gone(st->conn)) {
+			st->gone = true;
+			stream_wake(st);
 		}
 	}
 }
@@ -834,12 +640,13 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	    strstr(msg, "no longer available") || strstr(msg, "Failed to send") ||
 	    strstr(msg, "Connection reset"))
 		return;
-	fprintf(stderr, "flowd: http: %s%s", msg,
-		msg[0] && msg[strlen(msg) - 1] == '\n' ? "" : "\n");
+	if (msg[0] && msg[strlen(msg) - 1] == '\n')
+		msg[strlen(msg) - 1] = '\0';
+	logmsg(LOG_LEVEL_WARN, "http: %s", msg);
 }
 
-int http_server_start(struct http_server **out, struct collector *c,
-		      const struct http_server_opts *opts)
+int http_server_start(struct http_server **out, uv_loop_t *loop,
+		      const struct http_server_opts *opts, struct errmsg *e)
 {
 	struct http_server *s = calloc(1, sizeof(*s));
 	struct sockaddr_storage sa = {0};
@@ -848,8 +655,8 @@ int http_server_start(struct http_server **out, struct collector *c,
 	int err;
 
 	if (!s)
-		return -ENOMEM;
-	s->col = c;
+		return errmsg_set(e, -ENOMEM, "out of memory");
+	list_init(&s->streams);
 	s->opts = *opts;
 	if (!s->opts.addr)
 		s->opts.addr = "127.0.0.1";
@@ -872,10 +679,9 @@ int http_server_start(struct http_server **out, struct collector *c,
 		err = inet_pton(AF_INET, s->opts.addr, &a4->sin_addr) == 1 ? 0 : -EINVAL;
 	}
 	if (err) {
-		fprintf(stderr,
-			"flowd: invalid HTTP listen address '%s': use a numeric IPv4 or "
-			"IPv6 address\n",
-			s->opts.addr);
+		errmsg_set(e, err,
+			   "invalid HTTP listen address '%s': use a numeric IPv4 or IPv6 address",
+			   s->opts.addr);
 		free(s);
 		return err;
 	}
@@ -885,12 +691,11 @@ int http_server_start(struct http_server **out, struct collector *c,
 				(struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT,
 				(unsigned int)120, MHD_OPTION_END);
 	if (!s->d) {
-		fprintf(stderr,
-			"flowd: cannot serve HTTP on %s port %u (in use by another flowd? choose "
-			"another with --http ADDR:PORT)\n",
-			s->opts.addr, s->opts.port);
 		free(s);
-		return -EADDRINUSE;
+		return errmsg_set(
+			e, -EADDRINUSE,
+			"cannot serve HTTP on %s port %u (in use by another flowd? choose another with --http ADDR:PORT)",
+			opts->addr ? opts->addr : "127.0.0.1", opts->port ? opts->port : 12000);
 	}
 	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
 	if (!info) {
@@ -898,9 +703,9 @@ int http_server_start(struct http_server **out, struct collector *c,
 		free(s);
 		return -EIO;
 	}
-	uv_poll_init(c->loop, &s->poll, info->epoll_fd);
-	uv_timer_init(c->loop, &s->timer);
-	uv_timer_init(c->loop, &s->tick);
+	uv_poll_init(loop, &s->poll, info->epoll_fd);
+	uv_timer_init(loop, &s->timer);
+	uv_timer_init(loop, &s->tick);
 	s->poll.data = s->timer.data = s->tick.data = s;
 	s->handles_open = 3;
 	uv_poll_start(&s->poll, UV_READABLE, on_poll);
@@ -920,21 +725,22 @@ static void on_handle_closed(uv_handle_t *h)
 
 void http_server_stop(struct http_server *s)
 {
-	struct follower *fo;
+	struct stream *st, *tmp;
 
 	if (!s)
 		return;
 	/* MHD must not be stopped with suspended connections: resume them first; their
 	 * readers then end the stream because stopping is set. */
 	s->stopping = true;
-	for (fo = s->followers; fo; fo = fo->next) {
-		if (fo->suspended) {
-			fo->suspended = false;
-			MHD_resume_connection(fo->conn);
+	list_for_each_safe(st, tmp, &s->streams, struct stream, node)
+	{
+		if (st->suspended) {
+			st->suspended = false;
+			MHD_resume_connection(st->conn);
 		}
 	}
 	MHD_run(s->d);
-	MHD_stop_daemon(s->d); /* frees remaining responses: follower_free unsubscribes */
+	MHD_stop_daemon(s->d); /* frees remaining responses: stream_free stops the follower */
 	uv_poll_stop(&s->poll);
 	uv_close((uv_handle_t *)&s->poll, on_handle_closed);
 	uv_close((uv_handle_t *)&s->timer, on_handle_closed);

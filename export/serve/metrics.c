@@ -1,13 +1,10 @@
-/* GET /metrics (see include/flowscope/serve/metrics.h). */
+/* GET /metrics (see include/flowscope/serve/metrics.h). Each section writes its families; every
+ * write goes through buf_printf, so the first allocation failure stops the rest. */
 #include <errno.h>
 #include <string.h>
 
-#include "flowscope/enrich/dns_cache.h"
 #include "flowscope/enrich/drop_reason.h"
-#include "flowscope/graph/graph.h"
-#include "flowscope/enrich/identities.h"
 #include "flowscope/serve/metrics.h"
-#include "flowscope/enrich/sock_table.h"
 #include "flow.pb-c.h"
 
 static const char *const protos[METRIC_PROTOS] = {"TCP",    "UDP",  "ICMPv4",
@@ -19,10 +16,17 @@ static int head(struct buf *b, const char *name, const char *type, const char *h
 	return buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* One family with a single unlabelled sample. */
+static int single(struct buf *b, const char *name, const char *type, const char *help,
+		  unsigned long long v)
+{
+	return head(b, name, type, help) ?: buf_printf(b, "%s %llu\n", name, v);
+}
+
 static const char *drop_label(unsigned int reason)
 {
-	const char *k;
 	const ProtobufCEnumValue *v;
+	const char *k;
 	int h;
 
 	if (reason == 255)
@@ -34,6 +38,48 @@ static const char *drop_label(unsigned int reason)
 	return v ? v->name : k;
 }
 
+static int hubble_flows(struct buf *b, const struct collector_stats *c)
+{
+	int err, t, v, p;
+	unsigned int r;
+
+	err = head(b, "hubble_flows_processed_total", "counter",
+		   "Flow events published, by type, verdict and protocol");
+	for (t = 0; t < 2 && !err; t++)
+		for (v = 0; v < 2 && !err; v++)
+			for (p = 0; p < METRIC_PROTOS && !err; p++)
+				if (c->flows[t][v][p])
+					err = buf_printf(
+						b,
+						"hubble_flows_processed_total{type=\"%s\","
+						"subtype=\"\",verdict=\"%s\",protocol=\"%s\"} %llu\n",
+						t ? "L7" : "L3_L4", v ? "DROPPED" : "FORWARDED",
+						protos[p], (unsigned long long)c->flows[t][v][p]);
+	err = err
+		      ?: head(b, "hubble_drop_total", "counter",
+			      "Packets of tracked flows the kernel dropped, by reason and protocol");
+	for (r = 0; r < 256 && !err; r++)
+		for (p = 0; p < METRIC_PROTOS && !err; p++)
+			if (c->drops[r][p])
+				err = buf_printf(
+					b,
+					"hubble_drop_total{reason=\"%s\",protocol=\"%s\"} %llu\n",
+					drop_label(r), protos[p],
+					(unsigned long long)c->drops[r][p]);
+	err = err
+		      ?: head(b, "hubble_tcp_flags_total", "counter",
+			      "TCP flow events by the flags of their packet and IP family");
+	for (t = 0; t < 9 && !err; t++)
+		for (v = 0; v < 2 && !err; v++)
+			if (c->tcp_flags[t][v])
+				err = buf_printf(
+					b,
+					"hubble_tcp_flags_total{flag=\"%s\",family=\"%s\"} %llu\n",
+					flags[t], v ? "IPv6" : "IPv4",
+					(unsigned long long)c->tcp_flags[t][v]);
+	return err;
+}
+
 struct sub_ctx {
 	struct buf *b;
 	int err;
@@ -43,79 +89,28 @@ static void put_sub(const char *name, uint64_t lost, void *arg)
 {
 	struct sub_ctx *sc = arg;
 
-	if (!sc->err)
-		sc->err = buf_printf(sc->b,
-				     "flowscope_subscriber_lost_total{subscriber=\"%s\"} %llu\n",
-				     name, (unsigned long long)lost);
+	sc->err = sc->err
+			  ?: buf_printf(sc->b,
+					"flowscope_subscriber_lost_total{subscriber=\"%s\"} %llu\n",
+					name, (unsigned long long)lost);
 }
 
-int metrics_write(struct buf *b, struct collector *c, uint64_t now_wall_ns,
-		  const struct metrics_exporter *ex, int n_ex)
+static int losses(struct buf *b, const struct status *st)
 {
-	struct collector_metrics *m = &c->metrics;
-	struct flow_store_stats st;
-	uint64_t lost = 0;
-	int err = 0, t, v, p, i;
-	unsigned int r;
+	const uint64_t *lost = st->followers.lost;
+	struct sub_ctx sc = {.b = b};
+	int err;
 
-	flow_store_get_stats(c->store, &st);
-	if (c->lost_records)
-		c->lost_records(c, &lost);
-
+	err = head(
+		b, "hubble_lost_events_total", "counter",
+		"Events lost: ring records that found the kernel ring full, flows streaming clients could not take");
 	err = err
-		      ?: head(b, "hubble_flows_processed_total", "counter",
-			      "Flow events published, by type, verdict and protocol");
-	for (t = 0; t < 2 && !err; t++)
-		for (v = 0; v < 2 && !err; v++)
-			for (p = 0; p < METRIC_PROTOS && !err; p++)
-				if (m->flows[t][v][p])
-					err = buf_printf(
-						b,
-						"hubble_flows_processed_total{type=\"%s\","
-						"subtype=\"\",verdict=\"%s\",protocol=\"%s\"} "
-						"%llu\n",
-						t ? "L7" : "L3_L4", v ? "DROPPED" : "FORWARDED",
-						protos[p], (unsigned long long)m->flows[t][v][p]);
-
-	err = err
-		      ?: head(b, "hubble_drop_total", "counter",
-			      "Packets of tracked flows the kernel dropped, by reason and "
-			      "protocol");
-	for (r = 0; r < 256 && !err; r++)
-		for (p = 0; p < METRIC_PROTOS && !err; p++)
-			if (m->drops[r][p])
-				err = buf_printf(
-					b,
-					"hubble_drop_total{reason=\"%s\",protocol=\"%s\"} %llu\n",
-					drop_label(r), protos[p],
-					(unsigned long long)m->drops[r][p]);
-
-	err = err
-		      ?: head(b, "hubble_tcp_flags_total", "counter",
-			      "TCP flow events by the flags of their packet and IP family");
-	for (i = 0; i < 9 && !err; i++)
-		for (v = 0; v < 2 && !err; v++)
-			if (m->tcp_flags[i][v])
-				err = buf_printf(
-					b,
-					"hubble_tcp_flags_total{flag=\"%s\",family=\"%s\"} %llu\n",
-					flags[i], v ? "IPv6" : "IPv4",
-					(unsigned long long)m->tcp_flags[i][v]);
-
-	err = err
-		      ?: head(b, "hubble_lost_events_total", "counter",
-			      "Events lost: ring records that found the kernel ring full, flows "
-			      "streaming "
-			      "clients could not take");
-	err = err
-		      ?: buf_printf(b,
-				    "hubble_lost_events_total{source=\"perf_event_ring_buffer\"} "
-				    "%llu\n"
-				    "hubble_lost_events_total{source=\"observer_events_queue\"} "
-				    "%llu\n",
-				    (unsigned long long)lost,
-				    (unsigned long long)(m->follower_lost_grpc +
-							 m->follower_lost_http));
+		      ?: buf_printf(
+				 b,
+				 "hubble_lost_events_total{source=\"perf_event_ring_buffer\"} %llu\n"
+				 "hubble_lost_events_total{source=\"observer_events_queue\"} %llu\n",
+				 (unsigned long long)st->lost_records,
+				 (unsigned long long)(lost[FOLLOWER_GRPC] + lost[FOLLOWER_HTTP]));
 	err = err
 		      ?: head(b, "flowscope_follower_lost_total", "counter",
 			      "Flows streaming clients lost because their queue was full, by API");
@@ -123,38 +118,29 @@ int metrics_write(struct buf *b, struct collector *c, uint64_t now_wall_ns,
 		      ?: buf_printf(b,
 				    "flowscope_follower_lost_total{api=\"grpc\"} %llu\n"
 				    "flowscope_follower_lost_total{api=\"http\"} %llu\n",
-				    (unsigned long long)m->follower_lost_grpc,
-				    (unsigned long long)m->follower_lost_http);
-
-	if (c->ring_usage) {
-		uint64_t pending = 0, cap = 0;
-
-		if (!c->ring_usage(c, &pending, &cap)) {
-			err = err
-				      ?: head(b, "flowscope_ring_pending_bytes", "gauge",
-					      "Bytes written to the per-CPU rings, not read yet");
-			err = err
-				      ?: buf_printf(b, "flowscope_ring_pending_bytes %llu\n",
-						    (unsigned long long)pending);
-			err = err
-				      ?: head(b, "flowscope_ring_capacity_bytes", "gauge",
-					      "Total size of the per-CPU rings");
-			err = err
-				      ?: buf_printf(b, "flowscope_ring_capacity_bytes %llu\n",
-						    (unsigned long long)cap);
-		}
+				    (unsigned long long)lost[FOLLOWER_GRPC],
+				    (unsigned long long)lost[FOLLOWER_HTTP]);
+	err = err
+		      ?: head(b, "flowscope_subscriber_lost_total", "counter",
+			      "Flows each streaming client could not take (its queue was full)");
+	if (!err && st->hub) {
+		follower_hub_foreach(st->hub, put_sub, &sc);
+		err = sc.err;
 	}
-	{
-		struct sub_ctx sc = {.b = b};
+	return err;
+}
 
+static int rings_and_records(struct buf *b, const struct status *st)
+{
+	const struct collector_stats *c = &st->col;
+	int err = 0;
+
+	if (st->have_rings) {
+		err = single(b, "flowscope_ring_pending_bytes", "gauge",
+			     "Bytes written to the per-CPU rings, not read yet", st->ring_pending);
 		err = err
-			      ?: head(b, "flowscope_subscriber_lost_total", "counter",
-				      "Flows each streaming client could not take (its queue was "
-				      "full)");
-		if (!err) {
-			flow_bus_foreach_named(c->bus, put_sub, &sc);
-			err = sc.err;
-		}
+			      ?: single(b, "flowscope_ring_capacity_bytes", "gauge",
+					"Total size of the per-CPU rings", st->ring_capacity);
 	}
 	err = err
 		      ?: head(b, "flowscope_records_total", "counter",
@@ -165,87 +151,69 @@ int metrics_write(struct buf *b, struct collector *c, uint64_t now_wall_ns,
 				    "flowscope_records_total{kind=\"socket\"} %llu\n"
 				    "flowscope_records_total{kind=\"drop\"} %llu\n"
 				    "flowscope_records_total{kind=\"dns\"} %llu\n",
-				    (unsigned long long)(c->stats.records - c->stats.sock_records -
-							 c->stats.drop_records -
-							 c->stats.dns_records),
-				    (unsigned long long)c->stats.sock_records,
-				    (unsigned long long)c->stats.drop_records,
-				    (unsigned long long)c->stats.dns_records);
+				    (unsigned long long)(c->records - c->sock_records -
+							 c->drop_records - c->dns_records),
+				    (unsigned long long)c->sock_records,
+				    (unsigned long long)c->drop_records,
+				    (unsigned long long)c->dns_records);
 	err = err
-		      ?: head(b, "flowscope_record_errors_total", "counter",
-			      "Records rejected by the decoder");
+		      ?: single(b, "flowscope_record_errors_total", "counter",
+				"Records rejected by the decoder", c->decode_errors);
 	err = err
-		      ?: buf_printf(b, "flowscope_record_errors_total %llu\n",
-				    (unsigned long long)c->stats.decode_errors);
+		      ?: single(b, "flowscope_dns_errors_total", "counter",
+				"DNS payloads that were not well-formed DNS messages",
+				c->dns_errors);
+	return err;
+}
+
+static int store(struct buf *b, const struct status *st)
+{
+	int err;
+
+	err = single(b, "flowscope_flows_seen_total", "counter", "Flows seen since start",
+		     st->store.seen);
 	err = err
-		      ?: head(b, "flowscope_dns_errors_total", "counter",
-			      "DNS payloads that were not well-formed DNS messages");
-	err = err
-		      ?: buf_printf(b, "flowscope_dns_errors_total %llu\n",
-				    (unsigned long long)c->stats.dns_errors);
-	err = err ?: head(b, "flowscope_flows_seen_total", "counter", "Flows seen since start");
-	err = err
-		      ?: buf_printf(b, "flowscope_flows_seen_total %llu\n",
-				    (unsigned long long)st.seen);
-	err = err
-		      ?: head(b, "flowscope_flows_evicted_total", "counter",
-			      "Flows the store dropped because it was full");
-	err = err
-		      ?: buf_printf(b, "flowscope_flows_evicted_total %llu\n",
-				    (unsigned long long)st.evicted);
+		      ?: single(b, "flowscope_flows_evicted_total", "counter",
+				"Flows the store dropped because it was full", st->store.evicted);
 	err = err ?: head(b, "flowscope_store_flows", "gauge", "Flows held by the store");
 	err = err
 		      ?: buf_printf(b,
 				    "flowscope_store_flows{state=\"active\"} %llu\n"
 				    "flowscope_store_flows{state=\"ended\"} %llu\n",
-				    (unsigned long long)st.active,
-				    (unsigned long long)(st.stored - st.active));
-	err = err ?: head(b, "flowscope_store_capacity", "gauge", "Flows the store can hold");
-	err = err ?: buf_printf(b, "flowscope_store_capacity %zu\n", flow_store_capacity(c->store));
+				    (unsigned long long)st->store.active,
+				    (unsigned long long)(st->store.stored - st->store.active));
 	err = err
-		      ?: head(b, "flowscope_kernel_flows", "gauge",
-			      "Entries of the kernel flow map at the latest sweep");
+		      ?: single(b, "flowscope_store_capacity", "gauge", "Flows the store can hold",
+				st->store_capacity);
 	err = err
-		      ?: buf_printf(b, "flowscope_kernel_flows %llu\n",
-				    (unsigned long long)m->last_sweep_entries);
+		      ?: single(b, "flowscope_kernel_flows", "gauge",
+				"Entries of the kernel flow map at the latest sweep",
+				st->col.last_sweep_entries);
 	err = err
-		      ?: head(b, "flowscope_bus_subscribers", "gauge",
-			      "Subscribers of the flow bus (streaming clients, graph)");
-	err = err ?: buf_printf(b, "flowscope_bus_subscribers %u\n", flow_bus_count(c->bus));
-	if (c->socks) {
-		struct sock_table_stats ss;
+		      ?: single(b, "flowscope_bus_subscribers", "gauge",
+				"Subscribers of the flow bus (streaming clients, graph, exporters)",
+				st->bus_subscribers);
+	return err;
+}
 
-		sock_table_get_stats(c->socks, &ss);
-		err = err ?: head(b, "flowscope_sockets", "gauge", "Local TCP sockets known");
-		err = err
-			      ?: buf_printf(b, "flowscope_sockets %llu\n",
-					    (unsigned long long)ss.sockets);
-	}
-	if (c->dns) {
-		struct dns_cache_stats ds;
+static int enrichment(struct buf *b, const struct status *st)
+{
+	int err = 0;
 
-		dns_cache_get_stats(c->dns, &ds);
-		err = err ?: head(b, "flowscope_dns_names", "gauge", "Addresses with a DNS name");
+	if (st->have_socks)
+		err = single(b, "flowscope_sockets", "gauge", "Local TCP sockets known",
+			     st->socks.sockets);
+	if (st->have_dns)
 		err = err
-			      ?: buf_printf(b, "flowscope_dns_names %llu\n",
-					    (unsigned long long)ds.addrs);
-	}
-	if (c->graph) {
-		struct graph_stats gs;
-
-		graph_get_stats(c->graph, &gs);
+			      ?: single(b, "flowscope_dns_names", "gauge",
+					"Addresses with a DNS name", st->dns.addrs);
+	if (st->have_graph) {
 		err = err
-			      ?: head(b, "flowscope_graph_nodes", "gauge",
-				      "Nodes of the service graph");
+			      ?: single(b, "flowscope_graph_nodes", "gauge",
+					"Nodes of the service graph", st->graph.nodes);
 		err = err
-			      ?: buf_printf(b, "flowscope_graph_nodes %llu\n",
-					    (unsigned long long)gs.nodes);
-		err = err
-			      ?: head(b, "flowscope_graph_edges", "gauge",
-				      "Edges of the service graph");
-		err = err
-			      ?: buf_printf(b, "flowscope_graph_edges %llu\n",
-					    (unsigned long long)gs.edges);
+			      ?: single(b, "flowscope_graph_edges", "gauge",
+					"Edges of the service graph", st->graph.edges);
 		err = err
 			      ?: head(b, "flowscope_graph_folded_total", "counter",
 				      "Graph nodes and edges folded into other (caps reached)");
@@ -253,15 +221,12 @@ int metrics_write(struct buf *b, struct collector *c, uint64_t now_wall_ns,
 			      ?: buf_printf(b,
 					    "flowscope_graph_folded_total{what=\"node\"} %llu\n"
 					    "flowscope_graph_folded_total{what=\"edge\"} %llu\n",
-					    (unsigned long long)gs.folded_nodes,
-					    (unsigned long long)gs.folded_edges);
+					    (unsigned long long)st->graph.folded_nodes,
+					    (unsigned long long)st->graph.folded_edges);
 	}
 	err = err
-		      ?: head(b, "flowscope_identities", "gauge",
-			      "Entries of the identity file in force");
-	err = err
-		      ?: buf_printf(b, "flowscope_identities %zu\n",
-				    identity_table_size(identities_get()));
+		      ?: single(b, "flowscope_identities", "gauge",
+				"Entries of the identity file in force", st->identities.entries);
 	err = err
 		      ?: head(b, "flowscope_identity_reloads_total", "counter",
 			      "Identity file reloads, by result");
@@ -269,36 +234,69 @@ int metrics_write(struct buf *b, struct collector *c, uint64_t now_wall_ns,
 		      ?: buf_printf(b,
 				    "flowscope_identity_reloads_total{result=\"ok\"} %llu\n"
 				    "flowscope_identity_reloads_total{result=\"error\"} %llu\n",
-				    (unsigned long long)c->stats.identity_reloads,
-				    (unsigned long long)c->stats.identity_errors);
-	if (n_ex > 0) {
-		err = err
-			      ?: head(b, "flowscope_exporter_flows_total", "counter",
-				      "Flows handled by each exporter, by outcome");
-		for (i = 0; i < n_ex && !err; i++)
+				    (unsigned long long)st->identities.reloads,
+				    (unsigned long long)st->identities.errors);
+	return err;
+}
+
+static int exporters(struct buf *b, const struct status *st)
+{
+	static const char *const outcomes[] = {"written", "filtered", "dropped"};
+	size_t i, k;
+	int err = 0;
+
+	if (!st->n_exporters)
+		return 0;
+	err = head(b, "flowscope_exporter_flows_total", "counter",
+		   "Flow events handled by each exporter, by outcome");
+	for (i = 0; i < st->n_exporters && !err; i++) {
+		const struct exporter_stats *x = &st->exporters[i].st;
+		const uint64_t v[] = {x->written, x->filtered, x->dropped};
+
+		for (k = 0; k < 3 && !err; k++)
 			err = buf_printf(b,
-					 "flowscope_exporter_flows_total{exporter=\"%s\",outcome="
-					 "\"written\"} %llu\n"
-					 "flowscope_exporter_flows_total{exporter=\"%s\",outcome="
-					 "\"filtered\"} %llu\n"
-					 "flowscope_exporter_flows_total{exporter=\"%s\",outcome="
-					 "\"dropped\"} %llu\n",
-					 ex[i].name, (unsigned long long)ex[i].written, ex[i].name,
-					 (unsigned long long)ex[i].filtered, ex[i].name,
-					 (unsigned long long)ex[i].dropped);
-		err = err
-			      ?: head(b, "flowscope_exporter_queue_bytes", "gauge",
-				      "Bytes waiting in each exporter's buffer");
-		for (i = 0; i < n_ex && !err; i++)
-			err = buf_printf(b,
-					 "flowscope_exporter_queue_bytes{exporter=\"%s\"} %llu\n",
-					 ex[i].name, (unsigned long long)ex[i].queued_bytes);
+					 "flowscope_exporter_flows_total{exporter=\"%s\","
+					 "outcome=\"%s\"} %llu\n",
+					 st->exporters[i].name, outcomes[k],
+					 (unsigned long long)v[k]);
 	}
-	err = err ?: head(b, "flowscope_uptime_seconds", "gauge", "Seconds since flowd started");
 	err = err
-		      ?: buf_printf(b, "flowscope_uptime_seconds %.3f\n",
-				    now_wall_ns > c->start_wall_ns
-					    ? (now_wall_ns - c->start_wall_ns) / 1e9
-					    : 0.0);
+		      ?: head(b, "flowscope_exporter_errors_total", "counter",
+			      "Failed operations of each exporter (writes, sends, connections)");
+	for (i = 0; i < st->n_exporters && !err; i++)
+		err = buf_printf(b, "flowscope_exporter_errors_total{exporter=\"%s\"} %llu\n",
+				 st->exporters[i].name,
+				 (unsigned long long)st->exporters[i].st.errors);
+	err = err
+		      ?: head(b, "flowscope_exporter_queue_bytes", "gauge",
+			      "Bytes waiting in each exporter's buffer");
+	for (i = 0; i < st->n_exporters && !err; i++)
+		err = buf_printf(b, "flowscope_exporter_queue_bytes{exporter=\"%s\"} %llu\n",
+				 st->exporters[i].name,
+				 (unsigned long long)st->exporters[i].st.queued);
+	err = err
+		      ?: head(b, "flowscope_exporter_events_total", "counter",
+			      "Each exporter's own counters (rotations, reconnects, records, ...)");
+	for (i = 0; i < st->n_exporters && !err; i++)
+		for (k = 0; k < st->exporters[i].st.n_extra && !err; k++)
+			err = buf_printf(b,
+					 "flowscope_exporter_events_total{exporter=\"%s\","
+					 "event=\"%s\"} %llu\n",
+					 st->exporters[i].name, st->exporters[i].st.extra[k].name,
+					 (unsigned long long)st->exporters[i].st.extra[k].value);
+	return err;
+}
+
+int metrics_write(struct buf *b, const struct status *st)
+{
+	int err = hubble_flows(b, &st->col);
+
+	err = err ?: losses(b, st);
+	err = err ?: rings_and_records(b, st);
+	err = err ?: store(b, st);
+	err = err ?: enrichment(b, st);
+	err = err ?: exporters(b, st);
+	err = err ?: head(b, "flowscope_uptime_seconds", "gauge", "Seconds since flowd started");
+	err = err ?: buf_printf(b, "flowscope_uptime_seconds %.3f\n", st->uptime_ns / 1e9);
 	return err ? -ENOMEM : 0;
 }

@@ -1,7 +1,7 @@
 /* The flow key, per-flow state and ring-buffer record shared by probes/ and collector/.
  * This is the only definition: the .bpf.c programs and user space both include it. */
-#ifndef FLOWSCOPE_FLOW_RECORD_H
-#define FLOWSCOPE_FLOW_RECORD_H
+#ifndef FLOWSCOPE_RECORD_H
+#define FLOWSCOPE_RECORD_H
 
 #ifdef __BPF__
 /* vmlinux.h already provides the __u* types in BPF programs. */
@@ -61,7 +61,8 @@ struct flow_key {
 	__u8 proto;    /* IPPROTO_* */
 	__u8 family;   /* 4 or 6 */
 	__u16 vlan_id; /* outer 802.1Q VLAN id, 0 if untagged */
-};		       /* 44 bytes, no implicit padding */
+};
+_Static_assert(sizeof(struct flow_key) == 44, "struct flow_key: no implicit padding");
 
 /* Per-direction counters: index 0 is initiator -> responder, 1 is the reply direction. */
 struct flow_state {
@@ -75,7 +76,8 @@ struct flow_state {
 	__u8 icmp_type;	    /* of the first ICMP packet in the initiator direction */
 	__u8 icmp_code;
 	__u32 pad;
-}; /* 64 bytes */
+};
+_Static_assert(sizeof(struct flow_state) == 64, "struct flow_state layout");
 
 /* What a probe writes to the ring. Every record starts with type and version. */
 struct flow_record {
@@ -90,7 +92,8 @@ struct flow_record {
 	__u8 pkt_dir;		 /* 0: initiator -> responder, 1: reply */
 	__u8 tc_dir;		 /* enum flow_tc_dir of this packet */
 	__u32 cpu;
-}; /* 136 bytes */
+};
+_Static_assert(sizeof(struct flow_record) == 136, "struct flow_record layout");
 
 /* What a TCP socket did (struct flow_sock_record.event). */
 enum flow_sock_event {
@@ -126,7 +129,8 @@ struct flow_sock_record {
 	__u32 total_retrans;
 	__u32 netns; /* network namespace inode */
 	__u32 cpu;
-}; /* 112 bytes */
+};
+_Static_assert(sizeof(struct flow_sock_record) == 112, "struct flow_sock_record layout");
 
 /* A dropped packet. Written for the first drop of a (flow, reason) and then at most once a
  * second per (flow, reason), with the running count, so a flood cannot fill the rings. */
@@ -144,7 +148,8 @@ struct flow_drop_record {
 	__u64 count; /* drops of this flow for this reason so far */
 	__u32 cpu;
 	__u32 netns;
-}; /* 88 bytes */
+};
+_Static_assert(sizeof(struct flow_drop_record) == 88, "struct flow_drop_record layout");
 
 #define FLOW_DNS_MAX 512 /* DNS payload bytes captured per packet */
 
@@ -163,6 +168,7 @@ struct flow_dns_record {
 	__u32 cpu;
 	__u32 pad2;
 	__u8 data[FLOW_DNS_MAX]; /* L4 payload (TCP: starts with the 2-byte length) */
-};				 /* 592 bytes */
+};
+_Static_assert(sizeof(struct flow_dns_record) == 592, "struct flow_dns_record layout");
 
-#endif /* FLOWSCOPE_FLOW_RECORD_H */
+#endif /* FLOWSCOPE_RECORD_H */

@@ -92,8 +92,8 @@ static void setup(void)
 
 	ck_assert_msg(geteuid() == 0, "BPF tests need root");
 	own_netns();
-	ck_assert_int_eq(probe_tc_open(&tc, NULL), 0);
-	ck_assert_int_eq(probe_sock_open(&sk, tc), 0);
+	ck_assert_int_eq(probe_tc_open(&tc, NULL, NULL), 0);
+	ck_assert_int_eq(probe_sock_open(&sk, tc, NULL), 0);
 	n = probe_tc_ring_fds(tc, &fds);
 	rb = ring_buffer__new(fds[0], on_record, NULL, NULL);
 	ck_assert_ptr_nonnull(rb);

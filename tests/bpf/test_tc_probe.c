@@ -56,7 +56,7 @@ static void open_probe(uint32_t ring_bytes)
 	int n, i;
 
 	ck_assert_msg(geteuid() == 0, "BPF tests need root (CAP_BPF, CAP_NET_ADMIN)");
-	ck_assert_int_eq(probe_tc_open(&probe, &opts), 0);
+	ck_assert_int_eq(probe_tc_open(&probe, &opts, NULL), 0);
 	n = probe_tc_ring_fds(probe, &fds);
 	ck_assert_int_gt(n, 0);
 	rb = ring_buffer__new(fds[0], on_record, NULL, NULL);
@@ -780,13 +780,28 @@ START_TEST(attach_real_traffic_and_detach)
 	char msg[300] = {0};
 
 	own_netns_with_lo_up();
-	ck_assert_int_eq(probe_tc_attach(probe, "lo"), 0);
+	ck_assert_int_eq(probe_tc_attach(probe, "lo", NULL), 0);
 	ck_assert(filters_on_lo(BPF_TC_EGRESS));
-	ck_assert_int_eq(probe_tc_attach(probe, "no-such-if0"), -ENODEV);
+	{
+		struct errmsg e = {""};
+
+		/* The reason names the interface and says where to look. */
+		ck_assert_int_eq(probe_tc_attach(probe, "no-such-if0", &e), -ENODEV);
+		ck_assert_msg(strstr(e.text, "no-such-if0") && strstr(e.text, "ip link"), "%s",
+			      e.text);
+	}
 
 	/* A second probe on the same interface is refused, not stacked. */
-	ck_assert_int_eq(probe_tc_open(&second, NULL), 0);
-	ck_assert_int_eq(probe_tc_attach(second, "lo"), -EBUSY);
+	ck_assert_int_eq(probe_tc_open(&second, NULL, NULL), 0);
+	{
+		struct errmsg e = {""};
+
+		/* The reason says another flowd has it, with its pid. */
+		ck_assert_int_eq(probe_tc_attach(second, "lo", &e), -EBUSY);
+		ck_assert_msg(strstr(e.text, "already watched by another flowd") &&
+				      strstr(e.text, "pid"),
+			      "%s", e.text);
+	}
 	probe_tc_close(second);
 	ck_assert(filters_on_lo(BPF_TC_EGRESS));
 
@@ -840,8 +855,8 @@ START_TEST(attach_real_traffic_and_detach)
 		bpf_tc_hook_destroy(&hook);
 	}
 	/* Once the first is gone, a new probe may attach. */
-	ck_assert_int_eq(probe_tc_open(&second, NULL), 0);
-	ck_assert_int_eq(probe_tc_attach(second, "lo"), 0);
+	ck_assert_int_eq(probe_tc_open(&second, NULL, NULL), 0);
+	ck_assert_int_eq(probe_tc_attach(second, "lo", NULL), 0);
 	probe_tc_close(second);
 }
 END_TEST
@@ -862,8 +877,8 @@ START_TEST(stale_filter_is_replaced)
 		struct probe_tc *p2 = NULL;
 		DECLARE_LIBBPF_OPTS(bpf_tc_opts, q, .handle = 0xf10c, .priority = 0xf10c);
 
-		ck_assert_int_eq(probe_tc_open(&p2, NULL), 0);
-		ck_assert_int_eq(probe_tc_attach(p2, "lo"), 0);
+		ck_assert_int_eq(probe_tc_open(&p2, NULL, NULL), 0);
+		ck_assert_int_eq(probe_tc_attach(p2, "lo", NULL), 0);
 		ck_assert_int_eq(bpf_tc_query(&hook, &q), 0);
 		ck_assert_int_eq(bpf_obj_get_info_by_fd(probe_tc_prog_fd(p2, 1), &info, &ilen), 0);
 		ck_assert_uint_eq(q.prog_id, info.id);

@@ -125,8 +125,8 @@ check "-o dict" sh -c "$(printf '%q ' ip netns exec "$ns" "$build/flowctl" obser
 check "-o table has a header and rows" sh -c "test \$($(printf '%q ' ip netns exec "$ns" "$build/flowctl" observe --last 3 --to-port 9090 -o table) | wc -l) -eq 4"
 check "-o jsonpb is json" sh -c "$(printf '%q ' ip netns exec "$ns" "$build/flowctl" observe --last 1 -o jsonpb) | python3 -c 'import json,sys; json.loads(sys.stdin.readline())'"
 out=$(ctl observe --from-ip 10.0.0.300 2>&1); rc=$?
-check "invalid IP: the server's INVALID_ARGUMENT is shown ($out)" \
-	test "$rc" -ne 0 -a -n "$(echo "$out" | grep '10.0.0.300')"
+check "invalid IP: refused with a message naming it, before connecting ($out)" \
+	test "$rc" -eq 2 -a -n "$(echo "$out" | grep '10.0.0.300')"
 out=$(ctl status 2>&1)
 check "status shows the flow counts" sh -c "echo '$out' | grep -q 'Current/Max Flows'"
 stop_flowd "$flowd_pid"

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""End-to-end test of the syslog exporter (export/syslog_exporter.c) against Debian's real rsyslog.
+"""End-to-end test of the syslog exporter (export/exporters/syslog_exporter.c) against Debian's
+real rsyslog.
 
 Starts a private rsyslogd (imudp + imtcp on 127.0.0.1, one output file per input, work
 directory in a temp dir; the system rsyslog is not touched), builds a small C driver from the
-source below plus export/syslog_exporter.c linked against BUILD/libflowscope.a, and checks:
+source below (the exporter contract, options set by name) linked against BUILD/libflowscope.a,
+and checks:
 200 flows over TCP as JSON, 100 over UDP as CEF, reconnection after an rsyslogd restart (50
 buffered flows all arrive), TLS (RFC 5425, a third listener with rsyslog's "ossl" stream driver
 and a CA + server certificate for 127.0.0.1 made with the openssl CLI: 100 flows arrive; a client
 trusting another CA delivers nothing, counts connect failures and drops, logs once, does not crash)
-and that a tiny max_buffer drops (and counts) instead of growing.
+and that a tiny --export-syslog-buffer drops (and counts) instead of growing.
 Needs rsyslog and rsyslog-openssl (apt-get install -y rsyslog rsyslog-openssl).
 Run as root: python3 tests/e2e/e2e_syslog.py"""
 import json
@@ -37,9 +39,9 @@ DRIVER_C = r"""
 #include <time.h>
 #include <unistd.h>
 
-#include "flowscope/exporters/syslog_exporter.h"
+#include "flowscope/exporters/exporter.h"
 
-static struct syslog_exporter *ex;
+static struct exporter_set *ex;
 
 static uint64_t now_ns(void)
 {
@@ -48,16 +50,42 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* The library's runtime messages (a TLS failure, logged once) go to our stderr. */
+static void log_sink(enum log_level level, const char *text, void *ctx)
+{
+	(void)ctx;
+	fprintf(stderr, "%s: %s\n", level == LOG_LEVEL_WARN ? "warning" : "info", text);
+}
+
+static uint64_t extra(const struct exporter_stats *st, const char *name)
+{
+	for (unsigned int i = 0; i < st->n_extra; i++)
+		if (!strcmp(st->extra[i].name, name))
+			return st->extra[i].value;
+	return 0;
+}
+
+static void get_stats(struct exporter_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (ex && exporter_set_count(ex))
+		exporter_set_stats(ex, 0, st);
+}
+
 static void stats(const char *what, int rc)
 {
-	struct syslog_exporter_stats st = {0};
-	if (ex)
-		syslog_exporter_get_stats(ex, &st);
+	struct exporter_stats st;
+	get_stats(&st);
 	printf("%s rc=%d sent=%llu dropped=%llu reconnects=%llu queued=%llu failures=%llu\n", what,
-	       rc, (unsigned long long)st.sent, (unsigned long long)st.dropped,
-	       (unsigned long long)st.reconnects, (unsigned long long)st.queued_bytes,
-	       (unsigned long long)st.connect_failures);
+	       rc, (unsigned long long)st.written, (unsigned long long)st.dropped,
+	       (unsigned long long)extra(&st, "reconnects"), (unsigned long long)st.queued,
+	       (unsigned long long)extra(&st, "connect_failures"));
 	fflush(stdout);
+}
+
+static int set(const char *name, const char *arg, struct errmsg *e)
+{
+	return exporter_set_option(ex, name, arg, e);
 }
 
 int main(void)
@@ -65,28 +93,38 @@ int main(void)
 	char line[512], cmd[32];
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	logmsg_set_sink(log_sink, NULL);
 	while (fgets(line, sizeof(line), stdin)) {
 		if (sscanf(line, "%31s", cmd) != 1)
 			continue;
 		if (!strcmp(cmd, "open")) {
-			char proto[8], fmt[8], err[256] = "";
+			char proto[8], fmt[8], url[64], buffer[32];
 			static char ca[400];
 			unsigned port;
 			unsigned long maxbuf;
-			struct syslog_exporter_opts o = {0};
+			struct exporter_env env = {.node_name = "e2e-node"};
+			struct errmsg e = {""};
+			int rc;
 			ca[0] = '\0';
 			sscanf(line, "%*s %7s %7s %u %lu %399s", proto, fmt, &port, &maxbuf, ca);
-			o.host = "127.0.0.1";
-			o.port = (uint16_t)port;
-			o.tcp = !strcmp(proto, "tcp");
-			o.tls = !strcmp(proto, "tls");
-			o.tls_ca = ca[0] ? ca : NULL;
-			o.cef = !strcmp(fmt, "cef");
-			o.hostname = "e2e-host";
-			o.max_buffer = maxbuf;
-			int rc = syslog_exporter_open(&ex, &o, err, sizeof(err));
-			if (rc)
-				printf("error %s\n", err);
+			snprintf(url, sizeof(url), "%s://127.0.0.1:%u", proto, port);
+			snprintf(buffer, sizeof(buffer), "%lu", maxbuf);
+			ex = exporter_set_new();
+			rc = ex ? 0 : -ENOMEM;
+			rc = rc ?: set("export-syslog", url, &e);
+			rc = rc ?: set("export-syslog-hostname", "e2e-host", &e);
+			if (!rc && !strcmp(fmt, "cef"))
+				rc = set("export-syslog-format", "cef", &e);
+			if (!rc && ca[0])
+				rc = set("export-syslog-ca", ca, &e);
+			if (!rc && maxbuf)
+				rc = set("export-syslog-buffer", buffer, &e);
+			rc = rc ?: exporter_set_open(ex, &env, &e);
+			if (rc) {
+				printf("error %s\n", errmsg_text(&e, rc));
+				exporter_set_free(ex);
+				ex = NULL;
+			}
 			stats("open", rc);
 		} else if (!strcmp(cmd, "add")) {
 			unsigned base, n, i;
@@ -113,24 +151,32 @@ int main(void)
 				f.last_seen_ns = f.time_ns;
 				f.ifindex = 1;
 				strcpy(f.ifname, "lo");
-				last = syslog_exporter_add(ex, &f, "e2e-node");
+				last = exporter_set_take(ex, &f);
 				if (last && !rc)
 					rc = last;
 			}
 			stats("add", rc);
 		} else if (!strcmp(cmd, "flush")) {
+			struct exporter_stats st;
 			unsigned ms;
 			int rc;
 			sscanf(line, "%*s %u", &ms);
 			uint64_t end = now_ns() + (uint64_t)ms * 1000000ULL;
-			while ((rc = syslog_exporter_flush(ex)) == -EAGAIN && now_ns() < end)
+			/* 0 once the queue is empty, -EAGAIN while something is left. */
+			for (;;) {
+				exporter_set_flush(ex, false);
+				get_stats(&st);
+				rc = st.queued ? -EAGAIN : 0;
+				if (!rc || now_ns() >= end)
+					break;
 				usleep(10000);
+			}
 			stats("flush", rc);
 		} else if (!strcmp(cmd, "stats")) {
 			stats("stats", 0);
 		} else if (!strcmp(cmd, "close")) {
 			stats("close", 0);
-			syslog_exporter_close(ex);
+			exporter_set_free(ex);
 			ex = NULL;
 			printf("closed\n");
 		}
@@ -331,7 +377,7 @@ def build_driver(tmp):
         shell=True, text=True).split()
     cmd = (["cc", "-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-Werror",
             "-I" + os.path.join(ROOT, "include"), "-I" + BUILD, "-I" + os.path.join(BUILD, "proto")]
-           + cflags + [src, os.path.join(ROOT, "export", "exporters", "syslog_exporter.c"), LIB]
+           + cflags + [src, LIB]
            + libs + ["-lelf", "-lz", "-lm", "-o", exe])
     subprocess.check_call(cmd)
     return exe
@@ -520,7 +566,8 @@ def main():
         check(rs.proc.poll() is None, "rsyslogd still running after the failed handshakes")
         drv = Driver(exe)
 
-        # 6. Tiny max_buffer while the server is down: drops are counted, the queue stays small.
+        # 6. Tiny --export-syslog-buffer while the server is down: drops are counted, the queue
+        # stays small.
         rs.stop()
         r = drv.cmd("open tcp json %d 3000" % tcp_port)
         check(r.get("rc") == 0, "tcp open (server down) is not an error", r)

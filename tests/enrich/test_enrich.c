@@ -71,23 +71,23 @@ static void on_flow(const struct flow *f, void *ctx)
 	}
 }
 
-static void setup(struct collector *c, struct seen *seen)
+/* A collector with a socket table and options o (0: the defaults), its events seen in seen. */
+static void setup_with(struct tcoll *t, struct seen *seen, struct collector_opts o)
 {
-	collector_init(c);
-	c->store = flow_store_new(1024);
-	c->bus = flow_bus_new();
-	c->socks = sock_table_new(1024);
-	ck_assert_ptr_nonnull(c->store);
-	ck_assert_ptr_nonnull(c->bus);
-	ck_assert_ptr_nonnull(c->socks);
-	flow_bus_subscribe(c->bus, on_flow, seen);
+	o.socks = sock_table_new(1024);
+	ck_assert_ptr_nonnull(o.socks);
+	tcoll_setup(t, o, on_flow, seen);
 }
 
-static void teardown(struct collector *c)
+static void setup(struct tcoll *t, struct seen *seen)
 {
-	sock_table_free(c->socks);
-	flow_store_free(c->store);
-	flow_bus_free(c->bus);
+	setup_with(t, seen, (struct collector_opts){0});
+}
+
+static void teardown(struct tcoll *t)
+{
+	tcoll_teardown(t);
+	sock_table_free(t->o.socks);
 }
 
 static void handle_sock(struct collector *c, struct flow_sock_record r)
@@ -168,22 +168,22 @@ static void sleep_ns(uint64_t ns)
 
 START_TEST(test_flow_gets_processes_rtt_and_cookie_of_its_sockets)
 {
-	struct collector c;
+	struct tcoll col;
 	struct seen seen = {0};
 	struct flow_key k = key4("10.0.0.1", 40000, "10.0.0.2", 80, IPPROTO_TCP);
-	uint64_t t0 = flow_clock_boot_now() - 5 * NS;
+	uint64_t t0 = clock_boot_ns() - 5 * NS;
 	struct flow_record syn =
 		rec(k, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN, t0 + 10 * MS);
 	struct flow *f;
 
-	setup(&c, &seen);
-	listener(&c, t0);
-	client_sockets(&c, 40000, 0x1001, t0 + 1 * MS);
-	server_sockets(&c, 40000, 0x2001, t0 + 2 * MS);
-	ck_assert_uint_eq(c.stats.sock_records, 4);
+	setup(&col, &seen);
+	listener(col.c, t0);
+	client_sockets(col.c, 40000, 0x1001, t0 + 1 * MS);
+	server_sockets(col.c, 40000, 0x2001, t0 + 2 * MS);
+	ck_assert_uint_eq(tcoll_stats(&col)->sock_records, 4);
 	ck_assert_int_eq(seen.n, 0); /* socket records alone publish nothing */
 
-	ck_assert_int_eq(collector_handle_record(&c, &syn, sizeof(syn)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &syn, sizeof(syn)), 0);
 	ck_assert_int_eq(seen.n, 1);
 	ck_assert_uint_eq(seen.last.event, FLOW_EVENT_START);
 	ck_assert(seen.last.src_proc.known);
@@ -197,7 +197,7 @@ START_TEST(test_flow_gets_processes_rtt_and_cookie_of_its_sockets)
 	ck_assert_uint_eq(seen.last.socket_cookie, 0x1001);
 	ck_assert_uint_eq(seen.last.retransmits, 3);
 	ck_assert_uint_eq(seen.last.sock_closed_ns, 0);
-	f = flow_store_find(c.store, &k);
+	f = flow_store_find(col.store, &k);
 	ck_assert_ptr_nonnull(f);
 	ck_assert_uint_eq(f->src_proc.pid, 1111);
 	ck_assert_uint_eq(f->dst_proc.pid, 2222);
@@ -205,46 +205,46 @@ START_TEST(test_flow_gets_processes_rtt_and_cookie_of_its_sockets)
 	/* UDP flows on the same addresses and ports are not joined to TCP sockets. */
 	k.proto = IPPROTO_UDP;
 	syn = rec(k, FLOW_EV_START, 0, 0, 0, t0 + 20 * MS);
-	ck_assert_int_eq(collector_handle_record(&c, &syn, sizeof(syn)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &syn, sizeof(syn)), 0);
 	ck_assert_int_eq(seen.n, 2);
 	ck_assert(!seen.last.src_proc.known);
 	ck_assert(!seen.last.dst_proc.known);
 	ck_assert_uint_eq(seen.last.socket_cookie, 0);
 	ck_assert_uint_eq(seen.last.rtt_us, 0);
-	teardown(&c);
+	teardown(&col);
 }
 END_TEST
 
 START_TEST(test_flow_with_only_the_server_socket_local)
 {
-	struct collector c;
+	struct tcoll col;
 	struct seen seen = {0};
 	/* A remote client 10.0.0.1 (no local socket) to the local server. */
 	struct flow_key k = key4("10.0.0.1", 40005, "10.0.0.2", 80, IPPROTO_TCP);
-	uint64_t t0 = flow_clock_boot_now() - 5 * NS;
+	uint64_t t0 = clock_boot_ns() - 5 * NS;
 	struct flow_record syn =
 		rec(k, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN, t0 + 10 * MS);
 
-	setup(&c, &seen);
-	listener(&c, t0);
-	server_sockets(&c, 40005, 0x2005, t0 + 1 * MS);
-	ck_assert_int_eq(collector_handle_record(&c, &syn, sizeof(syn)), 0);
+	setup(&col, &seen);
+	listener(col.c, t0);
+	server_sockets(col.c, 40005, 0x2005, t0 + 1 * MS);
+	ck_assert_int_eq(collector_handle_record(col.c, &syn, sizeof(syn)), 0);
 	ck_assert(!seen.last.src_proc.known);
 	ck_assert(seen.last.dst_proc.known);
 	ck_assert_uint_eq(seen.last.dst_proc.pid, 2222);
 	ck_assert_uint_eq(seen.last.rtt_us, 700);
 	ck_assert_uint_eq(seen.last.retransmits, 1);
 	ck_assert_uint_eq(seen.last.socket_cookie, 0x2005);
-	teardown(&c);
+	teardown(&col);
 }
 END_TEST
 
 START_TEST(test_sockets_seen_after_the_start_are_joined_at_the_sweep)
 {
-	struct collector c;
+	struct tcoll col;
 	struct seen seen = {0};
 	struct flow_key k = key4("10.0.0.1", 40001, "10.0.0.2", 80, IPPROTO_TCP);
-	uint64_t t0 = flow_clock_boot_now() - 2 * NS;
+	uint64_t t0 = clock_boot_ns() - 2 * NS;
 	struct flow_record syn = rec(k, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN, t0);
 	struct flow_state s;
 	struct flow *f;
@@ -255,26 +255,25 @@ START_TEST(test_sockets_seen_after_the_start_are_joined_at_the_sweep)
 		fprintf(stderr, "skip: needs root for BPF maps\n");
 		return;
 	}
-	setup(&c, &seen);
-	c.cfg.update_interval_ns = 0;
+	setup_with(&col, &seen, (struct collector_opts){.update_interval_ns = 1});
 	/* The SYN's record is read before the socket records (other CPUs' rings). */
-	ck_assert_int_eq(collector_handle_record(&c, &syn, sizeof(syn)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &syn, sizeof(syn)), 0);
 	ck_assert_int_eq(seen.n, 1);
 	id = seen.last.id;
 	ck_assert(!seen.last.src_proc.known);
 	ck_assert(!seen.last.dst_proc.known);
 	ck_assert_uint_eq(seen.last.socket_cookie, 0);
 
-	listener(&c, t0 - NS);
-	client_sockets(&c, 40001, 0x1002, t0 + 1 * MS);
-	server_sockets(&c, 40001, 0x2002, t0 + 2 * MS);
+	listener(col.c, t0 - NS);
+	client_sockets(col.c, 40001, 0x1002, t0 + 1 * MS);
+	server_sockets(col.c, 40001, 0x2002, t0 + 2 * MS);
 	ck_assert_int_eq(seen.n, 1);
 
 	/* The kernel entry of this flow (same first_seen), with the handshake and data. */
-	s = entry(t0, flow_clock_boot_now(), 5);
+	s = entry(t0, clock_boot_ns(), 5);
 	ck_assert_int_eq(bpf_map_update_elem(fd, &k, &s, BPF_ANY), 0);
-	ck_assert_int_eq(collector_sweep(&c, fd), 0);
-	f = flow_store_find(c.store, &k);
+	ck_assert_int_eq(collector_sweep(col.c, fd), 0);
+	f = flow_store_find(col.store, &k);
 	ck_assert_ptr_nonnull(f);
 	ck_assert_uint_eq(f->id, id);
 	ck_assert(f->src_proc.known);
@@ -296,13 +295,13 @@ START_TEST(test_sockets_seen_after_the_start_are_joined_at_the_sweep)
 	ck_assert_uint_eq(seen.last.socket_cookie, 0x1002);
 	ck_assert_int_eq(seen.ends, 0);
 	close(fd);
-	teardown(&c);
+	teardown(&col);
 }
 END_TEST
 
 START_TEST(test_flow_ends_once_its_sockets_closed_and_the_grace_passed)
 {
-	struct collector c;
+	struct tcoll col;
 	struct seen seen = {0};
 	/* both: client and server closed. half: the server is still open. late: both closed
 	 * but packets still arrive. remote: only the client is local (port 443), closed. */
@@ -311,7 +310,7 @@ START_TEST(test_flow_ends_once_its_sockets_closed_and_the_grace_passed)
 	struct flow_key late = key4("10.0.0.1", 41002, "10.0.0.2", 80, IPPROTO_TCP);
 	struct flow_key remote = key4("10.0.0.1", 41003, "10.0.0.3", 443, IPPROTO_TCP);
 	const uint64_t grace = 100 * MS;
-	uint64_t t0 = flow_clock_boot_now() - 3 * NS, t;
+	uint64_t t0 = clock_boot_ns() - 3 * NS, t;
 	struct flow_record r;
 	struct flow_state s;
 	struct flow *f;
@@ -322,39 +321,39 @@ START_TEST(test_flow_ends_once_its_sockets_closed_and_the_grace_passed)
 		fprintf(stderr, "skip: needs root for BPF maps\n");
 		return;
 	}
-	setup(&c, &seen);
-	c.close_grace_ns = grace;
-	listener(&c, t0 - NS);
-	client_sockets(&c, 41000, 0x1100, t0);
-	server_sockets(&c, 41000, 0x2100, t0);
-	client_sockets(&c, 41001, 0x1101, t0);
-	server_sockets(&c, 41001, 0x2101, t0);
-	client_sockets(&c, 41002, 0x1102, t0);
-	server_sockets(&c, 41002, 0x2102, t0);
-	handle_sock(&c,
+	setup_with(&col, &seen, (struct collector_opts){.close_grace_ns = grace});
+	listener(col.c, t0 - NS);
+	client_sockets(col.c, 41000, 0x1100, t0);
+	server_sockets(col.c, 41000, 0x2100, t0);
+	client_sockets(col.c, 41001, 0x1101, t0);
+	server_sockets(col.c, 41001, 0x2101, t0);
+	client_sockets(col.c, 41002, 0x1102, t0);
+	server_sockets(col.c, 41002, 0x2102, t0);
+	handle_sock(col.c,
 		    with_task(srec(FLOW_SOCK_CONNECT, "0.0.0.0", 0, "10.0.0.3", 443, 0x1103, t0),
 			      1111, "curl"));
-	handle_sock(&c, srec(FLOW_SOCK_STATS, "10.0.0.1", 41003, "10.0.0.3", 443, 0x1103, t0 + 1));
+	handle_sock(col.c,
+		    srec(FLOW_SOCK_STATS, "10.0.0.1", 41003, "10.0.0.3", 443, 0x1103, t0 + 1));
 
 	r = rec(both, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN, t0);
-	ck_assert_int_eq(collector_handle_record(&c, &r, sizeof(r)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &r, sizeof(r)), 0);
 	both_id = seen.last.id;
 	r.key = half;
-	ck_assert_int_eq(collector_handle_record(&c, &r, sizeof(r)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &r, sizeof(r)), 0);
 	r.key = late;
-	ck_assert_int_eq(collector_handle_record(&c, &r, sizeof(r)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &r, sizeof(r)), 0);
 	r.key = remote;
-	ck_assert_int_eq(collector_handle_record(&c, &r, sizeof(r)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &r, sizeof(r)), 0);
 	ck_assert_int_eq(seen.n, 4);
 
 	/* The sockets close now; the last packets were just before. */
-	t = flow_clock_boot_now();
-	handle_sock(&c, srec(FLOW_SOCK_CLOSE, "10.0.0.1", 41000, "10.0.0.2", 80, 0x1100, t));
-	handle_sock(&c, srec(FLOW_SOCK_CLOSE, "10.0.0.2", 80, "10.0.0.1", 41000, 0x2100, t));
-	handle_sock(&c, srec(FLOW_SOCK_CLOSE, "10.0.0.1", 41001, "10.0.0.2", 80, 0x1101, t));
-	handle_sock(&c, srec(FLOW_SOCK_CLOSE, "10.0.0.1", 41002, "10.0.0.2", 80, 0x1102, t));
-	handle_sock(&c, srec(FLOW_SOCK_CLOSE, "10.0.0.2", 80, "10.0.0.1", 41002, 0x2102, t));
-	handle_sock(&c, srec(FLOW_SOCK_CLOSE, "10.0.0.1", 41003, "10.0.0.3", 443, 0x1103, t));
+	t = clock_boot_ns();
+	handle_sock(col.c, srec(FLOW_SOCK_CLOSE, "10.0.0.1", 41000, "10.0.0.2", 80, 0x1100, t));
+	handle_sock(col.c, srec(FLOW_SOCK_CLOSE, "10.0.0.2", 80, "10.0.0.1", 41000, 0x2100, t));
+	handle_sock(col.c, srec(FLOW_SOCK_CLOSE, "10.0.0.1", 41001, "10.0.0.2", 80, 0x1101, t));
+	handle_sock(col.c, srec(FLOW_SOCK_CLOSE, "10.0.0.1", 41002, "10.0.0.2", 80, 0x1102, t));
+	handle_sock(col.c, srec(FLOW_SOCK_CLOSE, "10.0.0.2", 80, "10.0.0.1", 41002, 0x2102, t));
+	handle_sock(col.c, srec(FLOW_SOCK_CLOSE, "10.0.0.1", 41003, "10.0.0.3", 443, 0x1103, t));
 	s = entry(t0, t - 1 * MS, 4);
 	ck_assert_int_eq(bpf_map_update_elem(fd, &both, &s, BPF_ANY), 0);
 	ck_assert_int_eq(bpf_map_update_elem(fd, &half, &s, BPF_ANY), 0);
@@ -362,27 +361,27 @@ START_TEST(test_flow_ends_once_its_sockets_closed_and_the_grace_passed)
 	ck_assert_int_eq(bpf_map_update_elem(fd, &remote, &s, BPF_ANY), 0);
 
 	/* Right after the close: within the grace, nothing ends. */
-	ck_assert_int_eq(collector_sweep(&c, fd), 0);
+	ck_assert_int_eq(collector_sweep(col.c, fd), 0);
 	ck_assert_int_eq(seen.ends, 0);
-	f = flow_store_find(c.store, &both);
+	f = flow_store_find(col.store, &both);
 	ck_assert_ptr_nonnull(f);
 	ck_assert_uint_eq(f->sock_closed_ns, t);
-	ck_assert_ptr_nonnull(flow_store_find(c.store, &half));
-	ck_assert_uint_eq(flow_store_find(c.store, &half)->sock_closed_ns, 0);
+	ck_assert_ptr_nonnull(flow_store_find(col.store, &half));
+	ck_assert_uint_eq(flow_store_find(col.store, &half)->sock_closed_ns, 0);
 	ck_assert_int_eq(bpf_map_lookup_elem(fd, &both, &s), 0);
 
 	/* Past the grace; late's entry saw a packet just now. */
 	sleep_ns(grace + 50 * MS);
-	s = entry(t0, flow_clock_boot_now(), 4);
+	s = entry(t0, clock_boot_ns(), 4);
 	ck_assert_int_eq(bpf_map_update_elem(fd, &late, &s, BPF_ANY), 0);
-	ck_assert_int_eq(collector_sweep(&c, fd), 2);
+	ck_assert_int_eq(collector_sweep(col.c, fd), 2);
 	ck_assert_int_eq(seen.ends, 2);
 
 	/* both ended, with its final view, and its kernel entry is gone. */
-	ck_assert_ptr_null(flow_store_find(c.store, &both));
+	ck_assert_ptr_null(flow_store_find(col.store, &both));
 	ck_assert_int_lt(bpf_map_lookup_elem(fd, &both, &s), 0);
 	ck_assert_int_eq(errno, ENOENT);
-	ck_assert_ptr_null(flow_store_find(c.store, &remote));
+	ck_assert_ptr_null(flow_store_find(col.store, &remote));
 	ck_assert_int_lt(bpf_map_lookup_elem(fd, &remote, &s), 0);
 	/* The two ENDs published are both's and remote's (in map order). */
 	ck_assert((seen.end_src_ports[0] == 41000 && seen.end_src_ports[1] == 41003) ||
@@ -395,32 +394,32 @@ START_TEST(test_flow_ends_once_its_sockets_closed_and_the_grace_passed)
 		ck_assert_uint_eq(seen.last_end.id, both_id);
 
 	/* half: the server's socket is open: the connection is not over. */
-	f = flow_store_find(c.store, &half);
+	f = flow_store_find(col.store, &half);
 	ck_assert_ptr_nonnull(f);
 	ck_assert(!f->ended);
 	ck_assert_int_eq(bpf_map_lookup_elem(fd, &half, &s), 0);
 	/* late: packets within the grace keep it. */
-	f = flow_store_find(c.store, &late);
+	f = flow_store_find(col.store, &late);
 	ck_assert_ptr_nonnull(f);
 	ck_assert(!f->ended);
 	ck_assert_uint_eq(f->sock_closed_ns, t);
 	ck_assert_int_eq(bpf_map_lookup_elem(fd, &late, &s), 0);
 
 	/* Nothing more ends at the next sweep right away. */
-	ck_assert_int_eq(collector_sweep(&c, fd), 0);
+	ck_assert_int_eq(collector_sweep(col.c, fd), 0);
 	ck_assert_int_eq(seen.ends, 2);
 	close(fd);
-	teardown(&c);
+	teardown(&col);
 }
 END_TEST
 
 START_TEST(test_end_on_close_publishes_the_flow_with_end_set)
 {
-	struct collector c;
+	struct tcoll col;
 	struct seen seen = {0};
 	struct flow_key k = key4("10.0.0.1", 42000, "10.0.0.2", 80, IPPROTO_TCP);
 	const uint64_t grace = 100 * MS;
-	uint64_t t0 = flow_clock_boot_now() - 3 * NS, t;
+	uint64_t t0 = clock_boot_ns() - 3 * NS, t;
 	struct flow_record r = rec(k, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN, t0);
 	struct flow_state s;
 	uint64_t id;
@@ -430,25 +429,24 @@ START_TEST(test_end_on_close_publishes_the_flow_with_end_set)
 		fprintf(stderr, "skip: needs root for BPF maps\n");
 		return;
 	}
-	setup(&c, &seen);
-	c.close_grace_ns = grace;
-	listener(&c, t0 - NS);
-	client_sockets(&c, 42000, 0x1200, t0);
-	server_sockets(&c, 42000, 0x2200, t0);
-	ck_assert_int_eq(collector_handle_record(&c, &r, sizeof(r)), 0);
+	setup_with(&col, &seen, (struct collector_opts){.close_grace_ns = grace});
+	listener(col.c, t0 - NS);
+	client_sockets(col.c, 42000, 0x1200, t0);
+	server_sockets(col.c, 42000, 0x2200, t0);
+	ck_assert_int_eq(collector_handle_record(col.c, &r, sizeof(r)), 0);
 	id = seen.last.id;
-	t = flow_clock_boot_now();
-	handle_sock(&c, srec(FLOW_SOCK_CLOSE, "10.0.0.1", 42000, "10.0.0.2", 80, 0x1200, t));
-	handle_sock(&c, srec(FLOW_SOCK_CLOSE, "10.0.0.2", 80, "10.0.0.1", 42000, 0x2200, t));
+	t = clock_boot_ns();
+	handle_sock(col.c, srec(FLOW_SOCK_CLOSE, "10.0.0.1", 42000, "10.0.0.2", 80, 0x1200, t));
+	handle_sock(col.c, srec(FLOW_SOCK_CLOSE, "10.0.0.2", 80, "10.0.0.1", 42000, 0x2200, t));
 	/* The last packet passed long before the close: only the close's grace holds it. */
 	s = entry(t0, t0 + 10 * MS, 6);
 	ck_assert_int_eq(bpf_map_update_elem(fd, &k, &s, BPF_ANY), 0);
-	ck_assert_int_eq(collector_sweep(&c, fd), 0);
+	ck_assert_int_eq(collector_sweep(col.c, fd), 0);
 	ck_assert_int_eq(seen.ends, 0);
-	ck_assert_ptr_nonnull(flow_store_find(c.store, &k));
+	ck_assert_ptr_nonnull(flow_store_find(col.store, &k));
 
 	sleep_ns(grace + 30 * MS);
-	ck_assert_int_eq(collector_sweep(&c, fd), 1);
+	ck_assert_int_eq(collector_sweep(col.c, fd), 1);
 	ck_assert_int_eq(seen.ends, 1);
 	ck_assert_uint_eq(seen.last.event, FLOW_EVENT_END);
 	ck_assert_uint_eq(seen.last_end.id, id);
@@ -459,11 +457,12 @@ START_TEST(test_end_on_close_publishes_the_flow_with_end_set)
 	ck_assert_uint_eq(seen.last_end.sock_closed_ns, t);
 	ck_assert_uint_eq(seen.last_end.src_proc.pid, 1111);
 	ck_assert_uint_eq(seen.last_end.dst_proc.pid, 2222);
-	ck_assert_uint_eq(seen.last_end.end_ns, flow_clock_wall(&c.clock, t0 + 10 * MS));
-	ck_assert_ptr_null(flow_store_find(c.store, &k));
+	ck_assert_uint_eq(seen.last_end.end_ns,
+			  clock_to_wall(collector_clock(col.c), t0 + 10 * MS));
+	ck_assert_ptr_null(flow_store_find(col.store, &k));
 	ck_assert_int_lt(bpf_map_lookup_elem(fd, &k, &s), 0);
 	close(fd);
-	teardown(&c);
+	teardown(&col);
 }
 END_TEST
 
@@ -491,22 +490,22 @@ static struct flow_drop_record drop_rec(struct flow_key k, uint32_t reason, uint
 
 START_TEST(test_drop_record_marks_the_flow_dropped)
 {
-	struct collector c;
+	struct tcoll col;
 	struct seen seen = {0};
 	struct flow_key k = key4("10.0.0.1", 40000, "10.0.0.2", 80, IPPROTO_TCP);
-	uint64_t t0 = flow_clock_boot_now() - 5 * NS;
+	uint64_t t0 = clock_boot_ns() - 5 * NS;
 	struct flow_record syn = rec(k, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN, t0);
 	struct flow_drop_record d = drop_rec(k, 77, 0, 3, t0 + NS);
 	struct flow *f;
 	uint64_t id;
 
-	setup(&c, &seen);
-	ck_assert_int_eq(collector_handle_record(&c, &syn, sizeof(syn)), 0);
+	setup(&col, &seen);
+	ck_assert_int_eq(collector_handle_record(col.c, &syn, sizeof(syn)), 0);
 	ck_assert_uint_eq(seen.last.verdict, FLOW_VERDICT_FORWARDED);
 	id = seen.last.id;
 
 	/* The client (key endpoint 0, the initiator) sent the dropped packets. */
-	ck_assert_int_eq(collector_handle_record(&c, &d, sizeof(d)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &d, sizeof(d)), 0);
 	ck_assert_int_eq(seen.n, 2);
 	ck_assert_uint_eq(seen.last.id, id);
 	ck_assert_uint_eq(seen.last.verdict, FLOW_VERDICT_DROPPED);
@@ -516,17 +515,17 @@ START_TEST(test_drop_record_marks_the_flow_dropped)
 	ck_assert(!seen.last.is_reply);
 	ck_assert_uint_eq(seen.last.ifindex, 1);
 	ck_assert_uint_eq(seen.last.tcp_flags, FLOW_TCP_ACK);
-	ck_assert_uint_eq(seen.last.time_ns, flow_clock_wall(&c.clock, t0 + NS));
-	ck_assert_uint_eq(c.stats.drop_records, 1);
-	ck_assert_uint_eq(c.stats.drops_untracked, 0);
-	f = flow_store_find(c.store, &k);
+	ck_assert_uint_eq(seen.last.time_ns, clock_to_wall(collector_clock(col.c), t0 + NS));
+	ck_assert_uint_eq(tcoll_stats(&col)->drop_records, 1);
+	ck_assert_uint_eq(tcoll_stats(&col)->drops_untracked, 0);
+	f = flow_store_find(col.store, &k);
 	ck_assert_ptr_nonnull(f);
 	ck_assert_uint_eq(f->verdict, FLOW_VERDICT_DROPPED);
 	ck_assert_uint_eq(f->drops, 3);
 
 	/* The server (endpoint 1) had packets dropped for another reason: a reply's drop. */
 	d = drop_rec(k, 5, 1, 2, t0 + 2 * NS);
-	ck_assert_int_eq(collector_handle_record(&c, &d, sizeof(d)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &d, sizeof(d)), 0);
 	ck_assert_int_eq(seen.n, 3);
 	ck_assert_uint_eq(seen.last.id, id);
 	ck_assert(seen.last.is_reply);
@@ -537,114 +536,114 @@ START_TEST(test_drop_record_marks_the_flow_dropped)
 
 	/* The same reason again, with the running count. */
 	d = drop_rec(k, 5, 1, 9, t0 + 3 * NS);
-	ck_assert_int_eq(collector_handle_record(&c, &d, sizeof(d)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &d, sizeof(d)), 0);
 	ck_assert_uint_eq(seen.last.drops, 9);
 	/* An older count of that reason read late (another CPU's ring) does not go back. */
 	d = drop_rec(k, 5, 1, 4, t0 + 3 * NS);
-	ck_assert_int_eq(collector_handle_record(&c, &d, sizeof(d)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &d, sizeof(d)), 0);
 	ck_assert_uint_eq(seen.last.drops, 9);
 	ck_assert_uint_eq(seen.last.drop_reason, 5);
-	ck_assert_uint_eq(c.stats.drop_records, 4);
-	ck_assert_uint_eq(c.stats.drops_untracked, 0);
-	teardown(&c);
+	ck_assert_uint_eq(tcoll_stats(&col)->drop_records, 4);
+	ck_assert_uint_eq(tcoll_stats(&col)->drops_untracked, 0);
+	teardown(&col);
 }
 END_TEST
 
 START_TEST(test_drop_sender_is_judged_against_the_initiator)
 {
-	struct collector c;
+	struct tcoll col;
 	struct seen seen = {0};
 	/* The server 10.0.0.1:80 is the lower endpoint: the client 10.0.0.9 is endpoint 1. */
 	struct flow_key k = key4("10.0.0.1", 80, "10.0.0.9", 40000, IPPROTO_TCP);
-	uint64_t t0 = flow_clock_boot_now() - 5 * NS;
+	uint64_t t0 = clock_boot_ns() - 5 * NS;
 	struct flow_record syn = rec(k, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 1, 0, FLOW_TCP_SYN, t0);
 	struct flow_drop_record d = drop_rec(k, 2, 1, 1, t0 + NS);
 
-	setup(&c, &seen);
-	ck_assert_int_eq(collector_handle_record(&c, &syn, sizeof(syn)), 0);
+	setup(&col, &seen);
+	ck_assert_int_eq(collector_handle_record(col.c, &syn, sizeof(syn)), 0);
 	ck_assert_uint_eq(seen.last.src.port, 40000);
-	ck_assert_int_eq(collector_handle_record(&c, &d, sizeof(d)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &d, sizeof(d)), 0);
 	ck_assert_uint_eq(seen.last.event, FLOW_EVENT_DROP);
 	ck_assert(!seen.last.is_reply);
 	d = drop_rec(k, 2, 0, 2, t0 + 2 * NS);
-	ck_assert_int_eq(collector_handle_record(&c, &d, sizeof(d)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &d, sizeof(d)), 0);
 	ck_assert_uint_eq(seen.last.event, FLOW_EVENT_DROP);
 	ck_assert(seen.last.is_reply);
 	ck_assert_uint_eq(seen.last.drops, 2);
-	teardown(&c);
+	teardown(&col);
 }
 END_TEST
 
 START_TEST(test_drop_reaches_the_flow_on_every_interface)
 {
-	struct collector c;
+	struct tcoll col;
 	struct seen seen = {0};
 	struct flow_key k1 = key4("10.0.0.1", 40000, "10.0.0.2", 80, IPPROTO_TCP), k2 = k1;
-	uint64_t t0 = flow_clock_boot_now() - 5 * NS;
+	uint64_t t0 = clock_boot_ns() - 5 * NS;
 	struct flow_record r = rec(k1, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN, t0);
 	struct flow_drop_record d = drop_rec(k1, 77, 0, 1, t0 + NS);
 
 	k2.ifindex = 2;
-	setup(&c, &seen);
-	ck_assert_int_eq(collector_handle_record(&c, &r, sizeof(r)), 0);
+	setup(&col, &seen);
+	ck_assert_int_eq(collector_handle_record(col.c, &r, sizeof(r)), 0);
 	r.key = k2;
-	ck_assert_int_eq(collector_handle_record(&c, &r, sizeof(r)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &r, sizeof(r)), 0);
 	ck_assert_int_eq(seen.n, 2);
-	ck_assert_int_eq(collector_handle_record(&c, &d, sizeof(d)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &d, sizeof(d)), 0);
 	ck_assert_int_eq(seen.n, 4);
-	ck_assert_uint_eq(flow_store_find(c.store, &k1)->verdict, FLOW_VERDICT_DROPPED);
-	ck_assert_uint_eq(flow_store_find(c.store, &k2)->verdict, FLOW_VERDICT_DROPPED);
-	ck_assert_uint_eq(c.stats.drops_untracked, 0);
-	teardown(&c);
+	ck_assert_uint_eq(flow_store_find(col.store, &k1)->verdict, FLOW_VERDICT_DROPPED);
+	ck_assert_uint_eq(flow_store_find(col.store, &k2)->verdict, FLOW_VERDICT_DROPPED);
+	ck_assert_uint_eq(tcoll_stats(&col)->drops_untracked, 0);
+	teardown(&col);
 }
 END_TEST
 
 START_TEST(test_drop_of_unknown_or_malformed_records)
 {
-	struct collector c;
+	struct tcoll col;
 	struct seen seen = {0};
 	struct flow_key k = key4("10.0.0.1", 40000, "10.0.0.2", 80, IPPROTO_TCP);
 	struct flow_key other = key4("10.0.0.5", 1234, "10.0.0.6", 80, IPPROTO_TCP);
-	uint64_t t0 = flow_clock_boot_now() - 5 * NS;
+	uint64_t t0 = clock_boot_ns() - 5 * NS;
 	struct flow_record syn = rec(k, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN, t0);
 	struct flow_drop_record d = drop_rec(other, 77, 0, 3, t0 + NS);
 
-	setup(&c, &seen);
-	ck_assert_int_eq(collector_handle_record(&c, &syn, sizeof(syn)), 0);
+	setup(&col, &seen);
+	ck_assert_int_eq(collector_handle_record(col.c, &syn, sizeof(syn)), 0);
 	ck_assert_int_eq(seen.n, 1);
 
 	/* A tuple no flow has: counted, nothing published. */
-	ck_assert_int_eq(collector_handle_record(&c, &d, sizeof(d)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &d, sizeof(d)), 0);
 	ck_assert_int_eq(seen.n, 1);
-	ck_assert_uint_eq(c.stats.drop_records, 1);
-	ck_assert_uint_eq(c.stats.drops_untracked, 1);
-	ck_assert_uint_eq(c.stats.decode_errors, 0);
+	ck_assert_uint_eq(tcoll_stats(&col)->drop_records, 1);
+	ck_assert_uint_eq(tcoll_stats(&col)->drops_untracked, 1);
+	ck_assert_uint_eq(tcoll_stats(&col)->decode_errors, 0);
 	/* The same tuple over UDP is another flow. */
 	d = drop_rec(k, 77, 0, 3, t0 + NS);
 	d.key.proto = IPPROTO_UDP;
-	ck_assert_int_eq(collector_handle_record(&c, &d, sizeof(d)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &d, sizeof(d)), 0);
 	ck_assert_int_eq(seen.n, 1);
-	ck_assert_uint_eq(c.stats.drops_untracked, 2);
+	ck_assert_uint_eq(tcoll_stats(&col)->drops_untracked, 2);
 
 	/* Malformed: rejected and counted, the flow untouched. */
 	d = drop_rec(k, 77, 0, 3, t0 + NS);
-	ck_assert_int_lt(collector_handle_record(&c, &d, sizeof(d) - 1), 0);
-	ck_assert_uint_eq(c.stats.decode_errors, 1);
-	ck_assert_int_lt(collector_handle_record(&c, &d, sizeof(d) + 8), 0);
-	ck_assert_uint_eq(c.stats.decode_errors, 2);
+	ck_assert_int_lt(collector_handle_record(col.c, &d, sizeof(d) - 1), 0);
+	ck_assert_uint_eq(tcoll_stats(&col)->decode_errors, 1);
+	ck_assert_int_lt(collector_handle_record(col.c, &d, sizeof(d) + 8), 0);
+	ck_assert_uint_eq(tcoll_stats(&col)->decode_errors, 2);
 	d.sender = 2;
-	ck_assert_int_lt(collector_handle_record(&c, &d, sizeof(d)), 0);
-	ck_assert_uint_eq(c.stats.decode_errors, 3);
+	ck_assert_int_lt(collector_handle_record(col.c, &d, sizeof(d)), 0);
+	ck_assert_uint_eq(tcoll_stats(&col)->decode_errors, 3);
 	d.sender = 0;
 	d.version = FLOW_RECORD_VERSION + 1;
-	ck_assert_int_lt(collector_handle_record(&c, &d, sizeof(d)), 0);
-	ck_assert_uint_eq(c.stats.decode_errors, 4);
+	ck_assert_int_lt(collector_handle_record(col.c, &d, sizeof(d)), 0);
+	ck_assert_uint_eq(tcoll_stats(&col)->decode_errors, 4);
 	ck_assert_int_eq(seen.n, 1);
-	ck_assert_uint_eq(c.stats.drop_records, 2);
-	ck_assert_uint_eq(c.stats.drops_untracked, 2);
-	ck_assert_uint_eq(flow_store_find(c.store, &k)->verdict, FLOW_VERDICT_FORWARDED);
-	ck_assert_uint_eq(flow_store_find(c.store, &k)->drops, 0);
-	teardown(&c);
+	ck_assert_uint_eq(tcoll_stats(&col)->drop_records, 2);
+	ck_assert_uint_eq(tcoll_stats(&col)->drops_untracked, 2);
+	ck_assert_uint_eq(flow_store_find(col.store, &k)->verdict, FLOW_VERDICT_FORWARDED);
+	ck_assert_uint_eq(flow_store_find(col.store, &k)->drops, 0);
+	teardown(&col);
 }
 END_TEST
 
@@ -668,7 +667,7 @@ static bool match(enum field field, const char *value, const struct flow *f)
 	Flow__FlowFilter *allow[1] = {&m};
 	char *v[1] = {(char *)value};
 	struct flow_filter_set *fs;
-	char err[256];
+	struct errmsg err = {""};
 	bool ok;
 
 	switch (field) {
@@ -705,8 +704,8 @@ static bool match(enum field field, const char *value, const struct flow *f)
 		m.destination_fqdn = v;
 		break;
 	}
-	fs = flow_filter_set_new(allow, 1, NULL, 0, err, sizeof(err));
-	ck_assert_msg(fs != NULL, "filter '%s': %s", value, err);
+	fs = flow_filter_set_new(allow, 1, NULL, 0, &err);
+	ck_assert_msg(fs != NULL, "filter '%s': %s", value, err.text);
 	ok = flow_filter_set_match(fs, f, "node-1");
 	flow_filter_set_free(fs);
 	return ok;
@@ -729,7 +728,7 @@ static char ids_path[128];
 static void load_identities(void)
 {
 	struct identity_table *t = NULL;
-	char err[512];
+	struct errmsg err = {""};
 	FILE *fp;
 	int rc;
 
@@ -740,8 +739,8 @@ static void load_identities(void)
 	ck_assert_ptr_nonnull(fp);
 	ck_assert_uint_eq(fwrite(ids_yaml, 1, strlen(ids_yaml), fp), strlen(ids_yaml));
 	ck_assert_int_eq(fclose(fp), 0);
-	rc = identity_table_load(ids_path, &t, err, sizeof(err));
-	ck_assert_msg(rc == 0, "identity_table_load: %d: %s", rc, err);
+	rc = identity_table_load(ids_path, &t, &err);
+	ck_assert_msg(rc == 0, "identity_table_load: %d: %s", rc, err.text);
 	ck_assert_ptr_nonnull(t);
 	identities_set(t);
 	ck_assert_ptr_eq(identities_get(), t);

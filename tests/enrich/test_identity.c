@@ -31,12 +31,13 @@ static void write_file(char *path, size_t size, const char *name, const char *co
 static struct identity_table *load_ok(const char *name, const char *content)
 {
 	struct identity_table *t = NULL;
-	char path[256], err[512];
+	char path[256];
+	struct errmsg err = {""};
 	int rc;
 
 	write_file(path, sizeof(path), name, content);
-	rc = identity_table_load(path, &t, err, sizeof(err));
-	ck_assert_msg(rc == 0, "%s: rc %d: %s", name, rc, err);
+	rc = identity_table_load(path, &t, &err);
+	ck_assert_msg(rc == 0, "%s: rc %d: %s", name, rc, err.text);
 	ck_assert_ptr_nonnull(t);
 	return t;
 }
@@ -46,17 +47,19 @@ static struct identity_table *load_ok(const char *name, const char *content)
 static void expect_error(const char *content, size_t line, const char *what)
 {
 	struct identity_table *t = (struct identity_table *)&t;
-	char path[256], err[512], prefix[300];
+	char path[256], prefix[300];
+	struct errmsg err = {""};
 	int rc;
 
 	write_file(path, sizeof(path), "bad.yaml", content);
-	rc = identity_table_load(path, &t, err, sizeof(err));
-	ck_assert_msg(rc == -EINVAL, "rc %d (%s) for:\n%s", rc, err, content);
+	rc = identity_table_load(path, &t, &err);
+	ck_assert_msg(rc == -EINVAL, "rc %d (%s) for:\n%s", rc, err.text, content);
 	ck_assert_ptr_null(t);
 	snprintf(prefix, sizeof(prefix), "%s:%zu: ", path, line);
-	ck_assert_msg(!strncmp(err, prefix, strlen(prefix)), "expected '%s' at the start of '%s'",
-		      prefix, err);
-	ck_assert_msg(strstr(err + strlen(prefix), what), "expected '%s' in '%s'", what, err);
+	ck_assert_msg(!strncmp(err.text, prefix, strlen(prefix)),
+		      "expected '%s' at the start of '%s'", prefix, err.text);
+	ck_assert_msg(strstr(err.text + strlen(prefix), what), "expected '%s' in '%s'", what,
+		      err.text);
 }
 
 static const struct identity *look(const struct identity_table *t, const char *ip)
@@ -320,24 +323,26 @@ END_TEST
 START_TEST(unreadable_files_give_errno)
 {
 	struct identity_table *t = (struct identity_table *)&t;
-	char path[256], err[512];
+	char path[256];
+	struct errmsg err = {""};
 
 	snprintf(path, sizeof(path), "%s/no-such-file.yaml", dir);
-	ck_assert_int_eq(identity_table_load(path, &t, err, sizeof(err)), -ENOENT);
+	ck_assert_int_eq(identity_table_load(path, &t, &err), -ENOENT);
 	ck_assert_ptr_null(t);
-	ck_assert_msg(!strncmp(err, path, strlen(path)), "file not named in '%s'", err);
-	ck_assert_ptr_nonnull(strstr(err, "No such file"));
+	ck_assert_msg(!strncmp(err.text, path, strlen(path)), "file not named in '%s'", err.text);
+	ck_assert_ptr_nonnull(strstr(err.text, "No such file"));
 
 	if (geteuid() != 0) { /* root reads anything */
 		write_file(path, sizeof(path), "secret.yaml", "identities: []\n");
 		ck_assert_int_eq(chmod(path, 0), 0);
-		ck_assert_int_eq(identity_table_load(path, &t, err, sizeof(err)), -EACCES);
+		ck_assert_int_eq(identity_table_load(path, &t, &err), -EACCES);
 		ck_assert_ptr_null(t);
-		ck_assert_msg(!strncmp(err, path, strlen(path)), "file not named in '%s'", err);
+		ck_assert_msg(!strncmp(err.text, path, strlen(path)), "file not named in '%s'",
+			      err.text);
 	}
 	/* No err buffer is fine too. */
 	snprintf(path, sizeof(path), "%s/no-such-file.yaml", dir);
-	ck_assert_int_eq(identity_table_load(path, &t, NULL, 0), -ENOENT);
+	ck_assert_int_eq(identity_table_load(path, &t, NULL), -ENOENT);
 }
 END_TEST
 
@@ -635,12 +640,13 @@ static void write_many(char *path, size_t size, const char *name, int n)
 START_TEST(twenty_thousand_entries_are_all_found)
 {
 	struct identity_table *t = NULL;
-	char path[256], err[512], ip[64], ns[16];
+	char path[256], ip[64], ns[16];
+	struct errmsg err = {""};
 	const struct identity *id;
 	int i;
 
 	write_many(path, sizeof(path), "many.yaml", 20000);
-	ck_assert_msg(identity_table_load(path, &t, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(identity_table_load(path, &t, &err) == 0, "%s", err.text);
 	ck_assert_uint_eq(identity_table_size(t), 20000);
 	for (i = 0; i < 20000; i++) {
 		switch (i % 4) {
@@ -676,15 +682,16 @@ END_TEST
 START_TEST(more_than_100000_entries_is_an_error)
 {
 	struct identity_table *t = (struct identity_table *)&t;
-	char path[256], err[512], prefix[300];
+	char path[256], prefix[300];
+	struct errmsg err = {""};
 
 	write_many(path, sizeof(path), "toomany.yaml", 100001);
-	ck_assert_int_eq(identity_table_load(path, &t, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(identity_table_load(path, &t, &err), -EINVAL);
 	ck_assert_ptr_null(t);
 	/* Entry 100001 is on line 100002. */
 	snprintf(prefix, sizeof(prefix), "%s:100002: more than 100000 identities", path);
-	ck_assert_msg(!strncmp(err, prefix, strlen(prefix)), "'%s' does not start with '%s'", err,
-		      prefix);
+	ck_assert_msg(!strncmp(err.text, prefix, strlen(prefix)), "'%s' does not start with '%s'",
+		      err.text, prefix);
 }
 END_TEST
 

@@ -1,89 +1,16 @@
-/* Unit tests of the file exporter (export/file_exporter.c): NDJSON lines identical to the API's,
- * field masks, filters, size-based rotation (plain and gzip), reload and flushing. */
-#include <arpa/inet.h>
+/* Unit tests of the file exporter (export/exporters/file_exporter.c) through the exporter
+ * contract, configured by option name as flowd's command line would: NDJSON lines identical to
+ * the API's, field masks and filters (applied by the contract), size-based rotation (plain and
+ * gzip), reopening on reload (logrotate) and flushing. */
 #include <check.h>
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <netinet/in.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
-#include "flowscope/exporters/file_exporter.h"
-#include "flowscope/filter/flow_filter.h"
-#include "flowscope/encode/flow_pb.h"
+#include "export_harness.h"
 
-#define NODE "node1"
 #define MAX_IDS 1024
 
 /* ---- helpers -------------------------------------------------------------------------------- */
-
-static char dir[64];
-
-static void setup(void)
-{
-	strcpy(dir, "/tmp/fe-test-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char p[512];
-
-	ck_assert_ptr_nonnull(d);
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
-static const char *in_dir(char *p, size_t len, const char *name)
-{
-	snprintf(p, len, "%s/%s", dir, name);
-	return p;
-}
-
-static bool exists(const char *p)
-{
-	struct stat sb;
-
-	return stat(p, &sb) == 0;
-}
-
-static long file_size(const char *p)
-{
-	struct stat sb;
-
-	return stat(p, &sb) ? -1 : (long)sb.st_size;
-}
-
-/* The whole file, NUL-terminated; "" when it does not exist. */
-static char *slurp(const char *p)
-{
-	struct buf b = BUF_INIT;
-	char chunk[4096];
-	int fd = open(p, O_RDONLY);
-	ssize_t n;
-
-	ck_assert_int_eq(buf_puts(&b, ""), 0);
-	if (fd < 0)
-		return b.data;
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-		ck_assert_int_eq(buf_append(&b, chunk, (size_t)n), 0);
-	close(fd);
-	return b.data;
-}
 
 /* A gzip file's content through zlib, NUL-terminated. */
 static char *gunzip(const char *p)
@@ -100,218 +27,6 @@ static char *gunzip(const char *p)
 	ck_assert_int_eq(n, 0);
 	ck_assert_int_eq(gzclose(gz), Z_OK);
 	return b.data;
-}
-
-static struct flow make_flow(uint64_t id, uint16_t dport)
-{
-	struct flow f;
-
-	memset(&f, 0, sizeof(f));
-	f.id = id;
-	f.family = 4;
-	f.proto = IPPROTO_TCP;
-	inet_pton(AF_INET, "10.0.0.1", f.src.addr);
-	inet_pton(AF_INET, "10.0.0.2", f.dst.addr);
-	f.src.port = (uint16_t)(40000 + id % 1000);
-	f.dst.port = dport;
-	f.traffic_dir = FLOW_TC_EGRESS;
-	f.verdict = FLOW_VERDICT_FORWARDED;
-	f.event = FLOW_EVENT_TCP_FLAGS;
-	f.tcp_flags = FLOW_TCP_SYN;
-	f.packets[0] = 3;
-	f.bytes[0] = 180;
-	f.packets[1] = 2;
-	f.bytes[1] = 1500 + id;
-	f.time_ns = 1700000000123456789ULL + id;
-	f.first_seen_ns = 1700000000000000000ULL;
-	f.last_seen_ns = 1700000000123000000ULL;
-	f.ifindex = 2;
-	strcpy(f.ifname, "eth0");
-	return f;
-}
-
-/* The API's line for flow id (port 443). */
-static struct buf api_line(uint64_t id)
-{
-	struct buf b = BUF_INIT;
-	struct flow f = make_flow(id, 443);
-
-	ck_assert_int_eq(flow_pb_json_line(&b, &f, NODE), 0);
-	return b;
-}
-
-/* ---- a minimal JSON syntax checker ---------------------------------------------------------- */
-
-static const char *json_value(const char *p);
-
-static const char *json_ws(const char *p)
-{
-	while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-		p++;
-	return p;
-}
-
-static const char *json_string(const char *p)
-{
-	if (*p++ != '"')
-		return NULL;
-	while (*p && *p != '"') {
-		if ((unsigned char)*p < 0x20)
-			return NULL;
-		if (*p == '\\') {
-			p++;
-			if (*p == 'u') {
-				for (int i = 1; i <= 4; i++)
-					if (!strchr("0123456789abcdefABCDEF", p[i]) || !p[i])
-						return NULL;
-				p += 4;
-			} else if (!*p || !strchr("\"\\/bfnrt", *p)) {
-				return NULL;
-			}
-		}
-		p++;
-	}
-	return *p == '"' ? p + 1 : NULL;
-}
-
-static const char *json_number(const char *p)
-{
-	const char *s;
-
-	if (*p == '-')
-		p++;
-	s = p;
-	while (*p >= '0' && *p <= '9')
-		p++;
-	if (p == s)
-		return NULL;
-	if (*p == '.') {
-		s = ++p;
-		while (*p >= '0' && *p <= '9')
-			p++;
-		if (p == s)
-			return NULL;
-	}
-	if (*p == 'e' || *p == 'E') {
-		p++;
-		if (*p == '+' || *p == '-')
-			p++;
-		s = p;
-		while (*p >= '0' && *p <= '9')
-			p++;
-		if (p == s)
-			return NULL;
-	}
-	return p;
-}
-
-/* Calls back for each member of the object at p; returns the end of the object or NULL. */
-typedef void (*member_cb)(const char *key, size_t klen, const char *val, void *ctx);
-
-static const char *json_object(const char *p, member_cb cb, void *ctx)
-{
-	if (*p++ != '{')
-		return NULL;
-	p = json_ws(p);
-	if (*p == '}')
-		return p + 1;
-	for (;;) {
-		const char *k = p, *v;
-
-		p = json_string(p);
-		if (!p)
-			return NULL;
-		p = json_ws(p);
-		if (*p++ != ':')
-			return NULL;
-		v = json_ws(p);
-		p = json_value(v);
-		if (!p)
-			return NULL;
-		if (cb)
-			cb(k + 1, (size_t)(p - k), v, ctx); /* klen is fixed up by the callee */
-		p = json_ws(p);
-		if (*p == '}')
-			return p + 1;
-		if (*p++ != ',')
-			return NULL;
-		p = json_ws(p);
-	}
-}
-
-static const char *json_value(const char *p)
-{
-	switch (*p) {
-	case '{':
-		return json_object(p, NULL, NULL);
-	case '[':
-		p = json_ws(p + 1);
-		if (*p == ']')
-			return p + 1;
-		for (;;) {
-			p = json_value(p);
-			if (!p)
-				return NULL;
-			p = json_ws(p);
-			if (*p == ']')
-				return p + 1;
-			if (*p++ != ',')
-				return NULL;
-			p = json_ws(p);
-		}
-	case '"':
-		return json_string(p);
-	case 't':
-		return strncmp(p, "true", 4) ? NULL : p + 4;
-	case 'f':
-		return strncmp(p, "false", 5) ? NULL : p + 5;
-	case 'n':
-		return strncmp(p, "null", 4) ? NULL : p + 4;
-	default:
-		return json_number(p);
-	}
-}
-
-/* Keys of an object, as "a,b,c," (in order). */
-struct keys {
-	char list[1024];
-	const char *flow; /* the value of "flow", when collected */
-};
-
-static void collect_key(const char *key, size_t klen, const char *val, void *ctx)
-{
-	struct keys *k = ctx;
-	size_t n = strcspn(key, "\""); /* our keys have no escapes */
-
-	(void)klen;
-	strncat(k->list, key, n);
-	strcat(k->list, ",");
-	if (n == 4 && !strncmp(key, "flow", 4))
-		k->flow = val;
-}
-
-/* Checks that every line of text is one complete, valid JSON object; returns the line count
- * and collects the flow ids (in order). */
-static int check_lines(const char *text, uint64_t *ids, int max_ids)
-{
-	const char *p = text;
-	int n = 0;
-
-	while (*p) {
-		const char *nl = strchr(p, '\n'), *end, *id;
-
-		ck_assert_msg(nl != NULL, "incomplete last line: %.80s", p);
-		end = json_object(p, NULL, NULL);
-		ck_assert_msg(end == nl, "invalid JSON line: %.*s", (int)(nl - p), p);
-		id = strstr(p, "\"flow_id\":\"");
-		if (ids && id && id < nl) {
-			ck_assert_int_lt(n, max_ids);
-			ids[n] = strtoull(id + 11, NULL, 10);
-		}
-		n++;
-		p = nl + 1;
-	}
-	return n;
 }
 
 /* Expected files after writing ids 1..n with rotation at max: the first id of each file (greedy:
@@ -334,21 +49,46 @@ static int simulate(uint64_t n, uint64_t max, uint64_t *first)
 	return files;
 }
 
+/* Takes flows from..to (port dport) into the set. */
+static void take_range(struct exporter_set *s, uint64_t from, uint64_t to, uint16_t dport)
+{
+	uint64_t id;
+
+	for (id = from; id <= to; id++) {
+		struct flow f = make_flow(id, dport);
+
+		xs_take(s, &f);
+	}
+}
+
+/* The file at p has exactly the lines of flows from..to, in order; returns its text. */
+static char *check_ids(const char *p, uint64_t from, uint64_t to)
+{
+	uint64_t ids[MAX_IDS];
+	char *t = slurp(p);
+	int i, n = check_lines(t, ids, MAX_IDS);
+
+	ck_assert_msg((uint64_t)n == to - from + 1, "%s: %d lines, want %" PRIu64, p, n,
+		      to - from + 1);
+	for (i = 0; i < n; i++)
+		ck_assert_uint_eq(ids[i], from + (uint64_t)i);
+	return t;
+}
+
 /* ---- tests ---------------------------------------------------------------------------------- */
 
 START_TEST(lines_match_api)
 {
-	struct file_exporter_opts o = {.node_name = NODE};
-	struct file_exporter_stats st;
-	struct file_exporter *e;
+	struct exporter_stats st;
+	struct exporter_set *s;
 	struct buf want = BUF_INIT;
-	char p[256], err[256];
+	char p[256];
 	uint64_t ids[64];
 	char *got;
 	int i;
 
-	o.path = in_dir(p, sizeof(p), "flows.json");
-	ck_assert_int_eq(file_exporter_open(&e, &o, err, sizeof(err)), 0);
+	s = XS_OPEN({"export-file", in_dir(p, sizeof(p), "flows.json")});
+	ck_assert_uint_eq(exporter_set_count(s), 1);
 	for (i = 1; i <= 20; i++) {
 		struct flow f = make_flow((uint64_t)i, 443);
 
@@ -363,12 +103,13 @@ START_TEST(lines_match_api)
 			f.ended = true;
 			f.end_ns = f.last_seen_ns + 1;
 		}
-		ck_assert_int_eq(file_exporter_write(e, &f), 0);
+		xs_take(s, &f);
 		ck_assert_int_eq(flow_pb_json_line(&want, &f, NODE), 0);
 	}
-	file_exporter_get_stats(e, &st);
+	xs_stats(s, "file", &st);
 	ck_assert_uint_eq(st.written, 0); /* still buffered */
-	file_exporter_close(e);
+	ck_assert_uint_eq(st.queued, want.len);
+	exporter_set_free(s);
 	got = slurp(p);
 	ck_assert_str_eq(got, want.data);
 	ck_assert_int_eq(check_lines(got, ids, 64), 20);
@@ -381,43 +122,34 @@ END_TEST
 
 START_TEST(field_mask_keeps_listed_keys)
 {
-	struct file_exporter_opts o = {.node_name = NODE, .fields = " time , IP"};
-	struct file_exporter *e;
+	struct exporter_set *s;
 	struct flow f = make_flow(7, 443);
 	struct keys top, fk;
-	char p[256], err[256];
+	char p[256];
 	char *got;
 
-	o.path = in_dir(p, sizeof(p), "masked.json");
-	ck_assert_int_eq(file_exporter_open(&e, &o, err, sizeof(err)), 0);
-	ck_assert_int_eq(file_exporter_write(e, &f), 0);
-	file_exporter_close(e);
+	in_dir(p, sizeof(p), "masked.json");
+	s = XS_OPEN({"export-file", p}, {"export-fields", " time , IP"});
+	xs_take(s, &f);
+	exporter_set_free(s);
 	got = slurp(p);
 	ck_assert_int_eq(check_lines(got, NULL, 0), 1);
 	ck_assert_ptr_nonnull(strstr(got, "\"IP\":"));
 	ck_assert_ptr_null(strstr(got, "\"l4\":"));
-	memset(&top, 0, sizeof(top));
-	ck_assert_ptr_nonnull(json_object(got, collect_key, &top));
+	json_keys(got, &top, &fk);
 	ck_assert_str_eq(top.list, "flow,node_name,time,");
-	ck_assert_ptr_nonnull(top.flow);
-	memset(&fk, 0, sizeof(fk));
-	ck_assert_ptr_nonnull(json_object(top.flow, collect_key, &fk));
 	ck_assert_str_eq(fk.list, "time,IP,");
 	ck_assert_ptr_nonnull(strstr(got, "\"node_name\":\"" NODE "\""));
 	free(got);
 	unlink(p);
 
 	/* A wider mask: only listed keys, and those the flow has are there. */
-	o.fields = "time,verdict,IP,l4,source,destination";
-	ck_assert_int_eq(file_exporter_open(&e, &o, err, sizeof(err)), 0);
-	ck_assert_int_eq(file_exporter_write(e, &f), 0);
-	file_exporter_close(e);
+	s = XS_OPEN({"export-file", p}, {"export-fields", "time,verdict,IP,l4,source,destination"});
+	xs_take(s, &f);
+	exporter_set_free(s);
 	got = slurp(p);
 	ck_assert_int_eq(check_lines(got, NULL, 0), 1);
-	memset(&top, 0, sizeof(top));
-	ck_assert_ptr_nonnull(json_object(got, collect_key, &top));
-	memset(&fk, 0, sizeof(fk));
-	ck_assert_ptr_nonnull(json_object(top.flow, collect_key, &fk));
+	json_keys(got, &top, &fk);
 	ck_assert_str_eq(fk.list, "time,verdict,IP,l4,");
 	free(got);
 }
@@ -425,71 +157,68 @@ END_TEST
 
 START_TEST(field_mask_unknown_field)
 {
-	Flow__FlowFilter ff = FLOW__FLOW_FILTER__INIT, *ffp = &ff;
-	char *p443[] = {"443"};
-	struct file_exporter_opts o = {.node_name = NODE, .fields = "time,nope"};
-	struct file_exporter *e = (struct file_exporter *)1;
-	char p[256], err[256] = "";
+	struct exporter_env env = {.node_name = NODE};
+	struct exporter_set *s;
+	struct errmsg e;
+	char p[256];
 
-	ff.n_destination_port = 1;
-	ff.destination_port = p443;
-	o.filters = flow_filter_set_new(&ffp, 1, NULL, 0, err, sizeof(err));
-	ck_assert_ptr_nonnull(o.filters); /* freed by the failed open (valgrind checks) */
-	o.path = in_dir(p, sizeof(p), "never.json");
-	ck_assert_int_eq(file_exporter_open(&e, &o, err, sizeof(err)), -EINVAL);
-	ck_assert_ptr_null(e);
-	ck_assert_msg(strstr(err, "'nope'") != NULL, "err: %s", err);
+	/* The filters are compiled before the mask fails: freed with the set (valgrind checks). */
+	in_dir(p, sizeof(p), "never.json");
+	ck_assert_int_eq(XS_OPEN_FAILS(&e, {"export-file", p}, {"export-allow", "to_port=443"},
+				       {"export-fields", "time,nope"}),
+			 -EINVAL);
+	ck_assert_msg(strstr(e.text, "'nope'") != NULL, "err: %s", e.text);
 	ck_assert(!exists(p));
-	o.fields = "time,,IP";
-	o.filters = NULL;
-	ck_assert_int_eq(file_exporter_open(&e, &o, err, sizeof(err)), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(err, "empty"));
-	o.fields = "time";
-	o.path = NULL;
-	ck_assert_int_eq(file_exporter_open(&e, &o, err, sizeof(err)), -EINVAL);
-	o.path = "/nonexistent-dir/x/flows.json";
-	ck_assert_int_eq(file_exporter_open(&e, &o, err, sizeof(err)), -ENOENT);
-	ck_assert_ptr_nonnull(strstr(err, "/nonexistent-dir/x/flows.json"));
+	ck_assert_int_eq(XS_OPEN_FAILS(&e, {"export-file", p}, {"export-fields", "time,,IP"}),
+			 -EINVAL);
+	ck_assert_msg(strstr(e.text, "empty") != NULL, "err: %s", e.text);
+	ck_assert(!exists(p));
+	/* No path: refused as a value; without --export-file there is no file exporter. */
+	s = exporter_set_new();
+	ck_assert_int_eq(exporter_set_option(s, "export-file", "", &e), -EINVAL);
+	ck_assert_int_eq(exporter_set_option(s, "export-fields", "time", &e), 0);
+	ck_assert_int_eq(exporter_set_open(s, &env, &e), 0);
+	ck_assert_uint_eq(exporter_set_count(s), 0);
+	exporter_set_free(s);
+	ck_assert_int_eq(XS_OPEN_FAILS(&e, {"export-file", "/nonexistent-dir/x/flows.json"},
+				       {"export-fields", "time"}),
+			 -ENOENT);
+	ck_assert_msg(strstr(e.text, "/nonexistent-dir/x/flows.json") != NULL, "err: %s", e.text);
 }
 END_TEST
 
 START_TEST(filters_pass_matching_flows)
 {
-	Flow__FlowFilter ff = FLOW__FLOW_FILTER__INIT, *ffp = &ff;
-	char *p443[] = {"443"};
-	struct file_exporter_opts o = {.node_name = NODE};
-	struct file_exporter_stats st;
-	struct file_exporter *e;
-	char p[256], err[256];
+	struct exporter_stats st;
+	struct exporter_set *s;
+	char p[256];
 	uint64_t ids[64];
 	char *got;
 	int i, n;
 
-	ff.n_destination_port = 1;
-	ff.destination_port = p443;
-	o.filters = flow_filter_set_new(&ffp, 1, NULL, 0, err, sizeof(err));
-	ck_assert_msg(o.filters != NULL, "%s", err);
-	o.path = in_dir(p, sizeof(p), "filtered.json");
-	ck_assert_int_eq(file_exporter_open(&e, &o, err, sizeof(err)), 0);
+	s = XS_OPEN({"export-file", in_dir(p, sizeof(p), "filtered.json")},
+		    {"export-allow", "to_port=443"});
 	for (i = 1; i <= 30; i++) {
 		struct flow f = make_flow((uint64_t)i, i % 3 ? 80 : 443);
 
-		ck_assert_int_eq(file_exporter_write(e, &f), 0);
+		xs_take(s, &f);
 	}
-	ck_assert_int_eq(file_exporter_flush(e, false), 0);
-	file_exporter_get_stats(e, &st);
+	exporter_set_flush(s, false);
+	xs_stats(s, "file", &st);
 	ck_assert_uint_eq(st.written, 10);
 	ck_assert_uint_eq(st.filtered, 20);
 	ck_assert_uint_eq(st.dropped, 0);
 	ck_assert_uint_eq(st.errors, 0);
+	ck_assert_uint_eq(st.queued, 0);
 	got = slurp(p);
-	ck_assert_uint_eq(st.bytes, strlen(got));
+	ck_assert_uint_eq(xs_extra(&st, "bytes"), strlen(got));
+	ck_assert_uint_eq(xs_extra(&st, "bytes"), (uint64_t)file_size(p));
 	n = check_lines(got, ids, 64);
 	ck_assert_int_eq(n, 10);
 	for (i = 0; i < n; i++)
 		ck_assert_uint_eq(ids[i], (uint64_t)(i + 1) * 3);
 	ck_assert_ptr_null(strstr(got, "\"destination_port\":80"));
-	file_exporter_close(e);
+	exporter_set_free(s);
 	free(got);
 }
 END_TEST
@@ -499,27 +228,25 @@ static void check_rotation(bool gzip)
 {
 	const uint64_t max = 2000, n = 200;
 	const unsigned int keep = 3;
-	struct file_exporter_opts o = {.node_name = NODE, .max_bytes = max, .keep = keep};
-	struct file_exporter_stats st;
-	struct file_exporter *e;
-	char p[256], rp[300], err[256];
+	struct exporter_stats st;
+	struct exporter_set *s;
+	char p[256], rp[300];
 	uint64_t first[256], ids[MAX_IDS];
 	int files, i, k, total = 0;
 	uint64_t next;
 
-	o.gzip = gzip;
-	o.path = in_dir(p, sizeof(p), "rot.json");
-	ck_assert_int_eq(file_exporter_open(&e, &o, err, sizeof(err)), 0);
-	for (i = 1; i <= (int)n; i++) {
-		struct flow f = make_flow((uint64_t)i, 443);
-
-		ck_assert_int_eq(file_exporter_write(e, &f), 0);
-	}
-	file_exporter_get_stats(e, &st);
-	file_exporter_close(e);
+	in_dir(p, sizeof(p), "rot.json");
+	if (gzip)
+		s = XS_OPEN({"export-file", p}, {"export-max-size", "2000"}, {"export-keep", "3"},
+			    {"export-gzip", NULL});
+	else
+		s = XS_OPEN({"export-file", p}, {"export-max-size", "2000"}, {"export-keep", "3"});
+	take_range(s, 1, n, 443);
+	xs_stats(s, "file", &st);
+	exporter_set_free(s);
 	files = simulate(n, max, first);
 	ck_assert_int_gt(files, (int)keep + 1);
-	ck_assert_uint_eq(st.rotations, (uint64_t)files - 1);
+	ck_assert_uint_eq(xs_extra(&st, "rotations"), (uint64_t)files - 1);
 	ck_assert_uint_eq(st.errors, 0);
 	ck_assert_uint_eq(st.dropped, 0);
 
@@ -599,26 +326,21 @@ END_TEST
 
 START_TEST(rotation_stats_and_big_lines)
 {
-	/* Every line is larger than max_bytes: each is written alone in its file. */
-	struct file_exporter_opts o = {.node_name = NODE, .max_bytes = 100, .keep = 2};
-	struct file_exporter_stats st;
-	struct file_exporter *e;
-	char p[256], rp[300], err[256];
+	/* Every line is larger than the maximum size: each is written alone in its file. */
+	struct exporter_stats st;
+	struct exporter_set *s;
+	char p[256], rp[300];
 	uint64_t ids[4];
 	char *t;
 	int i;
 
-	o.path = in_dir(p, sizeof(p), "big.json");
-	ck_assert_int_eq(file_exporter_open(&e, &o, err, sizeof(err)), 0);
-	for (i = 1; i <= 5; i++) {
-		struct flow f = make_flow((uint64_t)i, 443);
-
-		ck_assert_int_eq(file_exporter_write(e, &f), 0);
-	}
-	file_exporter_get_stats(e, &st);
-	ck_assert_uint_eq(st.rotations, 4);
+	s = XS_OPEN({"export-file", in_dir(p, sizeof(p), "big.json")}, {"export-max-size", "100"},
+		    {"export-keep", "2"});
+	take_range(s, 1, 5, 443);
+	xs_stats(s, "file", &st);
+	ck_assert_uint_eq(xs_extra(&st, "rotations"), 4);
 	ck_assert_uint_eq(st.written, 4); /* the 5th is buffered */
-	file_exporter_close(e);
+	exporter_set_free(s);
 	for (i = 0; i <= 2; i++) {
 		if (i)
 			snprintf(rp, sizeof(rp), "%s.%d", p, i);
@@ -634,186 +356,160 @@ START_TEST(rotation_stats_and_big_lines)
 }
 END_TEST
 
-START_TEST(reload_switches_file)
+/* flowd's options cannot change at runtime: switching to another path and mask is closing one
+ * set (everything it took goes to the old file) and opening another. */
+START_TEST(new_set_switches_file)
 {
-	struct file_exporter_opts o = {.node_name = NODE};
-	struct file_exporter_stats st;
-	struct file_exporter *e;
-	char pa[256], pb[256], moved[300], err[256];
-	uint64_t ids[128];
+	struct exporter_stats st;
+	struct exporter_set *s;
+	char pa[256], pb[256];
 	char *t;
-	int i, n;
 
-	o.path = in_dir(pa, sizeof(pa), "a.json");
-	ck_assert_int_eq(file_exporter_open(&e, &o, err, sizeof(err)), 0);
-	for (i = 1; i <= 50; i++) {
-		struct flow f = make_flow((uint64_t)i, 443);
-
-		ck_assert_int_eq(file_exporter_write(e, &f), 0);
-	}
-	o.path = in_dir(pb, sizeof(pb), "b.json");
-	o.fields = "time,IP,flow_id";
-	ck_assert_int_eq(file_exporter_reload(e, &o, err, sizeof(err)), 0);
-	for (i = 51; i <= 100; i++) {
-		struct flow f = make_flow((uint64_t)i, 443);
-
-		ck_assert_int_eq(file_exporter_write(e, &f), 0);
-	}
-	/* logrotate style: the file is moved away, a reload of the same options recreates it. */
-	ck_assert_int_eq(file_exporter_flush(e, false), 0);
-	snprintf(moved, sizeof(moved), "%s.moved", pb);
-	ck_assert_int_eq(rename(pb, moved), 0);
-	ck_assert_int_eq(file_exporter_reload(e, &o, err, sizeof(err)), 0);
-	for (i = 101; i <= 110; i++) {
-		struct flow f = make_flow((uint64_t)i, 443);
-
-		ck_assert_int_eq(file_exporter_write(e, &f), 0);
-	}
-	file_exporter_get_stats(e, &st);
-	file_exporter_close(e);
+	s = XS_OPEN({"export-file", in_dir(pa, sizeof(pa), "a.json")});
+	take_range(s, 1, 50, 443);
+	xs_stats(s, "file", &st);
+	ck_assert_uint_eq(st.dropped, 0);
+	ck_assert_uint_eq(st.errors, 0);
+	exporter_set_free(s);
+	s = XS_OPEN({"export-file", in_dir(pb, sizeof(pb), "b.json")},
+		    {"export-fields", "time,IP,flow_id"});
+	take_range(s, 51, 100, 443);
+	exporter_set_flush(s, false);
+	xs_stats(s, "file", &st);
+	exporter_set_free(s);
+	ck_assert_uint_eq(st.written, 50);
 	ck_assert_uint_eq(st.dropped, 0);
 	ck_assert_uint_eq(st.errors, 0);
 
-	t = slurp(pa);
-	n = check_lines(t, ids, 128);
-	ck_assert_int_eq(n, 50);
-	for (i = 0; i < n; i++)
-		ck_assert_uint_eq(ids[i], (uint64_t)i + 1);
+	t = check_ids(pa, 1, 50);
 	ck_assert_ptr_nonnull(strstr(t, "\"l4\":")); /* old options */
 	free(t);
-	t = slurp(moved);
-	n = check_lines(t, ids, 128);
-	ck_assert_int_eq(n, 50);
-	for (i = 0; i < n; i++)
-		ck_assert_uint_eq(ids[i], (uint64_t)i + 51);
+	t = check_ids(pb, 51, 100);
 	ck_assert_ptr_null(strstr(t, "\"l4\":")); /* new options */
-	free(t);
-	t = slurp(pb);
-	n = check_lines(t, ids, 128);
-	ck_assert_int_eq(n, 10);
-	for (i = 0; i < n; i++)
-		ck_assert_uint_eq(ids[i], (uint64_t)i + 101);
+	ck_assert_ptr_nonnull(strstr(t, "\"IP\":"));
 	free(t);
 }
 END_TEST
 
-START_TEST(reload_bad_mask_keeps_old)
+/* logrotate: the file is moved away, a reload (SIGHUP) reopens the path. Lines taken before the
+ * reload go to the old file, those after to the new one: none lost, none twice, in order. */
+START_TEST(reload_reopens_moved_file)
 {
-	Flow__FlowFilter ff = FLOW__FLOW_FILTER__INIT, *ffp = &ff;
-	char *p443[] = {"443"};
-	struct file_exporter_opts o = {.node_name = NODE};
-	struct file_exporter_stats st;
-	struct file_exporter *e;
-	char pa[256], pb[256], err[256] = "";
-	uint64_t ids[64];
+	struct exporter_stats st;
+	struct exporter_set *s;
+	struct errmsg e = {""};
+	char p[256], moved[300];
 	char *t;
-	int i, n;
 
-	o.path = in_dir(pa, sizeof(pa), "a.json");
-	ck_assert_int_eq(file_exporter_open(&e, &o, err, sizeof(err)), 0);
-	for (i = 1; i <= 10; i++) {
-		struct flow f = make_flow((uint64_t)i, 443);
+	s = XS_OPEN({"export-file", in_dir(p, sizeof(p), "b.json")},
+		    {"export-fields", "time,IP,flow_id"});
+	take_range(s, 1, 50, 443);
+	exporter_set_flush(s, false);
+	snprintf(moved, sizeof(moved), "%s.moved", p);
+	ck_assert_int_eq(rename(p, moved), 0);
+	take_range(s, 51, 60, 443); /* buffered: taken for the old file */
+	ck_assert_int_eq(exporter_set_reload(s, &e), 0);
+	ck_assert(exists(p));
+	take_range(s, 61, 70, 443);
+	/* A reload of an unmoved file continues it. */
+	exporter_set_flush(s, false);
+	ck_assert_int_eq(exporter_set_reload(s, &e), 0);
+	take_range(s, 71, 80, 443);
+	xs_stats(s, "file", &st);
+	exporter_set_free(s);
+	ck_assert_uint_eq(st.dropped, 0);
+	ck_assert_uint_eq(st.errors, 0);
 
-		ck_assert_int_eq(file_exporter_write(e, &f), 0);
-	}
-	ff.n_destination_port = 1;
-	ff.destination_port = p443;
-	o.filters = flow_filter_set_new(&ffp, 1, NULL, 0, err, sizeof(err));
-	ck_assert_ptr_nonnull(o.filters);
-	o.path = in_dir(pb, sizeof(pb), "b.json");
-	o.fields = "time,bogus";
-	ck_assert_int_eq(file_exporter_reload(e, &o, err, sizeof(err)), -EINVAL);
-	ck_assert_msg(strstr(err, "bogus") != NULL, "err: %s", err);
-	/* Still the old options: no filter (port 80 passes), no mask, the old file. */
-	for (i = 11; i <= 20; i++) {
-		struct flow f = make_flow((uint64_t)i, 80);
+	t = check_ids(moved, 1, 60);
+	ck_assert_ptr_null(strstr(t, "\"l4\":")); /* the set's mask, before and after */
+	free(t);
+	t = check_ids(p, 61, 80);
+	ck_assert_ptr_null(strstr(t, "\"l4\":"));
+	free(t);
+}
+END_TEST
 
-		ck_assert_int_eq(file_exporter_write(e, &f), 0);
-	}
-	/* A reload to a path that cannot be opened fails too. */
-	o.fields = NULL;
-	o.filters = NULL;
-	o.path = "/nonexistent-dir/flows.json";
-	ck_assert_int_eq(file_exporter_reload(e, &o, err, sizeof(err)), -ENOENT);
-	for (i = 21; i <= 25; i++) {
-		struct flow f = make_flow((uint64_t)i, 80);
+/* A reopen that fails (the path's directory is gone) is reported and changes nothing: the lines
+ * keep going to the file in use, which was moved with its directory. */
+START_TEST(reload_failure_keeps_old_file)
+{
+	struct exporter_stats st;
+	struct exporter_set *s;
+	struct errmsg e = {""};
+	char p[256], gone[128], in_gone[300];
+	char *t;
 
-		ck_assert_int_eq(file_exporter_write(e, &f), 0);
-	}
-	file_exporter_get_stats(e, &st);
+	s = XS_OPEN({"export-file", in_dir(p, sizeof(p), "a.json")});
+	take_range(s, 1, 10, 443);
+	snprintf(gone, sizeof(gone), "%s.gone", dir);
+	ck_assert_int_eq(rename(dir, gone), 0);
+	ck_assert_int_eq(exporter_set_reload(s, &e), -ENOENT);
+	ck_assert_msg(strstr(e.text, p) != NULL, "err: %s", e.text);
+	ck_assert_msg(strncmp(e.text, "file exporter: ", 15) == 0, "err: %s", e.text);
+	take_range(s, 11, 20, 80); /* still the old options: no filter, no mask */
+	ck_assert_int_eq(exporter_set_reload(s, NULL), -ENOENT); /* again, without a message */
+	take_range(s, 21, 25, 80);
+	exporter_set_flush(s, true);
+	xs_stats(s, "file", &st);
 	ck_assert_uint_eq(st.filtered, 0);
-	file_exporter_close(e);
-	ck_assert(!exists(pb));
-	t = slurp(pa);
-	n = check_lines(t, ids, 64);
-	ck_assert_int_eq(n, 25);
-	for (i = 0; i < n; i++)
-		ck_assert_uint_eq(ids[i], (uint64_t)i + 1);
+	ck_assert_uint_eq(st.dropped, 0);
+	ck_assert_uint_eq(st.written, 25);
+	exporter_set_free(s);
+	ck_assert(!exists(p)); /* nothing recreated the path */
+	ck_assert_int_eq(dir_entries(gone), 1);
+	snprintf(in_gone, sizeof(in_gone), "%s/a.json", gone);
+	t = check_ids(in_gone, 1, 25);
 	ck_assert_ptr_nonnull(strstr(t, "\"l4\":"));
 	free(t);
+	ck_assert_int_eq(rename(gone, dir), 0); /* for the teardown */
 }
 END_TEST
 
 START_TEST(flush_and_close_leave_lines_on_disk)
 {
-	struct file_exporter_opts o = {.node_name = NODE, .buffer_bytes = 1 << 20};
-	struct file_exporter_stats st;
-	struct file_exporter *e;
-	char p[256], err[256];
-	uint64_t ids[64];
+	struct exporter_stats st;
+	struct exporter_set *s;
+	char p[256];
 	char *t;
-	int i, n;
 
-	o.path = in_dir(p, sizeof(p), "flush.json");
-	ck_assert_int_eq(file_exporter_open(&e, &o, err, sizeof(err)), 0);
-	for (i = 1; i <= 10; i++) {
-		struct flow f = make_flow((uint64_t)i, 443);
-
-		ck_assert_int_eq(file_exporter_write(e, &f), 0);
-	}
+	in_dir(p, sizeof(p), "flush.json");
+	s = XS_OPEN({"export-file", p}, {"export-file-buffer", "1M"});
+	take_range(s, 1, 10, 443);
 	ck_assert_int_eq(file_size(p), 0); /* all buffered */
-	ck_assert_int_eq(file_exporter_flush(e, false), 0);
+	exporter_set_flush(s, false);
+	xs_stats(s, "file", &st);
+	ck_assert_uint_eq(st.queued, 0);
+	ck_assert_uint_eq(st.errors, 0);
 	t = slurp(p);
 	ck_assert_int_eq(check_lines(t, NULL, 0), 10);
 	free(t);
-	for (i = 11; i <= 15; i++) {
-		struct flow f = make_flow((uint64_t)i, 443);
-
-		ck_assert_int_eq(file_exporter_write(e, &f), 0);
-	}
-	ck_assert_int_eq(file_exporter_flush(e, true), 0);
-	ck_assert_int_eq(file_exporter_flush(e, true), 0); /* nothing buffered: fine */
-	for (i = 16; i <= 20; i++) {
-		struct flow f = make_flow((uint64_t)i, 443);
-
-		ck_assert_int_eq(file_exporter_write(e, &f), 0);
-	}
-	file_exporter_get_stats(e, &st);
+	take_range(s, 11, 15, 443);
+	exporter_set_flush(s, true);
+	exporter_set_flush(s, true); /* nothing buffered: fine */
+	xs_stats(s, "file", &st);
+	ck_assert_uint_eq(st.queued, 0);
+	ck_assert_uint_eq(st.errors, 0);
+	take_range(s, 16, 20, 443);
+	xs_stats(s, "file", &st);
 	ck_assert_uint_eq(st.written, 15);
-	file_exporter_close(e);
+	exporter_set_free(s);
 	/* Reopening appends. A one-byte buffer writes every line at once. */
-	o.buffer_bytes = 1;
-	ck_assert_int_eq(file_exporter_open(&e, &o, err, sizeof(err)), 0);
+	s = XS_OPEN({"export-file", p}, {"export-file-buffer", "1"});
 	{
 		struct flow f = make_flow(21, 443);
 		struct buf l = api_line(21);
 		long before = file_size(p);
 
-		ck_assert_int_eq(file_exporter_write(e, &f), 0);
+		xs_take(s, &f);
 		ck_assert_int_eq(file_size(p), before + (long)l.len);
-		file_exporter_get_stats(e, &st);
+		xs_stats(s, "file", &st);
 		ck_assert_uint_eq(st.written, 1);
-		ck_assert_uint_eq(st.bytes, l.len);
+		ck_assert_uint_eq(xs_extra(&st, "bytes"), l.len);
 		buf_free(&l);
 	}
-	file_exporter_close(e);
-	file_exporter_close(NULL);
-	t = slurp(p);
-	n = check_lines(t, ids, 64);
-	ck_assert_int_eq(n, 21);
-	for (i = 0; i < n; i++)
-		ck_assert_uint_eq(ids[i], (uint64_t)i + 1);
-	free(t);
+	exporter_set_free(s);
+	exporter_set_free(NULL);
+	free(check_ids(p, 1, 21));
 }
 END_TEST
 
@@ -824,7 +520,7 @@ int main(void)
 	SRunner *r;
 	int failed;
 
-	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_checked_fixture(t, dir_setup, dir_teardown);
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, lines_match_api);
 	tcase_add_test(t, field_mask_keeps_listed_keys);
@@ -833,8 +529,9 @@ int main(void)
 	tcase_add_test(t, rotation_keeps_newest);
 	tcase_add_test(t, rotation_gzip);
 	tcase_add_test(t, rotation_stats_and_big_lines);
-	tcase_add_test(t, reload_switches_file);
-	tcase_add_test(t, reload_bad_mask_keeps_old);
+	tcase_add_test(t, new_set_switches_file);
+	tcase_add_test(t, reload_reopens_moved_file);
+	tcase_add_test(t, reload_failure_keeps_old_file);
 	tcase_add_test(t, flush_and_close_leave_lines_on_disk);
 	suite_add_tcase(s, t);
 	r = srunner_create(s);

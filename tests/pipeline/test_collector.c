@@ -5,11 +5,13 @@
 #include <check.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "flowscope/pipeline/collector.h"
+#include "flowscope/pipeline/flow_decode.h"
 #include "records.h"
 
 #define NS 1000000000ULL
@@ -33,71 +35,75 @@ static void on_flow(const struct flow *f, void *ctx)
 	}
 }
 
-static void setup(struct collector *c, struct seen *seen)
+/* A collector with options o (0: the defaults), its events seen in seen. */
+static void setup_with(struct tcoll *t, struct seen *seen, struct collector_opts o)
 {
-	collector_init(c);
-	c->store = flow_store_new(1024);
-	c->bus = flow_bus_new();
-	flow_bus_subscribe(c->bus, on_flow, seen);
+	tcoll_setup(t, o, on_flow, seen);
 }
 
-static void teardown(struct collector *c)
+static void setup(struct tcoll *t, struct seen *seen)
 {
-	flow_store_free(c->store);
-	flow_bus_free(c->bus);
+	setup_with(t, seen, (struct collector_opts){0});
+}
+
+static void teardown(struct tcoll *t)
+{
+	tcoll_teardown(t);
 }
 
 START_TEST(test_decode_rejects_short_unknown_and_bad_records)
 {
-	struct flow_clock clk = {0};
-	struct flow f;
+	struct clock_offset clk = {0};
+	struct decoded_record d;
 	struct flow_record r = rec(key4("10.0.0.1", 1000, "10.0.0.2", 80, IPPROTO_TCP),
 				   FLOW_EV_START, 0, 0, FLOW_TCP_SYN, 5);
 
-	ck_assert_int_eq(flow_decode_record(&f, &r, 3, &clk), -EINVAL);
-	ck_assert_int_eq(flow_decode_record(&f, &r, sizeof(r) - 1, &clk), -EINVAL);
+	ck_assert_int_eq(flow_decode(&r, 3, &clk, &d), -EINVAL);
+	ck_assert_int_eq(flow_decode(&r, sizeof(r) - 1, &clk, &d), -EINVAL);
 	r.version = 99;
-	ck_assert_int_eq(flow_decode_record(&f, &r, sizeof(r), &clk), -EPROTO);
+	ck_assert_int_eq(flow_decode(&r, sizeof(r), &clk, &d), -EPROTO);
 	r.version = FLOW_RECORD_VERSION;
 	r.type = 77;
-	ck_assert_int_eq(flow_decode_record(&f, &r, sizeof(r), &clk), -ENOTSUP);
+	ck_assert_int_eq(flow_decode(&r, sizeof(r), &clk, &d), -ENOTSUP);
 	r.type = FLOW_REC_TC;
 	r.key.family = 5;
-	ck_assert_int_eq(flow_decode_record(&f, &r, sizeof(r), &clk), -EINVAL);
+	ck_assert_int_eq(flow_decode(&r, sizeof(r), &clk, &d), -EINVAL);
 	r.key.family = 4;
 	r.events = 0;
-	ck_assert_int_eq(flow_decode_record(&f, &r, sizeof(r), &clk), -EINVAL);
+	ck_assert_int_eq(flow_decode(&r, sizeof(r), &clk, &d), -EINVAL);
 	r.events = FLOW_EV_START;
-	ck_assert_int_eq(flow_decode_record(&f, &r, sizeof(r), &clk), 0);
+	ck_assert_int_eq(flow_decode(&r, sizeof(r), &clk, &d), 0);
 }
 END_TEST
 
 START_TEST(test_decode_orients_initiator_as_source)
 {
-	struct flow_clock clk = {.boot_to_real_ns = 1000 * (int64_t)NS};
+	struct clock_offset clk = {.boot_to_wall_ns = 1000 * (int64_t)NS};
 	/* Canonical key has the server first (lower address): the client is endpoint 1. */
 	struct flow_record r = rec(key4("10.0.0.1", 80, "10.0.0.9", 40000, IPPROTO_TCP),
 				   FLOW_EV_START | FLOW_EV_TCP_FLAGS, 1, 0, FLOW_TCP_SYN, 7 * NS);
 	char a[INET_ADDRSTRLEN];
-	struct flow f;
+	struct decoded_record d;
+	const struct flow *f = &d.flow;
 
-	ck_assert_int_eq(flow_decode_record(&f, &r, sizeof(r), &clk), 0);
-	inet_ntop(AF_INET, f.src.addr, a, sizeof(a));
+	ck_assert_int_eq(flow_decode(&r, sizeof(r), &clk, &d), 0);
+	ck_assert_uint_eq(d.type, FLOW_REC_TC);
+	inet_ntop(AF_INET, f->src.addr, a, sizeof(a));
 	ck_assert_str_eq(a, "10.0.0.9");
-	ck_assert_uint_eq(f.src.port, 40000);
-	ck_assert_uint_eq(f.dst.port, 80);
-	ck_assert_uint_eq(f.event, FLOW_EVENT_START);
-	ck_assert(!f.is_reply);
-	ck_assert_uint_eq(f.time_ns, 1007 * NS);
-	ck_assert_uint_eq(f.first_seen_ns, 1007 * NS);
-	ck_assert_uint_eq(f.tcp_flags, FLOW_TCP_SYN);
-	ck_assert_uint_eq(f.verdict, FLOW_VERDICT_FORWARDED);
+	ck_assert_uint_eq(f->src.port, 40000);
+	ck_assert_uint_eq(f->dst.port, 80);
+	ck_assert_uint_eq(f->event, FLOW_EVENT_START);
+	ck_assert(!f->is_reply);
+	ck_assert_uint_eq(f->time_ns, 1007 * NS);
+	ck_assert_uint_eq(f->first_seen_ns, 1007 * NS);
+	ck_assert_uint_eq(f->tcp_flags, FLOW_TCP_SYN);
+	ck_assert_uint_eq(f->verdict, FLOW_VERDICT_FORWARDED);
 }
 END_TEST
 
 START_TEST(test_reply_record_joins_the_same_flow)
 {
-	struct collector c;
+	struct tcoll col;
 	struct seen seen = {0};
 	struct flow_key k = key4("10.0.0.1", 40000, "10.0.0.2", 80, IPPROTO_TCP);
 	struct flow_record syn = rec(k, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN, NS);
@@ -106,55 +112,55 @@ START_TEST(test_reply_record_joins_the_same_flow)
 	struct flow_store_stats st;
 	uint64_t id;
 
-	setup(&c, &seen);
-	ck_assert_int_eq(collector_handle_record(&c, &syn, sizeof(syn)), 0);
+	setup(&col, &seen);
+	ck_assert_int_eq(collector_handle_record(col.c, &syn, sizeof(syn)), 0);
 	ck_assert_int_eq(seen.n, 1);
 	id = seen.last.id;
 	synack.state.packets[0] = 1;
 	synack.state.first_seen_ns = NS; /* the same kernel entry as the SYN's */
-	ck_assert_int_eq(collector_handle_record(&c, &synack, sizeof(synack)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &synack, sizeof(synack)), 0);
 	ck_assert_int_eq(seen.n, 2);
 	ck_assert_uint_eq(seen.last.id, id);
 	ck_assert(seen.last.is_reply);
 	ck_assert_uint_eq(seen.last.event, FLOW_EVENT_TCP_FLAGS);
 	ck_assert_uint_eq(seen.last.packets[0], 1);
 	ck_assert_uint_eq(seen.last.packets[1], 1);
-	flow_store_get_stats(c.store, &st);
+	flow_store_get_stats(col.store, &st);
 	ck_assert_uint_eq(st.seen, 1);
-	ck_assert_uint_eq(c.stats.records, 2);
+	ck_assert_uint_eq(tcoll_stats(&col)->records, 2);
 	/* Garbage is counted, not stored. */
-	ck_assert_int_lt(collector_handle_record(&c, "xx", 2), 0);
-	ck_assert_uint_eq(c.stats.decode_errors, 1);
-	teardown(&c);
+	ck_assert_int_lt(collector_handle_record(col.c, "xx", 2), 0);
+	ck_assert_uint_eq(tcoll_stats(&col)->decode_errors, 1);
+	teardown(&col);
 }
 END_TEST
 
 START_TEST(test_new_start_for_known_key_ends_the_old_flow)
 {
-	struct collector c;
+	struct tcoll col;
 	struct seen seen = {0};
 	struct flow_key k = key4("10.0.0.1", 5000, "10.0.0.2", 53, IPPROTO_UDP);
 	struct flow_record a = rec(k, FLOW_EV_START, 0, 0, 0, NS);
 	uint64_t id;
 
-	setup(&c, &seen);
-	collector_handle_record(&c, &a, sizeof(a));
+	setup(&col, &seen);
+	collector_handle_record(col.c, &a, sizeof(a));
 	id = seen.last.id;
 	/* A new kernel entry for the same key: its own first_seen. */
 	a.ts_ns = 5 * NS;
 	a.state.first_seen_ns = a.state.last_seen_ns = 5 * NS;
-	collector_handle_record(&c, &a, sizeof(a));
+	collector_handle_record(col.c, &a, sizeof(a));
 	ck_assert_int_eq(seen.n, 3); /* start, end of the old one, start of the new one */
 	ck_assert_uint_ne(seen.last.id, id);
 	ck_assert_uint_eq(seen.ends, 1);
 	ck_assert_uint_eq(seen.last_end.id, id);
-	teardown(&c);
+	teardown(&col);
 }
 END_TEST
 
 START_TEST(test_records_out_of_order_across_cpus_stay_one_flow)
 {
-	struct collector c;
+	struct tcoll col;
 	struct seen seen = {0};
 	struct flow_key k = key4("10.0.0.1", 40001, "10.0.0.2", 8080, IPPROTO_TCP);
 	/* One kernel entry (first_seen 1 s): SYN at 1 s, client FIN at 3 s with 4 packets
@@ -172,10 +178,10 @@ START_TEST(test_records_out_of_order_across_cpus_stay_one_flow)
 	fin.state.bytes[1] = 3000;
 	fin.state.tcp_flags[0] = FLOW_TCP_SYN | FLOW_TCP_ACK | FLOW_TCP_FIN;
 	fin.state.tcp_flags[1] = FLOW_TCP_SYN | FLOW_TCP_ACK;
-	setup(&c, &seen);
-	ck_assert_int_eq(collector_handle_record(&c, &fin, sizeof(fin)), 0);
+	setup(&col, &seen);
+	ck_assert_int_eq(collector_handle_record(col.c, &fin, sizeof(fin)), 0);
 	id = seen.last.id;
-	ck_assert_int_eq(collector_handle_record(&c, &syn, sizeof(syn)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &syn, sizeof(syn)), 0);
 	/* Both events published, of one flow; nothing ended. */
 	ck_assert_int_eq(seen.n, 2);
 	ck_assert_int_eq(seen.ends, 0);
@@ -186,11 +192,11 @@ START_TEST(test_records_out_of_order_across_cpus_stay_one_flow)
 	ck_assert_uint_eq(seen.last.packets[0], 4);
 	ck_assert_uint_eq(seen.last.bytes[1], 3000);
 	ck_assert_uint_eq(seen.last.tcp_flags_seen[0], FLOW_TCP_SYN | FLOW_TCP_ACK | FLOW_TCP_FIN);
-	ck_assert_uint_eq(seen.last.last_seen_ns, flow_clock_wall(&c.clock, 3 * NS));
-	flow_store_get_stats(c.store, &st);
+	ck_assert_uint_eq(seen.last.last_seen_ns, clock_to_wall(collector_clock(col.c), 3 * NS));
+	flow_store_get_stats(col.store, &st);
 	ck_assert_uint_eq(st.seen, 1);
 	ck_assert_uint_eq(st.active, 1);
-	teardown(&c);
+	teardown(&col);
 }
 END_TEST
 
@@ -228,7 +234,7 @@ static size_t dns_answer(uint8_t *b, const char *name, const char *ip, uint32_t 
 
 START_TEST(test_dns_answers_name_flows_and_the_query_carries_l7)
 {
-	struct collector c;
+	struct tcoll col;
 	struct seen seen = {0};
 	struct flow_key dk = key4("10.0.0.1", 45353, "10.0.0.53", 53, IPPROTO_UDP);
 	struct flow_key tk = key4("10.0.0.1", 40000, "10.9.9.9", 443, IPPROTO_TCP);
@@ -236,19 +242,19 @@ START_TEST(test_dns_answers_name_flows_and_the_query_carries_l7)
 	struct flow_record syn =
 		rec(tk, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN, 3 * NS);
 	static struct flow_dns_record d;
+	struct dns_cache *dns = dns_cache_new(100, 100);
 	char a[INET_ADDRSTRLEN];
 
-	setup(&c, &seen);
-	c.dns = dns_cache_new(100, 100);
-	ck_assert_int_eq(collector_handle_record(&c, &q, sizeof(q)), 0);
+	setup_with(&col, &seen, (struct collector_opts){.dns = dns});
+	ck_assert_int_eq(collector_handle_record(col.c, &q, sizeof(q)), 0);
 	memset(&d, 0, sizeof(d));
 	d.type = FLOW_REC_DNS;
 	d.version = FLOW_RECORD_VERSION;
 	d.key = dk;
-	d.sender = 1;			 /* the resolver, endpoint 1 of the key */
-	d.ts_ns = flow_clock_boot_now(); /* names expire against the real clock */
+	d.sender = 1;		   /* the resolver, endpoint 1 of the key */
+	d.ts_ns = clock_boot_ns(); /* names expire against the real clock */
 	d.data_len = (uint32_t)dns_answer(d.data, "Web.Example", "10.9.9.9", 300);
-	ck_assert_int_eq(collector_handle_record(&c, &d, sizeof(d)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &d, sizeof(d)), 0);
 	/* The DNS flow's event: L7 response, told from the resolver's side. */
 	ck_assert_int_eq(seen.n, 2);
 	ck_assert_uint_eq(seen.last.event, FLOW_EVENT_DNS);
@@ -261,18 +267,18 @@ START_TEST(test_dns_answers_name_flows_and_the_query_carries_l7)
 	ck_assert_str_eq(a, "10.9.9.9");
 	ck_assert_uint_eq(seen.last.dns.ttl, 300);
 	/* A connection to the answered address carries the name. */
-	ck_assert_int_eq(collector_handle_record(&c, &syn, sizeof(syn)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &syn, sizeof(syn)), 0);
 	ck_assert_ptr_nonnull(seen.last.dst_name);
 	ck_assert_str_eq(seen.last.dst_name, "web.example");
 	ck_assert_ptr_null(seen.last.src_name);
 	/* Garbage on port 53 is counted, never fatal. */
 	d.data_len = 7;
-	ck_assert_int_eq(collector_handle_record(&c, &d, sizeof(d)), 0);
-	ck_assert_uint_eq(c.stats.dns_errors, 1);
+	ck_assert_int_eq(collector_handle_record(col.c, &d, sizeof(d)), 0);
+	ck_assert_uint_eq(tcoll_stats(&col)->dns_errors, 1);
 	d.data_len = FLOW_DNS_MAX + 1;
-	ck_assert_int_lt(collector_handle_record(&c, &d, sizeof(d)), 0);
-	dns_cache_free(c.dns);
-	teardown(&c);
+	ck_assert_int_lt(collector_handle_record(col.c, &d, sizeof(d)), 0);
+	teardown(&col);
+	dns_cache_free(dns);
 }
 END_TEST
 
@@ -288,12 +294,12 @@ static int make_map(void)
 
 START_TEST(test_sweep_refreshes_counters_and_ends_idle_flows)
 {
-	struct collector c;
+	struct tcoll col;
 	struct seen seen = {0};
 	struct flow_key k1 = key4("10.0.0.1", 40000, "10.0.0.2", 80, IPPROTO_TCP);
 	struct flow_key k2 = key4("10.0.0.1", 5353, "10.0.0.3", 53, IPPROTO_UDP);
 	struct flow_state s1 = {0}, s2 = {0}, tmp;
-	uint64_t now = flow_clock_boot_now();
+	uint64_t now = clock_boot_ns();
 	struct flow *f1, *f2;
 	int fd = make_map();
 
@@ -301,8 +307,7 @@ START_TEST(test_sweep_refreshes_counters_and_ends_idle_flows)
 		fprintf(stderr, "skip: needs root for BPF maps\n");
 		return;
 	}
-	setup(&c, &seen);
-	c.cfg.update_interval_ns = 0;
+	setup_with(&col, &seen, (struct collector_opts){.update_interval_ns = 1});
 	/* k1: active TCP flow with new packets; k2: UDP idle for 60 s (timeout 30 s). */
 	s1.first_seen_ns = now - 2 * NS;
 	s1.last_seen_ns = now;
@@ -318,12 +323,12 @@ START_TEST(test_sweep_refreshes_counters_and_ends_idle_flows)
 	ck_assert_int_eq(bpf_map_update_elem(fd, &k2, &s2, BPF_ANY), 0);
 
 	/* Neither flow's start record was seen: the sweep adopts both. */
-	ck_assert_int_eq(collector_sweep(&c, fd), 1);
-	f1 = flow_store_find(c.store, &k1);
+	ck_assert_int_eq(collector_sweep(col.c, fd), 1);
+	f1 = flow_store_find(col.store, &k1);
 	ck_assert_ptr_nonnull(f1);
 	ck_assert_uint_eq(f1->packets[0], 10);
 	ck_assert_uint_eq(f1->bytes[1], 9000);
-	ck_assert_ptr_null(flow_store_find(c.store, &k2));	 /* ended */
+	ck_assert_ptr_null(flow_store_find(col.store, &k2));	 /* ended */
 	ck_assert_int_lt(bpf_map_lookup_elem(fd, &k2, &tmp), 0); /* deleted from the kernel */
 	ck_assert_int_eq(seen.ends, 1);
 	ck_assert(seen.last_end.ended);
@@ -332,40 +337,40 @@ START_TEST(test_sweep_refreshes_counters_and_ends_idle_flows)
 
 	/* More packets: the next sweep republishes the updated counters. */
 	s1.packets[0] = 20;
-	s1.last_seen_ns = flow_clock_boot_now();
+	s1.last_seen_ns = clock_boot_ns();
 	bpf_map_update_elem(fd, &k1, &s1, BPF_ANY);
-	ck_assert_int_eq(collector_sweep(&c, fd), 0);
+	ck_assert_int_eq(collector_sweep(col.c, fd), 0);
 	ck_assert_uint_eq(seen.last.event, FLOW_EVENT_UPDATE);
 	ck_assert_uint_eq(seen.last.packets[0], 20);
 
 	/* The kernel forgets k1 (LRU eviction): the flow ends at the next sweep. */
 	bpf_map_delete_elem(fd, &k1);
-	ck_assert_int_eq(collector_sweep(&c, fd), 1);
-	f2 = flow_store_find(c.store, &k1);
+	ck_assert_int_eq(collector_sweep(col.c, fd), 1);
+	f2 = flow_store_find(col.store, &k1);
 	ck_assert_ptr_null(f2);
 	ck_assert_int_eq(seen.ends, 2);
 	ck_assert_uint_eq(seen.last_end.dst.port, 80);
 	ck_assert_uint_eq(seen.last_end.packets[0], 20);
 	close(fd);
-	teardown(&c);
+	teardown(&col);
 }
 END_TEST
 
 START_TEST(test_open_tcp_uses_the_long_timeout_closed_tcp_the_short_one)
 {
-	struct collector c;
+	struct tcoll col;
 	struct seen seen = {0};
 	struct flow_key open_k = key4("10.0.0.1", 1, "10.0.0.2", 22, IPPROTO_TCP);
 	struct flow_key fin_k = key4("10.0.0.1", 2, "10.0.0.2", 22, IPPROTO_TCP);
 	struct flow_state s = {0};
-	uint64_t now = flow_clock_boot_now();
+	uint64_t now = clock_boot_ns();
 	int fd = make_map();
 
 	if (fd < 0) {
 		fprintf(stderr, "skip: needs root for BPF maps\n");
 		return;
 	}
-	setup(&c, &seen);
+	setup(&col, &seen);
 	s.first_seen_ns = now - 100 * NS;
 	s.last_seen_ns = now - 60 * NS;
 	s.packets[0] = 3;
@@ -374,11 +379,11 @@ START_TEST(test_open_tcp_uses_the_long_timeout_closed_tcp_the_short_one)
 	s.tcp_flags[0] |= FLOW_TCP_FIN;
 	s.tcp_flags[1] = FLOW_TCP_FIN | FLOW_TCP_ACK;
 	bpf_map_update_elem(fd, &fin_k, &s, BPF_ANY);
-	ck_assert_int_eq(collector_sweep(&c, fd), 1);
-	ck_assert_ptr_nonnull(flow_store_find(c.store, &open_k));
-	ck_assert_ptr_null(flow_store_find(c.store, &fin_k));
+	ck_assert_int_eq(collector_sweep(col.c, fd), 1);
+	ck_assert_ptr_nonnull(flow_store_find(col.store, &open_k));
+	ck_assert_ptr_null(flow_store_find(col.store, &fin_k));
 	close(fd);
-	teardown(&c);
+	teardown(&col);
 }
 END_TEST
 

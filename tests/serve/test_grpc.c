@@ -19,110 +19,56 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "flowscope/pipeline/collector.h"
 #include "flowscope/base/grpc_client.h"
-#include "flowscope/serve/grpc_server.h"
+#include "flowscope/enrich/identities.h"
+#include "flowscope/serve/observer.h"
+#include "loop_thread.h"
 #include "observer.pb-c.h"
 
 /* ---- the server thread --------------------------------------------------------------------- */
 
 static struct {
-	uv_loop_t loop;
-	uv_async_t async;
-	pthread_t thread;
-	struct collector col;
+	struct loop_thread t;
 	struct grpc_server *srv;
+	struct observer obs;
 	uint16_t port;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	void (*job)(void *);
-	void *job_arg;
-	int job_done;
-	int stopping;
 } S;
 
-static void on_async(uv_async_t *h)
-{
-	(void)h;
-	pthread_mutex_lock(&S.mu);
-	if (S.job) {
-		S.job(S.job_arg);
-		S.job = NULL;
-		S.job_done = 1;
-		pthread_cond_broadcast(&S.cv);
-	}
-	pthread_mutex_unlock(&S.mu);
-	if (S.stopping) {
-		grpc_server_stop(S.srv);
-		uv_close((uv_handle_t *)&S.async, NULL);
-	}
-}
-
-/* Runs fn(arg) on the server loop and waits for it. */
 static void on_loop(void (*fn)(void *), void *arg)
 {
-	pthread_mutex_lock(&S.mu);
-	S.job = fn;
-	S.job_arg = arg;
-	S.job_done = 0;
-	uv_async_send(&S.async);
-	while (!S.job_done)
-		pthread_cond_wait(&S.cv, &S.mu);
-	pthread_mutex_unlock(&S.mu);
+	loop_thread_run(&S.t, fn, arg);
 }
 
-static void *server_main(void *arg)
+static void stop_server(void *ctx)
 {
-	(void)arg;
-	uv_run(&S.loop, UV_RUN_DEFAULT);
-	return NULL;
-}
-
-static uint16_t free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	socklen_t l = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-	close(fd);
-	return ntohs(a.sin_port);
+	(void)ctx;
+	grpc_server_stop(S.srv);
 }
 
 static void server_start(uint32_t follow_queue)
 {
 	struct grpc_server_opts o = {
 		.addr = "127.0.0.1", .follow_queue = follow_queue, .max_request_bytes = 64 * 1024};
+	struct grpc_service svc;
+	struct errmsg e = {""};
 	int err = -1, tries;
 
 	memset(&S, 0, sizeof(S));
-	pthread_mutex_init(&S.mu, NULL);
-	pthread_cond_init(&S.cv, NULL);
-	uv_loop_init(&S.loop);
-	uv_async_init(&S.loop, &S.async, on_async);
-	collector_init(&S.col);
-	S.col.loop = &S.loop;
-	S.col.store = flow_store_new(100000);
-	S.col.bus = flow_bus_new();
-	snprintf(S.col.node_name, sizeof(S.col.node_name), "testnode");
+	loop_thread_init(&S.t, 100000, false);
+	S.obs = (struct observer){.followers = S.t.hub, .status = &S.t.status};
+	svc = observer_service(&S.obs);
 	for (tries = 0; tries < 5 && err; tries++) {
-		S.port = o.port = free_port();
-		err = grpc_server_start(&S.srv, &S.col, &o);
+		S.port = o.port = loop_thread_free_port();
+		err = grpc_server_start(&S.srv, &S.t.loop, &o, &svc, &e);
 	}
-	ck_assert_int_eq(err, 0);
-	ck_assert_int_eq(pthread_create(&S.thread, NULL, server_main, NULL), 0);
+	ck_assert_msg(err == 0, "grpc_server_start: %s", e.text);
+	S.t.on_stop = stop_server;
+	loop_thread_start(&S.t);
 }
 
 static void server_stop(void)
 {
-	S.stopping = 1;
-	uv_async_send(&S.async);
-	pthread_join(S.thread, NULL);
-	uv_loop_close(&S.loop);
-	flow_bus_free(S.col.bus);
-	flow_store_free(S.col.store);
+	loop_thread_stop(&S.t);
 }
 
 /* Injects flows: UDP 10.0.H.1:P -> 10.0.0.2:53 for port numbers H * 65536 + P. */
@@ -162,7 +108,7 @@ static void do_inject(void *arg)
 		r.state.first_seen_ns = r.state.last_seen_ns = r.ts_ns;
 		r.state.packets[0] = 1;
 		r.state.bytes[0] = 100;
-		ck_assert_int_eq(collector_handle_record(&S.col, &r, sizeof(r)), 0);
+		ck_assert_int_eq(collector_handle_record(S.t.col, &r, sizeof(r)), 0);
 	}
 }
 
@@ -175,7 +121,7 @@ static void inject(int first_port, int n)
 
 static void do_count_subs(void *arg)
 {
-	*(unsigned int *)arg = flow_bus_count(S.col.bus);
+	*(unsigned int *)arg = flow_bus_count(S.t.bus);
 }
 
 static unsigned int subscribers(void)
@@ -192,9 +138,9 @@ static struct grpc_client *connect_client(void)
 {
 	struct grpc_client_opts o = {.host = "127.0.0.1", .port = S.port};
 	struct grpc_client *c = NULL;
-	char err[256];
+	struct errmsg err = {""};
 
-	ck_assert_msg(grpc_client_connect(&c, &o, err, sizeof(err)) == 0, "connect: %s", err);
+	ck_assert_msg(grpc_client_connect(&c, &o, &err) == 0, "connect: %s", err.text);
 	return c;
 }
 
@@ -256,18 +202,18 @@ static int on_flows(const uint8_t *msg, size_t len, void *ctx)
 }
 
 static int get_flows(struct grpc_client *c, Observer__GetFlowsRequest *req, struct got *g,
-		     char *err, size_t errlen)
+		     struct errmsg *err)
 {
 	return grpc_client_call(c, "/observer.Observer/GetFlows", &req->base, on_flows, g, &g->stop,
-				err, errlen);
+				err);
 }
 
-static int raw_call(const char *path, const char *ctype, const void *body, size_t len, char *err,
-		    size_t errlen)
+static int raw_call(const char *path, const char *ctype, const void *body, size_t len,
+		    struct errmsg *err)
 {
 	struct grpc_client *c = connect_client();
 	struct got g = {0};
-	int st = grpc_client_call_raw(c, path, ctype, body, len, on_flows, &g, NULL, err, errlen);
+	int st = grpc_client_call_raw(c, path, ctype, body, len, on_flows, &g, NULL, err);
 
 	grpc_client_close(c);
 	return st;
@@ -308,14 +254,14 @@ START_TEST(last_n_and_status)
 	Observer__ServerStatusRequest sreq = OBSERVER__SERVER_STATUS_REQUEST__INIT;
 	struct grpc_client *c;
 	struct got g = {0};
-	char err[256] = "";
+	struct errmsg err = {""};
 	int st;
 
 	inject(10000, 100);
 	c = connect_client();
 	req.number = 10;
-	st = get_flows(c, &req, &g, err, sizeof(err));
-	ck_assert_msg(st == GRPC_OK, "status %d: %s", st, err);
+	st = get_flows(c, &req, &g, &err);
+	ck_assert_msg(st == GRPC_OK, "status %d: %s", st, err.text);
 	ck_assert_int_eq(g.flows, 10);
 	ck_assert_int_eq(g.first_port, 10090); /* the newest 10, oldest first */
 	ck_assert_int_eq(g.last_port, 10099);
@@ -324,7 +270,7 @@ START_TEST(last_n_and_status)
 	memset(&g, 0, sizeof(g));
 	req.first = 1;
 	req.number = 3;
-	ck_assert_int_eq(get_flows(c, &req, &g, err, sizeof(err)), GRPC_OK);
+	ck_assert_int_eq(get_flows(c, &req, &g, &err), GRPC_OK);
 	ck_assert_int_eq(g.flows, 3);
 	ck_assert_int_eq(g.first_port, 10000);
 	ck_assert_int_eq(g.last_port, 10002);
@@ -337,7 +283,7 @@ START_TEST(last_n_and_status)
 		Observer__ServerStatusResponse *r;
 
 		st = grpc_client_call(c2, "/observer.Observer/ServerStatus", &sreq.base, copy_msg,
-				      &out, NULL, err, sizeof(err));
+				      &out, NULL, &err);
 		ck_assert_int_eq(st, GRPC_OK);
 		ck_assert_int_eq(out.count, 1);
 		r = observer__server_status_response__unpack(NULL, out.len, out.data);
@@ -360,7 +306,7 @@ START_TEST(status_codes_for_bad_requests)
 	char *bad_ip[] = {"10.0.0.300"}, *bad_port[] = {"http"}, *bad_flag[] = {"WAT"};
 	struct grpc_client *c = connect_client();
 	struct got g = {0};
-	char err[256] = "";
+	struct errmsg err = {""};
 	uint8_t body[16];
 
 	/* Invalid filters: INVALID_ARGUMENT naming the value. */
@@ -369,53 +315,50 @@ START_TEST(status_codes_for_bad_requests)
 	req.whitelist = ffs;
 	ff.n_source_ip = 1;
 	ff.source_ip = bad_ip;
-	ck_assert_int_eq(get_flows(c, &req, &g, err, sizeof(err)), GRPC_INVALID_ARGUMENT);
-	ck_assert_ptr_nonnull(strstr(err, "10.0.0.300"));
+	ck_assert_int_eq(get_flows(c, &req, &g, &err), GRPC_INVALID_ARGUMENT);
+	ck_assert_ptr_nonnull(strstr(err.text, "10.0.0.300"));
 	ff.n_source_ip = 0;
 	ff.n_destination_port = 1;
 	ff.destination_port = bad_port;
-	ck_assert_int_eq(get_flows(c, &req, &g, err, sizeof(err)), GRPC_INVALID_ARGUMENT);
-	ck_assert_ptr_nonnull(strstr(err, "http"));
+	ck_assert_int_eq(get_flows(c, &req, &g, &err), GRPC_INVALID_ARGUMENT);
+	ck_assert_ptr_nonnull(strstr(err.text, "http"));
 	ff.n_destination_port = 0;
 	ff.n_protocol = 1;
 	ff.protocol = bad_flag;
-	ck_assert_int_eq(get_flows(c, &req, &g, err, sizeof(err)), GRPC_INVALID_ARGUMENT);
+	ck_assert_int_eq(get_flows(c, &req, &g, &err), GRPC_INVALID_ARGUMENT);
 	ff.n_protocol = 0;
 	/* follow with first makes no sense. */
 	req.n_whitelist = 0;
 	req.follow = 1;
 	req.first = 1;
-	ck_assert_int_eq(get_flows(c, &req, &g, err, sizeof(err)), GRPC_INVALID_ARGUMENT);
+	ck_assert_int_eq(get_flows(c, &req, &g, &err), GRPC_INVALID_ARGUMENT);
 	grpc_client_close(c);
 
 	/* Unknown methods and services. */
 	memset(body, 0, 5);
-	ck_assert_int_eq(
-		raw_call("/observer.Observer/GetDebugEvents", NULL, body, 5, err, sizeof(err)),
-		GRPC_UNIMPLEMENTED);
-	ck_assert_int_eq(raw_call("/no.Such/Method", NULL, body, 5, err, sizeof(err)),
+	ck_assert_int_eq(raw_call("/observer.Observer/GetDebugEvents", NULL, body, 5, &err),
 			 GRPC_UNIMPLEMENTED);
+	ck_assert_int_eq(raw_call("/no.Such/Method", NULL, body, 5, &err), GRPC_UNIMPLEMENTED);
 
 	/* Malformed framing. */
-	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, body, 0, err, sizeof(err)),
+	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, body, 0, &err),
 			 GRPC_INVALID_ARGUMENT); /* no message at all */
-	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, body, 3, err, sizeof(err)),
+	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, body, 3, &err),
 			 GRPC_INVALID_ARGUMENT);	 /* shorter than a prefix */
 	memcpy(body, "\x00\x00\x00\x00\x09\x08\x01", 7); /* says 9 bytes, has 2 */
-	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, body, 7, err, sizeof(err)),
+	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, body, 7, &err),
 			 GRPC_INVALID_ARGUMENT);
 	memcpy(body, "\x00\x00\x00\x00\x02\x08\x01\x00\x00\x00\x00\x00", 12); /* two messages */
-	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, body, 12, err, sizeof(err)),
+	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, body, 12, &err),
 			 GRPC_INVALID_ARGUMENT);
 	memcpy(body, "\x01\x00\x00\x00\x02\x08\x01", 7); /* compressed flag */
-	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, body, 7, err, sizeof(err)),
+	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, body, 7, &err),
 			 GRPC_UNIMPLEMENTED);
 	memcpy(body, "\x00\x00\x00\x00\x03\xff\xff\xff", 8); /* not a protobuf message */
-	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, body, 8, err, sizeof(err)),
+	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, body, 8, &err),
 			 GRPC_INVALID_ARGUMENT);
 	memcpy(body, "\x00\x00\x00\x00\x02\x08\x01", 7);
-	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", "application/json", body, 7, err,
-				  sizeof(err)),
+	ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", "application/json", body, 7, &err),
 			 GRPC_INVALID_ARGUMENT);
 
 	/* Oversized request (limit 64 KiB here): RESOURCE_EXHAUSTED, not a crash. */
@@ -427,9 +370,8 @@ START_TEST(status_codes_for_bad_requests)
 		big[2] = (uint8_t)(n >> 16);
 		big[3] = (uint8_t)(n >> 8);
 		big[4] = (uint8_t)n;
-		ck_assert_int_eq(
-			raw_call("/observer.Observer/GetFlows", NULL, big, n + 5, err, sizeof(err)),
-			GRPC_RESOURCE_EXHAUSTED);
+		ck_assert_int_eq(raw_call("/observer.Observer/GetFlows", NULL, big, n + 5, &err),
+				 GRPC_RESOURCE_EXHAUSTED);
 		free(big);
 	}
 
@@ -442,7 +384,7 @@ START_TEST(status_codes_for_bad_requests)
 		observer__get_flows_request__init(&req);
 		inject(20000, 5);
 		req.number = 5;
-		ck_assert_int_eq(get_flows(c2, &req, &g, err, sizeof(err)), GRPC_OK);
+		ck_assert_int_eq(get_flows(c2, &req, &g, &err), GRPC_OK);
 		ck_assert_int_eq(g.flows, 5);
 		grpc_client_close(c2);
 	}
@@ -484,7 +426,8 @@ START_TEST(garbage_connections_are_closed)
 	struct grpc_client *c;
 	struct got g = {0};
 	Observer__GetFlowsRequest req = OBSERVER__GET_FLOWS_REQUEST__INIT;
-	char err[256], junk[512];
+	struct errmsg err;
+	char junk[512];
 	int fd, i;
 
 	/* HTTP/1.1 instead of HTTP/2. */
@@ -520,30 +463,30 @@ START_TEST(garbage_connections_are_closed)
 	inject(30000, 2);
 	c = connect_client();
 	req.number = 2;
-	ck_assert_int_eq(get_flows(c, &req, &g, err, sizeof(err)), GRPC_OK);
+	ck_assert_int_eq(get_flows(c, &req, &g, &err), GRPC_OK);
 	ck_assert_int_eq(g.flows, 2);
 	grpc_client_close(c);
 }
 END_TEST
 
-struct follower {
+struct stream_client {
 	pthread_t th;
 	struct grpc_client *c;
 	Observer__GetFlowsRequest req;
 	struct got g;
 	int status;
-	char err[256];
+	struct errmsg err;
 };
 
 static void *follow_main(void *arg)
 {
-	struct follower *f = arg;
+	struct stream_client *f = arg;
 
-	f->status = get_flows(f->c, &f->req, &f->g, f->err, sizeof(f->err));
+	f->status = get_flows(f->c, &f->req, &f->g, &f->err);
 	return NULL;
 }
 
-static void follower_start(struct follower *f)
+static void client_follow(struct stream_client *f)
 {
 	observer__get_flows_request__init(&f->req);
 	f->req.follow = 1;
@@ -560,13 +503,75 @@ static void wait_subscribers(unsigned int n)
 	ck_assert_uint_eq(subscribers(), n);
 }
 
+/* GetNamespaces answers from the identity file in force: each namespace once, sorted; none
+ * without a file. */
+static void do_set_identities(void *arg)
+{
+	identities_set(arg);
+}
+
+static int on_namespaces(const uint8_t *msg, size_t len, void *ctx)
+{
+	Observer__GetNamespacesResponse **out = ctx;
+
+	*out = observer__get_namespaces_response__unpack(NULL, len, msg);
+	return *out ? 0 : 1;
+}
+
+static Observer__GetNamespacesResponse *namespaces(void)
+{
+	Observer__GetNamespacesRequest req = OBSERVER__GET_NAMESPACES_REQUEST__INIT;
+	Observer__GetNamespacesResponse *resp = NULL;
+	struct grpc_client *c = connect_client();
+	struct errmsg err = {""};
+
+	ck_assert_int_eq(grpc_client_call(c, "/observer.Observer/GetNamespaces", &req.base,
+					  on_namespaces, &resp, NULL, &err),
+			 GRPC_OK);
+	grpc_client_close(c);
+	ck_assert_ptr_nonnull(resp);
+	return resp;
+}
+
+START_TEST(namespaces_from_identities)
+{
+	char path[] = "/tmp/fs-grpc-ids-XXXXXX";
+	struct identity_table *t = NULL;
+	Observer__GetNamespacesResponse *r;
+	struct errmsg err = {""};
+	int fd = mkstemp(path);
+	FILE *f = fdopen(fd, "w");
+
+	r = namespaces();
+	ck_assert_uint_eq(r->n_namespaces, 0);
+	observer__get_namespaces_response__free_unpacked(r, NULL);
+
+	fputs("identities:\n"
+	      "  - cidr: 10.1.0.0/16\n    namespace: shop\n"
+	      "  - ip: 10.2.0.1\n    namespace: kube-system\n    pod: dns-1\n"
+	      "  - ip: 10.1.9.9\n    namespace: shop\n    pod: web-1\n"
+	      "  - ip: 10.3.0.1\n",
+	      f);
+	fclose(f);
+	ck_assert_msg(identity_table_load(path, &t, &err) == 0, "%s", err.text);
+	unlink(path);
+	on_loop(do_set_identities, t);
+	r = namespaces();
+	ck_assert_uint_eq(r->n_namespaces, 2);
+	ck_assert_str_eq(r->namespaces[0]->namespace_, "kube-system");
+	ck_assert_str_eq(r->namespaces[1]->namespace_, "shop");
+	observer__get_namespaces_response__free_unpacked(r, NULL);
+	on_loop(do_set_identities, NULL);
+}
+END_TEST
+
 START_TEST(follow_and_cancel)
 {
-	struct follower f;
+	struct stream_client f;
 
 	memset(&f, 0, sizeof(f));
 	inject(40000, 10); /* before: not sent to a follower with number 0 */
-	follower_start(&f);
+	client_follow(&f);
 	wait_subscribers(1);
 	f.g.stop_at_port = 40104;
 	inject(40100, 5);
@@ -580,7 +585,7 @@ START_TEST(follow_and_cancel)
 
 	/* A client that disconnects without cancelling frees its call too. */
 	memset(&f, 0, sizeof(f));
-	follower_start(&f);
+	client_follow(&f);
 	wait_subscribers(1);
 	shutdown(grpc_client_fd(f.c), SHUT_RDWR);
 	pthread_join(f.th, NULL);
@@ -593,11 +598,11 @@ END_TEST
 START_TEST(many_concurrent_streams)
 {
 	enum { N = 24, FLOWS = 500 };
-	struct follower *f = calloc(N, sizeof(*f));
+	struct stream_client *f = calloc(N, sizeof(*f));
 	int i;
 
 	for (i = 0; i < N; i++)
-		follower_start(&f[i]);
+		client_follow(&f[i]);
 	wait_subscribers(N);
 	for (i = 0; i < N; i++)
 		f[i].g.stop_at_port = 50000 + FLOWS - 1;
@@ -617,14 +622,14 @@ END_TEST
 START_TEST(stalled_follower_does_not_stall_others)
 {
 	enum { BATCH = 500, BATCHES = 200 };
-	struct follower stalled, live;
+	struct stream_client stalled, live;
 	int i, total = BATCH * BATCHES;
 
 	memset(&stalled, 0, sizeof(stalled));
 	memset(&live, 0, sizeof(live));
 	stalled.g.stall = 1;
-	follower_start(&stalled);
-	follower_start(&live);
+	client_follow(&stalled);
+	client_follow(&live);
 	wait_subscribers(2);
 	live.g.stop_at_port = 200000;
 	stalled.g.stop_at_port = 200000;
@@ -674,6 +679,7 @@ int main(void)
 	tcase_add_test(t, last_n_and_status);
 	tcase_add_test(t, status_codes_for_bad_requests);
 	tcase_add_test(t, garbage_connections_are_closed);
+	tcase_add_test(t, namespaces_from_identities);
 	tcase_add_test(t, follow_and_cancel);
 	tcase_add_test(t, many_concurrent_streams);
 	tcase_add_test(t, stalled_follower_does_not_stall_others);

@@ -1,6 +1,6 @@
 /* A growable byte buffer for building JSON lines and protobuf frames. */
-#ifndef FLOWSCOPE_BUF_H
-#define FLOWSCOPE_BUF_H
+#ifndef FLOWSCOPE_BASE_BUF_H
+#define FLOWSCOPE_BASE_BUF_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -27,4 +27,4 @@ int buf_json_str(struct buf *b, const char *s, size_t len);
 void buf_reset(struct buf *b); /* len = 0, keeps memory */
 void buf_free(struct buf *b);
 
-#endif /* FLOWSCOPE_BUF_H */
+#endif /* FLOWSCOPE_BASE_BUF_H */

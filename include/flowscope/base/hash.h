@@ -1,7 +1,7 @@
 /* The hash functions of the collector's tables: one mixer for integers and keys, FNV-1a for
  * strings and byte runs. */
-#ifndef FLOWSCOPE_HASH_H
-#define FLOWSCOPE_HASH_H
+#ifndef FLOWSCOPE_BASE_HASH_H
+#define FLOWSCOPE_BASE_HASH_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -42,4 +42,4 @@ static inline uint64_t hash_str(const char *s)
 	return h;
 }
 
-#endif /* FLOWSCOPE_HASH_H */
+#endif /* FLOWSCOPE_BASE_HASH_H */

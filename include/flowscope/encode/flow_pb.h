@@ -1,11 +1,12 @@
 /* Turns collector flows into Hubble's observer.GetFlowsResponse (protobuf-c, proto/) and writes
  * them as canonical protobuf JSON lines or as length-prefixed protobuf frames. */
-#ifndef FLOWSCOPE_FLOW_PB_H
-#define FLOWSCOPE_FLOW_PB_H
+#ifndef FLOWSCOPE_ENCODE_FLOW_PB_H
+#define FLOWSCOPE_ENCODE_FLOW_PB_H
 
 #include <stdint.h>
 
 #include "flowscope/base/buf.h"
+#include "flowscope/base/errmsg.h"
 #include "flowscope/flow.h"
 #include "observer.pb-c.h"
 
@@ -13,8 +14,8 @@
  * Returns 0 or a negative errno. */
 int flow_pb_json_line(struct buf *out, const struct flow *f, const char *node_name);
 
-/* Appends a GetFlowsResponse for f framed like a gRPC message: a zero byte, the 4-byte
- * big-endian length, the serialized message. Returns 0 or a negative errno. */
+/* Appends a GetFlowsResponse for f framed as one gRPC message (base/grpc_frame.h). Returns 0 or
+ * a negative errno. */
 int flow_pb_frame(struct buf *out, const struct flow *f, const char *node_name);
 
 /* The same two for a GetFlowsResponse carrying lost_events (source, count). */
@@ -23,8 +24,16 @@ int flow_pb_lost_json_line(struct buf *out, int source, uint64_t count, const ch
 int flow_pb_lost_frame(struct buf *out, int source, uint64_t count, const char *node_name,
 		       uint64_t time_ns);
 
-/* Builds a heap GetFlowsResponse for f; free it with flow_pb_response_free(). NULL on ENOMEM. */
-Observer__GetFlowsResponse *flow_pb_response_new(const struct flow *f, const char *node_name);
-void flow_pb_response_free(Observer__GetFlowsResponse *r);
+/* A field mask: the top-level fields of flow.Flow to keep, by proto name as the JSON has them
+ * ("time,verdict,IP,l4,source,destination"; spaces around names are ignored; an unknown or empty
+ * name is -EINVAL with e set). NULL or "" gives no mask (*out NULL). */
+struct flow_pb_mask;
+int flow_pb_mask_new(const char *fields, struct flow_pb_mask **out, struct errmsg *e);
+void flow_pb_mask_free(struct flow_pb_mask *m);
 
-#endif /* FLOWSCOPE_FLOW_PB_H */
+/* flow_pb_json_line() with only the mask's fields in the flow (the response's own node_name
+ * and time stay); a NULL mask keeps everything. */
+int flow_pb_json_line_masked(struct buf *out, const struct flow *f, const char *node_name,
+			     const struct flow_pb_mask *m);
+
+#endif /* FLOWSCOPE_ENCODE_FLOW_PB_H */

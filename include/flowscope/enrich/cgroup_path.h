@@ -2,8 +2,8 @@
  * the cgroup2 directory is opened by its id (a kernfs file handle) and its path searched for a
  * container id, the 64-hex-digit name runtimes give their cgroups ("docker-<id>.scope",
  * "cri-containerd-<id>.scope", "/docker/<id>", "libpod-<id>", ...). Results are cached. */
-#ifndef FLOWSCOPE_CGROUP_PATH_H
-#define FLOWSCOPE_CGROUP_PATH_H
+#ifndef FLOWSCOPE_ENRICH_CGROUP_PATH_H
+#define FLOWSCOPE_ENRICH_CGROUP_PATH_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -15,8 +15,16 @@ int cgroup_path(int root_fd, uint64_t cgid, char *path, size_t len);
 /* The container id in a cgroup path: the last 64-hex-digit run, or "" if none. */
 void cgroup_container_id_of_path(const char *path, char out[65]);
 
-/* Both, through a cache: the container id of cgroup cgid ("" when none or unknown). The
- * returned string lives in the cache until the same slot is reused. */
-const char *cgroup_container_id(int root_fd, uint64_t cgid);
+/* Both, through a cache over one cgroup2 root. */
+struct cgroup_names;
 
-#endif /* FLOWSCOPE_CGROUP_PATH_H */
+/* Opens the cgroup2 root (base/cgroup2.h) for itself. NULL with errno when there is none or on
+ * ENOMEM: flows then carry no container ids. */
+struct cgroup_names *cgroup_names_new(void);
+void cgroup_names_free(struct cgroup_names *cn);
+
+/* The container id of cgroup cgid ("" when none or unknown). The string lives in the cache until
+ * the same slot is reused: copy it. */
+const char *cgroup_names_container_id(struct cgroup_names *cn, uint64_t cgid);
+
+#endif /* FLOWSCOPE_ENRICH_CGROUP_PATH_H */

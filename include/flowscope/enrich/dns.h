@@ -1,7 +1,7 @@
 /* DNS message parsing (RFC 1035, AAAA from RFC 3596) for the collector: header, first question and
  * the answer section, from untrusted packet payloads. No allocation; every error is -EINVAL. */
-#ifndef FLOWSCOPE_DNS_H
-#define FLOWSCOPE_DNS_H
+#ifndef FLOWSCOPE_ENRICH_DNS_H
+#define FLOWSCOPE_ENRICH_DNS_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

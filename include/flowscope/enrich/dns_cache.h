@@ -1,8 +1,8 @@
 /* Names for addresses, learned from DNS answers seen on the wire: address -> the name that was
  * asked for, until the answer's TTL (plus a grace period) runs out. Names are interned: the
  * pointers handed out stay valid for the life of the cache, so flows can keep them. */
-#ifndef FLOWSCOPE_DNS_CACHE_H
-#define FLOWSCOPE_DNS_CACHE_H
+#ifndef FLOWSCOPE_ENRICH_DNS_CACHE_H
+#define FLOWSCOPE_ENRICH_DNS_CACHE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -35,4 +35,4 @@ void dns_cache_expire(struct dns_cache *c, uint64_t now_ns);
 
 void dns_cache_get_stats(const struct dns_cache *c, struct dns_cache_stats *st);
 
-#endif /* FLOWSCOPE_DNS_CACHE_H */
+#endif /* FLOWSCOPE_ENRICH_DNS_CACHE_H */

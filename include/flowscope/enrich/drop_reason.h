@@ -1,8 +1,8 @@
 /* Names of the kernel's packet drop reasons (enum skb_drop_reason, read from the running
  * kernel's BTF, so they match whatever this kernel reports) and their closest Hubble
  * drop_reason_desc (flow.DropReason). */
-#ifndef FLOWSCOPE_DROP_REASON_H
-#define FLOWSCOPE_DROP_REASON_H
+#ifndef FLOWSCOPE_ENRICH_DROP_REASON_H
+#define FLOWSCOPE_ENRICH_DROP_REASON_H
 
 #include <stdint.h>
 
@@ -14,4 +14,4 @@ const char *drop_reason_kernel_name(uint32_t reason);
  * has no equivalent. */
 int drop_reason_hubble(const char *kernel_name);
 
-#endif /* FLOWSCOPE_DROP_REASON_H */
+#endif /* FLOWSCOPE_ENRICH_DROP_REASON_H */

@@ -1,8 +1,8 @@
 /* The identity table in force in this process (flowd --identities): read by the encoders and
  * the filters when a flow goes out, so a reload applies to every flow at once and no flow
  * keeps a pointer into a table that was replaced. Used on the one loop thread only. */
-#ifndef FLOWSCOPE_IDENTITIES_H
-#define FLOWSCOPE_IDENTITIES_H
+#ifndef FLOWSCOPE_ENRICH_IDENTITIES_H
+#define FLOWSCOPE_ENRICH_IDENTITIES_H
 
 #include <stdint.h>
 
@@ -16,4 +16,17 @@ uint64_t identities_generation(void);
 /* The identity of family/addr in the table in force, or NULL. */
 const struct identity *identities_lookup(uint8_t family, const uint8_t addr[16]);
 
-#endif /* FLOWSCOPE_IDENTITIES_H */
+/* Loads path and puts it in force; a file with an error leaves the table in force as it was.
+ * Counted either way (a reload that took effect, or one refused). Returns 0 or a negative
+ * errno with e naming the file and line. */
+int identities_reload(const char *path, struct errmsg *e);
+
+struct identities_stats {
+	uint64_t entries; /* of the table in force */
+	uint64_t reloads; /* reloads that took effect */
+	uint64_t errors;  /* reloads refused */
+};
+
+void identities_get_stats(struct identities_stats *st);
+
+#endif /* FLOWSCOPE_ENRICH_IDENTITIES_H */

@@ -8,11 +8,13 @@
  *       service: web             # optional
  *       labels: {app: web}       # optional: a mapping, or a list of "key=value" strings
  */
-#ifndef FLOWSCOPE_IDENTITY_H
-#define FLOWSCOPE_IDENTITY_H
+#ifndef FLOWSCOPE_ENRICH_IDENTITY_H
+#define FLOWSCOPE_ENRICH_IDENTITY_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "flowscope/base/errmsg.h"
 
 struct identity {
 	char ns[64]; /* namespace ("" if not given) */
@@ -24,20 +26,22 @@ struct identity {
 
 struct identity_table;
 
-/* Loads and validates path. Returns 0 with *out set, or a negative errno with a message in err
+/* Loads and validates path. Returns 0 with *out set, or a negative errno with a message in e
  * that names the file and line (e.g. "ids.yaml:7: invalid cidr '10.0.0.0/33'"): ENOENT/EACCES
  * for unreadable files, EINVAL for syntax errors (libyaml's problem text and line) and for
  * invalid content: unknown keys, missing cidr/ip, both given, bad addresses or prefix lengths,
  * non-string values, a namespace longer than 63 bytes / pod or service longer than 127, more
  * than 100000 entries, duplicate identical prefixes. */
-int identity_table_load(const char *path, struct identity_table **out, char *err, size_t errlen);
+int identity_table_load(const char *path, struct identity_table **out, struct errmsg *e);
 
 /* Longest-prefix match; family 4 (addr in the first 4 bytes) or 6. NULL if nothing matches. */
 const struct identity *identity_lookup(const struct identity_table *t, int family,
 				       const uint8_t addr[16]);
 
 size_t identity_table_size(const struct identity_table *t);
+/* The i-th entry in file order (i < identity_table_size()), or NULL. */
+const struct identity *identity_table_entry(const struct identity_table *t, size_t i);
 
 void identity_table_free(struct identity_table *t);
 
-#endif /* FLOWSCOPE_IDENTITY_H */
+#endif /* FLOWSCOPE_ENRICH_IDENTITY_H */

@@ -1,8 +1,8 @@
 /* What the socket probes told about local TCP sockets: which process owns a connection, its
  * RTT and retransmits, when it closed. Indexed by socket cookie and by 4-tuple, so flows (which
  * know only addresses and ports) can be joined to their socket. */
-#ifndef FLOWSCOPE_SOCK_TABLE_H
-#define FLOWSCOPE_SOCK_TABLE_H
+#ifndef FLOWSCOPE_ENRICH_SOCK_TABLE_H
+#define FLOWSCOPE_ENRICH_SOCK_TABLE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -52,4 +52,4 @@ void sock_table_expire(struct sock_table *t, uint64_t now_ns, uint64_t keep_ns);
 
 void sock_table_get_stats(const struct sock_table *t, struct sock_table_stats *st);
 
-#endif /* FLOWSCOPE_SOCK_TABLE_H */
+#endif /* FLOWSCOPE_ENRICH_SOCK_TABLE_H */

@@ -3,23 +3,29 @@
  * allow filters if any matches (an empty list allows all) and is excluded if any deny filter
  * matches. Filters apply to the flow as published: a reply event is seen with source and
  * destination swapped. */
-#ifndef FLOWSCOPE_FLOW_FILTER_H
-#define FLOWSCOPE_FLOW_FILTER_H
+#ifndef FLOWSCOPE_FILTER_FLOW_FILTER_H
+#define FLOWSCOPE_FILTER_FLOW_FILTER_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "flowscope/base/errmsg.h"
+#include "flowscope/filter/filter.h"
 #include "flowscope/flow.h"
 #include "flow.pb-c.h"
 
 struct flow_filter_set;
 
 /* Compiles allow (whitelist) and deny (blacklist) FlowFilters. Returns a set to free with
- * flow_filter_set_free(), or NULL with errno set: EINVAL with a message in err (e.g. "invalid
- * source_ip '10.0.0.300'") for a filter the user must fix, ENOMEM otherwise. */
+ * flow_filter_set_free(), or NULL with errno set: EINVAL with the reason in e (e.g. "invalid
+ * source_ip '10.0.0.300': use an IP address or CIDR ...") for a filter the user must fix,
+ * ENOMEM otherwise. */
 struct flow_filter_set *flow_filter_set_new(Flow__FlowFilter *const *allow, size_t n_allow,
-					    Flow__FlowFilter *const *deny, size_t n_deny, char *err,
-					    size_t errlen);
+					    Flow__FlowFilter *const *deny, size_t n_deny,
+					    struct errmsg *e);
+/* The filters a request built, compiled; *out is NULL (everything passes) when it has none.
+ * Returns 0 or a negative errno with e set. */
+int flow_filter_set_from_req(struct filter_req *r, struct flow_filter_set **out, struct errmsg *e);
 void flow_filter_set_free(struct flow_filter_set *fs);
 
 /* True when f passes: matches some allow filter (or there are none) and no deny filter.
@@ -27,4 +33,4 @@ void flow_filter_set_free(struct flow_filter_set *fs);
 bool flow_filter_set_match(const struct flow_filter_set *fs, const struct flow *f,
 			   const char *node_name);
 
-#endif /* FLOWSCOPE_FLOW_FILTER_H */
+#endif /* FLOWSCOPE_FILTER_FLOW_FILTER_H */

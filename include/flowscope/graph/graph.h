@@ -2,8 +2,8 @@
  * containers, else processes, else DNS names, else addresses) and directed client -> server
  * edges with traffic, drops, resets and RTT percentiles. Fed from the flow bus, aged out after
  * a window, bounded: beyond the caps new nodes and edges fold into an "other" bucket. */
-#ifndef FLOWSCOPE_GRAPH_H
-#define FLOWSCOPE_GRAPH_H
+#ifndef FLOWSCOPE_GRAPH_GRAPH_H
+#define FLOWSCOPE_GRAPH_GRAPH_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -59,4 +59,4 @@ int graph_json(struct graph *g, struct buf *out, uint64_t now_ns, uint64_t windo
 
 void graph_get_stats(const struct graph *g, struct graph_stats *st);
 
-#endif /* FLOWSCOPE_GRAPH_H */
+#endif /* FLOWSCOPE_GRAPH_GRAPH_H */

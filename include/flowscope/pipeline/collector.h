@@ -1,18 +1,37 @@
-/* The collector's state shared with the exporters: one per flowd, living on the one loop. */
-#ifndef FLOWSCOPE_COLLECTOR_H
-#define FLOWSCOPE_COLLECTOR_H
+/* The collector's core: decoded ring records and sweeps of the kernel flow map become flows in
+ * the store and flow events on the bus, enriched on the way (sockets, DNS names). It owns its
+ * counters; everyone else reads them with collector_get_stats(). One per flowd, on one loop. */
+#ifndef FLOWSCOPE_PIPELINE_COLLECTOR_H
+#define FLOWSCOPE_PIPELINE_COLLECTOR_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include <uv.h>
 
-#include "flowscope/pipeline/flow_bus.h"
+#include "flowscope/base/clock.h"
+#include "flowscope/enrich/cgroup_path.h"
 #include "flowscope/enrich/dns_cache.h"
-#include "flowscope/pipeline/flow_decode.h"
-#include "flowscope/pipeline/flow_store.h"
 #include "flowscope/enrich/sock_table.h"
+#include "flowscope/pipeline/flow_bus.h"
+#include "flowscope/pipeline/flow_store.h"
 
-/* Counters behind GET /metrics, kept as flows are published. */
+struct collector;
+
+struct collector_opts {
+	struct flow_store *store; /* where flows are kept (required) */
+	struct flow_bus *bus;	  /* where flow events go (required) */
+	const char *node_name;	  /* copied; NULL: "" */
+	/* Enrichment; each NULL when absent. */
+	struct sock_table *socks;     /* local TCP sockets: processes, RTT, retransmits */
+	struct cgroup_names *cgroups; /* cgroup ids to container ids */
+	struct dns_cache *dns;	      /* names learned from DNS answers */
+	uint64_t idle_timeout_ns;     /* UDP, ICMP, other and closed TCP flows; 0: 30 s */
+	uint64_t tcp_idle_timeout_ns; /* open TCP flows; 0: 5 min */
+	uint64_t update_interval_ns;  /* republish a changed active flow at most this often;
+				       * 0: 10 s (use 1 for "every sweep") */
+	uint64_t close_grace_ns;      /* a flow whose sockets closed ends this long after; 0: 2 s */
+};
+
+/* Counters behind the status and /metrics. */
 enum {
 	METRIC_PROTO_TCP,
 	METRIC_PROTO_UDP,
@@ -23,80 +42,33 @@ enum {
 	METRIC_PROTOS
 };
 
-struct collector_metrics {
+struct collector_stats {
+	uint64_t records;	     /* ring records read */
+	uint64_t sock_records;	     /* of which from the socket probes */
+	uint64_t drop_records;	     /* of which drops */
+	uint64_t drops_untracked;    /* drop records that matched no flow we hold */
+	uint64_t dns_records;	     /* DNS payloads read */
+	uint64_t dns_errors;	     /* of which were not well-formed DNS messages */
+	uint64_t decode_errors;	     /* records rejected by the decoder */
+	uint64_t flows_published;    /* flow events handed to the bus */
+	uint64_t sweeps;	     /* kernel map sweeps done */
+	uint64_t last_sweep_entries; /* kernel flow map entries seen by the latest sweep */
 	/* Flow events published: [L3_L4 or L7][verdict FORWARDED/DROPPED][protocol]. */
 	uint64_t flows[2][2][METRIC_PROTOS];
 	uint64_t tcp_flags[9][2];	    /* events carrying each flag (FIN..NS), [IPv4, IPv6] */
 	uint64_t drops[256][METRIC_PROTOS]; /* dropped packets by kernel reason (255: others) */
-	uint64_t follower_lost_grpc, follower_lost_http; /* flows followers could not take */
-	uint64_t last_sweep_entries; /* kernel flow map entries seen by the latest sweep */
 };
 
-struct collector_stats {
-	uint64_t records;	   /* ring records read */
-	uint64_t sock_records;	   /* of which from the socket probes */
-	uint64_t drop_records;	   /* of which drops */
-	uint64_t drops_untracked;  /* drop records that matched no flow we hold */
-	uint64_t dns_records;	   /* DNS payloads read */
-	uint64_t dns_errors;	   /* of which were not well-formed DNS messages */
-	uint64_t identity_reloads; /* identity file reloads that took effect */
-	uint64_t identity_errors;  /* reloads refused (the previous table stayed) */
-	uint64_t decode_errors;	   /* records rejected by the decoder */
-	uint64_t flows_published;  /* flow events handed to the bus */
-	uint64_t sweeps;	   /* kernel map sweeps done */
-};
-
-struct collector_config {
-	uint64_t idle_timeout_ns;     /* UDP, ICMP, other and closed TCP flows; default 30 s */
-	uint64_t tcp_idle_timeout_ns; /* open TCP flows; default 5 min */
-	uint64_t update_interval_ns;  /* republish a changed active flow at most this often */
-};
-
-struct collector {
-	uv_loop_t *loop;
-	struct flow_store *store;
-	struct flow_bus *bus;
-	char node_name[256];
-	uint64_t start_wall_ns; /* CLOCK_REALTIME when flowd started */
-	struct collector_stats stats;
-	struct collector_metrics metrics;
-	struct collector_config cfg;
-	struct flow_clock clock;
-	uint64_t sweep_gen;
-	/* Reads the per-CPU ring-full counters from the kernel; NULL when no probe is loaded. */
-	int (*lost_records)(struct collector *c, uint64_t *lost);
-	void *probe; /* the loaded probe set, for lost_records */
-	/* Bytes waiting in the rings and their total size; NULL when unknown. */
-	int (*ring_usage)(struct collector *c, uint64_t *pending, uint64_t *capacity);
-	void *reader;
-	/* Local TCP sockets from the socket probes; NULL when they are not loaded. */
-	struct sock_table *socks;
-	int cgroup_root_fd; /* the cgroup2 root, to find containers by cgroup id; -1: none */
-	/* Names learned from DNS answers; NULL: no names. */
-	struct dns_cache *dns;
-	/* The service dependency graph (fed from the bus); NULL: none. */
-	struct graph *graph;
-	uint64_t close_grace_ns; /* a flow whose sockets closed ends this long after; 2 s */
-	/* Interfaces flows were seen on: drop records carry no usable ifindex, they are
-	 * matched to the flow of the same tuple on each of these. */
-	uint32_t ifindexes[64];
-	struct {
-		uint32_t ifindex;
-		char name[IF_NAMESIZE];
-		uint64_t at; /* boot ns of the lookup */
-	} ifnames[64];
-	unsigned int n_ifindexes;
-};
-
-/* Sets defaults; the caller then creates store and bus and fills loop and node_name. */
-void collector_init(struct collector *c);
+/* Returns a collector, or NULL with errno set (EINVAL without store or bus, ENOMEM). */
+struct collector *collector_new(const struct collector_opts *o);
+void collector_free(struct collector *c);
 
 /* Handles one ring record: decodes it, starts or updates the flow in the store and publishes
- * it. Returns 0 or the decoder's negative errno (counted in stats.decode_errors). */
+ * it. Returns 0 or the decoder's negative errno (counted in decode_errors). */
 int collector_handle_record(struct collector *c, const void *data, size_t len);
 
 /* Reads every entry of the kernel flow map (fd): refreshes counters of stored flows,
- * republishes changed ones at most every update_interval, ends flows idle past their timeout
+ * republishes changed ones at most every update interval, ends flows idle past their timeout
  * (deleting them from the map) and flows the kernel map no longer holds. Returns the number
  * of flows ended, or a negative errno. */
 int collector_sweep(struct collector *c, int map_fd);
@@ -105,4 +77,13 @@ int collector_sweep(struct collector *c, int map_fd);
  * Returns the number of flows ended. */
 int collector_end_all(struct collector *c);
 
-#endif /* FLOWSCOPE_COLLECTOR_H */
+void collector_get_stats(const struct collector *c, struct collector_stats *st);
+struct flow_store *collector_store(const struct collector *c);
+struct flow_bus *collector_bus(const struct collector *c);
+const char *collector_node_name(const struct collector *c);
+/* Wall-clock time the collector was made. */
+uint64_t collector_start_ns(const struct collector *c);
+/* The boot-to-wall offset the collector stamps flows with (refreshed at every sweep). */
+const struct clock_offset *collector_clock(const struct collector *c);
+
+#endif /* FLOWSCOPE_PIPELINE_COLLECTOR_H */

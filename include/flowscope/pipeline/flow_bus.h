@@ -1,7 +1,7 @@
-/* Fan-out of published flows to subscribers (HTTP streams, later gRPC streams and exporters).
+/* Fan-out of published flow events to subscribers (the graph, the exporters, followers).
  * Publishing never blocks: each subscriber's callback must only queue (bounded) and return. */
-#ifndef FLOWSCOPE_FLOW_BUS_H
-#define FLOWSCOPE_FLOW_BUS_H
+#ifndef FLOWSCOPE_PIPELINE_FLOW_BUS_H
+#define FLOWSCOPE_PIPELINE_FLOW_BUS_H
 
 #include "flowscope/flow.h"
 
@@ -21,15 +21,7 @@ struct flow_bus_sub *flow_bus_subscribe(struct flow_bus *bus, flow_bus_cb cb, vo
 /* Removes and frees sub; safe to call from inside any callback, including sub's own. */
 void flow_bus_unsubscribe(struct flow_bus *bus, struct flow_bus_sub *sub);
 
-/* Streaming clients name their subscription ("grpc-7") and count the flows they could not
- * take (queue full), for per-subscriber metrics. */
-void flow_bus_sub_set_name(struct flow_bus_sub *sub, const char *name);
-void flow_bus_sub_lost(struct flow_bus_sub *sub, uint64_t n);
-/* Calls cb for every named live subscriber. */
-void flow_bus_foreach_named(const struct flow_bus *bus,
-			    void (*cb)(const char *name, uint64_t lost, void *ctx), void *ctx);
-
 void flow_bus_publish(struct flow_bus *bus, const struct flow *f);
 unsigned int flow_bus_count(const struct flow_bus *bus);
 
-#endif /* FLOWSCOPE_FLOW_BUS_H */
+#endif /* FLOWSCOPE_PIPELINE_FLOW_BUS_H */

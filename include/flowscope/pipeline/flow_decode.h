@@ -1,30 +1,35 @@
-/* Decoding of probe records and kernel flow-map entries into collector flows. */
-#ifndef FLOWSCOPE_FLOW_DECODE_H
-#define FLOWSCOPE_FLOW_DECODE_H
+/* The decoder: every record type the probes write (include/flowscope/record.h), checked and
+ * turned into what the collector works with, and kernel flow-map entries into flows. */
+#ifndef FLOWSCOPE_PIPELINE_FLOW_DECODE_H
+#define FLOWSCOPE_PIPELINE_FLOW_DECODE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "flowscope/base/clock.h"
 #include "flowscope/flow.h"
 
-/* Probes stamp packets with CLOCK_BOOTTIME (bpf_ktime_get_boot_ns); flows carry wall-clock
- * time. The offset is re-read now and then so that clock steps are followed. */
-struct flow_clock {
-	int64_t boot_to_real_ns;
+/* One decoded ring record. type is the record's enum flow_rec_type and says which member is
+ * filled. */
+struct decoded_record {
+	uint16_t type;
+	union {
+		struct flow flow; /* FLOW_REC_TC: the flow as of that packet, with its event,
+				   * is_reply and the packet's TCP flags */
+		struct flow_sock_record sock;
+		struct flow_drop_record drop;
+		struct flow_dns_record dns;
+	};
 };
 
-void flow_clock_sync(struct flow_clock *clk);
-uint64_t flow_clock_wall(const struct flow_clock *clk, uint64_t boot_ns);
-uint64_t flow_clock_boot_now(void);
+/* Decodes one ring record. Returns 0, -EINVAL for a short or malformed record, -EPROTO for a
+ * record version this collector does not know, -ENOTSUP for an unknown type. */
+int flow_decode(const void *data, size_t len, const struct clock_offset *clk,
+		struct decoded_record *out);
 
-/* Fills f's identity, orientation, counters and times from a kernel key and state. Leaves
- * id, event, is_reply, tcp_flags and bookkeeping fields alone. */
+/* Fills f's identity, orientation, counters and times from a kernel key and state. Leaves id,
+ * event, is_reply, tcp_flags and bookkeeping fields alone. */
 void flow_decode_state(struct flow *f, const struct flow_key *key, const struct flow_state *st,
-		       const struct flow_clock *clk);
+		       const struct clock_offset *clk);
 
-/* Decodes one ring record into *f (zeroed first): the flow as of that packet, with event,
- * is_reply and tcp_flags of the packet. Returns 0, -EINVAL for a short or malformed record,
- * -EPROTO for a record version this collector does not know, -ENOTSUP for an unknown type. */
-int flow_decode_record(struct flow *f, const void *data, size_t len, const struct flow_clock *clk);
-
-#endif /* FLOWSCOPE_FLOW_DECODE_H */
+#endif /* FLOWSCOPE_PIPELINE_FLOW_DECODE_H */

@@ -1,7 +1,7 @@
 /* Bounded store of recent flows: active flows indexed by kernel key, all flows (active and
  * ended) kept in order of their latest update; the least recently updated is evicted when full. */
-#ifndef FLOWSCOPE_FLOW_STORE_H
-#define FLOWSCOPE_FLOW_STORE_H
+#ifndef FLOWSCOPE_PIPELINE_FLOW_STORE_H
+#define FLOWSCOPE_PIPELINE_FLOW_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -51,4 +51,4 @@ int flow_store_foreach_active(struct flow_store *s, int (*cb)(struct flow *f, vo
 void flow_store_get_stats(const struct flow_store *s, struct flow_store_stats *st);
 size_t flow_store_capacity(const struct flow_store *s);
 
-#endif /* FLOWSCOPE_FLOW_STORE_H */
+#endif /* FLOWSCOPE_PIPELINE_FLOW_STORE_H */

@@ -1,9 +1,11 @@
 /* Loader of the TC probe (probes/flow_tc.bpf.c): loads it through its skeleton, creates one
  * ring buffer per possible CPU, attaches to interfaces and detaches everything on close. */
-#ifndef FLOWSCOPE_PROBE_TC_H
-#define FLOWSCOPE_PROBE_TC_H
+#ifndef FLOWSCOPE_PROBES_PROBE_TC_H
+#define FLOWSCOPE_PROBES_PROBE_TC_H
 
 #include <stdint.h>
+
+#include "flowscope/base/errmsg.h"
 
 struct probe_tc;
 
@@ -12,13 +14,13 @@ struct probe_tc_opts {
 	uint32_t ring_bytes; /* bytes per per-CPU ring, power of two; 0: default (1 MiB) */
 };
 
-/* Loads the probe. Returns 0 or a negative errno; on failure it prints why to stderr. */
-int probe_tc_open(struct probe_tc **out, const struct probe_tc_opts *opts);
+/* Loads the probe. Returns 0 or a negative errno with the reason in e. */
+int probe_tc_open(struct probe_tc **out, const struct probe_tc_opts *opts, struct errmsg *e);
 
-/* Attaches on clsact ingress and egress of ifname. Returns 0 or a negative errno, with a
- * message on stderr that says what to do (no such interface, already watched by another
- * flowd, ...). Stale filters left by a flowd that died are replaced. */
-int probe_tc_attach(struct probe_tc *p, const char *ifname);
+/* Attaches on clsact ingress and egress of ifname. Returns 0 or a negative errno, with e saying
+ * what to do (no such interface, already watched by another flowd, ...). Stale filters left by a
+ * flowd that died are replaced (and logged). */
+int probe_tc_attach(struct probe_tc *p, const char *ifname, struct errmsg *e);
 
 /* Detaches every filter it attached (removing clsact qdiscs it created) and frees p. */
 void probe_tc_close(struct probe_tc *p);
@@ -35,4 +37,4 @@ int probe_tc_lost_map_fd(const struct probe_tc *p);
 /* Sums the per-CPU ring-full counters into *total; returns 0 or a negative errno. */
 int probe_tc_lost(const struct probe_tc *p, uint64_t *total);
 
-#endif /* FLOWSCOPE_PROBE_TC_H */
+#endif /* FLOWSCOPE_PROBES_PROBE_TC_H */

@@ -1,7 +1,7 @@
 /* Drains the probes' per-CPU ring buffers from the libuv loop: one libbpf ring_buffer joins
  * every ring, and a uv_poll on its epoll fd wakes the loop when records arrive. */
-#ifndef FLOWSCOPE_RING_READER_H
-#define FLOWSCOPE_RING_READER_H
+#ifndef FLOWSCOPE_PROBES_RING_READER_H
+#define FLOWSCOPE_PROBES_RING_READER_H
 
 #include <stddef.h>
 #include <uv.h>
@@ -22,4 +22,4 @@ int ring_reader_usage(struct ring_reader *r, uint64_t *pending, uint64_t *capaci
 /* Stops polling and frees r once the loop has closed its handle. */
 void ring_reader_stop(struct ring_reader *r);
 
-#endif /* FLOWSCOPE_RING_READER_H */
+#endif /* FLOWSCOPE_PROBES_RING_READER_H */

@@ -1,14 +1,17 @@
-/* The gRPC server (nghttp2 + protobuf-c) speaking Hubble's observer.Observer API on flowd's
- * libuv loop: h2c by default, TLS/mTLS with OpenSSL when given certificates. */
-#ifndef FLOWSCOPE_GRPC_SERVER_H
-#define FLOWSCOPE_GRPC_SERVER_H
+/* A gRPC server (nghttp2 + protobuf-c) on a libuv loop: h2c by default, TLS/mTLS with OpenSSL
+ * when given certificates. It handles HTTP/2, framing, status trailers and each call's bounded
+ * output queue; a service (serve/observer.h for Hubble's API) answers the calls. */
+#ifndef FLOWSCOPE_SERVE_GRPC_SERVER_H
+#define FLOWSCOPE_SERVE_GRPC_SERVER_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
 
-#include "flowscope/pipeline/collector.h"
+#include <uv.h>
+
+#include "flowscope/base/errmsg.h"
 
 struct grpc_server;
 
@@ -23,16 +26,27 @@ struct grpc_server_opts {
 	const char *tls_client_ca;  /* PEM CA bundle: require and verify client certificates */
 };
 
-/* Starts serving on c->loop. Returns 0 or a negative errno with a message on stderr. */
-int grpc_server_start(struct grpc_server **out, struct collector *c,
-		      const struct grpc_server_opts *opts);
+struct grpc_call;
+
+/* The service behind the server. */
+struct grpc_service {
+	/* A complete request message for path: finish the call or keep it streaming. */
+	void (*dispatch)(struct grpc_call *call, const char *path, const uint8_t *msg, size_t len,
+			 void *ctx);
+	/* A streaming call's queue went below half: svc is its state (grpc_call_set_service). */
+	void (*drained)(struct grpc_call *call, void *svc);
+	void *ctx;
+};
+
+/* Starts serving. Returns 0 or a negative errno with e set (address in use, bad certificate). */
+int grpc_server_start(struct grpc_server **out, uv_loop_t *loop,
+		      const struct grpc_server_opts *opts, const struct grpc_service *svc,
+		      struct errmsg *e);
 /* Ends every call (clients see the connection close) and frees s once the loop has run. */
 void grpc_server_stop(struct grpc_server *s);
 
-/* ---- The call API used by services (export/observer_service.c). ---- */
-struct grpc_call;
+/* ---- The call API used by services. ---- */
 
-struct collector *grpc_call_collector(struct grpc_call *call);
 /* Queues one message already framed (0, 4-byte big-endian length, bytes). Returns 0,
  * -ENOBUFS when the call's queue is full and !force (the caller counts the loss), -ENOMEM,
  * or -EPIPE after grpc_call_finish(). */
@@ -62,4 +76,4 @@ enum grpc_status {
 	GRPC_UNAVAILABLE = 14,
 };
 
-#endif /* FLOWSCOPE_GRPC_SERVER_H */
+#endif /* FLOWSCOPE_SERVE_GRPC_SERVER_H */

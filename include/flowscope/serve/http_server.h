@@ -1,12 +1,16 @@
-/* The HTTP API (libmicrohttpd) driven by flowd's libuv loop: flows as NDJSON or protobuf
- * frames (last N, or follow), status, health. */
-#ifndef FLOWSCOPE_HTTP_SERVER_H
-#define FLOWSCOPE_HTTP_SERVER_H
+/* The HTTP API (libmicrohttpd) on a libuv loop: flows as NDJSON, protobuf frames or Server-Sent
+ * Events (last N, since/until, follow; the filter language's keys as parameters), the status,
+ * the service graph, /metrics, /healthz and the dashboard's files. */
+#ifndef FLOWSCOPE_SERVE_HTTP_SERVER_H
+#define FLOWSCOPE_SERVE_HTTP_SERVER_H
 
 #include <stdint.h>
+#include <uv.h>
 
-#include "flowscope/pipeline/collector.h"
-#include "flowscope/serve/metrics.h"
+#include "flowscope/base/errmsg.h"
+#include "flowscope/graph/graph.h"
+#include "flowscope/serve/follower.h"
+#include "flowscope/serve/status.h"
 
 struct http_server;
 
@@ -15,16 +19,15 @@ struct http_server_opts {
 	uint16_t port;	       /* default 12000 */
 	uint32_t follow_queue; /* max queued flows per follower before it loses some; 0: 4096 */
 	const char *web_dir;   /* the dashboard's files, served at "/"; NULL: none */
-	/* Fills up to max exporter counter sets for /metrics; returns how many. NULL: none. */
-	int (*exporters)(struct metrics_exporter *out, int max, void *ctx);
-	void *exporters_ctx;
+	struct follower_hub *followers;	 /* /api/v1/flows */
+	const struct status_src *status; /* /api/v1/status and /metrics */
+	struct graph *graph;		 /* /api/v1/graph; NULL: none */
 };
 
-/* Starts serving on c->loop. Returns 0 or a negative errno with a message on stderr
- * (address in use, bad address...). */
-int http_server_start(struct http_server **out, struct collector *c,
-		      const struct http_server_opts *opts);
+/* Starts serving. Returns 0 or a negative errno with e set (address in use, bad address). */
+int http_server_start(struct http_server **out, uv_loop_t *loop,
+		      const struct http_server_opts *opts, struct errmsg *e);
 /* Closes every connection and frees s; the loop must run once more to close handles. */
 void http_server_stop(struct http_server *s);
 
-#endif /* FLOWSCOPE_HTTP_SERVER_H */
+#endif /* FLOWSCOPE_SERVE_HTTP_SERVER_H */

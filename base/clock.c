@@ -1,0 +1,44 @@
+/* Clock reads and the boot-to-wall offset (see include/flowscope/base/clock.h). */
+#include <time.h>
+
+#include "flowscope/base/clock.h"
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t clock_wall_ns(void)
+{
+	return clock_ns(CLOCK_REALTIME);
+}
+
+uint64_t clock_boot_ns(void)
+{
+	return clock_ns(CLOCK_BOOTTIME);
+}
+
+uint64_t clock_mono_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
+}
+
+void clock_sync(struct clock_offset *o)
+{
+	/* Bracket the wall-clock read with two boot-time reads to halve the error. */
+	uint64_t b1 = clock_ns(CLOCK_BOOTTIME);
+	uint64_t r = clock_ns(CLOCK_REALTIME);
+	uint64_t b2 = clock_ns(CLOCK_BOOTTIME);
+
+	o->boot_to_wall_ns = (int64_t)r - (int64_t)(b1 + (b2 - b1) / 2);
+}
+
+uint64_t clock_to_wall(const struct clock_offset *o, uint64_t boot_ns)
+{
+	if (!boot_ns)
+		return 0;
+	return (uint64_t)((int64_t)boot_ns + o->boot_to_wall_ns);
+}

@@ -1,0 +1,106 @@
+/* The filter language: Hubble's FlowFilter as the keys users type, in one table behind every
+ * front end: flowctl's flags (--to-port 443), the HTTP API's parameters (to_port=443),
+ * flowd's --export-allow/--export-deny ("to_port=443&protocol=tcp"), and the relay's and
+ * history's queries. Each key has a name, a side, a value check and a help line, so every front
+ * end accepts the same values with the same case rules and says the same thing about bad ones.
+ *
+ * Sides follow Hubble: an "either" key (ip, port, pod, namespace, service, label, fqdn) puts
+ * its value on the source of one filter and on the destination of a twin filter, the two being
+ * alternatives; from_X and to_X fill one side of both; the others fill both filters alike.
+ * Values of one key are alternatives, different keys must all match. A key prefixed "not_" (or
+ * flowctl's --not before a flag) goes to the deny filters instead. */
+#ifndef FLOWSCOPE_FILTER_FILTER_H
+#define FLOWSCOPE_FILTER_FILTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flowscope/base/errmsg.h"
+#include "flow.pb-c.h"
+
+/* Values in one request, all keys together (a bound on what a request can make us compile). */
+#define FILTER_MAX_VALUES 1024
+
+enum filter_side {
+	FILTER_BOTH,   /* the same field on every filter: protocol, verdict, ... */
+	FILTER_SOURCE, /* from_X */
+	FILTER_DEST,   /* to_X */
+	FILTER_EITHER, /* X: source of one filter, destination of its twin */
+};
+
+struct filter_key {
+	const char *name;  /* "to_port": the query key; flowctl's flag is --to-port */
+	const char *alias; /* an older name still accepted, or NULL */
+	enum filter_side side;
+	const char *arg;  /* the value's form in help ("PORT[-PORT]") */
+	const char *help; /* one line */
+	/* What the key fills: FlowFilter fields by proto name, source and destination variant
+	 * ("source_port", "destination_port"; the same for both-side keys). */
+	const char *src_field, *dst_field;
+	/* Checks a value and turns it into what the field holds (NULL on error, with a hint in
+	 * why: "use a port (0-65535) or a range such as 8000-8080"). */
+	int (*check)(const char *value, char *canon, size_t len, const char **why);
+};
+
+extern const struct filter_key filter_keys[];
+extern const size_t filter_n_keys;
+
+/* The key named name (or its alias); '-' and '_' are the same ("to-port" finds to_port). NULL
+ * when there is none. */
+const struct filter_key *filter_key_find(const char *name);
+
+/* How error messages spell keys: as flags ("--to-port") or as parameters ("to_port"). */
+enum filter_spelling { FILTER_AS_PARAM, FILTER_AS_FLAG };
+
+/* A request's filters as they are built: allow and deny, each a filter and its twin. The
+ * FlowFilter messages and everything they point to belong to the request. */
+struct filter_req {
+	Flow__FlowFilter f[2][2]; /* [0 allow, 1 deny][0 filter, 1 twin] */
+	bool used[2], twin[2];
+	unsigned int n_values;
+	enum filter_spelling spelling;
+};
+
+void filter_req_init(struct filter_req *r, enum filter_spelling spelling);
+void filter_req_free(struct filter_req *r);
+
+/* Adds one value of k, to the deny filters when deny. Returns 0, or -EINVAL with e saying what
+ * is wrong and what to use ("invalid --to-port '99999': use a port (0-65535) ..."). */
+int filter_req_add(struct filter_req *r, const struct filter_key *k, const char *value, bool deny,
+		   struct errmsg *e);
+
+/* The same by name: a key, or "not_" and a key for the deny side. -ENOENT (with a message
+ * listing the keys) when name is none of them. */
+int filter_req_add_named(struct filter_req *r, const char *name, const char *value,
+			 struct errmsg *e);
+
+/* "key=value&key=value" (flowd's --export-allow), each through filter_req_add_named; deny
+ * sends them all to the deny side (--export-deny; a not_ key there is refused). */
+int filter_req_parse(struct filter_req *r, const char *query, bool deny, struct errmsg *e);
+
+/* The filters built, as GetFlowsRequest wants them: allow (whitelist) or deny (blacklist), 0, 1
+ * or 2 of them. The pointers stay the request's. */
+size_t filter_req_filters(struct filter_req *r, bool deny, Flow__FlowFilter *out[2]);
+
+/* Value checks shared with the filter compiler (flow_filter.c), so that a value means the same
+ * from a flag and from a gRPC client. Each returns 0 or -EINVAL. */
+struct port_range {
+	uint16_t lo, hi;
+};
+int filter_parse_port(const char *s, struct port_range *out);
+
+enum filter_proto_bit {
+	FILTER_P_TCP = 1 << 0,
+	FILTER_P_UDP = 1 << 1,
+	FILTER_P_ICMP4 = 1 << 2,
+	FILTER_P_ICMP6 = 1 << 3,
+	FILTER_P_SCTP = 1 << 4,
+};
+/* tcp, udp, icmp (both), icmpv4, icmpv6, sctp, in any case: ORs the bits into *mask. */
+int filter_parse_protocol(const char *s, unsigned int *mask);
+
+/* Selector strings (pods, services, labels, fqdn patterns): not empty, at most 255 bytes. */
+#define FILTER_MAX_SELECTOR 255
+
+#endif /* FLOWSCOPE_FILTER_FILTER_H */

@@ -1,0 +1,194 @@
+/* Unit tests of the encoders (export/encode/flow_pb.c, pb_json.c): the Flow/GetFlowsResponse of
+ * a collector flow as canonical protobuf JSON lines and as gRPC frames. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flowscope/encode/flow_pb.h"
+#include "flowscope/encode/pb_json.h"
+#include "observer.pb-c.h"
+
+/* ---- flows used below ----------------------------------------------------------------------- */
+
+static struct flow tcp_flow(void)
+{
+	struct flow f;
+
+	memset(&f, 0, sizeof(f));
+	f.id = 42;
+	f.family = 4;
+	f.proto = IPPROTO_TCP;
+	inet_pton(AF_INET, "10.0.0.1", f.src.addr);
+	inet_pton(AF_INET, "10.0.0.2", f.dst.addr);
+	f.src.port = 40000;
+	f.dst.port = 443;
+	f.traffic_dir = FLOW_TC_EGRESS;
+	f.verdict = FLOW_VERDICT_FORWARDED;
+	f.event = FLOW_EVENT_TCP_FLAGS;
+	f.tcp_flags = FLOW_TCP_SYN;
+	f.packets[0] = 3;
+	f.bytes[0] = 180;
+	f.packets[1] = 2;
+	f.bytes[1] = 1500;
+	f.time_ns = 1700000000123456789ULL;
+	f.first_seen_ns = 1700000000000000000ULL;
+	f.last_seen_ns = 1700000000123000000ULL;
+	f.ifindex = 2;
+	strcpy(f.ifname, "eth0");
+	return f;
+}
+
+/* ---- flow_pb.c and pb_json.c ---------------------------------------------------------------- */
+
+START_TEST(json_line_has_hubble_fields)
+{
+	struct flow f = tcp_flow();
+	struct buf b = {0};
+	const char *want =
+		"{\"flow\":{\"time\":\"2023-11-14T22:13:20.123456789Z\",\"verdict\":\"FORWARDED\","
+		"\"IP\":{\"source\":\"10.0.0.1\",\"destination\":\"10.0.0.2\",\"ipVersion\":"
+		"\"IPv4\"},"
+		"\"l4\":{\"TCP\":{\"source_port\":40000,\"destination_port\":443,"
+		"\"flags\":{\"SYN\":true}}},\"Type\":\"L3_L4\",\"node_name\":\"node1\","
+		"\"event_type\":{\"type\":4},\"traffic_direction\":\"EGRESS\",\"is_reply\":false,"
+		"\"interface\":{\"index\":2,\"name\":\"eth0\"},"
+		"\"flow_start\":\"2023-11-14T22:13:20Z\","
+		"\"flow_last_seen\":\"2023-11-14T22:13:20.123Z\",\"packets_sent\":\"3\","
+		"\"bytes_sent\":\"180\",\"packets_received\":\"2\",\"bytes_received\":\"1500\","
+		"\"flow_event\":\"FLOW_EVENT_TCP_FLAGS\",\"flow_id\":\"42\"},"
+		"\"node_name\":\"node1\",\"time\":\"2023-11-14T22:13:20.123456789Z\"}\n";
+
+	ck_assert_int_eq(flow_pb_json_line(&b, &f, "node1"), 0);
+	ck_assert_uint_eq(b.len, strlen(want));
+	ck_assert_mem_eq(b.data, want, b.len);
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(json_reply_ipv6_icmp_and_end)
+{
+	struct flow f = tcp_flow();
+	struct buf b = {0};
+
+	/* A reply event: endpoints and counters seen from the replying side. */
+	f.is_reply = true;
+	f.tcp_flags = FLOW_TCP_SYN | FLOW_TCP_ACK;
+	ck_assert_int_eq(flow_pb_json_line(&b, &f, "n"), 0);
+	buf_append(&b, "", 1);
+	ck_assert_ptr_nonnull(strstr(b.data, "\"IP\":{\"source\":\"10.0.0.2\",\"destination\":"
+					     "\"10.0.0.1\""));
+	ck_assert_ptr_nonnull(strstr(b.data, "\"source_port\":443,\"destination_port\":40000"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\"flags\":{\"SYN\":true,\"ACK\":true}"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\"is_reply\":true"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\"packets_sent\":\"2\",\"bytes_sent\":\"1500\","
+					     "\"packets_received\":\"3\""));
+
+	buf_reset(&b);
+	f = tcp_flow();
+	f.family = 6;
+	f.proto = IPPROTO_ICMPV6;
+	f.icmp_type = 128;
+	inet_pton(AF_INET6, "fd00::1", f.src.addr);
+	inet_pton(AF_INET6, "fd00::2", f.dst.addr);
+	f.event = FLOW_EVENT_END;
+	f.ended = true;
+	f.end_ns = 1700000001000001000ULL;
+	ck_assert_int_eq(flow_pb_json_line(&b, &f, "n"), 0);
+	buf_append(&b, "", 1);
+	ck_assert_ptr_nonnull(strstr(b.data, "\"source\":\"fd00::1\",\"destination\":\"fd00::2\","
+					     "\"ipVersion\":\"IPv6\""));
+	ck_assert_ptr_nonnull(strstr(b.data, "\"l4\":{\"ICMPv6\":{\"type\":128}}"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\"flow_end\":\"2023-11-14T22:13:21.000001Z\""));
+	ck_assert_ptr_nonnull(strstr(b.data, "\"flow_event\":\"FLOW_EVENT_END\""));
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(json_lost_events)
+{
+	struct buf b = {0};
+	const char *want = "{\"lost_events\":{\"source\":\"OBSERVER_EVENTS_QUEUE\","
+			   "\"num_events_lost\":\"17\"},\"node_name\":\"n\","
+			   "\"time\":\"2023-11-14T22:13:20Z\"}\n";
+
+	ck_assert_int_eq(flow_pb_lost_json_line(&b, 2, 17, "n", 1700000000000000000ULL), 0);
+	ck_assert_uint_eq(b.len, strlen(want));
+	ck_assert_mem_eq(b.data, want, b.len);
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(json_escapes_strings)
+{
+	Observer__GetFlowsResponse r = OBSERVER__GET_FLOWS_RESPONSE__INIT;
+	struct buf b = {0};
+	const char *want = "{\"node_name\":\"a\\\"b\\\\c\\n\\u0001\xc3\xa9\"}";
+
+	r.node_name = "a\"b\\c\n\x01\xc3\xa9";
+	ck_assert_int_eq(pb_json_write(&b, &r.base), 0);
+	ck_assert_uint_eq(b.len, strlen(want));
+	ck_assert_mem_eq(b.data, want, b.len);
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(frame_round_trips)
+{
+	struct flow f = tcp_flow();
+	struct buf b = {0};
+	Observer__GetFlowsResponse *r;
+	uint32_t len;
+
+	ck_assert_int_eq(flow_pb_frame(&b, &f, "node1"), 0);
+	ck_assert_uint_ge(b.len, 5);
+	ck_assert_uint_eq((uint8_t)b.data[0], 0);
+	len = (uint32_t)(uint8_t)b.data[1] << 24 | (uint32_t)(uint8_t)b.data[2] << 16 |
+	      (uint32_t)(uint8_t)b.data[3] << 8 | (uint8_t)b.data[4];
+	ck_assert_uint_eq(len + 5, b.len);
+	r = observer__get_flows_response__unpack(NULL, len, (uint8_t *)b.data + 5);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->response_types_case, OBSERVER__GET_FLOWS_RESPONSE__RESPONSE_TYPES_FLOW);
+	ck_assert_str_eq(r->node_name, "node1");
+	ck_assert_str_eq(r->flow->ip->source, "10.0.0.1");
+	ck_assert_str_eq(r->flow->ip->destination, "10.0.0.2");
+	ck_assert_int_eq(r->flow->ip->ipversion, FLOW__IPVERSION__IPv4);
+	ck_assert_uint_eq(r->flow->l4->tcp->source_port, 40000);
+	ck_assert_uint_eq(r->flow->l4->tcp->destination_port, 443);
+	ck_assert(r->flow->l4->tcp->flags->syn);
+	ck_assert(!r->flow->l4->tcp->flags->ack);
+	ck_assert_int_eq(r->flow->verdict, FLOW__VERDICT__FORWARDED);
+	ck_assert_int_eq(r->flow->type, FLOW__FLOW_TYPE__L3_L4);
+	ck_assert_int_eq(r->flow->traffic_direction, FLOW__TRAFFIC_DIRECTION__EGRESS);
+	ck_assert_uint_eq(r->flow->time->seconds, 1700000000);
+	ck_assert_int_eq(r->flow->time->nanos, 123456789);
+	ck_assert_uint_eq(r->flow->packets_sent, 3);
+	ck_assert_uint_eq(r->flow->bytes_received, 1500);
+	ck_assert_uint_eq(r->flow->flow_id, 42);
+	ck_assert_int_eq(r->flow->flow_event, FLOW__FLOW_EVENT__FLOW_EVENT_TCP_FLAGS);
+	observer__get_flows_response__free_unpacked(r, NULL);
+	buf_free(&b);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("flow_pb");
+	TCase *t = tcase_create("flow_pb");
+	SRunner *r;
+	int failed;
+
+	tcase_add_test(t, json_line_has_hubble_fields);
+	tcase_add_test(t, json_reply_ipv6_icmp_and_end);
+	tcase_add_test(t, json_lost_events);
+	tcase_add_test(t, json_escapes_strings);
+	tcase_add_test(t, frame_round_trips);
+	suite_add_tcase(s, t);
+	r = srunner_create(s);
+	srunner_run_all(r, CK_NORMAL);
+	failed = srunner_ntests_failed(r);
+	srunner_free(r);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
