@@ -20,7 +20,7 @@ static int check_ip(const char *v, char *canon, size_t len, const char **why)
 {
 	struct cidr c;
 
-	*why = "use an IP address or CIDR such as 10.0.0.0/8";
+	*why = FILTER_HINT_IP;
 	if (parse_cidr(v, &c))
 		return -EINVAL;
 	snprintf(canon, len, "%s", v);
@@ -31,7 +31,7 @@ static int check_port(const char *v, char *canon, size_t len, const char **why)
 {
 	struct port_range p;
 
-	*why = "use a port (0-65535) or a range such as 8000-8080";
+	*why = FILTER_HINT_PORT;
 	if (filter_parse_port(v, &p))
 		return -EINVAL;
 	snprintf(canon, len, "%s", v);
@@ -43,7 +43,7 @@ static int check_protocol(const char *v, char *canon, size_t len, const char **w
 	unsigned int mask = 0;
 	size_t i;
 
-	*why = "use tcp, udp, icmp, icmpv4, icmpv6 or sctp";
+	*why = FILTER_HINT_PROTOCOL;
 	if (filter_parse_protocol(v, &mask))
 		return -EINVAL;
 	for (i = 0; v[i] && i + 1 < len; i++)
@@ -117,7 +117,7 @@ static int check_tcp_flags(const char *v, char *canon, size_t len, const char **
 
 static int check_selector(const char *v, char *canon, size_t len, const char **why)
 {
-	*why = "use a value that is not empty and at most 255 characters long";
+	*why = FILTER_HINT_SELECTOR;
 	if (!*v || strlen(v) > FILTER_MAX_SELECTOR)
 		return -EINVAL;
 	snprintf(canon, len, "%s", v);

@@ -341,42 +341,43 @@ bool flow_filter_set_match(const struct flow_filter_set *fs, const struct flow *
 /* ---- compiling FlowFilter messages ------------------------------------------------------- */
 
 /* An invalid value: e says which field and what to use. */
-#define BAD(field, v, hint) errmsg_set(e, -EINVAL, "invalid %s '%s': " hint, field, v)
+#define BAD(field, v, hint) errmsg_set(e, -EINVAL, "invalid %s '%s': %s", field, v, hint)
 
-static int compile_ips(char **in, size_t n, struct cidr **out, size_t *nout, const char *field,
-		       struct errmsg *e)
+static int parse_ip(const char *s, void *out)
+{
+	return parse_cidr(s, out);
+}
+
+static int parse_port(const char *s, void *out)
+{
+	return filter_parse_port(s, out);
+}
+
+/* A repeated field's values parsed into an array of size-byte elements. */
+static int compile_values(char **in, size_t n, size_t size, int (*parse)(const char *, void *),
+			  void **out, size_t *nout, const char *field, const char *hint,
+			  struct errmsg *e)
 {
 	size_t i;
 
 	if (!n)
 		return 0;
-	*out = calloc(n, sizeof(**out));
+	*out = calloc(n, size);
 	if (!*out)
 		return -ENOMEM;
 	*nout = n;
 	for (i = 0; i < n; i++)
-		if (parse_cidr(in[i], &(*out)[i]))
-			return BAD(field, in[i], "use an IP address or CIDR such as 10.0.0.0/8");
+		if (parse(in[i], (char *)*out + i * size))
+			return BAD(field, in[i], hint);
 	return 0;
 }
 
-static int compile_ports(char **in, size_t n, struct port_range **out, size_t *nout,
-			 const char *field, struct errmsg *e)
-{
-	size_t i;
-
-	if (!n)
-		return 0;
-	*out = calloc(n, sizeof(**out));
-	if (!*out)
-		return -ENOMEM;
-	*nout = n;
-	for (i = 0; i < n; i++)
-		if (filter_parse_port(in[i], &(*out)[i]))
-			return BAD(field, in[i],
-				   "use a port (0-65535) or a range such as 8000-8080");
-	return 0;
-}
+#define COMPILE_IPS(in, n, out, nout, field)                                                       \
+	compile_values(in, n, sizeof(struct cidr), parse_ip, (void **)(out), nout, field,          \
+		       FILTER_HINT_IP, e)
+#define COMPILE_PORTS(in, n, out, nout, field)                                                     \
+	compile_values(in, n, sizeof(struct port_range), parse_port, (void **)(out), nout, field,  \
+		       FILTER_HINT_PORT, e)
 
 /* Copies selector strings; fqdn patterns are lower-cased and lose a final dot; node names
  * lose a "cluster/" prefix (Hubble names nodes "cluster/node"). */
@@ -398,8 +399,7 @@ static int copy_sel(char **in, size_t n, char ***out, size_t *nout, enum sel_kin
 
 		len = strlen(v);
 		if (!len || len > FILTER_MAX_SELECTOR)
-			return BAD(field, v,
-				   "use a value that is not empty and at most 255 characters long");
+			return BAD(field, v, FILTER_HINT_SELECTOR);
 		if (kind == SEL_NODE && strchr(v, '/'))
 			v = strchr(v, '/') + 1;
 		(*out)[i] = strdup(v);
@@ -465,20 +465,19 @@ static int compile_l3l4(const Flow__FlowFilter *m, struct filter *f, struct errm
 	size_t i;
 	int r;
 
-	r = compile_ips(m->source_ip, m->n_source_ip, &f->src_ip, &f->n_src_ip, "source_ip", e);
+	r = COMPILE_IPS(m->source_ip, m->n_source_ip, &f->src_ip, &f->n_src_ip, "source_ip");
 	r = r
-		    ?: compile_ips(m->destination_ip, m->n_destination_ip, &f->dst_ip, &f->n_dst_ip,
-				   "destination_ip", e);
+		    ?: COMPILE_IPS(m->destination_ip, m->n_destination_ip, &f->dst_ip, &f->n_dst_ip,
+				   "destination_ip");
 	r = r
-		    ?: compile_ports(m->source_port, m->n_source_port, &f->src_port, &f->n_src_port,
-				     "source_port", e);
+		    ?: COMPILE_PORTS(m->source_port, m->n_source_port, &f->src_port, &f->n_src_port,
+				     "source_port");
 	r = r
-		    ?: compile_ports(m->destination_port, m->n_destination_port, &f->dst_port,
-				     &f->n_dst_port, "destination_port", e);
+		    ?: COMPILE_PORTS(m->destination_port, m->n_destination_port, &f->dst_port,
+				     &f->n_dst_port, "destination_port");
 	for (i = 0; !r && i < m->n_protocol; i++)
 		if (filter_parse_protocol(m->protocol[i], &f->protocols))
-			r = BAD("protocol", m->protocol[i],
-				"use tcp, udp, icmp, icmpv4, icmpv6 or sctp");
+			r = BAD("protocol", m->protocol[i], FILTER_HINT_PROTOCOL);
 	r = r
 		    ?: compile_enums((const int *)m->verdict, m->n_verdict, 31, &f->verdicts,
 				     "verdict", e);

@@ -83,6 +83,13 @@ int filter_req_parse(struct filter_req *r, const char *query, bool deny, struct 
  * or 2 of them. The pointers stay the request's. */
 size_t filter_req_filters(struct filter_req *r, bool deny, Flow__FlowFilter *out[2]);
 
+/* What to use instead of a bad value: the same words from a flag, a parameter and a gRPC
+ * client's FlowFilter. */
+#define FILTER_HINT_IP "use an IP address or CIDR such as 10.0.0.0/8"
+#define FILTER_HINT_PORT "use a port (0-65535) or a range such as 8000-8080"
+#define FILTER_HINT_PROTOCOL "use tcp, udp, icmp, icmpv4, icmpv6 or sctp"
+#define FILTER_HINT_SELECTOR "use a value that is not empty and at most 255 characters long"
+
 /* Value checks shared with the filter compiler (flow_filter.c), so that a value means the same
  * from a flag and from a gRPC client. Each returns 0 or -EINVAL. */
 struct port_range {
