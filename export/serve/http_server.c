@@ -264,11 +264,18 @@ static enum MHD_Result queue_stream(struct http_server *s, struct MHD_Connection
 	return ret;
 }
 
+/* A request the client must fix is 400; running out of memory is ours: 503. */
+static unsigned int status_of(int err)
+{
+	return err == -ENOMEM ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_BAD_REQUEST;
+}
+
 static enum MHD_Result serve_follow(struct http_server *s, struct MHD_Connection *conn,
 				    struct follower_req *req, struct framing fr)
 {
 	struct stream *st = calloc(1, sizeof(*st));
 	struct errmsg e = {""};
+	int err;
 
 	if (!st || msg_queue_init(&st->q, s->opts.follow_queue, 0)) {
 		free(st);
@@ -279,9 +286,10 @@ static enum MHD_Result serve_follow(struct http_server *s, struct MHD_Connection
 	st->srv = s;
 	st->conn = conn;
 	list_add_tail(&s->streams, &st->node);
-	if (follower_start(&st->fo, s->opts.followers, FOLLOWER_HTTP, req, &stream_sink, st, &e)) {
+	err = follower_start(&st->fo, s->opts.followers, FOLLOWER_HTTP, req, &stream_sink, st, &e);
+	if (err) {
 		stream_free(st);
-		return reply_error(conn, MHD_HTTP_BAD_REQUEST, e.text);
+		return reply_error(conn, status_of(err), e.text);
 	}
 	if (!follower_live(st->fo))
 		st->done = true;
@@ -306,16 +314,14 @@ static enum MHD_Result serve_flows(struct http_server *s, struct MHD_Connection 
 	a.err = a.err ?: http_flows_query_request(&a.q, &req, &a.e);
 	http_flows_query_free(&a.q);
 	if (a.err)
-		return reply_error(conn,
-				   a.err == -ENOMEM ? MHD_HTTP_SERVICE_UNAVAILABLE
-						    : MHD_HTTP_BAD_REQUEST,
-				   errmsg_text(&a.e, a.err));
+		return reply_error(conn, status_of(a.err), errmsg_text(&a.e, a.err));
 	if (req.follow)
 		return serve_follow(s, conn, &req, fr);
 	w.fr = fr;
-	if (follower_start(&fo, s->opts.followers, FOLLOWER_HTTP, &req, &whole_sink, &w, &a.e)) {
+	a.err = follower_start(&fo, s->opts.followers, FOLLOWER_HTTP, &req, &whole_sink, &w, &a.e);
+	if (a.err) {
 		buf_free(&w.body);
-		return reply_error(conn, MHD_HTTP_BAD_REQUEST, a.e.text);
+		return reply_error(conn, status_of(a.err), a.e.text);
 	}
 	follower_stop(fo);
 	return reply(conn, MHD_HTTP_OK, fr.pb ? CT_PB : CT_NDJSON,
