@@ -183,6 +183,8 @@ static void count_metrics(struct collector *c, const struct flow *f)
 
 static void publish(struct collector *c, struct flow *f, uint64_t now_ns)
 {
+	if (f->event == FLOW_EVENT_START)
+		f->started = true;
 	enrich(c, f);
 	count_metrics(c, f);
 	f->published_ns = now_ns;
@@ -197,7 +199,7 @@ static void publish(struct collector *c, struct flow *f, uint64_t now_ns)
 /* Folds a record that arrived late into the stored flow. Each CPU writes to its own ring, so
  * records of one flow can be read out of order (a FIN's record before its SYN's): kernel
  * counters only grow within one map entry, so the larger value is the newer one. */
-static void merge_record(struct flow *f, const struct flow *ev)
+static void merge_counters(struct flow *f, const struct flow *ev)
 {
 	int d;
 
@@ -210,8 +212,12 @@ static void merge_record(struct flow *f, const struct flow *ev)
 	}
 	if (ev->last_seen_ns > f->last_seen_ns)
 		f->last_seen_ns = ev->last_seen_ns;
-	/* The event itself is this record's. */
-	f->event = ev->event;
+}
+
+/* The record's event becomes the flow's event. */
+static void take_event(struct flow *f, const struct flow *ev, uint8_t event)
+{
+	f->event = event;
 	f->is_reply = ev->is_reply;
 	f->tcp_flags = ev->tcp_flags;
 	f->time_ns = ev->time_ns;
@@ -376,7 +382,10 @@ static void handle_drop(struct collector *c, const struct flow_drop_record *r)
 		c->st.drops_untracked++;
 }
 
-static int handle_flow(struct collector *c, const struct flow *ev)
+/* A record of the flow's kernel entry. A flow starts once: a start record read after the sweep
+ * adopted the flow (its ring was read after the map) tells only the TCP flags it carries. A
+ * start record read after a later record of the flow (another CPU's ring) still starts it. */
+static int handle_flow(struct collector *c, const struct flow *ev, uint32_t events)
 {
 	struct flow *f = flow_store_find(c->o.store, &ev->key);
 
@@ -393,10 +402,15 @@ static int handle_flow(struct collector *c, const struct flow *ev)
 			return -errno;
 		note_ifindex(c, f->ifindex);
 		ifname_of(c, f->ifindex, f->ifname);
-	} else {
-		merge_record(f, ev);
-		flow_store_touch(c->o.store, f);
+		publish(c, f, ev->time_ns);
+		return 0;
 	}
+	merge_counters(f, ev);
+	flow_store_touch(c->o.store, f);
+	if (ev->event == FLOW_EVENT_START && f->started && !(events & FLOW_EV_TCP_FLAGS))
+		return 0; /* nothing to tell */
+	take_event(f, ev,
+		   ev->event == FLOW_EVENT_START && f->started ? FLOW_EVENT_TCP_FLAGS : ev->event);
 	publish(c, f, ev->time_ns);
 	return 0;
 }
@@ -414,7 +428,7 @@ int collector_handle_record(struct collector *c, const void *data, size_t len)
 	}
 	switch (d.type) {
 	case FLOW_REC_TC:
-		return handle_flow(c, &d.flow);
+		return handle_flow(c, &d.flow, d.tc_events);
 	case FLOW_REC_SOCK:
 		handle_sock(c, &d.sock);
 		return 0;

@@ -87,6 +87,7 @@ int flow_decode(const void *data, size_t len, const struct clock_offset *clk,
 		return -EPROTO;
 	switch (hdr[0]) {
 	case FLOW_REC_TC:
+		memcpy(&out->tc_events, (const char *)data + 4, sizeof(out->tc_events));
 		return decode_tc(data, len, clk, &out->flow);
 	case FLOW_REC_SOCK:
 		if (len != sizeof(out->sock))

@@ -98,6 +98,7 @@ struct flow {
 	uint64_t first_seen_boot_ns; /* the kernel entry's own first_seen: identifies it */
 	uint64_t sweep_gen;	     /* last kernel map sweep that found the flow */
 	uint64_t published_ns;	     /* wall clock of the latest publication */
+	bool started;		     /* its START event was published */
 };
 
 #endif /* FLOWSCOPE_FLOW_H */

@@ -21,6 +21,7 @@ struct seen {
 	struct flow last_end;
 	int n;
 	int ends;
+	int starts;
 };
 
 static void on_flow(const struct flow *f, void *ctx)
@@ -32,6 +33,9 @@ static void on_flow(const struct flow *f, void *ctx)
 	if (f->event == FLOW_EVENT_END) {
 		s->last_end = *f;
 		s->ends++;
+	}
+	if (f->event == FLOW_EVENT_START) {
+		s->starts++;
 	}
 }
 
@@ -356,6 +360,51 @@ START_TEST(test_sweep_refreshes_counters_and_ends_idle_flows)
 }
 END_TEST
 
+/* The sweep can read a kernel entry whose start record is still in another CPU's ring: it
+ * adopts the flow and tells its START. When the record arrives it must not start the flow a
+ * second time; a SYN it carries is still told, as a flags event. */
+START_TEST(test_start_record_after_the_sweep_adopted_the_flow_is_not_a_second_start)
+{
+	struct tcoll col;
+	struct seen seen = {0};
+	struct flow_key ku = key4("10.0.0.1", 5353, "10.0.0.3", 53, IPPROTO_UDP);
+	struct flow_key kt = key4("10.0.0.1", 40000, "10.0.0.2", 80, IPPROTO_TCP);
+	struct flow_state su = {0}, st = {0};
+	uint64_t now = clock_boot_ns();
+	struct flow_record ru = rec(ku, FLOW_EV_START, 0, 0, 0, now - NS);
+	struct flow_record rt = rec(kt, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN,
+				    now - NS);
+	int fd = make_map();
+
+	setup_with(&col, &seen, (struct collector_opts){0});
+	su.first_seen_ns = st.first_seen_ns = now - NS;
+	su.last_seen_ns = st.last_seen_ns = now;
+	su.packets[0] = st.packets[0] = 2;
+	st.tcp_flags[0] = FLOW_TCP_SYN | FLOW_TCP_ACK;
+	ck_assert_int_eq(bpf_map_update_elem(fd, &ku, &su, BPF_ANY), 0);
+	ck_assert_int_eq(bpf_map_update_elem(fd, &kt, &st, BPF_ANY), 0);
+	ck_assert_int_eq(collector_sweep(col.c, fd), 0);
+	ck_assert_int_eq(seen.n, 2);
+	ck_assert_int_eq(seen.starts, 2); /* both adopted, each started once */
+
+	/* The late start records of the same kernel entries. */
+	ru.state.first_seen_ns = su.first_seen_ns;
+	rt.state.first_seen_ns = st.first_seen_ns;
+	ck_assert_int_eq(collector_handle_record(col.c, &ru, sizeof(ru)), 0);
+	ck_assert_int_eq(seen.n, 2); /* nothing new to tell */
+	ck_assert_int_eq(collector_handle_record(col.c, &rt, sizeof(rt)), 0);
+	ck_assert_int_eq(seen.n, 3);
+	ck_assert_int_eq(seen.starts, 2);
+	ck_assert_uint_eq(seen.last.event, FLOW_EVENT_TCP_FLAGS);
+	ck_assert_uint_eq(seen.last.tcp_flags, FLOW_TCP_SYN);
+	ck_assert_uint_eq(tcoll_stats(&col)->flows_published, 3);
+	/* The counters are still the kernel's (the records' are older). */
+	ck_assert_uint_eq(flow_store_find(col.store, &ku)->packets[0], 2);
+	teardown(&col);
+	close(fd);
+}
+END_TEST
+
 START_TEST(test_open_tcp_uses_the_long_timeout_closed_tcp_the_short_one)
 {
 	struct tcoll col;
@@ -402,6 +451,7 @@ int main(void)
 	tcase_add_test(tc, test_dns_answers_name_flows_and_the_query_carries_l7);
 	tcase_add_test(tc, test_sweep_refreshes_counters_and_ends_idle_flows);
 	tcase_add_test(tc, test_open_tcp_uses_the_long_timeout_closed_tcp_the_short_one);
+	tcase_add_test(tc, test_start_record_after_the_sweep_adopted_the_flow_is_not_a_second_start);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -13,6 +13,7 @@
  * filled. */
 struct decoded_record {
 	uint16_t type;
+	uint32_t tc_events; /* FLOW_REC_TC: the record's enum flow_rec_event bits */
 	union {
 		struct flow flow; /* FLOW_REC_TC: the flow as of that packet, with its event,
 				   * is_reply and the packet's TCP flags */
