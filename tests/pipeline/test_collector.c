@@ -372,8 +372,8 @@ START_TEST(test_start_record_after_the_sweep_adopted_the_flow_is_not_a_second_st
 	struct flow_state su = {0}, st = {0};
 	uint64_t now = clock_boot_ns();
 	struct flow_record ru = rec(ku, FLOW_EV_START, 0, 0, 0, now - NS);
-	struct flow_record rt = rec(kt, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN,
-				    now - NS);
+	struct flow_record rt =
+		rec(kt, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN, now - NS);
 	int fd = make_map();
 
 	setup_with(&col, &seen, (struct collector_opts){0});
@@ -451,7 +451,8 @@ int main(void)
 	tcase_add_test(tc, test_dns_answers_name_flows_and_the_query_carries_l7);
 	tcase_add_test(tc, test_sweep_refreshes_counters_and_ends_idle_flows);
 	tcase_add_test(tc, test_open_tcp_uses_the_long_timeout_closed_tcp_the_short_one);
-	tcase_add_test(tc, test_start_record_after_the_sweep_adopted_the_flow_is_not_a_second_start);
+	tcase_add_test(tc,
+		       test_start_record_after_the_sweep_adopted_the_flow_is_not_a_second_start);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
