@@ -42,7 +42,7 @@ struct grpc_client {
 	bool closed; /* stream closed */
 	bool cancelled;
 	uint32_t rst_code;
-	char err[256];
+	struct errmsg err; /* what a callback found wrong with the stream */
 	/* Called when the client is about to wait for more data after delivering messages. */
 	void (*idle_cb)(void *ctx);
 	void *idle_ctx;
@@ -122,7 +122,7 @@ static int on_data(nghttp2_session *session, uint8_t flags, int32_t stream_id, c
 		    c->in.len - off - GRPC_FRAME_HDR < mlen)
 			break;
 		if (mflags != 0) {
-			snprintf(c->err, sizeof(c->err), "server sent a compressed message");
+			errmsg_set(&c->err, -EPROTO, "server sent a compressed message");
 			c->cancelled = true;
 			nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id,
 						  NGHTTP2_CANCEL);
@@ -458,7 +458,7 @@ int grpc_client_call_raw(struct grpc_client *c, const char *path, const char *co
 	c->grpc_message[0] = '\0';
 	c->http_status = 0;
 	c->closed = c->cancelled = false;
-	c->err[0] = '\0';
+	c->err.text[0] = '\0';
 	c->stream_id = nghttp2_submit_request(c->session, NULL, hdrs,
 					      sizeof(hdrs) / sizeof(hdrs[0]), &prd, NULL);
 	if (c->stream_id < 0) {
@@ -481,8 +481,8 @@ int grpc_client_call_raw(struct grpc_client *c, const char *path, const char *co
 		}
 		if (c->cancelled) {
 			session_flush(c);
-			errmsg_set(e, 0, "%s", c->err[0] ? c->err : "cancelled");
-			return c->err[0] ? -EPROTO : 1;
+			errmsg_set(e, 0, "%s", c->err.text[0] ? c->err.text : "cancelled");
+			return c->err.text[0] ? -EPROTO : 1;
 		}
 		if (c->tls && SSL_pending(c->ssl)) {
 			r = 1;

@@ -53,8 +53,7 @@ struct loader {
 	yaml_parser_t parser;
 	yaml_event_t ev; /* the current event, valid while have_ev */
 	bool have_ev;
-	char *err;
-	size_t errlen;
+	struct errmsg *e; /* NULL: no message wanted */
 	struct identity_table *t;
 };
 
@@ -65,10 +64,10 @@ static void set_err(struct loader *ld, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!ld->err || !ld->errlen)
+	if (!ld->e)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(ld->err, ld->errlen, fmt, ap);
+	vsnprintf(ld->e->text, sizeof(ld->e->text), fmt, ap);
 	va_end(ap);
 }
 
@@ -80,12 +79,12 @@ static int fail(struct loader *ld, size_t line, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (!ld->err || !ld->errlen)
+	if (!ld->e)
 		return -EINVAL;
-	n = snprintf(ld->err, ld->errlen, "%s:%zu: ", ld->path, line);
-	if (n >= 0 && (size_t)n < ld->errlen) {
+	n = snprintf(ld->e->text, sizeof(ld->e->text), "%s:%zu: ", ld->path, line);
+	if (n >= 0 && (size_t)n < sizeof(ld->e->text)) {
 		va_start(ap, fmt);
-		vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
+		vsnprintf(ld->e->text + n, sizeof(ld->e->text) - (size_t)n, fmt, ap);
 		va_end(ap);
 	}
 	return -EINVAL;
@@ -773,8 +772,7 @@ out:
 
 int identity_table_load(const char *path, struct identity_table **out, struct errmsg *e)
 {
-	struct loader ld = {
-		.path = path, .err = e ? e->text : NULL, .errlen = e ? sizeof(e->text) : 0};
+	struct loader ld = {.path = path, .e = e};
 	char *buf = NULL;
 	int rc, f, p;
 

@@ -333,7 +333,8 @@ static enum MHD_Result serve_flows(struct http_server *s, struct MHD_Connection 
 struct graph_query {
 	uint64_t window_ns;
 	const char *ns;
-	char err[256];
+	struct errmsg e;
+	int err;
 };
 
 static enum MHD_Result graph_arg(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -342,20 +343,19 @@ static enum MHD_Result graph_arg(void *cls, enum MHD_ValueKind kind, const char 
 	struct graph_query *q = cls;
 
 	(void)kind;
-	if (q->err[0])
-		return MHD_NO;
 	if (!strcmp(key, "window")) {
 		if (!value || parse_duration_ns(value, &q->window_ns) || !q->window_ns)
-			snprintf(q->err, sizeof(q->err),
-				 "invalid window '%s': use a duration such as 30s or 5m",
-				 value ? value : "");
+			q->err = errmsg_set(&q->e, -EINVAL,
+					    "invalid window '%s': use a duration such as 30s or 5m",
+					    value ? value : "");
 	} else if (!strcmp(key, "namespace")) {
 		q->ns = value ? value : "";
 	} else {
-		snprintf(q->err, sizeof(q->err),
-			 "unknown parameter '%s': /api/v1/graph takes window and namespace", key);
+		q->err = errmsg_set(
+			&q->e, -EINVAL,
+			"unknown parameter '%s': /api/v1/graph takes window and namespace", key);
 	}
-	return q->err[0] ? MHD_NO : MHD_YES;
+	return q->err ? MHD_NO : MHD_YES;
 }
 
 static enum MHD_Result serve_graph(struct http_server *s, struct MHD_Connection *conn)
@@ -366,8 +366,8 @@ static enum MHD_Result serve_graph(struct http_server *s, struct MHD_Connection 
 	if (!s->opts.graph)
 		return reply_error(conn, MHD_HTTP_NOT_FOUND, "the service graph is not enabled");
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, graph_arg, &q);
-	if (q.err[0])
-		return reply_error(conn, MHD_HTTP_BAD_REQUEST, q.err);
+	if (q.err)
+		return reply_error(conn, MHD_HTTP_BAD_REQUEST, q.e.text);
 	if (graph_json(s->opts.graph, &b, clock_wall_ns(), q.window_ns, q.ns)) {
 		buf_free(&b);
 		return reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
