@@ -93,7 +93,8 @@ struct exporter_set *exporter_set_new(void);
 size_t exporter_set_opt_groups(struct exporter_set *s, struct opt_group *out, size_t max);
 
 /* Sets one option by its long name (without "--") as if given on the command line: for
- * programs and tests that configure exporters without argv. arg is NULL for flags. */
+ * programs and tests that configure exporters without argv. arg is NULL for flags. Like argv's,
+ * string values are kept by pointer: they must live until exporter_set_open() has returned. */
 int exporter_set_option(struct exporter_set *s, const char *name, const char *arg,
 			struct errmsg *e);
 
