@@ -96,3 +96,8 @@ int drop_reason_hubble(const char *k)
 			return map[i].hubble;
 	return 0;
 }
+
+int drop_reason_hubble_code(uint32_t reason)
+{
+	return drop_reason_hubble(drop_reason_kernel_name(reason));
+}

@@ -31,6 +31,13 @@ const struct identity *identities_lookup(uint8_t family, const uint8_t addr[16])
 	return current ? identity_lookup(current, family, addr) : NULL;
 }
 
+uint32_t identities_numeric(uint8_t family, const uint8_t addr[16])
+{
+	const struct identity *id = identities_lookup(family, addr);
+
+	return id && id->numeric ? id->numeric : IDENTITY_WORLD;
+}
+
 int identities_reload(const char *path, struct errmsg *e)
 {
 	struct identity_table *t = NULL;

@@ -27,6 +27,35 @@ enum flow_event {
 	FLOW_EVENT_DNS = 6,	  /* a DNS query or response of the flow was parsed */
 };
 
+/* Cilium's trace observation points (its monitor API's Trace* values, the sub type of a trace
+ * event): where the packet an event tells of was seen. Flowscope's points are tc hooks; which
+ * one an interface is depends on its kind (enum flow_if_kind) and the packet's direction. */
+enum flow_obs_point {
+	FLOW_OBS_TO_ENDPOINT = 0,   /* host side of a veth, towards the container (tc egress) */
+	FLOW_OBS_TO_STACK = 3,	    /* loopback: delivered to the local stack */
+	FLOW_OBS_TO_OVERLAY = 4,    /* tunnel device, egress */
+	FLOW_OBS_FROM_ENDPOINT = 5, /* host side of a veth, from the container (tc ingress) */
+	FLOW_OBS_FROM_STACK = 8,    /* loopback egress: sent by the local stack */
+	FLOW_OBS_FROM_OVERLAY = 9,  /* tunnel device, ingress */
+	FLOW_OBS_FROM_NETWORK = 10, /* any other device, ingress */
+	FLOW_OBS_TO_NETWORK = 11,   /* any other device, egress */
+};
+
+/* What a watched interface is, as far as observation points go. */
+enum flow_if_kind {
+	FLOW_IF_NETWORK = 0,  /* a device to the network (physical, bond, bridge, ...) */
+	FLOW_IF_ENDPOINT = 1, /* a veth: the host side of a container's or namespace's link */
+	FLOW_IF_LOOPBACK = 2,
+	FLOW_IF_OVERLAY = 3, /* vxlan, geneve, gre, ipip and other tunnels */
+};
+
+/* Cilium's monitor message types: the type of a flow event (Hubble's event_type.type). */
+enum flow_msg_type {
+	FLOW_MSG_DROP = 1,  /* sub type: Cilium's drop reason code */
+	FLOW_MSG_TRACE = 4, /* sub type: enum flow_obs_point */
+	FLOW_MSG_L7 = 129,  /* an L7 record (DNS) */
+};
+
 struct flow_endpoint {
 	uint8_t addr[16]; /* IPv4 in the first 4 bytes */
 	uint16_t port;	  /* host order; ICMP: see flow_record.h */
@@ -66,17 +95,28 @@ struct flow {
 	uint32_t ifindex;
 	char ifname[IF_NAMESIZE];
 	uint8_t traffic_dir; /* enum flow_tc_dir at which the initiator's packets were seen */
-	uint8_t verdict;     /* enum flow_verdict */
-	uint8_t event;	     /* enum flow_event of the latest publication */
+	uint8_t if_kind;     /* enum flow_if_kind of ifindex */
+	/* A connection crossing several watched interfaces is one flow per interface (one per
+	 * observation point); all but the first one seen are copies, which the graph and the
+	 * counters leave out so that a connection counts once. */
+	bool copy;
+	uint8_t verdict; /* enum flow_verdict */
+	uint8_t event;	 /* enum flow_event of the latest publication */
 	bool ended;
 	/* Publication for a reply-direction packet: exporters swap source and destination
 	 * and set is_reply. The counters below stay initiator-oriented. */
 	bool is_reply;
-	uint16_t tcp_flags; /* flags of the packet that caused the event (or union, see below) */
+	/* In a flow event: the flags of the packet the event tells of (0 for events without a
+	 * packet: UPDATE, END). In the store (the per-flow view): every flag seen so far. */
+	uint16_t tcp_flags;
 	uint16_t tcp_flags_seen[2]; /* union per direction: 0 initiator, 1 reply */
 	uint64_t packets[2];	    /* 0: initiator -> responder, 1: responder -> initiator */
 	uint64_t bytes[2];
-	uint64_t time_ns;	/* wall clock (CLOCK_REALTIME, ns) of the event */
+	uint64_t time_ns; /* wall clock (CLOCK_REALTIME, ns) of the event */
+	/* Of one flow event (the store's flow has those of its latest event): */
+	uint8_t obs_point;	/* enum flow_obs_point where the event's packet was seen */
+	uint8_t uuid[16];	/* unique per event: the collector's random id, then seq */
+	uint64_t seq;		/* the collector's event number (1, 2, ...) */
 	uint64_t first_seen_ns; /* wall clock */
 	uint64_t last_seen_ns;	/* wall clock */
 	uint64_t end_ns;	/* wall clock, when ended */
@@ -87,7 +127,8 @@ struct flow {
 	uint64_t socket_cookie;
 	uint64_t sock_closed_ns; /* boot ns when the local socket(s) closed, 0 while open */
 	/* From the drop probe: the latest drop reason (kernel enum skb_drop_reason) and how many
-	 * packets of the flow were dropped for it. verdict is DROPPED once a drop was seen. */
+	 * packets of the flow were dropped for it. A DROP event's verdict is DROPPED; other
+	 * events are FORWARDED; the store's flow is DROPPED once a drop was seen. */
 	uint32_t drop_reason;
 	uint64_t drops;
 	/* DNS names of the source and destination addresses (interned, NULL if unknown) and,

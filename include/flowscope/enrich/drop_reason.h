@@ -14,4 +14,7 @@ const char *drop_reason_kernel_name(uint32_t reason);
  * has no equivalent. */
 int drop_reason_hubble(const char *kernel_name);
 
+/* The same for a kernel reason value of the running kernel. */
+int drop_reason_hubble_code(uint32_t reason);
+
 #endif /* FLOWSCOPE_ENRICH_DROP_REASON_H */

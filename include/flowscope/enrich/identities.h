@@ -16,6 +16,17 @@ uint64_t identities_generation(void);
 /* The identity of family/addr in the table in force, or NULL. */
 const struct identity *identities_lookup(uint8_t family, const uint8_t addr[16]);
 
+/* Cilium's reserved numeric identities. */
+enum identity_reserved {
+	IDENTITY_UNKNOWN = 0,
+	IDENTITY_HOST = 1,  /* an address of this host */
+	IDENTITY_WORLD = 2, /* anything else */
+};
+
+/* The numeric identity of family/addr: its identity-file entry's, else IDENTITY_HOST for this
+ * host's own addresses (loopback included), else IDENTITY_WORLD. */
+uint32_t identities_numeric(uint8_t family, const uint8_t addr[16]);
+
 /* Loads path and puts it in force; a file with an error leaves the table in force as it was.
  * Counted either way (a reload that took effect, or one refused). Returns 0 or a negative
  * errno with e naming the file and line. */

@@ -22,6 +22,9 @@ struct identity {
 	char service[128];
 	char **labels; /* "key=value" strings, sorted */
 	size_t n_labels;
+	char workload[128];	/* the owning workload's name ("" if not given) */
+	char workload_kind[64]; /* its kind: Deployment, StatefulSet, ... */
+	uint32_t numeric;	/* Cilium-style numeric security identity, >= 256 */
 };
 
 struct identity_table;
