@@ -32,7 +32,8 @@ struct entry {
 	uint8_t addr[16]; /* masked to plen; an IPv4 address uses the first 4 bytes, rest zero */
 	uint8_t family;	  /* 4 or 6 */
 	uint8_t plen;
-	size_t line; /* of the cidr/ip value, to name both lines of a duplicate */
+	size_t line;	       /* of the cidr/ip value, to name both lines of a duplicate */
+	bool explicit_numeric; /* id.numeric was given in the file */
 };
 
 struct identity_table {
@@ -562,14 +563,114 @@ static int parse_labels(struct loader *ld, struct identity *id)
 	return rc;
 }
 
-enum { K_CIDR, K_IP, K_NAMESPACE, K_POD, K_SERVICE, K_LABELS, K_COUNT };
-static const char *const entry_keys[K_COUNT] = {"cidr", "ip",	   "namespace",
-						"pod",	"service", "labels"};
+/* "workload: NAME" or "workload: {name: NAME, kind: KIND}"; a kind given both there and as
+ * workload_kind is refused. */
+static int parse_workload(struct loader *ld, struct identity *id, bool *kind_given)
+{
+	size_t seen[2] = {0, 0};
+	int rc, k;
+
+	if (ld->ev.type != YAML_MAPPING_START_EVENT)
+		return copy_field(ld, "'workload'", id->workload, sizeof(id->workload));
+	while (!(rc = next(ld)) && ld->ev.type != YAML_MAPPING_END_EVENT) {
+		if ((rc = expect_string(ld, "a workload key")))
+			return rc;
+		k = !strcmp(ev_str(ld), "name") ? 0 : !strcmp(ev_str(ld), "kind") ? 1 : -1;
+		if (k < 0)
+			return fail(ld, ev_line(ld),
+				    "unknown workload key '%.64s' (expected name or kind)",
+				    ev_str(ld));
+		if (seen[k])
+			return fail(ld, ev_line(ld), "duplicate key '%s' (first at line %zu)",
+				    k ? "kind" : "name", seen[k]);
+		seen[k] = ev_line(ld);
+		if ((rc = next(ld)))
+			return rc;
+		rc = k ? copy_field(ld, "'workload' kind", id->workload_kind,
+				    sizeof(id->workload_kind))
+		       : copy_field(ld, "'workload' name", id->workload, sizeof(id->workload));
+		if (rc)
+			return rc;
+	}
+	if (!rc && !seen[0])
+		return fail(ld, ev_line(ld), "'workload' has no 'name'; add the workload's name");
+	*kind_given = seen[1] != 0;
+	return rc;
+}
+
+/* An explicit numeric identity: a whole number (quoted or not) from 256 to 16777215. */
+static int parse_numeric(struct loader *ld, struct entry *e)
+{
+	enum scalar_type type = ld->ev.type == YAML_SCALAR_EVENT ? scalar_type(&ld->ev) : T_TAGGED;
+	uint64_t v;
+
+	if (ld->ev.type != YAML_SCALAR_EVENT || (type != T_NUM && type != T_STR) ||
+	    parse_u64(ev_str(ld), IDENTITY_NUMERIC_MAX, &v) || v < IDENTITY_NUMERIC_MIN)
+		return fail(
+			ld, ev_line(ld),
+			"invalid 'identity' %s%.64s%s: use a whole number from %u to %u (0-255 are "
+			"Cilium's reserved identities)",
+			ld->ev.type == YAML_SCALAR_EVENT ? "'" : "",
+			ld->ev.type == YAML_SCALAR_EVENT ? ev_str(ld) : kind(ld),
+			ld->ev.type == YAML_SCALAR_EVENT ? "'" : "", IDENTITY_NUMERIC_MIN,
+			IDENTITY_NUMERIC_MAX);
+	e->id.numeric = (uint32_t)v;
+	e->explicit_numeric = true;
+	return 0;
+}
+
+enum {
+	K_CIDR,
+	K_IP,
+	K_NAMESPACE,
+	K_POD,
+	K_SERVICE,
+	K_LABELS,
+	K_WORKLOAD,
+	K_WORKLOAD_KIND,
+	K_IDENTITY,
+	K_COUNT
+};
+static const char *const entry_keys[K_COUNT] = {"cidr",	   "ip",     "namespace", "pod",
+						"service", "labels", "workload",  "workload_kind",
+						"identity"};
+
+/* The value of key k of an entry, at the current event. */
+static int parse_value(struct loader *ld, int k, struct entry *e, bool *kind_in_workload)
+{
+	int rc;
+
+	switch (k) {
+	case K_CIDR:
+	case K_IP:
+		rc = expect_string(ld, k == K_CIDR ? "'cidr'" : "'ip'");
+		if (!rc)
+			rc = parse_addr(ld, k == K_CIDR, e);
+		e->line = ev_line(ld);
+		return rc;
+	case K_NAMESPACE:
+		return copy_field(ld, "'namespace'", e->id.ns, sizeof(e->id.ns));
+	case K_POD:
+		return copy_field(ld, "'pod'", e->id.pod, sizeof(e->id.pod));
+	case K_SERVICE:
+		return copy_field(ld, "'service'", e->id.service, sizeof(e->id.service));
+	case K_LABELS:
+		return parse_labels(ld, &e->id);
+	case K_WORKLOAD:
+		return parse_workload(ld, &e->id, kind_in_workload);
+	case K_WORKLOAD_KIND:
+		return copy_field(ld, "'workload_kind'", e->id.workload_kind,
+				  sizeof(e->id.workload_kind));
+	default:
+		return parse_numeric(ld, e);
+	}
+}
 
 static int parse_entry(struct loader *ld)
 {
 	struct entry e;
 	size_t start = ev_line(ld), key_line[K_COUNT] = {0};
+	bool kind_in_workload = false;
 	int rc, k;
 
 	memset(&e, 0, sizeof(e));
@@ -588,7 +689,7 @@ static int parse_entry(struct loader *ld)
 		if (k == K_COUNT) {
 			rc = fail(
 				ld, ev_line(ld),
-				"unknown key '%.64s' (expected cidr, ip, namespace, pod, service or labels)",
+				"unknown key '%.64s' (expected cidr, ip, namespace, pod, service, labels, workload, workload_kind or identity)",
 				ev_str(ld));
 			goto err;
 		}
@@ -604,36 +705,26 @@ static int parse_entry(struct loader *ld)
 			goto err;
 		}
 		key_line[k] = ev_line(ld);
-		if ((rc = next(ld)))
+		if ((rc = next(ld)) || (rc = parse_value(ld, k, &e, &kind_in_workload)))
 			goto err;
-		switch (k) {
-		case K_CIDR:
-		case K_IP:
-			rc = expect_string(ld, k == K_CIDR ? "'cidr'" : "'ip'");
-			if (!rc)
-				rc = parse_addr(ld, k == K_CIDR, &e);
-			e.line = ev_line(ld);
-			break;
-		case K_NAMESPACE:
-			rc = copy_field(ld, "'namespace'", e.id.ns, sizeof(e.id.ns));
-			break;
-		case K_POD:
-			rc = copy_field(ld, "'pod'", e.id.pod, sizeof(e.id.pod));
-			break;
-		case K_SERVICE:
-			rc = copy_field(ld, "'service'", e.id.service, sizeof(e.id.service));
-			break;
-		case K_LABELS:
-			rc = parse_labels(ld, &e.id);
-			break;
+		if (kind_in_workload && key_line[K_WORKLOAD_KIND]) {
+			rc = fail(
+				ld, key_line[k],
+				"the workload's kind is given twice: in 'workload' (line %zu) and "
+				"as 'workload_kind' (line %zu); keep one",
+				key_line[K_WORKLOAD], key_line[K_WORKLOAD_KIND]);
+			goto err;
 		}
-		if (rc)
-			goto err;
 	}
 	if (rc)
 		goto err;
 	if (!key_line[K_CIDR] && !key_line[K_IP]) {
 		rc = fail(ld, start, "identity has neither 'cidr' nor 'ip'; add one");
+		goto err;
+	}
+	if (key_line[K_WORKLOAD_KIND] && !key_line[K_WORKLOAD]) {
+		rc = fail(ld, key_line[K_WORKLOAD_KIND],
+			  "'workload_kind' without 'workload'; add the workload's name");
 		goto err;
 	}
 	if ((rc = table_add(ld, &e)))
@@ -707,6 +798,141 @@ static int parse_stream(struct loader *ld)
 		return fail(ld, ev_line(ld),
 			    "the file holds more than one document; keep only one");
 	return 0;
+}
+
+/* ---- numeric identities --------------------------------------------------------------------- */
+
+/* The label set an entry's numeric identity stands for, as one string: its namespace and labels,
+ * or its namespace, pod and service when it has no labels. NULL when out of memory. */
+static char *set_key(const struct identity *id)
+{
+	size_t len = strlen(id->ns) + strlen(id->pod) + strlen(id->service) + 8, i;
+	char *k, *p;
+
+	for (i = 0; i < id->n_labels; i++)
+		len += strlen(id->labels[i]) + 1;
+	k = malloc(len);
+	if (!k)
+		return NULL;
+	p = k + sprintf(k, "%s\x1f%c", id->ns, id->n_labels ? 'L' : 'P');
+	if (!id->n_labels)
+		sprintf(p, "\x1f%s\x1f%s", id->pod, id->service);
+	for (i = 0; i < id->n_labels; i++)
+		p += sprintf(p, "\x1f%s", id->labels[i]);
+	return k;
+}
+
+struct set_ref {
+	char *key;
+	size_t idx; /* entry index */
+};
+
+static int set_ref_cmp(const void *a, const void *b)
+{
+	const struct set_ref *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Numbers taken so far: a bitmap of the derived range, and the explicit ones above it. */
+struct numbers {
+	uint64_t low[(IDENTITY_DERIVED_MAX + 1) / 64];
+	size_t n_free; /* of the derived range */
+	uint32_t *high;
+	size_t n_high;
+	uint32_t next_high;
+};
+
+static bool taken(const struct numbers *u, uint32_t v)
+{
+	if (v <= IDENTITY_DERIVED_MAX)
+		return u->low[v / 64] >> (v % 64) & 1;
+	return u->n_high && bsearch(&v, u->high, u->n_high, sizeof(*u->high), u32_cmp);
+}
+
+static void take_number(struct numbers *u, uint32_t v)
+{
+	if (v <= IDENTITY_DERIVED_MAX && !taken(u, v)) {
+		u->low[v / 64] |= 1ull << (v % 64);
+		u->n_free--;
+	}
+}
+
+/* A number for the label set key: its hash's slot in the derived range, the next free one after
+ * it when taken; above the range only when all of it is taken. */
+static uint32_t derive(struct numbers *u, const char *key)
+{
+	const uint32_t span = IDENTITY_DERIVED_MAX + 1 - IDENTITY_NUMERIC_MIN;
+	uint32_t v;
+
+	if (!u->n_free) {
+		while (taken(u, u->next_high))
+			u->next_high++;
+		return u->next_high++;
+	}
+	v = IDENTITY_NUMERIC_MIN + (uint32_t)(hash_mix64(hash_str(key)) % span);
+	while (taken(u, v))
+		v = v == IDENTITY_DERIVED_MAX ? IDENTITY_NUMERIC_MIN : v + 1;
+	take_number(u, v);
+	return v;
+}
+
+/* Gives every entry its numeric identity: the explicit one of its label set (the first in file
+ * order) or one derived from the set. Sets are taken in sorted order, so the numbers depend on
+ * the sets in the file, not on the order of its entries. */
+static int assign_numerics(struct identity_table *t)
+{
+	struct set_ref *refs = calloc(t->n ? t->n : 1, sizeof(*refs));
+	struct numbers *u = calloc(1, sizeof(*u));
+	size_t i, j, k;
+	uint32_t num;
+	int rc = -ENOMEM;
+
+	if (!refs || !u || !(u->high = malloc((t->n ? t->n : 1) * sizeof(*u->high))))
+		goto out;
+	u->n_free = IDENTITY_DERIVED_MAX + 1 - IDENTITY_NUMERIC_MIN;
+	u->next_high = IDENTITY_DERIVED_MAX + 1;
+	for (i = 0; i < t->n; i++) {
+		const struct entry *e = &t->entries[i];
+
+		refs[i].idx = i;
+		if (!(refs[i].key = set_key(&e->id)))
+			goto out;
+		if (e->explicit_numeric && e->id.numeric > IDENTITY_DERIVED_MAX)
+			u->high[u->n_high++] = e->id.numeric;
+		else if (e->explicit_numeric)
+			take_number(u, e->id.numeric);
+	}
+	qsort(u->high, u->n_high, sizeof(*u->high), u32_cmp);
+	qsort(refs, t->n, sizeof(*refs), set_ref_cmp);
+	for (i = 0; i < t->n; i = j) {
+		num = 0;
+		for (j = i; j < t->n && !strcmp(refs[j].key, refs[i].key); j++)
+			if (!num && t->entries[refs[j].idx].explicit_numeric)
+				num = t->entries[refs[j].idx].id.numeric;
+		if (!num)
+			num = derive(u, refs[i].key);
+		for (k = i; k < j; k++)
+			if (!t->entries[refs[k].idx].explicit_numeric)
+				t->entries[refs[k].idx].id.numeric = num;
+	}
+	rc = 0;
+out:
+	for (i = 0; refs && i < t->n; i++)
+		free(refs[i].key);
+	free(refs);
+	if (u)
+		free(u->high);
+	free(u);
+	return rc;
 }
 
 /* ---- public --------------------------------------------------------------------------------- */
@@ -802,6 +1028,8 @@ int identity_table_load(const char *path, struct identity_table **out, struct er
 		yaml_event_delete(&ld.ev);
 	yaml_parser_delete(&ld.parser);
 	free(buf);
+	if (!rc && (rc = assign_numerics(ld.t)))
+		set_err(&ld, "%s: out of memory", path);
 	if (rc) {
 		identity_table_free(ld.t);
 		return rc;

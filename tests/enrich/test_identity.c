@@ -1,16 +1,20 @@
 /* Unit tests of the identity file loader (identity.c): YAML and JSON forms, label forms,
- * longest-prefix lookup over IPv4 and IPv6, every kind of error with its file:line, and a large
- * generated file. Files are written to a mkdtemp directory removed at the end. */
+ * longest-prefix lookup over IPv4 and IPv6, every kind of error with its file:line, workloads,
+ * numeric identities (one per label set, stable, explicit ones kept; host and world for
+ * addresses not in the file), and a large generated file. Files are written to a mkdtemp
+ * directory removed at the end. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "flowscope/enrich/identities.h"
 #include "flowscope/enrich/identity.h"
 
 static char dir[64];
@@ -606,6 +610,239 @@ END_TEST
 
 /* Writes n entries, one a line after "identities:", cycling through IPv4 /24s, IPv4 hosts,
  * IPv6 /64s and IPv6 hosts, entry i in namespace "n<i>". */
+/* ---- workloads and numeric identities ------------------------------------------------------ */
+
+START_TEST(workloads_in_both_forms)
+{
+	struct identity_table *t =
+		load_ok("wl.yaml", "identities:\n"
+				   "  - ip: 10.0.0.1\n"
+				   "    workload: web\n"
+				   "    workload_kind: Deployment\n"
+				   "  - ip: 10.0.0.2\n"
+				   "    workload: {name: db, kind: StatefulSet}\n"
+				   "  - ip: 10.0.0.3\n"
+				   "    workload: {kind: DaemonSet, name: agent}\n"
+				   "  - ip: 10.0.0.4\n"
+				   "    workload: job-1\n"
+				   "  - ip: 10.0.0.5\n");
+
+	ck_assert_str_eq(look(t, "10.0.0.1")->workload, "web");
+	ck_assert_str_eq(look(t, "10.0.0.1")->workload_kind, "Deployment");
+	ck_assert_str_eq(look(t, "10.0.0.2")->workload, "db");
+	ck_assert_str_eq(look(t, "10.0.0.2")->workload_kind, "StatefulSet");
+	ck_assert_str_eq(look(t, "10.0.0.3")->workload, "agent");
+	ck_assert_str_eq(look(t, "10.0.0.3")->workload_kind, "DaemonSet");
+	ck_assert_str_eq(look(t, "10.0.0.4")->workload, "job-1");
+	ck_assert_str_eq(look(t, "10.0.0.4")->workload_kind, "");
+	ck_assert_str_eq(look(t, "10.0.0.5")->workload, "");
+	identity_table_free(t);
+}
+END_TEST
+
+START_TEST(workload_and_identity_errors)
+{
+	expect_error("identities:\n"
+		     "  - ip: 10.0.0.1\n"
+		     "    workload: {name: web, kind: Deployment}\n"
+		     "    workload_kind: StatefulSet\n",
+		     4, "the workload's kind is given twice");
+	expect_error("identities:\n"
+		     "  - ip: 10.0.0.1\n"
+		     "    workload_kind: Deployment\n"
+		     "    workload: {name: web, kind: Deployment}\n",
+		     4, "the workload's kind is given twice");
+	expect_error("identities:\n"
+		     "  - ip: 10.0.0.1\n"
+		     "    workload_kind: Deployment\n",
+		     3, "'workload_kind' without 'workload'");
+	expect_error("identities:\n"
+		     "  - ip: 10.0.0.1\n"
+		     "    workload: {kind: Deployment}\n",
+		     3, "'workload' has no 'name'");
+	expect_error("identities:\n"
+		     "  - ip: 10.0.0.1\n"
+		     "    workload: {name: a, owner: b}\n",
+		     3, "unknown workload key 'owner'");
+	expect_error("identities:\n"
+		     "  - ip: 10.0.0.1\n"
+		     "    workload: [a]\n",
+		     3, "'workload' must be a string, not a list");
+	expect_error("identities:\n"
+		     "  - ip: 10.0.0.1\n"
+		     "    identity: 255\n",
+		     3, "invalid 'identity' '255': use a whole number from 256 to 16777215");
+	expect_error("identities:\n"
+		     "  - ip: 10.0.0.1\n"
+		     "    identity: 16777216\n",
+		     3, "invalid 'identity' '16777216'");
+	expect_error("identities:\n"
+		     "  - ip: 10.0.0.1\n"
+		     "    identity: web\n",
+		     3, "invalid 'identity' 'web'");
+	expect_error("identities:\n"
+		     "  - ip: 10.0.0.1\n"
+		     "    identity: -300\n",
+		     3, "invalid 'identity' '-300'");
+	expect_error("identities:\n"
+		     "  - ip: 10.0.0.1\n"
+		     "    identity: 300.5\n",
+		     3, "invalid 'identity' '300.5'");
+	expect_error("identities:\n"
+		     "  - ip: 10.0.0.1\n"
+		     "    identity: [300]\n",
+		     3, "invalid 'identity' a list");
+	expect_error("identities:\n"
+		     "  - ip: 10.0.0.1\n"
+		     "    identity: 300\n"
+		     "    identity: 301\n",
+		     4, "duplicate key 'identity'");
+}
+END_TEST
+
+static uint32_t num(const struct identity_table *t, const char *ip)
+{
+	const struct identity *id = look(t, ip);
+
+	ck_assert_msg(id != NULL, "%s: no identity", ip);
+	ck_assert_msg(id->numeric >= 256 && id->numeric <= 65535, "%s: numeric %u", ip,
+		      id->numeric);
+	return id->numeric;
+}
+
+static const char *const sets_yaml =
+	"identities:\n"
+	"  - {ip: 10.0.0.1, namespace: shop, labels: {app: web}}\n"
+	"  - {ip: 10.0.0.2, namespace: shop, labels: {app: web}}\n"
+	"  - {ip: 10.0.0.3, namespace: shop, labels: {app: db}}\n"
+	"  - {ip: 10.0.0.4, namespace: other, labels: {app: web}}\n"
+	"  - {ip: 10.0.0.5, namespace: shop, pod: a}\n"
+	"  - {ip: 10.0.0.6, namespace: shop, pod: b}\n"
+	"  - {cidr: 10.1.0.0/16, namespace: shop, pod: a}\n"
+	"  - {ip: 10.0.0.7, namespace: shop, labels: [app=web]}\n"
+	"  - {ip: 10.0.0.8, namespace: shop, labels: {app: web, v: '2'}}\n";
+
+/* The same file in another order. */
+static const char *const sets_yaml_reordered =
+	"identities:\n"
+	"  - {ip: 10.0.0.8, namespace: shop, labels: {v: '2', app: web}}\n"
+	"  - {cidr: 10.1.0.0/16, namespace: shop, pod: a}\n"
+	"  - {ip: 10.0.0.6, namespace: shop, pod: b}\n"
+	"  - {ip: 10.0.0.4, namespace: other, labels: {app: web}}\n"
+	"  - {ip: 10.0.0.3, namespace: shop, labels: {app: db}}\n"
+	"  - {ip: 10.0.0.7, namespace: shop, labels: [app=web]}\n"
+	"  - {ip: 10.0.0.2, namespace: shop, labels: {app: web}}\n"
+	"  - {ip: 10.0.0.5, namespace: shop, pod: a}\n"
+	"  - {ip: 10.0.0.1, namespace: shop, labels: {app: web}}\n";
+
+static const char *const set_ips[] = {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5",
+				      "10.0.0.6", "10.1.2.3", "10.0.0.7", "10.0.0.8"};
+
+START_TEST(numeric_identities_are_label_sets)
+{
+	struct identity_table *a = load_ok("sets.yaml", sets_yaml);
+	struct identity_table *b = load_ok("sets.yaml", sets_yaml);
+	struct identity_table *c = load_ok("sets2.yaml", sets_yaml_reordered);
+	size_t i;
+
+	/* Same namespace and labels: one identity, whatever the labels' form. */
+	ck_assert_uint_eq(num(a, "10.0.0.1"), num(a, "10.0.0.2"));
+	ck_assert_uint_eq(num(a, "10.0.0.1"), num(a, "10.0.0.7"));
+	/* Other labels, another namespace, one more label: other identities. */
+	ck_assert_uint_ne(num(a, "10.0.0.1"), num(a, "10.0.0.3"));
+	ck_assert_uint_ne(num(a, "10.0.0.1"), num(a, "10.0.0.4"));
+	ck_assert_uint_ne(num(a, "10.0.0.1"), num(a, "10.0.0.8"));
+	/* Without labels the pod tells them apart; the same pod is one identity. */
+	ck_assert_uint_ne(num(a, "10.0.0.5"), num(a, "10.0.0.6"));
+	ck_assert_uint_eq(num(a, "10.0.0.5"), num(a, "10.1.2.3"));
+	ck_assert_uint_ne(num(a, "10.0.0.5"), num(a, "10.0.0.1"));
+	/* The same file gives the same numbers, loaded twice or with its entries reordered. */
+	for (i = 0; i < sizeof(set_ips) / sizeof(set_ips[0]); i++) {
+		ck_assert_uint_eq(num(a, set_ips[i]), num(b, set_ips[i]));
+		ck_assert_uint_eq(num(a, set_ips[i]), num(c, set_ips[i]));
+	}
+	identity_table_free(a);
+	identity_table_free(b);
+	identity_table_free(c);
+}
+END_TEST
+
+START_TEST(explicit_numeric_identities)
+{
+	struct identity_table *a = load_ok("sets.yaml", sets_yaml), *b;
+	uint32_t db = num(a, "10.0.0.3");
+	char doc[512];
+
+	/* db's derived number given explicitly to web: web's set has it, db gets another. */
+	snprintf(doc, sizeof(doc),
+		 "identities:\n"
+		 "  - {ip: 10.0.0.1, namespace: shop, labels: {app: web}}\n"
+		 "  - {ip: 10.0.0.2, namespace: shop, labels: {app: web}, identity: %u}\n"
+		 "  - {ip: 10.0.0.3, namespace: shop, labels: {app: db}}\n"
+		 "  - {ip: 10.0.0.9, namespace: x, identity: '70000'}\n",
+		 db);
+	b = load_ok("explicit.yaml", doc);
+	ck_assert_uint_eq(look(b, "10.0.0.1")->numeric, db);
+	ck_assert_uint_eq(look(b, "10.0.0.2")->numeric, db);
+	ck_assert_uint_ne(look(b, "10.0.0.3")->numeric, db);
+	ck_assert_uint_eq(look(b, "10.0.0.9")->numeric, 70000);
+	identity_table_free(a);
+	identity_table_free(b);
+}
+END_TEST
+
+static bool host_addr_of_an_interface(uint8_t *family, uint8_t addr[16])
+{
+	struct ifaddrs *list, *i;
+	bool found = false;
+
+	ck_assert_int_eq(getifaddrs(&list), 0);
+	for (i = list; i && !found; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+			continue;
+		memset(addr, 0, 16);
+		memcpy(addr, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
+		*family = 4;
+		found = addr[0] != 127;
+	}
+	freeifaddrs(list);
+	return found;
+}
+
+START_TEST(numeric_of_an_address)
+{
+	struct identity_table *t =
+		load_ok("n.yaml", "identities:\n"
+				  "  - {ip: 127.0.0.5, namespace: lo, identity: 777}\n"
+				  "  - {cidr: 192.0.2.128/25, namespace: shop}\n");
+	uint8_t a[16], family;
+	uint32_t shop;
+
+	identities_set(t);
+	shop = look(t, "192.0.2.200")->numeric;
+	memset(a, 0, sizeof(a));
+	inet_pton(AF_INET, "127.0.0.1", a);
+	ck_assert_uint_eq(identities_numeric(4, a), IDENTITY_HOST);
+	inet_pton(AF_INET, "127.0.0.5", a);
+	ck_assert_uint_eq(identities_numeric(4, a), 777); /* the file wins */
+	inet_pton(AF_INET, "192.0.2.200", a);
+	ck_assert_uint_eq(identities_numeric(4, a), shop);
+	inet_pton(AF_INET, "192.0.2.1", a);
+	ck_assert_uint_eq(identities_numeric(4, a), IDENTITY_WORLD);
+	inet_pton(AF_INET6, "::1", a);
+	ck_assert_uint_eq(identities_numeric(6, a), IDENTITY_HOST);
+	inet_pton(AF_INET6, "::ffff:127.0.0.1", a);
+	ck_assert_uint_eq(identities_numeric(6, a), IDENTITY_HOST);
+	inet_pton(AF_INET6, "2001:db8::1", a);
+	ck_assert_uint_eq(identities_numeric(6, a), IDENTITY_WORLD);
+	if (host_addr_of_an_interface(&family, a))
+		ck_assert_uint_eq(identities_numeric(family, a), IDENTITY_HOST);
+	identities_set(NULL);
+	inet_pton(AF_INET, "192.0.2.200", a);
+	ck_assert_uint_eq(identities_numeric(4, a), IDENTITY_WORLD);
+}
+END_TEST
+
 static void write_many(char *path, size_t size, const char *name, int n)
 {
 	FILE *f;
@@ -645,6 +882,8 @@ START_TEST(twenty_thousand_entries_are_all_found)
 	const struct identity *id;
 	int i;
 
+	static uint8_t seen[65536 / 8];
+
 	write_many(path, sizeof(path), "many.yaml", 20000);
 	ck_assert_msg(identity_table_load(path, &t, &err) == 0, "%s", err.text);
 	ck_assert_uint_eq(identity_table_size(t), 20000);
@@ -668,6 +907,15 @@ START_TEST(twenty_thousand_entries_are_all_found)
 		id = look(t, ip);
 		ck_assert_msg(id && !strcmp(id->ns, ns), "%s: got %s, want %s", ip,
 			      id ? id->ns : "nothing", ns);
+	}
+	/* 20000 label sets, 20000 numbers, all in the derived range. */
+	for (i = 0; i < 20000; i++) {
+		const struct identity *e = identity_table_entry(t, (size_t)i);
+
+		ck_assert(e->numeric >= 256 && e->numeric <= 65535);
+		ck_assert_msg(!(seen[e->numeric / 8] & (1 << e->numeric % 8)), "entry %d: %u twice",
+			      i, e->numeric);
+		seen[e->numeric / 8] |= (uint8_t)(1 << e->numeric % 8);
 	}
 	ck_assert_str_eq(look(t, "10.0.0.5")->pod, "p5");
 	ck_assert_str_eq(look(t, "fd00:2::0:7")->labels[0], "i=7");
@@ -716,7 +964,7 @@ int main(void)
 {
 	Suite *s = suite_create("identity");
 	TCase *f = tcase_create("forms"), *l = tcase_create("lookup"), *e = tcase_create("errors");
-	TCase *big = tcase_create("large");
+	TCase *big = tcase_create("large"), *n = tcase_create("numeric");
 	SRunner *r;
 	int failed;
 
@@ -737,6 +985,11 @@ int main(void)
 	tcase_add_test(e, bad_addresses_are_errors);
 	tcase_add_test(e, non_string_and_long_values_are_errors);
 	tcase_add_test(e, duplicate_prefixes_are_errors);
+	tcase_add_test(n, workloads_in_both_forms);
+	tcase_add_test(n, workload_and_identity_errors);
+	tcase_add_test(n, numeric_identities_are_label_sets);
+	tcase_add_test(n, explicit_numeric_identities);
+	tcase_add_test(n, numeric_of_an_address);
 	/* Slow under valgrind; the time limit only applies in fork mode. */
 	tcase_set_timeout(big, 120);
 	tcase_add_test(big, twenty_thousand_entries_are_all_found);
@@ -744,6 +997,7 @@ int main(void)
 	suite_add_tcase(s, f);
 	suite_add_tcase(s, l);
 	suite_add_tcase(s, e);
+	suite_add_tcase(s, n);
 	suite_add_tcase(s, big);
 	r = srunner_create(s);
 	srunner_run_all(r, CK_NORMAL);

@@ -4,6 +4,7 @@
 #ifndef FLOWSCOPE_ENRICH_IDENTITIES_H
 #define FLOWSCOPE_ENRICH_IDENTITIES_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "flowscope/enrich/identity.h"
@@ -24,8 +25,12 @@ enum identity_reserved {
 };
 
 /* The numeric identity of family/addr: its identity-file entry's, else IDENTITY_HOST for this
- * host's own addresses (loopback included), else IDENTITY_WORLD. */
+ * host's own addresses, else IDENTITY_WORLD. Cheap enough for every flow that goes out. */
 uint32_t identities_numeric(uint8_t family, const uint8_t addr[16]);
+
+/* Is family/addr one of this host's: 127.0.0.0/8, ::1 (also as ::ffff:127.x), or an address of
+ * an interface in this network namespace (read with getifaddrs at most every 5 seconds)? */
+bool identities_is_host(uint8_t family, const uint8_t addr[16]);
 
 /* Loads path and puts it in force; a file with an error leaves the table in force as it was.
  * Counted either way (a reload that took effect, or one refused). Returns 0 or a negative
