@@ -585,6 +585,133 @@ START_TEST(parse_hostports)
 }
 END_TEST
 
+/* Go's duration form, which Hubble's --since takes: several terms, each with its unit. */
+START_TEST(test_duration_compound_terms_as_go_writes_them)
+{
+	uint64_t v = 5;
+
+	ck_assert_int_eq(parse_duration_ns("1h43m", &v), 0);
+	ck_assert_uint_eq(v, (3600 + 43 * 60) * NS);
+	ck_assert_int_eq(parse_duration_ns("90s", &v), 0);
+	ck_assert_uint_eq(v, 90 * NS);
+	ck_assert_int_eq(parse_duration_ns("1m30.5s", &v), 0);
+	ck_assert_uint_eq(v, 90 * NS + 500000000ULL);
+	ck_assert_int_eq(parse_duration_ns("2h45m30s100ms", &v), 0);
+	ck_assert_uint_eq(v, (2 * 3600 + 45 * 60 + 30) * NS + 100000000ULL);
+	ck_assert_int_eq(parse_duration_ns("1.5h", &v), 0);
+	ck_assert_uint_eq(v, 5400 * NS);
+	ck_assert_int_eq(parse_duration_ns("1m1ms1us1ns", &v), 0);
+	ck_assert_uint_eq(v, 60 * NS + 1000000 + 1000 + 1);
+	ck_assert_int_eq(parse_duration_ns("3\xc2\xb5s", &v), 0); /* micro sign */
+	ck_assert_uint_eq(v, 3000);
+	ck_assert_int_eq(parse_duration_ns("3\xce\xbcs", &v), 0); /* Greek mu */
+	ck_assert_uint_eq(v, 3000);
+	ck_assert_int_eq(parse_duration_ns("1h1h", &v), 0); /* Go adds repeated units too */
+	ck_assert_uint_eq(v, 7200 * NS);
+}
+END_TEST
+
+START_TEST(test_duration_compound_refuses_missing_units_and_junk)
+{
+	uint64_t v = 77;
+
+	ck_assert_int_eq(parse_duration_ns("1h43", &v), -EINVAL);
+	ck_assert_int_eq(parse_duration_ns("1h 43m", &v), -EINVAL);
+	ck_assert_int_eq(parse_duration_ns("h1", &v), -EINVAL);
+	ck_assert_int_eq(parse_duration_ns("1h-5m", &v), -EINVAL);
+	ck_assert_int_eq(parse_duration_ns("1hm", &v), -EINVAL);
+	ck_assert_int_eq(parse_duration_ns("1e3s", &v), -EINVAL);
+	ck_assert_int_eq(parse_duration_ns("0x10s", &v), -EINVAL);
+	ck_assert_int_eq(parse_duration_ns("5000000000h5000000000h", &v), -EINVAL);
+	ck_assert_uint_eq(v, 77);
+}
+END_TEST
+
+/* Hubble's own test (hubble/pkg/time), now being 2019-07-01T14:00:00Z. */
+START_TEST(test_hubble_time_as_hubble_tests_it)
+{
+	const uint64_t now = 1561989600ULL * NS; /* 2019-07-01T14:00:00Z */
+	static const struct {
+		const char *in;
+		uint64_t want_s;
+	} cases[] = {
+		{"10s", 1561989590},
+		{"5m", 1561989300},
+		{"20h", 1561917600},
+		{"1h43m", 1561989600 - 6180},
+		{"2019-06-30T18:00:00Z", 1561917600},
+		{"2019-06-30", 1561852800},
+		{"2019-06-30T18Z", 1561917600},
+		{"2019-06-30T18:45Z", 1561920300},
+		{"2019-06-30T18+02:00", 1561910400},
+		{"2019-06-30T18:45+02:00", 1561913100},
+		/* What hubble refuses but flowctl takes: no zone means UTC, as Go reads the rest.
+		 */
+		{"2019-06-30T18:45", 1561920300},
+		{"2019-06-30T18:45:00", 1561920300},
+		{"2019-06-30t18:45:00z", 1561920300},
+		{"2019-06-30T18:45:00+0200", 1561913100},
+		{"2019-06-30T18:45:00-05:30", 1561920300 + 5 * 3600 + 1800},
+		{"Sun, 30 Jun 2019 18:45:00 +0200", 1561913100},
+		/* StampMilli, as the compact output prints it: this year, in UTC. */
+		{"Jun 30 18:45:00.000", 1561920300},
+		{"Jul  1 13:59:59", 1561989599},
+	};
+	uint64_t v;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_msg(parse_hubble_time(cases[i].in, now, &v) == 0, "%s", cases[i].in);
+		ck_assert_msg(v == cases[i].want_s * NS, "%s: %llu", cases[i].in,
+			      (unsigned long long)v);
+	}
+	ck_assert_int_eq(parse_hubble_time("2019-06-30T18:45:00.123456789Z", now, &v), 0);
+	ck_assert_uint_eq(v, 1561920300ULL * NS + 123456789);
+	ck_assert_int_eq(parse_hubble_time("Jun 30 18:45:00.250", now, &v), 0);
+	ck_assert_uint_eq(v, 1561920300ULL * NS + 250000000);
+	/* A stamp more than a day ahead of now is last year's. */
+	ck_assert_int_eq(parse_hubble_time("Dec 31 23:00:00.000", now, &v), 0);
+	ck_assert_uint_eq(v, 1546297200ULL * NS); /* 2018-12-31T23:00:00Z */
+}
+END_TEST
+
+START_TEST(test_hubble_time_refuses_what_is_no_time)
+{
+	const uint64_t now = 1561989600ULL * NS;
+	static const char *const bad[] = {
+		"",
+		"yesterday",
+		"5x",
+		"2019-06-30T",
+		"2019-06-30T1",
+		"2019-06-30T25Z",
+		"2019-06-30T18:4",
+		"2019-06-30T18:45:0",
+		"2019-06-30T18:45:00.Z",
+		"2019-06-30T18:45:00+2",
+		"2019-06-30T18:45:00+02:60",
+		"2019-06-30 18:45:00",
+		"2019-6-30",
+		"2019-06-30Z",
+		"2019-06-30T18:45:00Zjunk",
+		"Sun, 30 Jun 2019 18:45:00",
+		"Sun, 30 Jun 2019 18:45:00 GMT",
+		"Jun 30",
+		"Jun 30 18:45:00.",
+		"Foo 30 18:45:00",
+	};
+	uint64_t v = 9;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(parse_hubble_time(bad[i], now, &v) < 0, "accepted '%s'", bad[i]);
+	ck_assert_int_eq(parse_hubble_time(NULL, now, &v), -EINVAL);
+	ck_assert_int_eq(parse_hubble_time("1969-12-31T23:59:59Z", now, &v), -ERANGE);
+	ck_assert_int_eq(parse_hubble_time("60m", 10 * NS, &v), -ERANGE);
+	ck_assert_uint_eq(v, 9);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("parse");
@@ -618,6 +745,10 @@ int main(void)
 	tcase_add_test(tc, parse_numbers);
 	tcase_add_test(tc, parse_durations);
 	tcase_add_test(tc, parse_hostports);
+	tcase_add_test(tc, test_duration_compound_terms_as_go_writes_them);
+	tcase_add_test(tc, test_duration_compound_refuses_missing_units_and_junk);
+	tcase_add_test(tc, test_hubble_time_as_hubble_tests_it);
+	tcase_add_test(tc, test_hubble_time_refuses_what_is_no_time);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

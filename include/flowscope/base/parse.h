@@ -12,8 +12,8 @@
 /* Decimal unsigned integer in [0, max], no sign, no trailing text. */
 int parse_u64(const char *s, uint64_t max, uint64_t *out);
 
-/* A duration: a number with a unit ns, us, ms, s, m or h (fractions allowed: "1.5s"); a bare
- * number means seconds. */
+/* A duration: a number with a unit ns, us (also µs), ms, s, m or h (fractions allowed: "1.5s"),
+ * or several such terms as Go writes them ("1h43m", "1m30.5s"); a bare number means seconds. */
 int parse_duration_ns(const char *s, uint64_t *out);
 
 /* A size in bytes: a whole number, optionally with K, M or G (powers of 1024; "k" too). */
@@ -40,6 +40,12 @@ int parse_url(const char *s, struct url *out);
 int parse_time(const char *s, uint64_t now_ns, uint64_t *out);
 /* RFC 3339 only. */
 int parse_rfc3339(const char *s, uint64_t *out);
+/* What Hubble's --since/--until accept, and what its printer writes: a duration before now_ns
+ * ("90s", "1h43m"); "2006-01-02", "2006-01-02T15", "2006-01-02T15:04" or
+ * "2006-01-02T15:04:05[.frac]", each with "Z", "+07:00" (or "+0700") or no zone, which is UTC
+ * as in Go; RFC 1123 with a numeric zone ("Mon, 02 Jan 2006 15:04:05 -0700"); and StampMilli
+ * ("Jan  2 15:04:05.000", UTC, the latest such instant up to a day after now_ns). */
+int parse_hubble_time(const char *s, uint64_t now_ns, uint64_t *out);
 
 /* An IPv4 or IPv6 address with an optional "/LEN". Addresses are in the first 4 (IPv4) or 16
  * bytes; bits is the prefix length (32 or 128 without "/LEN"). Bits set past the prefix are
