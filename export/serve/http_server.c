@@ -328,14 +328,47 @@ static enum MHD_Result serve_flows(struct http_server *s, struct MHD_Connection 
 		     w.body.data ? w.body.data : strdup(""), w.body.len);
 }
 
-/* ---- /api/v1/graph ------------------------------------------------------------------------ */
+/* ---- /api/v1/graph and /api/v1/namespaces ------------------------------------------------- */
+
+/* A graph of filtered flows, without a window given, covers this much (the live graph's default
+ * --graph-window). */
+#define GRAPH_FILTERED_WINDOW_NS (300ULL * 1000000000ULL)
+/* deny= parameters (exclusions) in one request. */
+#define GRAPH_MAX_DENY 64
 
 struct graph_query {
 	uint64_t window_ns;
-	const char *ns;
+	struct filter_req req;	 /* the filter keys, as /api/v1/flows takes them */
+	struct filter_req *deny; /* one per deny= parameter: each excludes on its own */
+	size_t n_deny;
+	bool filtered;
 	struct errmsg e;
 	int err;
 };
+
+/* deny=KEY=V&KEY=V (URL-encoded; the format of --export-deny): one more exclusion. not_ keys all
+ * form one exclusion whose parts must all match, so a client that hides several kinds of flows
+ * at once (the dashboard's noise toggles) sends each as a deny= of its own. */
+static int graph_deny_arg(struct graph_query *q, const char *value)
+{
+	struct filter_req *d;
+
+	if (q->n_deny >= GRAPH_MAX_DENY)
+		return errmsg_set(&q->e, -EINVAL, "too many deny parameters (at most %d)",
+				  GRAPH_MAX_DENY);
+	d = realloc(q->deny, (q->n_deny + 1) * sizeof(*d));
+	if (!d)
+		return errmsg_set(&q->e, -ENOMEM, "out of memory");
+	q->deny = d;
+	d = &q->deny[q->n_deny++];
+	filter_req_init(d, FILTER_AS_PARAM);
+	if (!value || !strchr(value, '='))
+		return errmsg_set(
+			&q->e, -EINVAL,
+			"invalid deny '%s': use filter keys as KEY=VALUE&KEY=VALUE, URL-encoded (deny=process%%3Dflowd)",
+			value ? value : "");
+	return filter_req_parse(d, value, true, &q->e);
+}
 
 static enum MHD_Result graph_arg(void *cls, enum MHD_ValueKind kind, const char *key,
 				 const char *value)
@@ -348,29 +381,232 @@ static enum MHD_Result graph_arg(void *cls, enum MHD_ValueKind kind, const char 
 			q->err = errmsg_set(&q->e, -EINVAL,
 					    "invalid window '%s': use a duration such as 30s or 5m",
 					    value ? value : "");
-	} else if (!strcmp(key, "namespace")) {
-		q->ns = value ? value : "";
+		return q->err ? MHD_NO : MHD_YES;
+	}
+	q->filtered = true;
+	if (!strcmp(key, "deny")) {
+		q->err = graph_deny_arg(q, value);
 	} else {
-		q->err = errmsg_set(
-			&q->e, -EINVAL,
-			"unknown parameter '%s': /api/v1/graph takes window and namespace", key);
+		q->err = filter_req_add_named(&q->req, key, value ? value : "", &q->e);
+		if (q->err == -ENOENT)
+			q->err = errmsg_set(
+				&q->e, -ENOENT,
+				"unknown parameter '%s': /api/v1/graph takes window, deny and the filter keys of /api/v1/flows (see GET /)",
+				key);
 	}
 	return q->err ? MHD_NO : MHD_YES;
 }
 
+static void graph_query_free(struct graph_query *q)
+{
+	size_t i;
+
+	filter_req_free(&q->req);
+	for (i = 0; i < q->n_deny; i++)
+		filter_req_free(&q->deny[i]);
+	free(q->deny);
+}
+
+/* The request's filters compiled into one set: its allow filters, the not_ exclusion and every
+ * deny= exclusion. */
+static int graph_filters(struct graph_query *q, struct flow_filter_set **out)
+{
+	Flow__FlowFilter *allow[2], **deny = calloc(2 * (q->n_deny + 1), sizeof(*deny));
+	size_t n_allow = filter_req_filters(&q->req, false, allow), n_deny, i;
+
+	*out = NULL;
+	if (!deny)
+		return errmsg_set(&q->e, -ENOMEM, "out of memory");
+	n_deny = filter_req_filters(&q->req, true, deny);
+	for (i = 0; i < q->n_deny; i++)
+		n_deny += filter_req_filters(&q->deny[i], true, deny + n_deny);
+	*out = flow_filter_set_new(allow, n_allow, deny, n_deny, &q->e);
+	free(deny);
+	return *out ? 0 : -errno;
+}
+
+struct graph_build {
+	struct graph *g;
+	const struct flow_filter_set *fs;
+	const char *node_name;
+	uint64_t cutoff;
+};
+
+static int graph_build_flow(const struct flow *f, void *ctx)
+{
+	struct graph_build *b = ctx;
+	struct flow v;
+
+	if (f->copy || (f->last_seen_ns ? f->last_seen_ns : f->time_ns) < b->cutoff)
+		return 0;
+	if (f->is_reply) {
+		/* Matched as the stored flow reads, initiator -> responder: the graph's edges go
+		 * client -> server, so from_ keys select the clients. */
+		v = *f;
+		v.is_reply = false;
+		f = &v;
+	}
+	if (flow_filter_set_match(b->fs, f, b->node_name))
+		graph_add_flow(b->g, f);
+	return 0;
+}
+
+/* The graph of the stored flows that pass fs (each connection once), built for this request. */
+static int filtered_graph_json(struct http_server *s, const struct flow_filter_set *fs,
+			       struct buf *out, uint64_t now, uint64_t window_ns)
+{
+	const struct collector *col = s->opts.status ? s->opts.status->col : NULL;
+	struct graph_config gc = {.window_ns = window_ns ? window_ns : GRAPH_FILTERED_WINDOW_NS};
+	struct flow_store_stats st;
+	struct graph_build b = {.fs = fs};
+	struct flow_store *store;
+	int err;
+
+	if (!col)
+		return -ENOENT;
+	store = collector_store(col);
+	flow_store_get_stats(store, &st);
+	gc.max_tracked_flows = st.stored + 1;
+	b.g = graph_new(&gc);
+	if (!b.g)
+		return -ENOMEM;
+	b.node_name = collector_node_name(col);
+	b.cutoff = now > gc.window_ns ? now - gc.window_ns : 0;
+	flow_store_foreach_last(store, st.stored, graph_build_flow, &b);
+	err = graph_json(b.g, out, now, gc.window_ns, NULL);
+	graph_free(b.g);
+	return err;
+}
+
+/* Without filters the live graph; with any, the graph of the stored flows that match them. */
 static enum MHD_Result serve_graph(struct http_server *s, struct MHD_Connection *conn)
 {
 	struct graph_query q = {0};
+	struct flow_filter_set *fs = NULL;
 	struct buf b = BUF_INIT;
+	uint64_t now = clock_wall_ns();
+	int err;
 
 	if (!s->opts.graph)
 		return reply_error(conn, MHD_HTTP_NOT_FOUND, "the service graph is not enabled");
+	filter_req_init(&q.req, FILTER_AS_PARAM);
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, graph_arg, &q);
-	if (q.err)
-		return reply_error(conn, MHD_HTTP_BAD_REQUEST, q.e.text);
-	if (graph_json(s->opts.graph, &b, clock_wall_ns(), q.window_ns, q.ns)) {
+	err = q.err ?: (q.filtered ? graph_filters(&q, &fs) : 0);
+	graph_query_free(&q);
+	if (err)
+		return reply_error(conn, status_of(err), errmsg_text(&q.e, err));
+	if (q.filtered)
+		err = filtered_graph_json(s, fs, &b, now, q.window_ns);
+	else
+		err = graph_json(s->opts.graph, &b, now, q.window_ns, NULL);
+	flow_filter_set_free(fs);
+	if (err == -ENOENT)
+		return reply_error(conn, MHD_HTTP_NOT_FOUND, "filtered graphs need the flow store");
+	if (err) {
 		buf_free(&b);
-		return reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+		return reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+	}
+	return reply(conn, MHD_HTTP_OK, "application/json", b.data, b.len);
+}
+
+/* Namespaces, for pickers: a growing list, sorted and made unique once complete. */
+struct ns_list {
+	char **v;
+	size_t n, cap;
+	int err;
+};
+
+static void ns_add(struct ns_list *l, const char *ns)
+{
+	char **v;
+
+	/* Runs of one namespace (entries of a file, flows of a service) are common. */
+	if (l->err || !ns[0] || (l->n && !strcmp(l->v[l->n - 1], ns)))
+		return;
+	if (l->n == l->cap) {
+		v = realloc(l->v, (l->cap ? l->cap * 2 : 64) * sizeof(*v));
+		if (!v) {
+			l->err = -ENOMEM;
+			return;
+		}
+		l->v = v;
+		l->cap = l->cap ? l->cap * 2 : 64;
+	}
+	l->v[l->n] = strdup(ns);
+	if (!l->v[l->n])
+		l->err = -ENOMEM;
+	else
+		l->n++;
+}
+
+static int ns_flow(const struct flow *f, void *ctx)
+{
+	char id[320], ns[64];
+	int side;
+
+	for (side = 0; side < 2; side++) {
+		ns[0] = '\0';
+		graph_node_id(f, side, id, sizeof(id), NULL, 0, ns, sizeof(ns));
+		ns_add(ctx, ns);
+	}
+	return 0;
+}
+
+static int ns_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* {"namespaces":[...]}: those of the identity file in force and of the stored flows' graph
+ * nodes, sorted. */
+static enum MHD_Result no_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+			      const char *value)
+{
+	(void)kind;
+	(void)value;
+	*(const char **)cls = key;
+	return MHD_NO;
+}
+
+static enum MHD_Result serve_namespaces(struct http_server *s, struct MHD_Connection *conn)
+{
+	const struct identity_table *ids = identities_get();
+	const struct collector *col = s->opts.status ? s->opts.status->col : NULL;
+	struct ns_list l = {0};
+	struct buf b = BUF_INIT;
+	size_t i, n = ids ? identity_table_size(ids) : 0;
+	struct flow_store *store;
+	const char *arg = NULL;
+	struct errmsg e;
+	int err;
+
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, no_arg, &arg);
+	if (arg) {
+		errmsg_set(&e, -EINVAL, "unknown parameter '%s': /api/v1/namespaces takes none",
+			   arg);
+		return reply_error(conn, MHD_HTTP_BAD_REQUEST, e.text);
+	}
+	for (i = 0; i < n; i++)
+		ns_add(&l, identity_table_entry(ids, i)->ns);
+	store = col ? collector_store(col) : NULL;
+	if (store)
+		flow_store_foreach_last(store, flow_store_capacity(store), ns_flow, &l);
+	if (l.n)
+		qsort(l.v, l.n, sizeof(*l.v), ns_cmp);
+	err = l.err ?: buf_puts(&b, "{\"namespaces\":[");
+	for (i = 0; !err && i < l.n; i++) {
+		if (i && !strcmp(l.v[i], l.v[i - 1]))
+			continue;
+		err = i ? buf_puts(&b, ",") : 0;
+		err = err ?: buf_json_str(&b, l.v[i], strlen(l.v[i]));
+	}
+	err = err ?: buf_puts(&b, "]}\n");
+	for (i = 0; i < l.n; i++)
+		free(l.v[i]);
+	free(l.v);
+	if (err) {
+		buf_free(&b);
+		return reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
 	}
 	return reply(conn, MHD_HTTP_OK, "application/json", b.data, b.len);
 }
@@ -505,11 +741,14 @@ static enum MHD_Result serve_status(struct http_server *s, struct MHD_Connection
 static const char index_text[] =
 	"flowd: Flowscope node agent\n"
 	"\n"
-	"GET /api/v1/flows?last=N[&follow=1][&format=json|pb]  flows as NDJSON or protobuf frames\n"
-	"    also first=N, since=T, until=T (RFC 3339 or 5m ago), and the filter keys of\n"
-	"    `flowctl observe --help` (to_port=443, ...; not_KEY to exclude)\n"
+	"GET /api/v1/flows?last=N[&follow=1][&format=json|pb]  flow events as NDJSON or protobuf\n"
+	"    frames, in time order; also first=N, since=T, until=T (RFC 3339 or 5m ago),\n"
+	"    per_flow=1 (one per flow in its latest state instead of every event), and the\n"
+	"    filter keys of `flowctl observe --help` (to_port=443, ...; not_KEY to exclude)\n"
 	"GET /api/v1/status                                   counters as JSON\n"
-	"GET /api/v1/graph?window=5m[&namespace=NS]           the service graph as JSON\n"
+	"GET /api/v1/graph?window=5m[&FILTERS][&deny=K%3DV]   the service graph as JSON (of the\n"
+	"    matching flows with filters: the keys of /api/v1/flows; deny=K=V&K=V excludes)\n"
+	"GET /api/v1/namespaces                               namespaces (identity file, graph)\n"
 	"GET /metrics                                         Prometheus metrics\n"
 	"GET /healthz                                         liveness\n";
 
@@ -552,6 +791,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return serve_status(s, conn);
 	if (!strcmp(url, "/api/v1/graph"))
 		return serve_graph(s, conn);
+	if (!strcmp(url, "/api/v1/namespaces"))
+		return serve_namespaces(s, conn);
 	if (!strcmp(url, "/metrics"))
 		return serve_metrics(s, conn);
 	if (!strcmp(url, "/healthz"))
