@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -47,6 +49,8 @@ struct grpc_client {
 	void (*idle_cb)(void *ctx);
 	void *idle_ctx;
 	bool delivered;
+	int watch_fd;	 /* -1, or an fd whose error or hang-up ends a call */
+	int deadline_ms; /* of each call, 0: none */
 };
 
 static ssize_t on_send(nghttp2_session *s, const uint8_t *d, size_t n, int flags, void *u)
@@ -259,9 +263,51 @@ static int session_read(struct grpc_client *c)
 	}
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for a non-blocking connect() on fd until deadline: 0 or the positive errno. */
+static int connect_wait(int fd, int64_t deadline)
+{
+	struct pollfd p = {fd, POLLOUT, 0};
+	socklen_t sl = sizeof(int);
+	int err = 0, r;
+
+	for (;;) {
+		int64_t left = deadline - mono_ms();
+
+		if (left <= 0)
+			return ETIMEDOUT;
+		r = poll(&p, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return errno;
+		if (r == 0)
+			return ETIMEDOUT;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl))
+			return errno;
+		return err;
+	}
+}
+
+static int connect_error(struct errmsg *e, int err, int timeout_ms)
+{
+	if (err == ETIMEDOUT)
+		return errmsg_set(e, -ETIMEDOUT, "connection timed out (no answer within %d ms)",
+				  timeout_ms);
+	return errmsg_set(e, -err, "%s", strerror(err));
+}
+
 static int tcp_connect(const char *host, uint16_t port, int timeout_ms, struct errmsg *e)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
+	int64_t deadline = mono_ms() + timeout_ms;
 	char portstr[8];
 	int fd = -1, r, last = ECONNREFUSED;
 
@@ -269,45 +315,81 @@ static int tcp_connect(const char *host, uint16_t port, int timeout_ms, struct e
 	r = getaddrinfo(host, portstr, &hints, &res);
 	if (r)
 		return errmsg_set(e, -EHOSTUNREACH, "cannot resolve %s: %s", host, gai_strerror(r));
+	/* Every address gets a try; a timeout is what is reported when any attempt timed out
+	 * and none succeeded, as that is what the user must act on. */
 	for (ai = res; ai; ai = ai->ai_next) {
-		struct pollfd p;
-		socklen_t sl = sizeof(last);
-
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		r = connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : errno;
+		if (r == EINPROGRESS)
+			r = connect_wait(fd, deadline);
+		if (r == 0)
 			break;
-		if (errno == EINPROGRESS) {
-			p = (struct pollfd){fd, POLLOUT, 0};
-			if (poll(&p, 1, timeout_ms) == 1 &&
-			    !getsockopt(fd, SOL_SOCKET, SO_ERROR, &last, &sl) && last == 0)
-				break;
-			if (last == 0)
-				last = ETIMEDOUT;
-		} else {
-			last = errno;
-		}
+		if (last != ETIMEDOUT)
+			last = r;
 		close(fd);
 		fd = -1;
 	}
 	freeaddrinfo(res);
 	if (fd < 0)
-		return errmsg_set(e, -last, "%s", strerror(last));
+		return connect_error(e, last, timeout_ms);
 	r = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &r, sizeof(r));
 	return fd;
 }
 
-static int tls_setup(struct grpc_client *c, const struct grpc_client_opts *o, struct errmsg *e)
+static int unix_connect(const char *path, int timeout_ms, struct errmsg *e)
 {
-	const char *name = o->tls_server_name ? o->tls_server_name : o->host;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd, r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return errmsg_set(e, -ENAMETOOLONG, "unix socket path too long: %s", path);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errmsg_set(e, -errno, "socket: %s", strerror(errno));
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : errno;
+	if (r == EINPROGRESS || r == EAGAIN)
+		r = connect_wait(fd, mono_ms() + timeout_ms);
+	if (r) {
+		close(fd);
+		return connect_error(e, r, timeout_ms);
+	}
+	return fd;
+}
+
+static int tls_context(struct grpc_client *c, const struct grpc_client_opts *o, struct errmsg *e)
+{
+	const char *first = o->tls_ca ? o->tls_ca : (o->n_tls_cas ? o->tls_cas[0] : NULL);
+	size_t i;
+
+	c->ctx = tls_client_ctx(first, o->tls_cert, o->tls_key, "h2", e);
+	if (!c->ctx)
+		return -EINVAL;
+	for (i = o->tls_ca ? 0 : 1; i < o->n_tls_cas; i++)
+		if (SSL_CTX_load_verify_locations(c->ctx, o->tls_cas[i], NULL) != 1)
+			return errmsg_set(e, -EINVAL, "cannot load the CA bundle %s: %s",
+					  o->tls_cas[i], tls_error_text());
+	if (o->tls_insecure)
+		SSL_CTX_set_verify(c->ctx, SSL_VERIFY_NONE, NULL);
+	return 0;
+}
+
+static int tls_setup(struct grpc_client *c, const struct grpc_client_opts *o, int timeout_ms,
+		     struct errmsg *e)
+{
+	const char *name = o->tls_server_name ? o->tls_server_name
+			   : o->unix_path     ? "localhost"
+					      : o->host;
+	int64_t deadline = mono_ms() + timeout_ms;
 	struct pollfd p;
 	int r;
 
-	c->ctx = tls_client_ctx(o->tls_ca, o->tls_cert, o->tls_key, "h2", e);
-	if (!c->ctx)
-		return -EINVAL;
+	r = tls_context(c, o, e);
+	if (r)
+		return r;
 	c->ssl = SSL_new(c->ctx);
 	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1 || tls_set_peer_name(c->ssl, name))
 		return errmsg_set(e, -EPROTO, "TLS: %s", tls_error_text());
@@ -325,8 +407,11 @@ static int tls_setup(struct grpc_client *c, const struct grpc_client_opts *o, st
 			return errmsg_set(e, -EPROTO, "TLS handshake failed: %s", tls_error_text());
 		}
 		p = (struct pollfd){c->fd, r == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, 0};
-		if (poll(&p, 1, 5000) != 1)
-			return errmsg_set(e, -ETIMEDOUT, "TLS handshake timed out");
+		r = (int)(deadline - mono_ms());
+		if (r <= 0 || poll(&p, 1, r) == 0)
+			return errmsg_set(e, -ETIMEDOUT,
+					  "TLS handshake timed out (no answer within %d ms)",
+					  timeout_ms);
 	}
 	c->tls = true;
 	return 0;
@@ -336,21 +421,27 @@ int grpc_client_connect(struct grpc_client **out, const struct grpc_client_opts 
 			struct errmsg *e)
 {
 	struct grpc_client *c = calloc(1, sizeof(*c));
+	int timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 5000;
 	nghttp2_session_callbacks *cbs;
 	int r;
 
 	if (!c)
 		return -ENOMEM;
-	c->fd = tcp_connect(opts->host, opts->port, opts->timeout_ms ? opts->timeout_ms : 5000, e);
+	c->watch_fd = -1;
+	c->fd = opts->unix_path ? unix_connect(opts->unix_path, timeout_ms, e)
+				: tcp_connect(opts->host, opts->port, timeout_ms, e);
 	if (c->fd < 0) {
 		r = c->fd;
 		free(c);
 		return r;
 	}
-	snprintf(c->authority, sizeof(c->authority), strchr(opts->host, ':') ? "[%s]:%u" : "%s:%u",
-		 opts->host, opts->port);
-	if (opts->tls_ca) {
-		r = tls_setup(c, opts, e);
+	if (opts->unix_path)
+		snprintf(c->authority, sizeof(c->authority), "localhost");
+	else
+		snprintf(c->authority, sizeof(c->authority),
+			 strchr(opts->host, ':') ? "[%s]:%u" : "%s:%u", opts->host, opts->port);
+	if (opts->tls || opts->tls_insecure || opts->tls_ca || opts->n_tls_cas) {
+		r = tls_setup(c, opts, timeout_ms, e);
 		if (r)
 			goto fail;
 	}
@@ -388,6 +479,16 @@ void grpc_client_set_idle_cb(struct grpc_client *c, void (*cb)(void *ctx), void 
 {
 	c->idle_cb = cb;
 	c->idle_ctx = ctx;
+}
+
+void grpc_client_watch_fd(struct grpc_client *c, int fd)
+{
+	c->watch_fd = fd;
+}
+
+void grpc_client_set_deadline(struct grpc_client *c, int ms)
+{
+	c->deadline_ms = ms > 0 ? ms : 0;
 }
 
 int grpc_client_fd(const struct grpc_client *c)
@@ -431,10 +532,72 @@ int grpc_client_call(struct grpc_client *c, const char *path, const ProtobufCMes
 	return r;
 }
 
+/* Waits up to ms for input; 1 when there is some, 0 when none, 2 when the watched fd reports an
+ * error or hang-up, or a negative errno. */
+static int wait_input(struct grpc_client *c, int ms)
+{
+	struct pollfd p[2] = {{c->fd, POLLIN, 0}, {c->watch_fd, 0, 0}};
+	int r;
+
+	if (c->tls && SSL_pending(c->ssl))
+		return 1;
+	r = poll(p, c->watch_fd >= 0 ? 2 : 1, ms);
+	if (r < 0)
+		return errno == EINTR ? 0 : -errno;
+	if (c->watch_fd >= 0 && p[1].revents & (POLLERR | POLLHUP | POLLNVAL))
+		return 2;
+	return r > 0;
+}
+
+/* Ends the current stream on the client's side (RST_STREAM CANCEL). */
+static void cancel_stream(struct grpc_client *c)
+{
+	c->cancelled = true;
+	nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, c->stream_id, NGHTTP2_CANCEL);
+	session_flush(c);
+}
+
+/* Waits for the call's next input: 1 to read, 0 to look again, a negative errno, or the end of
+ * the call as -(1000 + the gRPC status to return): CANCELLED or DEADLINE_EXCEEDED. */
+static int call_wait(struct grpc_client *c, volatile int *stop, int64_t deadline, struct errmsg *e)
+{
+	int r;
+
+	if ((stop && *stop) || (deadline && mono_ms() >= deadline)) {
+		bool late = !(stop && *stop);
+
+		cancel_stream(c);
+		if (late)
+			errmsg_set(e, 0, "deadline exceeded (no answer within %d ms)",
+				   c->deadline_ms);
+		else
+			errmsg_set(e, 0, "cancelled");
+		return late ? -1004 : -1001;
+	}
+	r = wait_input(c, 0);
+	if (r == 0) {
+		/* Everything received so far is delivered: a good moment for the caller to
+		 * flush its output, once per burst, not per message. */
+		if (c->delivered && c->idle_cb)
+			c->idle_cb(c->idle_ctx);
+		c->delivered = false;
+		r = wait_input(c, 200);
+	}
+	if (r == 2) {
+		cancel_stream(c);
+		errmsg_set(e, 0, "cancelled: the output was closed");
+		return -1001;
+	}
+	return r;
+}
+
 int grpc_client_call_raw(struct grpc_client *c, const char *path, const char *content_type,
 			 const void *body, size_t len, grpc_client_msg_cb cb, void *ctx,
 			 volatile int *stop, struct errmsg *e)
 {
+	char timeout[24];
+
+	snprintf(timeout, sizeof(timeout), "%dm", c->deadline_ms);
 	nghttp2_nv hdrs[] = {
 		NV(":method", "POST"),
 		NV(":scheme", c->tls ? "https" : "http"),
@@ -443,8 +606,10 @@ int grpc_client_call_raw(struct grpc_client *c, const char *path, const char *co
 		NV("content-type", content_type ? content_type : "application/grpc+proto"),
 		NV("te", "trailers"),
 		NV("user-agent", "flowctl/0.1 grpc-c-nghttp2"),
+		NV("grpc-timeout", timeout),
 	};
 	nghttp2_data_provider prd = {.read_callback = req_read};
+	int64_t deadline = c->deadline_ms ? mono_ms() + c->deadline_ms : 0;
 	int r;
 
 	buf_reset(&c->req);
@@ -460,47 +625,26 @@ int grpc_client_call_raw(struct grpc_client *c, const char *path, const char *co
 	c->closed = c->cancelled = false;
 	c->err.text[0] = '\0';
 	c->stream_id = nghttp2_submit_request(c->session, NULL, hdrs,
-					      sizeof(hdrs) / sizeof(hdrs[0]), &prd, NULL);
+					      sizeof(hdrs) / sizeof(hdrs[0]) - !c->deadline_ms,
+					      &prd, NULL);
 	if (c->stream_id < 0) {
 		errmsg_set(e, 0, "cannot start the request: %s", nghttp2_strerror(c->stream_id));
 		return -EPROTO;
 	}
 	while (!c->closed) {
-		struct pollfd p = {c->fd, POLLIN, 0};
-
 		r = session_flush(c);
 		if (r)
 			goto io_err;
-		if (stop && *stop && !c->cancelled) {
-			c->cancelled = true;
-			nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, c->stream_id,
-						  NGHTTP2_CANCEL);
-			session_flush(c);
-			errmsg_set(e, 0, "cancelled");
-			return 1; /* CANCELLED */
-		}
 		if (c->cancelled) {
 			session_flush(c);
 			errmsg_set(e, 0, "%s", c->err.text[0] ? c->err.text : "cancelled");
 			return c->err.text[0] ? -EPROTO : 1;
 		}
-		if (c->tls && SSL_pending(c->ssl)) {
-			r = 1;
-		} else {
-			r = poll(&p, 1, 0);
-			if (r == 0) {
-				/* Everything received so far is delivered: a good moment for the
-				 * caller to flush its output, once per burst, not per message. */
-				if (c->delivered && c->idle_cb)
-					c->idle_cb(c->idle_ctx);
-				c->delivered = false;
-				r = poll(&p, 1, 200);
-			}
-		}
-		if (r < 0 && errno != EINTR) {
-			r = -errno;
+		r = call_wait(c, stop, deadline, e);
+		if (r <= -1000)
+			return -r - 1000;
+		if (r < 0)
 			goto io_err;
-		}
 		if (r > 0) {
 			r = session_read(c);
 			if (r)

@@ -3,6 +3,7 @@
 #ifndef FLOWSCOPE_BASE_GRPC_CLIENT_H
 #define FLOWSCOPE_BASE_GRPC_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
@@ -14,19 +15,33 @@ struct grpc_client;
 struct grpc_client_opts {
 	const char *host; /* name or address */
 	uint16_t port;
-	int timeout_ms;			/* connect timeout; 0: 5000 */
-	const char *tls_ca;		/* enables TLS: CA bundle to verify the server */
+	const char *unix_path;	    /* instead of host and port: a unix socket's path */
+	int timeout_ms;		    /* connect (and TLS handshake) timeout; 0: 5000 */
+	bool tls;		    /* TLS, verified against the system's CAs unless CAs given */
+	bool tls_insecure;	    /* TLS without verifying the server's certificate */
+	const char *tls_ca;	    /* a CA bundle to verify the server (enables TLS) */
+	const char *const *tls_cas; /* more CA bundles (n_tls_cas of them; enable TLS) */
+	size_t n_tls_cas;
 	const char *tls_cert, *tls_key; /* client certificate for mTLS */
 	const char *tls_server_name;	/* name to verify; default host */
 };
 
-/* Connects. Returns 0 or a negative errno with the reason in e. */
+/* Connects. Returns 0 or a negative errno with the reason in e: -ETIMEDOUT ("timed out") when
+ * the server did not answer within timeout_ms, -ECONNREFUSED, -EHOSTUNREACH for a name that
+ * does not resolve, -EPROTO for TLS failures. */
 int grpc_client_connect(struct grpc_client **out, const struct grpc_client_opts *opts,
 			struct errmsg *e);
 void grpc_client_close(struct grpc_client *c);
 /* cb(ctx) runs whenever the client has delivered messages and is about to wait for more:
  * the place to flush buffered output once per burst instead of once per message. */
 void grpc_client_set_idle_cb(struct grpc_client *c, void (*cb)(void *ctx), void *ctx);
+/* Calls end as if stopped (returning 1, CANCELLED) when fd reports an error or a hang-up, e.g.
+ * stdout a pipe whose reader went away, so that `flowctl observe -f | head -1` ends with head
+ * even when no flow comes to be written. -1: none. */
+void grpc_client_watch_fd(struct grpc_client *c, int fd);
+/* A deadline for each following call (0: none): the call is cancelled after ms and returns 4
+ * (DEADLINE_EXCEEDED); the server is told in a grpc-timeout header. */
+void grpc_client_set_deadline(struct grpc_client *c, int ms);
 /* The connection's socket (for poll, or for tests that cut the connection). */
 int grpc_client_fd(const struct grpc_client *c);
 
