@@ -2,7 +2,9 @@
  * Values are checked here once and stored in canonical form, then set on the FlowFilter fields
  * the key names through protobuf-c's descriptors, so a key is one table row. */
 #include <ctype.h>
+#include <net/if.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 
 #include "flowscope/base/parse.h"
 #include "flowscope/filter/filter.h"
+#include "flowscope/pipeline/flow_view.h"
 #include "flowscope/record.h"
 
 #define CANON_MAX 300
@@ -134,6 +137,120 @@ static int check_namespace(const char *v, char *canon, size_t len, const char **
 	return 0;
 }
 
+static int check_identity(const char *v, char *canon, size_t len, const char **why)
+{
+	uint32_t id;
+
+	*why = FILTER_HINT_IDENTITY;
+	if (filter_parse_identity(v, &id))
+		return -EINVAL;
+	snprintf(canon, len, "%u", id);
+	return 0;
+}
+
+/* Hubble's [KIND/]NAME: "web", "Deployment/web", "Deployment/" (any workload of that kind). */
+static int check_workload(const char *v, char *canon, size_t len, const char **why)
+{
+	*why = "use a workload name, KIND/NAME or KIND/ (e.g. Deployment/web), at most 255 "
+	       "characters";
+	if (!*v || strlen(v) > FILTER_MAX_SELECTOR)
+		return -EINVAL;
+	snprintf(canon, len, "%s", v);
+	return 0;
+}
+
+/* A name, or digits for an index. */
+static int check_interface(const char *v, char *canon, size_t len, const char **why)
+{
+	uint64_t idx;
+
+	*why = FILTER_HINT_INTERFACE;
+	if (isdigit((unsigned char)v[0]))
+		return parse_u64(v, UINT32_MAX, &idx) || !idx ? -EINVAL
+							      : (snprintf(canon, len, "%s", v), 0);
+	if (!*v || strlen(v) >= IF_NAMESIZE || strpbrk(v, "/ \t\n"))
+		return -EINVAL;
+	snprintf(canon, len, "%s", v);
+	return 0;
+}
+
+static int check_drop_reason(const char *v, char *canon, size_t len, const char **why)
+{
+	*why = FILTER_HINT_DROP_REASON;
+	return check_enum(&flow__drop_reason__descriptor, v, canon, len);
+}
+
+static int check_uuid(const char *v, char *canon, size_t len, const char **why)
+{
+	uint8_t u[16];
+	size_t i;
+
+	*why = FILTER_HINT_UUID;
+	if (flow_uuid_parse(v, u))
+		return -EINVAL;
+	for (i = 0; v[i] && i + 1 < len; i++)
+		canon[i] = (char)tolower((unsigned char)v[i]);
+	canon[i] = '\0';
+	return 0;
+}
+
+/* Canonical form: the numbers, "4:0" for trace:to-endpoint. */
+static int check_type(const char *v, char *canon, size_t len, const char **why)
+{
+	int32_t type, sub;
+	bool match_sub;
+
+	*why = FILTER_HINT_TYPE;
+	if (filter_parse_type(v, &type, &match_sub, &sub))
+		return -EINVAL;
+	if (match_sub)
+		snprintf(canon, len, "%d:%d", type, sub);
+	else
+		snprintf(canon, len, "%d", type);
+	return 0;
+}
+
+static int check_regex(const char *v, char *canon, size_t len, const char **why)
+{
+	char detail[128];
+
+	*why = FILTER_HINT_REGEX;
+	if (filter_parse_regex(v, NULL, detail, sizeof(detail)))
+		return -EINVAL;
+	snprintf(canon, len, "%s", v);
+	return 0;
+}
+
+static int check_http_status(const char *v, char *canon, size_t len, const char **why)
+{
+	*why = FILTER_HINT_HTTP_STATUS;
+	if (filter_parse_http_status(v))
+		return -EINVAL;
+	snprintf(canon, len, "%s", v);
+	return 0;
+}
+
+/* Hubble's --http-header KEY:VALUE (either may be empty: any key, any value). */
+static int check_http_header(const char *v, char *canon, size_t len, const char **why)
+{
+	*why = "use KEY:VALUE, e.g. content-type:application/json, at most 255 characters";
+	if (!strchr(v, ':') || strlen(v) > FILTER_MAX_SELECTOR)
+		return -EINVAL;
+	snprintf(canon, len, "%s", v);
+	return 0;
+}
+
+static int check_bool(const char *v, char *canon, size_t len, const char **why)
+{
+	bool b;
+
+	*why = "use true or false";
+	if (parse_bool(v, &b))
+		return -EINVAL;
+	snprintf(canon, len, "%s", b ? "true" : "false");
+	return 0;
+}
+
 /* A key for either side and its from_ and to_ forms. */
 #define EITHER(n, arg, help, sf, df, chk)                                                          \
 	{n, NULL, FILTER_EITHER, arg, help " (source or destination)", sf, df, chk},               \
@@ -174,6 +291,48 @@ const struct filter_key filter_keys[] = {
 	 check_selector},
 	{"graph_edge", "edge", FILTER_BOTH, "ID", "service-graph edge (e:CLIENT>SERVER)",
 	 "graph_edge", "graph_edge", check_selector},
+	EITHER("identity", "ID", "numeric identity, or host, world, ...", "source_identity",
+	       "destination_identity", check_identity),
+	EITHER("workload", "[KIND/]NAME", "workload, e.g. Deployment/web", "source_workload",
+	       "destination_workload", check_workload),
+	EITHER("process", "PATTERN", "local process name, e.g. nginx*", "source_process",
+	       "destination_process", check_selector),
+	EITHER("container", "ID", "local process's container id prefix, or host",
+	       "source_container", "destination_container", check_selector),
+	EITHER("cluster", "NAME", "cluster name: matches nothing (no clusters)",
+	       "source_cluster_name", "destination_cluster_name", check_selector),
+	{"type", NULL, FILTER_BOTH, "TYPE[:SUB]",
+	 "event type, e.g. trace, drop, l7, trace:to-endpoint", "event_type", "event_type",
+	 check_type},
+	{"interface", NULL, FILTER_BOTH, "NAME|INDEX", "interface the event was seen on",
+	 "interface", "interface", check_interface},
+	{"drop_reason_desc", NULL, FILTER_BOTH, "REASON",
+	 "drops for this reason, e.g. POLICY_DENIED (any case)", "drop_reason_desc",
+	 "drop_reason_desc", check_drop_reason},
+	{"uuid", NULL, FILTER_BOTH, "UUID", "the event with this uuid", "uuid", "uuid", check_uuid},
+	{"dns_query", NULL, FILTER_BOTH, "REGEX",
+	 "DNS query regular expression (names end with '.')", "dns_query", "dns_query",
+	 check_regex},
+	{"node_label", NULL, FILTER_BOTH, "SELECTOR", "node label selector, e.g. zone=a",
+	 "node_labels", "node_labels", check_selector},
+	{"http_status", NULL, FILTER_BOTH, "CODE",
+	 "HTTP status or prefix (5+): matches nothing (no HTTP)", "http_status_code",
+	 "http_status_code", check_http_status},
+	{"http_method", NULL, FILTER_BOTH, "METHOD", "HTTP method: matches nothing (no HTTP)",
+	 "http_method", "http_method", check_selector},
+	{"http_path", NULL, FILTER_BOTH, "REGEX",
+	 "HTTP path regular expression: matches nothing (no HTTP)", "http_path", "http_path",
+	 check_regex},
+	{"http_url", NULL, FILTER_BOTH, "REGEX",
+	 "HTTP URL regular expression: matches nothing (no HTTP)", "http_url", "http_url",
+	 check_regex},
+	{"http_header", NULL, FILTER_BOTH, "KEY:VALUE", "HTTP header: matches nothing (no HTTP)",
+	 "http_header", "http_header", check_http_header},
+	{"trace_id", NULL, FILTER_BOTH, "ID", "trace id: matches nothing (no tracing)", "trace_id",
+	 "trace_id", check_selector},
+	{"encrypted", NULL, FILTER_BOTH, "BOOL",
+	 "false: all events; true: none (no encryption seen)", "encrypted", "encrypted",
+	 check_bool},
 };
 
 const size_t filter_n_keys = sizeof(filter_keys) / sizeof(filter_keys[0]);
@@ -241,6 +400,158 @@ void filter_req_free(struct filter_req *r)
 	filter_req_init(r, r->spelling);
 }
 
+/* The message-typed values, each in one allocation (the struct, then its strings) so that
+ * filter_msg_clear() frees it with one free(). */
+static void *new_tcp_flags(const char *canon)
+{
+	Flow__TCPFlags *t = malloc(sizeof(*t));
+	uint16_t bits;
+
+	if (!t || parse_tcp_flags(canon, &bits)) {
+		free(t);
+		return NULL;
+	}
+	flow__tcpflags__init(t);
+	t->fin = !!(bits & FLOW_TCP_FIN), t->syn = !!(bits & FLOW_TCP_SYN);
+	t->rst = !!(bits & FLOW_TCP_RST), t->psh = !!(bits & FLOW_TCP_PSH);
+	t->ack = !!(bits & FLOW_TCP_ACK), t->urg = !!(bits & FLOW_TCP_URG);
+	t->ece = !!(bits & FLOW_TCP_ECE), t->cwr = !!(bits & FLOW_TCP_CWR);
+	t->ns = !!(bits & FLOW_TCP_NS);
+	return t;
+}
+
+/* A struct of size bytes followed by the two strings a (n_a bytes) and b, pointed to by *pa and
+ * *pb (offsets into the struct). */
+static void *new_with_strings(size_t size, size_t pa, const char *a, size_t n_a, size_t pb,
+			      const char *b)
+{
+	size_t n_b = strlen(b);
+	char *m = calloc(1, size + n_a + n_b + 2), *sa = m + size, *sb = sa + n_a + 1;
+
+	if (!m)
+		return NULL;
+	memcpy(sa, a, n_a);
+	memcpy(sb, b, n_b);
+	*(char **)(m + pa) = sa;
+	*(char **)(m + pb) = sb;
+	return m;
+}
+
+/* "[KIND/]NAME" as hubble observe --workload reads it. */
+static void *new_workload(const char *canon)
+{
+	const char *slash = strchr(canon, '/');
+	Flow__Workload *w;
+
+	if (slash)
+		w = new_with_strings(sizeof(*w), offsetof(Flow__Workload, kind), canon,
+				     (size_t)(slash - canon), offsetof(Flow__Workload, name),
+				     slash + 1);
+	else
+		w = new_with_strings(sizeof(*w), offsetof(Flow__Workload, kind), "", 0,
+				     offsetof(Flow__Workload, name), canon);
+	if (w)
+		w->base = (ProtobufCMessage)PROTOBUF_C_MESSAGE_INIT(&flow__workload__descriptor);
+	return w;
+}
+
+static void *new_http_header(const char *canon)
+{
+	const char *colon = strchr(canon, ':');
+	Flow__HTTPHeader *h = new_with_strings(sizeof(*h), offsetof(Flow__HTTPHeader, key), canon,
+					       (size_t)(colon - canon),
+					       offsetof(Flow__HTTPHeader, value), colon + 1);
+
+	if (h)
+		h->base = (ProtobufCMessage)PROTOBUF_C_MESSAGE_INIT(&flow__httpheader__descriptor);
+	return h;
+}
+
+static void *new_interface(const char *canon)
+{
+	bool index = isdigit((unsigned char)canon[0]);
+	size_t n = index ? 0 : strlen(canon);
+	Flow__NetworkInterface *i = calloc(1, sizeof(*i) + n + 1);
+
+	if (!i)
+		return NULL;
+	flow__network_interface__init(i);
+	i->name = (char *)(i + 1);
+	memcpy(i->name, canon, n);
+	i->index = index ? (uint32_t)strtoul(canon, NULL, 10) : 0;
+	return i;
+}
+
+static void *new_event_type(const char *canon)
+{
+	Flow__EventTypeFilter *t = malloc(sizeof(*t));
+
+	if (!t)
+		return NULL;
+	flow__event_type_filter__init(t);
+	t->match_sub_type = sscanf(canon, "%d:%d", &t->type, &t->sub_type) == 2;
+	return t;
+}
+
+static const struct {
+	const ProtobufCMessageDescriptor *d;
+	void *(*make)(const char *canon);
+} message_values[] = {
+	{&flow__tcpflags__descriptor, new_tcp_flags},
+	{&flow__workload__descriptor, new_workload},
+	{&flow__httpheader__descriptor, new_http_header},
+	{&flow__network_interface__descriptor, new_interface},
+	{&flow__event_type_filter__descriptor, new_event_type},
+};
+
+/* canon converted to the type of fd, into slot. */
+static int convert(const ProtobufCFieldDescriptor *fd, const char *canon, void *slot)
+{
+	const ProtobufCEnumValue *ev;
+	size_t i;
+
+	switch (fd->type) {
+	case PROTOBUF_C_TYPE_ENUM:
+		ev = protobuf_c_enum_descriptor_get_value_by_name(fd->descriptor, canon);
+		if (!ev)
+			return -EINVAL;
+		*(int *)slot = ev->value;
+		return 0;
+	case PROTOBUF_C_TYPE_UINT32:
+		*(uint32_t *)slot = (uint32_t)strtoul(canon, NULL, 10);
+		return 0;
+	case PROTOBUF_C_TYPE_BOOL:
+		*(protobuf_c_boolean *)slot = !strcmp(canon, "true");
+		return 0;
+	case PROTOBUF_C_TYPE_STRING:
+		*(char **)slot = strdup(canon);
+		return *(char **)slot ? 0 : -ENOMEM;
+	case PROTOBUF_C_TYPE_MESSAGE:
+		for (i = 0; i < sizeof(message_values) / sizeof(message_values[0]); i++)
+			if (message_values[i].d == fd->descriptor) {
+				*(void **)slot = message_values[i].make(canon);
+				return *(void **)slot ? 0 : -ENOMEM;
+			}
+		return -EINVAL;
+	default:
+		return -EINVAL;
+	}
+}
+
+static size_t value_size(const ProtobufCFieldDescriptor *fd)
+{
+	switch (fd->type) {
+	case PROTOBUF_C_TYPE_ENUM:
+		return sizeof(int);
+	case PROTOBUF_C_TYPE_UINT32:
+		return sizeof(uint32_t);
+	case PROTOBUF_C_TYPE_BOOL:
+		return sizeof(protobuf_c_boolean);
+	default:
+		return sizeof(void *);
+	}
+}
+
 /* Appends canon to the repeated field named field of m, converted to the field's type. */
 static int append(Flow__FlowFilter *m, const char *field, const char *canon)
 {
@@ -248,46 +559,20 @@ static int append(Flow__FlowFilter *m, const char *field, const char *canon)
 		protobuf_c_message_descriptor_get_field_by_name(m->base.descriptor, field);
 	size_t *n, esize;
 	char **arr, *slot;
+	int err;
 
 	if (!fd || fd->label != PROTOBUF_C_LABEL_REPEATED)
 		return -EINVAL;
 	n = (size_t *)((char *)m + fd->quantifier_offset);
 	arr = (char **)((char *)m + fd->offset);
-	esize = fd->type == PROTOBUF_C_TYPE_ENUM ? sizeof(int) : sizeof(void *);
+	esize = value_size(fd);
 	slot = realloc(*arr, esize * (*n + 1));
 	if (!slot)
 		return -ENOMEM;
 	*arr = slot;
-	slot += esize * *n;
-	if (fd->type == PROTOBUF_C_TYPE_ENUM) {
-		const ProtobufCEnumValue *ev =
-			protobuf_c_enum_descriptor_get_value_by_name(fd->descriptor, canon);
-
-		if (!ev)
-			return -EINVAL;
-		*(int *)slot = ev->value;
-	} else if (fd->type == PROTOBUF_C_TYPE_MESSAGE) {
-		Flow__TCPFlags *t = malloc(sizeof(*t));
-		uint16_t bits;
-
-		if (!t || parse_tcp_flags(canon, &bits)) {
-			free(t);
-			return -ENOMEM;
-		}
-		flow__tcpflags__init(t);
-		t->fin = !!(bits & FLOW_TCP_FIN), t->syn = !!(bits & FLOW_TCP_SYN);
-		t->rst = !!(bits & FLOW_TCP_RST), t->psh = !!(bits & FLOW_TCP_PSH);
-		t->ack = !!(bits & FLOW_TCP_ACK), t->urg = !!(bits & FLOW_TCP_URG);
-		t->ece = !!(bits & FLOW_TCP_ECE), t->cwr = !!(bits & FLOW_TCP_CWR);
-		t->ns = !!(bits & FLOW_TCP_NS);
-		*(void **)slot = t;
-	} else {
-		char *s = strdup(canon);
-
-		if (!s)
-			return -ENOMEM;
-		*(char **)slot = s;
-	}
+	err = convert(fd, canon, slot + esize * *n);
+	if (err)
+		return err;
 	(*n)++;
 	return 0;
 }
@@ -350,13 +635,13 @@ int filter_req_add_named(struct filter_req *r, const char *name, const char *val
 {
 	bool deny = !strncmp(name, "not_", 4) || !strncmp(name, "not-", 4);
 	const struct filter_key *k = filter_key_find(deny ? name + 4 : name);
-	char keys[512];
+	char keys[400];
 
 	if (!k) {
 		key_list(keys, sizeof(keys));
 		return errmsg_set(
 			e, -ENOENT,
-			"unknown filter '%s': use %s (ip to fqdn also as from_ and to_, any of them after not_ to exclude)",
+			"unknown filter '%s': use %s (either-side keys also as from_KEY and to_KEY, any of them after not_ to exclude)",
 			name, keys);
 	}
 	return filter_req_add(r, k, value, deny, e);
@@ -475,4 +760,138 @@ static int parse_tcp_flags(const char *s, uint16_t *flags)
 		*flags |= (uint16_t)(1u << i);
 	}
 	return *flags ? 0 : -EINVAL;
+}
+
+/* Cilium's reserved identities by name (pkg/identity), "unknown" included. */
+static const struct {
+	const char *name;
+	uint32_t id;
+} reserved_identities[] = {
+	{"unknown", 0}, {"host", 1},	   {"world", 2},       {"unmanaged", 3},
+	{"health", 4},	{"init", 5},	   {"remote-node", 6}, {"kube-apiserver", 7},
+	{"ingress", 8}, {"world-ipv4", 9}, {"world-ipv6", 10},
+};
+
+int filter_parse_identity(const char *s, uint32_t *out)
+{
+	uint64_t v;
+	size_t i;
+
+	for (i = 0; i < sizeof(reserved_identities) / sizeof(reserved_identities[0]); i++)
+		if (!strcasecmp(s, reserved_identities[i].name)) {
+			*out = reserved_identities[i].id;
+			return 0;
+		}
+	if (parse_u64(s, UINT32_MAX, &v))
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+struct named {
+	const char *name;
+	int32_t value;
+};
+
+/* Cilium's monitor message types (pkg/monitor/api MessageTypeNames). */
+static const struct named msg_types[] = {
+	{"drop", 1},	 {"debug", 2},	    {"capture", 3}, {"trace", 4},   {"policy-verdict", 5},
+	{"recorder", 6}, {"trace-sock", 7}, {"l7", 129},    {"agent", 130},
+};
+/* Trace observation points (TraceObservationPoints), the sub types of trace events. */
+static const struct named trace_points[] = {
+	{"to-endpoint", 0},  {"to-proxy", 1},	   {"to-host", 2},	 {"to-stack", 3},
+	{"to-overlay", 4},   {"from-endpoint", 5}, {"from-proxy", 6},	 {"from-host", 7},
+	{"from-stack", 8},   {"from-overlay", 9},  {"from-network", 10}, {"to-network", 11},
+	{"from-crypto", 12}, {"to-crypto", 13},
+};
+/* Agent event sub types as hubble observe --type agent:NAME takes them. */
+static const struct named agent_subtypes[] = {
+	{"unspecified", 0},
+	{"message", 1},
+	{"agent-started", 2},
+	{"endpoint-regenerate-success", 3},
+	{"endpoint-regenerate-failure", 4},
+	{"policy-updated", 5},
+	{"policy-deleted", 6},
+	{"endpoint-created", 7},
+	{"endpoint-deleted", 8},
+	{"ipcache-upserted", 9},
+	{"ipcache-deleted", 10},
+};
+
+/* A name of the table (any case) or a number up to INT32_MAX. */
+static int named_or_number(const char *s, const struct named *t, size_t n, int32_t *out)
+{
+	uint64_t v;
+	size_t i;
+
+	for (i = 0; t && i < n; i++)
+		if (!strcasecmp(s, t[i].name)) {
+			*out = t[i].value;
+			return 0;
+		}
+	if (parse_u64(s, INT32_MAX, &v))
+		return -EINVAL;
+	*out = (int32_t)v;
+	return 0;
+}
+
+int filter_parse_type(const char *s, int32_t *type, bool *match_sub, int32_t *sub)
+{
+	const char *colon = strchr(s, ':');
+	char name[32];
+	size_t len = colon ? (size_t)(colon - s) : strlen(s);
+
+	if (!len || len >= sizeof(name))
+		return -EINVAL;
+	memcpy(name, s, len);
+	name[len] = '\0';
+	if (named_or_number(name, msg_types, sizeof(msg_types) / sizeof(msg_types[0]), type))
+		return -EINVAL;
+	*match_sub = colon != NULL;
+	*sub = 0;
+	if (!colon)
+		return 0;
+	if (*type == 4)
+		return named_or_number(colon + 1, trace_points,
+				       sizeof(trace_points) / sizeof(trace_points[0]), sub);
+	if (*type == 130)
+		return named_or_number(colon + 1, agent_subtypes,
+				       sizeof(agent_subtypes) / sizeof(agent_subtypes[0]), sub);
+	return named_or_number(colon + 1, NULL, 0, sub);
+}
+
+int filter_parse_http_status(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 3 && s[0] >= '1' && s[0] <= '5' && isdigit((unsigned char)s[1]) &&
+	    isdigit((unsigned char)s[2]))
+		return 0;
+	if ((n == 2 || n == 3) && s[0] >= '1' && s[0] <= '5' && s[n - 1] == '+' &&
+	    (n == 2 || isdigit((unsigned char)s[1])))
+		return 0;
+	return -EINVAL;
+}
+
+int filter_parse_regex(const char *s, regex_t *re, char *why, size_t why_len)
+{
+	regex_t tmp, *r = re ? re : &tmp;
+	int err;
+
+	if (why_len)
+		why[0] = '\0';
+	if (strlen(s) > 1024) {
+		snprintf(why, why_len, "longer than 1024 characters");
+		return -EINVAL;
+	}
+	err = regcomp(r, s, REG_EXTENDED | REG_NOSUB);
+	if (err) {
+		regerror(err, r, why, why_len);
+		return -EINVAL;
+	}
+	if (!re)
+		regfree(r);
+	return 0;
 }

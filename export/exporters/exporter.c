@@ -188,7 +188,8 @@ int exporter_set_take(struct exporter_set *s, const struct flow *f)
 		if (r->type->events && !(r->type->events & (1u << f->event)))
 			continue;
 		if (passes < 0)
-			passes = flow_filter_set_match(s->filters, f, s->node_name);
+			passes = flow_filter_set_match(s->filters, f,
+						       &(struct filter_node){.name = s->node_name});
 		if (!passes) {
 			r->filtered++;
 			continue;

@@ -78,7 +78,8 @@ static bool wanted(const struct follower *fo, const struct flow *f)
 		return false;
 	if (fo->req.until_ns && f->time_ns > fo->req.until_ns)
 		return false;
-	return flow_filter_set_match(fo->req.filters, f, fo->hub->node_name);
+	return flow_filter_set_match(fo->req.filters, f,
+				     &(struct filter_node){.name = fo->hub->node_name});
 }
 
 /* A flow the client could not take: for its next notice, its API's total and its own count. */

@@ -706,7 +706,7 @@ static bool match(enum field field, const char *value, const struct flow *f)
 	}
 	fs = flow_filter_set_new(allow, 1, NULL, 0, &err);
 	ck_assert_msg(fs != NULL, "filter '%s': %s", value, err.text);
-	ok = flow_filter_set_match(fs, f, "node-1");
+	ok = flow_filter_set_match(fs, f, &(struct filter_node){.name = "node-1"});
 	flow_filter_set_free(fs);
 	return ok;
 }

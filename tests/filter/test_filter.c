@@ -11,6 +11,7 @@
 
 #include "flowscope/base/clock.h"
 #include "flowscope/filter/filter.h"
+#include "flowscope/filter/flow_filter.h"
 #include "../../cli/observe.h"
 #include "../../export/serve/http_query.h"
 
@@ -48,6 +49,34 @@ static const struct {
 	{"node_name", "node*", ""},
 	{"graph_node", "svc:shop/web", ""},
 	{"graph_edge", "e:svc:shop/client>svc:shop/web", ""},
+	{"identity", "host", "nobody"},
+	{"from_identity", "12345", "x1"},
+	{"to_identity", "World", "4294967296"},
+	{"workload", "Deployment/web", ""},
+	{"from_workload", "web", ""},
+	{"to_workload", "StatefulSet/", ""},
+	{"process", "nginx*", ""},
+	{"from_process", "curl", ""},
+	{"to_process", "sshd", ""},
+	{"container", "host", ""},
+	{"from_container", "3f2a9c", ""},
+	{"to_container", "host", ""},
+	{"cluster", "prod", ""},
+	{"from_cluster", "prod", ""},
+	{"to_cluster", "prod", ""},
+	{"type", "trace:to-endpoint", "trace:nowhere"},
+	{"interface", "eth0", "a-name-of-sixteen"},
+	{"drop_reason_desc", "policy_denied", "NOT_A_REASON"},
+	{"uuid", "0123ABCD-0000-4000-8000-00000000002A", "not-a-uuid"},
+	{"dns_query", "example\\.com\\.$", "(unclosed"},
+	{"node_label", "zone=a", ""},
+	{"http_status", "5+", "600"},
+	{"http_method", "GET", ""},
+	{"http_path", "^/api/", "(x"},
+	{"http_url", "^https://", "[x"},
+	{"http_header", "content-type:text/html", "nocolon"},
+	{"trace_id", "4bf92f3577b34da6a3ce929d0e0e4736", ""},
+	{"encrypted", "false", "maybe"},
 };
 
 static int sample_of(const char *key)
@@ -265,6 +294,149 @@ START_TEST(sides_and_canonical_values)
 }
 END_TEST
 
+/* The keys for Hubble's other fields: what each puts in which FlowFilter field. */
+START_TEST(hubble_keys_fill_their_fields)
+{
+	struct filter_req r;
+	Flow__FlowFilter *f[2];
+	struct errmsg e = {""};
+
+	filter_req_init(&r, FILTER_AS_PARAM);
+	ck_assert_int_eq(
+		filter_req_parse(&r,
+				 "identity=host&to_identity=4242&workload=Deployment/web"
+				 "&from_workload=db&process=nginx*&to_container=host"
+				 "&cluster=prod&type=trace:to-endpoint&type=drop&type=l7:0"
+				 "&type=agent:agent-started&type=5&interface=eth0&interface=7"
+				 "&drop_reason_desc=policy_denied"
+				 "&uuid=0123ABCD-0000-4000-8000-00000000002A"
+				 "&dns_query=example&node_label=zone=a&http_status=404"
+				 "&http_method=GET&http_path=^/a&http_url=^h"
+				 "&http_header=x-id:7&http_header=:&trace_id=t1"
+				 "&encrypted=false&encrypted=yes",
+				 false, &e),
+		0);
+	ck_assert_uint_eq(filter_req_filters(&r, false, f), 2);
+	/* Either-side keys: the source of the filter, the destination of its twin. */
+	ck_assert_uint_eq(f[0]->n_source_identity, 1);
+	ck_assert_uint_eq(f[0]->source_identity[0], 1);
+	ck_assert_uint_eq(f[1]->destination_identity[0], 1);
+	ck_assert_uint_eq(f[0]->n_destination_identity, 1); /* to_identity: both */
+	ck_assert_uint_eq(f[0]->destination_identity[0], 4242);
+	ck_assert_uint_eq(f[1]->n_destination_identity, 2);
+	ck_assert_uint_eq(f[1]->destination_identity[1], 4242);
+	ck_assert_str_eq(f[0]->source_workload[0]->kind, "Deployment");
+	ck_assert_str_eq(f[0]->source_workload[0]->name, "web");
+	ck_assert_str_eq(f[1]->destination_workload[0]->name, "web");
+	ck_assert_str_eq(f[0]->source_workload[1]->kind, "");
+	ck_assert_str_eq(f[0]->source_workload[1]->name, "db");
+	ck_assert_str_eq(f[0]->source_process[0], "nginx*");
+	ck_assert_str_eq(f[1]->destination_process[0], "nginx*");
+	ck_assert_str_eq(f[0]->destination_container[0], "host");
+	ck_assert_str_eq(f[0]->source_cluster_name[0], "prod");
+	ck_assert_str_eq(f[1]->destination_cluster_name[0], "prod");
+	/* Both-side keys, the same on both. */
+	ck_assert_uint_eq(f[1]->n_event_type, 5);
+	ck_assert_int_eq(f[1]->event_type[0]->type, 4);
+	ck_assert(f[1]->event_type[0]->match_sub_type);
+	ck_assert_int_eq(f[1]->event_type[0]->sub_type, 0);
+	ck_assert_int_eq(f[0]->event_type[1]->type, 1);
+	ck_assert(!f[0]->event_type[1]->match_sub_type);
+	ck_assert_int_eq(f[0]->event_type[2]->type, 129);
+	ck_assert(f[0]->event_type[2]->match_sub_type);
+	ck_assert_int_eq(f[0]->event_type[3]->type, 130);
+	ck_assert_int_eq(f[0]->event_type[3]->sub_type, 2);
+	ck_assert_int_eq(f[0]->event_type[4]->type, 5);
+	ck_assert_str_eq(f[0]->interface[0]->name, "eth0");
+	ck_assert_uint_eq(f[0]->interface[0]->index, 0);
+	ck_assert_str_eq(f[0]->interface[1]->name, "");
+	ck_assert_uint_eq(f[0]->interface[1]->index, 7);
+	ck_assert_int_eq(f[0]->drop_reason_desc[0], FLOW__DROP_REASON__POLICY_DENIED);
+	ck_assert_str_eq(f[0]->uuid[0], "0123abcd-0000-4000-8000-00000000002a");
+	ck_assert_str_eq(f[0]->dns_query[0], "example");
+	ck_assert_str_eq(f[0]->node_labels[0], "zone=a");
+	ck_assert_str_eq(f[0]->http_status_code[0], "404");
+	ck_assert_str_eq(f[0]->http_method[0], "GET");
+	ck_assert_str_eq(f[0]->http_path[0], "^/a");
+	ck_assert_str_eq(f[0]->http_url[0], "^h");
+	ck_assert_str_eq(f[0]->http_header[0]->key, "x-id");
+	ck_assert_str_eq(f[0]->http_header[0]->value, "7");
+	ck_assert_str_eq(f[0]->http_header[1]->key, "");
+	ck_assert_str_eq(f[0]->http_header[1]->value, "");
+	ck_assert_str_eq(f[0]->trace_id[0], "t1");
+	ck_assert_uint_eq(f[0]->n_encrypted, 2);
+	ck_assert(!f[0]->encrypted[0]);
+	ck_assert(f[0]->encrypted[1]);
+	filter_req_free(&r);
+}
+END_TEST
+
+/* What every front end builds from a key, the filter compiler accepts (a value is checked once,
+ * the same way, wherever it comes from). */
+START_TEST(every_key_compiles)
+{
+	size_t i;
+
+	for (i = 0; i < filter_n_keys; i++) {
+		struct filter_req r;
+		struct flow_filter_set *fs = NULL;
+		struct errmsg e = {""};
+
+		filter_req_init(&r, FILTER_AS_PARAM);
+		ck_assert_int_eq(filter_req_add(&r, &filter_keys[i],
+						samples[sample_of(filter_keys[i].name)].good, false,
+						&e),
+				 0);
+		ck_assert_msg(flow_filter_set_from_req(&r, &fs, &e) == 0 && fs, "%s: %s",
+			      filter_keys[i].name, e.text);
+		flow_filter_set_free(fs);
+		filter_req_free(&r);
+	}
+}
+END_TEST
+
+START_TEST(type_values_as_hubble_takes_them)
+{
+	static const struct {
+		const char *v;
+		int32_t type, sub;
+		bool match_sub;
+	} ok[] = {
+		{"trace", 4, 0, false},
+		{"TRACE:to-endpoint", 4, 0, true},
+		{"trace:from-network", 4, 10, true},
+		{"trace:to-crypto", 4, 13, true},
+		{"trace:7", 4, 7, true},
+		{"drop", 1, 0, false},
+		{"drop:133", 1, 133, true},
+		{"l7", 129, 0, false},
+		{"capture", 3, 0, false},
+		{"debug", 2, 0, false},
+		{"policy-verdict", 5, 0, false},
+		{"recorder", 6, 0, false},
+		{"trace-sock", 7, 0, false},
+		{"agent:ipcache-deleted", 130, 10, true},
+		{"42", 42, 0, false},
+		{"4:3", 4, 3, true},
+	};
+	static const char *const bad[] = {"",	    "bogus", "trace:", "trace:nowhere",
+					  "drop:x", ":4",    "-1",     "trace:to-endpoint:1"};
+	int32_t type, sub;
+	bool match_sub;
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		ck_assert_msg(!filter_parse_type(ok[i].v, &type, &match_sub, &sub), "%s", ok[i].v);
+		ck_assert_msg(type == ok[i].type && sub == ok[i].sub &&
+				      match_sub == ok[i].match_sub,
+			      "%s: %d %d %d", ok[i].v, type, match_sub, sub);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(filter_parse_type(bad[i], &type, &match_sub, &sub) == -EINVAL, "%s",
+			      bad[i]);
+}
+END_TEST
+
 START_TEST(bad_values_are_refused_everywhere_with_the_same_hint)
 {
 	size_t i;
@@ -366,6 +538,9 @@ int main(void)
 	tcase_add_test(t, every_key_gives_the_same_filters_in_every_front_end);
 	tcase_add_test(t, combined_keys_and_twins_agree);
 	tcase_add_test(t, sides_and_canonical_values);
+	tcase_add_test(t, hubble_keys_fill_their_fields);
+	tcase_add_test(t, every_key_compiles);
+	tcase_add_test(t, type_values_as_hubble_takes_them);
 	tcase_add_test(t, bad_values_are_refused_everywhere_with_the_same_hint);
 	tcase_add_test(t, unknown_keys_and_limits);
 	tcase_add_test(t, every_key_is_in_help_and_readme);

@@ -4,14 +4,16 @@
  * history's queries. Each key has a name, a side, a value check and a help line, so every front
  * end accepts the same values with the same case rules and says the same thing about bad ones.
  *
- * Sides follow Hubble: an "either" key (ip, port, pod, namespace, service, label, fqdn) puts
- * its value on the source of one filter and on the destination of a twin filter, the two being
- * alternatives; from_X and to_X fill one side of both; the others fill both filters alike.
+ * Sides follow Hubble: an "either" key (ip, port, pod, namespace, service, label, fqdn,
+ * identity, workload, cluster, process, container) puts its value on the source of one filter
+ * and on the destination of a twin filter, the two being alternatives; from_X and to_X fill one
+ * side of both; the others fill both filters alike.
  * Values of one key are alternatives, different keys must all match. A key prefixed "not_" (or
  * flowctl's --not before a flag) goes to the deny filters instead. */
 #ifndef FLOWSCOPE_FILTER_FILTER_H
 #define FLOWSCOPE_FILTER_FILTER_H
 
+#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -109,5 +111,35 @@ int filter_parse_protocol(const char *s, unsigned int *mask);
 
 /* Selector strings (pods, services, labels, fqdn patterns): not empty, at most 255 bytes. */
 #define FILTER_MAX_SELECTOR 255
+
+#define FILTER_HINT_IDENTITY                                                                       \
+	"use a number or a reserved identity: host, world, unmanaged, health, init, remote-node, " \
+	"kube-apiserver, ingress, world-ipv4, world-ipv6 or unknown"
+#define FILTER_HINT_UUID "use an event's uuid in the 8-4-4-4-12 form, as flows show it"
+#define FILTER_HINT_REGEX "use a POSIX extended regular expression of at most 1024 characters"
+#define FILTER_HINT_HTTP_STATUS "use a status code (404) or a prefix (5+, 40+)"
+#define FILTER_HINT_DROP_REASON                                                                    \
+	"use a drop reason name such as POLICY_DENIED or CT_NO_MAP_FOUND (any case)"
+#define FILTER_HINT_TYPE                                                                           \
+	"use trace, drop, l7, capture, policy-verdict, trace-sock, debug, recorder, agent or a "   \
+	"number, optionally with :SUBTYPE (trace:to-endpoint, trace:from-network, drop:133)"
+#define FILTER_HINT_INTERFACE "use an interface name (at most 15 characters) or index"
+
+/* A numeric security identity: a number (0 to 4294967295) or one of Cilium's reserved names
+ * (host, world, ...), as hubble observe --identity takes them. */
+int filter_parse_identity(const char *s, uint32_t *out);
+
+/* Hubble's --type: TYPE[:SUBTYPE]. TYPE is a name (trace, drop, l7, capture, policy-verdict,
+ * trace-sock, debug, recorder, agent; any case) or a number; SUBTYPE a trace observation point
+ * (to-endpoint, from-network, ...), an agent event sub type (agent-started, ...) or a number.
+ * Without SUBTYPE *match_sub is false. */
+int filter_parse_type(const char *s, int32_t *type, bool *match_sub, int32_t *sub);
+
+/* An HTTP status code (100-599) or a prefix with '+' ("5+", "40+"), as Hubble takes them. */
+int filter_parse_http_status(const char *s);
+
+/* A regular expression (POSIX extended, at most 1024 characters), compiled into *re when re is
+ * not NULL (free with regfree), only checked otherwise; on error why gets regerror()'s text. */
+int filter_parse_regex(const char *s, regex_t *re, char *why, size_t why_len);
 
 #endif /* FLOWSCOPE_FILTER_FILTER_H */

@@ -2,7 +2,13 @@
  * match (a field with several values matches if any value does); a flow passes a list of
  * allow filters if any matches (an empty list allows all) and is excluded if any deny filter
  * matches. Filters apply to the flow as published: a reply event is seen with source and
- * destination swapped. */
+ * destination swapped.
+ *
+ * Every FlowFilter field is either applied or refused: fields for what Flowscope flows never
+ * carry (HTTP, trace ids, IP trace ids, translated source IPs, cluster names, encryption) are
+ * checked as Hubble checks them and then match nothing, as in Hubble for flows without them
+ * (encrypted: false matches every flow); experimental.cel_expression and fields unknown to
+ * Flowscope's protos are refused, naming them. */
 #ifndef FLOWSCOPE_FILTER_FLOW_FILTER_H
 #define FLOWSCOPE_FILTER_FLOW_FILTER_H
 
@@ -28,9 +34,31 @@ struct flow_filter_set *flow_filter_set_new(Flow__FlowFilter *const *allow, size
 int flow_filter_set_from_req(struct filter_req *r, struct flow_filter_set **out, struct errmsg *e);
 void flow_filter_set_free(struct flow_filter_set *fs);
 
-/* True when f passes: matches some allow filter (or there are none) and no deny filter.
- * node_name is the node's name, for node_name filters. A NULL set passes everything. */
-bool flow_filter_set_match(const struct flow_filter_set *fs, const struct flow *f,
-			   const char *node_name);
+/* The node flows come from, for node_name and node_labels filters: its name (NULL: "") and its
+ * labels as "key=value" strings (flowd --node-label). */
+struct filter_node {
+	const char *name;
+	char *const *labels;
+	size_t n_labels;
+};
+
+/* True when f passes: matches some allow filter (or there are none) and no deny filter. node
+ * may be NULL (no name, no labels). A NULL set passes everything. Never allocates. */
+bool flow_filter_set_match_node(const struct flow_filter_set *fs, const struct flow *f,
+				const struct filter_node *node);
+
+/* Until every caller passes the node: a node name alone (const char *) still works. */
+static inline bool flow_filter_set_match_name(const struct flow_filter_set *fs,
+					      const struct flow *f, const char *name)
+{
+	const struct filter_node node = {.name = name};
+
+	return flow_filter_set_match_node(fs, f, &node);
+}
+#define flow_filter_set_match(fs, f, node)                                                         \
+	_Generic((node),                                                                           \
+		char *: flow_filter_set_match_name,                                                \
+		const char *: flow_filter_set_match_name,                                          \
+		default: flow_filter_set_match_node)(fs, f, node)
 
 #endif /* FLOWSCOPE_FILTER_FLOW_FILTER_H */
