@@ -159,15 +159,19 @@ static int check_workload(const char *v, char *canon, size_t len, const char **w
 	return 0;
 }
 
+static bool all_digits(const char *s)
+{
+	return *s && s[strspn(s, "0123456789")] == '\0';
+}
+
 /* A name, or digits for an index. */
 static int check_interface(const char *v, char *canon, size_t len, const char **why)
 {
 	uint64_t idx;
 
 	*why = FILTER_HINT_INTERFACE;
-	if (isdigit((unsigned char)v[0]))
-		return parse_u64(v, UINT32_MAX, &idx) || !idx ? -EINVAL
-							      : (snprintf(canon, len, "%s", v), 0);
+	if (all_digits(v) && (parse_u64(v, UINT32_MAX, &idx) || !idx))
+		return -EINVAL;
 	if (!*v || strlen(v) >= IF_NAMESIZE || strpbrk(v, "/ \t\n"))
 		return -EINVAL;
 	snprintf(canon, len, "%s", v);
@@ -469,7 +473,7 @@ static void *new_http_header(const char *canon)
 
 static void *new_interface(const char *canon)
 {
-	bool index = isdigit((unsigned char)canon[0]);
+	bool index = all_digits(canon);
 	size_t n = index ? 0 : strlen(canon);
 	Flow__NetworkInterface *i = calloc(1, sizeof(*i) + n + 1);
 

@@ -686,8 +686,10 @@ static void term_parse(char *t, struct term *out)
 	char *ne, *eq;
 
 	t = (char *)label_key_start(t + neg);
-	if (!neg && *t == '!')
-		neg = true, t++;
+	if (!neg && *t == '!') {
+		neg = true;
+		t++;
+	}
 	ne = strstr(t, "!=");
 	eq = strchr(t, '=');
 	out->op = neg ? TERM_ABSENT : TERM_EXISTS;

@@ -43,7 +43,9 @@ struct filter_node {
 };
 
 /* True when f passes: matches some allow filter (or there are none) and no deny filter. node
- * may be NULL (no name, no labels). A NULL set passes everything. Never allocates. */
+ * may be NULL (no name, no labels). A NULL set passes everything. Everything is prepared when
+ * the set is compiled: a match parses nothing and allocates nothing itself (only glibc's
+ * regexec may, for dns_query). */
 bool flow_filter_set_match_node(const struct flow_filter_set *fs, const struct flow *f,
 				const struct filter_node *node);
 
