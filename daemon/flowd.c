@@ -15,6 +15,7 @@
 
 #include "flowscope/base/opts.h"
 #include "flowscope/base/version.h"
+#include "flowscope/enrich/drop_reason.h"
 #include "flowscope/enrich/identities.h"
 #include "flowscope/exporters/exporter.h"
 #include "flowscope/pipeline/collector.h"
@@ -245,7 +246,7 @@ static int start_probes(struct flowd *d)
 		return -ENODEV;
 	}
 	/* Socket probes: processes, RTT, retransmits, closes. Flows still work without them. */
-	if (probe_sock_open(&d->sock, d->probe, &e)) {
+	if (probe_sock_open(&d->sock, d->probe, drop_reason_is_loss, &e)) {
 		fprintf(stderr,
 			"flowd: warning: %s: flows will have no process, RTT or retransmits\n",
 			e.text);

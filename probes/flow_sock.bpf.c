@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Socket probes: TCP state changes (tp_btf/inet_sock_set_state) tell who connects, listens,
  * is accepted and closes, with the process where the kernel runs in it; cgroup sockops on the
- * cgroup2 root report RTT and retransmits as they happen. Records go to the same per-CPU rings
+ * cgroup2 root report RTT and retransmits as they happen; tp_btf/kfree_skb reports packets the
+ * kernel lost, with its reason, and only counts the frees the loader's table says lose nothing
+ * (collector/enrich/drop_reason.c). Records go to the same per-CPU rings
  * as the TC probe's (the loader shares the maps); ring-full records are counted the same way. */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -204,6 +206,26 @@ int sock_ops(struct bpf_sock_ops *skops)
 
 /* ---- drops ---------------------------------------------------------------------------------- */
 
+/* Reasons the loader's table says lose nothing (value 1), by enum skb_drop_reason value of this
+ * kernel; 0, the default, is a loss: a reason the table does not know is reported. */
+#define DROP_REASONS 1024
+#define DROP_IGNORE 1
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, DROP_REASONS);
+	__type(key, __u32);
+	__type(value, __u32);
+} drop_class SEC(".maps");
+
+/* Frees ignored as not lost, per reason: nothing is hidden, only not reported per packet. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DROP_REASONS);
+	__type(key, __u32);
+	__type(value, __u64);
+} drop_ignored SEC(".maps");
+
 struct drop_key {
 	struct flow_key key;
 	__u32 reason;
@@ -221,6 +243,23 @@ struct {
 	__type(value, struct drop_count);
 } drops SEC(".maps");
 
+/* True when the reason loses nothing: counted, not reported. */
+static __always_inline bool drop_ignored_reason(__u32 reason)
+{
+	__u32 *class;
+	__u64 *n;
+
+	if (reason >= DROP_REASONS)
+		return false; /* subsystem reasons (mac80211, OVS, ...): unknown, so losses */
+	class = bpf_map_lookup_elem(&drop_class, &reason);
+	if (!class || *class != DROP_IGNORE)
+		return false;
+	n = bpf_map_lookup_elem(&drop_ignored, &reason);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	return true;
+}
+
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(skb_drop, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
 {
@@ -234,25 +273,8 @@ int BPF_PROG(skb_drop, struct sk_buff *skb, void *location, enum skb_drop_reason
 	struct net_device *dev;
 	__u64 now;
 
-	switch (reason) {
-	case SKB_NOT_DROPPED_YET:
-	case SKB_CONSUMED:
-	/* Frees the stack calls drops but that lose nothing on the wire: unread data purged at
-	 * close, segments merged or already received, Unix sockets. NOT_SPECIFIED is what the
-	 * reason-less kfree_skb() calls report; on this kernel they show up on healthy
-	 * connections, so they would mark good flows as dropped. */
-	case SKB_DROP_REASON_NOT_SPECIFIED:
-	case SKB_DROP_REASON_QUEUE_PURGE:
-	case SKB_DROP_REASON_TCP_OFOMERGE:
-	case SKB_DROP_REASON_TCP_OLD_DATA:
-	case SKB_DROP_REASON_TCP_OLD_ACK:
-	case SKB_DROP_REASON_DUP_FRAG:
-	case SKB_DROP_REASON_UNIX_DISCONNECT:
-	case SKB_DROP_REASON_UNIX_SKIP_OOB:
+	if (drop_ignored_reason(reason))
 		return 0;
-	default:
-		break;
-	}
 	proto = __builtin_bswap16(skb->protocol);
 	head = skb->head;
 	nh = skb->network_header;

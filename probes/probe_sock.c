@@ -21,9 +21,63 @@ struct probe_sock {
 	struct bpf_link *drop_link;
 	struct bpf_link *sockops_link;
 	int cgroup_fd;
+	uint32_t *ignored; /* the reasons the drop probe only counts, ascending */
+	size_t n_ignored;
+	int ncpus;
 };
 
-int probe_sock_open(struct probe_sock **out, const struct probe_tc *tc, struct errmsg *e)
+/* The drop probe's class of every reason value it tells apart, from is_loss; kept in p->ignored
+ * for probe_sock_ignored. Before attaching: no free is ever reported by a half-filled map. */
+static int set_drop_classes(struct probe_sock *p, probe_sock_is_loss_fn is_loss, struct errmsg *e)
+{
+	uint32_t n = bpf_map__max_entries(p->skel->maps.drop_class), v, ignore = 1;
+	int fd = bpf_map__fd(p->skel->maps.drop_class);
+
+	p->ncpus = libbpf_num_possible_cpus();
+	if (p->ncpus <= 0)
+		return errmsg_set(e, p->ncpus ?: -EINVAL, "cannot count the possible CPUs");
+	if (!is_loss)
+		return 0;
+	p->ignored = calloc(n, sizeof(*p->ignored));
+	if (!p->ignored)
+		return errmsg_set(e, -ENOMEM, "out of memory");
+	for (v = 0; v < n; v++) {
+		if (is_loss(v))
+			continue;
+		if (bpf_map_update_elem(fd, &v, &ignore, BPF_ANY))
+			return errmsg_set(e, -errno, "cannot fill the drop probe's reason map: %s",
+					  strerror(errno));
+		p->ignored[p->n_ignored++] = v;
+	}
+	return 0;
+}
+
+int probe_sock_ignored(const struct probe_sock *p, struct probe_sock_ignored *out, size_t n)
+{
+	int fd = bpf_map__fd(p->skel->maps.drop_ignored);
+	uint64_t *per_cpu;
+	size_t i;
+	int c;
+
+	per_cpu = calloc(p->ncpus, sizeof(*per_cpu));
+	if (!per_cpu)
+		return -ENOMEM;
+	for (i = 0; i < p->n_ignored && i < n; i++) {
+		out[i].reason = p->ignored[i];
+		out[i].count = 0;
+		if (bpf_map_lookup_elem(fd, &p->ignored[i], per_cpu)) {
+			free(per_cpu);
+			return -errno;
+		}
+		for (c = 0; c < p->ncpus; c++)
+			out[i].count += per_cpu[c];
+	}
+	free(per_cpu);
+	return (int)p->n_ignored;
+}
+
+int probe_sock_open(struct probe_sock **out, const struct probe_tc *tc,
+		    probe_sock_is_loss_fn is_loss, struct errmsg *e)
 {
 	struct probe_sock *p = calloc(1, sizeof(*p));
 	char where[700];
@@ -53,6 +107,9 @@ int probe_sock_open(struct probe_sock **out, const struct probe_tc *tc, struct e
 		errmsg_set(e, err, "cannot load the socket probes: %s", strerror(-err));
 		goto fail;
 	}
+	err = set_drop_classes(p, is_loss, e);
+	if (err)
+		goto fail;
 	p->state_link = bpf_program__attach(p->skel->progs.sock_state);
 	if (!p->state_link) {
 		err = errmsg_set(e, -errno, "cannot attach to tp_btf/inet_sock_set_state: %s",
@@ -96,5 +153,6 @@ void probe_sock_close(struct probe_sock *p)
 	flow_sock_bpf__destroy(p->skel);
 	if (p->cgroup_fd >= 0)
 		close(p->cgroup_fd);
+	free(p->ignored);
 	free(p);
 }

@@ -1,9 +1,10 @@
 /* BPF tests of the socket and drop probes (probes/flow_sock.bpf.c) through the real loaders,
  * in a network namespace of the test's own with real TCP and UDP sockets on loopback:
  * connect/listen/accept/close records with the process, RTT from sockops, retransmits and
- * netfilter drops under an nftables rule, refused connections (NO_SOCKET), and the per-flow
- * rate limit of drop records. The probes see the whole host, so records are picked by the
- * test's own ports. Needs root and nft; as root nothing is skipped. */
+ * netfilter drops under an nftables rule, frees that lose nothing (a refused connection's
+ * NO_SOCKET, TCP_ABORT_ON_DATA) counted per reason and never reported, and the per-flow rate
+ * limit of drop records. The probes see the whole host, so records are picked by the test's
+ * own ports. Needs root and nft; as root nothing is skipped. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -93,7 +94,7 @@ static void setup(void)
 	ck_assert_msg(geteuid() == 0, "BPF tests need root");
 	own_netns();
 	ck_assert_int_eq(probe_tc_open(&tc, NULL, NULL), 0);
-	ck_assert_int_eq(probe_sock_open(&sk, tc, NULL), 0);
+	ck_assert_int_eq(probe_sock_open(&sk, tc, drop_reason_is_loss, NULL), 0);
 	n = probe_tc_ring_fds(tc, &fds);
 	rb = ring_buffer__new(fds[0], on_record, NULL, NULL);
 	ck_assert_ptr_nonnull(rb);
@@ -287,25 +288,123 @@ START_TEST(retransmits_and_netfilter_drops)
 }
 END_TEST
 
-START_TEST(refused_connection_is_a_no_socket_drop)
+/* The drop probe's count of ignored frees of a reason, 0 when it ignores none of it. */
+static uint64_t ignored_count(const char *reason)
+{
+	struct probe_sock_ignored ig[256];
+	int n, i;
+
+	n = probe_sock_ignored(sk, ig, 256);
+	ck_assert_int_ge(n, 0);
+	ck_assert_int_le(n, 256);
+	for (i = 0; i < n; i++)
+		if (!strcmp(drop_reason_kernel_name(ig[i].reason), reason))
+			return ig[i].count;
+	return 0;
+}
+
+static int count_drops(const char *reason)
+{
+	int i, n = 0;
+
+	for (i = 0; i < ndrops; i++)
+		if (!reason || !strcmp(drop_reason_kernel_name(drops[i].reason), reason))
+			n++;
+	return n;
+}
+
+START_TEST(ignored_reasons_are_the_tables_not_losses)
+{
+	struct probe_sock_ignored ig[256];
+	uint32_t v, k = drop_reason_kernel_count();
+	int n, i, j;
+
+	n = probe_sock_ignored(sk, ig, 256);
+	ck_assert_int_gt(n, 10);
+	ck_assert_int_le(n, 256);
+	/* Exactly the values whose names the table calls no loss, in order. */
+	for (v = 0, i = 0; v < k; v++) {
+		if (drop_reason_is_loss(v))
+			continue;
+		ck_assert_int_lt(i, n);
+		ck_assert_uint_eq(ig[i].reason, v);
+		ck_assert_int_eq(drop_reason_class(drop_reason_kernel_name(v)),
+				 DROP_CLASS_NOT_LOSS);
+		i++;
+	}
+	ck_assert_int_eq(i, n);
+	for (j = 0; j < n; j++)
+		ck_assert_str_ne(drop_reason_kernel_name(ig[j].reason), "NETFILTER_DROP");
+}
+END_TEST
+
+START_TEST(refused_connection_is_counted_not_reported)
 {
 	uint16_t sp = 47301, cp = 47302;
-	int c, i, found = 0;
+	uint64_t before = ignored_count("NO_SOCKET");
+	int c;
 
+	ck_assert_uint_ne(drop_reason_kernel_count(), 0);
 	want_ports[0] = sp;
 	c = tcp_connect(cp, sp, 0);
 	ck_assert_int_eq(c, -ECONNREFUSED);
 	drain(200);
-	for (i = 0; i < ndrops; i++)
-		if (!strcmp(drop_reason_kernel_name(drops[i].reason), "NO_SOCKET")) {
-			found++;
-			ck_assert_uint_eq(drops[i].key.port[drops[i].sender], cp);
-			ck_assert(drops[i].tcp_flags & 0x02); /* the SYN */
-		}
-	ck_assert_int_eq(found, 1);
-	ck_assert_int_eq(drop_reason_hubble("NO_SOCKET"), 178);
+	/* The SYN is freed with NO_SOCKET after the RST went out: a refusal, not a loss. */
+	ck_assert_int_eq(count_drops(NULL), 0);
+	ck_assert_uint_ge(ignored_count("NO_SOCKET"), before + 1);
+	ck_assert_int_eq(drop_reason_hubble("NO_SOCKET"), 0);
 	ck_assert_int_eq(drop_reason_hubble("NETFILTER_DROP"), 133);
 	ck_assert_int_eq(drop_reason_hubble("SOMETHING_NEW"), 0);
+}
+END_TEST
+
+START_TEST(abort_on_data_is_counted_not_reported)
+{
+	uint16_t sp = 47501, cp = 47502;
+	uint64_t before = ignored_count("TCP_ABORT_ON_DATA");
+	char buf[4096] = {0};
+	int l, c, a, i;
+
+	want_ports[0] = sp;
+	l = tcp_listen(sp);
+	c = tcp_connect(cp, sp, 0);
+	ck_assert_int_ge(c, 0);
+	a = accept(l, NULL, NULL);
+	ck_assert_int_ge(a, 0);
+	/* The server shuts its socket down (FIN, no more reads), the client goes on sending: the
+	 * server's TCP answers the data with RST (RFC 1122). */
+	ck_assert_int_eq(shutdown(a, SHUT_RDWR), 0);
+	usleep(50000);
+	for (i = 0; i < 3; i++)
+		if (send(c, buf, sizeof(buf), MSG_NOSIGNAL) < 0)
+			break;
+	drain(200);
+	close(a);
+	close(c);
+	close(l);
+	ck_assert_int_eq(count_drops(NULL), 0);
+	ck_assert_uint_ge(ignored_count("TCP_ABORT_ON_DATA"), before + 1);
+}
+END_TEST
+
+START_TEST(without_a_table_every_reason_is_a_loss)
+{
+	struct probe_sock *raw = NULL;
+	struct probe_sock_ignored ig[4];
+	uint16_t sp = 47601, cp = 47602;
+	int c;
+
+	/* A second drop probe with no table: it reports the refusal the first one ignores. */
+	ck_assert_int_eq(probe_sock_open(&raw, tc, NULL, NULL), 0);
+	ck_assert_int_eq(probe_sock_ignored(raw, ig, 4), 0);
+	want_ports[0] = sp;
+	c = tcp_connect(cp, sp, 0);
+	ck_assert_int_eq(c, -ECONNREFUSED);
+	drain(200);
+	probe_sock_close(raw);
+	ck_assert_int_eq(count_drops("NO_SOCKET"), 1);
+	ck_assert_uint_eq(drops[0].key.port[drops[0].sender], cp);
+	ck_assert(drops[0].tcp_flags & 0x02); /* the SYN */
 }
 END_TEST
 
@@ -319,7 +418,10 @@ START_TEST(drop_records_are_rate_limited_with_counts)
 	want_ports[0] = 47401;
 	a.sin_addr.s_addr = l.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ck_assert_int_eq(bind(s, (struct sockaddr *)&l, sizeof(l)), 0);
-	/* 50 datagrams to a port nobody listens on: 50 drops, one record. */
+	sh("nft add table inet fstest && "
+	   "nft add chain inet fstest in '{ type filter hook input priority 0; }' && "
+	   "nft add rule inet fstest in udp dport 47401 drop");
+	/* 50 datagrams dropped by the rule: 50 drops, one record. */
 	for (i = 0; i < 50; i++)
 		sendto(s, "x", 1, 0, (struct sockaddr *)&a, sizeof(a));
 	drain(200);
@@ -327,6 +429,8 @@ START_TEST(drop_records_are_rate_limited_with_counts)
 		if (drops[i].key.proto == IPPROTO_UDP) {
 			n++;
 			last = drops[i].count;
+			ck_assert_str_eq(drop_reason_kernel_name(drops[i].reason),
+					 "NETFILTER_DROP");
 		}
 	ck_assert_int_eq(n, 1);
 	ck_assert_uint_eq(last, 1);
@@ -335,6 +439,7 @@ START_TEST(drop_records_are_rate_limited_with_counts)
 	drain(100);
 	sendto(s, "x", 1, 0, (struct sockaddr *)&a, sizeof(a));
 	drain(200);
+	sh("nft delete table inet fstest");
 	for (i = 0, n = 0; i < ndrops; i++)
 		if (drops[i].key.proto == IPPROTO_UDP) {
 			n++;
@@ -357,7 +462,10 @@ int main(void)
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, connection_lifecycle_with_process_and_rtt);
 	tcase_add_test(t, retransmits_and_netfilter_drops);
-	tcase_add_test(t, refused_connection_is_a_no_socket_drop);
+	tcase_add_test(t, ignored_reasons_are_the_tables_not_losses);
+	tcase_add_test(t, refused_connection_is_counted_not_reported);
+	tcase_add_test(t, abort_on_data_is_counted_not_reported);
+	tcase_add_test(t, without_a_table_every_reason_is_a_loss);
 	tcase_add_test(t, drop_records_are_rate_limited_with_counts);
 	suite_add_tcase(s, t);
 	r = srunner_create(s);
