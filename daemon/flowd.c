@@ -252,6 +252,7 @@ static int start_probes(struct flowd *d)
 			e.text);
 		d->sock = NULL;
 	}
+	d->status.sock = d->sock; /* the drop probe's ignored frees, for /metrics */
 	return attached;
 }
 

@@ -80,6 +80,27 @@ static int hubble_flows(struct buf *b, const struct collector_stats *c)
 	return err;
 }
 
+/* Frees the kernel gives a drop reason but that lose nothing (see drop_reason.h): counted by
+ * the probe instead of reported, so they are never DROPPED flows nor in hubble_drop_total. */
+static int ignored_frees(struct buf *b, const struct status *st)
+{
+	size_t i;
+	int err;
+
+	if (!st->have_ignored)
+		return 0;
+	err = head(
+		b, "flowscope_kernel_frees_ignored_total", "counter",
+		"Packets the kernel freed with a drop reason that loses nothing (a refusal answered by RST or ICMP, a duplicate TCP segment, a copy), by kernel reason: not counted as drops");
+	for (i = 0; i < st->n_ignored && !err; i++)
+		if (st->ignored[i].count)
+			err = buf_printf(
+				b, "flowscope_kernel_frees_ignored_total{reason=\"%s\"} %llu\n",
+				drop_reason_kernel_name(st->ignored[i].reason),
+				(unsigned long long)st->ignored[i].count);
+	return err;
+}
+
 struct sub_ctx {
 	struct buf *b;
 	int err;
@@ -291,6 +312,7 @@ int metrics_write(struct buf *b, const struct status *st)
 {
 	int err = hubble_flows(b, &st->col);
 
+	err = err ?: ignored_frees(b, st);
 	err = err ?: losses(b, st);
 	err = err ?: rings_and_records(b, st);
 	err = err ?: store(b, st);

@@ -8,6 +8,7 @@ void status_collect(const struct status_src *src, struct status *st)
 {
 	const struct collector *c = src->col;
 	size_t i;
+	int n;
 
 	memset(st, 0, sizeof(*st));
 	st->now_ns = clock_wall_ns();
@@ -29,6 +30,11 @@ void status_collect(const struct status_src *src, struct status *st)
 	if ((st->have_graph = src->graph))
 		graph_get_stats(src->graph, &st->graph);
 	identities_get_stats(&st->identities);
+	if (src->sock) {
+		n = probe_sock_ignored(src->sock, st->ignored, STATUS_MAX_IGNORED);
+		st->have_ignored = n >= 0;
+		st->n_ignored = n < 0 ? 0 : n < STATUS_MAX_IGNORED ? (size_t)n : STATUS_MAX_IGNORED;
+	}
 	for (i = 0;
 	     src->exporters && i < exporter_set_count(src->exporters) && i < STATUS_MAX_EXPORTERS;
 	     i++)

@@ -14,11 +14,13 @@
 #include "flowscope/exporters/exporter.h"
 #include "flowscope/graph/graph.h"
 #include "flowscope/pipeline/collector.h"
+#include "flowscope/probes/probe_sock.h"
 #include "flowscope/probes/probe_tc.h"
 #include "flowscope/probes/ring_reader.h"
 #include "flowscope/serve/follower.h"
 
 #define STATUS_MAX_EXPORTERS 8
+#define STATUS_MAX_IGNORED 128 /* kernel drop reasons that are not losses (about 40 today) */
 
 /* What a snapshot is taken of; every member but col and followers may be NULL (not running). */
 struct status_src {
@@ -27,8 +29,9 @@ struct status_src {
 	const struct sock_table *socks;
 	const struct dns_cache *dns;
 	const struct graph *graph;
-	const struct probe_tc *probe; /* the ring-full counters */
-	struct ring_reader *reader;   /* the rings' fill */
+	const struct probe_tc *probe;  /* the ring-full counters */
+	const struct probe_sock *sock; /* the drop probe's ignored frees */
+	struct ring_reader *reader;    /* the rings' fill */
 	const struct exporter_set *exporters;
 };
 
@@ -50,6 +53,10 @@ struct status {
 	struct dns_cache_stats dns;
 	struct graph_stats graph;
 	struct identities_stats identities;
+	/* Frees the drop probe did not report because they lose nothing, per kernel reason. */
+	bool have_ignored;
+	size_t n_ignored;
+	struct probe_sock_ignored ignored[STATUS_MAX_IGNORED];
 	size_t n_exporters;
 	struct {
 		const char *name;
