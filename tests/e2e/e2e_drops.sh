@@ -27,9 +27,9 @@ for tool in nft ping python3 curl promtool; do
 done
 
 # Unique per run; leftovers of an earlier run of this prefix family whose shell is gone go first.
-P="fsd$(printf '%05d' $(($$ % 100000)))"
+P="fsk$(printf '%05d' $(($$ % 100000)))"
 C=${P}c R=${P}r S=${P}s
-for ns in $(ip netns list | awk '{print $1}' | grep -E '^fsd[0-9]{5}[crs]$'); do
+for ns in $(ip netns list | awk '{print $1}' | grep -E '^fsk[0-9]{5}[crs]$'); do
 	pid_of_ns=${ns:3:5}
 	kill -0 "$((10#$pid_of_ns))" 2>/dev/null && [ "$((10#$pid_of_ns))" != "$$" ] && continue
 	ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
@@ -318,29 +318,29 @@ done
 inr timeout 2 curl -sN "http://127.0.0.1:12000/api/v1/flows?follow=true" >/dev/null 2>&1 &
 sse_pid=$!
 check "TCP with a normal close (3 IPv4)" sh -c \
-	"ip netns exec $C python3 $tp tcp-client 10.200.2.2 8080 40001 normal &&
-	 ip netns exec $C python3 $tp tcp-client 10.200.2.2 8080 40002 normal &&
-	 ip netns exec $C python3 $tp tcp-client 10.200.2.2 8080 40003 normal"
-check "TCP with a normal close (IPv6)" inc python3 "$tp" tcp-client fd00:200:2::2 8080 41001 normal
-check "TCP abort: SO_LINGER 0 close sends RST" inc python3 "$tp" tcp-client 10.200.2.2 8081 40011 linger0
+	"ip netns exec $C python3 $tp tcp-client 10.200.2.2 8080 43001 normal &&
+	 ip netns exec $C python3 $tp tcp-client 10.200.2.2 8080 43002 normal &&
+	 ip netns exec $C python3 $tp tcp-client 10.200.2.2 8080 43003 normal"
+check "TCP with a normal close (IPv6)" inc python3 "$tp" tcp-client fd00:200:2::2 8080 43101 normal
+check "TCP abort: SO_LINGER 0 close sends RST" inc python3 "$tp" tcp-client 10.200.2.2 8081 43011 linger0
 check "TCP abort: close with unread data sends RST" \
-	inc python3 "$tp" tcp-client 10.200.2.2 8081 40012 unread
+	inc python3 "$tp" tcp-client 10.200.2.2 8081 43012 unread
 check "server shuts down while the client sends (ABORT_ON_DATA)" \
-	inc python3 "$tp" tcp-client 10.200.2.2 8082 40021 keep-sending
+	inc python3 "$tp" tcp-client 10.200.2.2 8082 43021 keep-sending
 check "server closes while the client sends" \
-	inc python3 "$tp" tcp-client 10.200.2.2 8083 40022 keep-sending
-check "UDP request/response" inc python3 "$here/traffic.py" udp-client 10.200.2.2 5353 50000 100 200
+	inc python3 "$tp" tcp-client 10.200.2.2 8083 43022 keep-sending
+check "UDP request/response" inc python3 "$here/traffic.py" udp-client 10.200.2.2 5353 53000 100 200
 check "ping through a raw socket (IPv4)" inc ping -q -c 3 -i 0.2 -W 2 10.200.2.2
 check "ping through a raw socket (IPv6)" inc ping -6 -q -c 3 -i 0.2 -W 2 fd00:200:2::2
 check "ping through an ICMP datagram socket" ins python3 "$tp" icmp-dgram 10.200.1.2 3
-check "DNS to the resolver" inc python3 "$tp" dns 10.200.2.2 50010 svc.fsd.test
-check "loopback TCP with a normal close" inr python3 "$tp" tcp-client 127.0.0.1 18080 48001 normal
+check "DNS to the resolver" inc python3 "$tp" dns 10.200.2.2 53010 svc.fsd.test
+check "loopback TCP with a normal close" inr python3 "$tp" tcp-client 127.0.0.1 18080 43201 normal
 check "loopback TCP to a closed port is refused" \
-	inr python3 "$tp" tcp-client 127.0.0.1 18099 48002 refused
-check "loopback UDP to a closed port is refused" inr python3 "$tp" udp-closed 127.0.0.1 18098 48003
+	inr python3 "$tp" tcp-client 127.0.0.1 18099 43202 refused
+check "loopback UDP to a closed port is refused" inr python3 "$tp" udp-closed 127.0.0.1 18098 43203
 check "loopback ping" inr ping -q -c 2 -i 0.2 -W 2 127.0.0.1
-check "TCP to a closed port is refused" inc python3 "$tp" tcp-client 10.200.2.2 8099 40031 refused
-check "UDP to a closed port is refused" inc python3 "$tp" udp-closed 10.200.2.2 9999 50031
+check "TCP to a closed port is refused" inc python3 "$tp" tcp-client 10.200.2.2 8099 43031 refused
+check "UDP to a closed port is refused" inc python3 "$tp" udp-closed 10.200.2.2 9999 53031
 wait "$sse_pid"
 sleep 1.5 # a few sweeps: every flow reaches the store
 
@@ -395,19 +395,19 @@ def metric(path, name, labels=None):
     return tot
 
 C4, S4, C6, S6, LO = "10.200.1.2", "10.200.2.2", "fd00:200:1::2", "fd00:200:2::2", "127.0.0.1"
-HEALTHY = [("TCP normal close %d" % i, "TCP", (C4, 40000 + i), (S4, 8080)) for i in (1, 2, 3)]
-HEALTHY += [("TCP normal close IPv6", "TCP", (C6, 41001), (S6, 8080)),
-            ("TCP abort SO_LINGER 0", "TCP", (C4, 40011), (S4, 8081)),
-            ("TCP abort unread data", "TCP", (C4, 40012), (S4, 8081)),
-            ("TCP server shutdown, client sends", "TCP", (C4, 40021), (S4, 8082)),
-            ("TCP server close, client sends", "TCP", (C4, 40022), (S4, 8083)),
-            ("UDP request/response", "UDP", (C4, 50000), (S4, 5353)),
-            ("DNS", "UDP", (C4, 50010), (S4, 53)),
-            ("loopback TCP", "TCP", (LO, 48001), (LO, 18080)),
-            ("loopback refused TCP", "TCP", (LO, 48002), (LO, 18099)),
-            ("loopback refused UDP", "UDP", (LO, 48003), (LO, 18098)),
-            ("refused TCP", "TCP", (C4, 40031), (S4, 8099)),
-            ("refused UDP", "UDP", (C4, 50031), (S4, 9999))]
+HEALTHY = [("TCP normal close %d" % i, "TCP", (C4, 43000 + i), (S4, 8080)) for i in (1, 2, 3)]
+HEALTHY += [("TCP normal close IPv6", "TCP", (C6, 43101), (S6, 8080)),
+            ("TCP abort SO_LINGER 0", "TCP", (C4, 43011), (S4, 8081)),
+            ("TCP abort unread data", "TCP", (C4, 43012), (S4, 8081)),
+            ("TCP server shutdown, client sends", "TCP", (C4, 43021), (S4, 8082)),
+            ("TCP server close, client sends", "TCP", (C4, 43022), (S4, 8083)),
+            ("UDP request/response", "UDP", (C4, 53000), (S4, 5353)),
+            ("DNS", "UDP", (C4, 53010), (S4, 53)),
+            ("loopback TCP", "TCP", (LO, 43201), (LO, 18080)),
+            ("loopback refused TCP", "TCP", (LO, 43202), (LO, 18099)),
+            ("loopback refused UDP", "UDP", (LO, 43203), (LO, 18098)),
+            ("refused TCP", "TCP", (C4, 43031), (S4, 8099)),
+            ("refused UDP", "UDP", (C4, 53031), (S4, 9999))]
 PINGS = [("raw ping IPv4", "ICMPv4", C4, S4), ("raw ping IPv6", "ICMPv6", C6, S6),
          ("loopback ping", "ICMPv4", LO, LO)]
 
@@ -434,8 +434,8 @@ if phase == "healthy":
       % dropped(fs))
     d = dropped(flows)
     c(not d, "no DROPPED event at all in healthy traffic (%d events): %s" % (len(flows), d))
-    for name, proto, a, b in (("refused TCP", "TCP", (C4, 40031), (S4, 8099)),
-                              ("loopback refused TCP", "TCP", (LO, 48002), (LO, 18099))):
+    for name, proto, a, b in (("refused TCP", "TCP", (C4, 43031), (S4, 8099)),
+                              ("loopback refused TCP", "TCP", (LO, 43202), (LO, 18099))):
         rst = [f for f in of(flows, proto, a, b)
                if f.get("l4", {}).get("TCP", {}).get("flags", {}).get("RST")]
         c(len(rst) > 0, "%s shows its RST" % name)
@@ -451,9 +451,9 @@ if phase == "healthy":
 else:
     healthy(flows, phase)
     for name, proto, a, b, kernel, desc in (
-            ("nftables drop", "TCP", (C4, 40041), (S4, 8090), "NETFILTER_DROP", "POLICY_DENIED"),
-            ("full receive buffer", "UDP", (C4, 50041), (S4, 7000), "SOCKET_RCVBUFF", None),
-            ("bad UDP checksum", "UDP", (C4, 50051), (S4, 7001), "UDP_CSUM",
+            ("nftables drop", "TCP", (C4, 43041), (S4, 8090), "NETFILTER_DROP", "POLICY_DENIED"),
+            ("full receive buffer", "UDP", (C4, 53041), (S4, 7000), "SOCKET_RCVBUFF", None),
+            ("bad UDP checksum", "UDP", (C4, 53051), (S4, 7001), "UDP_CSUM",
              "INVALID_PACKET_DROPPED")):
         fs = [f for f in of(flows, proto, a, b) if f.get("verdict") == "DROPPED"]
         c(len(fs) > 0, "%s: DROPPED (%d of %d events)" % (name, len(fs), len(of(flows, proto, a, b))))
@@ -488,10 +488,10 @@ table inet fsdtest {
 NFT
 check "nftables rule in the server host" test $? -eq 0
 check "TCP through the drop rule gets no answer" \
-	inc python3 "$tp" tcp-client 10.200.2.2 8090 40041 dropped
-check "UDP flood of a socket that never reads" inc python3 "$tp" udp-flood 10.200.2.2 7000 50041 300
+	inc python3 "$tp" tcp-client 10.200.2.2 8090 43041 dropped
+check "UDP flood of a socket that never reads" inc python3 "$tp" udp-flood 10.200.2.2 7000 53041 300
 check "UDP datagrams with a wrong checksum (IP_HDRINCL)" \
-	inc python3 "$tp" bad-csum 10.200.1.2 10.200.2.2 50051 7001 3
+	inc python3 "$tp" bad-csum 10.200.1.2 10.200.2.2 53051 7001 3
 sleep 1.5
 flows "$tmp/drops.json"
 metrics >"$tmp/m2.txt"
@@ -507,7 +507,7 @@ import json, sys
 for line in open(sys.argv[1]):
     f = json.loads(line).get("flow", {})
     t = f.get("l4", {}).get("TCP", {})
-    if 40041 in (t.get("source_port"), t.get("destination_port")) and \
+    if 43041 in (t.get("source_port"), t.get("destination_port")) and \
             f.get("verdict") == "DROPPED" and f.get("drop_reason_kernel") == "NETFILTER_DROP" and \
             f.get("drop_reason_desc") == "POLICY_DENIED":
         sys.exit(0)
