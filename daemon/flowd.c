@@ -34,7 +34,7 @@ struct flowd_cfg {
 	bool explicit_if;
 	struct opt_hostport http, grpc;
 	const char *tls_cert, *tls_key, *tls_client_ca;
-	uint64_t max_flows;
+	uint64_t max_flows, max_events;
 	uint32_t kernel_max_flows;
 	uint64_t idle_ns, tcp_idle_ns, sweep_ns, update_ns;
 	uint32_t follow_queue;
@@ -48,6 +48,7 @@ struct flowd {
 	struct flowd_cfg cfg;
 	char node_name[256];
 	struct flow_store *store;
+	struct event_log *events;
 	struct flow_bus *bus;
 	struct collector *col;
 	struct sock_table *socks;
@@ -105,6 +106,9 @@ static const struct opt flowd_opts[] = {
 	 opt_string, CFG(tls_client_ca)},
 	{"max-flows", 0, "N", "flows kept in the store (default 65536)", opt_u64, CFG(max_flows), 1,
 	 1 << 30},
+	{"max-events", 0, "N",
+	 "flow events kept for --last/--since replays\n(default 65536, about 600 bytes each)",
+	 opt_u64, CFG(max_events), 1, 1 << 28},
 	{"kernel-max-flows", 0, "N", "entries of the kernel flow map (default 262144)", opt_u32,
 	 CFG(kernel_max_flows), 1024, 1 << 26},
 	{"idle-timeout", 0, "DUR",
@@ -169,6 +173,7 @@ static int parse_args(struct flowd *d, int argc, char **argv)
 	int r;
 
 	d->cfg.max_flows = 65536;
+	d->cfg.max_events = 65536;
 	d->cfg.sweep_ns = NSEC_PER_SEC;
 	r = opts_parse(argc, argv, g, opt_groups(d, g), &e);
 	if (r < 0) {
@@ -373,6 +378,7 @@ static int start_collector(struct flowd *d)
 				    .update_interval_ns = d->cfg.update_ns};
 
 	d->store = flow_store_new(d->cfg.max_flows);
+	d->events = event_log_new(d->cfg.max_events);
 	d->bus = flow_bus_new();
 	d->dns = dns_cache_new(262144, 262144);
 	d->socks = sock_table_new(262144);
@@ -380,14 +386,15 @@ static int start_collector(struct flowd *d)
 	d->cgroups = cgroup_names_new();
 	d->graph = graph_new(&gc);
 	co.store = d->store;
+	co.events = d->events;
 	co.bus = d->bus;
 	co.node_name = d->node_name;
 	co.socks = d->socks;
 	co.cgroups = d->cgroups;
 	co.dns = d->dns;
 	d->col = d->store && d->bus ? collector_new(&co) : NULL;
-	d->followers = follower_hub_new(d->store, d->bus, d->node_name);
-	if (!d->col || !d->dns || !d->graph || !d->followers || !d->socks ||
+	d->followers = follower_hub_new(d->store, d->events, d->bus, d->node_name);
+	if (!d->col || !d->events || !d->dns || !d->graph || !d->followers || !d->socks ||
 	    !flow_bus_subscribe(d->bus, graph_on_flow, d->graph)) {
 		fprintf(stderr, "flowd: out of memory for %llu flows\n",
 			(unsigned long long)d->cfg.max_flows);
@@ -584,6 +591,7 @@ static void free_flowd(struct flowd *d)
 	identities_set(NULL);
 	dns_cache_free(d->dns);
 	flow_store_free(d->store);
+	event_log_free(d->events);
 	flow_bus_free(d->bus);
 	if (!d->cfg.explicit_if)
 		for (i = 0; i < d->cfg.n_if; i++)

@@ -34,6 +34,10 @@ static inline struct flow tcp_flow(void)
 	f.last_seen_ns = 1700000000123000000ULL;
 	f.ifindex = 2;
 	strcpy(f.ifname, "eth0");
+	f.tcp_flags_seen[0] = FLOW_TCP_SYN;
+	f.obs_point = FLOW_OBS_TO_NETWORK;
+	f.seq = 7;
+	memcpy(f.uuid, "\x12\x34\x56\x78\x9a\xbc\x4d\xef\x80\x00\x00\x00\x00\x00\x00\x07", 16);
 	return f;
 }
 

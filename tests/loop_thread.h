@@ -35,6 +35,7 @@ struct loop_thread {
 	void (*on_stop)(void *ctx);
 	void *stop_ctx;
 	struct flow_store *store;
+	struct event_log *events;
 	struct flow_bus *bus;
 	struct collector *col;
 	struct follower_hub *hub;
@@ -91,13 +92,15 @@ static inline void loop_thread_init(struct loop_thread *t, size_t max_flows, boo
 	LT_CHECK(uv_async_init(&t->loop, &t->async, lt_on_async) == 0);
 	t->async.data = t;
 	t->store = flow_store_new(max_flows);
+	t->events = event_log_new(max_flows);
 	t->bus = flow_bus_new();
-	LT_CHECK(t->store && t->bus);
+	LT_CHECK(t->store && t->events && t->bus);
 	co.store = t->store;
+	co.events = t->events;
 	co.bus = t->bus;
 	co.node_name = LOOP_THREAD_NODE;
 	t->col = collector_new(&co);
-	t->hub = follower_hub_new(t->store, t->bus, LOOP_THREAD_NODE);
+	t->hub = follower_hub_new(t->store, t->events, t->bus, LOOP_THREAD_NODE);
 	LT_CHECK(t->col && t->hub);
 	if (with_graph) {
 		t->graph = graph_new(NULL);
@@ -149,6 +152,7 @@ static inline void loop_thread_stop(struct loop_thread *t)
 	graph_free(t->graph);
 	flow_bus_free(t->bus);
 	flow_store_free(t->store);
+	event_log_free(t->events);
 }
 
 /* A loopback TCP port free now (bind to 0, read, close). */

@@ -1,22 +1,31 @@
 // Flowscope dashboard: live flow table (Server-Sent Events from /api/v1/flows?follow=1),
-// service map (polls /api/v1/graph) and counters (stream + /api/v1/status).
+// service map (polls /api/v1/graph with the table's filters), flow details, namespace picker,
+// noise toggles and counters (stream + /api/v1/status).
 // All API paths are relative, so the page also works behind a path prefix.
 
-import {
-  MAX_ROWS,
-  flowKey,
-  flowRow,
-  fillHeader,
-  parseNdjson,
-  fmtBytes,
-  fmtCount,
-  fmtTime,
-} from './flows.js';
+import { MAX_ROWS, flowKey, flowRow, fillHeader, parseNdjson, fmtBytes, fmtCount, fmtTime } from './flows.js';
 import { ServiceMap, NODE_KINDS, EDGE_COLORS } from './graph.js';
+import { renderFlowDetails } from './details.js';
+import {
+  KEYS,
+  TOGGLES,
+  buildQuery,
+  chipParam,
+  chipsFromQuery,
+  chipsToQuery,
+  learn,
+  loadToggles,
+  newCaps,
+  parseTyped,
+  sameChip,
+  saveToggles,
+  unknownOf,
+} from './filters.js';
 
 const GRAPH_WINDOW = '5m';
 const GRAPH_EVERY_MS = 2000;
 const STATUS_EVERY_MS = 2000;
+const NAMESPACES_EVERY_MS = 15000;
 const RENDER_EVERY_MS = 250; // at most this often; longer when rendering is costly
 const RENDER_MAX_ROWS = 150; // rows put in per render when flows come faster than one can read
 const BACKFILL = 100; // flows shown right away when the stream (re)starts
@@ -27,30 +36,42 @@ const RATE_WINDOW_S = 3;
 const $ = (id) => document.getElementById(id);
 
 const state = {
-  query: null, // the filter query string in force
+  chips: [], // the user's filters: { key, value, neg }
+  toggles: loadToggles(), // noise toggle id -> on
+  caps: { flows: newCaps(), graph: newCaps() }, // what each endpoint takes (learnt from 400s)
+  perFlow: false, // one row per connection instead of per event
+  perFlowOk: true, // the server takes per_flow
+  flowsQuery: null, // the filter part of the table's requests
+  flowsClient: [], // toggles the page applies to the table itself
+  graphQuery: '',
+  graphClient: [], // toggles the map could not apply
   gen: 0, // bumped at every stream restart: late answers of older ones are ignored
   es: null,
   retryTimer: 0,
   paused: false,
-  pending: new Map(), // flow key -> latest GetFlowsResponse not rendered yet (newest last)
-  rows: new Map(), // flow key -> <tr> in the table
+  pending: new Map(), // row key -> latest GetFlowsResponse (or its text) not rendered yet
+  rows: new Map(), // row key -> <tr> in the table
+  msgs: new Map(), // row key -> the GetFlowsResponse of a rendered row (for its details)
   renderScheduled: false,
-  renderAll: false, // the next render shows every waiting flow (after a resume)
+  renderAll: false,
   lastRender: 0,
   renderEvery: RENDER_EVERY_MS,
-  received: 0, // flow events from the stream (all, paused or not)
-  rateMarks: [], // [ms, received] once a second
-  drops: 0, // DROPPED flow events from the stream
-  streamLost: 0, // events the stream reported as lost
-  status: null, // latest /api/v1/status
+  received: 0,
+  rateMarks: [],
+  drops: 0,
+  streamLost: 0,
+  status: null,
   statusError: '',
   graph: { nodes: [], edges: [] },
-  graphNamespace: '',
+  graphUrl: '',
   graphInFlight: false,
   graphAgain: false,
   graphTimer: 0,
+  graphSeq: 0,
+  namespaces: [],
   selected: null, // { kind: 'node'|'edge', id }
-  hovered: null, // the map element under the mouse
+  flowShown: null, // { key, msg } in the details panel
+  hovered: null,
   detailsSeq: 0,
 };
 
@@ -85,38 +106,18 @@ function errMessage(e) {
   return (e && e.message) || String(e);
 }
 
+function withQuery(base, ...parts) {
+  const q = parts.filter(Boolean).join('&');
+  if (!q) return base;
+  return base.includes('?') ? `${base}&${q}` : `${base}?${q}`;
+}
+
+// Client-side toggles hide a flow the server could not exclude.
+function hiddenByPage(flow, toggles) {
+  return toggles.some((t) => t.match(flow));
+}
+
 // ---- filters --------------------------------------------------------------------------------
-
-const FILTERS = [
-  ['f-ip', 'ip'],
-  ['f-port', 'port'],
-  ['f-protocol', 'protocol'],
-  ['f-verdict', 'verdict'],
-  ['f-namespace', 'namespace'],
-];
-
-function readFilters() {
-  const q = new URLSearchParams();
-  for (const [id, param] of FILTERS) {
-    const v = $(id).value.trim();
-    if (v) q.set(param, v);
-  }
-  return q.toString();
-}
-
-function applyFilters() {
-  const q = readFilters();
-  const ns = $('f-namespace').value.trim();
-  if (ns !== state.graphNamespace) {
-    state.graphNamespace = ns;
-    pollGraphNow();
-  }
-  if (q === state.query) return;
-  state.query = q;
-  history.replaceState(null, '', q ? `?${q}` : location.pathname);
-  clearTable();
-  restartStream();
-}
 
 function setFilterError(msg) {
   const el = $('filter-error');
@@ -125,33 +126,203 @@ function setFilterError(msg) {
   $('filters').classList.toggle('invalid', Boolean(msg));
 }
 
-function initFilters() {
-  // Filters in the page's own query string (a shared link) fill the fields.
-  const given = new URLSearchParams(location.search);
-  for (const [id, param] of FILTERS) {
-    const v = given.get(param);
-    if (v !== null) $(id).value = v;
+function addChip(chip) {
+  const c = { key: chip.key, value: String(chip.value), neg: Boolean(chip.neg) };
+  if (state.chips.some((x) => sameChip(x, c))) return;
+  // The same value the other way round is replaced, not contradicted.
+  state.chips = state.chips.filter((x) => !(x.key === c.key && x.value === c.value));
+  state.chips.push(c);
+  applyFilters();
+}
+
+function removeChip(i) {
+  state.chips.splice(i, 1);
+  applyFilters();
+}
+
+// The positive chips of key replaced by value ('' : none); for the pickers.
+function setSingle(key, value) {
+  state.chips = state.chips.filter((c) => c.key !== key || c.neg);
+  if (value) state.chips.push({ key, value, neg: false });
+  applyFilters();
+}
+
+function renderChips() {
+  const box = $('chips');
+  box.replaceChildren();
+  state.chips.forEach((c, i) => {
+    const chip = document.createElement('span');
+    chip.className = `chip${c.neg ? ' neg' : ''}`;
+    chip.dataset.key = c.key;
+    chip.dataset.value = c.value;
+    chip.dataset.neg = String(c.neg);
+    chip.title = `${chipParam(c)}=${c.value}`;
+    const k = document.createElement('span');
+    k.className = 'ck';
+    k.textContent = c.key;
+    const op = document.createElement('span');
+    op.className = 'op';
+    op.textContent = c.neg ? '≠' : '=';
+    const v = document.createElement('span');
+    v.className = 'cv';
+    v.textContent = c.value;
+    const x = document.createElement('button');
+    x.type = 'button';
+    x.className = 'cx';
+    x.textContent = '×';
+    x.title = 'Remove this filter';
+    x.setAttribute('aria-label', `remove ${chipParam(c)}=${c.value}`);
+    x.addEventListener('click', () => removeChip(i));
+    chip.append(k, op, v, x);
+    box.appendChild(chip);
+  });
+  $('chips-empty').hidden = state.chips.length > 0;
+  $('f-clear').hidden = state.chips.length === 0;
+  // The pickers show their key's single positive chip.
+  for (const [id, key] of [['f-namespace', 'namespace'], ['f-protocol', 'protocol'], ['f-verdict', 'verdict']]) {
+    const sel = $(id);
+    const mine = state.chips.filter((c) => c.key === key && !c.neg);
+    const v = mine.length === 1 ? mine[0].value : '';
+    if (v && ![...sel.options].some((o) => o.value === v)) {
+      const o = document.createElement('option');
+      o.value = v;
+      o.textContent = v;
+      sel.appendChild(o);
+    }
+    sel.value = v;
   }
-  let debounce = 0;
-  const form = $('filters');
-  form.addEventListener('submit', (ev) => {
+}
+
+function renderToggles() {
+  for (const t of TOGGLES) {
+    const box = $(`t-${t.id}`);
+    box.checked = Boolean(state.toggles[t.id]);
+    const label = box.closest('label');
+    const local = state.flowsClient.includes(t);
+    const notOnMap = state.graphClient.includes(t);
+    label.classList.toggle('on', box.checked);
+    label.classList.toggle('degraded', box.checked && (local || notOnMap));
+    let title = t.title;
+    if (box.checked && local) title += '\nflowd could not exclude these: the page hides them from the table';
+    if (box.checked && notOnMap) title += '\nflowd could not exclude these from the map';
+    label.title = title;
+  }
+  const notes = [];
+  const local = state.flowsClient.map((t) => t.label);
+  const notOnMap = state.graphClient.map((t) => t.label);
+  if (local.length) notes.push(`${local.join(', ')}: hidden by the page (this flowd cannot exclude them)`);
+  if (notOnMap.length) notes.push(`${notOnMap.join(', ')}: still on the map`);
+  if (!state.caps.flows.deny && state.chips.filter((c) => c.neg).length > 1) {
+    notes.push('exclusions combine into one (this flowd hides flows that match all of them)');
+  }
+  $('filter-note').textContent = notes.join(' · ');
+  $('filter-note').hidden = notes.length === 0;
+}
+
+// Recomputes both queries from the chips and toggles; restarts the table and the map when
+// theirs changed.
+function applyFilters(force = false) {
+  const flows = buildQuery(state.chips, state.toggles, state.caps.flows);
+  const graph = buildQuery(state.chips, state.toggles, state.caps.graph);
+  const flowsChanged =
+    force || flows.query !== state.flowsQuery || flows.clientSide.map((t) => t.id).join() !== state.flowsClient.map((t) => t.id).join();
+  state.flowsClient = flows.clientSide;
+  state.graphClient = graph.clientSide;
+  const own = chipsToQuery(state.chips);
+  history.replaceState(null, '', own ? `?${own}` : location.pathname);
+  renderChips();
+  renderToggles();
+  if (graph.query !== state.graphQuery || force) {
+    state.graphQuery = graph.query;
+    pollGraphNow();
+  }
+  if (flowsChanged) {
+    state.flowsQuery = flows.query;
+    setFilterError('');
+    clearTable();
+    restartStream();
+    if (state.selected) loadDetailsFlows();
+  }
+}
+
+function initFilters() {
+  state.chips = chipsFromQuery(location.search);
+  const dl = $('filter-keys');
+  for (const k of KEYS) {
+    const o = document.createElement('option');
+    o.value = `${k}=`;
+    dl.appendChild(o);
+  }
+  $('filter-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
-    clearTimeout(debounce);
-    applyFilters();
+    const input = $('f-add');
+    const r = parseTyped(input.value);
+    if (r.error) {
+      setFilterError(r.error);
+      return;
+    }
+    input.value = '';
+    setFilterError('');
+    addChip(r.chip);
   });
-  form.addEventListener('input', (ev) => {
-    if (ev.target.tagName === 'SELECT') return;
-    clearTimeout(debounce);
-    debounce = setTimeout(applyFilters, 600);
-  });
-  form.addEventListener('change', () => {
-    clearTimeout(debounce);
-    applyFilters();
-  });
+  $('f-namespace').addEventListener('change', (ev) => setSingle('namespace', ev.target.value));
+  $('f-protocol').addEventListener('change', (ev) => setSingle('protocol', ev.target.value));
+  $('f-verdict').addEventListener('change', (ev) => setSingle('verdict', ev.target.value));
   $('f-clear').addEventListener('click', () => {
-    for (const [id] of FILTERS) $(id).value = '';
+    state.chips = [];
     applyFilters();
   });
+  const box = $('toggles');
+  for (const t of TOGGLES) {
+    const label = document.createElement('label');
+    label.className = 'toggle';
+    label.dataset.toggle = t.id;
+    const input = document.createElement('input');
+    input.type = 'checkbox';
+    input.id = `t-${t.id}`;
+    input.dataset.testid = `t-${t.id}`;
+    input.addEventListener('change', () => {
+      state.toggles[t.id] = input.checked;
+      saveToggles(state.toggles);
+      applyFilters();
+    });
+    const text = document.createElement('span');
+    text.textContent = t.label;
+    label.append(input, text);
+    box.appendChild(label);
+  }
+  for (const [id, per] of [['view-events', false], ['view-flows', true]]) {
+    $(id).addEventListener('click', () => {
+      if (state.perFlow === per) return;
+      state.perFlow = per;
+      $('view-events').classList.toggle('on', !per);
+      $('view-flows').classList.toggle('on', per);
+      $('view-events').setAttribute('aria-pressed', String(!per));
+      $('view-flows').setAttribute('aria-pressed', String(per));
+      $('table-title').textContent = per ? 'Connections' : 'Flow events';
+      applyFilters(true);
+    });
+  }
+}
+
+// A 400 from an endpoint: either it does not know something the page can do without (learn
+// it and ask again), or the user's filters are wrong (say so).
+function onRefused(endpoint, msg) {
+  if (endpoint === 'flows' && unknownOf(msg) === 'per_flow' && state.perFlowOk) {
+    state.perFlowOk = false;
+    state.perFlow = false;
+    $('view-flows').disabled = true;
+    $('view-flows').title = 'this flowd has no per-connection view (per_flow)';
+    $('view-events').classList.add('on');
+    $('view-flows').classList.remove('on');
+    applyFilters(true);
+    return true;
+  }
+  if (learn(state.caps[endpoint], msg, state.chips)) {
+    applyFilters(true);
+    return true;
+  }
+  return false;
 }
 
 // ---- the live stream ------------------------------------------------------------------------
@@ -162,13 +333,13 @@ function setStreamState(text, cls) {
   el.className = `stream-state ${cls || ''}`;
 }
 
-function withQuery(base, q) {
-  return q ? `${base}&${q}` : base;
-}
-
 function scheduleRetry() {
   clearTimeout(state.retryTimer);
   state.retryTimer = setTimeout(restartStream, RETRY_MS);
+}
+
+function perFlowParam() {
+  return state.perFlow ? 'per_flow=true' : '';
 }
 
 // (Re)starts the stream for the filters in force: first the latest BACKFILL matching flows
@@ -181,15 +352,16 @@ async function restartStream() {
     state.es.close();
     state.es = null;
   }
-  const q = state.query || '';
+  const q = state.flowsQuery || '';
   setStreamState('connecting…', 'connecting');
   try {
-    const res = await fetchWithTimeout(withQuery(`api/v1/flows?last=${BACKFILL}`, q), 8000);
+    const res = await fetchWithTimeout(withQuery(`api/v1/flows?last=${BACKFILL}`, perFlowParam(), q), 8000);
     if (gen !== state.gen) return;
     if (!res.ok) {
       const msg = await errorText(res);
       if (gen !== state.gen) return;
       if (res.status === 400) {
+        if (onRefused('flows', msg)) return;
         setFilterError(msg);
         $('table-empty').textContent = 'The filters were refused: fix them to see flows.';
         setStreamState('stopped: bad filter', 'error');
@@ -201,32 +373,31 @@ async function restartStream() {
     if (gen !== state.gen) return;
     setFilterError('');
     $('table-empty').textContent = 'Waiting for flows…';
-    for (const msg of parseNdjson(text)) {
-      if (msg.flow) queueFlow(msg);
-    }
+    for (const msg of parseNdjson(text)) if (msg.flow) queueFlow(msg);
+    openStream(gen, q);
   } catch (e) {
     if (gen !== state.gen) return;
-    setStreamState(`flowd unreachable (${errMessage(e)}), retrying`, 'error');
+    setStreamState(`error: ${errMessage(e)}`, 'error');
     scheduleRetry();
-    return;
   }
-  openStream(gen, q);
 }
 
-// Flow events are handled without parsing them: at thousands per second JSON.parse and its
+// Stream events are handled without parsing them: at thousands per second JSON.parse and its
 // garbage would take the page's main thread. The counters read the verdict and the table
-// keys flows by flow_id straight from the text; only the flows that get rendered are parsed.
+// keys rows by uuid (events) or flow_id (connections) straight from the text; only the rows
+// that get rendered are parsed.
 const RE_DROPPED = /"verdict":\s*"DROPPED"/;
 const RE_FLOW_ID = /"flow_id":\s*"?(\d+)/;
+const RE_UUID = /"uuid":\s*"([0-9a-fA-F-]+)"/;
 
 function openStream(gen, q) {
-  const es = new EventSource(withQuery('api/v1/flows?follow=1', q));
+  const es = new EventSource(withQuery('api/v1/flows?follow=1', perFlowParam(), q));
   state.es = es;
   const mine = () => state.es === es && state.gen === gen;
   es.onopen = () => mine() && setStreamState('live', 'live');
   es.addEventListener('flow', (ev) => mine() && onFlowText(ev.data));
   es.addEventListener('lost', (ev) => mine() && onOtherText(ev.data));
-  es.onmessage = (ev) => mine() && onOtherText(ev.data); // events without a name, just in case
+  es.onmessage = (ev) => mine() && onOtherText(ev.data);
   es.onerror = () => {
     if (!mine()) return;
     if (es.readyState === EventSource.CLOSED) {
@@ -240,15 +411,25 @@ function openStream(gen, q) {
   };
 }
 
+function textKey(data) {
+  if (state.perFlow) {
+    const id = RE_FLOW_ID.exec(data);
+    return id ? `f${id[1]}` : null;
+  }
+  const u = RE_UUID.exec(data);
+  if (u) return u[1];
+  return null;
+}
+
 function onFlowText(data) {
-  const id = RE_FLOW_ID.exec(data);
-  if (!id) {
+  const key = textKey(data);
+  if (!key) {
     onOtherText(data);
     return;
   }
   state.received += 1;
   if (RE_DROPPED.test(data)) state.drops += 1;
-  queue(id[1], data);
+  queue(key, data);
 }
 
 function onOtherText(data) {
@@ -271,7 +452,7 @@ function onOtherText(data) {
 // ---- the flow table -------------------------------------------------------------------------
 
 function queueFlow(msg) {
-  queue(flowKey(msg.flow), msg);
+  queue(flowKey(msg.flow, state.perFlow), msg);
 }
 
 // msg: a GetFlowsResponse, or its JSON text (parsed when rendered).
@@ -289,9 +470,16 @@ function scheduleRender() {
   setTimeout(() => requestAnimationFrame(render), wait);
 }
 
-// Puts the waiting flows at the top of the table (a flow already there moves up), then trims
-// it to MAX_ROWS. The frame's cost (script, style, layout, paint: up to the next frame) sets
-// the pause before the next render, so rendering takes at most about a fifth of the time.
+function dropRow(key) {
+  const tr = state.rows.get(key);
+  if (tr) tr.remove();
+  state.rows.delete(key);
+  state.msgs.delete(key);
+}
+
+// Puts the waiting flows at the top of the table (a connection already there moves up), then
+// trims it to MAX_ROWS. The frame's cost (script, style, layout, paint: up to the next frame)
+// sets the pause before the next render, so rendering takes at most about a fifth of the time.
 function render() {
   state.renderScheduled = false;
   if (state.paused) return;
@@ -304,6 +492,7 @@ function render() {
   state.renderAll = false;
   state.pending.clear();
   const frag = document.createDocumentFragment();
+  const hide = state.flowsClient;
   for (const [key, item] of items) {
     let msg = item;
     if (typeof item === 'string') {
@@ -313,19 +502,16 @@ function render() {
         continue;
       }
     }
-    if (!msg.flow) continue;
-    const old = state.rows.get(key);
-    if (old) old.remove();
+    if (!msg.flow || (hide.length && hiddenByPage(msg.flow, hide))) continue;
+    dropRow(key);
     const tr = flowRow(msg, key);
+    if (state.flowShown && state.flowShown.key === key) tr.classList.add('selected');
     state.rows.set(key, tr);
+    state.msgs.set(key, msg);
     frag.appendChild(tr);
   }
   tbody.prepend(frag);
-  while (tbody.rows.length > MAX_ROWS) {
-    const last = tbody.lastElementChild;
-    state.rows.delete(last.dataset.flowId);
-    last.remove();
-  }
+  while (tbody.rows.length > MAX_ROWS) dropRow(tbody.lastElementChild.dataset.flowId);
   updateTableInfo();
   requestAnimationFrame(() => {
     const cost = performance.now() - start;
@@ -336,6 +522,7 @@ function render() {
 function clearTable() {
   state.pending.clear();
   state.rows.clear();
+  state.msgs.clear();
   $('flows').replaceChildren();
   updateTableInfo();
 }
@@ -343,8 +530,9 @@ function clearTable() {
 function updateTableInfo() {
   const n = $('flows').rows.length;
   $('table-empty').hidden = n > 0;
-  let text = `${n} flow${n === 1 ? '' : 's'} shown (newest first, at most ${MAX_ROWS})`;
-  if (state.paused) text += ` · paused, ${state.pending.size} updated flow(s) waiting`;
+  const what = state.perFlow ? 'connection' : 'event';
+  let text = `${n} ${what}${n === 1 ? '' : 's'} shown (newest first, at most ${MAX_ROWS}) · click a row for its details`;
+  if (state.paused) text += ` · paused, ${state.pending.size} waiting`;
   $('table-info').textContent = text;
 }
 
@@ -377,7 +565,7 @@ function tickCounters() {
   const st = state.status;
   $('c-drops').textContent = fmtCount(state.drops);
   $('c-drops-sub').textContent =
-    st && st.drop_records !== undefined ? `${fmtCount(st.drop_records)} drop records in flowd` : 'in the stream';
+    st && st.drop_records !== undefined ? `${fmtCount(st.drop_records)} drop records in flowd` : 'on the stream';
   $('c-drops').title = `${state.drops} DROPPED flow events on the stream since the page opened` +
     (st && st.drop_records !== undefined ? `; flowd has read ${st.drop_records} drop records` : '');
 
@@ -410,6 +598,39 @@ async function pollStatus() {
   setTimeout(pollStatus, STATUS_EVERY_MS);
 }
 
+// ---- namespaces -----------------------------------------------------------------------------
+
+async function pollNamespaces() {
+  try {
+    const res = await fetchWithTimeout('api/v1/namespaces', 5000);
+    if (res.ok) {
+      const j = await res.json();
+      const list = Array.isArray(j.namespaces) ? j.namespaces.map(String) : [];
+      if (list.join('\n') !== state.namespaces.join('\n')) {
+        state.namespaces = list;
+        const sel = $('f-namespace');
+        const keep = sel.value;
+        sel.replaceChildren();
+        const all = document.createElement('option');
+        all.value = '';
+        all.textContent = 'all';
+        sel.appendChild(all);
+        for (const ns of list) {
+          const o = document.createElement('option');
+          o.value = ns;
+          o.textContent = ns;
+          sel.appendChild(o);
+        }
+        sel.value = keep;
+        renderChips(); // a chosen namespace no longer listed stays an option
+      }
+    }
+  } catch {
+    // the picker keeps what it has
+  }
+  setTimeout(pollNamespaces, NAMESPACES_EVERY_MS);
+}
+
 // ---- the service map ------------------------------------------------------------------------
 
 function pollGraphNow() {
@@ -423,15 +644,20 @@ function pollGraphNow() {
 
 async function pollGraph() {
   state.graphInFlight = true;
-  const ns = state.graphNamespace;
-  let url = `api/v1/graph?window=${GRAPH_WINDOW}`;
-  if (ns) url += `&namespace=${encodeURIComponent(ns)}`;
+  const q = state.graphQuery;
+  const url = withQuery(`api/v1/graph?window=${GRAPH_WINDOW}`, q);
+  const seq = ++state.graphSeq;
   try {
     const res = await fetchWithTimeout(url, 8000);
-    if (!res.ok) throw new Error(await errorText(res));
+    if (!res.ok) {
+      const msg = await errorText(res);
+      if (res.status === 400 && onRefused('graph', msg)) return;
+      throw new Error(msg);
+    }
     const g = await res.json();
-    if (ns === state.graphNamespace) {
+    if (q === state.graphQuery && seq === state.graphSeq) {
       state.graph = g;
+      state.graphUrl = url;
       if (map) map.update(g);
       graphInfo(g, '');
       refreshDetailsStats();
@@ -445,6 +671,7 @@ async function pollGraph() {
       state.graphAgain = false;
       pollGraph();
     } else {
+      clearTimeout(state.graphTimer);
       state.graphTimer = setTimeout(pollGraph, GRAPH_EVERY_MS);
     }
   }
@@ -455,7 +682,7 @@ function graphInfo(g, error) {
   const edges = (g.edges || []).length;
   const folded = g.folded || {};
   let text = `${nodes} nodes, ${edges} edges in the last ${GRAPH_WINDOW}`;
-  if (state.graphNamespace) text += ` · namespace ${state.graphNamespace}`;
+  if (state.graphQuery) text += ' · filtered as the table';
   if (folded.nodes || folded.edges) text += ` · ${folded.nodes || 0} nodes, ${folded.edges || 0} edges folded into "other"`;
   $('graph-info').textContent = text;
   $('graph-error').textContent = error;
@@ -496,6 +723,14 @@ function buildLegend() {
 
 // ---- details panel --------------------------------------------------------------------------
 
+function detailsMode(mode) {
+  const d = $('details');
+  d.dataset.mode = mode;
+  d.classList.toggle('has-selection', mode !== 'none');
+  $('flow-details').hidden = mode !== 'flow';
+  $('details-refresh').hidden = mode === 'flow' || mode === 'none';
+}
+
 function statRows(pairs) {
   const dl = $('details-stats');
   dl.replaceChildren();
@@ -511,7 +746,7 @@ function statRows(pairs) {
 
 function refreshDetailsStats() {
   const sel = state.selected;
-  if (!sel || !map) return;
+  if (!sel || !map || state.flowShown) return;
   const ele = map.cy.getElementById(sel.id);
   const gone = ele.empty();
   $('details-gone').hidden = !gone;
@@ -519,13 +754,7 @@ function refreshDetailsStats() {
   const d = ele.data();
   if (sel.kind === 'node') {
     $('details-title').textContent = d.label;
-    statRows([
-      ['id', d.id],
-      ['kind', d.kind],
-      ['namespace', d.namespace],
-      ['flows', d.flows],
-      ['active', d.active],
-    ]);
+    statRows([['id', d.id], ['kind', d.kind], ['namespace', d.namespace], ['flows', d.flows], ['active', d.active]]);
   } else {
     $('details-title').textContent = `${ele.source().data('label')} → ${ele.target().data('label')}`;
     const drops = d.drops && Object.keys(d.drops).length
@@ -548,13 +777,16 @@ function refreshDetailsStats() {
   }
 }
 
+// The connections of the selected node or edge that pass the table's filters, newest first.
 async function loadDetailsFlows() {
   const sel = state.selected;
-  if (!sel) return;
+  if (!sel || state.flowShown) return;
   const seq = ++state.detailsSeq;
   const tbody = $('details-flows');
   $('details-status').textContent = 'loading flows…';
-  const url = `api/v1/flows?last=${DETAILS_LAST}&${sel.kind}=${encodeURIComponent(sel.id)}`;
+  const base = `api/v1/flows?last=${DETAILS_LAST}&${sel.kind}=${encodeURIComponent(sel.id)}`;
+  const url = withQuery(base, state.perFlowOk ? 'per_flow=true' : '', state.flowsQuery || '');
+  const hide = state.flowsClient;
   try {
     const res = await fetchWithTimeout(url, 8000);
     if (!res.ok) throw new Error(await errorText(res));
@@ -562,18 +794,22 @@ async function loadDetailsFlows() {
     if (seq !== state.detailsSeq) return;
     const latest = new Map();
     for (const msg of parseNdjson(text)) {
-      if (!msg.flow) continue;
-      const key = flowKey(msg.flow);
+      if (!msg.flow || (hide.length && hiddenByPage(msg.flow, hide))) continue;
+      const key = flowKey(msg.flow, true);
       latest.delete(key);
       latest.set(key, msg);
     }
     const frag = document.createDocumentFragment();
-    for (const [key, msg] of [...latest.entries()].reverse()) frag.appendChild(flowRow(msg, key));
+    for (const [key, msg] of [...latest.entries()].reverse()) {
+      const tr = flowRow(msg, key);
+      tr.addEventListener('click', () => showFlow(key, msg));
+      frag.appendChild(tr);
+    }
     tbody.replaceChildren(frag);
     const n = latest.size;
     $('details-status').textContent = n
-      ? `${n} flow${n === 1 ? '' : 's'} (the latest ${DETAILS_LAST} at most), newest first`
-      : 'no flows stored for it';
+      ? `${n} connection${n === 1 ? '' : 's'} (the latest ${DETAILS_LAST} at most) matching the filters, newest first`
+      : 'no stored flows match';
   } catch (e) {
     if (seq !== state.detailsSeq) return;
     $('details-status').textContent = `could not load flows: ${errMessage(e)}`;
@@ -581,24 +817,50 @@ async function loadDetailsFlows() {
 }
 
 function select(ele) {
+  state.flowShown = null;
+  markSelectedRow(null);
   state.selected = { kind: ele.isNode() ? 'node' : 'edge', id: ele.id() };
-  $('details').classList.add('has-selection');
+  detailsMode(state.selected.kind);
   $('details-kind').textContent = state.selected.kind === 'node' ? `${ele.data('kind')} node` : 'edge';
   $('details-flows').replaceChildren();
   refreshDetailsStats();
   loadDetailsFlows();
 }
 
+function markSelectedRow(key) {
+  for (const tr of $('flows').querySelectorAll('tr.selected')) tr.classList.remove('selected');
+  if (key && state.rows.get(key)) state.rows.get(key).classList.add('selected');
+}
+
+// The details of one flow event (or connection state): every field, values as filters.
+function showFlow(key, msg) {
+  state.flowShown = { key, msg };
+  state.detailsSeq += 1;
+  detailsMode('flow');
+  $('details-gone').hidden = true;
+  $('details-stats').replaceChildren();
+  $('details-status').textContent = '';
+  $('details-title').textContent = state.perFlow ? 'Connection' : 'Flow event';
+  const f = msg.flow || {};
+  $('details-kind').textContent = [f.flow_event ? f.flow_event.replace(/^FLOW_EVENT_/, '') : '', f.uuid || ''].filter(Boolean).join(' · ');
+  renderFlowDetails($('flow-details'), msg, addChip);
+  markSelectedRow(key);
+  if (map) map.cy.elements().unselect();
+}
+
 function closeDetails() {
   state.selected = null;
+  state.flowShown = null;
   state.detailsSeq += 1;
-  $('details').classList.remove('has-selection');
+  detailsMode('none');
   $('details-title').textContent = 'Details';
   $('details-kind').textContent = '';
   $('details-stats').replaceChildren();
   $('details-flows').replaceChildren();
-  $('details-status').textContent = 'Click a node or an edge of the map to see its flows.';
+  $('flow-details').replaceChildren();
+  $('details-status').textContent = 'Click a flow in the table for all its fields, or a node or an edge of the map for its flows.';
   $('details-gone').hidden = true;
+  markSelectedRow(null);
   if (map) map.cy.elements().unselect();
 }
 
@@ -615,26 +877,51 @@ function init() {
     $('graph-error').hidden = false;
   }
   window.flowscope = {
+    map,
     cy: map ? map.cy : null,
     flowsShown: () => $('flows').rows.length,
     graph: () => state.graph,
     // for tests and debugging
+    graphUrl: () => state.graphUrl,
     streamUrl: () => (state.es ? state.es.url : ''),
     streamOpen: () => Boolean(state.es && state.es.readyState === EventSource.OPEN),
     received: () => state.received,
     paused: () => state.paused,
+    chips: () => state.chips.map((c) => ({ ...c })),
+    toggles: () => ({ ...state.toggles }),
+    pageHidden: () => state.flowsClient.map((t) => t.id),
+    notOnMap: () => state.graphClient.map((t) => t.id),
+    namespaces: () => [...state.namespaces],
+    flowShown: () => (state.flowShown ? state.flowShown.msg : null),
+    positions: () => (map ? map.snapshot() : {}),
+    layoutRuns: () => (map ? map.layoutRuns : 0),
   };
   $('pause').addEventListener('click', togglePause);
   $('details-refresh').addEventListener('click', loadDetailsFlows);
   $('details-close').addEventListener('click', closeDetails);
+  $('map-fit').addEventListener('click', () => map && map.fit());
+  // The pointer can leave the map without leaving the element under it (cytoscape then sends no
+  // mouseout): the hover line goes with the pointer.
+  $('graph').addEventListener('mouseleave', () => {
+    if (map) map.cy.edges('.hover').removeClass('hover');
+    hoverInfo(null);
+  });
+  $('map-relayout').addEventListener('click', () => map && map.relayout());
+  $('flows').addEventListener('click', (ev) => {
+    const tr = ev.target.closest('tr[data-flow-id]');
+    if (!tr) return;
+    const msg = state.msgs.get(tr.dataset.flowId);
+    if (msg) showFlow(tr.dataset.flowId, msg);
+  });
+  document.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && !ev.target.closest('input, select')) closeDetails();
+  });
   initFilters();
   closeDetails();
-  state.graphNamespace = $('f-namespace').value.trim();
-  state.query = readFilters();
   updateTableInfo();
-  restartStream();
-  pollGraph();
+  applyFilters(true);
   pollStatus();
+  pollNamespaces();
   setInterval(tickCounters, 1000);
   tickCounters();
 }

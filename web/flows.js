@@ -1,4 +1,4 @@
-// Flow formatting shared by the live flow table and the details panel.
+// Flow formatting shared by the live flow table, the node/edge details and the flow details.
 // A flow is Hubble's flow JSON (canonical protobuf JSON: fields with default values are left
 // out, 64-bit numbers are strings), as found in a GetFlowsResponse's "flow".
 
@@ -7,27 +7,33 @@ export const MAX_ROWS = 500;
 export const COLUMNS = [
   ['time', 'Time'],
   ['src', 'Source'],
-  ['sport', 'Src port'],
   ['dst', 'Destination'],
-  ['dport', 'Dst port'],
-  ['proto', 'Protocol'],
-  ['flags', 'Flags'],
+  ['type', 'Type'],
   ['verdict', 'Verdict'],
-  ['event', 'Event'],
-  ['bytes', 'Bytes sent / recv'],
+  ['flags', 'Protocol · flags'],
+  ['iface', 'Interface'],
   ['process', 'Process'],
+  ['summary', 'Summary'],
+  ['bytes', 'Bytes sent / recv'],
 ];
 
 const TCP_FLAGS = ['SYN', 'ACK', 'FIN', 'RST', 'PSH', 'URG', 'ECE', 'CWR', 'NS'];
 
+// Cilium's trace observation points (the sub type of a trace event) as Hubble's TYPE prints them.
+const TRACE_POINTS = {
+  0: 'to-endpoint', 1: 'to-proxy', 2: 'to-host', 3: 'to-stack', 4: 'to-overlay',
+  5: 'from-endpoint', 6: 'from-proxy', 7: 'from-host', 8: 'from-stack', 9: 'from-overlay',
+  10: 'from-network', 11: 'to-network', 12: 'from-crypto', 13: 'to-crypto', 101: 'to-endpoint',
+};
+
 let anonymous = 0;
 
-// The key of a flow in the tables: every event of one flow carries the same flow_id.
-export function flowKey(flow) {
-  if (flow.flow_id !== undefined && flow.flow_id !== null && flow.flow_id !== '') {
-    return String(flow.flow_id);
-  }
+// The key of a row: each flow event has its own uuid; in the per-connection view every state
+// of one connection carries the same flow_id.
+export function flowKey(flow, perFlow) {
+  if (perFlow && flow.flow_id !== undefined && flow.flow_id !== '') return `f${flow.flow_id}`;
   if (flow.uuid) return flow.uuid;
+  if (flow.flow_id !== undefined && flow.flow_id !== '') return `f${flow.flow_id}@${flow.time || ''}`;
   anonymous += 1;
   return `anon-${anonymous}`;
 }
@@ -38,22 +44,15 @@ export function l4Info(flow) {
   for (const proto of ['TCP', 'UDP', 'SCTP']) {
     const p = l4[proto];
     if (p) {
-      const flags = proto === 'TCP' && p.flags ? TCP_FLAGS.filter((f) => p.flags[f]).join(' ') : '';
-      return {
-        proto,
-        sport: Number(p.source_port || 0),
-        dport: Number(p.destination_port || 0),
-        flags,
-      };
+      const flags = proto === 'TCP' && p.flags ? TCP_FLAGS.filter((f) => p.flags[f]) : [];
+      return { proto, sport: Number(p.source_port || 0), dport: Number(p.destination_port || 0), flags, icmp: '' };
     }
   }
   for (const proto of ['ICMPv4', 'ICMPv6']) {
     const p = l4[proto];
-    if (p) {
-      return { proto, sport: null, dport: null, flags: `type ${p.type || 0} code ${p.code || 0}` };
-    }
+    if (p) return { proto, sport: null, dport: null, flags: [], icmp: `type ${p.type || 0} code ${p.code || 0}` };
   }
-  return { proto: '', sport: null, dport: null, flags: '' };
+  return { proto: '', sport: null, dport: null, flags: [], icmp: '' };
 }
 
 function endpointName(ep) {
@@ -62,16 +61,11 @@ function endpointName(ep) {
 }
 
 export function sourceLabel(flow) {
-  return endpointName(flow.source) || (flow.IP && flow.IP.source) || '';
+  return endpointName(flow.source) || (flow.source_names && flow.source_names[0]) || (flow.IP && flow.IP.source) || '';
 }
 
 export function destinationLabel(flow) {
-  return (
-    endpointName(flow.destination) ||
-    (flow.destination_names && flow.destination_names[0]) ||
-    (flow.IP && flow.IP.destination) ||
-    ''
-  );
+  return endpointName(flow.destination) || (flow.destination_names && flow.destination_names[0]) || (flow.IP && flow.IP.destination) || '';
 }
 
 function pad(n, w = 2) {
@@ -111,62 +105,141 @@ export function eventName(flow) {
   return (flow.flow_event || '').replace(/^FLOW_EVENT_/, '');
 }
 
-function processName(p) {
+// POLICY_DENIED -> "Policy denied", as Hubble's printer words drop reasons.
+export function reasonText(r) {
+  if (!r) return '';
+  const s = String(r).toLowerCase().replace(/_/g, ' ');
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+// Hubble's TYPE column: the observation point of a trace event, the reason of a drop, the kind
+// of an L7 record.
+export function typeText(flow) {
+  const et = flow.event_type || {};
+  const type = Number(et.type || 0);
+  if (type === 1 || (flow.verdict === 'DROPPED' && !flow.trace_observation_point)) {
+    return { text: reasonText(flow.drop_reason_desc) || 'drop', kind: 'drop' };
+  }
+  if (type === 129 || flow.l7) {
+    const l7 = flow.l7 || {};
+    const what = l7.dns ? 'dns' : 'l7';
+    const dir = l7.type ? `-${String(l7.type).toLowerCase()}` : '';
+    return { text: `${what}${dir}`, kind: 'l7' };
+  }
+  if (flow.trace_observation_point) {
+    return { text: String(flow.trace_observation_point).toLowerCase().replace(/_/g, '-'), kind: 'trace' };
+  }
+  if (type === 4) return { text: TRACE_POINTS[Number(et.sub_type || 0)] || `trace:${et.sub_type}`, kind: 'trace' };
+  return { text: type ? String(type) : '', kind: '' };
+}
+
+function shortId(id) {
+  return id ? String(id).slice(0, 12) : '';
+}
+
+export function processText(p) {
   if (!p || (!p.comm && !p.pid)) return '';
   return `${p.comm || '?'}[${p.pid || 0}]`;
 }
 
-function td(tr, text, cls, title) {
-  const c = document.createElement('td');
-  c.textContent = text;
-  if (cls) c.className = cls;
-  if (title) c.title = title;
+function el(tag, cls, text, title) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined && text !== null) e.textContent = text;
+  if (title) e.title = title;
+  return e;
+}
+
+function td(tr, cls, title) {
+  const c = el('td', cls, null, title);
   tr.appendChild(c);
   return c;
 }
 
-// One table row for a GetFlowsResponse (or a bare flow). Data attributes carry what tests and
-// styles need: flow id, verdict, addresses and ports.
+// A verdict badge; drops carry their reason.
+export function verdictBadge(flow) {
+  const verdict = flow.verdict || 'VERDICT_UNKNOWN';
+  const box = el('span', 'verdict-cell');
+  box.appendChild(el('span', `badge v-${verdict.toLowerCase()}`, verdict.replace(/^VERDICT_/, '')));
+  if (verdict !== 'FORWARDED' && flow.drop_reason_desc) {
+    box.appendChild(el('span', 'reason', reasonText(flow.drop_reason_desc)));
+  }
+  return box;
+}
+
+function processCell(c, p, arrow) {
+  if (!p || (!p.comm && !p.pid)) return;
+  if (arrow) c.appendChild(el('span', 'arrow', '→'));
+  const span = el('span', 'proc');
+  span.appendChild(el('span', 'comm', p.comm || '?'));
+  span.appendChild(el('span', 'pid', `[${p.pid || 0}]`));
+  if (p.container_id) span.appendChild(el('span', 'ctr', shortId(p.container_id), `container ${p.container_id}`));
+  c.appendChild(span);
+}
+
+function endpointCell(tr, label, ip, port, names, ep) {
+  const title = [ip && (port !== null ? `${ip}:${port}` : ip), names, ep && ep.identity ? `identity ${ep.identity}` : '']
+    .filter(Boolean)
+    .join(' · ');
+  const c = td(tr, 'ep', title);
+  c.appendChild(el('span', 'ep-name', label));
+  if (port !== null && port !== undefined) c.appendChild(el('span', 'port', `:${port}`));
+  return c;
+}
+
+// One table row for a GetFlowsResponse. Data attributes carry what tests and styles need.
 export function flowRow(resp, key) {
   const flow = resp.flow || resp;
-  const id = key || flowKey(flow);
   const l4 = l4Info(flow);
   const verdict = flow.verdict || 'VERDICT_UNKNOWN';
   const ip = flow.IP || {};
+  const sp = flow.source_process || {};
+  const dp = flow.destination_process || {};
+  const type = typeText(flow);
+  const iface = flow.interface || {};
   const tr = document.createElement('tr');
-  tr.dataset.flowId = id;
-  tr.dataset.verdict = verdict;
-  tr.dataset.srcIp = ip.source || '';
-  tr.dataset.dstIp = ip.destination || '';
-  tr.dataset.srcPort = l4.sport === null ? '' : String(l4.sport);
-  tr.dataset.dstPort = l4.dport === null ? '' : String(l4.dport);
-  tr.dataset.protocol = l4.proto.toLowerCase();
+  const ds = tr.dataset;
+  ds.flowId = key;
+  ds.uuid = flow.uuid || '';
+  ds.connection = flow.flow_id || '';
+  ds.verdict = verdict;
+  ds.srcIp = ip.source || '';
+  ds.dstIp = ip.destination || '';
+  ds.srcPort = l4.sport === null ? '' : String(l4.sport);
+  ds.dstPort = l4.dport === null ? '' : String(l4.dport);
+  ds.protocol = l4.proto.toLowerCase();
+  ds.srcNs = (flow.source && flow.source.namespace) || '';
+  ds.dstNs = (flow.destination && flow.destination.namespace) || '';
+  ds.srcComm = sp.comm || '';
+  ds.dstComm = dp.comm || '';
+  ds.srcContainer = sp.container_id || '';
+  ds.dstContainer = dp.container_id || '';
+  ds.iface = iface.name || (iface.index ? String(iface.index) : '');
+  ds.type = type.text;
   if (verdict === 'DROPPED' || verdict === 'ERROR') tr.className = 'dropped';
 
-  td(tr, fmtTime(flow.time || resp.time), 'time', flow.time || resp.time || '');
-  const src = sourceLabel(flow);
-  const srcNames = (flow.source_names || []).join(', ');
-  td(tr, src, 'ep', [ip.source, srcNames].filter(Boolean).join(' · '));
-  td(tr, l4.sport === null ? '' : String(l4.sport), 'num');
-  const dst = destinationLabel(flow);
-  const dstNames = (flow.destination_names || []).join(', ');
-  td(tr, dst, 'ep', [ip.destination, dstNames].filter(Boolean).join(' · '));
-  td(tr, l4.dport === null ? '' : String(l4.dport), 'num');
-  td(tr, l4.proto, 'proto');
-  td(tr, l4.flags, 'flags');
-  const reason = flow.drop_reason_desc || '';
-  const vtext = reason && verdict !== 'FORWARDED' ? `${verdict} (${reason})` : verdict;
-  td(tr, vtext, `verdict v-${verdict.toLowerCase()}`, flow.drop_reason_kernel || '');
-  td(tr, eventName(flow), 'event');
+  const t = flow.time || resp.time || '';
+  td(tr, 'time', t).textContent = fmtTime(t);
+  endpointCell(tr, sourceLabel(flow), ip.source, l4.sport, (flow.source_names || []).join(', '), flow.source);
+  endpointCell(tr, destinationLabel(flow), ip.destination, l4.dport, (flow.destination_names || []).join(', '), flow.destination);
+  td(tr, `type t-${type.kind || 'none'}`, `${type.text}${flow.flow_event ? ` · ${eventName(flow)}` : ''}`).textContent = type.text;
+  td(tr, 'verdict', flow.drop_reason_kernel ? `kernel: ${flow.drop_reason_kernel}` : '').appendChild(verdictBadge(flow));
+  const fc = td(tr, 'flags', l4.flags.join(' '));
+  fc.appendChild(el('span', 'proto', l4.proto || '–'));
+  for (const f of l4.flags) fc.appendChild(el('span', `flag f-${f.toLowerCase()}`, f));
+  if (l4.icmp) fc.appendChild(el('span', 'icmp', l4.icmp));
+  const ifTitle = [iface.index ? `index ${iface.index}` : '', flow.traffic_direction ? flow.traffic_direction.toLowerCase() : '']
+    .filter(Boolean)
+    .join(' · ');
+  td(tr, 'iface', ifTitle).textContent = iface.name || (iface.index ? `#${iface.index}` : '');
+  const pc = td(tr, 'process', [processText(sp), processText(dp)].filter(Boolean).join(' → '));
+  processCell(pc, sp, false);
+  processCell(pc, dp, Boolean(processText(sp)));
+  td(tr, 'summary', flow.Summary || '').textContent = flow.Summary || '';
   const sent = flow.bytes_sent || 0;
   const recv = flow.bytes_received || 0;
-  td(
-    tr,
-    `${fmtBytes(sent)} / ${fmtBytes(recv)}`,
-    'num bytes',
-    `sent ${sent} B in ${flow.packets_sent || 0} packets, received ${recv} B in ${flow.packets_received || 0} packets`,
-  );
-  td(tr, processName(flow.source_process), 'process', processName(flow.destination_process) ? `destination: ${processName(flow.destination_process)}` : '');
+  td(tr, 'num bytes', `sent ${sent} B in ${flow.packets_sent || 0} packets, received ${recv} B in ${flow.packets_received || 0} packets`)
+    .textContent = `${fmtBytes(sent)} / ${fmtBytes(recv)}`;
   return tr;
 }
 

@@ -382,11 +382,14 @@ static uint64_t node_sig(const struct flow *f)
 
 void graph_add_flow(struct graph *g, const struct flow *f)
 {
-	struct tflow *t = flow_get(g, f->id, true);
+	struct tflow *t;
 	uint64_t seen = f->last_seen_ns ? f->last_seen_ns : f->time_ns, sig;
 	struct gedge *e;
 	int src, dst, d;
 
+	if (f->copy)
+		return; /* counted at the connection's first observation point */
+	t = flow_get(g, f->id, true);
 	if (!t) {
 		g->st.flows_untracked++;
 		return;

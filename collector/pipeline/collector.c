@@ -1,11 +1,17 @@
 /* The collector's core (see include/flowscope/pipeline/collector.h): decoded records and
  * kernel map sweeps become flows in the store and events on the bus. */
 #include <errno.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 
 #include "flowscope/enrich/dns.h"
@@ -22,14 +28,15 @@ struct collector {
 	struct collector_stats st;
 	struct clock_offset clock;
 	uint64_t sweep_gen;
-	/* Interfaces flows were seen on: drop records carry no usable ifindex, they are
-	 * matched to the flow of the same tuple on each of these. */
-	uint32_t ifindexes[MAX_IFACES];
-	unsigned int n_ifindexes;
+	/* Flow events: numbered from 1; uuids are this collector's random id and the number. */
+	uint8_t session[8];
+	uint64_t seq;
+	struct flow scratch; /* the event being published when there is no event log */
 	struct {
 		uint32_t ifindex;
 		char name[IF_NAMESIZE];
-		uint64_t at; /* boot ns of the lookup */
+		uint8_t kind; /* enum flow_if_kind */
+		uint64_t at;  /* boot ns of the lookup */
 	} ifnames[MAX_IFACES];
 };
 
@@ -53,6 +60,11 @@ struct collector *collector_new(const struct collector_opts *o)
 	c->o.node_name = c->node_name;
 	clock_sync(&c->clock);
 	c->start_wall_ns = clock_wall_ns();
+	if (getrandom(c->session, sizeof(c->session), 0) != sizeof(c->session)) {
+		uint64_t t = c->start_wall_ns ^ (uint64_t)getpid() << 40;
+
+		memcpy(c->session, &t, sizeof(t));
+	}
 	return c;
 }
 
@@ -170,10 +182,14 @@ static int metric_proto(const struct flow *f)
 	return METRIC_PROTO_OTHER;
 }
 
+/* Counts one flow event; a copy (a connection's second observation point) is counted where the
+ * connection was first seen. */
 static void count_metrics(struct collector *c, const struct flow *f)
 {
 	int i;
 
+	if (f->copy)
+		return;
 	c->st.flows[f->dns.present][f->verdict == FLOW_VERDICT_DROPPED][metric_proto(f)]++;
 	if (f->proto == IPPROTO_TCP && f->event != FLOW_EVENT_UPDATE && f->event != FLOW_EVENT_END)
 		for (i = 0; i < 9; i++)
@@ -181,19 +197,80 @@ static void count_metrics(struct collector *c, const struct flow *f)
 				c->st.tcp_flags[i][f->family == 6]++;
 }
 
-static void publish(struct collector *c, struct flow *f, uint64_t now_ns)
+/* What one flow event tells beyond its flow: which event, about which packet. */
+struct event {
+	uint8_t event;	    /* enum flow_event */
+	bool is_reply;	    /* the packet went responder -> initiator */
+	uint16_t tcp_flags; /* of the packet; 0 for events without one */
+	uint8_t tc_dir;	    /* enum flow_tc_dir of the packet, for its observation point */
+	uint64_t time_ns;   /* wall clock of the packet, or of the event */
+};
+
+/* Cilium's observation point of a packet seen at a tc hook of an interface of this kind. */
+static uint8_t obs_point(uint8_t if_kind, uint8_t tc_dir)
 {
-	if (f->event == FLOW_EVENT_START)
+	bool in = tc_dir == FLOW_TC_INGRESS;
+
+	switch (if_kind) {
+	case FLOW_IF_ENDPOINT:
+		return in ? FLOW_OBS_FROM_ENDPOINT : FLOW_OBS_TO_ENDPOINT;
+	case FLOW_IF_LOOPBACK:
+		return in ? FLOW_OBS_TO_STACK : FLOW_OBS_FROM_STACK;
+	case FLOW_IF_OVERLAY:
+		return in ? FLOW_OBS_FROM_OVERLAY : FLOW_OBS_TO_OVERLAY;
+	}
+	return in ? FLOW_OBS_FROM_NETWORK : FLOW_OBS_TO_NETWORK;
+}
+
+static void set_uuid(const struct collector *c, uint8_t uuid[16], uint64_t seq)
+{
+	int i;
+
+	memcpy(uuid, c->session, 8);
+	uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40); /* random-based (version 4) */
+	for (i = 15; i >= 8; i--, seq >>= 8)
+		uuid[i] = (uint8_t)seq;
+	uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+}
+
+/* Publishes one event of f: a snapshot of the flow as the event tells it (that packet's
+ * direction and flags, that event's time and verdict) goes to the event log and the bus. The
+ * store keeps the per-flow view: initiator -> responder, every flag seen, DROPPED once a drop
+ * was seen, the latest event's type, time and uuid. */
+static void publish(struct collector *c, struct flow *f, const struct event *e)
+{
+	struct flow *ev = c->o.events ? event_log_append(c->o.events) : &c->scratch;
+
+	if (e->event == FLOW_EVENT_START)
 		f->started = true;
 	enrich(c, f);
-	count_metrics(c, f);
-	f->published_ns = now_ns;
-	c->st.flows_published++;
-	flow_bus_publish(c->o.bus, f);
-	/* Subscribers got the event (a reply packet's view, that packet's flags); the store
-	 * keeps the connection's view: initiator -> responder with every flag seen so far. */
+	f->event = e->event;
+	f->time_ns = e->time_ns;
+	f->obs_point = obs_point(f->if_kind, e->tc_dir);
+	f->seq = ++c->seq;
+	set_uuid(c, f->uuid, f->seq);
 	f->is_reply = false;
 	f->tcp_flags = f->tcp_flags_seen[0] | f->tcp_flags_seen[1];
+	if (e->event == FLOW_EVENT_DROP)
+		f->verdict = FLOW_VERDICT_DROPPED;
+	*ev = *f;
+	ev->is_reply = e->is_reply;
+	ev->tcp_flags = e->tcp_flags;
+	ev->verdict = e->event == FLOW_EVENT_DROP ? FLOW_VERDICT_DROPPED : FLOW_VERDICT_FORWARDED;
+	if (e->event != FLOW_EVENT_DNS)
+		ev->dns.present = false; /* the DNS message belongs to its DNS event */
+	count_metrics(c, ev);
+	f->published_ns = e->time_ns;
+	c->st.flows_published++;
+	flow_bus_publish(c->o.bus, ev);
+}
+
+/* An event without a packet (UPDATE, END), told in the initiator's direction. */
+static void publish_state(struct collector *c, struct flow *f, uint8_t event, uint64_t time_ns)
+{
+	struct event e = {.event = event, .tc_dir = f->traffic_dir, .time_ns = time_ns};
+
+	publish(c, f, &e);
 }
 
 /* Folds a record that arrived late into the stored flow. Each CPU writes to its own ring, so
@@ -214,25 +291,22 @@ static void merge_counters(struct flow *f, const struct flow *ev)
 		f->last_seen_ns = ev->last_seen_ns;
 }
 
-/* The record's event becomes the flow's event. */
-static void take_event(struct flow *f, const struct flow *ev, uint8_t event)
+/* The event a TC record tells: its packet. */
+static void record_event(struct event *e, const struct flow *rec, uint8_t event)
 {
-	f->event = event;
-	f->is_reply = ev->is_reply;
-	f->tcp_flags = ev->tcp_flags;
-	f->time_ns = ev->time_ns;
+	e->event = event;
+	e->is_reply = rec->is_reply;
+	e->tcp_flags = rec->tcp_flags;
+	e->tc_dir = rec->traffic_dir ^ (rec->is_reply ? 1 : 0);
+	e->time_ns = rec->time_ns;
 }
 
 static void end_flow(struct collector *c, struct flow *f, uint64_t now_wall)
 {
-	f->event = FLOW_EVENT_END;
-	f->is_reply = false;
-	f->tcp_flags = f->tcp_flags_seen[0] | f->tcp_flags_seen[1];
-	f->time_ns = now_wall;
 	f->end_ns = f->last_seen_ns;
 	flow_store_end(c->o.store, f);
 	flow_store_touch(c->o.store, f);
-	publish(c, f, now_wall);
+	publish_state(c, f, FLOW_EVENT_END, now_wall);
 }
 
 static void handle_sock(struct collector *c, const struct flow_sock_record *r)
@@ -312,82 +386,114 @@ static void handle_dns(struct collector *c, const struct flow_dns_record *r)
 	if (!f)
 		return;
 	set_dns_info(&f->dns, &m, query);
-	f->event = FLOW_EVENT_DNS;
-	f->is_reply = sent_by_responder(f, &r->key, r->sender);
-	f->time_ns = clock_to_wall(&c->clock, r->ts_ns);
 	flow_store_touch(c->o.store, f);
-	publish(c, f, f->time_ns);
+	publish(c, f,
+		&(struct event){.event = FLOW_EVENT_DNS,
+				.is_reply = sent_by_responder(f, &r->key, r->sender),
+				.tc_dir = r->tc_dir,
+				.time_ns = clock_to_wall(&c->clock, r->ts_ns)});
 }
 
-/* Interface names, cached for a few seconds: if_indextoname() is a socket and an ioctl, too
- * much for every new flow (interfaces get renamed rarely; a stale name lasts 5 s at most). */
-static void ifname_of(struct collector *c, uint32_t ifindex, char name[IF_NAMESIZE])
+/* What a watched interface is: loopback, the host side of a veth (a container's or
+ * namespace's link), a tunnel, or else a device to the network. */
+static uint8_t if_kind_of(const char *name)
 {
-	unsigned int slot = ifindex % (MAX_IFACES);
+	static const char *const tunnels[] = {"vxlan", "geneve", "gre", "ip_gre", "ip6_gre",
+					      "ipip", "sit", "ip6_tunnel", "wireguard"};
+	struct ethtool_drvinfo info = {.cmd = ETHTOOL_GDRVINFO};
+	struct ifreq ifr;
+	uint8_t kind = FLOW_IF_NETWORK;
+	size_t i;
+	int fd;
+
+	if (!name[0])
+		return kind;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return kind;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (!ioctl(fd, SIOCGIFFLAGS, &ifr) && (ifr.ifr_flags & IFF_LOOPBACK)) {
+		kind = FLOW_IF_LOOPBACK;
+	} else {
+		ifr.ifr_data = (void *)&info;
+		if (!ioctl(fd, SIOCETHTOOL, &ifr)) {
+			if (!strcmp(info.driver, "veth"))
+				kind = FLOW_IF_ENDPOINT;
+			for (i = 0; i < sizeof(tunnels) / sizeof(tunnels[0]); i++)
+				if (!strcmp(info.driver, tunnels[i]))
+					kind = FLOW_IF_OVERLAY;
+		}
+	}
+	close(fd);
+	return kind;
+}
+
+/* Interface names and kinds, cached for a few seconds: if_indextoname() and the ioctls are
+ * system calls, too much for every new flow (interfaces get renamed rarely; a stale name lasts
+ * 5 s at most). */
+static void iface_of(struct collector *c, struct flow *f)
+{
+	unsigned int slot = f->ifindex % (MAX_IFACES);
 	uint64_t now = clock_boot_ns();
 
-	if (c->ifnames[slot].ifindex != ifindex || now - c->ifnames[slot].at > 5 * NSEC_PER_SEC) {
-		c->ifnames[slot].ifindex = ifindex;
+	if (c->ifnames[slot].ifindex != f->ifindex ||
+	    now - c->ifnames[slot].at > 5 * NSEC_PER_SEC) {
+		c->ifnames[slot].ifindex = f->ifindex;
 		c->ifnames[slot].at = now;
-		if (!if_indextoname(ifindex, c->ifnames[slot].name))
+		if (!if_indextoname(f->ifindex, c->ifnames[slot].name))
 			c->ifnames[slot].name[0] = '\0';
+		c->ifnames[slot].kind = if_kind_of(c->ifnames[slot].name);
 	}
-	memcpy(name, c->ifnames[slot].name, IF_NAMESIZE);
+	memcpy(f->ifname, c->ifnames[slot].name, IF_NAMESIZE);
+	f->if_kind = c->ifnames[slot].kind;
 }
 
-static void note_ifindex(struct collector *c, uint32_t ifindex)
+/* Stores a new flow: a connection already held on another interface makes it a copy. */
+static struct flow *start_flow(struct collector *c, struct flow *nf)
 {
-	unsigned int i;
+	const struct flow *first = flow_store_find_conn(c->o.store, &nf->key);
 
-	for (i = 0; i < c->n_ifindexes; i++)
-		if (c->ifindexes[i] == ifindex)
-			return;
-	if (c->n_ifindexes < MAX_IFACES)
-		c->ifindexes[c->n_ifindexes++] = ifindex;
+	nf->copy = first && memcmp(&first->key, &nf->key, sizeof(nf->key));
+	iface_of(c, nf);
+	return flow_store_insert(c->o.store, nf);
 }
 
+/* A drop is one event of its connection however many watched interfaces the connection
+ * crossed: on the flow of its first observation point, counted once. */
 static void handle_drop(struct collector *c, const struct flow_drop_record *r)
 {
-	uint64_t time_ns = clock_to_wall(&c->clock, r->ts_ns);
-	unsigned int i;
-	bool found = false;
+	struct flow *f = flow_store_find_conn(c->o.store, &r->key);
+	uint64_t dropped;
 
 	c->st.drop_records++;
-	/* The same packets are one flow on each watched interface they crossed. */
-	for (i = 0; i < c->n_ifindexes; i++) {
-		struct flow_key k = r->key;
-		struct flow *f;
-
-		k.ifindex = c->ifindexes[i];
-		f = flow_store_find(c->o.store, &k);
-		if (!f)
-			continue;
-		found = true;
-		/* Dropped packets since the last report for this flow and reason. */
-		c->st.drops[r->reason < 255 ? r->reason : 255][metric_proto(f)] +=
-			f->drop_reason == r->reason && f->drops <= r->count ? r->count - f->drops
-									    : r->count;
-		f->verdict = FLOW_VERDICT_DROPPED;
-		if (f->drop_reason != r->reason || r->count > f->drops)
-			f->drops = r->count;
-		f->drop_reason = r->reason;
-		f->event = FLOW_EVENT_DROP;
-		f->is_reply = sent_by_responder(f, &r->key, r->sender);
-		f->tcp_flags = r->tcp_flags;
-		f->time_ns = time_ns;
-		flow_store_touch(c->o.store, f);
-		publish(c, f, time_ns);
-	}
-	if (!found)
+	if (!f) {
 		c->st.drops_untracked++;
+		return;
+	}
+	/* Dropped packets since the last report for this flow and reason. */
+	dropped = f->drop_reason == r->reason && f->drops <= r->count ? r->count - f->drops
+								      : r->count;
+	c->st.drops[r->reason < 255 ? r->reason : 255][metric_proto(f)] += dropped;
+	if (f->drop_reason != r->reason || r->count > f->drops)
+		f->drops = r->count;
+	f->drop_reason = r->reason;
+	flow_store_touch(c->o.store, f);
+	publish(c, f,
+		&(struct event){.event = FLOW_EVENT_DROP,
+				.is_reply = sent_by_responder(f, &r->key, r->sender),
+				.tcp_flags = r->tcp_flags,
+				.tc_dir = f->traffic_dir,
+				.time_ns = clock_to_wall(&c->clock, r->ts_ns)});
 }
 
 /* A record of the flow's kernel entry. A flow starts once: a start record read after the sweep
  * adopted the flow (its ring was read after the map) tells only the TCP flags it carries. A
  * start record read after a later record of the flow (another CPU's ring) still starts it. */
-static int handle_flow(struct collector *c, const struct flow *ev, uint32_t events)
+static int handle_flow(struct collector *c, struct flow *ev, uint32_t events)
 {
 	struct flow *f = flow_store_find(c->o.store, &ev->key);
+	struct event e;
 
 	/* A record of another kernel entry for a key we hold (its first_seen differs) means
 	 * the kernel forgot the old flow (LRU eviction, or our idle sweep raced with new
@@ -397,21 +503,20 @@ static int handle_flow(struct collector *c, const struct flow *ev, uint32_t even
 		f = NULL;
 	}
 	if (!f) {
-		f = flow_store_insert(c->o.store, ev);
+		record_event(&e, ev, ev->event);
+		f = start_flow(c, ev);
 		if (!f)
 			return -errno;
-		note_ifindex(c, f->ifindex);
-		ifname_of(c, f->ifindex, f->ifname);
-		publish(c, f, ev->time_ns);
+		publish(c, f, &e);
 		return 0;
 	}
 	merge_counters(f, ev);
 	flow_store_touch(c->o.store, f);
 	if (ev->event == FLOW_EVENT_START && f->started && !(events & FLOW_EV_TCP_FLAGS))
 		return 0; /* nothing to tell */
-	take_event(f, ev,
-		   ev->event == FLOW_EVENT_START && f->started ? FLOW_EVENT_TCP_FLAGS : ev->event);
-	publish(c, f, ev->time_ns);
+	record_event(&e, ev,
+		     ev->event == FLOW_EVENT_START && f->started ? FLOW_EVENT_TCP_FLAGS : ev->event);
+	publish(c, f, &e);
 	return 0;
 }
 
@@ -463,14 +568,10 @@ static int sweep_entry(struct collector *c, int map_fd, const struct flow_key *k
 
 		memset(&nf, 0, sizeof(nf));
 		flow_decode_state(&nf, key, st, &c->clock);
-		nf.event = FLOW_EVENT_START;
-		nf.time_ns = nf.first_seen_ns;
-		ifname_of(c, nf.ifindex, nf.ifname);
-		f = flow_store_insert(c->o.store, &nf);
+		f = start_flow(c, &nf);
 		if (!f)
 			return -errno;
-		note_ifindex(c, f->ifindex);
-		publish(c, f, now_wall);
+		publish_state(c, f, FLOW_EVENT_START, f->first_seen_ns);
 	}
 	if (f->first_seen_boot_ns != st->first_seen_ns &&
 	    st->first_seen_ns > f->first_seen_boot_ns) {
@@ -503,13 +604,8 @@ static int sweep_entry(struct collector *c, int map_fd, const struct flow_key *k
 		end_flow(c, f, now_wall);
 		return 1;
 	}
-	if (changed && now_wall - f->published_ns >= c->o.update_interval_ns) {
-		f->event = FLOW_EVENT_UPDATE;
-		f->is_reply = false;
-		f->tcp_flags = f->tcp_flags_seen[0] | f->tcp_flags_seen[1];
-		f->time_ns = now_wall;
-		publish(c, f, now_wall);
-	}
+	if (changed && now_wall - f->published_ns >= c->o.update_interval_ns)
+		publish_state(c, f, FLOW_EVENT_UPDATE, now_wall);
 	return 0;
 }
 

@@ -1,7 +1,8 @@
 /* Bounded store of recent flows (see include/flowscope/pipeline/flow_store.h). All memory is
- * allocated once: a slot array, a hash index of active flows and a recency list threaded through
- * slots. */
+ * allocated once: a slot array, two hash indexes of active flows (by kernel key, and by
+ * connection: the key without interface and VLAN) and a recency list threaded through slots. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@ struct slot {
 	struct flow f;
 	uint32_t prev, next; /* recency list: prev is older, next is newer */
 	uint32_t hnext;	     /* hash chain */
+	uint32_t cnext;	     /* connection hash chain */
 	uint8_t used;
 	uint8_t indexed;
 };
@@ -21,8 +23,8 @@ struct slot {
 struct flow_store {
 	struct slot *slots;
 	uint32_t cap;
-	uint32_t *buckets;
-	uint32_t nbuckets; /* power of two */
+	uint32_t *buckets, *cbuckets;
+	uint32_t nbuckets; /* power of two, both indexes */
 	uint32_t oldest, newest;
 	uint32_t free_head; /* free slots chained through next */
 	uint64_t next_id;
@@ -41,6 +43,23 @@ static uint64_t key_hash(const struct flow_key *k)
 		h ^= h >> 32;
 	}
 	return h ^ (h >> 29);
+}
+
+/* The connection a key belongs to: the same packets seen on every interface and VLAN. */
+static uint64_t conn_hash(const struct flow_key *k)
+{
+	struct flow_key c = *k;
+
+	c.ifindex = 0;
+	c.vlan_id = 0;
+	return key_hash(&c);
+}
+
+static bool same_conn(const struct flow_key *a, const struct flow_key *b)
+{
+	return !memcmp(a->addr, b->addr, sizeof(a->addr)) &&
+	       !memcmp(a->port, b->port, sizeof(a->port)) && a->proto == b->proto &&
+	       a->family == b->family;
 }
 
 static struct slot *slot_of(struct flow *f)
@@ -66,13 +85,14 @@ struct flow_store *flow_store_new(size_t max_flows)
 	s->nbuckets = nb;
 	s->slots = calloc(s->cap, sizeof(*s->slots));
 	s->buckets = malloc(sizeof(*s->buckets) * nb);
-	if (!s->slots || !s->buckets) {
+	s->cbuckets = malloc(sizeof(*s->cbuckets) * nb);
+	if (!s->slots || !s->buckets || !s->cbuckets) {
 		flow_store_free(s);
 		errno = ENOMEM;
 		return NULL;
 	}
 	for (i = 0; i < nb; i++)
-		s->buckets[i] = NIL;
+		s->buckets[i] = s->cbuckets[i] = NIL;
 	for (i = 0; i < s->cap; i++)
 		s->slots[i].next = i + 1 < s->cap ? i + 1 : NIL;
 	s->free_head = 0;
@@ -87,6 +107,7 @@ void flow_store_free(struct flow_store *s)
 		return;
 	free(s->slots);
 	free(s->buckets);
+	free(s->cbuckets);
 	free(s);
 }
 
@@ -129,8 +150,13 @@ static void index_remove(struct flow_store *s, uint32_t i)
 		pp = &s->slots[*pp].hnext;
 	if (*pp == i)
 		*pp = sl->hnext;
+	pp = &s->cbuckets[conn_hash(&sl->f.key) & (s->nbuckets - 1)];
+	while (*pp != NIL && *pp != i)
+		pp = &s->slots[*pp].cnext;
+	if (*pp == i)
+		*pp = sl->cnext;
 	sl->indexed = 0;
-	sl->hnext = NIL;
+	sl->hnext = sl->cnext = NIL;
 	s->st.active--;
 }
 
@@ -142,6 +168,23 @@ struct flow *flow_store_find(struct flow_store *s, const struct flow_key *key)
 		if (!memcmp(&s->slots[i].f.key, key, sizeof(*key)))
 			return &s->slots[i].f;
 	return NULL;
+}
+
+struct flow *flow_store_find_conn(struct flow_store *s, const struct flow_key *key)
+{
+	uint32_t i = s->cbuckets[conn_hash(key) & (s->nbuckets - 1)];
+	struct flow *any = NULL;
+
+	for (; i != NIL; i = s->slots[i].cnext) {
+		struct flow *f = &s->slots[i].f;
+
+		if (!same_conn(&f->key, key))
+			continue;
+		if (!f->copy)
+			return f;
+		any = any ? any : f;
+	}
+	return any;
 }
 
 struct flow *flow_store_insert(struct flow_store *s, const struct flow *f)
@@ -172,6 +215,9 @@ struct flow *flow_store_insert(struct flow_store *s, const struct flow *f)
 	b = key_hash(&f->key) & (s->nbuckets - 1);
 	sl->hnext = s->buckets[b];
 	s->buckets[b] = i;
+	b = conn_hash(&f->key) & (s->nbuckets - 1);
+	sl->cnext = s->cbuckets[b];
+	s->cbuckets[b] = i;
 	sl->indexed = 1;
 	s->st.active++;
 	s->st.seen++;

@@ -14,6 +14,7 @@
 #include "flowscope/encode/flow_pb.h"
 #include "flowscope/enrich/identities.h"
 #include "flowscope/encode/pb_json.h"
+#include "flowscope/pipeline/flow_view.h"
 
 #define DNS_NAME_MAX 255
 
@@ -29,7 +30,7 @@ struct flow_pb {
 	Flow__SCTP sctp;
 	Flow__ICMPv4 icmp4;
 	Flow__ICMPv6 icmp6;
-	Flow__TCPFlags flags;
+	Flow__TCPFlags flags, flags_seen;
 	Google__Protobuf__BoolValue is_reply;
 	Flow__NetworkInterface iface;
 	Flow__CiliumEventType event_type;
@@ -37,6 +38,7 @@ struct flow_pb {
 	Flow__Layer7 l7;
 	Flow__Endpoint src_ep, dst_ep;
 	Flow__Service src_svc, dst_svc;
+	Flow__Workload src_wl, dst_wl, *src_wlp[1], *dst_wlp[1];
 	Flow__DNS dns;
 	char *src_names[1], *dst_names[1];
 	char *dns_ips[4], *qtypes[1];
@@ -45,8 +47,20 @@ struct flow_pb {
 	char scomm[16], dcomm[16];
 	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
 	char ifname[IF_NAMESIZE];
+	char uuid[FLOW_UUID_STR_LEN];
+	char summary[640];
 	char node[256];
 };
+
+/* The node's labels (flowd --node-label), on every flow. */
+static char **node_labels;
+static size_t n_node_labels;
+
+void flow_pb_set_node_labels(char **labels, size_t n)
+{
+	node_labels = labels;
+	n_node_labels = n;
+}
 
 struct lost_pb {
 	Observer__GetFlowsResponse resp;
@@ -74,6 +88,25 @@ static void set_flags(Flow__TCPFlags *fl, uint16_t f)
 	fl->ece = !!(f & FLOW_TCP_ECE);
 	fl->cwr = !!(f & FLOW_TCP_CWR);
 	fl->ns = !!(f & FLOW_TCP_NS);
+}
+
+/* The ICMP type of the event's packet: a reply event of an echo (or timestamp, information,
+ * address mask) request flow carries the reply type. */
+static uint8_t icmp_type_of(const struct flow *f)
+{
+	static const uint8_t v4[][2] = {{8, 0}, {13, 14}, {15, 16}, {17, 18}}, v6[][2] = {{128, 129}};
+	size_t i;
+
+	if (!f->is_reply)
+		return f->icmp_type;
+	if (f->proto == IPPROTO_ICMP) {
+		for (i = 0; i < sizeof(v4) / sizeof(v4[0]); i++)
+			if (f->icmp_type == v4[i][0])
+				return v4[i][1];
+	} else if (f->icmp_type == v6[0][0]) {
+		return v6[0][1];
+	}
+	return f->icmp_type;
 }
 
 static void build_l4(struct flow_pb *pb, const struct flow *f, const struct flow_endpoint *src,
@@ -106,14 +139,14 @@ static void build_l4(struct flow_pb *pb, const struct flow *f, const struct flow
 		break;
 	case IPPROTO_ICMP:
 		flow__icmpv4__init(&pb->icmp4);
-		pb->icmp4.type = f->icmp_type;
+		pb->icmp4.type = icmp_type_of(f);
 		pb->icmp4.code = f->icmp_code;
 		pb->l4.protocol_case = FLOW__LAYER4__PROTOCOL_ICMPV4;
 		pb->l4.icmpv4 = &pb->icmp4;
 		break;
 	case IPPROTO_ICMPV6:
 		flow__icmpv6__init(&pb->icmp6);
-		pb->icmp6.type = f->icmp_type;
+		pb->icmp6.type = icmp_type_of(f);
 		pb->icmp6.code = f->icmp_code;
 		pb->l4.protocol_case = FLOW__LAYER4__PROTOCOL_ICMPV6;
 		pb->l4.icmpv6 = &pb->icmp6;
@@ -137,20 +170,31 @@ static Flow__Process *build_proc(Flow__Process *m, char comm[16], const struct f
 	return m;
 }
 
-/* Endpoint and service of an address from the identity file in force. */
-static void build_identity(Flow__Endpoint *ep, Flow__Service *svc, Flow__Endpoint **ep_out,
-			   Flow__Service **svc_out, uint8_t family, const uint8_t *addr)
+/* Endpoint of an address: its numeric identity (reserved host or world without an identity
+ * file entry), and namespace, pod, labels, workload and service from the entry in force. */
+static void build_identity(Flow__Endpoint *ep, Flow__Service *svc, Flow__Workload *wl,
+			   Flow__Workload **wlp, Flow__Endpoint **ep_out, Flow__Service **svc_out,
+			   uint8_t family, const uint8_t *addr)
 {
 	const struct identity *id = identities_lookup(family, addr);
 
+	flow__endpoint__init(ep);
+	ep->identity = identities_numeric(family, addr);
+	*ep_out = ep;
 	if (!id)
 		return;
-	flow__endpoint__init(ep);
 	ep->namespace_ = (char *)id->ns;
 	ep->pod_name = (char *)id->pod;
 	ep->labels = id->labels;
 	ep->n_labels = id->n_labels;
-	*ep_out = ep;
+	if (id->workload[0]) {
+		flow__workload__init(wl);
+		wl->name = (char *)id->workload;
+		wl->kind = (char *)id->workload_kind;
+		wlp[0] = wl;
+		ep->workloads = wlp;
+		ep->n_workloads = 1;
+	}
 	if (id->service[0]) {
 		flow__service__init(svc);
 		svc->name = (char *)id->service;
@@ -216,12 +260,14 @@ static void build_extensions(struct flow_pb *pb, const struct flow *f)
 	fl->destination_process = build_proc(&pb->dproc, pb->dcomm, dp);
 	fl->cgroup_id = sp->known ? sp->cgroup_id : dp->known ? dp->cgroup_id : 0;
 	if (f->drops) {
-		const char *k = drop_reason_kernel_name(f->drop_reason);
-
-		fl->drop_reason_kernel = (char *)k;
-		fl->drop_reason_desc = (Flow__DropReason)drop_reason_hubble(k);
+		fl->drop_reason_kernel = (char *)drop_reason_kernel_name(f->drop_reason);
 		fl->drops = f->drops;
 	}
+	if (f->proto == IPPROTO_TCP) {
+		set_flags(&pb->flags_seen, f->tcp_flags_seen[0] | f->tcp_flags_seen[1]);
+		fl->flags_seen = &pb->flags_seen;
+	}
+	fl->observation_copy = f->copy;
 	if (sn) {
 		pb->src_names[0] = (char *)sn;
 		fl->source_names = pb->src_names;
@@ -235,6 +281,210 @@ static void build_extensions(struct flow_pb *pb, const struct flow *f)
 	fl->rtt_us = f->rtt_us;
 	fl->retransmits = f->retransmits;
 	fl->socket_cookie = f->socket_cookie;
+}
+
+/* Cilium's names of ICMP types and codes (as its Summary prints them, e.g. "ICMPv4 EchoRequest",
+ * "ICMPv6 DestinationUnreachable(PortUnreachable)"). */
+struct icmp_name {
+	uint8_t type;
+	const char *name;
+	const char *const *codes;
+	uint8_t n_codes;
+};
+
+static const char *const v4_unreach[] = {"Net",
+					 "Host",
+					 "Protocol",
+					 "Port",
+					 "FragmentationNeeded",
+					 "SourceRoutingFailed",
+					 "NetUnknown",
+					 "HostUnknown",
+					 "SourceIsolated",
+					 "NetAdminProhibited",
+					 "HostAdminProhibited",
+					 "NetTOS",
+					 "HostTOS",
+					 "CommAdminProhibited",
+					 "HostPrecedence",
+					 "PrecedenceCutoff"};
+static const char *const v4_redirect[] = {"Network", "Host", "TOS+Network", "TOS+Host"};
+static const char *const v4_time[] = {"TTLExceeded", "FragmentReassemblyTimeExceeded"};
+static const char *const v4_param[] = {"PointerIndicatesError", "MissingOption", "BadLength"};
+static const char *const v6_unreach[] = {"NoRouteToDst",	   "AdminProhibited",
+					 "BeyondScopeOfSrc",	   "AddressUnreachable",
+					 "PortUnreachable",	   "SrcAddressFailedPolicy",
+					 "RejectRouteToDst"};
+static const char *const v6_time[] = {"HopLimitExceeded", "FragmentReassemblyTimeExceeded"};
+static const char *const v6_param[] = {"ErroneousHeaderField", "UnrecognizedNextHeader",
+				       "UnrecognizedIPv6Option"};
+#define CODES(a) a, sizeof(a) / sizeof(a[0])
+static const struct icmp_name icmp4_names[] = {
+	{0, "EchoReply", NULL, 0},
+	{3, "DestinationUnreachable", CODES(v4_unreach)},
+	{4, "SourceQuench", NULL, 0},
+	{5, "Redirect", CODES(v4_redirect)},
+	{8, "EchoRequest", NULL, 0},
+	{9, "RouterAdvertisement", NULL, 0},
+	{10, "RouterSolicitation", NULL, 0},
+	{11, "TimeExceeded", CODES(v4_time)},
+	{12, "ParameterProblem", CODES(v4_param)},
+	{13, "TimestampRequest", NULL, 0},
+	{14, "TimestampReply", NULL, 0},
+	{15, "InfoRequest", NULL, 0},
+	{16, "InfoReply", NULL, 0},
+	{17, "AddressMaskRequest", NULL, 0},
+	{18, "AddressMaskReply", NULL, 0},
+};
+static const struct icmp_name icmp6_names[] = {
+	{1, "DestinationUnreachable", CODES(v6_unreach)},
+	{2, "PacketTooBig", NULL, 0},
+	{3, "TimeExceeded", CODES(v6_time)},
+	{4, "ParameterProblem", CODES(v6_param)},
+	{128, "EchoRequest", NULL, 0},
+	{129, "EchoReply", NULL, 0},
+	{130, "MulticastListenerQuery", NULL, 0},
+	{131, "MulticastListenerReport", NULL, 0},
+	{132, "MulticastListenerDone", NULL, 0},
+	{133, "RouterSolicitation", NULL, 0},
+	{134, "RouterAdvertisement", NULL, 0},
+	{135, "NeighborSolicitation", NULL, 0},
+	{136, "NeighborAdvertisement", NULL, 0},
+	{137, "Redirect", NULL, 0},
+	{143, "MulticastListenerReportV2", NULL, 0},
+};
+
+static void icmp_summary(char *out, size_t len, const struct icmp_name *names, size_t n,
+			 const char *proto, uint8_t type, uint8_t code)
+{
+	size_t i;
+
+	for (i = 0; i < n && names[i].type != type; i++)
+		;
+	if (i == n)
+		snprintf(out, len, "%s %u(%u)", proto, type, code);
+	else if (code < names[i].n_codes)
+		snprintf(out, len, "%s %s(%s)", proto, names[i].name, names[i].codes[code]);
+	else if (code || names[i].n_codes)
+		snprintf(out, len, "%s %s(Code: %u)", proto, names[i].name, code);
+	else
+		snprintf(out, len, "%s %s", proto, names[i].name);
+}
+
+/* Cilium's TCP flag list: "SYN, ACK" (its order, not the header's). */
+static size_t tcp_flag_list(char *out, size_t len, uint16_t f)
+{
+	static const struct {
+		uint16_t bit;
+		const char *name;
+	} order[] = {{FLOW_TCP_SYN, "SYN"}, {FLOW_TCP_ACK, "ACK"}, {FLOW_TCP_RST, "RST"},
+		     {FLOW_TCP_FIN, "FIN"}, {FLOW_TCP_PSH, "PSH"}, {FLOW_TCP_URG, "URG"},
+		     {FLOW_TCP_ECE, "ECE"}, {FLOW_TCP_CWR, "CWR"}, {FLOW_TCP_NS, "NS"}};
+	size_t i, o = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		if ((f & order[i].bit) && o < len)
+			o += (size_t)snprintf(out + o, len - o, "%s%s", o ? ", " : "",
+					      order[i].name);
+	return o;
+}
+
+/* Cilium's rcode names, as its DNS summary prints them. */
+static const char *rcode_name(uint8_t rcode)
+{
+	static const char *const names[] = {"No Error",	       "Format Error",	  "Server Failure",
+					    "Non-Existent Domain", "Not Implemented", "Query Refused"};
+
+	return rcode < sizeof(names) / sizeof(names[0]) ? names[rcode] : "Unknown";
+}
+
+static void dns_summary(struct flow_pb *pb, const struct flow *f)
+{
+	char ips[4 * INET6_ADDRSTRLEN + 4];
+	size_t o = 0;
+	int i;
+
+	if (!f->dns.response) {
+		snprintf(pb->summary, sizeof(pb->summary), "DNS Query %s %s", pb->query,
+			 pb->qtypes[0]);
+		return;
+	}
+	if (f->dns.rcode) {
+		snprintf(pb->summary, sizeof(pb->summary), "DNS Answer RCode: %s (Query %s %s)",
+			 rcode_name(f->dns.rcode), pb->query, pb->qtypes[0]);
+		return;
+	}
+	ips[0] = '\0';
+	for (i = 0; i < f->dns.n_ips && o < sizeof(ips); i++)
+		o += (size_t)snprintf(ips + o, sizeof(ips) - o, "%s%s", i ? "," : "",
+				      pb->dns_ipbuf[i]);
+	snprintf(pb->summary, sizeof(pb->summary), "DNS Answer %s%s%s (Query %s %s)",
+		 f->dns.n_ips ? "\"" : "", ips, f->dns.n_ips ? "\"" : "", pb->query, pb->qtypes[0]);
+}
+
+/* The Summary Cilium writes for the packet an event tells of ("TCP Flags: SYN, ACK", "UDP",
+ * "ICMPv4 EchoRequest", "DNS Query example.com. A"); events without a packet say what they are
+ * ("Flow end: 12 packets, 3400 bytes; TCP Flags seen: SYN, ACK, FIN"). */
+static void build_summary(struct flow_pb *pb, const struct flow *f)
+{
+	char flags[64];
+	size_t o;
+
+	if (f->event == FLOW_EVENT_UPDATE || f->event == FLOW_EVENT_END) {
+		o = (size_t)snprintf(pb->summary, sizeof(pb->summary),
+				     "Flow %s: %llu packets, %llu bytes",
+				     f->event == FLOW_EVENT_END ? "end" : "update",
+				     (unsigned long long)(f->packets[0] + f->packets[1]),
+				     (unsigned long long)(f->bytes[0] + f->bytes[1]));
+		if (f->proto == IPPROTO_TCP && o < sizeof(pb->summary) &&
+		    tcp_flag_list(flags, sizeof(flags), f->tcp_flags_seen[0] | f->tcp_flags_seen[1]))
+			snprintf(pb->summary + o, sizeof(pb->summary) - o, "; TCP Flags seen: %s",
+				 flags);
+	} else if (f->event == FLOW_EVENT_DNS && f->dns.present) {
+		dns_summary(pb, f);
+	} else if (f->proto == IPPROTO_TCP) {
+		tcp_flag_list(flags, sizeof(flags), f->tcp_flags);
+		snprintf(pb->summary, sizeof(pb->summary), "TCP Flags: %s", flags);
+	} else if (f->proto == IPPROTO_UDP || f->proto == IPPROTO_SCTP) {
+		snprintf(pb->summary, sizeof(pb->summary), "%s",
+			 f->proto == IPPROTO_UDP ? "UDP" : "SCTP");
+	} else if (f->proto == IPPROTO_ICMP) {
+		icmp_summary(pb->summary, sizeof(pb->summary), icmp4_names,
+			     sizeof(icmp4_names) / sizeof(icmp4_names[0]), "ICMPv4", icmp_type_of(f),
+			     f->icmp_code);
+	} else if (f->proto == IPPROTO_ICMPV6) {
+		icmp_summary(pb->summary, sizeof(pb->summary), icmp6_names,
+			     sizeof(icmp6_names) / sizeof(icmp6_names[0]), "ICMPv6", icmp_type_of(f),
+			     f->icmp_code);
+	} else {
+		snprintf(pb->summary, sizeof(pb->summary), "%s", f->family == 6 ? "IPv6" : "IPv4");
+	}
+	/* Deprecated in Cilium's proto but what Hubble's printer shows. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+	pb->flow.summary = pb->summary;
+#pragma GCC diagnostic pop
+}
+
+/* Hubble's event type, observation point and drop reason of the event. */
+static void build_event_type(struct flow_pb *pb, const struct flow *f)
+{
+	Flow__Flow *fl = &pb->flow;
+
+	flow__cilium_event_type__init(&pb->event_type);
+	flow_event_type(f, &pb->event_type.type, &pb->event_type.sub_type);
+	fl->event_type = &pb->event_type;
+	fl->trace_observation_point = (Flow__TraceObservationPoint)flow_trace_point(f);
+	if (f->verdict == FLOW_VERDICT_DROPPED) {
+		fl->drop_reason_desc = (Flow__DropReason)flow_drop_code(f);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+		fl->drop_reason = (uint32_t)fl->drop_reason_desc; /* its older form */
+#pragma GCC diagnostic pop
+	}
+	flow_uuid_str(f, pb->uuid);
+	fl->uuid = pb->uuid;
 }
 
 static void build(struct flow_pb *pb, const struct flow *f, const char *node_name)
@@ -276,19 +526,17 @@ static void build(struct flow_pb *pb, const struct flow *f, const char *node_nam
 	pb->ifname[sizeof(pb->ifname) - 1] = '\0';
 	pb->iface.name = pb->ifname;
 	fl->interface = &pb->iface;
-	/* Cilium's monitor message type for a trace event, which Hubble clients expect on
-	 * L3/L4 flows; the sub type is the observation point. */
-	flow__cilium_event_type__init(&pb->event_type);
-	pb->event_type.type = 4;
-	fl->event_type = &pb->event_type;
-
+	fl->node_labels = node_labels;
+	fl->n_node_labels = n_node_labels;
+	build_event_type(pb, f);
 	build_extensions(pb, f);
-	build_identity(&pb->src_ep, &pb->src_svc, &fl->source, &fl->source_service, f->family,
-		       src->addr);
-	build_identity(&pb->dst_ep, &pb->dst_svc, &fl->destination, &fl->destination_service,
-		       f->family, dst->addr);
+	build_identity(&pb->src_ep, &pb->src_svc, &pb->src_wl, pb->src_wlp, &fl->source,
+		       &fl->source_service, f->family, src->addr);
+	build_identity(&pb->dst_ep, &pb->dst_svc, &pb->dst_wl, pb->dst_wlp, &fl->destination,
+		       &fl->destination_service, f->family, dst->addr);
 	if (f->dns.present)
 		build_dns(pb, f);
+	build_summary(pb, f);
 
 	pb->resp.response_types_case = OBSERVER__GET_FLOWS_RESPONSE__RESPONSE_TYPES_FLOW;
 	pb->resp.flow = fl;
@@ -363,59 +611,140 @@ int flow_pb_lost_frame(struct buf *out, int source, uint64_t count, const char *
 
 /* ---- field masks ------------------------------------------------------------------------ */
 
+/* A mask over one message type: per field, clear it, keep it whole, or keep what the child mask
+ * over its message keeps. */
+enum { MASK_CLEAR, MASK_KEEP, MASK_PARTIAL };
+
 struct flow_pb_mask {
-	bool keep[64]; /* per field of flow.Flow, by descriptor index */
+	const ProtobufCMessageDescriptor *d;
+	uint8_t *keep;
+	struct flow_pb_mask **child;
 };
+
+void flow_pb_mask_free(struct flow_pb_mask *m)
+{
+	unsigned int i;
+
+	if (!m)
+		return;
+	for (i = 0; m->child && i < m->d->n_fields; i++)
+		flow_pb_mask_free(m->child[i]);
+	free(m->child);
+	free(m->keep);
+	free(m);
+}
+
+static struct flow_pb_mask *mask_node(const ProtobufCMessageDescriptor *d)
+{
+	struct flow_pb_mask *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->d = d;
+	m->keep = calloc(d->n_fields, sizeof(*m->keep));
+	m->child = calloc(d->n_fields, sizeof(*m->child));
+	if (!m->keep || !m->child) {
+		flow_pb_mask_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* Adds one path ("source.identity", "l4", "IP.source") of n bytes to m. */
+static int mask_add(struct flow_pb_mask *m, const char *path, size_t n, struct errmsg *e)
+{
+	const char *dot = memchr(path, '.', n);
+	size_t len = dot ? (size_t)(dot - path) : n;
+	const ProtobufCFieldDescriptor *fd;
+	char name[128];
+	unsigned int i;
+
+	if (!len || len >= sizeof(name))
+		return errmsg_set(e, -EINVAL, "invalid field path '%.*s' in field mask", (int)n,
+				  path);
+	memcpy(name, path, len);
+	name[len] = '\0';
+	fd = protobuf_c_message_descriptor_get_field_by_name(m->d, name);
+	if (!fd)
+		return errmsg_set(e, -EINVAL, "unknown field '%s' of %s in field mask", name,
+				  m->d->name);
+	i = (unsigned int)(fd - m->d->fields);
+	if (!dot) {
+		m->keep[i] = MASK_KEEP;
+		flow_pb_mask_free(m->child[i]);
+		m->child[i] = NULL;
+		return 0;
+	}
+	if (fd->type != PROTOBUF_C_TYPE_MESSAGE)
+		return errmsg_set(e, -EINVAL, "field '%s' of %s has no fields ('%.*s')", name,
+				  m->d->name, (int)n, path);
+	if (m->keep[i] == MASK_KEEP)
+		return 0; /* already kept whole */
+	if (!m->child[i]) {
+		m->child[i] = mask_node(fd->descriptor);
+		if (!m->child[i])
+			return errmsg_set(e, -ENOMEM, "out of memory");
+	}
+	m->keep[i] = MASK_PARTIAL;
+	return mask_add(m->child[i], dot + 1, n - len - 1, e);
+}
+
+int flow_pb_mask_from_paths(char *const *paths, size_t n, struct flow_pb_mask **out,
+			    struct errmsg *e)
+{
+	struct flow_pb_mask *m;
+	size_t i;
+	int err;
+
+	*out = NULL;
+	if (!n)
+		return 0;
+	m = mask_node(&flow__flow__descriptor);
+	if (!m)
+		return errmsg_set(e, -ENOMEM, "out of memory");
+	for (i = 0; i < n; i++) {
+		err = mask_add(m, paths[i], strlen(paths[i]), e);
+		if (err) {
+			flow_pb_mask_free(m);
+			return err;
+		}
+	}
+	*out = m;
+	return 0;
+}
 
 int flow_pb_mask_new(const char *fields, struct flow_pb_mask **out, struct errmsg *e)
 {
-	const ProtobufCMessageDescriptor *d = &flow__flow__descriptor;
 	const char *p = fields;
 	struct flow_pb_mask *m;
+	int err;
 
 	*out = NULL;
 	if (!fields || !fields[0])
 		return 0;
-	if (d->n_fields > sizeof(m->keep) / sizeof(m->keep[0]))
-		return errmsg_set(e, -E2BIG, "flow.Flow has more fields than a mask holds");
-	m = calloc(1, sizeof(*m));
+	m = mask_node(&flow__flow__descriptor);
 	if (!m)
 		return errmsg_set(e, -ENOMEM, "out of memory");
 	for (;;) {
 		const char *end = strchr(p, ',');
 		size_t n = end ? (size_t)(end - p) : strlen(p);
-		const ProtobufCFieldDescriptor *fd;
-		char name[128];
 
 		while (n && (*p == ' ' || *p == '\t'))
 			p++, n--;
 		while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
 			n--;
-		if (!n) {
-			free(m);
-			return errmsg_set(e, -EINVAL, "empty field name in field mask '%s'",
-					  fields);
+		err = n ? mask_add(m, p, n, e)
+			: errmsg_set(e, -EINVAL, "empty field name in field mask '%s'", fields);
+		if (err) {
+			flow_pb_mask_free(m);
+			return err;
 		}
-		snprintf(name, sizeof(name), "%.*s", (int)n, p);
-		fd = n < sizeof(name) ? protobuf_c_message_descriptor_get_field_by_name(d, name)
-				      : NULL;
-		if (!fd) {
-			free(m);
-			return errmsg_set(e, -EINVAL, "unknown field '%.*s' in field mask", (int)n,
-					  p);
-		}
-		m->keep[fd - d->fields] = true;
 		if (!end)
 			break;
 		p = end + 1;
 	}
 	*out = m;
 	return 0;
-}
-
-void flow_pb_mask_free(struct flow_pb_mask *m)
-{
-	free(m);
 }
 
 /* Clears one field of m in place (nothing to free: the message points into struct flow_pb). */
@@ -472,16 +801,52 @@ static void clear_field(ProtobufCMessage *m, const ProtobufCFieldDescriptor *fd)
 	memset(base + fd->offset, 0, n);
 }
 
+/* Clears what m does not keep, in place, down the message tree. */
+static void mask_apply(const struct flow_pb_mask *m, ProtobufCMessage *msg)
+{
+	unsigned int i;
+
+	for (i = 0; i < m->d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *fd = &m->d->fields[i];
+		char *base = (char *)msg;
+
+		if (m->keep[i] == MASK_CLEAR) {
+			clear_field(msg, fd);
+		} else if (m->keep[i] == MASK_PARTIAL) {
+			if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF &&
+			    *(uint32_t *)(base + fd->quantifier_offset) != fd->id)
+				continue;
+			if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+				size_t k, n = *(size_t *)(base + fd->quantifier_offset);
+				ProtobufCMessage **v = *(ProtobufCMessage ***)(base + fd->offset);
+
+				for (k = 0; k < n; k++)
+					mask_apply(m->child[i], v[k]);
+			} else if (*(ProtobufCMessage **)(base + fd->offset)) {
+				mask_apply(m->child[i], *(ProtobufCMessage **)(base + fd->offset));
+			}
+		}
+	}
+}
+
 int flow_pb_json_line_masked(struct buf *out, const struct flow *f, const char *node_name,
 			     const struct flow_pb_mask *m)
 {
-	const ProtobufCMessageDescriptor *d = &flow__flow__descriptor;
 	struct flow_pb pb;
-	unsigned int i;
 
 	build(&pb, f, node_name);
-	for (i = 0; m && i < d->n_fields; i++)
-		if (!m->keep[i])
-			clear_field(&pb.flow.base, &d->fields[i]);
+	if (m)
+		mask_apply(m, &pb.flow.base);
 	return append_json_line(out, &pb.resp.base);
+}
+
+int flow_pb_frame_masked(struct buf *out, const struct flow *f, const char *node_name,
+			 const struct flow_pb_mask *m)
+{
+	struct flow_pb pb;
+
+	build(&pb, f, node_name);
+	if (m)
+		mask_apply(m, &pb.flow.base);
+	return grpc_frame_append(out, &pb.resp.base);
 }

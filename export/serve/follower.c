@@ -9,6 +9,7 @@
 
 struct follower_hub {
 	struct flow_store *store;
+	struct event_log *events;
 	struct flow_bus *bus;
 	char node_name[256];
 	struct list_node followers;
@@ -35,14 +36,15 @@ struct follower {
 
 static const char *const api_names[FOLLOWER_APIS] = {"grpc", "http"};
 
-struct follower_hub *follower_hub_new(struct flow_store *store, struct flow_bus *bus,
-				      const char *node_name)
+struct follower_hub *follower_hub_new(struct flow_store *store, struct event_log *events,
+				      struct flow_bus *bus, const char *node_name)
 {
 	struct follower_hub *h = calloc(1, sizeof(*h));
 
 	if (!h)
 		return NULL;
 	h->store = store;
+	h->events = events;
 	h->bus = bus;
 	snprintf(h->node_name, sizeof(h->node_name), "%s", node_name ? node_name : "");
 	list_init(&h->followers);
@@ -140,13 +142,13 @@ static void on_flow(const struct flow *f, void *arg)
 		count_lost(fo);
 }
 
-/* The replay: the store walked oldest first, matches sent (FIRST, ALL) or kept in a ring of the
- * newest `number` and sent at the end (LAST). */
+/* The replay: the events (or, per flow, the store's flows) walked oldest first; the matches
+ * kept in a ring of the newest `number` (LAST) or the first `number` (FIRST, ALL: all), then
+ * sent in time order. */
 struct replay {
 	struct follower *fo;
 	const struct flow **ring;
 	uint64_t number, count;
-	int err;
 };
 
 static int replay_one(const struct flow *f, void *arg)
@@ -155,41 +157,62 @@ static int replay_one(const struct flow *f, void *arg)
 
 	if (!wanted(r->fo, f))
 		return 0;
-	if (r->ring) {
-		r->ring[r->count++ % r->number] = f;
-		return 0;
-	}
-	r->err = send_flow(r->fo, f, true);
-	if (r->err)
-		return 1;
-	r->count++;
-	return r->fo->req.replay == FOLLOWER_REPLAY_FIRST && r->count >= r->number;
+	r->ring[r->count++ % r->number] = f;
+	return r->fo->req.replay != FOLLOWER_REPLAY_LAST && r->count >= r->number;
+}
+
+static int by_time(const void *a, const void *b)
+{
+	const struct flow *x = *(const struct flow *const *)a, *y = *(const struct flow *const *)b;
+
+	if (x->time_ns != y->time_ns)
+		return x->time_ns < y->time_ns ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 static int replay(struct follower *fo)
 {
-	size_t cap = flow_store_capacity(fo->hub->store);
+	struct follower_hub *h = fo->hub;
+	bool per_flow = fo->req.per_flow || !h->events;
+	size_t cap = per_flow ? flow_store_capacity(h->store) : event_log_capacity(h->events);
 	struct replay r = {.fo = fo, .number = fo->req.number};
-	uint64_t i, n;
+	uint64_t i, n, first;
+	int err = 0;
 
 	if (fo->req.replay == FOLLOWER_REPLAY_NONE ||
 	    (fo->req.replay != FOLLOWER_REPLAY_ALL && !r.number))
 		return 0;
-	if (r.number > cap)
-		r.number = cap; /* more than the store holds: all of it */
-	if (fo->req.replay == FOLLOWER_REPLAY_LAST) {
-		r.ring = calloc(r.number, sizeof(*r.ring));
-		if (!r.ring)
+	if (fo->req.replay == FOLLOWER_REPLAY_ALL || r.number > cap)
+		r.number = cap; /* more than is held: all of it */
+	r.ring = calloc(r.number, sizeof(*r.ring));
+	if (!r.ring)
+		return -ENOMEM;
+	if (per_flow)
+		flow_store_foreach_last(h->store, cap, replay_one, &r);
+	else
+		event_log_foreach(h->events, replay_one, &r);
+	n = r.count < r.number ? r.count : r.number;
+	first = r.count - n;
+	if (first % r.number) {
+		/* Unroll the ring so that the kept matches are in order of arrival. */
+		const struct flow **sorted = calloc(n, sizeof(*sorted));
+
+		if (!sorted) {
+			free(r.ring);
 			return -ENOMEM;
-	}
-	flow_store_foreach_last(fo->hub->store, cap, replay_one, &r);
-	if (r.ring) {
-		n = r.count < r.number ? r.count : r.number;
-		for (i = r.count - n; i < r.count && !r.err; i++)
-			r.err = send_flow(fo, r.ring[i % r.number], true);
+		}
+		for (i = 0; i < n; i++)
+			sorted[i] = r.ring[(first + i) % r.number];
 		free(r.ring);
+		r.ring = sorted;
 	}
-	return r.err;
+	/* Events of one flow come from several CPUs' rings: arrival is almost, not quite, time
+	 * order. A client reading times sees them in order. */
+	qsort(r.ring, n, sizeof(*r.ring), by_time);
+	for (i = 0; i < n && !err; i++)
+		err = send_flow(fo, r.ring[i], true);
+	free(r.ring);
+	return err;
 }
 
 int follower_start(struct follower **out, struct follower_hub *h, enum follower_api api,

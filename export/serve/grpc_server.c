@@ -19,6 +19,7 @@
 #include "flowscope/base/list.h"
 #include "flowscope/base/msg_queue.h"
 #include "flowscope/base/tls.h"
+#include "flowscope/base/version.h"
 #include "flowscope/serve/grpc_server.h"
 
 #define DEFAULT_FOLLOW_QUEUE 4096
@@ -227,6 +228,9 @@ static ssize_t call_read(nghttp2_session *session, int32_t stream_id, uint8_t *d
 	return (ssize_t)n;
 }
 
+/* The response metadata Hubble's server sends with its version (clients log or check it). */
+#define SERVER_VERSION_KEY "hubble-server-version"
+
 static int call_respond_headers(struct grpc_call *call)
 {
 	nghttp2_session *s = call->conn->session;
@@ -235,11 +239,12 @@ static int call_respond_headers(struct grpc_call *call)
 	call->responded = true;
 	if (call->finished && msg_queue_bytes(&call->out) == 0) {
 		char status[12], msg[768];
-		nghttp2_nv hdrs[4] = {
+		nghttp2_nv hdrs[5] = {
 			NV(":status", "200"),
 			NV("content-type", "application/grpc"),
+			NV(SERVER_VERSION_KEY, FLOWSCOPE_VERSION),
 		};
-		size_t n = 2;
+		size_t n = 3;
 
 		snprintf(status, sizeof(status), "%d", call->status);
 		pct_encode(call->message, msg, sizeof(msg));
@@ -252,9 +257,10 @@ static int call_respond_headers(struct grpc_call *call)
 		nghttp2_nv hdrs[] = {
 			NV(":status", "200"),
 			NV("content-type", "application/grpc"),
+			NV(SERVER_VERSION_KEY, FLOWSCOPE_VERSION),
 		};
 
-		return nghttp2_submit_response(s, call->stream_id, hdrs, 2, &prd) ? -EIO : 0;
+		return nghttp2_submit_response(s, call->stream_id, hdrs, 3, &prd) ? -EIO : 0;
 	}
 }
 

@@ -60,6 +60,12 @@ int http_flows_query_arg(struct http_flows_query *q, const char *key, const char
 					  "invalid follow '%s': use 1, 0, true or false", v);
 		return 0;
 	}
+	if (!strcmp(key, "per_flow")) {
+		if (parse_bool(v, &q->per_flow))
+			return errmsg_set(e, -EINVAL,
+					  "invalid per_flow '%s': use 1, 0, true or false", v);
+		return 0;
+	}
 	if (!strcmp(key, "format")) {
 		if (strcmp(v, "json") && strcmp(v, "pb"))
 			return errmsg_set(
@@ -73,7 +79,7 @@ int http_flows_query_arg(struct http_flows_query *q, const char *key, const char
 	if (err == -ENOENT)
 		return errmsg_set(
 			e, -ENOENT,
-			"unknown parameter '%s': /api/v1/flows takes last, first, since, until, follow, format and the filter keys (see GET /)",
+			"unknown parameter '%s': /api/v1/flows takes last, first, since, until, follow, per_flow, format and the filter keys (see GET /)",
 			key);
 	return err;
 }
@@ -84,6 +90,7 @@ int http_flows_query_request(struct http_flows_query *q, struct follower_req *ou
 	if (q->first_given && q->follow)
 		return errmsg_set(e, -EINVAL, "first cannot be combined with follow");
 	out->follow = q->follow;
+	out->per_flow = q->per_flow;
 	out->since_ns = q->since_ns;
 	out->until_ns = q->until_ns;
 	if (q->first_given) {

@@ -15,7 +15,7 @@
 
 struct http_flows_query {
 	uint64_t last, first, since_ns, until_ns;
-	bool last_given, first_given, follow, pb;
+	bool last_given, first_given, follow, per_flow, pb;
 	struct filter_req filters;
 };
 

@@ -12,10 +12,11 @@
 #include "health.pb-c.h"
 #include "observer.pb-c.h"
 
-/* A GetFlows call: its follower, writing into the call's queue. */
+/* A GetFlows call: its follower, writing into the call's queue, and its field mask. */
 struct get_flows {
 	struct grpc_call *call;
 	struct follower *fo;
+	struct flow_pb_mask *mask;
 };
 
 static uint64_t ts_ns(const Google__Protobuf__Timestamp *t)
@@ -27,8 +28,9 @@ static uint64_t ts_ns(const Google__Protobuf__Timestamp *t)
 
 static int encode_flow(struct buf *out, const struct flow *f, const char *node, void *ctx)
 {
-	(void)ctx;
-	return flow_pb_frame(out, f, node);
+	struct get_flows *g = ctx;
+
+	return flow_pb_frame_masked(out, f, node, g->mask);
 }
 
 static int encode_lost(struct buf *out, uint64_t lost, const char *node, uint64_t now, void *ctx)
@@ -65,6 +67,7 @@ static void get_flows_free(void *arg)
 	struct get_flows *g = arg;
 
 	follower_stop(g->fo);
+	flow_pb_mask_free(g->mask);
 	free(g);
 }
 
@@ -77,12 +80,28 @@ static void get_flows_drained(struct grpc_call *call, void *svc)
 		follower_poke(g->fo);
 }
 
-/* Hubble's request as a follower's: see the header. */
+/* The request's field mask (field_mask, or its older place experimental.field_mask). */
+static int request_mask(const Observer__GetFlowsRequest *req, struct flow_pb_mask **mask,
+			struct errmsg *e)
+{
+	const Google__Protobuf__FieldMask *fm = req->field_mask;
+
+	if ((!fm || !fm->n_paths) && req->experimental)
+		fm = req->experimental->field_mask;
+	return fm ? flow_pb_mask_from_paths(fm->paths, fm->n_paths, mask, e) : 0;
+}
+
+/* Hubble's request as a follower's: see the header. A field this server does not know is
+ * refused rather than ignored. */
 static int request(const Observer__GetFlowsRequest *req, struct follower_req *fr, struct errmsg *e)
 {
 	memset(fr, 0, sizeof(*fr));
+	if (req->base.n_unknown_fields)
+		return errmsg_set(e, -EINVAL, "GetFlowsRequest field %u is not supported",
+				  req->base.unknown_fields[0].tag);
 	if (req->first && req->follow)
 		return errmsg_set(e, -EINVAL, "first cannot be combined with follow");
+	fr->per_flow = req->per_flow;
 	fr->since_ns = ts_ns(req->since);
 	fr->until_ns = ts_ns(req->until);
 	fr->follow = req->follow;
@@ -114,18 +133,24 @@ static void get_flows(struct grpc_call *call, struct observer *o, const uint8_t 
 		grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "cannot parse GetFlowsRequest");
 		return;
 	}
-	err = request(req, &fr, &e);
+	g = calloc(1, sizeof(*g));
+	if (!g) {
+		observer__get_flows_request__free_unpacked(req, NULL);
+		grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	err = request_mask(req, &g->mask, &e);
+	if (!err) {
+		err = request(req, &fr, &e);
+		if (err)
+			flow_pb_mask_free(g->mask);
+	}
 	observer__get_flows_request__free_unpacked(req, NULL);
 	if (err) {
+		free(g);
 		grpc_call_finish(call,
 				 err == -EINVAL ? GRPC_INVALID_ARGUMENT : GRPC_RESOURCE_EXHAUSTED,
 				 errmsg_text(&e, err));
-		return;
-	}
-	g = calloc(1, sizeof(*g));
-	if (!g) {
-		flow_filter_set_free(fr.filters);
-		grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
 		return;
 	}
 	g->call = call;
@@ -251,6 +276,166 @@ out:
 	free(names);
 }
 
+/* ---- GetAgentEvents --------------------------------------------------------------------- */
+
+/* A GetAgentEvents call: what it asked for and, when following, its subscription. */
+struct agent_call {
+	struct grpc_call *call;
+	struct agent_events *events;
+	struct agent_events_sub *sub;
+	const char *node;
+	uint64_t since_ns, until_ns, number;
+	bool first, ended;
+	const struct agent_event **sel; /* the replay's selection */
+	uint64_t n_sel, count;
+};
+
+static void agent_call_free(void *arg)
+{
+	struct agent_call *a = arg;
+
+	agent_events_unsubscribe(a->events, a->sub);
+	free(a->sel);
+	free(a);
+}
+
+static void send_agent_event(struct agent_call *a, const struct agent_event *ev)
+{
+	Observer__GetAgentEventsResponse resp = OBSERVER__GET_AGENT_EVENTS_RESPONSE__INIT;
+	Flow__AgentEvent ae = FLOW__AGENT_EVENT__INIT;
+	Flow__AgentEventUnknown unk = FLOW__AGENT_EVENT_UNKNOWN__INIT;
+	Flow__TimeNotification tn = FLOW__TIME_NOTIFICATION__INIT;
+	Google__Protobuf__Timestamp t = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+
+	t.seconds = (int64_t)(ev->time_ns / NSEC_PER_SEC);
+	t.nanos = (int32_t)(ev->time_ns % NSEC_PER_SEC);
+	ae.type = (Flow__AgentEventType)ev->type;
+	if (ev->type == AGENT_EVENT_STARTED) {
+		tn.time = &t;
+		ae.notification_case = FLOW__AGENT_EVENT__NOTIFICATION_AGENT_START;
+		ae.agent_start = &tn;
+	} else {
+		unk.type = (char *)ev->name;
+		unk.notification = (char *)ev->text;
+		ae.notification_case = FLOW__AGENT_EVENT__NOTIFICATION_UNKNOWN;
+		ae.unknown = &unk;
+	}
+	resp.agent_event = &ae;
+	resp.node_name = (char *)a->node;
+	resp.time = &t;
+	grpc_call_send_msg(a->call, &resp.base);
+}
+
+static bool agent_wanted(const struct agent_call *a, const struct agent_event *ev)
+{
+	return (!a->since_ns || ev->time_ns >= a->since_ns) &&
+	       (!a->until_ns || ev->time_ns <= a->until_ns);
+}
+
+/* The replay keeps the newest number (first: the oldest) matching events. */
+static void agent_select(const struct agent_event *ev, void *arg)
+{
+	struct agent_call *a = arg;
+
+	if (!agent_wanted(a, ev) || (a->first && a->count >= a->n_sel))
+		return;
+	a->sel[a->count++ % a->n_sel] = ev;
+}
+
+static void agent_live(const struct agent_event *ev, void *arg)
+{
+	struct agent_call *a = arg;
+
+	if (a->ended)
+		return;
+	if (a->until_ns && ev->time_ns > a->until_ns) {
+		a->ended = true;
+		grpc_call_finish(a->call, GRPC_OK, NULL);
+		return;
+	}
+	send_agent_event(a, ev);
+}
+
+static int agent_replay(struct agent_call *a, bool follow)
+{
+	uint64_t i, n, start;
+
+	/* Like GetFlows: number N, or everything when there is no number and no follow (or a
+	 * since); follow alone starts with what comes next. */
+	a->n_sel = a->number ? a->number : (!follow || a->since_ns) ? UINT32_MAX : 0;
+	if (!a->n_sel)
+		return 0;
+	if (a->n_sel > 4096)
+		a->n_sel = 4096; /* more than the log holds */
+	a->sel = calloc(a->n_sel, sizeof(*a->sel));
+	if (!a->sel)
+		return -ENOMEM;
+	agent_events_foreach(a->events, agent_select, a);
+	n = a->count < a->n_sel ? a->count : a->n_sel;
+	start = a->count - n;
+	for (i = 0; i < n; i++)
+		send_agent_event(a, a->sel[(start + i) % a->n_sel]);
+	return 0;
+}
+
+static void get_agent_events(struct grpc_call *call, struct observer *o, const uint8_t *msg,
+			     size_t len)
+{
+	Observer__GetAgentEventsRequest *req =
+		observer__get_agent_events_request__unpack(NULL, len, msg);
+	struct agent_call *a;
+	bool follow;
+
+	if (!req) {
+		grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "cannot parse GetAgentEventsRequest");
+		return;
+	}
+	if (req->first && req->follow) {
+		observer__get_agent_events_request__free_unpacked(req, NULL);
+		grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "first cannot be combined with follow");
+		return;
+	}
+	a = o->agent_events ? calloc(1, sizeof(*a)) : NULL;
+	if (!a) {
+		observer__get_agent_events_request__free_unpacked(req, NULL);
+		grpc_call_finish(call, o->agent_events ? GRPC_RESOURCE_EXHAUSTED : GRPC_UNAVAILABLE,
+				 o->agent_events ? "out of memory" : "agent events are not kept");
+		return;
+	}
+	a->call = call;
+	a->events = o->agent_events;
+	a->node = o->node_name ? o->node_name : "";
+	a->since_ns = ts_ns(req->since);
+	a->until_ns = ts_ns(req->until);
+	a->number = req->number;
+	a->first = req->first;
+	follow = req->follow;
+	observer__get_agent_events_request__free_unpacked(req, NULL);
+	grpc_call_set_service(call, a, agent_call_free);
+	if (agent_replay(a, follow)) {
+		grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	if (!follow || (a->until_ns && a->until_ns < clock_wall_ns())) {
+		grpc_call_finish(call, GRPC_OK, NULL);
+		return;
+	}
+	a->sub = agent_events_subscribe(a->events, agent_live, a);
+	if (!a->sub)
+		grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+}
+
+/* Flowscope has no datapath debug messages (Cilium's bpf debug output): say so, rather than
+ * answer with a stream that never carries anything. */
+static void get_debug_events(struct grpc_call *call, struct observer *o, const uint8_t *msg,
+			     size_t len)
+{
+	(void)o;
+	if (unpacks(call, &observer__get_debug_events_request__descriptor, msg, len))
+		grpc_call_finish(call, GRPC_UNIMPLEMENTED,
+				 "flowscope's probes emit no datapath debug events");
+}
+
 static void health_check(struct grpc_call *call, struct observer *o, const uint8_t *msg, size_t len)
 {
 	Grpc__Health__V1__HealthCheckRequest *req =
@@ -285,6 +470,8 @@ static void dispatch(struct grpc_call *call, const char *path, const uint8_t *ms
 		{"/observer.Observer/ServerStatus", server_status},
 		{"/observer.Observer/GetNodes", get_nodes},
 		{"/observer.Observer/GetNamespaces", get_namespaces},
+		{"/observer.Observer/GetAgentEvents", get_agent_events},
+		{"/observer.Observer/GetDebugEvents", get_debug_events},
 		{"/grpc.health.v1.Health/Check", health_check},
 	};
 	char m[200];

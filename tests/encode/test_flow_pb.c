@@ -18,18 +18,23 @@ START_TEST(json_line_has_hubble_fields)
 {
 	struct flow f = tcp_flow();
 	struct buf b = {0};
+	/* 10.0.0.x are no address of this host: the reserved identity world (2). */
 	const char *want =
 		"{\"flow\":{\"time\":\"2023-11-14T22:13:20.123456789Z\",\"verdict\":\"FORWARDED\","
 		"\"IP\":{\"source\":\"10.0.0.1\",\"destination\":\"10.0.0.2\",\"ipVersion\":"
 		"\"IPv4\"},"
 		"\"l4\":{\"TCP\":{\"source_port\":40000,\"destination_port\":443,"
-		"\"flags\":{\"SYN\":true}}},\"Type\":\"L3_L4\",\"node_name\":\"node1\","
-		"\"event_type\":{\"type\":4},\"traffic_direction\":\"EGRESS\",\"is_reply\":false,"
+		"\"flags\":{\"SYN\":true}}},\"source\":{\"identity\":2},"
+		"\"destination\":{\"identity\":2},\"Type\":\"L3_L4\",\"node_name\":\"node1\","
+		"\"event_type\":{\"type\":4,\"sub_type\":11},\"traffic_direction\":\"EGRESS\","
+		"\"trace_observation_point\":\"TO_NETWORK\",\"is_reply\":false,"
 		"\"interface\":{\"index\":2,\"name\":\"eth0\"},"
+		"\"uuid\":\"12345678-9abc-4def-8000-000000000007\","
 		"\"flow_start\":\"2023-11-14T22:13:20Z\","
 		"\"flow_last_seen\":\"2023-11-14T22:13:20.123Z\",\"packets_sent\":\"3\","
 		"\"bytes_sent\":\"180\",\"packets_received\":\"2\",\"bytes_received\":\"1500\","
-		"\"flow_event\":\"FLOW_EVENT_TCP_FLAGS\",\"flow_id\":\"42\"},"
+		"\"flow_event\":\"FLOW_EVENT_TCP_FLAGS\",\"flow_id\":\"42\","
+		"\"flags_seen\":{\"SYN\":true},\"Summary\":\"TCP Flags: SYN\"},"
 		"\"node_name\":\"node1\",\"time\":\"2023-11-14T22:13:20.123456789Z\"}\n";
 
 	ck_assert_int_eq(flow_pb_json_line(&b, &f, "node1"), 0);

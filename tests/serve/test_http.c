@@ -712,9 +712,10 @@ START_TEST(last_n_with_filters)
 
 	inject_base();
 
-	/* Everything (the default last is 20), oldest first, fields as injected. */
-	expect_ports("", all, 9);
-	n = get_flows("last=100", l);
+	/* The per-flow view: one line per flow in its latest state, oldest first. Everything
+	 * (the default last is 20), fields as injected. */
+	expect_ports("per_flow=1", all, 9);
+	n = get_flows("per_flow=1&last=100", l);
 	ck_assert_int_eq(n, 9);
 	for (i = 0; i < n; i++) {
 		int is_tcp = l[i].sport >= 2000;
@@ -727,31 +728,31 @@ START_TEST(last_n_with_filters)
 	}
 
 	/* Ports, addresses, protocols, verdicts. */
-	n = get_flows("last=100&to_port=8080", l);
+	n = get_flows("per_flow=1&last=100&to_port=8080", l);
 	ck_assert_int_eq(n, 4);
 	for (i = 0; i < n; i++) {
 		ck_assert_int_eq(l[i].sport, tcp[i]);
 		ck_assert_int_eq(l[i].dport, 8080);
 	}
-	expect_ports("last=100&port=8080", tcp, 4);
-	expect_ports("last=100&from_ip=10.0.0.3", tcp, 4);
-	expect_ports("last=100&to_port=53", udp, 5);
-	expect_ports("last=100&port=53", udp, 5);
-	expect_ports("last=100&ip=10.0.0.1", udp, 5);
-	expect_ports("last=100&ip=10.0.0.2", all, 9); /* both sets go to 10.0.0.2 */
-	expect_ports("last=100&to_ip=10.0.0.2", all, 9);
-	expect_ports("last=100&to_ip=10.0.0.1", NULL, 0); /* from_/to_ keep the direction */
-	expect_ports("last=100&from_port=8080", NULL, 0);
-	expect_ports("last=100&to_port=8080&from_port=2001", (const int[]){2001}, 1);
-	expect_ports("last=100&from_port=2001&from_port=1003", (const int[]){1003, 2001}, 2);
-	n = get_flows("last=100&protocol=udp", l);
+	expect_ports("per_flow=1&last=100&port=8080", tcp, 4);
+	expect_ports("per_flow=1&last=100&from_ip=10.0.0.3", tcp, 4);
+	expect_ports("per_flow=1&last=100&to_port=53", udp, 5);
+	expect_ports("per_flow=1&last=100&port=53", udp, 5);
+	expect_ports("per_flow=1&last=100&ip=10.0.0.1", udp, 5);
+	expect_ports("per_flow=1&last=100&ip=10.0.0.2", all, 9); /* both sets go to 10.0.0.2 */
+	expect_ports("per_flow=1&last=100&to_ip=10.0.0.2", all, 9);
+	expect_ports("per_flow=1&last=100&to_ip=10.0.0.1", NULL, 0); /* from_/to_ keep the direction */
+	expect_ports("per_flow=1&last=100&from_port=8080", NULL, 0);
+	expect_ports("per_flow=1&last=100&to_port=8080&from_port=2001", (const int[]){2001}, 1);
+	expect_ports("per_flow=1&last=100&from_port=2001&from_port=1003", (const int[]){1003, 2001}, 2);
+	n = get_flows("per_flow=1&last=100&protocol=udp", l);
 	ck_assert_int_eq(n, 5);
 	for (i = 0; i < n; i++) {
 		ck_assert_int_eq(l[i].sport, udp[i]);
 		ck_assert_str_eq(l[i].proto, "UDP");
 	}
-	expect_ports("last=100&protocol=tcp", tcp, 4);
-	n = get_flows("last=100&verdict=DROPPED", l);
+	expect_ports("per_flow=1&last=100&protocol=tcp", tcp, 4);
+	n = get_flows("per_flow=1&last=100&verdict=DROPPED", l);
 	ck_assert_int_eq(n, 1);
 	ck_assert_int_eq(l[0].sport, 1002);
 	ck_assert_str_eq(l[0].verdict, "DROPPED");
@@ -796,7 +797,7 @@ START_TEST(last_n_with_filters)
 
 	/* format=pb: length-prefixed GetFlowsResponse messages. */
 	{
-		struct hconn *c = get("/api/v1/flows?last=2&to_port=8080&format=pb");
+		struct hconn *c = get("/api/v1/flows?per_flow=1&last=2&to_port=8080&format=pb");
 		size_t off = 0;
 		int k = 0;
 
@@ -825,6 +826,29 @@ START_TEST(last_n_with_filters)
 		ck_assert_int_eq(k, 2);
 		hc_close(c);
 	}
+}
+END_TEST
+
+/* The default view: flow events in time order. The base set is 9 START events and then one
+ * DROP event of the flow from port 1002: that flow shows twice, first FORWARDED, then DROPPED. */
+START_TEST(events_in_time_order)
+{
+	static const int events[] = {1000, 1001, 1002, 1003, 1004, 2000, 2001, 2002, 2003, 1002};
+	struct line l[MAX_LINES];
+	int n, i;
+
+	inject_base();
+	n = get_flows("last=100", l);
+	ck_assert_int_eq(n, 10);
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(l[i].sport, events[i]);
+		ck_assert_str_eq(l[i].verdict, i == 9 ? "DROPPED" : "FORWARDED");
+	}
+	expect_ports("last=2", (const int[]){2003, 1002}, 2);
+	expect_ports("verdict=DROPPED", (const int[]){1002}, 1);
+	expect_ports("from_port=1002", (const int[]){1002, 1002}, 2);
+	expect_ports("per_flow=1&from_port=1002", (const int[]){1002}, 1);
+	expect_ports("first=3", (const int[]){1000, 1001, 1002}, 3);
 }
 END_TEST
 
@@ -1484,6 +1508,7 @@ int main(void)
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, last_n_with_filters);
+	tcase_add_test(t, events_in_time_order);
 	tcase_add_test(t, bad_requests);
 	tcase_add_test(t, sse_follow);
 	tcase_add_test(t, idle_follower_freed_on_disconnect); /* KNOWN BUG: fails, see there */

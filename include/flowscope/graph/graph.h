@@ -41,7 +41,8 @@ struct graph *graph_new(const struct graph_config *cfg);
 void graph_free(struct graph *g);
 
 /* Accounts one published flow event (any event of a flow: counters are taken as totals and
- * added as the difference to what the flow contributed before). */
+ * added as the difference to what the flow contributed before). Copies (a connection's second
+ * observation points) are left out: a connection counts once. */
 void graph_add_flow(struct graph *g, const struct flow *f);
 
 /* Drops nodes and edges not seen within the window before now (wall ns). */

@@ -11,6 +11,7 @@
 #include "flowscope/enrich/cgroup_path.h"
 #include "flowscope/enrich/dns_cache.h"
 #include "flowscope/enrich/sock_table.h"
+#include "flowscope/pipeline/event_log.h"
 #include "flowscope/pipeline/flow_bus.h"
 #include "flowscope/pipeline/flow_store.h"
 
@@ -19,6 +20,7 @@ struct collector;
 struct collector_opts {
 	struct flow_store *store; /* where flows are kept (required) */
 	struct flow_bus *bus;	  /* where flow events go (required) */
+	struct event_log *events; /* where flow events are kept for replays (NULL: nowhere) */
 	const char *node_name;	  /* copied; NULL: "" */
 	/* Enrichment; each NULL when absent. */
 	struct sock_table *socks;     /* local TCP sockets: processes, RTT, retransmits */

@@ -1,5 +1,6 @@
-/* Bounded store of recent flows: active flows indexed by kernel key, all flows (active and
- * ended) kept in order of their latest update; the least recently updated is evicted when full. */
+/* Bounded store of recent flows: active flows indexed by kernel key and by connection, all flows
+ * (active and ended) kept in order of their latest update; the least recently updated is
+ * evicted when full. This is the per-flow view; the flow events are in the event log. */
 #ifndef FLOWSCOPE_PIPELINE_FLOW_STORE_H
 #define FLOWSCOPE_PIPELINE_FLOW_STORE_H
 
@@ -25,6 +26,10 @@ void flow_store_free(struct flow_store *s);
 
 /* The active flow with this key, or NULL. The pointer stays valid until the next insert. */
 struct flow *flow_store_find(struct flow_store *s, const struct flow_key *key);
+
+/* The active flow of the connection key belongs to on any interface or VLAN (its first
+ * observation point, the one that is not a copy, when it is still active), or NULL. */
+struct flow *flow_store_find_conn(struct flow_store *s, const struct flow_key *key);
 
 /* Copies f into the store as a new active flow, assigns f's id (s->next id), makes it the
  * newest, evicting the least recently updated flow when full. An active flow with the same key

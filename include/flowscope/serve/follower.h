@@ -1,8 +1,9 @@
 /* Followers: the clients of GetFlows and /api/v1/flows (and the relay's, later), from the replay
- * of stored flows to the live stream, written once so that every API selects, orders, bounds
- * and accounts for flows the same way:
- * - replay: the newest or oldest N stored flows that match (N above what is stored means all of
- *   them), or all of them, or none; then, when following, every new matching flow event;
+ * of stored flow events to the live stream, written once so that every API selects, orders,
+ * bounds and accounts for flows the same way:
+ * - replay: the newest or oldest N stored flow events that match (N above what is stored means
+ *   all of them), or all of them, or none, sent in time order; per flow instead: the store's
+ *   flows, one each in its latest state; then, when following, every new matching flow event;
  * - since/until bound both (a follower whose until passes ends its stream);
  * - the client's queue is bounded (the API's own): a flow that does not fit is lost, counted for
  *   the client, its API and /metrics, and told to the client in a lost-events notice, at most
@@ -18,6 +19,7 @@
 #include "flowscope/base/buf.h"
 #include "flowscope/base/errmsg.h"
 #include "flowscope/filter/flow_filter.h"
+#include "flowscope/pipeline/event_log.h"
 #include "flowscope/pipeline/flow_bus.h"
 #include "flowscope/pipeline/flow_store.h"
 
@@ -30,8 +32,9 @@ enum follower_api { FOLLOWER_GRPC, FOLLOWER_HTTP, FOLLOWER_APIS };
  * they lost since start. */
 struct follower_hub;
 
-struct follower_hub *follower_hub_new(struct flow_store *store, struct flow_bus *bus,
-				      const char *node_name);
+/* events: the flow event log replays read (NULL: replays are per flow, from the store). */
+struct follower_hub *follower_hub_new(struct flow_store *store, struct event_log *events,
+				      struct flow_bus *bus, const char *node_name);
 /* Every follower must have been stopped. */
 void follower_hub_free(struct follower_hub *h);
 
@@ -56,6 +59,7 @@ struct follower_req {
 	enum follower_replay replay;
 	uint64_t number; /* LAST and FIRST */
 	bool follow;
+	bool per_flow; /* replay the store's flows in their latest state, not the events */
 	uint64_t since_ns, until_ns;	 /* wall clock; 0: unbounded */
 	struct flow_filter_set *filters; /* NULL: every flow; taken over by follower_start() */
 };

@@ -1,0 +1,72 @@
+/* The flow event log (see include/flowscope/pipeline/event_log.h): one ring of flow snapshots,
+ * allocated once (the pages of slots never used are never touched). */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "flowscope/pipeline/event_log.h"
+
+struct event_log {
+	struct flow *ring;
+	size_t cap;
+	uint64_t appended; /* the next slot is appended % cap */
+};
+
+struct event_log *event_log_new(size_t capacity)
+{
+	struct event_log *l;
+
+	if (!capacity) {
+		errno = EINVAL;
+		return NULL;
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	l->ring = calloc(capacity, sizeof(*l->ring));
+	if (!l->ring) {
+		free(l);
+		errno = ENOMEM;
+		return NULL;
+	}
+	l->cap = capacity;
+	return l;
+}
+
+void event_log_free(struct event_log *l)
+{
+	if (!l)
+		return;
+	free(l->ring);
+	free(l);
+}
+
+struct flow *event_log_append(struct event_log *l)
+{
+	return &l->ring[l->appended++ % l->cap];
+}
+
+int event_log_foreach(const struct event_log *l, int (*cb)(const struct flow *ev, void *ctx),
+		      void *ctx)
+{
+	uint64_t i = l->appended > l->cap ? l->appended - l->cap : 0;
+	int ret;
+
+	for (; i < l->appended; i++) {
+		ret = cb(&l->ring[i % l->cap], ctx);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+size_t event_log_capacity(const struct event_log *l)
+{
+	return l->cap;
+}
+
+void event_log_get_stats(const struct event_log *l, struct event_log_stats *st)
+{
+	st->appended = l->appended;
+	st->held = l->appended < l->cap ? l->appended : l->cap;
+	st->overwritten = l->appended - st->held;
+}
