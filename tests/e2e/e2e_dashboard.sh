@@ -1,10 +1,14 @@
 #!/bin/bash
 # End-to-end dashboard test: a client and a server host in network namespaces joined by a veth,
-# flowd on the client's veth with an identity file (shop/client-1 -> shop/web-1), continuous
-# traffic (a TCP connection to 8080 every ~50 ms, UDP to 5353, and once a second a connection
-# to 9090 that an nftables rule in the server namespace drops), and Debian's chromium driven by
+# flowd in the client namespace on its veth and its loopback (where the browser talks to it)
+# with an identity file (shop/client-1 -> shop/web-1, shop/late-1; a namespace "billing" with
+# no traffic), continuous traffic (a TCP connection to 8080 every ~50 ms, UDP to 5353, once a
+# second a connection to 9090 that an nftables rule in the server namespace drops, UDP over
+# link-local 169.254.5.0/16 and to the multicast group 224.0.0.251, and, once the browser test
+# asks for it, connections to a new server address), and Debian's chromium driven by
 # tests/e2e/dashboard.mjs (playwright-core) against the dashboard flowd serves at "/": service
-# map, flow table, filters, details panel, pause/resume, screenshot in BUILD_DIR/dashboard.png.
+# map, flow table, flow details and filters from their values, the namespace picker, the noise
+# toggles, a stable map layout, pause/resume, screenshot in BUILD_DIR/dashboard.png.
 # Usage: tests/e2e/e2e_dashboard.sh BUILD_DIR. Needs root, nft, python3, node, chromium and
 # web/node_modules (npm ci --prefix web; done here if missing).
 set -u
@@ -67,10 +71,14 @@ setup_net() {
 		ip link add "${P}a" netns "$C" type veth peer name "${P}b" netns "$S" &&
 		ip -n "$C" addr add 10.200.5.1/24 dev "${P}a" &&
 		ip -n "$S" addr add 10.200.5.2/24 dev "${P}b" &&
+		ip -n "$S" addr add 10.200.5.3/24 dev "${P}b" &&
+		ip -n "$C" addr add 169.254.5.1/16 dev "${P}a" &&
+		ip -n "$S" addr add 169.254.5.2/16 dev "${P}b" &&
 		ip -n "$C" link set lo up &&
 		ip -n "$S" link set lo up &&
 		ip -n "$C" link set "${P}a" up &&
 		ip -n "$S" link set "${P}b" up &&
+		ip -n "$C" route add 224.0.0.0/4 dev "${P}a" &&
 		ins nft add table inet "$P" &&
 		ins nft add chain inet "$P" in '{ type filter hook input priority 0; }' &&
 		ins nft add rule inet "$P" in tcp dport 9090 drop
@@ -90,9 +98,16 @@ identities:
     namespace: shop
     pod: client-1
     service: client
+  - ip: 10.200.5.3
+    namespace: shop
+    pod: late-1
+    service: late
+  - cidr: 10.201.0.0/16
+    namespace: billing
 EOF
 
-# Server: TCP echo on 8080, UDP echo on 5353 (9090 is dropped before anything answers).
+# Server: TCP echo on 8080, UDP echo on 5353, on all its addresses (9090 is dropped before
+# anything answers).
 # Processes in the background are started with "ip netns exec" itself (not through a shell
 # function), so that $! is their own pid.
 ip netns exec "$S" python3 -c '
@@ -107,12 +122,12 @@ def tcp_echo(c):
     c.close()
 def tcp():
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("10.200.5.2", 8080)); s.listen(128)
+    s.bind(("", 8080)); s.listen(128)
     while True:
         c, _ = s.accept()
         threading.Thread(target=tcp_echo, args=(c,), daemon=True).start()
 def udp():
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("10.200.5.2", 5353))
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("", 5353))
     while True:
         d, a = u.recvfrom(65536); u.sendto(d, a)
 threading.Thread(target=tcp, daemon=True).start()
@@ -122,7 +137,7 @@ threading.Event().wait()' >"$tmp/server.out" 2>&1 &
 pids+=($!)
 
 cd "$root" || abort "no $root"
-ip netns exec "$C" "$build/flowd" -i "${P}a" --identities "$tmp/ids.yaml" --sweep-interval 200ms \
+ip netns exec "$C" "$build/flowd" -i "${P}a" -i lo --identities "$tmp/ids.yaml" --sweep-interval 200ms \
 	>"$tmp/flowd.out" 2>&1 &
 flowd_pid=$!
 pids+=("$flowd_pid")
@@ -144,27 +159,40 @@ fi
 for _ in $(seq 50); do grep -q ready "$tmp/server.out" && break; sleep 0.1; done
 grep -q ready "$tmp/server.out" || abort "the server did not start: $(cat "$tmp/server.out")"
 
-# Client traffic for as long as the browser test runs (bounded: 300 s at most).
+# Client traffic for as long as the browser test runs (bounded: 400 s at most). Connections
+# to the new address 10.200.5.3 start once the file $tmp/late exists (the browser test makes
+# it, to see a node come to the map).
 ip netns exec "$C" python3 -c '
-import socket, sys, threading, time
+import os, socket, sys, threading, time
 end = time.time() + float(sys.argv[1])
-def tcp():
+late = sys.argv[2]
+def tcp(addr, wait):
     while time.time() < end:
+        if wait and not os.path.exists(late):
+            time.sleep(0.2); continue
         try:
-            c = socket.create_connection(("10.200.5.2", 8080), timeout=2)
+            c = socket.create_connection((addr, 8080), timeout=2)
             c.sendall(b"x" * 800); c.shutdown(socket.SHUT_WR)
             while c.recv(65536): pass
             c.close()
         except OSError: pass
-        time.sleep(0.05)
-def udp():
+        time.sleep(0.05 if not wait else 0.3)
+def udp(addr, pause):
     while time.time() < end:
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(0.5)
         try:
-            u.sendto(b"q" * 120, ("10.200.5.2", 5353)); u.recv(2048)
+            u.sendto(b"q" * 120, (addr, 5353)); u.recv(2048)
         except OSError: pass
         u.close()
-        time.sleep(0.25)
+        time.sleep(pause)
+def multicast():
+    while time.time() < end:
+        m = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        m.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+        try: m.sendto(b"m" * 60, ("224.0.0.251", 5354))
+        except OSError: pass
+        m.close()
+        time.sleep(0.5)
 def dropped():
     while time.time() < end:
         d = socket.socket(); d.settimeout(0.8)
@@ -172,9 +200,11 @@ def dropped():
         except OSError: pass
         d.close()
         time.sleep(0.2)
-ts = [threading.Thread(target=f, daemon=True) for f in (tcp, udp, dropped)]
+jobs = [(tcp, ("10.200.5.2", False)), (tcp, ("10.200.5.3", True)), (udp, ("10.200.5.2", 0.25)),
+        (udp, ("169.254.5.2", 0.5)), (multicast, ()), (dropped, ())]
+ts = [threading.Thread(target=f, args=a, daemon=True) for f, a in jobs]
 for t in ts: t.start()
-for t in ts: t.join()' 300 >"$tmp/client.out" 2>&1 &
+for t in ts: t.join()' 400 "$tmp/late" >"$tmp/client.out" 2>&1 &
 pids+=($!)
 
 # What flowd serves for the page.
@@ -186,9 +216,13 @@ sleep 2 # some flows and a drop or two before the page opens
 
 exp='{"nodes": ["svc:shop/client", "svc:shop/web"],
   "edges": [["svc:shop/client", "svc:shop/web"]],
-  "filter_ip": "10.200.5.2", "filter_port": "8080"}'
+  "filter_ip": "10.200.5.2", "filter_port": "8080",
+  "client_ip": "10.200.5.1", "client_node": "svc:shop/client",
+  "namespaces": ["billing", "shop"], "namespace": "shop",
+  "late_node": "svc:shop/late", "late_trigger": "'"$tmp/late"'",
+  "link_local": ["169.254.5.1", "169.254.5.2", "224.0.0.251"], "iface": "'"${P}a"'"}'
 rm -f "$build/dashboard.png"
-inc env CHROMIUM="$chromium" timeout -k 5 200 node "$here/dashboard.mjs" http://127.0.0.1:12000/ \
+inc env CHROMIUM="$chromium" timeout -k 5 330 node "$here/dashboard.mjs" http://127.0.0.1:12000/ \
 	"$build/dashboard.png" "$exp" 2>&1 | tee "$tmp/node.out" | grep --line-buffered -v '^dashboard: [0-9]* passed, [0-9]* failed'
 rc=${PIPESTATUS[0]}
 np=$(sed -n 's/^dashboard: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' "$tmp/node.out" | tail -n 1)
