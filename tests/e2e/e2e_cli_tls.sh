@@ -2,7 +2,9 @@
 # flowctl against flowd in a network namespace of this test's own (flowd watching lo):
 # filters like `--to-port 8080 -o json`, --follow with a filter, every output format, clear
 # errors for bad flags and an unreachable server; then gRPC over TLS and mutual TLS with
-# certificates made here by openssl.
+# certificates made here by openssl: --tls alone trusting the system's CAs (SSL_CERT_FILE,
+# which OpenSSL honours, standing in for the machine's store), tls:// servers, CA lists,
+# --tls-allow-insecure.
 # Usage: tests/e2e/e2e_cli_tls.sh BUILD_DIR. Needs root.
 set -u
 build=$(cd "${1:-build}" && pwd)
@@ -120,7 +122,9 @@ sys.exit(0 if sorted(f["l4"]["TCP"]["source_port"] for f in fl) == [45090, 45091
 ' "$tmp/not.json"
 n=$(ctl observe --last 2 --from-ip 127.0.0.1 --protocol tcp | wc -l)
 check "--last 2 prints 2 compact lines ($n)" test "$n" -eq 2
-check "compact line format" sh -c "$(printf '%q ' ip netns exec "$ns" "$build/flowctl" observe --last 1000 --to-port 9090) | grep -Eq '127\.0\.0\.1:4509[0-2] -> 127\.0\.0\.1:9090 .*TCP.*FORWARDED'"
+# Hubble's compact line: TIME: SRC (IDENTITY) -> DST (IDENTITY) TYPE VERDICT (SUMMARY), the
+# initiator on the left whichever way the event's packet went.
+check "compact line format" sh -c "$(printf '%q ' ip netns exec "$ns" "$build/flowctl" observe --last 1000 --to-port 9090) | grep -Eq '^[A-Z][a-z]{2} [ 0-9][0-9] [0-9:]{8}\.[0-9]{3}: 127\.0\.0\.1:4509[0-2] \([^)]*\) (->|<-) 127\.0\.0\.1:9090 \([^)]*\) [^ ]+ FORWARDED \(.*\)$'"
 check "-o dict" sh -c "$(printf '%q ' ip netns exec "$ns" "$build/flowctl" observe --last 1 --to-port 9090 -o dict) | grep -q 'DESTINATION: 127.0.0.1:9090'"
 check "-o table has a header and rows" sh -c "test \$($(printf '%q ' ip netns exec "$ns" "$build/flowctl" observe --last 3 --to-port 9090 -o table) | wc -l) -eq 4"
 check "-o jsonpb is json" sh -c "$(printf '%q ' ip netns exec "$ns" "$build/flowctl" observe --last 1 -o jsonpb) | python3 -c 'import json,sys; json.loads(sys.stdin.readline())'"
@@ -155,7 +159,24 @@ check "TLS: flowctl with the CA connects" wait_ready --tls --tls-ca-cert-files c
 out=$(ctl status 2>&1); rc=$?
 check "TLS: a plaintext client fails with a message (rc $rc)" test "$rc" -ne 0 -a -n "$out"
 out=$(ctl status --tls 2>&1); rc=$?
-check "TLS: no CA given means no trust (rc $rc: $out)" test "$rc" -ne 0
+check "TLS: --tls alone verifies against the system's CAs, which do not hold the test CA (rc $rc: $out)" \
+	sh -c "test $rc -eq 1 && echo '$out' | grep -q 'certificate verification failed'"
+# The system's CAs as OpenSSL finds them: SSL_CERT_FILE stands in for the machine's store.
+out=$(SSL_CERT_FILE="$tmp/ca.pem" ctl status --tls 2>&1); rc=$?
+check "TLS: --tls alone with the test CA among the system's connects (rc $rc)" test "$rc" -eq 0
+out=$(SSL_CERT_FILE="$tmp/ca.pem" ctl observe --server tls://localhost:4245 --last 1 2>&1); rc=$?
+check "TLS: a tls:// server means TLS (rc $rc)" test "$rc" -eq 0
+out=$(ctl status --tls-allow-insecure 2>&1); rc=$?
+check "TLS: --tls-allow-insecure connects without the CA (rc $rc)" test "$rc" -eq 0
+out=$(ctl status --tls-ca-cert-files other.pem,ca.pem 2>&1); rc=$?
+check "TLS: a list of CA files, the right one second (rc $rc: $out)" test "$rc" -eq 0
+out=$(ctl status --tls-ca-cert-files other.pem 2>&1); rc=$?
+check "TLS: the wrong CA is refused (rc $rc)" test "$rc" -eq 1
+out=$(ctl status --tls-ca-cert-files ca.pem --server 127.0.0.1:4245 2>&1); rc=$?
+check "TLS: the server's address is verified against its certificate's IP SAN (rc $rc)" \
+	test "$rc" -eq 0
+n=$(SSL_CERT_FILE="$tmp/ca.pem" ctl observe --tls --last 2 | wc -l)
+check "TLS: observe over --tls prints flows ($n)" test "$n" -eq 2
 out=$(ctl status --tls --tls-ca-cert-files ca.pem --tls-server-name wrong.example 2>&1); rc=$?
 check "TLS: a wrong server name is refused (rc $rc)" test "$rc" -ne 0
 stop_flowd "$flowd_pid"
