@@ -756,43 +756,43 @@ START_TEST(last_n_with_filters)
 	ck_assert_int_eq(n, 1);
 	ck_assert_int_eq(l[0].sport, 1002);
 	ck_assert_str_eq(l[0].verdict, "DROPPED");
-	expect_ports("last=100&verdict=FORWARDED",
+	expect_ports("per_flow=1&last=100&verdict=FORWARDED",
 		     (const int[]){1000, 1001, 1003, 1004, 2000, 2001, 2002, 2003}, 8);
-	expect_ports("last=100&namespace=default", NULL, 0); /* no pods known */
+	expect_ports("per_flow=1&last=100&namespace=default", NULL, 0); /* no pods known */
 
 	/* More than the store holds: everything stored, as `flowctl --last N` and Hubble do. */
-	expect_ports("last=100001", all, 9);
-	expect_ports("last=4294967295", all, 9);
+	expect_ports("per_flow=1&last=100001", all, 9);
+	expect_ports("per_flow=1&last=4294967295", all, 9);
 	/* The filter language's rules, as flowctl has them: values in any case where Hubble's
 	 * are, not_ keys exclude, first and since select too. */
-	expect_ports("last=100&verdict=dropped", (const int[]){1002}, 1);
-	expect_ports("last=100&protocol=UDP", udp, 5);
-	expect_ports("last=100&not_to_port=53", tcp, 4);
+	expect_ports("per_flow=1&last=100&verdict=dropped", (const int[]){1002}, 1);
+	expect_ports("per_flow=1&last=100&protocol=UDP", udp, 5);
+	expect_ports("per_flow=1&last=100&not_to_port=53", tcp, 4);
 	/* not_ keys form one deny filter, whose fields must all match (Hubble's --not). */
-	expect_ports("last=100&not_protocol=tcp&not_from_port=2000",
+	expect_ports("per_flow=1&last=100&not_protocol=tcp&not_from_port=2000",
 		     (const int[]){1000, 1001, 1003, 1004, 2001, 2002, 2003, 1002}, 8);
-	expect_ports("last=100&not_protocol=udp&not_from_port=2000", all, 9);
-	expect_ports("first=2", (const int[]){1000, 1001}, 2);
-	expect_ports("first=2&protocol=tcp", (const int[]){2000, 2001}, 2);
-	expect_ports("since=1h", all, 9); /* a time window replaces the default count */
-	expect_ports("since=1h&last=2", (const int[]){2003, 1002}, 2);
-	expect_ports("until=1h", NULL, 0); /* an hour ago: before every flow */
+	expect_ports("per_flow=1&last=100&not_protocol=udp&not_from_port=2000", all, 9);
+	expect_ports("per_flow=1&first=2", (const int[]){1000, 1001}, 2);
+	expect_ports("per_flow=1&first=2&protocol=tcp", (const int[]){2000, 2001}, 2);
+	expect_ports("per_flow=1&since=1h", all, 9); /* a time window replaces the default count */
+	expect_ports("per_flow=1&since=1h&last=2", (const int[]){2003, 1002}, 2);
+	expect_ports("per_flow=1&until=1h", NULL, 0); /* an hour ago: before every flow */
 
 	/* The newest N matching, oldest first. */
-	expect_ports("last=3", (const int[]){2002, 2003, 1002}, 3);
-	expect_ports("last=3&to_port=8080", (const int[]){2001, 2002, 2003}, 3);
-	expect_ports("last=1&protocol=udp", (const int[]){1002}, 1);
-	expect_ports("last=0", NULL, 0);
+	expect_ports("per_flow=1&last=3", (const int[]){2002, 2003, 1002}, 3);
+	expect_ports("per_flow=1&last=3&to_port=8080", (const int[]){2001, 2002, 2003}, 3);
+	expect_ports("per_flow=1&last=1&protocol=udp", (const int[]){1002}, 1);
+	expect_ports("per_flow=1&last=0", NULL, 0);
 
 	/* Graph nodes and edges (percent-encoded or not). */
-	expect_ports("last=100&node=ip:10.0.0.3", tcp, 4);
-	expect_ports("last=100&node=ip%3A10.0.0.1", udp, 5);
-	expect_ports("last=100&node=ip:10.0.0.2", all, 9);
-	expect_ports("last=100&node=ip:10.0.0.9", NULL, 0);
-	expect_ports("last=100&edge=e%3Aip%3A10.0.0.3%3Eip%3A10.0.0.2", tcp, 4);
-	expect_ports("last=100&edge=e:ip:10.0.0.1%3Eip:10.0.0.2", udp, 5);
-	expect_ports("last=100&edge=e%3Aip%3A10.0.0.2%3Eip%3A10.0.0.3", NULL, 0); /* reversed */
-	expect_ports("last=2&edge=e%3Aip%3A10.0.0.3%3Eip%3A10.0.0.2&from_port=2000",
+	expect_ports("per_flow=1&last=100&node=ip:10.0.0.3", tcp, 4);
+	expect_ports("per_flow=1&last=100&node=ip%3A10.0.0.1", udp, 5);
+	expect_ports("per_flow=1&last=100&node=ip:10.0.0.2", all, 9);
+	expect_ports("per_flow=1&last=100&node=ip:10.0.0.9", NULL, 0);
+	expect_ports("per_flow=1&last=100&edge=e%3Aip%3A10.0.0.3%3Eip%3A10.0.0.2", tcp, 4);
+	expect_ports("per_flow=1&last=100&edge=e:ip:10.0.0.1%3Eip:10.0.0.2", udp, 5);
+	expect_ports("per_flow=1&last=100&edge=e%3Aip%3A10.0.0.2%3Eip%3A10.0.0.3", NULL, 0); /* reversed */
+	expect_ports("per_flow=1&last=2&edge=e%3Aip%3A10.0.0.3%3Eip%3A10.0.0.2&from_port=2000",
 		     (const int[]){2000}, 1);
 
 	/* format=pb: length-prefixed GetFlowsResponse messages. */
