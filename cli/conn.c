@@ -172,6 +172,11 @@ int conn_connect(const struct conn_opts *co, struct grpc_client **out)
 	}
 	if (r == -ECONNREFUSED || r == -ENOENT)
 		hint = " (is flowd running? start it with `make run`)";
+	else if (strstr(e.text, "certificate verification failed"))
+		hint = co->n_cas ? " (is --tls-ca-cert-files the CA that signed the server's "
+				   "certificate, and --tls-server-name a name in it?)"
+				 : " (--tls-ca-cert-files CA.pem trusts the CA that signed the "
+				   "server's certificate)";
 	else if (r == -ETIMEDOUT)
 		hint = " (is the address right? a firewall may drop the packets; --timeout waits "
 		       "longer)";

@@ -62,6 +62,9 @@ static int observe_server(struct observe_args *a, Observer__GetFlowsRequest *req
 
 	if (conn_connect(&a->conn, &cl))
 		return 1;
+	/* Ctrl-C ends the call cleanly (exit 0); while connecting it ends flowctl at once. */
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
 	/* Output is flushed once per burst of messages: followers see each flow as soon as it
 	 * arrives, bulk replies are not slowed by a write per line. A reader that goes away
 	 * ends the call even while no flow comes. */
@@ -93,6 +96,8 @@ static int observe_file(struct observe_args *a, struct observe_run *o)
 			strerror(errno));
 		return 2;
 	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
 	r = input_run(a, in, is_stdin ? "stdin" : a->input_file, &o->pr, &stop_requested);
 	if (!is_stdin)
 		fclose(in);
@@ -111,8 +116,6 @@ static int run_observe(struct observe_args *a, Observer__GetFlowsRequest *req)
 				.color = printer_use_color(a->color, 1),
 				.w = &o.w,
 				.err = &o.err};
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
 	r = a->input_file ? observe_file(a, &o) : observe_server(a, req, &o);
 	if (!o.w.err)
 		printer_finish(&o.pr);

@@ -299,6 +299,26 @@ static int identity_entry(struct buf *b, const char *ip, const Flow__Endpoint *e
 	return err ?: buf_putc(b, '}');
 }
 
+/* Whether an end has what an identity-file entry can say. Ends with a reserved identity (host,
+ * world, ...) get none: flowd's own rule for addresses without an entry (host for this
+ * host's addresses, else world) stands for them. */
+static bool has_identity(const Flow__Endpoint *ep, const Flow__Service *svc)
+{
+	size_t i;
+
+	if (!ep)
+		return svc && svc->name && svc->name[0];
+	if (ep->identity >= 1 && ep->identity < 256)
+		return false;
+	if ((ep->namespace_ && ep->namespace_[0]) || (ep->pod_name && ep->pod_name[0]) ||
+	    ep->n_workloads || ep->identity || (svc && svc->name && svc->name[0]))
+		return true;
+	for (i = 0; i < ep->n_labels; i++)
+		if (strchr(ep->labels[i], '='))
+			return true;
+	return false;
+}
+
 /* The table in force and the text it was made from, to make a new one only when the ends
  * change. */
 static struct buf table_text = BUF_INIT;
@@ -311,11 +331,13 @@ static void load_identities(const Flow__Flow *pb)
 	char path[64];
 	int fd, err;
 
-	err = buf_puts(&b, "{\"identities\":[")
-		      ?: identity_entry(&b, pb->ip->source, pb->source, pb->source_service);
+	err = buf_puts(&b, "{\"identities\":[");
+	if (has_identity(pb->source, pb->source_service))
+		err = err ?: identity_entry(&b, pb->ip->source, pb->source, pb->source_service);
 	/* The loader refuses the same address twice (a flow on loopback). */
-	if (strcmp(pb->ip->source, pb->ip->destination))
-		err = err ?: buf_putc(&b, ',') ?:
+	if (strcmp(pb->ip->source, pb->ip->destination) &&
+	    has_identity(pb->destination, pb->destination_service))
+		err = err ?: (b.data[b.len - 1] == '[' ? 0 : buf_putc(&b, ',')) ?:
 			      identity_entry(&b, pb->ip->destination, pb->destination,
 					     pb->destination_service);
 	err = err ?: buf_puts(&b, "]}\n");

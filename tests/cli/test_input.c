@@ -138,6 +138,8 @@ static void run(char *out, size_t len, const char *file, ...)
 			snprintf(out + o, len - o, "L ");
 		else if (id && id < strchr(line, '\n'))
 			snprintf(out + o, len - o, "%d ", atoi(id + 11));
+		else
+			snprintf(out + o, len - o, "0 ");
 	}
 	printer_free(&p);
 	out_free(&w);
@@ -193,6 +195,73 @@ START_TEST(file_identities_select_too)
 	run(got, sizeof(got), file, "--not", "-n", "shop", "--protocol", "tcp", NULL);
 	ck_assert_str_eq(got, "100 102 104 ");
 	unlink(file);
+}
+END_TEST
+
+/* A line as `hubble observe -o jsonpb` writes it, with fields this proto does not have: read,
+ * printed as Hubble prints it, and selected by what it carries. */
+START_TEST(hubble_line_read_printed_and_selected)
+{
+	static const char line[] =
+		"{\"flow\":{\"time\":\"2023-03-14T09:27:19.093374464Z\",\"uuid\":"
+		"\"8d8e2f3c-2b4c-4a53-9c1e-7f0f6a1d2b3c\",\"verdict\":\"FORWARDED\","
+		"\"ethernet\":{\"source\":\"a2:7c:1b:2f:3e:4d\",\"destination\":\"6e:1f:5d:4c:3b:2a\"},"
+		"\"IP\":{\"source\":\"10.244.1.118\",\"destination\":\"10.244.2.175\","
+		"\"ipVersion\":\"IPv4\"},\"l4\":{\"TCP\":{\"source_port\":39578,"
+		"\"destination_port\":80,\"flags\":{\"SYN\":true}}},\"source\":{\"ID\":1133,"
+		"\"identity\":35580,\"namespace\":\"default\",\"labels\":[\"k8s:app=curl\","
+		"\"k8s:io.kubernetes.pod.namespace=default\"],\"pod_name\":\"curl-75c8b7c84f-5n9zv\","
+		"\"workloads\":[{\"name\":\"curl\",\"kind\":\"Deployment\"}]},\"destination\":"
+		"{\"identity\":2,\"labels\":[\"reserved:world\"]},\"Type\":\"L3_L4\","
+		"\"node_name\":\"kind-worker\",\"event_type\":{\"type\":4,\"sub_type\":11},"
+		"\"traffic_direction\":\"EGRESS\",\"trace_observation_point\":\"TO_NETWORK\","
+		"\"egress_allowed_by\":[{\"name\":\"allow-web\",\"namespace\":\"default\"}],"
+		"\"is_reply\":false,\"interface\":{\"index\":7,\"name\":\"eth0\"},"
+		"\"Summary\":\"TCP Flags: SYN\"},\"node_name\":\"kind-worker\","
+		"\"time\":\"2023-03-14T09:27:19.093374464Z\"}\n";
+	static char path[] = "/tmp/fsc-test-hubble-XXXXXX";
+	char got[64];
+	FILE *f;
+	int fd = mkstemp(path);
+
+	f = fdopen(fd, "w");
+	fputs(line, f);
+	fclose(f);
+	run(got, sizeof(got), path, NULL);
+	ck_assert_str_eq(got, "0 "); /* no flow_id: Hubble's */
+	run(got, sizeof(got), path, "--from-pod", "default/curl", "--to-identity", "world",
+	    "--type", "trace:to-network", "--interface", "eth0", "--uuid",
+	    "8d8e2f3c-2b4c-4a53-9c1e-7f0f6a1d2b3c", NULL);
+	ck_assert_str_eq(got, "0 ");
+	run(got, sizeof(got), path, "--from-workload", "Deployment/curl", "--from-identity",
+	    "35580", "-l", "k8s:app=curl", "--node-name", "kind-*", NULL);
+	ck_assert_str_eq(got, "0 ");
+	run(got, sizeof(got), path, "--type", "drop", NULL);
+	ck_assert_str_eq(got, "");
+	run(got, sizeof(got), path, "--from-identity", "host", NULL);
+	ck_assert_str_eq(got, "");
+	{
+		Observer__GetFlowsResponse *r;
+		struct pb_json_parse_opts o = {.ignore_unknown = true};
+		struct out w = OUT_INIT(-1), err = OUT_INIT(-1);
+		struct printer p = {.out = OUT_COMPACT, .w = &w, .err = &err};
+		struct errmsg e = {""};
+		ProtobufCMessage *m;
+
+		ck_assert_int_eq(pb_json_parse(&observer__get_flows_response__descriptor, line,
+					       strlen(line), &o, &m, NULL, &e),
+				 0);
+		r = (Observer__GetFlowsResponse *)m;
+		ck_assert_int_eq(printer_response(&p, r), 0);
+		ck_assert_str_eq(w.b.data,
+				 "Mar 14 09:27:19.093: default/curl-75c8b7c84f-5n9zv:39578 "
+				 "(ID:35580) -> 10.244.2.175:80 (world) to-network FORWARDED "
+				 "(TCP Flags: SYN)\n");
+		observer__get_flows_response__free_unpacked(r, NULL);
+		out_free(&w);
+		out_free(&err);
+	}
+	unlink(path);
 }
 END_TEST
 
@@ -297,6 +366,7 @@ int main(void)
 	tcase_add_test(tc, flow_back_from_its_json);
 	tcase_add_test(tc, file_selected_by_the_same_flags);
 	tcase_add_test(tc, file_identities_select_too);
+	tcase_add_test(tc, hubble_line_read_printed_and_selected);
 	tcase_add_test(tc, nodes_table_and_json);
 	tcase_add_test(tc, namespaces_table);
 	tcase_add_test(tc, json_indent_as_go);
