@@ -360,6 +360,12 @@ static void load_identities(const Flow__Flow *pb)
 
 bool input_match(struct observe_args *a, const Flow__Flow *pb, const char *node_name)
 {
+	/* The node the flow was seen on, with the labels the file gives it. */
+	struct filter_node node = {
+		.name = node_name ? node_name : "",
+		.labels = pb->node_labels,
+		.n_labels = pb->n_node_labels,
+	};
 	struct flow f;
 
 	if (!a->compiled)
@@ -368,7 +374,7 @@ bool input_match(struct observe_args *a, const Flow__Flow *pb, const char *node_
 		return false;
 	if (needs_identities(a))
 		load_identities(pb);
-	return flow_filter_set_match(a->compiled, &f, node_name ? node_name : "");
+	return flow_filter_set_match_node(a->compiled, &f, &node);
 }
 
 void input_cleanup(void)

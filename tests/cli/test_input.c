@@ -213,7 +213,7 @@ START_TEST(hubble_line_read_printed_and_selected)
 		"\"k8s:io.kubernetes.pod.namespace=default\"],\"pod_name\":\"curl-75c8b7c84f-5n9zv\","
 		"\"workloads\":[{\"name\":\"curl\",\"kind\":\"Deployment\"}]},\"destination\":"
 		"{\"identity\":2,\"labels\":[\"reserved:world\"]},\"Type\":\"L3_L4\","
-		"\"node_name\":\"kind-worker\",\"event_type\":{\"type\":4,\"sub_type\":11},"
+		"\"node_name\":\"kind-worker\",\"node_labels\":[\"zone=a\"],\"event_type\":{\"type\":4,\"sub_type\":11},"
 		"\"traffic_direction\":\"EGRESS\",\"trace_observation_point\":\"TO_NETWORK\","
 		"\"egress_allowed_by\":[{\"name\":\"allow-web\",\"namespace\":\"default\"}],"
 		"\"is_reply\":false,\"interface\":{\"index\":7,\"name\":\"eth0\"},"
@@ -234,9 +234,11 @@ START_TEST(hubble_line_read_printed_and_selected)
 	    "8d8e2f3c-2b4c-4a53-9c1e-7f0f6a1d2b3c", NULL);
 	ck_assert_str_eq(got, "0 ");
 	run(got, sizeof(got), path, "--from-workload", "Deployment/curl", "--from-identity",
-	    "35580", "-l", "k8s:app=curl", "--node-name", "kind-*", NULL);
+	    "35580", "-l", "k8s:app=curl", "--node-name", "kind-*", "--node-label", "zone=a", NULL);
 	ck_assert_str_eq(got, "0 ");
 	run(got, sizeof(got), path, "--type", "drop", NULL);
+	ck_assert_str_eq(got, "");
+	run(got, sizeof(got), path, "--node-label", "zone=b", NULL);
 	ck_assert_str_eq(got, "");
 	run(got, sizeof(got), path, "--from-identity", "host", NULL);
 	ck_assert_str_eq(got, "");
