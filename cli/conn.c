@@ -39,7 +39,7 @@ static int opt_ca_files(const struct opt *o, const char *arg, void *base, struct
 
 const struct opt conn_opts_table[] = {
 	{"server", 0, "ADDR",
-	 "the server: HOST:PORT, tls://HOST:PORT (TLS), unix:///PATH\n(default " CONN_DEFAULT_SERVER
+	 "the server: HOST:PORT, tls://HOST[:PORT] (TLS), unix:///PATH\n(default " CONN_DEFAULT_SERVER
 	 ")",
 	 opt_string, CONN(server)},
 	{"tls", 0, NULL, "use TLS, verifying the server against the system's CAs", opt_flag,
