@@ -396,12 +396,57 @@ static void filter_msg_clear(Flow__FlowFilter *m)
 
 void filter_req_free(struct filter_req *r)
 {
+	size_t i;
 	int d, t;
 
 	for (d = 0; d < 2; d++)
 		for (t = 0; t < 2; t++)
 			filter_msg_clear(&r->f[d][t]);
+	for (i = 0; i < r->n_groups; i++)
+		filter_req_free(&r->groups[i]);
+	free(r->groups);
 	filter_req_init(r, r->spelling);
+}
+
+int filter_req_add_deny_group(struct filter_req *r, const char *query, struct errmsg *e)
+{
+	struct filter_req *g;
+	int err;
+
+	if (r->n_groups >= FILTER_MAX_GROUPS)
+		return errmsg_set(e, -EINVAL, "too many exclusions (at most %d in one request)",
+				  FILTER_MAX_GROUPS);
+	g = realloc(r->groups, (r->n_groups + 1) * sizeof(*g));
+	if (!g)
+		return errmsg_set(e, -ENOMEM, "out of memory");
+	r->groups = g;
+	g = &r->groups[r->n_groups];
+	filter_req_init(g, r->spelling);
+	err = filter_req_parse(g, query, true, e);
+	if (!err && !g->used[1])
+		err = errmsg_set(e, -EINVAL, "an exclusion needs at least one key=value");
+	if (err) {
+		filter_req_free(g);
+		errmsg_prefix(e, "%s '%s'", r->spelling == FILTER_AS_PARAM ? "deny" : "exclusion",
+			      query);
+		return err;
+	}
+	r->n_groups++;
+	return 0;
+}
+
+size_t filter_req_max_deny(const struct filter_req *r)
+{
+	return 2 * (r->n_groups + 1);
+}
+
+size_t filter_req_deny_filters(struct filter_req *r, Flow__FlowFilter **out)
+{
+	size_t n = filter_req_filters(r, true, out), i;
+
+	for (i = 0; i < r->n_groups; i++)
+		n += filter_req_filters(&r->groups[i], true, out + n);
+	return n;
 }
 
 /* The message-typed values, each in one allocation (the struct, then its strings) so that

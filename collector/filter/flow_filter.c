@@ -1171,12 +1171,15 @@ struct flow_filter_set *flow_filter_set_new(Flow__FlowFilter *const *allow, size
 
 int flow_filter_set_from_req(struct filter_req *r, struct flow_filter_set **out, struct errmsg *e)
 {
-	Flow__FlowFilter *a[2], *d[2];
-	size_t na = filter_req_filters(r, false, a), nd = filter_req_filters(r, true, d);
+	Flow__FlowFilter *a[2], **d = calloc(filter_req_max_deny(r), sizeof(*d));
+	size_t na = filter_req_filters(r, false, a), nd;
 
 	*out = NULL;
-	if (!na && !nd)
-		return 0;
-	*out = flow_filter_set_new(a, na, d, nd, e);
-	return *out ? 0 : -errno;
+	if (!d)
+		return errmsg_set(e, -ENOMEM, "out of memory for the filters");
+	nd = filter_req_deny_filters(r, d);
+	if (na || nd)
+		*out = flow_filter_set_new(a, na, d, nd, e);
+	free(d);
+	return *out || (!na && !nd) ? 0 : -errno;
 }

@@ -94,7 +94,8 @@ static void set_flags(Flow__TCPFlags *fl, uint16_t f)
  * address mask) request flow carries the reply type. */
 static uint8_t icmp_type_of(const struct flow *f)
 {
-	static const uint8_t v4[][2] = {{8, 0}, {13, 14}, {15, 16}, {17, 18}}, v6[][2] = {{128, 129}};
+	static const uint8_t v4[][2] = {{8, 0}, {13, 14}, {15, 16}, {17, 18}},
+			     v6[][2] = {{128, 129}};
 	size_t i;
 
 	if (!f->is_reply)
@@ -311,10 +312,9 @@ static const char *const v4_unreach[] = {"Net",
 static const char *const v4_redirect[] = {"Network", "Host", "TOS+Network", "TOS+Host"};
 static const char *const v4_time[] = {"TTLExceeded", "FragmentReassemblyTimeExceeded"};
 static const char *const v4_param[] = {"PointerIndicatesError", "MissingOption", "BadLength"};
-static const char *const v6_unreach[] = {"NoRouteToDst",	   "AdminProhibited",
-					 "BeyondScopeOfSrc",	   "AddressUnreachable",
-					 "PortUnreachable",	   "SrcAddressFailedPolicy",
-					 "RejectRouteToDst"};
+static const char *const v6_unreach[] = {
+	"NoRouteToDst",	   "AdminProhibited",	     "BeyondScopeOfSrc", "AddressUnreachable",
+	"PortUnreachable", "SrcAddressFailedPolicy", "RejectRouteToDst"};
 static const char *const v6_time[] = {"HopLimitExceeded", "FragmentReassemblyTimeExceeded"};
 static const char *const v6_param[] = {"ErroneousHeaderField", "UnrecognizedNextHeader",
 				       "UnrecognizedIPv6Option"};
@@ -393,8 +393,9 @@ static size_t tcp_flag_list(char *out, size_t len, uint16_t f)
 /* Cilium's rcode names, as its DNS summary prints them. */
 static const char *rcode_name(uint8_t rcode)
 {
-	static const char *const names[] = {"No Error",	       "Format Error",	  "Server Failure",
-					    "Non-Existent Domain", "Not Implemented", "Query Refused"};
+	static const char *const names[] = {"No Error",	       "Format Error",
+					    "Server Failure",  "Non-Existent Domain",
+					    "Not Implemented", "Query Refused"};
 
 	return rcode < sizeof(names) / sizeof(names[0]) ? names[rcode] : "Unknown";
 }
@@ -438,7 +439,8 @@ static void build_summary(struct flow_pb *pb, const struct flow *f)
 				     (unsigned long long)(f->packets[0] + f->packets[1]),
 				     (unsigned long long)(f->bytes[0] + f->bytes[1]));
 		if (f->proto == IPPROTO_TCP && o < sizeof(pb->summary) &&
-		    tcp_flag_list(flags, sizeof(flags), f->tcp_flags_seen[0] | f->tcp_flags_seen[1]))
+		    tcp_flag_list(flags, sizeof(flags),
+				  f->tcp_flags_seen[0] | f->tcp_flags_seen[1]))
 			snprintf(pb->summary + o, sizeof(pb->summary) - o, "; TCP Flags seen: %s",
 				 flags);
 	} else if (f->event == FLOW_EVENT_DNS && f->dns.present) {
@@ -451,12 +453,12 @@ static void build_summary(struct flow_pb *pb, const struct flow *f)
 			 f->proto == IPPROTO_UDP ? "UDP" : "SCTP");
 	} else if (f->proto == IPPROTO_ICMP) {
 		icmp_summary(pb->summary, sizeof(pb->summary), icmp4_names,
-			     sizeof(icmp4_names) / sizeof(icmp4_names[0]), "ICMPv4", icmp_type_of(f),
-			     f->icmp_code);
+			     sizeof(icmp4_names) / sizeof(icmp4_names[0]), "ICMPv4",
+			     icmp_type_of(f), f->icmp_code);
 	} else if (f->proto == IPPROTO_ICMPV6) {
 		icmp_summary(pb->summary, sizeof(pb->summary), icmp6_names,
-			     sizeof(icmp6_names) / sizeof(icmp6_names[0]), "ICMPv6", icmp_type_of(f),
-			     f->icmp_code);
+			     sizeof(icmp6_names) / sizeof(icmp6_names[0]), "ICMPv6",
+			     icmp_type_of(f), f->icmp_code);
 	} else {
 		snprintf(pb->summary, sizeof(pb->summary), "%s", f->family == 6 ? "IPv6" : "IPv4");
 	}

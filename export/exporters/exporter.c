@@ -32,6 +32,8 @@ struct exporter_set {
 	struct flow_filter_set *filters;
 	struct flow_pb_mask *mask;
 	char node_name[256];
+	char *const *node_labels;
+	size_t n_node_labels;
 	struct running run[MAX_TYPES];
 	size_t n_run;
 	struct buf json;
@@ -136,6 +138,8 @@ int exporter_set_open(struct exporter_set *s, const struct exporter_env *env, st
 	int err;
 
 	snprintf(s->node_name, sizeof(s->node_name), "%s", env->node_name ? env->node_name : "");
+	s->node_labels = env->node_labels;
+	s->n_node_labels = env->n_node_labels;
 	err = compile_filters(s, e);
 	if (!err && (err = flow_pb_mask_new(s->fields, &s->mask, e)))
 		errmsg_prefix(e, "--export-fields");
@@ -188,8 +192,11 @@ int exporter_set_take(struct exporter_set *s, const struct flow *f)
 		if (r->type->events && !(r->type->events & (1u << f->event)))
 			continue;
 		if (passes < 0)
-			passes = flow_filter_set_match(s->filters, f,
-						       &(struct filter_node){.name = s->node_name});
+			passes = flow_filter_set_match(
+				s->filters, f,
+				&(struct filter_node){.name = s->node_name,
+						      .labels = s->node_labels,
+						      .n_labels = s->n_node_labels});
 		if (!passes) {
 			r->filtered++;
 			continue;

@@ -12,6 +12,7 @@ struct follower_hub {
 	struct event_log *events;
 	struct flow_bus *bus;
 	char node_name[256];
+	struct filter_node node; /* name and labels, for node filters */
 	struct list_node followers;
 	uint64_t n_followers;
 	uint64_t lost[FOLLOWER_APIS];
@@ -47,8 +48,15 @@ struct follower_hub *follower_hub_new(struct flow_store *store, struct event_log
 	h->events = events;
 	h->bus = bus;
 	snprintf(h->node_name, sizeof(h->node_name), "%s", node_name ? node_name : "");
+	h->node.name = h->node_name;
 	list_init(&h->followers);
 	return h;
+}
+
+void follower_hub_set_node_labels(struct follower_hub *h, char *const *labels, size_t n)
+{
+	h->node.labels = labels;
+	h->node.n_labels = n;
 }
 
 void follower_hub_free(struct follower_hub *h)
@@ -80,8 +88,7 @@ static bool wanted(const struct follower *fo, const struct flow *f)
 		return false;
 	if (fo->req.until_ns && f->time_ns > fo->req.until_ns)
 		return false;
-	return flow_filter_set_match(fo->req.filters, f,
-				     &(struct filter_node){.name = fo->hub->node_name});
+	return flow_filter_set_match(fo->req.filters, f, &fo->hub->node);
 }
 
 /* A flow the client could not take: for its next notice, its API's total and its own count. */

@@ -66,6 +66,8 @@ int http_flows_query_arg(struct http_flows_query *q, const char *key, const char
 					  "invalid per_flow '%s': use 1, 0, true or false", v);
 		return 0;
 	}
+	if (!strcmp(key, "deny"))
+		return filter_req_add_deny_group(&q->filters, v, e);
 	if (!strcmp(key, "format")) {
 		if (strcmp(v, "json") && strcmp(v, "pb"))
 			return errmsg_set(
@@ -79,7 +81,7 @@ int http_flows_query_arg(struct http_flows_query *q, const char *key, const char
 	if (err == -ENOENT)
 		return errmsg_set(
 			e, -ENOENT,
-			"unknown parameter '%s': /api/v1/flows takes last, first, since, until, follow, per_flow, format and the filter keys (see GET /)",
+			"unknown parameter '%s': /api/v1/flows takes last, first, since, until, follow, per_flow, format, deny and the filter keys (see GET /)",
 			key);
 	return err;
 }

@@ -333,42 +333,14 @@ static enum MHD_Result serve_flows(struct http_server *s, struct MHD_Connection 
 /* A graph of filtered flows, without a window given, covers this much (the live graph's default
  * --graph-window). */
 #define GRAPH_FILTERED_WINDOW_NS (300ULL * 1000000000ULL)
-/* deny= parameters (exclusions) in one request. */
-#define GRAPH_MAX_DENY 64
-
 struct graph_query {
 	uint64_t window_ns;
-	struct filter_req req;	 /* the filter keys, as /api/v1/flows takes them */
-	struct filter_req *deny; /* one per deny= parameter: each excludes on its own */
-	size_t n_deny;
+	struct filter_req
+		req; /* the filter keys and deny= exclusions, as /api/v1/flows takes them */
 	bool filtered;
 	struct errmsg e;
 	int err;
 };
-
-/* deny=KEY=V&KEY=V (URL-encoded; the format of --export-deny): one more exclusion. not_ keys all
- * form one exclusion whose parts must all match, so a client that hides several kinds of flows
- * at once (the dashboard's noise toggles) sends each as a deny= of its own. */
-static int graph_deny_arg(struct graph_query *q, const char *value)
-{
-	struct filter_req *d;
-
-	if (q->n_deny >= GRAPH_MAX_DENY)
-		return errmsg_set(&q->e, -EINVAL, "too many deny parameters (at most %d)",
-				  GRAPH_MAX_DENY);
-	d = realloc(q->deny, (q->n_deny + 1) * sizeof(*d));
-	if (!d)
-		return errmsg_set(&q->e, -ENOMEM, "out of memory");
-	q->deny = d;
-	d = &q->deny[q->n_deny++];
-	filter_req_init(d, FILTER_AS_PARAM);
-	if (!value || !strchr(value, '='))
-		return errmsg_set(
-			&q->e, -EINVAL,
-			"invalid deny '%s': use filter keys as KEY=VALUE&KEY=VALUE, URL-encoded (deny=process%%3Dflowd)",
-			value ? value : "");
-	return filter_req_parse(d, value, true, &q->e);
-}
 
 static enum MHD_Result graph_arg(void *cls, enum MHD_ValueKind kind, const char *key,
 				 const char *value)
@@ -385,7 +357,7 @@ static enum MHD_Result graph_arg(void *cls, enum MHD_ValueKind kind, const char 
 	}
 	q->filtered = true;
 	if (!strcmp(key, "deny")) {
-		q->err = graph_deny_arg(q, value);
+		q->err = filter_req_add_deny_group(&q->req, value ? value : "", &q->e);
 	} else {
 		q->err = filter_req_add_named(&q->req, key, value ? value : "", &q->e);
 		if (q->err == -ENOENT)
@@ -399,30 +371,7 @@ static enum MHD_Result graph_arg(void *cls, enum MHD_ValueKind kind, const char 
 
 static void graph_query_free(struct graph_query *q)
 {
-	size_t i;
-
 	filter_req_free(&q->req);
-	for (i = 0; i < q->n_deny; i++)
-		filter_req_free(&q->deny[i]);
-	free(q->deny);
-}
-
-/* The request's filters compiled into one set: its allow filters, the not_ exclusion and every
- * deny= exclusion. */
-static int graph_filters(struct graph_query *q, struct flow_filter_set **out)
-{
-	Flow__FlowFilter *allow[2], **deny = calloc(2 * (q->n_deny + 1), sizeof(*deny));
-	size_t n_allow = filter_req_filters(&q->req, false, allow), n_deny, i;
-
-	*out = NULL;
-	if (!deny)
-		return errmsg_set(&q->e, -ENOMEM, "out of memory");
-	n_deny = filter_req_filters(&q->req, true, deny);
-	for (i = 0; i < q->n_deny; i++)
-		n_deny += filter_req_filters(&q->deny[i], true, deny + n_deny);
-	*out = flow_filter_set_new(allow, n_allow, deny, n_deny, &q->e);
-	free(deny);
-	return *out ? 0 : -errno;
 }
 
 struct graph_build {
@@ -491,7 +440,7 @@ static enum MHD_Result serve_graph(struct http_server *s, struct MHD_Connection 
 		return reply_error(conn, MHD_HTTP_NOT_FOUND, "the service graph is not enabled");
 	filter_req_init(&q.req, FILTER_AS_PARAM);
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, graph_arg, &q);
-	err = q.err ?: (q.filtered ? graph_filters(&q, &fs) : 0);
+	err = q.err ?: (q.filtered ? flow_filter_set_from_req(&q.req, &fs, &q.e) : 0);
 	graph_query_free(&q);
 	if (err)
 		return reply_error(conn, status_of(err), errmsg_text(&q.e, err));
@@ -744,7 +693,8 @@ static const char index_text[] =
 	"GET /api/v1/flows?last=N[&follow=1][&format=json|pb]  flow events as NDJSON or protobuf\n"
 	"    frames, in time order; also first=N, since=T, until=T (RFC 3339 or 5m ago),\n"
 	"    per_flow=1 (one per flow in its latest state instead of every event), and the\n"
-	"    filter keys of `flowctl observe --help` (to_port=443, ...; not_KEY to exclude)\n"
+	"    filter keys of `flowctl observe --help` (to_port=443, ...; not_KEY to exclude;\n"
+	"    deny=K%3DV%26K%3DV for each further exclusion of its own)\n"
 	"GET /api/v1/status                                   counters as JSON\n"
 	"GET /api/v1/graph?window=5m[&FILTERS][&deny=K%3DV]   the service graph as JSON (of the\n"
 	"    matching flows with filters: the keys of /api/v1/flows; deny=K=V&K=V excludes)\n"

@@ -392,7 +392,8 @@ static void get_agent_events(struct grpc_call *call, struct observer *o, const u
 	}
 	if (req->first && req->follow) {
 		observer__get_agent_events_request__free_unpacked(req, NULL);
-		grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "first cannot be combined with follow");
+		grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
+				 "first cannot be combined with follow");
 		return;
 	}
 	a = o->agent_events ? calloc(1, sizeof(*a)) : NULL;

@@ -741,10 +741,12 @@ START_TEST(last_n_with_filters)
 	expect_ports("per_flow=1&last=100&ip=10.0.0.1", udp, 5);
 	expect_ports("per_flow=1&last=100&ip=10.0.0.2", all, 9); /* both sets go to 10.0.0.2 */
 	expect_ports("per_flow=1&last=100&to_ip=10.0.0.2", all, 9);
-	expect_ports("per_flow=1&last=100&to_ip=10.0.0.1", NULL, 0); /* from_/to_ keep the direction */
+	expect_ports("per_flow=1&last=100&to_ip=10.0.0.1", NULL,
+		     0); /* from_/to_ keep the direction */
 	expect_ports("per_flow=1&last=100&from_port=8080", NULL, 0);
 	expect_ports("per_flow=1&last=100&to_port=8080&from_port=2001", (const int[]){2001}, 1);
-	expect_ports("per_flow=1&last=100&from_port=2001&from_port=1003", (const int[]){1003, 2001}, 2);
+	expect_ports("per_flow=1&last=100&from_port=2001&from_port=1003", (const int[]){1003, 2001},
+		     2);
 	n = get_flows("per_flow=1&last=100&protocol=udp", l);
 	ck_assert_int_eq(n, 5);
 	for (i = 0; i < n; i++) {
@@ -791,7 +793,8 @@ START_TEST(last_n_with_filters)
 	expect_ports("per_flow=1&last=100&node=ip:10.0.0.9", NULL, 0);
 	expect_ports("per_flow=1&last=100&edge=e%3Aip%3A10.0.0.3%3Eip%3A10.0.0.2", tcp, 4);
 	expect_ports("per_flow=1&last=100&edge=e:ip:10.0.0.1%3Eip:10.0.0.2", udp, 5);
-	expect_ports("per_flow=1&last=100&edge=e%3Aip%3A10.0.0.2%3Eip%3A10.0.0.3", NULL, 0); /* reversed */
+	expect_ports("per_flow=1&last=100&edge=e%3Aip%3A10.0.0.2%3Eip%3A10.0.0.3", NULL,
+		     0); /* reversed */
 	expect_ports("per_flow=1&last=2&edge=e%3Aip%3A10.0.0.3%3Eip%3A10.0.0.2&from_port=2000",
 		     (const int[]){2000}, 1);
 
@@ -849,6 +852,10 @@ START_TEST(events_in_time_order)
 	expect_ports("from_port=1002", (const int[]){1002, 1002}, 2);
 	expect_ports("per_flow=1&from_port=1002", (const int[]){1002}, 1);
 	expect_ports("first=3", (const int[]){1000, 1001, 1002}, 3);
+	/* Each deny= is an exclusion of its own (not_ keys together are one). */
+	expect_ports("deny=protocol%3Dudp&deny=from_port%3D2000", (const int[]){2001, 2002, 2003},
+		     3);
+	expect_ports("not_protocol=udp&not_from_port=2000", events, 10);
 }
 END_TEST
 

@@ -49,6 +49,8 @@ const struct buf *export_event_json(struct export_event *ev);
 /* What an exporter is opened with besides its own options. */
 struct exporter_env {
 	const char *node_name;
+	char *const *node_labels; /* "key=value", for node_labels filters; kept by pointer */
+	size_t n_node_labels;
 	uv_loop_t *loop;
 };
 

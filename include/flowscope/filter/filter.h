@@ -62,7 +62,13 @@ struct filter_req {
 	bool used[2], twin[2];
 	unsigned int n_values;
 	enum filter_spelling spelling;
+	/* Further exclusions, each its own deny filter (filter_req_add_deny_group). */
+	struct filter_req *groups;
+	size_t n_groups;
 };
+
+/* Exclusions in one request at most (deny groups). */
+#define FILTER_MAX_GROUPS 32
 
 void filter_req_init(struct filter_req *r, enum filter_spelling spelling);
 void filter_req_free(struct filter_req *r);
@@ -80,6 +86,17 @@ int filter_req_add_named(struct filter_req *r, const char *name, const char *val
 /* "key=value&key=value" (flowd's --export-allow), each through filter_req_add_named; deny
  * sends them all to the deny side (--export-deny; a not_ key there is refused). */
 int filter_req_parse(struct filter_req *r, const char *query, bool deny, struct errmsg *e);
+
+/* "key=value&key=value" as one more exclusion of its own: a flow matching all of it is left out,
+ * whatever the other exclusions say (the request's not_ keys together are one exclusion whose
+ * fields must all match, as Hubble's --not is). The HTTP API's deny= and the dashboard's noise
+ * toggles. Returns 0 or -EINVAL/-ENOMEM with e set. */
+int filter_req_add_deny_group(struct filter_req *r, const char *query, struct errmsg *e);
+
+/* Every deny filter of the request, its own and its groups', into out, which has room for
+ * filter_req_max_deny(r). Returns how many. */
+size_t filter_req_max_deny(const struct filter_req *r);
+size_t filter_req_deny_filters(struct filter_req *r, Flow__FlowFilter **out);
 
 /* The filters built, as GetFlowsRequest wants them: allow (whitelist) or deny (blacklist), 0, 1
  * or 2 of them. The pointers stay the request's. */

@@ -57,10 +57,10 @@ static inline bool flow_filter_set_match_name(const struct flow_filter_set *fs,
 
 	return flow_filter_set_match_node(fs, f, &node);
 }
-#define flow_filter_set_match(fs, f, node)                                                         \
-	_Generic((node),                                                                           \
+#define flow_filter_set_match(fs, f, ...)                                                          \
+	_Generic((__VA_ARGS__),                                                                    \
 		char *: flow_filter_set_match_name,                                                \
 		const char *: flow_filter_set_match_name,                                          \
-		default: flow_filter_set_match_node)(fs, f, node)
+		default: flow_filter_set_match_node)(fs, f, __VA_ARGS__)
 
 #endif /* FLOWSCOPE_FILTER_FLOW_FILTER_H */

@@ -35,6 +35,8 @@ struct follower_hub;
 /* events: the flow event log replays read (NULL: replays are per flow, from the store). */
 struct follower_hub *follower_hub_new(struct flow_store *store, struct event_log *events,
 				      struct flow_bus *bus, const char *node_name);
+/* The node's labels ("key=value"), for node_labels filters; kept by pointer. */
+void follower_hub_set_node_labels(struct follower_hub *h, char *const *labels, size_t n);
 /* Every follower must have been stopped. */
 void follower_hub_free(struct follower_hub *h);
 

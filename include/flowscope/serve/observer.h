@@ -1,9 +1,10 @@
 /* Hubble's observer.Observer service (GetFlows, GetAgentEvents, ServerStatus, GetNodes,
  * GetNamespaces; GetDebugEvents is UNIMPLEMENTED: there are no datapath debug events) and the
  * standard grpc.health.v1.Health, behind the gRPC server: GetFlows is a follower, GetAgentEvents
- * replays and follows the agent event log, the others read the status snapshot. Hubble's semantics: first with follow is INVALID_ARGUMENT; number N
- * replays the newest N (with first the oldest N); follow alone replays nothing unless since asks;
- * neither number nor follow means everything stored. */
+ * replays and follows the agent event log, the others read the status snapshot. Hubble's semantics:
+ * first with follow is INVALID_ARGUMENT; number N replays the newest N (with first the oldest N);
+ * follow alone replays nothing unless since asks; neither number nor follow means everything
+ * stored. */
 #ifndef FLOWSCOPE_SERVE_OBSERVER_H
 #define FLOWSCOPE_SERVE_OBSERVER_H
 
