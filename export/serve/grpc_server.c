@@ -83,6 +83,7 @@ struct grpc_call {
 	struct msg_queue out; /* framed messages for nghttp2 to pull */
 	/* The service's state for a streaming call, released by its cancel hook. */
 	void *svc;
+	void (*drained)(struct grpc_call *call, void *svc);
 	void (*svc_free)(void *svc);
 };
 
@@ -96,10 +97,11 @@ uint32_t grpc_call_queued(struct grpc_call *call)
 	return msg_queue_count(&call->out);
 }
 
-void grpc_call_set_service(struct grpc_call *call, void *svc, void (*svc_free)(void *))
+void grpc_call_set_service(struct grpc_call *call, void *svc, const struct grpc_call_ops *ops)
 {
 	call->svc = svc;
-	call->svc_free = svc_free;
+	call->svc_free = ops->svc_free;
+	call->drained = ops->drained;
 }
 
 static void call_mark_dirty(struct grpc_call *call)
@@ -222,9 +224,9 @@ static ssize_t call_read(nghttp2_session *session, int32_t stream_id, uint8_t *d
 		return 0;
 	}
 	n = msg_queue_read(&call->out, dst, len);
-	if (call->svc && call->conn->srv->svc.drained &&
+	if (call->svc && call->drained &&
 	    msg_queue_count(&call->out) < grpc_call_queue_limit(call) / 2)
-		call->conn->srv->svc.drained(call, call->svc);
+		call->drained(call, call->svc);
 	return (ssize_t)n;
 }
 

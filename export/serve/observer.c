@@ -154,7 +154,9 @@ static void get_flows(struct grpc_call *call, struct observer *o, const uint8_t 
 		return;
 	}
 	g->call = call;
-	grpc_call_set_service(call, g, get_flows_free);
+	grpc_call_set_service(
+		call, g,
+		&(struct grpc_call_ops){.drained = get_flows_drained, .svc_free = get_flows_free});
 	err = follower_start(&g->fo, o->followers, FOLLOWER_GRPC, &fr, &sink, g, &e);
 	if (err)
 		grpc_call_finish(call,
@@ -412,7 +414,7 @@ static void get_agent_events(struct grpc_call *call, struct observer *o, const u
 	a->first = req->first;
 	follow = req->follow;
 	observer__get_agent_events_request__free_unpacked(req, NULL);
-	grpc_call_set_service(call, a, agent_call_free);
+	grpc_call_set_service(call, a, &(struct grpc_call_ops){.svc_free = agent_call_free});
 	if (agent_replay(a, follow)) {
 		grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
 		return;
@@ -490,5 +492,5 @@ static void dispatch(struct grpc_call *call, const char *path, const uint8_t *ms
 
 struct grpc_service observer_service(struct observer *o)
 {
-	return (struct grpc_service){.dispatch = dispatch, .drained = get_flows_drained, .ctx = o};
+	return (struct grpc_service){.dispatch = dispatch, .ctx = o};
 }

@@ -119,26 +119,57 @@ check "ping 3 packets" inc ping -q -c 3 -i 0.2 10.200.2.2
 sleep 1.5 # a few sweeps: final counters reach the store
 inr python3 - "$tmp/api.json" <<'PY'
 import sys, urllib.request
-with urllib.request.urlopen("http://127.0.0.1:12000/api/v1/flows?last=1000", timeout=10) as r:
+with urllib.request.urlopen("http://127.0.0.1:12000/api/v1/flows?per_flow=1&last=1000",
+                            timeout=10) as r:
     assert r.headers.get("Content-Type", "").startswith("application/x-ndjson"), r.headers
     open(sys.argv[1], "wb").write(r.read())
 PY
-check "HTTP API returns flows" test -s "$tmp/api.json"
+check "HTTP API returns flows (per flow)" test -s "$tmp/api.json"
 python3 "$here/check_flows.py" "$tmp/api.json" "${P}rc" "${P}rs" >"$tmp/api.checks"
 sed 's/^/[http] /' "$tmp/api.checks"
 add_checks "$tmp/api.checks"
 
-inr "$build/flowctl" observe --last 1000 -o json >"$tmp/ctl.json" 2>"$tmp/ctl.err"
+inr "$build/flowctl" observe --per-flow --last 1000 -o json >"$tmp/ctl.json" 2>"$tmp/ctl.err"
 check "flowctl observe -o json exits 0" test $? -eq 0
 python3 "$here/check_flows.py" "$tmp/ctl.json" "${P}rc" "${P}rs" >"$tmp/ctl.checks"
 sed 's/^/[flowctl] /' "$tmp/ctl.checks"
 add_checks "$tmp/ctl.checks"
 
+# The default view: flow events, in time order, each connection's handshake once per interface.
+inr "$build/flowctl" observe --last 5000 -o json >"$tmp/events.json" 2>&1
+check "flowctl observe (events) exits 0" test $? -eq 0
+python3 - "$tmp/events.json" "${P}rc" "${P}rs" >"$tmp/events.checks" <<'PY'
+import json, sys
+ev = [json.loads(l)["flow"] for l in open(sys.argv[1]) if '"flow"' in l]
+def c(ok, what): print(("ok - " if ok else "FAIL - ") + what)
+ts = [e["time"] for e in ev]
+def key(t):  # RFC 3339 with up to 9 fraction digits, Z
+    sec, _, frac = t.rstrip("Z").partition(".")
+    return sec, frac.ljust(9, "0")
+c([key(t) for t in ts] == sorted(key(t) for t in ts), "events in time order (%d)" % len(ev))
+for ifname in sys.argv[2:]:
+    for port in range(40001, 40011):
+        mine = [e for e in ev if e.get("interface", {}).get("name") == ifname and
+                e.get("IP", {}).get("ipVersion") == "IPv4" and
+                {e.get("l4", {}).get("TCP", {}).get("source_port"),
+                 e.get("l4", {}).get("TCP", {}).get("destination_port")} == {port, 8080}]
+        starts = [e for e in mine if e.get("flow_event") == "FLOW_EVENT_START"]
+        syns = [e for e in mine if e["l4"]["TCP"].get("flags", {}).get("SYN") and
+                not e["l4"]["TCP"]["flags"].get("ACK")]
+        synack = [e for e in mine if e["l4"]["TCP"].get("flags", {}).get("SYN") and
+                  e["l4"]["TCP"]["flags"].get("ACK")]
+        c(len(starts) == 1 and len(syns) == 1 and len(synack) == 1 and synack[0].get("is_reply"),
+          "tcp4 %d on %s: one START, one SYN, one SYN-ACK reply event (%d, %d, %d)" %
+          (port, ifname, len(starts), len(syns), len(synack)))
+PY
+cat "$tmp/events.checks"
+add_checks "$tmp/events.checks"
+
 inr "$build/flowctl" observe --last 1000 >"$tmp/ctl.txt" 2>&1
 check "flowctl compact output shows a TCP connection" \
-	grep -q '10\.200\.1\.2:40001 -> 10\.200\.2\.2:8080' "$tmp/ctl.txt"
+	grep -q '10\.200\.1\.2:40001 ([^)]*) -> 10\.200\.2\.2:8080 ([^)]*)' "$tmp/ctl.txt"
 check "flowctl compact output shows IPv6 as [addr]:port" \
-	grep -q '\[fd00:200:1::2\]:41001 -> \[fd00:200:2::2\]:8080' "$tmp/ctl.txt"
+	grep -q '\[fd00:200:1::2\]:41001 ([^)]*) -> \[fd00:200:2::2\]:8080' "$tmp/ctl.txt"
 check "flowctl compact output shows the verdict" grep -q 'FORWARDED' "$tmp/ctl.txt"
 
 kill -INT "$follow_pid"

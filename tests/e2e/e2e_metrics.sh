@@ -66,10 +66,15 @@ processed = sum(v for k, v in vals.items() if k.startswith("hubble_flows_process
 c(between(processed, "flows_published"),
   "hubble_flows_processed_total sums to the flows published (%d in %d..%d)"
   % (processed, s0["flows_published"], st["flows_published"]))
-c(get('hubble_flows_processed_total{type="L3_L4",subtype="",verdict="DROPPED",protocol="TCP"}') >= 1,
-  "the refused connection is a DROPPED TCP flow event")
-c(get('hubble_drop_total{reason="SOCKET_LOOKUP_FAILED",protocol="TCP"}') == 1,
-  "hubble_drop_total counts the refused SYN (%s)" % get('hubble_drop_total{reason="SOCKET_LOOKUP_FAILED",protocol="TCP"}'))
+# A refused connection is a reset, not a drop: no DROPPED event, nothing in hubble_drop_total,
+# the kernel's free counted among those that lose nothing.
+c(get('hubble_flows_processed_total{type="L3_L4",subtype="",verdict="DROPPED",protocol="TCP"}') == 0,
+  "the refused connection is no DROPPED flow event")
+c(sum(v for k, v in vals.items() if k.startswith("hubble_drop_total{")) == 0,
+  "hubble_drop_total does not count the refused SYN")
+c(get('flowscope_kernel_frees_ignored_total{reason="NO_SOCKET"}') >= 1,
+  "the refusal's free is counted as ignored (%s)"
+  % get('flowscope_kernel_frees_ignored_total{reason="NO_SOCKET"}'))
 c(get('hubble_tcp_flags_total{flag="SYN",family="IPv4"}') >= 4,
   "SYN events for the 4 connection attempts (%s)" % get('hubble_tcp_flags_total{flag="SYN",family="IPv4"}'))
 c(get('hubble_tcp_flags_total{flag="RST",family="IPv4"}') >= 1, "an RST event")

@@ -80,9 +80,10 @@ def tcp_of(resp):
     return f.IP.source, f.l4.TCP.source_port, f.IP.destination, f.l4.TCP.destination_port
 
 
-# GetFlows, the last 1000: the store holds one entry per flow (its latest state, oriented
-# client -> server): every connection exactly once, with Hubble's fields and our counters.
-resps = list(stub.GetFlows(observer_pb2.GetFlowsRequest(number=1000), timeout=10))
+# GetFlows per flow (per_flow, Flowscope's field 1000), the last 1000: the store holds one entry
+# per flow (its latest state, oriented client -> server): every connection exactly once, with
+# Hubble's fields and our counters.
+resps = list(stub.GetFlows(observer_pb2.GetFlowsRequest(number=1000, per_flow=True), timeout=10))
 flows = [r for r in resps if r.HasField("flow")]
 check(len(flows) > 0, "GetFlows(number=1000) returns flows (%d)" % len(flows))
 for i in range(5):
@@ -112,11 +113,12 @@ for i in range(5):
 check(len({r.flow.flow_id for r in flows}) == len(flows), "every stored flow once (flow_id)")
 
 # number limits the answer; first=true gives the oldest.
-last3 = list(stub.GetFlows(observer_pb2.GetFlowsRequest(number=3), timeout=10))
+last3 = list(stub.GetFlows(observer_pb2.GetFlowsRequest(number=3, per_flow=True), timeout=10))
 check(len(last3) == 3, "GetFlows(number=3) returns 3 (%d)" % len(last3))
 check([tcp_of(r) for r in last3] == [tcp_of(r) for r in flows[-3:]],
       "GetFlows(number=3) returns the newest 3")
-first2 = list(stub.GetFlows(observer_pb2.GetFlowsRequest(number=2, first=True), timeout=10))
+first2 = list(stub.GetFlows(observer_pb2.GetFlowsRequest(number=2, first=True, per_flow=True),
+                            timeout=10))
 check([tcp_of(r) for r in first2] == [tcp_of(r) for r in flows[:2]],
       "GetFlows(number=2, first) returns the oldest 2")
 

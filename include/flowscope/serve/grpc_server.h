@@ -33,8 +33,6 @@ struct grpc_service {
 	/* A complete request message for path: finish the call or keep it streaming. */
 	void (*dispatch)(struct grpc_call *call, const char *path, const uint8_t *msg, size_t len,
 			 void *ctx);
-	/* A streaming call's queue went below half: svc is its state (grpc_call_set_service). */
-	void (*drained)(struct grpc_call *call, void *svc);
 	void *ctx;
 };
 
@@ -55,9 +53,14 @@ int grpc_call_send_frame(struct grpc_call *call, const void *frame, size_t len, 
 int grpc_call_send_msg(struct grpc_call *call, const ProtobufCMessage *m);
 /* Ends the call after the queued messages: grpc-status/grpc-message trailers. */
 void grpc_call_finish(struct grpc_call *call, int status, const char *message);
-/* Attaches the service's per-call state; svc_free runs when the call ends for any reason
- * (finished, cancelled by the client, connection lost, server stopping). */
-void grpc_call_set_service(struct grpc_call *call, void *svc, void (*svc_free)(void *svc));
+/* The service's per-call state and what to do with it: drained (may be NULL) runs when the
+ * call's queue went below half, svc_free when the call ends for any reason (finished,
+ * cancelled by the client, connection lost, server stopping). */
+struct grpc_call_ops {
+	void (*drained)(struct grpc_call *call, void *svc);
+	void (*svc_free)(void *svc);
+};
+void grpc_call_set_service(struct grpc_call *call, void *svc, const struct grpc_call_ops *ops);
 uint32_t grpc_call_queued(struct grpc_call *call);
 uint32_t grpc_call_queue_limit(struct grpc_call *call);
 
