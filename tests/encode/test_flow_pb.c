@@ -111,6 +111,137 @@ START_TEST(json_escapes_strings)
 }
 END_TEST
 
+/* The JSON line of f as a C string (the test frees it). */
+static char *line_of(const struct flow *f)
+{
+	struct buf b = {0};
+
+	ck_assert_int_eq(flow_pb_json_line(&b, f, "n"), 0);
+	buf_append(&b, "", 1);
+	return b.data;
+}
+
+#define HAS(json, s) ck_assert_msg(strstr(json, s), "no %s in %s", s, json)
+
+/* Cilium's Summary texts and event types, event by event. */
+START_TEST(summaries_and_event_types_as_cilium_writes_them)
+{
+	struct flow f = tcp_flow();
+	char *j;
+
+	f.tcp_flags = FLOW_TCP_SYN | FLOW_TCP_ACK | FLOW_TCP_PSH;
+	j = line_of(&f);
+	HAS(j, "\"Summary\":\"TCP Flags: SYN, ACK, PSH\"");
+	free(j);
+	/* An ICMP echo flow: the reply event is an EchoReply. */
+	f.proto = IPPROTO_ICMP;
+	f.icmp_type = 8;
+	f.is_reply = false;
+	j = line_of(&f);
+	HAS(j, "\"Summary\":\"ICMPv4 EchoRequest\"");
+	HAS(j, "\"ICMPv4\":{\"type\":8}");
+	free(j);
+	f.is_reply = true;
+	j = line_of(&f);
+	HAS(j, "\"Summary\":\"ICMPv4 EchoReply\"");
+	free(j);
+	f.is_reply = false;
+	f.icmp_type = 3;
+	f.icmp_code = 3;
+	j = line_of(&f);
+	HAS(j, "\"Summary\":\"ICMPv4 DestinationUnreachable(Port)\"");
+	free(j);
+	f.proto = IPPROTO_ICMPV6;
+	f.family = 6;
+	f.icmp_type = 135;
+	f.icmp_code = 0;
+	j = line_of(&f);
+	HAS(j, "\"Summary\":\"ICMPv6 NeighborSolicitation\"");
+	free(j);
+	f = tcp_flow();
+	f.proto = IPPROTO_UDP;
+	j = line_of(&f);
+	HAS(j, "\"Summary\":\"UDP\"");
+	free(j);
+	/* Events without a packet say what they are; no packet flags. */
+	f = tcp_flow();
+	f.event = FLOW_EVENT_END;
+	f.tcp_flags = 0;
+	f.tcp_flags_seen[1] = FLOW_TCP_SYN | FLOW_TCP_ACK | FLOW_TCP_FIN;
+	j = line_of(&f);
+	HAS(j, "\"Summary\":\"Flow end: 5 packets, 1680 bytes; TCP Flags seen: SYN, ACK, FIN\"");
+	HAS(j, "\"flags\":{}");
+	free(j);
+	/* A drop event: Cilium's drop type and reason, nothing of a trace. */
+	f = tcp_flow();
+	f.event = FLOW_EVENT_DROP;
+	f.verdict = FLOW_VERDICT_DROPPED;
+	f.drops = 2;
+	f.drop_reason = 0; /* whatever reason; the mapping is drop_reason's (tested there) */
+	j = line_of(&f);
+	HAS(j, "\"event_type\":{\"type\":1");
+	ck_assert_ptr_null(strstr(j, "trace_observation_point"));
+	HAS(j, "\"verdict\":\"DROPPED\"");
+	free(j);
+	/* A DNS event: L7, Cilium's DNS summary. */
+	f = tcp_flow();
+	f.proto = IPPROTO_UDP;
+	f.event = FLOW_EVENT_DNS;
+	f.dns.present = true;
+	f.dns.query = "web.shop.test";
+	f.dns.qtype = 1;
+	j = line_of(&f);
+	HAS(j, "\"event_type\":{\"type\":129}");
+	HAS(j, "\"Summary\":\"DNS Query web.shop.test. A\"");
+	free(j);
+	f.dns.response = true;
+	f.dns.n_ips = 1;
+	f.dns.ip_family[0] = 4;
+	inet_pton(AF_INET, "10.0.0.9", f.dns.ips[0]);
+	j = line_of(&f);
+	HAS(j, "\"Summary\":\"DNS Answer \\\"10.0.0.9\\\" (Query web.shop.test. A)\"");
+	free(j);
+	f.dns.rcode = 3;
+	j = line_of(&f);
+	HAS(j, "\"Summary\":\"DNS Answer RCode: Non-Existent Domain (Query web.shop.test. A)\"");
+	free(j);
+}
+END_TEST
+
+/* Field masks nest as google.protobuf.FieldMask paths. */
+START_TEST(nested_field_masks)
+{
+	struct flow f = tcp_flow();
+	struct flow_pb_mask *m;
+	struct errmsg e = {""};
+	char *paths[] = {"time", "l4.TCP.source_port", "source.identity"};
+	struct buf b = {0};
+
+	ck_assert_int_eq(flow_pb_mask_from_paths(paths, 3, &m, &e), 0);
+	ck_assert_int_eq(flow_pb_json_line_masked(&b, &f, "n", m), 0);
+	buf_append(&b, "", 1);
+	ck_assert_str_eq(b.data,
+			 "{\"flow\":{\"time\":\"2023-11-14T22:13:20.123456789Z\","
+			 "\"l4\":{\"TCP\":{\"source_port\":40000}},\"source\":{\"identity\":2}},"
+			 "\"node_name\":\"n\",\"time\":\"2023-11-14T22:13:20.123456789Z\"}\n");
+	buf_free(&b);
+	flow_pb_mask_free(m);
+	/* A oneof member the flow does not have stays away. */
+	f.proto = IPPROTO_UDP;
+	ck_assert_int_eq(flow_pb_mask_new("l4.TCP.flags, IP", &m, &e), 0);
+	ck_assert_int_eq(flow_pb_json_line_masked(&b, &f, "n", m), 0);
+	buf_append(&b, "", 1);
+	ck_assert_ptr_null(strstr(b.data, "TCP"));
+	HAS(b.data, "\"l4\":{}");
+	buf_free(&b);
+	flow_pb_mask_free(m);
+	ck_assert_int_eq(flow_pb_mask_new("source.bogus", &m, &e), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(e.text, "bogus"));
+	ck_assert_int_eq(flow_pb_mask_new("verdict.x", &m, &e), -EINVAL);
+	ck_assert_int_eq(flow_pb_mask_new("time,,IP", &m, &e), -EINVAL);
+}
+END_TEST
+
 START_TEST(frame_round_trips)
 {
 	struct flow f = tcp_flow();
@@ -161,6 +292,8 @@ int main(void)
 	tcase_add_test(t, json_lost_events);
 	tcase_add_test(t, json_escapes_strings);
 	tcase_add_test(t, frame_round_trips);
+	tcase_add_test(t, summaries_and_event_types_as_cilium_writes_them);
+	tcase_add_test(t, nested_field_masks);
 	suite_add_tcase(s, t);
 	r = srunner_create(s);
 	srunner_run_all(r, CK_NORMAL);

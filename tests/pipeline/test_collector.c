@@ -436,6 +436,126 @@ START_TEST(test_open_tcp_uses_the_long_timeout_closed_tcp_the_short_one)
 }
 END_TEST
 
+/* Every event a subscriber got, kept for the tests that look at several. */
+struct events {
+	struct flow ev[16];
+	int n;
+};
+
+static void keep_event(const struct flow *f, void *ctx)
+{
+	struct events *e = ctx;
+
+	if (e->n < 16)
+		e->ev[e->n++] = *f;
+}
+
+static struct flow_drop_record drop_rec(struct flow_key k, uint32_t reason, uint64_t count,
+					uint64_t ts)
+{
+	struct flow_drop_record d;
+
+	memset(&d, 0, sizeof(d));
+	d.type = FLOW_REC_DROP;
+	d.version = FLOW_RECORD_VERSION;
+	d.reason = reason;
+	d.key = k;
+	d.key.ifindex = 0;
+	d.tcp_flags = FLOW_TCP_SYN;
+	d.ts_ns = ts;
+	d.count = count;
+	return d;
+}
+
+/* One connection through two watched interfaces: one flow per observation point, the second a
+ * copy; a drop is one event, on the first, counted once; the counters count the connection
+ * once. */
+START_TEST(test_a_connection_on_two_interfaces_counts_once)
+{
+	struct tcoll col;
+	struct events ev = {0};
+	struct flow_key k1 = key4("10.0.0.1", 40000, "10.0.0.2", 80, IPPROTO_TCP), k2 = k1;
+	struct flow_record a, b;
+	struct flow_drop_record d;
+
+	k2.ifindex = 2;
+	a = rec(k1, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN, NS);
+	b = rec(k2, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN, NS + 1000);
+	d = drop_rec(k1, 12 /* whichever: the collector takes what the probe reports */, 3, 2 * NS);
+	tcoll_setup(&col, (struct collector_opts){0}, keep_event, &ev);
+	ck_assert_int_eq(collector_handle_record(col.c, &a, sizeof(a)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &b, sizeof(b)), 0);
+	ck_assert_int_eq(ev.n, 2);
+	ck_assert(!ev.ev[0].copy);
+	ck_assert(ev.ev[1].copy);
+	ck_assert_uint_ne(ev.ev[0].id, ev.ev[1].id);
+	ck_assert_uint_eq(tcoll_stats(&col)->tcp_flags[1][0], 1); /* one SYN counted */
+	ck_assert_uint_eq(col.st.flows[0][0][METRIC_PROTO_TCP], 1);
+	ck_assert_int_eq(collector_handle_record(col.c, &d, sizeof(d)), 0);
+	ck_assert_int_eq(ev.n, 3);
+	ck_assert_uint_eq(ev.ev[2].event, FLOW_EVENT_DROP);
+	ck_assert_uint_eq(ev.ev[2].verdict, FLOW_VERDICT_DROPPED);
+	ck_assert_uint_eq(ev.ev[2].id, ev.ev[0].id);
+	ck_assert(!ev.ev[2].copy);
+	ck_assert_uint_eq(ev.ev[2].tcp_flags, FLOW_TCP_SYN);
+	ck_assert_uint_eq(tcoll_stats(&col)->drops[12][METRIC_PROTO_TCP], 3);
+	ck_assert_uint_eq(col.st.flows[0][1][METRIC_PROTO_TCP], 1);
+	/* The next report of the same reason adds what is new, still once. */
+	d.count = 5;
+	ck_assert_int_eq(collector_handle_record(col.c, &d, sizeof(d)), 0);
+	ck_assert_uint_eq(tcoll_stats(&col)->drops[12][METRIC_PROTO_TCP], 5);
+	tcoll_teardown(&col);
+}
+END_TEST
+
+/* Each event is a snapshot of what it tells: its packet's flags and direction, its own verdict,
+ * its observation point and a uuid of its own; the store keeps the per-flow view. */
+START_TEST(test_events_are_snapshots_the_store_the_per_flow_view)
+{
+	struct tcoll col;
+	struct events ev = {0};
+	struct flow_key k = key4("10.0.0.1", 40000, "10.0.0.2", 80, IPPROTO_TCP);
+	struct flow_record syn = rec(k, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN, NS);
+	struct flow_record sa =
+		rec(k, FLOW_EV_TCP_FLAGS, 0, 1, FLOW_TCP_SYN | FLOW_TCP_ACK, 2 * NS);
+	struct flow_drop_record d = drop_rec(k, 12, 1, 3 * NS);
+	struct flow *f;
+
+	sa.state.packets[0] = 1;
+	sa.state.tcp_flags[0] = FLOW_TCP_SYN;
+	sa.state.first_seen_ns = NS;
+	sa.tc_dir = FLOW_TC_INGRESS; /* the reply passes the other hook */
+	tcoll_setup(&col, (struct collector_opts){0}, keep_event, &ev);
+	ck_assert_int_eq(collector_handle_record(col.c, &syn, sizeof(syn)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &sa, sizeof(sa)), 0);
+	ck_assert_int_eq(collector_handle_record(col.c, &d, sizeof(d)), 0);
+	ck_assert_int_eq(ev.n, 3);
+	ck_assert_uint_eq(ev.ev[0].tcp_flags, FLOW_TCP_SYN);
+	ck_assert(!ev.ev[0].is_reply);
+	ck_assert_uint_eq(ev.ev[1].tcp_flags, FLOW_TCP_SYN | FLOW_TCP_ACK);
+	ck_assert(ev.ev[1].is_reply);
+	/* ifindex 1 is loopback in every namespace: egress from-stack, ingress to-stack. */
+	ck_assert_uint_eq(ev.ev[0].obs_point, FLOW_OBS_FROM_STACK);
+	ck_assert_uint_eq(ev.ev[1].obs_point, FLOW_OBS_TO_STACK);
+	ck_assert_uint_eq(ev.ev[0].verdict, FLOW_VERDICT_FORWARDED);
+	ck_assert_uint_eq(ev.ev[1].verdict, FLOW_VERDICT_FORWARDED);
+	ck_assert_uint_eq(ev.ev[2].verdict, FLOW_VERDICT_DROPPED);
+	ck_assert_uint_eq(ev.ev[0].seq + 1, ev.ev[1].seq);
+	ck_assert_mem_ne(ev.ev[0].uuid, ev.ev[1].uuid, 16);
+	ck_assert_mem_eq(ev.ev[0].uuid, ev.ev[1].uuid, 6); /* one collector's prefix */
+	ck_assert_uint_eq(ev.ev[0].uuid[6] >> 4, 4);
+	ck_assert_uint_eq(ev.ev[0].uuid[8] >> 6, 2);
+	f = flow_store_find(col.store, &k);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->tcp_flags, FLOW_TCP_SYN | FLOW_TCP_ACK);
+	ck_assert(!f->is_reply);
+	ck_assert_uint_eq(f->verdict, FLOW_VERDICT_DROPPED);
+	ck_assert_uint_eq(f->event, FLOW_EVENT_DROP);
+	ck_assert_mem_eq(f->uuid, ev.ev[2].uuid, 16);
+	tcoll_teardown(&col);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("collector");
@@ -453,6 +573,8 @@ int main(void)
 	tcase_add_test(tc, test_open_tcp_uses_the_long_timeout_closed_tcp_the_short_one);
 	tcase_add_test(tc,
 		       test_start_record_after_the_sweep_adopted_the_flow_is_not_a_second_start);
+	tcase_add_test(tc, test_a_connection_on_two_interfaces_counts_once);
+	tcase_add_test(tc, test_events_are_snapshots_the_store_the_per_flow_view);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
