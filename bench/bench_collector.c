@@ -92,6 +92,7 @@ static int run_packet(int prog_fd, const uint8_t *buf, size_t len)
 struct pipeline {
 	struct collector *col;
 	struct flow_store *store;
+	struct event_log *events;
 	struct flow_bus *bus;
 	struct sock_table *socks;
 	struct dns_cache *dns;
@@ -133,6 +134,7 @@ static void pipeline_init(struct pipeline *p, bool full, size_t max_flows)
 	if (full) {
 		struct graph_config gc = {.max_tracked_flows = max_flows * 2};
 
+		p->events = o.events = event_log_new(65536); /* flowd's default --max-events */
 		p->socks = o.socks = sock_table_new(262144);
 		p->dns = o.dns = dns_cache_new(262144, 262144);
 		p->graph = graph_new(&gc);
@@ -150,6 +152,7 @@ static void pipeline_free(struct pipeline *p)
 	collector_free(p->col);
 	flow_bus_free(p->bus);
 	flow_store_free(p->store);
+	event_log_free(p->events);
 	graph_free(p->graph);
 	sock_table_free(p->socks);
 	dns_cache_free(p->dns);
@@ -161,7 +164,7 @@ static int throughput(int rounds)
 	const char *names[] = {"ring_only", "collector_core", "collector_full"};
 	const char *what[] = {"drain the rings, count records (baseline)",
 			      "decode + flow store + bus",
-			      "+ socket join, DNS names, identities, service graph"};
+			      "+ event log, socket join, DNS names, identities, service graph"};
 	double rate[3][64], cpu[3][64], med_rate[3], med_cpu[3];
 	struct probe_tc *probe;
 	const int *fds;
