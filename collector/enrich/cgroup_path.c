@@ -102,6 +102,11 @@ void cgroup_names_free(struct cgroup_names *cn)
 	free(cn);
 }
 
+int cgroup_names_root_fd(const struct cgroup_names *cn)
+{
+	return cn->root_fd;
+}
+
 const char *cgroup_names_container_id(struct cgroup_names *cn, uint64_t cgid)
 {
 	unsigned int slot = (unsigned int)(hash_mix64(cgid) % CACHE_SLOTS);

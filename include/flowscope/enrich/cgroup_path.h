@@ -23,6 +23,9 @@ struct cgroup_names;
 struct cgroup_names *cgroup_names_new(void);
 void cgroup_names_free(struct cgroup_names *cn);
 
+/* The cgroup2 root it opened (owned by cn), e.g. to find a cgroup's id from its path. */
+int cgroup_names_root_fd(const struct cgroup_names *cn);
+
 /* The container id of cgroup cgid ("" when none or unknown). The string lives in the cache until
  * the same slot is reused: copy it. */
 const char *cgroup_names_container_id(struct cgroup_names *cn, uint64_t cgid);

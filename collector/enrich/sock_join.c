@@ -1,0 +1,89 @@
+/* A flow's ends joined to local sockets (see include/flowscope/enrich/sock_join.h). */
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "flowscope/enrich/sock_join.h"
+
+static void set_proc(struct cgroup_names *cn, struct flow_process *p, const struct sock_info *i)
+{
+	if (!i || !i->has_task)
+		return;
+	p->known = true;
+	p->pid = i->pid;
+	memcpy(p->comm, i->comm, sizeof(p->comm));
+	if (p->cgroup_id != i->cgroup_id) {
+		p->cgroup_id = i->cgroup_id;
+		snprintf(p->container_id, sizeof(p->container_id), "%s",
+			 cn && i->cgroup_id > 1 ? cgroup_names_container_id(cn, i->cgroup_id) : "");
+	}
+}
+
+/* The namespace an end's socket would be in: flowd's own on its loopback, else the one owning
+ * the address (0: unknown). */
+static uint32_t end_netns(const struct sock_table *t, const struct flow *f,
+			  const struct flow_endpoint *e)
+{
+	if (f->if_kind == FLOW_IF_LOOPBACK)
+		return sock_table_home_netns(t);
+	return sock_table_netns_of(t, f->family, e->addr);
+}
+
+static void join_tcp(struct cgroup_names *cn, struct flow *f, const struct sock_info *cs,
+		     const struct sock_info *ss)
+{
+	const struct sock_info *any = cs ? cs : ss;
+
+	set_proc(cn, &f->src_proc, cs);
+	set_proc(cn, &f->dst_proc, ss);
+	if (!any)
+		return;
+	f->rtt_us = any->srtt_us;
+	f->retransmits = (cs ? cs->retrans : 0) + (ss ? ss->retrans : 0);
+	f->socket_cookie = any->from_scan ? 0 : any->cookie;
+	/* Closed when every local end we know of has closed. */
+	if ((!cs || cs->closed_ns) && (!ss || ss->closed_ns))
+		f->sock_closed_ns =
+			(cs && ss) ? (cs->closed_ns > ss->closed_ns ? cs->closed_ns : ss->closed_ns)
+				   : any->closed_ns;
+	else
+		f->sock_closed_ns = 0;
+}
+
+void sock_join_flow(struct sock_table *t, struct cgroup_names *cn, struct flow *f)
+{
+	const struct sock_info *cs = NULL, *ss = NULL;
+	uint32_t sns, dns;
+	bool src_named, dst_named;
+
+	if (!t || (f->proto != IPPROTO_TCP && f->proto != IPPROTO_UDP))
+		return;
+	sns = end_netns(t, f, &f->src);
+	dns = end_netns(t, f, &f->dst);
+	if (f->proto == IPPROTO_TCP) {
+		cs = sock_table_find_ns(t, sns, f->family, f->src.addr, f->src.port, f->dst.addr,
+					f->dst.port);
+		ss = sock_table_find_ns(t, dns, f->family, f->dst.addr, f->dst.port, f->src.addr,
+					f->src.port);
+		join_tcp(cn, f, cs, ss);
+	} else {
+		/* A wildcard-bound socket takes only what is sent to its namespace's addresses,
+		 * so an end of unknown namespace has none. */
+		if (sns)
+			cs = sock_table_find_bound(t, IPPROTO_UDP, sns, f->family, f->src.addr,
+						   f->src.port);
+		if (dns)
+			ss = sock_table_find_bound(t, IPPROTO_UDP, dns, f->family, f->dst.addr,
+						   f->dst.port);
+		set_proc(cn, &f->src_proc, cs);
+		set_proc(cn, &f->dst_proc, ss);
+	}
+	src_named = f->src_proc.known;
+	dst_named = f->dst_proc.known;
+	/* An unnamed end at a local address may be a socket older than the last scan. With no
+	 * end named, a UDP flow may also be of a namespace made since (new TCP servers have
+	 * their LISTEN record, UDP ones nothing). */
+	if ((!src_named && sns) || (!dst_named && dns) ||
+	    (f->proto == IPPROTO_UDP && !src_named && !dst_named))
+		sock_table_ask_scan(t, f->proto);
+}
