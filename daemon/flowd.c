@@ -17,6 +17,7 @@
 #include "flowscope/base/version.h"
 #include "flowscope/enrich/drop_reason.h"
 #include "flowscope/enrich/identities.h"
+#include "flowscope/enrich/proc_sockets.h"
 #include "flowscope/exporters/exporter.h"
 #include "flowscope/pipeline/collector.h"
 #include "flowscope/probes/probe_sock.h"
@@ -356,6 +357,8 @@ static void on_sweep(uv_timer_t *t)
 	r = collector_sweep(d->col, probe_tc_flow_map_fd(d->probe));
 	if (r < 0)
 		fprintf(stderr, "flowd: reading the kernel flow map failed: %s\n", strerror(-r));
+	/* Sockets the probes cannot tell of, when flow ends asked for them (rate-limited). */
+	proc_sockets_refresh(d->socks, d->cgroups, false, NULL);
 	graph_expire(d->graph, clock_wall_ns());
 }
 
@@ -614,6 +617,8 @@ static int start(struct flowd *d)
 		return err == -ENOMEM ? 1 : 2;
 	if (start_servers(d) || start_probes(d) < 0)
 		return 1;
+	/* Sockets older than the probes, and UDP ones, in every network namespace. */
+	proc_sockets_refresh(d->socks, d->cgroups, true, NULL);
 	n = probe_tc_ring_fds(d->probe, &fds);
 	err = ring_reader_start(&d->reader, d->loop, fds, n, on_record, d->col);
 	if (err) {

@@ -15,6 +15,7 @@
 #include <bpf/bpf.h>
 
 #include "flowscope/enrich/dns.h"
+#include "flowscope/enrich/sock_join.h"
 #include "flowscope/pipeline/collector.h"
 #include "flowscope/pipeline/flow_decode.h"
 
@@ -103,49 +104,11 @@ const struct clock_offset *collector_clock(const struct collector *c)
 	return &c->clock;
 }
 
-static void set_proc(struct collector *c, struct flow_process *p, const struct sock_info *i)
-{
-	if (!i || !i->has_task)
-		return;
-	p->known = true;
-	p->pid = i->pid;
-	memcpy(p->comm, i->comm, sizeof(p->comm));
-	if (p->cgroup_id != i->cgroup_id) {
-		p->cgroup_id = i->cgroup_id;
-		snprintf(p->container_id, sizeof(p->container_id), "%s",
-			 c->o.cgroups && i->cgroup_id > 1
-				 ? cgroup_names_container_id(c->o.cgroups, i->cgroup_id)
-				 : "");
-	}
-}
-
-/* Joins a TCP flow to the local sockets of its two ends: the initiator's socket has the
- * flow's source as local end, the responder's the destination (both, on loopback). */
+/* Processes, containers, RTT, retransmits and closes from the local sockets of the flow's ends
+ * (TCP and UDP, in every network namespace of the host). */
 static void enrich_sockets(struct collector *c, struct flow *f)
 {
-	const struct sock_info *cs, *ss, *any;
-
-	if (!c->o.socks || f->proto != IPPROTO_TCP)
-		return;
-	cs = sock_table_find(c->o.socks, f->family, f->src.addr, f->src.port, f->dst.addr,
-			     f->dst.port);
-	ss = sock_table_find(c->o.socks, f->family, f->dst.addr, f->dst.port, f->src.addr,
-			     f->src.port);
-	set_proc(c, &f->src_proc, cs);
-	set_proc(c, &f->dst_proc, ss);
-	any = cs ? cs : ss;
-	if (!any)
-		return;
-	f->rtt_us = any->srtt_us;
-	f->retransmits = (cs ? cs->retrans : 0) + (ss ? ss->retrans : 0);
-	f->socket_cookie = any->cookie;
-	/* Closed when every local end we know of has closed. */
-	if ((!cs || cs->closed_ns) && (!ss || ss->closed_ns))
-		f->sock_closed_ns =
-			(cs && ss) ? (cs->closed_ns > ss->closed_ns ? cs->closed_ns : ss->closed_ns)
-				   : any->closed_ns;
-	else
-		f->sock_closed_ns = 0;
+	sock_join_flow(c->o.socks, c->o.cgroups, f);
 }
 
 static void enrich(struct collector *c, struct flow *f)
