@@ -80,6 +80,11 @@ void sock_join_flow(struct sock_table *t, struct cgroup_names *cn, struct flow *
 	}
 	src_named = f->src_proc.known;
 	dst_named = f->dst_proc.known;
+	/* A TCP connection whose SYN was seen began after the probes: its ends are told by
+	 * CONNECT and ACCEPT records (the server's only once the handshake is over), so it asks
+	 * only if it ends unnamed. One picked up mid-stream may be older than flowd. */
+	if (f->proto == IPPROTO_TCP && (f->tcp_flags_seen[0] & FLOW_TCP_SYN) && !f->ended)
+		return;
 	/* An unnamed end at a local address may be a socket older than the last scan. With no
 	 * end named, a UDP flow may also be of a namespace made since (new TCP servers have
 	 * their LISTEN record, UDP ones nothing). */

@@ -16,6 +16,8 @@
 #define NADDRS 4096    /* power of two */
 #define MAX_ADDRS 65536
 #define NETNS_AMBIGUOUS UINT32_MAX
+#define SCHED_TCP 0
+#define SCHED_UDP 1
 
 struct entry {
 	struct sock_info info;
@@ -48,7 +50,11 @@ struct sock_table {
 	/* The scan under way (scan_begin .. scan_end) and the schedule of the next one. */
 	uint64_t gen, scan_now_ns, scan_named;
 	unsigned int scan_what;
-	uint64_t last_scan_ns, scan_wait_ns, asks_tcp, asks_udp;
+	/* Per protocol (SCHED_TCP, SCHED_UDP): a rescan of one protocol's tables that finds
+	 * nothing new must not delay the other's. */
+	struct {
+		uint64_t last_ns, wait_ns, asks, named;
+	} sched[2];
 	size_t n_udp_scanned;
 };
 
@@ -129,7 +135,7 @@ struct sock_table *sock_table_new(size_t max)
 		return NULL;
 	}
 	t->max = max;
-	t->scan_wait_ns = SOCK_TABLE_SCAN_MIN_WAIT_NS;
+	t->sched[SCHED_TCP].wait_ns = t->sched[SCHED_UDP].wait_ns = SOCK_TABLE_SCAN_MIN_WAIT_NS;
 	return t;
 }
 
@@ -634,6 +640,7 @@ void sock_table_scan_begin(struct sock_table *t, uint64_t now_ns, uint32_t home_
 	t->scan_what = what;
 	t->scan_now_ns = now_ns;
 	t->scan_named = 0;
+	t->sched[SCHED_TCP].named = t->sched[SCHED_UDP].named = 0;
 	if (home_netns)
 		t->home_netns = home_netns;
 }
@@ -759,8 +766,10 @@ int sock_table_scan_add(struct sock_table *t, const struct sock_scan_entry *s)
 	/* A bound or connected address is the namespace's own. */
 	if (r >= 0)
 		sock_table_scan_addr(t, s->netns, s->family, s->laddr);
-	if (r > 0)
+	if (r > 0) {
 		t->scan_named++;
+		t->sched[s->kind == SOCK_SCAN_UDP ? SCHED_UDP : SCHED_TCP].named++;
+	}
 	return r;
 }
 
@@ -842,48 +851,50 @@ static void scan_forget(struct sock_table *t)
 
 uint64_t sock_table_scan_end(struct sock_table *t, bool complete)
 {
+	int p;
+
 	if (complete)
 		scan_forget(t);
 	t->scans++;
-	t->last_scan_ns = t->scan_now_ns;
-	if (t->scan_what & SOCK_SCAN_TCP)
-		t->asks_tcp = 0;
-	if (t->scan_what & SOCK_SCAN_UDP_TABLES)
-		t->asks_udp = 0;
-	if (t->scan_named)
-		t->scan_wait_ns = SOCK_TABLE_SCAN_MIN_WAIT_NS;
-	else if ((t->scan_wait_ns *= 2) > SOCK_TABLE_SCAN_MAX_WAIT_NS)
-		t->scan_wait_ns = SOCK_TABLE_SCAN_MAX_WAIT_NS;
+	for (p = SCHED_TCP; p <= SCHED_UDP; p++) {
+		if (!(t->scan_what & (p == SCHED_UDP ? SOCK_SCAN_UDP_TABLES : SOCK_SCAN_TCP)))
+			continue;
+		t->sched[p].last_ns = t->scan_now_ns;
+		/* Backing off is for scans asked for in vain; the first scan and refreshes
+		 * were not asked for. */
+		if (t->sched[p].named)
+			t->sched[p].wait_ns = SOCK_TABLE_SCAN_MIN_WAIT_NS;
+		else if (t->sched[p].asks &&
+			 (t->sched[p].wait_ns *= 2) > SOCK_TABLE_SCAN_MAX_WAIT_NS)
+			t->sched[p].wait_ns = SOCK_TABLE_SCAN_MAX_WAIT_NS;
+		t->sched[p].asks = 0;
+	}
 	return t->scan_named;
 }
 
 void sock_table_ask_scan(struct sock_table *t, uint8_t proto)
 {
 	t->asks++;
-	if (proto == IPPROTO_UDP)
-		t->asks_udp++;
-	else
-		t->asks_tcp++;
+	t->sched[proto == IPPROTO_UDP ? SCHED_UDP : SCHED_TCP].asks++;
+}
+
+/* Whether protocol p's tables are due at now: asked for and waited long enough, or (UDP, whose
+ * sockets have no close record) what scans found wants a refresh. */
+static bool sched_due(const struct sock_table *t, int p, uint64_t now_ns)
+{
+	uint64_t since;
+
+	if (now_ns < t->sched[p].last_ns)
+		return false;
+	since = now_ns - t->sched[p].last_ns;
+	return (t->sched[p].asks && since >= t->sched[p].wait_ns) ||
+	       (p == SCHED_UDP && t->n_udp_scanned && since >= SOCK_TABLE_SCAN_MAX_WAIT_NS);
 }
 
 unsigned int sock_table_scan_due(const struct sock_table *t, uint64_t now_ns)
 {
-	unsigned int what = 0;
-	uint64_t since;
-
 	if (!t->scans)
 		return SOCK_SCAN_ALL;
-	if (now_ns < t->last_scan_ns)
-		return 0;
-	since = now_ns - t->last_scan_ns;
-	if (since >= t->scan_wait_ns) {
-		if (t->asks_tcp)
-			what |= SOCK_SCAN_TCP;
-		if (t->asks_udp)
-			what |= SOCK_SCAN_UDP_TABLES;
-	}
-	/* UDP sockets have no close record: what scans found is refreshed now and then. */
-	if (t->n_udp_scanned && since >= SOCK_TABLE_SCAN_MAX_WAIT_NS)
-		what |= SOCK_SCAN_UDP_TABLES;
-	return what;
+	return (sched_due(t, SCHED_TCP, now_ns) ? SOCK_SCAN_TCP : 0) |
+	       (sched_due(t, SCHED_UDP, now_ns) ? SOCK_SCAN_UDP_TABLES : 0);
 }

@@ -1055,8 +1055,26 @@ START_TEST(test_rescans_are_asked_for_and_rate_limited)
 	ck_assert_uint_eq(sock_table_scan_due(t, t0 + SOCK_TABLE_SCAN_MIN_WAIT_NS),
 			  SOCK_SCAN_UDP_TABLES);
 
+	/* TCP rescans that find nothing do not delay UDP's: asked for UDP right after. */
+	sock_table_ask_scan(t, IPPROTO_TCP);
+	t0 += 2 * SOCK_TABLE_SCAN_MIN_WAIT_NS;
+	sock_table_scan_begin(t, t0, NETNS_HOME, SOCK_SCAN_ALL);
+	scan_add(t, scanned(SOCK_SCAN_TCP_LISTEN, "0.0.0.0", 81, NULL, 0, NETNS_A, 2, 10, "a"));
+	sock_table_scan_end(t, true); /* TCP: nothing new, UDP: nothing asked, nothing found */
+	ck_assert_uint_eq(sock_table_scan_due(t, t0 + 3 * SOCK_TABLE_SCAN_MIN_WAIT_NS), 0);
+	t0 += SOCK_TABLE_SCAN_MIN_WAIT_NS;
+	sock_table_scan_begin(t, t0, NETNS_HOME, SOCK_SCAN_TCP);
+	scan_add(t, scanned(SOCK_SCAN_TCP_LISTEN, "0.0.0.0", 81, NULL, 0, NETNS_A, 2, 10, "a"));
+	sock_table_scan_end(t, true);
+	sock_table_ask_scan(t, IPPROTO_UDP);
+	ck_assert_uint_eq(sock_table_scan_due(t, t0 + SOCK_TABLE_SCAN_MIN_WAIT_NS), 0);
+	ck_assert_uint_eq(sock_table_scan_due(t, t0 + 3 * SOCK_TABLE_SCAN_MIN_WAIT_NS),
+			  SOCK_SCAN_UDP_TABLES);
+
 	/* Backing off stops at the maximum. */
 	for (int k = 0; k < 8; k++) {
+		sock_table_ask_scan(t, IPPROTO_TCP);
+		sock_table_ask_scan(t, IPPROTO_UDP);
 		t0 += SOCK_TABLE_SCAN_MAX_WAIT_NS;
 		sock_table_scan_begin(t, t0, NETNS_HOME, SOCK_SCAN_ALL);
 		scan_add(t, scanned(SOCK_SCAN_TCP_LISTEN, "0.0.0.0", 81, NULL, 0, NETNS_A, 2, 10,
@@ -1201,7 +1219,17 @@ START_TEST(test_unnamed_local_ends_ask_for_a_rescan)
 	f = mkflow(IPPROTO_TCP, "192.0.2.1", 40000, "192.0.2.2", 80, FLOW_IF_NETWORK);
 	sock_join_flow(t, NULL, &f);
 	ck_assert_uint_eq(stats(t).asks, asks);
+	/* TCP to a local address: picked up mid-stream (older than flowd?), it asks; with its
+	 * SYN seen, the probes will tell its ends, unless it ends unnamed. */
 	f = mkflow(IPPROTO_TCP, "192.0.2.1", 40000, "10.0.2.2", 80, FLOW_IF_ENDPOINT);
+	f.tcp_flags_seen[0] = FLOW_TCP_SYN;
+	sock_join_flow(t, NULL, &f);
+	ck_assert_uint_eq(stats(t).asks, asks);
+	f.ended = true;
+	sock_join_flow(t, NULL, &f);
+	ck_assert_uint_eq(stats(t).asks, ++asks);
+	f = mkflow(IPPROTO_TCP, "192.0.2.1", 40000, "10.0.2.2", 80, FLOW_IF_ENDPOINT);
+	f.tcp_flags_seen[0] = FLOW_TCP_ACK;
 	sock_join_flow(t, NULL, &f);
 	ck_assert_uint_eq(stats(t).asks, ++asks);
 	ck_assert_uint_eq(sock_table_scan_due(t, NS + SOCK_TABLE_SCAN_MIN_WAIT_NS), SOCK_SCAN_ALL);

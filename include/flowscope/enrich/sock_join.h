@@ -14,7 +14,8 @@
  * same tuple in several namespaces, the one of the namespace that owns the end's address
  * (flowd's own for loopback flows) is taken, else the newest. cn (NULL: none) names the
  * containers. An end that stays unnamed although it may be local (its address is a local one;
- * for UDP also when neither end is known) asks the table for a rescan (sock_table_ask_scan). */
+ * for UDP also when neither end is known) asks the table for a rescan (sock_table_ask_scan);
+ * a TCP flow whose SYN was seen only when it ends so. */
 void sock_join_flow(struct sock_table *t, struct cgroup_names *cn, struct flow *f);
 
 #endif /* FLOWSCOPE_ENRICH_SOCK_JOIN_H */

@@ -142,9 +142,10 @@ uint64_t sock_table_scan_end(struct sock_table *t, bool complete);
  * rescan of that protocol's tables. One increment, for the hot path. */
 void sock_table_ask_scan(struct sock_table *t, uint8_t proto);
 
-/* Rescans run only when asked, at least SOCK_TABLE_SCAN_MIN_WAIT_NS after the previous one;
- * while scans find nothing new the wait doubles, up to SOCK_TABLE_SCAN_MAX_WAIT_NS, so flows
- * that no local socket can ever name (forwarded traffic) cost at most one scan a minute. UDP
+/* Rescans of a protocol's tables run only when asked, at least SOCK_TABLE_SCAN_MIN_WAIT_NS
+ * after the previous scan of them; while asked-for scans find nothing new the wait doubles, up to
+ * SOCK_TABLE_SCAN_MAX_WAIT_NS, so flows that no local socket can ever name (forwarded
+ * traffic) cost at most one scan a minute. TCP and UDP are scheduled apart. UDP
  * sockets found by a scan are refreshed every SOCK_TABLE_SCAN_MAX_WAIT_NS even unasked: they
  * have no close record. Returns what is due (SOCK_SCAN_* bits), 0 if nothing. */
 #define SOCK_TABLE_SCAN_MIN_WAIT_NS (5 * 1000000000ULL)
