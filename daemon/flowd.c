@@ -2,6 +2,7 @@
  * interfaces feed the collector through the rings; the kernel map is swept every second; the
  * graph, the exporters and the followers of the gRPC and HTTP servers take flow events from the
  * bus. Options come from one table (flowd's own and each exporter's), which also makes --help. */
+#include <ctype.h>
 #include <errno.h>
 #include <ifaddrs.h>
 #include <libgen.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
 
 #include "flowscope/base/opts.h"
 #include "flowscope/base/version.h"
@@ -19,6 +21,7 @@
 #include "flowscope/enrich/identities.h"
 #include "flowscope/enrich/proc_sockets.h"
 #include "flowscope/exporters/exporter.h"
+#include "flowscope/encode/flow_pb.h"
 #include "flowscope/pipeline/collector.h"
 #include "flowscope/probes/probe_sock.h"
 #include "flowscope/probes/probe_tc.h"
@@ -28,6 +31,7 @@
 
 #define MAX_IFACES 256
 #define MAX_GROUPS 8
+#define MAX_LABELS 64
 
 struct flowd_cfg {
 	char *ifaces[MAX_IFACES];
@@ -40,6 +44,8 @@ struct flowd_cfg {
 	uint64_t idle_ns, tcp_idle_ns, sweep_ns, update_ns;
 	uint32_t follow_queue;
 	const char *node_name, *identities, *web_dir;
+	char *node_labels[MAX_LABELS];
+	int n_labels;
 	uint64_t graph_window_ns, graph_max_nodes, graph_max_edges;
 	bool help, version;
 };
@@ -61,6 +67,10 @@ struct flowd {
 	struct ring_reader *reader;
 	struct exporter_set *exporters;
 	struct follower_hub *followers;
+	struct agent_events *agent;
+	uint64_t ring_lost_told; /* ring-full records already told as agent events */
+	uint32_t map_max;	 /* entries the kernel flow map holds */
+	bool map_full_told;
 	struct status_src status;
 	struct observer observer;
 	struct http_server *http;
@@ -73,6 +83,53 @@ struct flowd {
 	bool running, ids_watching, stopping;
 };
 
+/* ---- agent events --------------------------------------------------------------------------- */
+
+/* s as the inside of a JSON string (quotes, backslashes and control characters escaped). */
+static const char *json_esc(const char *s, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (; *s && o + 7 < len; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			o += (size_t)snprintf(out + o, len - o, "\\%c", c);
+		else if (c < 0x20)
+			o += (size_t)snprintf(out + o, len - o, "\\u%04x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Ring records lost and the kernel flow map filling up, told once as they happen. */
+static void tell_pressure(struct flowd *d)
+{
+	struct collector_stats cs;
+	uint64_t lost;
+
+	if (d->probe && !probe_tc_lost(d->probe, &lost) && lost > d->ring_lost_told) {
+		agent_events_post(d->agent, AGENT_EVENT_UNKNOWN, "ring-full",
+				  "{\"lost_records\":%llu,\"lost_records_total\":%llu}",
+				  (unsigned long long)(lost - d->ring_lost_told),
+				  (unsigned long long)lost);
+		d->ring_lost_told = lost;
+	}
+	collector_get_stats(d->col, &cs);
+	if (!d->map_max)
+		return;
+	if (!d->map_full_told && cs.last_sweep_entries >= (uint64_t)d->map_max * 98 / 100) {
+		agent_events_post(d->agent, AGENT_EVENT_UNKNOWN, "flow-map-full",
+				  "{\"entries\":%llu,\"max_entries\":%u}",
+				  (unsigned long long)cs.last_sweep_entries, d->map_max);
+		d->map_full_told = true;
+	} else if (d->map_full_told && cs.last_sweep_entries < (uint64_t)d->map_max * 9 / 10) {
+		d->map_full_told = false;
+	}
+}
+
 /* ---- options ------------------------------------------------------------------------------ */
 
 static int opt_iface(const struct opt *o, const char *arg, void *base, struct errmsg *e)
@@ -84,6 +141,29 @@ static int opt_iface(const struct opt *o, const char *arg, void *base, struct er
 		return errmsg_set(e, -EINVAL, "at most %d interfaces", MAX_IFACES);
 	c->ifaces[c->n_if++] = (char *)arg;
 	c->explicit_if = true;
+	return 0;
+}
+
+/* --node-label KEY=VALUE: Kubernetes-style label syntax, as node_labels selectors expect. */
+static int opt_label(const struct opt *o, const char *arg, void *base, struct errmsg *e)
+{
+	struct flowd_cfg *c = base;
+	const char *eq = strchr(arg, '=');
+	size_t i;
+
+	(void)o;
+	if (!eq || eq == arg || strlen(arg) > 316)
+		return errmsg_set(e, -EINVAL, "invalid --node-label '%s': use KEY=VALUE", arg);
+	for (i = 0; arg[i]; i++)
+		if (!(isalnum((unsigned char)arg[i]) || strchr("-_./=", arg[i])) ||
+		    (arg[i] == '=' && arg + i != eq))
+			return errmsg_set(e, -EINVAL,
+					  "invalid --node-label '%s': keys and values are letters, "
+					  "digits, '-', '_', '.' (keys also '/')",
+					  arg);
+	if (c->n_labels == MAX_LABELS)
+		return errmsg_set(e, -EINVAL, "at most %d node labels", MAX_LABELS);
+	c->node_labels[c->n_labels++] = (char *)arg;
 	return 0;
 }
 
@@ -126,6 +206,8 @@ static const struct opt flowd_opts[] = {
 	 CFG(follow_queue), 1, 1 << 24},
 	{"node-name", 0, "NAME", "node name put on flows (default: the host name)", opt_string,
 	 CFG(node_name)},
+	{"node-label", 0, "KEY=VALUE",
+	 "a label of this node (repeatable): on every flow, for\n--node-label filters", opt_label},
 	{"identities", 0, "FILE",
 	 "YAML or JSON file mapping IPs/CIDRs to namespace,\npod, labels and service; reloaded when "
 	 "it changes",
@@ -239,7 +321,12 @@ static int start_probes(struct flowd *d)
 	for (i = 0; i < d->cfg.n_if; i++) {
 		err = probe_tc_attach(d->probe, d->cfg.ifaces[i], &e);
 		if (!err) {
+			char n[64];
+
 			attached++;
+			agent_events_post(d->agent, AGENT_EVENT_UNKNOWN, "probe-attached",
+					  "{\"probe\":\"tc\",\"interface\":\"%s\"}",
+					  json_esc(d->cfg.ifaces[i], n, sizeof(n)));
 			continue;
 		}
 		fprintf(stderr, "flowd: %s\n", errmsg_text(&e, err));
@@ -257,6 +344,9 @@ static int start_probes(struct flowd *d)
 			"flowd: warning: %s: flows will have no process, RTT or retransmits\n",
 			e.text);
 		d->sock = NULL;
+	} else {
+		agent_events_post(d->agent, AGENT_EVENT_UNKNOWN, "probe-attached",
+				  "{\"probe\":\"socket\"}");
 	}
 	d->status.sock = d->sock; /* the drop probe's ignored frees, for /metrics */
 	return attached;
@@ -270,14 +360,24 @@ static void reload_identities(uv_timer_t *t)
 	struct identities_stats st;
 	struct errmsg e = {""};
 
+	char f[1024], m[300];
+
 	if (identities_reload(d->cfg.identities, &e)) {
 		identities_get_stats(&st);
 		fprintf(stderr,
 			"flowd: identities not reloaded: %s (the previous %llu stay in force)\n",
 			e.text, (unsigned long long)st.entries);
+		agent_events_post(d->agent, AGENT_EVENT_UNKNOWN, "identities-refused",
+				  "{\"file\":\"%s\",\"error\":\"%s\",\"entries_in_force\":%llu}",
+				  json_esc(d->cfg.identities, f, sizeof(f)),
+				  json_esc(e.text, m, sizeof(m)), (unsigned long long)st.entries);
 		return;
 	}
 	identities_get_stats(&st);
+	agent_events_post(d->agent, AGENT_EVENT_UNKNOWN, "identities-reloaded",
+			  "{\"file\":\"%s\",\"entries\":%llu}",
+			  json_esc(d->cfg.identities, f, sizeof(f)),
+			  (unsigned long long)st.entries);
 	fprintf(stderr, "flowd: identities reloaded from %s: %llu entries\n", d->cfg.identities,
 		(unsigned long long)st.entries);
 }
@@ -360,6 +460,7 @@ static void on_sweep(uv_timer_t *t)
 	/* Sockets the probes cannot tell of, when flow ends asked for them (rate-limited). */
 	proc_sockets_refresh(d->socks, d->cgroups, false, NULL);
 	graph_expire(d->graph, clock_wall_ns());
+	tell_pressure(d);
 }
 
 static void on_flush(uv_timer_t *t)
@@ -382,6 +483,7 @@ static int start_collector(struct flowd *d)
 
 	d->store = flow_store_new(d->cfg.max_flows);
 	d->events = event_log_new(d->cfg.max_events);
+	d->agent = agent_events_new(1024);
 	d->bus = flow_bus_new();
 	d->dns = dns_cache_new(262144, 262144);
 	d->socks = sock_table_new(262144);
@@ -397,8 +499,12 @@ static int start_collector(struct flowd *d)
 	co.dns = d->dns;
 	d->col = d->store && d->bus ? collector_new(&co) : NULL;
 	d->followers = follower_hub_new(d->store, d->events, d->bus, d->node_name);
-	if (!d->col || !d->events || !d->dns || !d->graph || !d->followers || !d->socks ||
-	    !flow_bus_subscribe(d->bus, graph_on_flow, d->graph)) {
+	if (d->followers)
+		follower_hub_set_node_labels(d->followers, d->cfg.node_labels,
+					     (size_t)d->cfg.n_labels);
+	flow_pb_set_node_labels(d->cfg.node_labels, (size_t)d->cfg.n_labels);
+	if (!d->col || !d->events || !d->agent || !d->dns || !d->graph || !d->followers ||
+	    !d->socks || !flow_bus_subscribe(d->bus, graph_on_flow, d->graph)) {
 		fprintf(stderr, "flowd: out of memory for %llu flows\n",
 			(unsigned long long)d->cfg.max_flows);
 		return -ENOMEM;
@@ -408,7 +514,10 @@ static int start_collector(struct flowd *d)
 
 static int start_exporters(struct flowd *d)
 {
-	struct exporter_env env = {.node_name = d->node_name, .loop = d->loop};
+	struct exporter_env env = {.node_name = d->node_name,
+				   .node_labels = d->cfg.node_labels,
+				   .n_node_labels = (size_t)d->cfg.n_labels,
+				   .loop = d->loop};
 	struct errmsg e = {""};
 	int err = exporter_set_open(d->exporters, &env, &e);
 
@@ -471,7 +580,10 @@ static int start_servers(struct flowd *d)
 					.dns = d->dns,
 					.graph = d->graph,
 					.exporters = d->exporters};
-	d->observer = (struct observer){.followers = d->followers, .status = &d->status};
+	d->observer = (struct observer){.followers = d->followers,
+					.status = &d->status,
+					.agent_events = d->agent,
+					.node_name = d->node_name};
 	svc = observer_service(&d->observer);
 	err = http_server_start(&d->http, d->loop, &ho, &e);
 	err = err ?: grpc_server_start(&d->grpc, d->loop, &go, &svc, &e);
@@ -548,6 +660,9 @@ static void shutdown_flowd(struct flowd *d)
 	if (d->stopping)
 		return;
 	d->stopping = true;
+	/* Told while the servers still serve their followers. */
+	agent_events_post(d->agent, AGENT_EVENT_UNKNOWN, "agent-stopping",
+			  "{\"detaching_probes\":%s}", d->probe ? "true" : "false");
 	if (d->reader) {
 		ring_reader_drain(d->reader);
 		ring_reader_stop(d->reader);
@@ -595,6 +710,7 @@ static void free_flowd(struct flowd *d)
 	dns_cache_free(d->dns);
 	flow_store_free(d->store);
 	event_log_free(d->events);
+	agent_events_free(d->agent);
 	flow_bus_free(d->bus);
 	if (!d->cfg.explicit_if)
 		for (i = 0; i < d->cfg.n_if; i++)
@@ -627,7 +743,16 @@ static int start(struct flowd *d)
 	}
 	d->status.probe = d->probe;
 	d->status.reader = d->reader;
+	{
+		struct bpf_map_info info = {0};
+		__u32 len = sizeof(info);
+
+		if (!bpf_obj_get_info_by_fd(probe_tc_flow_map_fd(d->probe), &info, &len))
+			d->map_max = info.max_entries;
+	}
 	start_loop_handles(d);
+	agent_events_post(d->agent, AGENT_EVENT_STARTED, "agent-started", "{\"interfaces\":%d}",
+			  d->cfg.n_if);
 	fprintf(stderr, "flowd: watching %d interface%s, %s (node %s)\n", d->cfg.n_if,
 		d->cfg.n_if == 1 ? "" : "s", d->listening, d->node_name);
 	return 0;

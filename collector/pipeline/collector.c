@@ -361,8 +361,9 @@ static void handle_dns(struct collector *c, const struct flow_dns_record *r)
  * namespace's link), a tunnel, or else a device to the network. */
 static uint8_t if_kind_of(const char *name)
 {
-	static const char *const tunnels[] = {"vxlan", "geneve", "gre", "ip_gre", "ip6_gre",
-					      "ipip", "sit", "ip6_tunnel", "wireguard"};
+	static const char *const tunnels[] = {"vxlan",	"geneve",     "gre",
+					      "ip_gre", "ip6_gre",    "ipip",
+					      "sit",	"ip6_tunnel", "wireguard"};
 	struct ethtool_drvinfo info = {.cmd = ETHTOOL_GDRVINFO};
 	struct ifreq ifr;
 	uint8_t kind = FLOW_IF_NETWORK;
@@ -478,7 +479,8 @@ static int handle_flow(struct collector *c, struct flow *ev, uint32_t events)
 	if (ev->event == FLOW_EVENT_START && f->started && !(events & FLOW_EV_TCP_FLAGS))
 		return 0; /* nothing to tell */
 	record_event(&e, ev,
-		     ev->event == FLOW_EVENT_START && f->started ? FLOW_EVENT_TCP_FLAGS : ev->event);
+		     ev->event == FLOW_EVENT_START && f->started ? FLOW_EVENT_TCP_FLAGS
+								 : ev->event);
 	publish(c, f, &e);
 	return 0;
 }
