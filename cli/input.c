@@ -374,7 +374,7 @@ bool input_match(struct observe_args *a, const Flow__Flow *pb, const char *node_
 		return false;
 	if (needs_identities(a))
 		load_identities(pb);
-	return flow_filter_set_match_node(a->compiled, &f, &node);
+	return flow_filter_set_match(a->compiled, &f, &node);
 }
 
 void input_cleanup(void)

@@ -554,8 +554,8 @@ static bool filter_match(const struct filter *flt, const struct flow *f,
 	return (!flt->n_graph_nodes && !flt->n_graph_edges) || graph_match(flt, f);
 }
 
-bool flow_filter_set_match_node(const struct flow_filter_set *fs, const struct flow *f,
-				const struct filter_node *node)
+bool flow_filter_set_match(const struct flow_filter_set *fs, const struct flow *f,
+			   const struct filter_node *node)
 {
 	size_t i;
 	bool allowed;

@@ -53,6 +53,11 @@ struct follower_hub *follower_hub_new(struct flow_store *store, struct event_log
 	return h;
 }
 
+const struct filter_node *follower_hub_node(const struct follower_hub *h)
+{
+	return &h->node;
+}
+
 void follower_hub_set_node_labels(struct follower_hub *h, char *const *labels, size_t n)
 {
 	h->node.labels = labels;

@@ -377,7 +377,7 @@ static void graph_query_free(struct graph_query *q)
 struct graph_build {
 	struct graph *g;
 	const struct flow_filter_set *fs;
-	const char *node_name;
+	const struct filter_node *node;
 	uint64_t cutoff;
 };
 
@@ -395,7 +395,7 @@ static int graph_build_flow(const struct flow *f, void *ctx)
 		v.is_reply = false;
 		f = &v;
 	}
-	if (flow_filter_set_match(b->fs, f, b->node_name))
+	if (flow_filter_set_match(b->fs, f, b->node))
 		graph_add_flow(b->g, f);
 	return 0;
 }
@@ -419,7 +419,7 @@ static int filtered_graph_json(struct http_server *s, const struct flow_filter_s
 	b.g = graph_new(&gc);
 	if (!b.g)
 		return -ENOMEM;
-	b.node_name = collector_node_name(col);
+	b.node = s->opts.followers ? follower_hub_node(s->opts.followers) : NULL;
 	b.cutoff = now > gc.window_ns ? now - gc.window_ns : 0;
 	flow_store_foreach_last(store, st.stored, graph_build_flow, &b);
 	err = graph_json(b.g, out, now, gc.window_ns, NULL);

@@ -145,15 +145,9 @@ static void via_flowctl(struct built *b, char **args, int n)
 	for (i = 0; i < n; i++)
 		argv[i + 1] = args[i];
 	observe_args_init(&a);
-#ifdef OBSERVE_MAX_RAW /* flowctl's observe_parse checking every value (cli/observe.h) */
 	b->err = observe_parse(&a, n + 1, argv, clock_wall_ns(), &b->e);
 	if (!b->err) {
 		ck_assert_int_eq(observe_request(&a, &req), 0);
-#else /* until that is in: the older observe_parse */
-	b->err = observe_parse(&a, n + 1, argv, &b->e);
-	if (!b->err) {
-		ck_assert_int_eq(observe_request(&a, &req, &b->e), 0);
-#endif
 		pack(req.whitelist, req.n_whitelist, b->allow, &b->allow_len);
 		pack(req.blacklist, req.n_blacklist, b->deny, &b->deny_len);
 		b->n_allow = req.n_whitelist;

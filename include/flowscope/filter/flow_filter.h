@@ -46,21 +46,7 @@ struct filter_node {
  * may be NULL (no name, no labels). A NULL set passes everything. Everything is prepared when
  * the set is compiled: a match parses nothing and allocates nothing itself (only glibc's
  * regexec may, for dns_query). */
-bool flow_filter_set_match_node(const struct flow_filter_set *fs, const struct flow *f,
-				const struct filter_node *node);
-
-/* Until every caller passes the node: a node name alone (const char *) still works. */
-static inline bool flow_filter_set_match_name(const struct flow_filter_set *fs,
-					      const struct flow *f, const char *name)
-{
-	const struct filter_node node = {.name = name};
-
-	return flow_filter_set_match_node(fs, f, &node);
-}
-#define flow_filter_set_match(fs, f, ...)                                                          \
-	_Generic((__VA_ARGS__),                                                                    \
-		char *: flow_filter_set_match_name,                                                \
-		const char *: flow_filter_set_match_name,                                          \
-		default: flow_filter_set_match_node)(fs, f, __VA_ARGS__)
+bool flow_filter_set_match(const struct flow_filter_set *fs, const struct flow *f,
+			   const struct filter_node *node);
 
 #endif /* FLOWSCOPE_FILTER_FLOW_FILTER_H */

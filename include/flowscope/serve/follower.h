@@ -37,6 +37,8 @@ struct follower_hub *follower_hub_new(struct flow_store *store, struct event_log
 				      struct flow_bus *bus, const char *node_name);
 /* The node's labels ("key=value"), for node_labels filters; kept by pointer. */
 void follower_hub_set_node_labels(struct follower_hub *h, char *const *labels, size_t n);
+/* The node the hub's flows come from (name and labels), as filters match it. */
+const struct filter_node *follower_hub_node(const struct follower_hub *h);
 /* Every follower must have been stopped. */
 void follower_hub_free(struct follower_hub *h);
 
