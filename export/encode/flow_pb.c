@@ -753,7 +753,6 @@ int flow_pb_mask_new(const char *fields, struct flow_pb_mask **out, struct errms
 static void clear_field(ProtobufCMessage *m, const ProtobufCFieldDescriptor *fd)
 {
 	char *base = (char *)m;
-	size_t n;
 
 	if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
 		*(size_t *)(base + fd->quantifier_offset) = 0;
@@ -769,38 +768,7 @@ static void clear_field(ProtobufCMessage *m, const ProtobufCFieldDescriptor *fd)
 	} else if (fd->label == PROTOBUF_C_LABEL_OPTIONAL && fd->quantifier_offset) {
 		*(protobuf_c_boolean *)(base + fd->quantifier_offset) = 0;
 	}
-	switch (fd->type) {
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-		n = sizeof(uint64_t);
-		break;
-	case PROTOBUF_C_TYPE_DOUBLE:
-		n = sizeof(double);
-		break;
-	case PROTOBUF_C_TYPE_FLOAT:
-		n = sizeof(float);
-		break;
-	case PROTOBUF_C_TYPE_BOOL:
-		n = sizeof(protobuf_c_boolean);
-		break;
-	case PROTOBUF_C_TYPE_ENUM:
-		n = sizeof(int);
-		break;
-	case PROTOBUF_C_TYPE_STRING:
-	case PROTOBUF_C_TYPE_MESSAGE:
-		n = sizeof(void *);
-		break;
-	case PROTOBUF_C_TYPE_BYTES:
-		n = sizeof(ProtobufCBinaryData);
-		break;
-	default:
-		n = sizeof(uint32_t);
-		break;
-	}
-	memset(base + fd->offset, 0, n);
+	memset(base + fd->offset, 0, pb_value_size(fd->type));
 }
 
 /* Clears what m does not keep, in place, down the message tree. */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "flowscope/base/parse.h"
+#include "flowscope/encode/pb_json.h"
 #include "flowscope/encode/pb_json_parse.h"
 
 #define MAX_DEPTH 64
@@ -697,32 +698,6 @@ static int parse_value(struct parser *ps, const ProtobufCFieldDescriptor *fd, vo
 	return fail(ps, -EINVAL, "field type %d not supported", (int)fd->type);
 }
 
-static size_t elem_size(ProtobufCType t)
-{
-	switch (t) {
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-		return 8;
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return sizeof(double);
-	case PROTOBUF_C_TYPE_BOOL:
-		return sizeof(protobuf_c_boolean);
-	case PROTOBUF_C_TYPE_ENUM:
-		return sizeof(int);
-	case PROTOBUF_C_TYPE_STRING:
-		return sizeof(char *);
-	case PROTOBUF_C_TYPE_BYTES:
-		return sizeof(ProtobufCBinaryData);
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return sizeof(ProtobufCMessage *);
-	default:
-		return 4;
-	}
-}
-
 /* A map field (repeated key/value entries) from a JSON object: keys are strings in JSON, read
  * as the key field's type. */
 static int parse_map(struct parser *ps, const ProtobufCFieldDescriptor *fd, size_t *n, char **arr)
@@ -782,7 +757,7 @@ static bool is_map(const ProtobufCFieldDescriptor *fd)
 static int parse_repeated(struct parser *ps, const ProtobufCFieldDescriptor *fd,
 			  ProtobufCMessage *m)
 {
-	size_t *n = (size_t *)((char *)m + fd->quantifier_offset), es = elem_size(fd->type);
+	size_t *n = (size_t *)((char *)m + fd->quantifier_offset), es = pb_value_size(fd->type);
 	char **arr = (char **)((char *)m + fd->offset);
 	int r;
 
