@@ -254,13 +254,13 @@ static void merge_counters(struct flow *f, const struct flow *ev)
 		f->last_seen_ns = ev->last_seen_ns;
 }
 
-/* The event a TC record tells: its packet. */
-static void record_event(struct event *e, const struct flow *rec, uint8_t event)
+/* The event a TC record tells: its packet, which passed the hook tc_dir. */
+static void record_event(struct event *e, const struct flow *rec, uint8_t tc_dir, uint8_t event)
 {
 	e->event = event;
 	e->is_reply = rec->is_reply;
 	e->tcp_flags = rec->tcp_flags;
-	e->tc_dir = rec->traffic_dir ^ (rec->is_reply ? 1 : 0);
+	e->tc_dir = tc_dir;
 	e->time_ns = rec->time_ns;
 }
 
@@ -454,7 +454,7 @@ static void handle_drop(struct collector *c, const struct flow_drop_record *r)
 /* A record of the flow's kernel entry. A flow starts once: a start record read after the sweep
  * adopted the flow (its ring was read after the map) tells only the TCP flags it carries. A
  * start record read after a later record of the flow (another CPU's ring) still starts it. */
-static int handle_flow(struct collector *c, struct flow *ev, uint32_t events)
+static int handle_flow(struct collector *c, struct flow *ev, uint32_t events, uint8_t tc_dir)
 {
 	struct flow *f = flow_store_find(c->o.store, &ev->key);
 	struct event e;
@@ -467,7 +467,7 @@ static int handle_flow(struct collector *c, struct flow *ev, uint32_t events)
 		f = NULL;
 	}
 	if (!f) {
-		record_event(&e, ev, ev->event);
+		record_event(&e, ev, tc_dir, ev->event);
 		f = start_flow(c, ev);
 		if (!f)
 			return -errno;
@@ -478,7 +478,7 @@ static int handle_flow(struct collector *c, struct flow *ev, uint32_t events)
 	flow_store_touch(c->o.store, f);
 	if (ev->event == FLOW_EVENT_START && f->started && !(events & FLOW_EV_TCP_FLAGS))
 		return 0; /* nothing to tell */
-	record_event(&e, ev,
+	record_event(&e, ev, tc_dir,
 		     ev->event == FLOW_EVENT_START && f->started ? FLOW_EVENT_TCP_FLAGS
 								 : ev->event);
 	publish(c, f, &e);
@@ -498,7 +498,7 @@ int collector_handle_record(struct collector *c, const void *data, size_t len)
 	}
 	switch (d.type) {
 	case FLOW_REC_TC:
-		return handle_flow(c, &d.flow, d.tc_events);
+		return handle_flow(c, &d.flow, d.tc_events, d.tc_dir);
 	case FLOW_REC_SOCK:
 		handle_sock(c, &d.sock);
 		return 0;

@@ -88,6 +88,7 @@ int flow_decode(const void *data, size_t len, const struct clock_offset *clk,
 	switch (hdr[0]) {
 	case FLOW_REC_TC:
 		memcpy(&out->tc_events, (const char *)data + 4, sizeof(out->tc_events));
+		out->tc_dir = ((const struct flow_record *)data)->tc_dir;
 		return decode_tc(data, len, clk, &out->flow);
 	case FLOW_REC_SOCK:
 		if (len != sizeof(out->sock))

@@ -545,13 +545,21 @@ START_TEST(test_events_are_snapshots_the_store_the_per_flow_view)
 	ck_assert_mem_eq(ev.ev[0].uuid, ev.ev[1].uuid, 6); /* one collector's prefix */
 	ck_assert_uint_eq(ev.ev[0].uuid[6] >> 4, 4);
 	ck_assert_uint_eq(ev.ev[0].uuid[8] >> 6, 2);
+	/* On loopback both directions pass egress: the reply's point is its own hook's. */
+	sa.tc_dir = FLOW_TC_EGRESS;
+	sa.pkt_tcp_flags = FLOW_TCP_FIN;
+	sa.state.tcp_flags[1] |= FLOW_TCP_FIN;
+	ck_assert_int_eq(collector_handle_record(col.c, &sa, sizeof(sa)), 0);
+	ck_assert_int_eq(ev.n, 4);
+	ck_assert(ev.ev[3].is_reply);
+	ck_assert_uint_eq(ev.ev[3].obs_point, FLOW_OBS_FROM_STACK);
 	f = flow_store_find(col.store, &k);
 	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(f->tcp_flags, FLOW_TCP_SYN | FLOW_TCP_ACK);
+	ck_assert_uint_eq(f->tcp_flags, FLOW_TCP_SYN | FLOW_TCP_ACK | FLOW_TCP_FIN);
 	ck_assert(!f->is_reply);
 	ck_assert_uint_eq(f->verdict, FLOW_VERDICT_DROPPED);
-	ck_assert_uint_eq(f->event, FLOW_EVENT_DROP);
-	ck_assert_mem_eq(f->uuid, ev.ev[2].uuid, 16);
+	ck_assert_uint_eq(f->event, FLOW_EVENT_TCP_FLAGS);
+	ck_assert_mem_eq(f->uuid, ev.ev[3].uuid, 16);
 	tcoll_teardown(&col);
 }
 END_TEST

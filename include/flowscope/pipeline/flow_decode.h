@@ -14,6 +14,8 @@
 struct decoded_record {
 	uint16_t type;
 	uint32_t tc_events; /* FLOW_REC_TC: the record's enum flow_rec_event bits */
+	uint8_t tc_dir;	    /* FLOW_REC_TC: enum flow_tc_dir of its packet (on loopback both
+			     * directions pass egress) */
 	union {
 		struct flow flow; /* FLOW_REC_TC: the flow as of that packet, with its event,
 				   * is_reply and the packet's TCP flags */
