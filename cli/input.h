@@ -22,12 +22,6 @@
 int input_run(struct observe_args *a, FILE *in, const char *name, struct printer *p,
 	      volatile int *stop);
 
-/* The collector flow a Flow proto describes (addresses, ports, protocol, direction, reply,
- * verdict, flags, event, observation point, drop, DNS record, names, processes, counters,
- * uuid, interface), oriented initiator -> responder as the collector keeps it. Strings point
- * into pb. Returns 0, or -EINVAL for a flow without addresses. */
-int input_flow_from_pb(const Flow__Flow *pb, struct flow *f);
-
 /* Whether a flow passes a's filters, matched as flowd matches them, with the file's
  * identities of pb's ends in force. */
 bool input_match(struct observe_args *a, const Flow__Flow *pb, const char *node_name);

@@ -113,6 +113,25 @@ uint32_t identities_numeric(uint8_t family, const uint8_t addr[16])
 	return identities_is_host(family, addr) ? IDENTITY_HOST : IDENTITY_WORLD;
 }
 
+static const struct identity *carried(const struct flow *f, const struct flow_endpoint *ep)
+{
+	return ep == &f->src ? f->src_id : ep == &f->dst ? f->dst_id : NULL;
+}
+
+const struct identity *identities_of(const struct flow *f, const struct flow_endpoint *ep)
+{
+	const struct identity *id = carried(f, ep);
+
+	return id ? id : identities_lookup(f->family, ep->addr);
+}
+
+uint32_t identities_numeric_of(const struct flow *f, const struct flow_endpoint *ep)
+{
+	const struct identity *id = carried(f, ep);
+
+	return id ? id->numeric : identities_numeric(f->family, ep->addr);
+}
+
 int identities_reload(const char *path, struct errmsg *e)
 {
 	struct identity_table *t = NULL;

@@ -333,13 +333,13 @@ static bool side_match(const struct side_sel *x, const struct flow *f,
 	bool any;
 
 	if (x->n_pods || x->n_services || x->n_labels || x->n_workloads) {
-		const struct identity *id = identities_lookup(f->family, ep->addr);
+		const struct identity *id = identities_of(f, ep);
 
 		if (!id || !identity_side_match(x, id))
 			return false;
 	}
 	if (x->n_identities) {
-		uint32_t num = identities_numeric(f->family, ep->addr);
+		uint32_t num = identities_numeric_of(f, ep);
 
 		for (i = 0, any = false; i < x->n_identities && !any; i++)
 			any = x->identities[i] == num;
@@ -522,19 +522,21 @@ static bool event_match(const struct filter *flt, const struct flow *f)
 	return !flt->n_dns || dns_match(flt, f);
 }
 
-static bool node_match(const struct filter *flt, const struct filter_node *node)
+/* The node a flow is of: the one it came from (relayed flows), else the one matching it. */
+static bool node_match(const struct filter *flt, const struct flow *f,
+		       const struct filter_node *node)
 {
-	const char *name = node && node->name ? node->name : "";
-	size_t i;
+	const char *name = f->origin ? f->origin->name : node ? node->name : NULL;
+	char *const *labels = f->origin ? f->origin->labels : node ? node->labels : NULL;
+	size_t n_labels = f->origin ? f->origin->n_labels : node ? node->n_labels : 0, i;
 	bool any;
 
 	for (i = 0, any = !flt->n_node_names; i < flt->n_node_names && !any; i++)
-		any = !fnmatch(flt->node_names[i], name, 0);
+		any = !fnmatch(flt->node_names[i], name ? name : "", 0);
 	if (!any)
 		return false;
 	return !flt->n_node_labels ||
-	       any_selector(flt->node_labels, flt->n_node_labels, node ? node->labels : NULL,
-			    node ? node->n_labels : 0);
+	       any_selector(flt->node_labels, flt->n_node_labels, labels, n_labels);
 }
 
 static bool filter_match(const struct filter *flt, const struct flow *f,
@@ -543,7 +545,7 @@ static bool filter_match(const struct filter *flt, const struct flow *f,
 	const struct flow_endpoint *src = f->is_reply ? &f->dst : &f->src;
 	const struct flow_endpoint *dst = f->is_reply ? &f->src : &f->dst;
 
-	if (flt->nothing || !node_match(flt, node) || !l3l4_match(flt, f, src, dst) ||
+	if (flt->nothing || !node_match(flt, f, node) || !l3l4_match(flt, f, src, dst) ||
 	    !event_match(flt, f))
 		return false;
 	if (!side_match(&flt->sel[0], f, src, f->is_reply ? f->dst_name : f->src_name,

@@ -147,7 +147,7 @@ enum graph_node_kind graph_node_id(const struct flow *f, int side, char *out, si
 	const struct flow_endpoint *ep = side ? &f->dst : &f->src;
 	const struct flow_process *p = side ? &f->dst_proc : &f->src_proc;
 	const char *name = side ? f->dst_name : f->src_name;
-	const struct identity *id = identities_lookup(f->family, ep->addr);
+	const struct identity *id = identities_of(f, ep);
 	char tmp[300];
 
 	if (ns && ns_len)

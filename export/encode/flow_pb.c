@@ -175,12 +175,12 @@ static Flow__Process *build_proc(Flow__Process *m, char comm[16], const struct f
  * file entry), and namespace, pod, labels, workload and service from the entry in force. */
 static void build_identity(Flow__Endpoint *ep, Flow__Service *svc, Flow__Workload *wl,
 			   Flow__Workload **wlp, Flow__Endpoint **ep_out, Flow__Service **svc_out,
-			   uint8_t family, const uint8_t *addr)
+			   const struct flow *f, const struct flow_endpoint *end)
 {
-	const struct identity *id = identities_lookup(family, addr);
+	const struct identity *id = identities_of(f, end);
 
 	flow__endpoint__init(ep);
-	ep->identity = identities_numeric(family, addr);
+	ep->identity = identities_numeric_of(f, end);
 	*ep_out = ep;
 	if (!id)
 		return;
@@ -499,6 +499,8 @@ static void build(struct flow_pb *pb, const struct flow *f, const char *node_nam
 
 	observer__get_flows_response__init(&pb->resp);
 	flow__flow__init(fl);
+	if (f->origin)
+		node_name = f->origin->name; /* a relayed flow: the node it was seen on */
 	snprintf(pb->node, sizeof(pb->node), "%s", node_name ? node_name : "");
 	set_ts(&pb->time, f->time_ns);
 	fl->time = &pb->time;
@@ -528,14 +530,14 @@ static void build(struct flow_pb *pb, const struct flow *f, const char *node_nam
 	pb->ifname[sizeof(pb->ifname) - 1] = '\0';
 	pb->iface.name = pb->ifname;
 	fl->interface = &pb->iface;
-	fl->node_labels = node_labels;
-	fl->n_node_labels = n_node_labels;
+	fl->node_labels = f->origin ? (char **)f->origin->labels : node_labels;
+	fl->n_node_labels = f->origin ? f->origin->n_labels : n_node_labels;
 	build_event_type(pb, f);
 	build_extensions(pb, f);
 	build_identity(&pb->src_ep, &pb->src_svc, &pb->src_wl, pb->src_wlp, &fl->source,
-		       &fl->source_service, f->family, src->addr);
+		       &fl->source_service, f, src);
 	build_identity(&pb->dst_ep, &pb->dst_svc, &pb->dst_wl, pb->dst_wlp, &fl->destination,
-		       &fl->destination_service, f->family, dst->addr);
+		       &fl->destination_service, f, dst);
 	if (f->dns.present)
 		build_dns(pb, f);
 	build_summary(pb, f);

@@ -56,6 +56,15 @@ enum flow_msg_type {
 	FLOW_MSG_L7 = 129,  /* an L7 record (DNS) */
 };
 
+struct identity; /* include/flowscope/enrich/identity.h */
+
+/* The node a flow was observed on, when it is not this one (flows a relay merged). */
+struct flow_origin {
+	const char *name;
+	char *const *labels; /* "key=value" */
+	size_t n_labels;
+};
+
 struct flow_endpoint {
 	uint8_t addr[16]; /* IPv4 in the first 4 bytes */
 	uint16_t port;	  /* host order; ICMP: see flow_record.h */
@@ -135,6 +144,12 @@ struct flow {
 	 * for a DNS flow, its latest message. */
 	const char *src_name, *dst_name;
 	struct flow_dns_info dns;
+	/* Of a flow another node observed (the relay): that node, and its ends' identities as it
+	 * told them (NULL: this node's, looked up in the identity table in force). Owned by the
+	 * relay, valid for its life. late: released after a later event of another node. */
+	const struct flow_origin *origin;
+	const struct identity *src_id, *dst_id;
+	bool late;
 	/* Collector bookkeeping, not exported. */
 	uint64_t first_seen_boot_ns; /* the kernel entry's own first_seen: identifies it */
 	uint64_t sweep_gen;	     /* last kernel map sweep that found the flow */

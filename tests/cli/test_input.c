@@ -13,6 +13,7 @@
 #include "../../cli/list.h"
 #include "flows.h"
 #include "flowscope/encode/flow_pb.h"
+#include "flowscope/encode/flow_pb_decode.h"
 #include "flowscope/encode/pb_json_parse.h"
 
 #define NOW (1700000100ULL * 1000000000ULL)
@@ -39,7 +40,7 @@ START_TEST(flow_back_from_its_json)
 	f.src_proc = (struct flow_process){.known = true, .pid = 7, .comm = "curl"};
 	ck_assert_int_eq(flow_pb_json_line(&b, &f, "node1"), 0);
 	r = from_json(b.data);
-	ck_assert_int_eq(input_flow_from_pb(r->flow, &g), 0);
+	ck_assert_int_eq(flow_pb_to_flow(r->flow, &g), 0);
 	ck_assert_uint_eq(g.family, 4);
 	ck_assert_mem_eq(g.src.addr, f.src.addr, 4);
 	ck_assert_mem_eq(g.dst.addr, f.dst.addr, 4);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "flowscope/enrich/identity.h"
+#include "flowscope/flow.h"
 
 /* Puts t in force (NULL: none) and frees the table it replaces. */
 void identities_set(struct identity_table *t);
@@ -31,6 +32,12 @@ uint32_t identities_numeric(uint8_t family, const uint8_t addr[16]);
 /* Is family/addr one of this host's: 127.0.0.0/8, ::1 (also as ::ffff:127.x), or an address of
  * an interface in this network namespace (read with getifaddrs at most every 5 seconds)? */
 bool identities_is_host(uint8_t family, const uint8_t addr[16]);
+
+/* The identity of the end ep of f (&f->src or &f->dst): the one the flow came with (a flow
+ * relayed from another node carries its node's), else the entry in force for its address. */
+const struct identity *identities_of(const struct flow *f, const struct flow_endpoint *ep);
+/* Its numeric identity: the one the flow came with, else identities_numeric(). */
+uint32_t identities_numeric_of(const struct flow *f, const struct flow_endpoint *ep);
 
 /* Loads path and puts it in force; a file with an error leaves the table in force as it was.
  * Counted either way (a reload that took effect, or one refused). Returns 0 or a negative
