@@ -200,10 +200,10 @@ static void set_uuid(const struct collector *c, uint8_t uuid[16], uint64_t seq)
  * direction and flags, that event's time and verdict) goes to the event log and the bus. The
  * store keeps the per-flow view: initiator -> responder, every flag seen, DROPPED once a drop
  * was seen, the latest event's type, time and uuid. */
+static void emit(struct collector *c, struct flow *f, const struct event *e);
+
 static void publish(struct collector *c, struct flow *f, const struct event *e)
 {
-	struct flow *ev = c->o.events ? event_log_append(c->o.events) : &c->scratch;
-
 	if (e->event == FLOW_EVENT_START)
 		f->started = true;
 	enrich(c, f);
@@ -216,6 +216,14 @@ static void publish(struct collector *c, struct flow *f, const struct event *e)
 	f->tcp_flags = f->tcp_flags_seen[0] | f->tcp_flags_seen[1];
 	if (e->event == FLOW_EVENT_DROP)
 		f->verdict = FLOW_VERDICT_DROPPED;
+	emit(c, f, e);
+}
+
+/* The snapshot of f that event e tells goes to the event log and the bus. */
+static void emit(struct collector *c, struct flow *f, const struct event *e)
+{
+	struct flow *ev = c->o.events ? event_log_append(c->o.events) : &c->scratch;
+
 	*ev = *f;
 	ev->is_reply = e->is_reply;
 	ev->tcp_flags = e->tcp_flags;
@@ -668,4 +676,82 @@ out:
 	free(keys);
 	free(vals);
 	return err;
+}
+
+/* ---- events another node observed (the relay) ------------------------------------------- */
+
+/* Folds what a remote event tells about its flow into the stored flow. */
+static void merge_remote(struct flow *f, const struct flow *r)
+{
+	int d;
+
+	for (d = 0; d < 2; d++) {
+		if (r->packets[d] > f->packets[d]) {
+			f->packets[d] = r->packets[d];
+			f->bytes[d] = r->bytes[d];
+		}
+		f->tcp_flags_seen[d] |= r->tcp_flags_seen[d];
+	}
+	if (r->last_seen_ns > f->last_seen_ns)
+		f->last_seen_ns = r->last_seen_ns;
+	if (r->src_proc.known)
+		f->src_proc = r->src_proc;
+	if (r->dst_proc.known)
+		f->dst_proc = r->dst_proc;
+	f->src_name = r->src_name ? r->src_name : f->src_name;
+	f->dst_name = r->dst_name ? r->dst_name : f->dst_name;
+	f->src_id = r->src_id ? r->src_id : f->src_id;
+	f->dst_id = r->dst_id ? r->dst_id : f->dst_id;
+	if (r->rtt_us)
+		f->rtt_us = r->rtt_us;
+	if (r->retransmits > f->retransmits)
+		f->retransmits = r->retransmits;
+	if (r->drops) {
+		f->drops = r->drops;
+		f->drop_reason = r->drop_reason;
+	}
+}
+
+int collector_handle_remote(struct collector *c, const struct flow *r)
+{
+	struct flow *f = flow_store_find(c->o.store, &r->key);
+	struct event e = {.event = r->event,
+			  .is_reply = r->is_reply,
+			  .tcp_flags = r->tcp_flags,
+			  .time_ns = r->time_ns};
+
+	c->st.records++;
+	if (!f) {
+		struct flow nf = *r;
+		const struct flow *first = flow_store_find_conn(c->o.store, &nf.key);
+
+		/* Seen first on another node: that node counts it (a connection between two
+		 * nodes is seen leaving one and entering the other). */
+		nf.copy = r->copy || (first && first->origin != r->origin);
+		f = flow_store_insert(c->o.store, &nf);
+		if (!f)
+			return -errno;
+	} else {
+		merge_remote(f, r);
+		flow_store_touch(c->o.store, f);
+	}
+	f->started = true;
+	f->event = r->event;
+	f->time_ns = r->time_ns;
+	f->obs_point = r->obs_point;
+	memcpy(f->uuid, r->uuid, sizeof(f->uuid)); /* the node's: the same event everywhere */
+	f->seq = ++c->seq;
+	f->late = r->late;
+	f->is_reply = false;
+	f->tcp_flags = f->tcp_flags_seen[0] | f->tcp_flags_seen[1];
+	if (r->event == FLOW_EVENT_DROP)
+		f->verdict = FLOW_VERDICT_DROPPED;
+	if (r->event == FLOW_EVENT_DNS)
+		f->dns = r->dns;
+	emit(c, f, &e);
+	if (r->event == FLOW_EVENT_END && !f->ended) {
+		f->end_ns = r->end_ns ? r->end_ns : r->last_seen_ns;
+		flow_store_end(c->o.store, f);
+	}
+	return 0;
 }

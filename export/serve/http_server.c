@@ -517,6 +517,21 @@ static enum MHD_Result no_arg(void *cls, enum MHD_ValueKind kind, const char *ke
 	return MHD_NO;
 }
 
+/* The relay's nodes (the hook it gives); a node has none. */
+static enum MHD_Result serve_nodes(struct http_server *s, struct MHD_Connection *conn)
+{
+	struct buf b = BUF_INIT;
+
+	if (!s->opts.nodes_json)
+		return reply_error(conn, MHD_HTTP_NOT_FOUND,
+				   "no nodes here: /api/v1/nodes is the relay's (flowrelay)");
+	if (s->opts.nodes_json(&b, s->opts.nodes_ctx)) {
+		buf_free(&b);
+		return reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+	}
+	return reply(conn, MHD_HTTP_OK, "application/json", b.data, b.len);
+}
+
 static enum MHD_Result serve_namespaces(struct http_server *s, struct MHD_Connection *conn)
 {
 	const struct identity_table *ids = identities_get();
@@ -743,6 +758,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return serve_graph(s, conn);
 	if (!strcmp(url, "/api/v1/namespaces"))
 		return serve_namespaces(s, conn);
+	if (!strcmp(url, "/api/v1/nodes"))
+		return serve_nodes(s, conn);
 	if (!strcmp(url, "/metrics"))
 		return serve_metrics(s, conn);
 	if (!strcmp(url, "/healthz"))

@@ -69,6 +69,12 @@ void collector_free(struct collector *c);
  * it. Returns 0 or the decoder's negative errno (counted in decode_errors). */
 int collector_handle_record(struct collector *c, const void *data, size_t len);
 
+/* One event another node observed (a relay's input, decoded: flow_pb_decode.h), with its
+ * origin, identities and uuid set and a key that tells its node and interface apart: starts
+ * or updates the flow in the store (a connection first seen on another node is a copy) and
+ * publishes the event, keeping its uuid. Returns 0 or -ENOMEM. */
+int collector_handle_remote(struct collector *c, const struct flow *ev);
+
 /* Reads every entry of the kernel flow map (fd): refreshes counters of stored flows,
  * republishes changed ones at most every update interval, ends flows idle past their timeout
  * (deleting them from the map) and flows the kernel map no longer holds. Returns the number

@@ -22,6 +22,9 @@ struct http_server_opts {
 	struct follower_hub *followers;	 /* /api/v1/flows */
 	const struct status_src *status; /* /api/v1/status and /metrics */
 	struct graph *graph;		 /* /api/v1/graph; NULL: none */
+	/* /api/v1/nodes (the relay's): appends the JSON answer; NULL: a node has no such list. */
+	int (*nodes_json)(struct buf *out, void *ctx);
+	void *nodes_ctx;
 };
 
 /* Starts serving. Returns 0 or a negative errno with e set (address in use, bad address). */
