@@ -59,6 +59,23 @@ int event_log_foreach(const struct event_log *l, int (*cb)(const struct flow *ev
 	return 0;
 }
 
+const struct flow *event_log_at(const struct event_log *l, uint64_t i)
+{
+	uint64_t first = l->appended > l->cap ? l->appended - l->cap : 0;
+
+	return first + i < l->appended ? &l->ring[(first + i) % l->cap] : NULL;
+}
+
+const struct flow *event_log_oldest(const struct event_log *l)
+{
+	return event_log_at(l, 0);
+}
+
+const struct flow *event_log_newest(const struct event_log *l)
+{
+	return l->appended ? &l->ring[(l->appended - 1) % l->cap] : NULL;
+}
+
 size_t event_log_capacity(const struct event_log *l)
 {
 	return l->cap;

@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "flowscope/enrich/drop_reason.h"
 #include "flowscope/pipeline/flow_view.h"
@@ -71,4 +72,22 @@ int flow_uuid_parse(const char *s, uint8_t out[16])
 		n++;
 	}
 	return n == 32 && i == 36 && !s[i] ? 0 : -EINVAL;
+}
+
+int flow_uuid_seq(const uint8_t u[16], uint64_t *seq)
+{
+	uint64_t n = 0;
+	int i;
+
+	if ((u[6] & 0xf0) != 0x40 || (u[8] & 0xc0) != 0x80)
+		return -EINVAL;
+	for (i = 8; i < 16; i++)
+		n = n << 8 | u[i];
+	*seq = n & FLOW_UUID_SEQ_MAX;
+	return 0;
+}
+
+bool flow_uuid_same_session(const uint8_t a[16], const uint8_t b[16])
+{
+	return !memcmp(a, b, FLOW_UUID_SESSION_LEN);
 }

@@ -31,6 +31,12 @@ struct flow *event_log_append(struct event_log *l);
 int event_log_foreach(const struct event_log *l, int (*cb)(const struct flow *ev, void *ctx),
 		      void *ctx);
 
+/* The i-th oldest event held (0: the oldest); NULL past the newest. */
+const struct flow *event_log_at(const struct event_log *l, uint64_t i);
+/* The oldest and the newest event held; NULL when the log is empty. */
+const struct flow *event_log_oldest(const struct event_log *l);
+const struct flow *event_log_newest(const struct event_log *l);
+
 size_t event_log_capacity(const struct event_log *l);
 void event_log_get_stats(const struct event_log *l, struct event_log_stats *st);
 

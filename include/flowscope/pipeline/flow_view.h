@@ -5,6 +5,7 @@
 #ifndef FLOWSCOPE_PIPELINE_FLOW_VIEW_H
 #define FLOWSCOPE_PIPELINE_FLOW_VIEW_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "flowscope/flow.h"
@@ -26,5 +27,16 @@ void flow_uuid_str(const struct flow *f, char out[FLOW_UUID_STR_LEN]);
 
 /* Parses the 8-4-4-4-12 form (any case) into 16 bytes: 0, or -EINVAL. */
 int flow_uuid_parse(const char *s, uint8_t out[16]);
+
+/* A collector's uuid: the first 8 bytes are its session (its random id, with the version
+ * bits), the last 8 the event's number (62 bits under the variant bits), so that a uuid a
+ * client got says which flowd run published it and where in that run's sequence it was. */
+#define FLOW_UUID_SESSION_LEN 8
+#define FLOW_UUID_SEQ_MAX ((1ULL << 62) - 1)
+/* The event number of uuid u; -EINVAL when u is not of the collector's form (not a version 4
+ * RFC 4122 uuid). */
+int flow_uuid_seq(const uint8_t u[16], uint64_t *seq);
+/* Were a and b published by the same collector run? */
+bool flow_uuid_same_session(const uint8_t a[16], const uint8_t b[16]);
 
 #endif /* FLOWSCOPE_PIPELINE_FLOW_VIEW_H */
