@@ -31,7 +31,7 @@ PB_OBJS   := $(PB_SRCS:.c=.o)
 
 # The library: everything but the binaries' mains (daemon/, cli/flowctl.c), in layer order.
 LIB_DIRS  := base probes collector/enrich collector/pipeline collector/graph collector/filter \
-	export/encode export/exporters export/serve cli
+	export/encode export/exporters export/serve relay cli
 LIB_SRCS  := $(filter-out %.bpf.c cli/flowctl.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 LIB       := $(BUILD)/libflowscope.a
@@ -47,7 +47,7 @@ BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(BUILD)/flowd $(BUILD)/flowctl $(WEB_STAMP)
+all: $(BUILD)/flowd $(BUILD)/flowctl $(BUILD)/flowrelay $(WEB_STAMP)
 
 deps:
 	@scripts/install-deps.sh build
@@ -126,6 +126,9 @@ $(BUILD)/flowd: $(BUILD)/obj/daemon/flowd.o $(LIB)
 
 $(BUILD)/flowctl: $(BUILD)/obj/cli/flowctl.o $(LIB)
 	$(CC) $(CFLAGS) $^ $(PKG_LIBS) -o $@
+
+$(BUILD)/flowrelay: $(BUILD)/obj/daemon/flowrelay.o $(LIB)
+	$(CC) $(CFLAGS) $^ $(PKG_LIBS) -lpthread -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIB)
 	@mkdir -p $(@D)

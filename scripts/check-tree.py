@@ -26,8 +26,9 @@ LAYERS = {
     "encode": 4,
     "exporters": 5,
     "serve": 6,
-    "cli": 7,
-    "daemon": 7,
+    "relay": 7,  # the cluster relay: agents' streams merged into a hub the servers serve
+    "cli": 8,
+    "daemon": 8,
 }
 SOURCE_DIRS = {
     "base": "base",
@@ -39,6 +40,7 @@ SOURCE_DIRS = {
     "export/encode": "encode",
     "export/exporters": "exporters",
     "export/serve": "serve",
+    "relay": "relay",
     "cli": "cli",
     "daemon": "daemon",
 }

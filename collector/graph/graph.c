@@ -29,6 +29,8 @@ struct gnode {
 	int next; /* hash chain */
 };
 
+#define EDGE_NODES 16 /* nodes told apart per edge */
+
 struct gedge {
 	bool used;
 	uint32_t gen; /* bumped when the slot is reused: tracked flows notice */
@@ -40,6 +42,12 @@ struct gedge {
 		uint64_t count;
 	} drops[DROP_KINDS];
 	uint64_t drops_total;
+	/* The nodes its flows were observed on (flows a relay merged), the last slot taking
+	 * the rest: the node dimension of a cluster graph. */
+	struct {
+		const char *name; /* the flow origin's (the relay's, stable) */
+		uint64_t flows, bytes;
+	} by_node[EDGE_NODES];
 	uint32_t rtt[RTT_SAMPLES];
 	unsigned int n_rtt, rtt_pos;
 	uint64_t first_seen, last_seen;
@@ -49,6 +57,7 @@ struct gedge {
 struct tflow {
 	bool used;
 	uint64_t id;
+	const char *node; /* the origin's name, for relayed flows */
 	int edge;
 	uint32_t edge_gen;
 	uint64_t bytes[2], packets[2], drops;
@@ -332,6 +341,24 @@ static void add_drop(struct gedge *e, const char *reason, uint64_t n)
 	e->drops_total += n;
 }
 
+/* The edge's counters of the node called name (NULL for a local flow: none). */
+static int node_slot(struct gedge *e, const char *name)
+{
+	int i;
+
+	if (!name)
+		return -1;
+	for (i = 0; i < EDGE_NODES - 1; i++) {
+		if (!e->by_node[i].name)
+			e->by_node[i].name = name;
+		if (e->by_node[i].name == name || !strcmp(e->by_node[i].name, name))
+			return i;
+	}
+	if (!e->by_node[i].name)
+		e->by_node[i].name = "other";
+	return i;
+}
+
 /* Takes a flow's contribution back from its edge: the flow moves to another edge (its ends
  * became better known: a process, a name, an identity). */
 static void detach(struct graph *g, struct tflow *t)
@@ -345,6 +372,13 @@ static void detach(struct graph *g, struct tflow *t)
 	}
 	if (e->flows)
 		e->flows--;
+	k = node_slot(e, t->node);
+	if (k >= 0) {
+		uint64_t b = t->bytes[0] + t->bytes[1];
+
+		e->by_node[k].flows -= e->by_node[k].flows ? 1 : 0;
+		e->by_node[k].bytes -= b < e->by_node[k].bytes ? b : e->by_node[k].bytes;
+	}
 	if (t->active && e->active)
 		e->active--;
 	if (t->reset && e->resets)
@@ -418,6 +452,9 @@ void graph_add_flow(struct graph *g, const struct flow *f)
 		t->drops = 0;
 		t->active = t->reset = t->rtt = false;
 		g->edges[t->edge].flows++;
+		t->node = f->origin ? f->origin->name : NULL;
+		if ((d = node_slot(&g->edges[t->edge], t->node)) >= 0)
+			g->edges[t->edge].by_node[d].flows++;
 		if (!g->edges[t->edge].first_seen ||
 		    f->first_seen_ns < g->edges[t->edge].first_seen)
 			g->edges[t->edge].first_seen = f->first_seen_ns ? f->first_seen_ns : seen;
@@ -426,7 +463,11 @@ void graph_add_flow(struct graph *g, const struct flow *f)
 	for (d = 0; d < 2; d++) {
 		/* Counters only grow within a flow; a smaller value is an older view. */
 		if (f->bytes[d] > t->bytes[d]) {
+			int k = node_slot(e, t->node);
+
 			e->bytes[d] += f->bytes[d] - t->bytes[d];
+			if (k >= 0)
+				e->by_node[k].bytes += f->bytes[d] - t->bytes[d];
 			t->bytes[d] = f->bytes[d];
 		}
 		if (f->packets[d] > t->packets[d]) {
@@ -672,6 +713,18 @@ int graph_json(struct graph *g, struct buf *out, uint64_t now_ns, uint64_t windo
 					 rtt[(e->n_rtt * 99 + 99) / 100 - 1], e->n_rtt);
 		} else if (!err) {
 			err = buf_puts(out, "null");
+		}
+		for (k = 0; !err && k < EDGE_NODES && e->by_node[k].name; k++) {
+			err = buf_puts(out, k ? ",{\"node\":" : ",\"nodes\":[{\"node\":");
+			err = err
+				      ?: buf_json_str(out, e->by_node[k].name,
+						      strlen(e->by_node[k].name));
+			err = err
+				      ?: buf_printf(out, ",\"flows\":%llu,\"bytes\":%llu}",
+						    (unsigned long long)e->by_node[k].flows,
+						    (unsigned long long)e->by_node[k].bytes);
+			if (!err && (k + 1 == EDGE_NODES || !e->by_node[k + 1].name))
+				err = buf_puts(out, "]");
 		}
 		err = err ?: buf_puts(out, ",\"first_seen\":");
 		err = err ?: put_time(out, e->first_seen);

@@ -545,6 +545,7 @@ static void build(struct flow_pb *pb, const struct flow *f, const char *node_nam
 	pb->resp.response_types_case = OBSERVER__GET_FLOWS_RESPONSE__RESPONSE_TYPES_FLOW;
 	pb->resp.flow = fl;
 	pb->resp.node_name = pb->node;
+	pb->resp.late = f->late;
 	pb->resp_time = pb->time;
 	pb->resp.time = &pb->resp_time;
 }
