@@ -229,16 +229,34 @@ static void on_info(struct relay_node *n, const struct relay_node_info *i)
 		snprintf(n->info.name, sizeof(n->info.name), "%s", i->name);
 }
 
-static void on_peer(struct relay *r, struct node_msg *m)
+/* A peer an agent told of. An agent listening on every address tells "0.0.0.0:PORT" (or
+ * "[::]:PORT"): that is the host the relay reaches it by. A name already followed is that
+ * node (the relay may know it by another address). */
+static void on_peer(struct relay *r, struct relay_node *from, struct node_msg *m)
 {
-	char name[256], addr[300];
+	char name[256], addr[340], host[256], fixed[320];
 	struct errmsg e = {""};
+	uint16_t port;
+	unsigned int i;
+	bool tls;
 
 	if (m->peer_type != PEER__CHANGE_NOTIFICATION_TYPE__PEER_ADDED &&
 	    m->peer_type != PEER__CHANGE_NOTIFICATION_TYPE__PEER_UPDATED)
 		return;
 	if (sscanf(m->text, "%255s %299s", name, addr) != 2)
 		return;
+	for (i = 0; strcmp(name, "-") && i < r->n_nodes; i++)
+		if (!r->nodes[i]->removed && !strcmp(r->nodes[i]->info.name, name))
+			return;
+	tls = !strncmp(addr, "tls://", 6);
+	if (parse_hostport(tls ? addr + 6 : addr, host, sizeof(host), &port))
+		return;
+	if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::")) {
+		snprintf(fixed, sizeof(fixed), "%s%s%s%s:%u", tls ? "tls://" : "",
+			 strchr(from->host, ':') ? "[" : "", from->host,
+			 strchr(from->host, ':') ? "]" : "", port);
+		snprintf(addr, sizeof(addr), "%s", fixed);
+	}
 	relay_add_peer(r, strcmp(name, "-") ? name : NULL, addr, &e);
 }
 
@@ -268,7 +286,7 @@ static void handle(struct relay *r, struct relay_node *n, struct node_msg *m)
 		break;
 	case NODE_MSG_PEER:
 		if (r->o.discover)
-			on_peer(r, m);
+			on_peer(r, n, m);
 		break;
 	}
 }
