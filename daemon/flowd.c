@@ -28,6 +28,7 @@
 #include "flowscope/probes/ring_reader.h"
 #include "flowscope/serve/http_server.h"
 #include "flowscope/serve/observer.h"
+#include "flowscope/serve/peers.h"
 
 #define MAX_IFACES 256
 #define MAX_GROUPS 8
@@ -46,6 +47,7 @@ struct flowd_cfg {
 	const char *node_name, *identities, *web_dir;
 	char *node_labels[MAX_LABELS];
 	int n_labels;
+	struct peers_cfg peers;
 	uint64_t graph_window_ns, graph_max_nodes, graph_max_edges;
 	bool help, version;
 };
@@ -67,6 +69,8 @@ struct flowd {
 	struct ring_reader *reader;
 	struct exporter_set *exporters;
 	struct follower_hub *followers;
+	struct peers *peers;
+	char advertised[PEER_ADDR_MAX];
 	struct agent_events *agent;
 	uint64_t ring_lost_told; /* ring-full records already told as agent events */
 	uint32_t map_max;	 /* entries the kernel flow map holds */
@@ -228,7 +232,8 @@ static const struct opt flowd_opts[] = {
 static size_t opt_groups(struct flowd *d, struct opt_group *g)
 {
 	g[0] = (struct opt_group){NULL, flowd_opts, &d->cfg};
-	return 1 + exporter_set_opt_groups(d->exporters, g + 1, MAX_GROUPS - 1);
+	g[1] = peers_opt_group(&d->cfg.peers);
+	return 2 + exporter_set_opt_groups(d->exporters, g + 2, MAX_GROUPS - 2);
 }
 
 static void usage(struct flowd *d)
@@ -265,6 +270,10 @@ static int parse_args(struct flowd *d, int argc, char **argv)
 	}
 	if (r < argc) {
 		fprintf(stderr, "flowd: unexpected argument '%s'\nTry 'flowd --help'.\n", argv[r]);
+		return 2;
+	}
+	if (d->cfg.peers.tls_server_name && !d->cfg.tls_cert) {
+		fprintf(stderr, "flowd: --tls-server-name needs --tls-cert and --tls-key\n");
 		return 2;
 	}
 	if (d->cfg.help)
@@ -430,6 +439,45 @@ static int start_identities(struct flowd *d)
 	return 0;
 }
 
+/* ---- peers ------------------------------------------------------------------------------- */
+
+/* The address relays are told (--advertise, else the gRPC listen address) and the peers. */
+static int start_peers(struct flowd *d)
+{
+	const struct flowd_cfg *c = &d->cfg;
+	const char *host = c->grpc.set && c->grpc.host[0] ? c->grpc.host : "127.0.0.1";
+	struct peers_opts po = {.specs = c->peers.specs,
+				.n_specs = c->peers.n_specs,
+				.file = c->peers.file,
+				.tls = c->tls_cert != NULL,
+				.agent = d->agent};
+	struct errmsg e = {""};
+	int err;
+
+	if (c->peers.advertise[0])
+		snprintf(d->advertised, sizeof(d->advertised), "%s", c->peers.advertise);
+	else
+		snprintf(d->advertised, sizeof(d->advertised),
+			 strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+			 c->grpc.set ? c->grpc.port : 4245);
+	if (!c->peers.advertise[0] && (!strcmp(host, "0.0.0.0") || !strcmp(host, "::")))
+		fprintf(stderr,
+			"flowd: warning: gRPC listens on every address: relays are told %s, which "
+			"they cannot connect to; give --advertise ADDR:PORT\n",
+			d->advertised);
+	snprintf(po.self.name, sizeof(po.self.name), "%s", d->node_name);
+	snprintf(po.self.address, sizeof(po.self.address), "%s", d->advertised);
+	if (c->tls_cert)
+		snprintf(po.self.tls_server_name, sizeof(po.self.tls_server_name), "%s",
+			 c->peers.tls_server_name ? c->peers.tls_server_name : d->node_name);
+	err = peers_start(&d->peers, d->loop, &po, &e);
+	if (err)
+		fprintf(stderr, "flowd: %s\n", errmsg_text(&e, err));
+	else if (peers_count(d->peers))
+		fprintf(stderr, "flowd: %zu peers for relays\n", peers_count(d->peers));
+	return err;
+}
+
 /* ---- the pipeline --------------------------------------------------------------------------- */
 
 static void on_record(void *ctx, const void *data, size_t len)
@@ -461,6 +509,19 @@ static void on_sweep(uv_timer_t *t)
 	proc_sockets_refresh(d->socks, d->cgroups, false, NULL);
 	graph_expire(d->graph, clock_wall_ns());
 	tell_pressure(d);
+}
+
+/* Watermarks for relays: every record already in the rings is published first, so that what
+ * is still to come was stamped at most the probes' few microseconds from clock read to ring
+ * commit ago (FOLLOWER_REORDER_NS bounds it, with clock resyncs). */
+static uint64_t watermark(void *ctx)
+{
+	struct flowd *d = ctx;
+	uint64_t boot = clock_boot_ns();
+
+	if (d->reader)
+		ring_reader_drain(d->reader);
+	return follower_collector_mark(d->col, boot);
 }
 
 static void on_flush(uv_timer_t *t)
@@ -499,9 +560,13 @@ static int start_collector(struct flowd *d)
 	co.dns = d->dns;
 	d->col = d->store && d->bus ? collector_new(&co) : NULL;
 	d->followers = follower_hub_new(d->store, d->events, d->bus, d->node_name);
-	if (d->followers)
+	if (d->followers) {
 		follower_hub_set_node_labels(d->followers, d->cfg.node_labels,
 					     (size_t)d->cfg.n_labels);
+		follower_hub_set_marks(d->followers,
+				       &(struct follower_marks){
+					       .loop = d->loop, .watermark = watermark, .ctx = d});
+	}
 	flow_pb_set_node_labels(d->cfg.node_labels, (size_t)d->cfg.n_labels);
 	if (!d->col || !d->events || !d->agent || !d->dns || !d->graph || !d->followers ||
 	    !d->socks || !flow_bus_subscribe(d->bus, graph_on_flow, d->graph)) {
@@ -580,10 +645,15 @@ static int start_servers(struct flowd *d)
 					.dns = d->dns,
 					.graph = d->graph,
 					.exporters = d->exporters};
-	d->observer = (struct observer){.followers = d->followers,
-					.status = &d->status,
-					.agent_events = d->agent,
-					.node_name = d->node_name};
+	d->observer = (struct observer){
+		.followers = d->followers,
+		.status = &d->status,
+		.agent_events = d->agent,
+		.node_name = d->node_name,
+		.events = d->events,
+		.address = d->advertised,
+		.tls_server_name = c->tls_cert ? (c->peers.tls_server_name ?: d->node_name) : NULL,
+		.peers = d->peers};
 	svc = observer_service(&d->observer);
 	err = http_server_start(&d->http, d->loop, &ho, &e);
 	err = err ?: grpc_server_start(&d->grpc, d->loop, &go, &svc, &e);
@@ -625,6 +695,8 @@ static void on_hup(uv_signal_t *s, int signum)
 		fprintf(stderr, "flowd: export file reopened\n");
 	if (d->ids_watching)
 		reload_identities(&d->ids_timer);
+	if (d->cfg.peers.file)
+		peers_reload(d->peers, &e); /* says itself what it did */
 }
 
 static void start_loop_handles(struct flowd *d)
@@ -673,6 +745,8 @@ static void shutdown_flowd(struct flowd *d)
 	if (d->grpc)
 		grpc_server_stop(d->grpc);
 	d->grpc = NULL;
+	peers_stop(d->peers); /* after the server: its Notify calls are gone */
+	d->peers = NULL;
 	if (d->running) {
 		close_handle(&d->sweep_timer);
 		close_handle(&d->flush_timer);
@@ -729,6 +803,8 @@ static int start(struct flowd *d)
 		return 2;
 	if (start_collector(d))
 		return 1;
+	if (start_peers(d))
+		return 2;
 	if ((err = start_exporters(d)))
 		return err == -ENOMEM ? 1 : 2;
 	if (start_servers(d) || start_probes(d) < 0)

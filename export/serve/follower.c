@@ -5,6 +5,7 @@
 
 #include "flowscope/base/clock.h"
 #include "flowscope/base/list.h"
+#include "flowscope/pipeline/flow_view.h"
 #include "flowscope/serve/follower.h"
 
 struct follower_hub {
@@ -16,7 +17,10 @@ struct follower_hub {
 	struct list_node followers;
 	uint64_t n_followers;
 	uint64_t lost[FOLLOWER_APIS];
+	uint64_t late[FOLLOWER_APIS];
 	uint64_t next_id[FOLLOWER_APIS];
+	struct follower_marks marks;
+	bool have_marks;
 };
 
 struct follower {
@@ -32,6 +36,10 @@ struct follower {
 	uint64_t lost;	       /* since the last notice */
 	uint64_t lost_total;   /* since start */
 	uint64_t lost_sent_ns; /* when the last notice was queued */
+	uint64_t mark_ns;      /* the latest watermark sent (0: none yet) */
+	uv_timer_t timer;      /* heartbeats; its close frees the follower */
+	bool have_timer;
+	bool in_order; /* publication order, replay included (heartbeats, resume) */
 	struct buf scratch;
 };
 
@@ -69,13 +77,29 @@ void follower_hub_free(struct follower_hub *h)
 	free(h);
 }
 
+void follower_hub_set_marks(struct follower_hub *h, const struct follower_marks *m)
+{
+	h->have_marks = m && m->loop && m->watermark;
+	if (h->have_marks)
+		h->marks = *m;
+}
+
+uint64_t follower_collector_mark(const struct collector *c, uint64_t boot_ns)
+{
+	uint64_t wall = clock_to_wall(collector_clock(c), boot_ns);
+
+	return wall > FOLLOWER_REORDER_NS ? wall - FOLLOWER_REORDER_NS : 0;
+}
+
 void follower_hub_get_stats(const struct follower_hub *h, struct follower_hub_stats *st)
 {
 	int i;
 
 	st->followers = h->n_followers;
-	for (i = 0; i < FOLLOWER_APIS; i++)
+	for (i = 0; i < FOLLOWER_APIS; i++) {
 		st->lost[i] = h->lost[i];
+		st->late[i] = h->late[i];
+	}
 }
 
 void follower_hub_foreach(const struct follower_hub *h,
@@ -128,7 +152,25 @@ static int send_flow(struct follower *fo, const struct flow *f, bool force)
 
 	buf_reset(&fo->scratch);
 	err = fo->sink->encode_flow(&fo->scratch, f, fo->hub->node_name, fo->ctx);
-	return err ?: fo->sink->push(fo->ctx, fo->scratch.data, fo->scratch.len, force);
+	err = err ?: fo->sink->push(fo->ctx, fo->scratch.data, fo->scratch.len, force);
+	if (!err && f->time_ns < fo->mark_ns) {
+		/* Below a watermark already sent: the one promise a follower can break, so it
+		 * is never broken silently. */
+		fo->hub->late[fo->api]++;
+	}
+	return err;
+}
+
+/* until has passed: the stream is complete. */
+static void end_live(struct follower *fo)
+{
+	flow_bus_unsubscribe(fo->hub->bus, fo->sub);
+	fo->sub = NULL;
+	fo->live = false;
+	if (fo->have_timer)
+		uv_timer_stop(&fo->timer);
+	if (fo->sink->end)
+		fo->sink->end(fo->ctx);
 }
 
 static void on_flow(const struct flow *f, void *arg)
@@ -136,11 +178,7 @@ static void on_flow(const struct flow *f, void *arg)
 	struct follower *fo = arg;
 
 	if (fo->req.until_ns && f->time_ns > fo->req.until_ns) {
-		flow_bus_unsubscribe(fo->hub->bus, fo->sub);
-		fo->sub = NULL;
-		fo->live = false;
-		if (fo->sink->end)
-			fo->sink->end(fo->ctx);
+		end_live(fo);
 		return;
 	}
 	if (!wanted(fo, f))
@@ -219,12 +257,187 @@ static int replay(struct follower *fo)
 		r.ring = sorted;
 	}
 	/* Events of one flow come from several CPUs' rings: arrival is almost, not quite, time
-	 * order. A client reading times sees them in order. */
-	qsort(r.ring, n, sizeof(*r.ring), by_time);
+	 * order. A client reading times sees them in order; one that orders by watermarks (a
+	 * relay) gets publication order, in which any uuid is a point to resume from. */
+	if (!fo->in_order)
+		qsort(r.ring, n, sizeof(*r.ring), by_time);
 	for (i = 0; i < n && !err; i++)
 		err = send_flow(fo, r.ring[i], true);
 	free(r.ring);
 	return err;
+}
+
+/* ---- resume ------------------------------------------------------------------------------- */
+
+struct resume {
+	struct follower *fo;
+	uint64_t after; /* send the events numbered after this */
+	bool all;	/* every event held */
+	int err;
+};
+
+static int resume_one(const struct flow *f, void *arg)
+{
+	struct resume *r = arg;
+	uint64_t seq;
+
+	if (!r->all && (flow_uuid_seq(f->uuid, &seq) || seq <= r->after))
+		return 0;
+	if (!wanted(r->fo, f))
+		return 0;
+	r->err = send_flow(r->fo, f, true);
+	return r->err;
+}
+
+static int send_gap(struct follower *fo, int source, uint64_t lost)
+{
+	int err;
+
+	buf_reset(&fo->scratch);
+	err = fo->sink->encode_gap(&fo->scratch, source, lost, fo->hub->node_name, clock_wall_ns(),
+				   fo->ctx);
+	return err ?: fo->sink->push(fo->ctx, fo->scratch.data, fo->scratch.len, true);
+}
+
+/* Where the resume point is in the log: r set for the replay; gap and source say what to
+ * tell first (gap 0: nothing). -EINVAL when the point is of this run but not published yet. */
+static int resume_point(const struct follower_hub *h, const uint8_t uuid[16], struct resume *r,
+			uint64_t *gap, int *source, struct errmsg *e)
+{
+	const struct flow *oldest = event_log_oldest(h->events);
+	const struct flow *newest = event_log_newest(h->events);
+	uint64_t after, first = 0, last = 0;
+
+	*gap = 0;
+	if (flow_uuid_seq(uuid, &after))
+		return errmsg_set(e, -EINVAL, "resume_after is not a uuid of a flow event");
+	if (oldest && (flow_uuid_seq(oldest->uuid, &first) || flow_uuid_seq(newest->uuid, &last)))
+		oldest = NULL; /* not a collector's log: nothing is of the same run */
+	if (!oldest || !flow_uuid_same_session(newest->uuid, uuid)) {
+		/* Published by an earlier run: its events after the point are gone with it. */
+		r->all = true;
+		*source = FOLLOWER_LOST_RESTARTED;
+		*gap = first ? first - 1 : 0;
+		return 0;
+	}
+	if (after > last)
+		return errmsg_set(e, -EINVAL,
+				  "resume_after names an event this server has not published (its "
+				  "newest is number %llu, the uuid says %llu)",
+				  (unsigned long long)last, (unsigned long long)after);
+	r->after = after;
+	*source = FOLLOWER_LOST_OVERWRITTEN;
+	*gap = first > after + 1 ? first - after - 1 : 0;
+	return 0;
+}
+
+/* The replay of a resumed stream: what it missed, then every matching event after the point,
+ * in publication order. */
+static int resume(struct follower *fo, struct errmsg *e)
+{
+	struct resume r = {.fo = fo};
+	int source = FOLLOWER_LOST_OVERWRITTEN, err;
+	uint64_t gap;
+
+	err = resume_point(fo->hub, fo->req.resume_uuid, &r, &gap, &source, e);
+	if (err)
+		return err;
+	if (source == FOLLOWER_LOST_RESTARTED || gap) {
+		err = send_gap(fo, source, gap);
+		if (err)
+			return errmsg_set(e, err, "out of memory");
+	}
+	event_log_foreach(fo->hub->events, resume_one, &r);
+	return r.err ? errmsg_set(e, r.err, "out of memory") : 0;
+}
+
+/* ---- watermarks ---------------------------------------------------------------------------- */
+
+/* Queues a watermark (force: after the replay; heartbeats wait while the client is behind).
+ * The hub may publish first: that goes out before the watermark, which only speaks of later
+ * events. A watermark past until ends the stream: no later event can be in the window. */
+static int send_mark(struct follower *fo, bool force)
+{
+	struct follower_hub *h = fo->hub;
+	uint64_t w = h->marks.watermark(h->marks.ctx);
+	int err;
+
+	if (!force && !fo->live)
+		return 0; /* publishing ended the stream (until passed) */
+	if (w < fo->mark_ns)
+		w = fo->mark_ns; /* the clock was set back: never a watermark below the last */
+	buf_reset(&fo->scratch);
+	err = fo->sink->encode_mark(&fo->scratch, h->node_name, w, fo->ctx);
+	err = err ?: fo->sink->push(fo->ctx, fo->scratch.data, fo->scratch.len, force);
+	if (!err)
+		fo->mark_ns = w;
+	if (fo->live && fo->req.until_ns && fo->mark_ns > fo->req.until_ns)
+		end_live(fo);
+	return err == -ENOBUFS ? 0 : err;
+}
+
+static void on_heartbeat(uv_timer_t *t)
+{
+	struct follower *fo = t->data;
+
+	follower_poke(fo);
+	if (fo->live && !fo->sink->full(fo->ctx))
+		send_mark(fo, false);
+}
+
+static void on_timer_closed(uv_handle_t *t)
+{
+	free(t->data);
+}
+
+/* What the request asks that the hub or the API cannot do. */
+static int check_request(const struct follower_hub *h, const struct follower_req *req,
+			 const struct follower_sink *sink, struct errmsg *e)
+{
+	if (req->since_ns && req->until_ns && req->until_ns < req->since_ns)
+		return errmsg_set(e, -EINVAL, "until is before since");
+	if (req->heartbeat_ms && (!h->have_marks || !sink->encode_mark))
+		return errmsg_set(e, -EINVAL, "heartbeat_ms is not served here");
+	if (!req->resume)
+		return 0;
+	if (req->replay != FOLLOWER_REPLAY_NONE || req->per_flow)
+		return errmsg_set(e, -EINVAL,
+				  "resume_after cannot be combined with number, first or per_flow");
+	if (!h->events || !sink->encode_gap)
+		return errmsg_set(e, -EINVAL, "resume_after is not served here");
+	return 0;
+}
+
+/* The replay, then (following) the subscription, then the first watermark. */
+static int start_stream(struct follower *fo, struct errmsg *e)
+{
+	const struct follower_req *req = &fo->req;
+	struct follower_hub *h = fo->hub;
+	int err;
+
+	err = req->resume ? resume(fo, e) : replay(fo);
+	if (err)
+		return req->resume ? err : errmsg_set(e, err, "out of memory");
+	if (req->follow && (!req->until_ns || req->until_ns >= clock_wall_ns())) {
+		fo->sub = flow_bus_subscribe(h->bus, on_flow, fo);
+		if (!fo->sub)
+			return errmsg_set(e, -ENOMEM, "out of memory");
+		fo->live = true;
+	}
+	if (!req->heartbeat_ms)
+		return 0;
+	if (fo->live) {
+		uint64_t ms = req->heartbeat_ms < FOLLOWER_HEARTBEAT_MIN_MS
+				      ? FOLLOWER_HEARTBEAT_MIN_MS
+				      : req->heartbeat_ms;
+
+		uv_timer_init(h->marks.loop, &fo->timer);
+		fo->timer.data = fo;
+		fo->have_timer = true;
+		uv_timer_start(&fo->timer, on_heartbeat, ms, ms);
+	}
+	err = send_mark(fo, true);
+	return err ? errmsg_set(e, err, "out of memory") : 0;
 }
 
 int follower_start(struct follower **out, struct follower_hub *h, enum follower_api api,
@@ -235,9 +448,10 @@ int follower_start(struct follower **out, struct follower_hub *h, enum follower_
 	int err;
 
 	*out = NULL;
-	if (req->since_ns && req->until_ns && req->until_ns < req->since_ns) {
+	err = check_request(h, req, sink, e);
+	if (err) {
 		flow_filter_set_free(req->filters);
-		return errmsg_set(e, -EINVAL, "until is before since");
+		return err;
 	}
 	fo = calloc(1, sizeof(*fo));
 	if (!fo) {
@@ -249,19 +463,15 @@ int follower_start(struct follower **out, struct follower_hub *h, enum follower_
 	fo->req = *req;
 	fo->sink = sink;
 	fo->ctx = ctx;
+	fo->in_order = req->heartbeat_ms || req->resume;
 	snprintf(fo->name, sizeof(fo->name), "%s-%llu", api_names[api],
 		 (unsigned long long)++h->next_id[api]);
 	list_add_tail(&h->followers, &fo->node);
 	h->n_followers++;
-	err = replay(fo);
-	if (!err && req->follow && (!req->until_ns || req->until_ns >= clock_wall_ns())) {
-		fo->sub = flow_bus_subscribe(h->bus, on_flow, fo);
-		err = fo->sub ? 0 : -ENOMEM;
-		fo->live = fo->sub != NULL;
-	}
+	err = start_stream(fo, e);
 	if (err) {
 		follower_stop(fo);
-		return errmsg_set(e, err, "out of memory");
+		return err;
 	}
 	*out = fo;
 	return 0;
@@ -282,5 +492,8 @@ void follower_stop(struct follower *fo)
 	fo->hub->n_followers--;
 	flow_filter_set_free(fo->req.filters);
 	buf_free(&fo->scratch);
-	free(fo);
+	if (fo->have_timer)
+		uv_close((uv_handle_t *)&fo->timer, on_timer_closed);
+	else
+		free(fo);
 }

@@ -5,9 +5,11 @@
 #include <string.h>
 
 #include "flowscope/base/clock.h"
+#include "flowscope/base/grpc_frame.h"
 #include "flowscope/base/version.h"
 #include "flowscope/encode/flow_pb.h"
 #include "flowscope/enrich/identities.h"
+#include "flowscope/pipeline/flow_view.h"
 #include "flowscope/serve/observer.h"
 #include "health.pb-c.h"
 #include "observer.pb-c.h"
@@ -39,6 +41,27 @@ static int encode_lost(struct buf *out, uint64_t lost, const char *node, uint64_
 	return flow_pb_lost_frame(out, FOLLOWER_LOST_SOURCE, lost, node, now);
 }
 
+static int encode_gap(struct buf *out, int source, uint64_t lost, const char *node,
+		      uint64_t time_ns, void *ctx)
+{
+	(void)ctx;
+	return flow_pb_lost_frame(out, source, lost, node, time_ns);
+}
+
+/* A watermark: no response type, only the node and the time (Hubble's printer skips it). */
+static int encode_mark(struct buf *out, const char *node, uint64_t time_ns, void *ctx)
+{
+	Observer__GetFlowsResponse resp = OBSERVER__GET_FLOWS_RESPONSE__INIT;
+	Google__Protobuf__Timestamp t = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+
+	(void)ctx;
+	t.seconds = (int64_t)(time_ns / NSEC_PER_SEC);
+	t.nanos = (int32_t)(time_ns % NSEC_PER_SEC);
+	resp.node_name = (char *)node;
+	resp.time = &t;
+	return grpc_frame_append(out, &resp.base);
+}
+
 static int push(void *ctx, const void *msg, size_t len, bool force)
 {
 	struct get_flows *g = ctx;
@@ -60,7 +83,13 @@ static void end(void *ctx)
 	grpc_call_finish(g->call, GRPC_OK, NULL);
 }
 
-static const struct follower_sink sink = {encode_flow, encode_lost, push, full, end};
+static const struct follower_sink sink = {.encode_flow = encode_flow,
+					  .encode_lost = encode_lost,
+					  .push = push,
+					  .full = full,
+					  .end = end,
+					  .encode_mark = encode_mark,
+					  .encode_gap = encode_gap};
 
 static void get_flows_free(void *arg)
 {
@@ -101,12 +130,24 @@ static int request(const Observer__GetFlowsRequest *req, struct follower_req *fr
 				  req->base.unknown_fields[0].tag);
 	if (req->first && req->follow)
 		return errmsg_set(e, -EINVAL, "first cannot be combined with follow");
+	if (req->resume_after[0]) {
+		if (req->number || req->first)
+			return errmsg_set(e, -EINVAL,
+					  "resume_after cannot be combined with number or first");
+		if (flow_uuid_parse(req->resume_after, fr->resume_uuid))
+			return errmsg_set(e, -EINVAL, "resume_after '%.40s' is not a uuid",
+					  req->resume_after);
+		fr->resume = true;
+	}
+	fr->heartbeat_ms = req->heartbeat_ms;
 	fr->per_flow = req->per_flow;
 	fr->since_ns = ts_ns(req->since);
 	fr->until_ns = ts_ns(req->until);
 	fr->follow = req->follow;
 	fr->number = req->number;
-	if (req->first && req->number)
+	if (fr->resume)
+		fr->replay = FOLLOWER_REPLAY_NONE; /* the events after the resume point instead */
+	else if (req->first && req->number)
 		fr->replay = FOLLOWER_REPLAY_FIRST;
 	else if (req->number)
 		fr->replay = FOLLOWER_REPLAY_LAST;
@@ -182,6 +223,58 @@ static bool unpacks(struct grpc_call *call, const ProtobufCMessageDescriptor *d,
 	return true;
 }
 
+/* What ServerStatus and GetNodes count: flow events, what GetFlows replays (Hubble counts the
+ * flows of its ring); the store's flows when there is no event log. */
+struct counts {
+	uint64_t num, max, seen;
+	double rate;
+};
+
+/* Hubble's flows_rate: events a second over the last minute (the uptime when shorter; what the
+ * log holds when it holds less than a minute). The log is in publication order, which is time
+ * order within the collector's reordering bound: the minute's start is found by bisection. */
+static double events_rate(const struct event_log *l, uint64_t held, uint64_t now, uint64_t up)
+{
+	const struct flow *oldest = event_log_oldest(l);
+	uint64_t win = 60 * NSEC_PER_SEC, lo = 0, hi = held, mid;
+	struct event_log_stats ls;
+
+	if (!oldest || !up)
+		return 0;
+	win = up < win ? up : win;
+	event_log_get_stats(l, &ls);
+	if (ls.overwritten && oldest->time_ns > now - win) {
+		win = now > oldest->time_ns ? now - oldest->time_ns : 1;
+		return (double)held / ((double)win / 1e9);
+	}
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (event_log_at(l, mid)->time_ns < now - win)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (double)(held - lo) / ((double)win / 1e9);
+}
+
+static void count(const struct observer *o, const struct status *st, struct counts *c)
+{
+	struct event_log_stats ls;
+
+	if (!o->events) {
+		c->num = st->store.stored;
+		c->max = st->store_capacity;
+		c->seen = st->store.seen;
+		c->rate = st->uptime_ns ? (double)c->seen / ((double)st->uptime_ns / 1e9) : 0;
+		return;
+	}
+	event_log_get_stats(o->events, &ls);
+	c->num = ls.held;
+	c->max = event_log_capacity(o->events);
+	c->seen = ls.appended;
+	c->rate = events_rate(o->events, ls.held, st->now_ns, st->uptime_ns);
+}
+
 static void server_status(struct grpc_call *call, struct observer *o, const uint8_t *msg,
 			  size_t len)
 {
@@ -189,41 +282,50 @@ static void server_status(struct grpc_call *call, struct observer *o, const uint
 	Google__Protobuf__UInt32Value connected = GOOGLE__PROTOBUF__UINT32_VALUE__INIT;
 	Google__Protobuf__UInt32Value unavailable = GOOGLE__PROTOBUF__UINT32_VALUE__INIT;
 	struct status st;
+	struct counts c;
 
 	if (!unpacks(call, &observer__server_status_request__descriptor, msg, len))
 		return;
 	status_collect(o->status, &st);
-	resp.num_flows = st.store.stored;
-	resp.max_flows = st.store_capacity;
-	resp.seen_flows = st.store.seen;
+	count(o, &st, &c);
+	resp.num_flows = c.num;
+	resp.max_flows = c.max;
+	resp.seen_flows = c.seen;
 	resp.uptime_ns = st.uptime_ns;
 	connected.value = 1;
 	resp.num_connected_nodes = &connected;
 	resp.num_unavailable_nodes = &unavailable;
 	resp.version = (char *)"flowscope " FLOWSCOPE_VERSION;
-	if (st.uptime_ns)
-		resp.flows_rate = (double)st.store.seen / ((double)st.uptime_ns / 1e9);
+	resp.flows_rate = c.rate;
 	grpc_call_send_msg(call, &resp.base);
 	grpc_call_finish(call, GRPC_OK, NULL);
 }
 
+/* This node as a relay lists it: connected, where it is reached (the advertised address) and
+ * how (TLS and the name its certificate has). */
 static void get_nodes(struct grpc_call *call, struct observer *o, const uint8_t *msg, size_t len)
 {
 	Observer__GetNodesResponse resp = OBSERVER__GET_NODES_RESPONSE__INIT;
 	Observer__Node node = OBSERVER__NODE__INIT, *nodes[1] = {&node};
+	Observer__TLS tls = OBSERVER__TLS__INIT;
 	struct status st;
+	struct counts c;
 
 	if (!unpacks(call, &observer__get_nodes_request__descriptor, msg, len))
 		return;
 	status_collect(o->status, &st);
+	count(o, &st, &c);
 	node.name = (char *)st.node_name;
 	node.version = (char *)"flowscope " FLOWSCOPE_VERSION;
-	node.address = (char *)"";
+	node.address = (char *)(o->address ? o->address : "");
 	node.state = RELAY__NODE_STATE__NODE_CONNECTED;
+	tls.enabled = o->tls_server_name != NULL;
+	tls.server_name = (char *)(o->tls_server_name ? o->tls_server_name : "");
+	node.tls = &tls;
 	node.uptime_ns = st.uptime_ns;
-	node.num_flows = st.store.stored;
-	node.max_flows = st.store_capacity;
-	node.seen_flows = st.store.seen;
+	node.num_flows = c.num;
+	node.max_flows = c.max;
+	node.seen_flows = c.seen;
 	resp.n_nodes = 1;
 	resp.nodes = nodes;
 	grpc_call_send_msg(call, &resp.base);
@@ -461,6 +563,14 @@ static void health_check(struct grpc_call *call, struct observer *o, const uint8
 	grpc__health__v1__health_check_request__free_unpacked(req, NULL);
 }
 
+static void peer_notify(struct grpc_call *call, struct observer *o, const uint8_t *msg, size_t len)
+{
+	if (o->peers)
+		peers_notify(o->peers, call, msg, len);
+	else
+		grpc_call_finish(call, GRPC_UNIMPLEMENTED, "this server keeps no peer list");
+}
+
 static void dispatch(struct grpc_call *call, const char *path, const uint8_t *msg, size_t len,
 		     void *ctx)
 {
@@ -476,6 +586,7 @@ static void dispatch(struct grpc_call *call, const char *path, const uint8_t *ms
 		{"/observer.Observer/GetAgentEvents", get_agent_events},
 		{"/observer.Observer/GetDebugEvents", get_debug_events},
 		{"/grpc.health.v1.Health/Check", health_check},
+		{"/peer.Peer/Notify", peer_notify},
 	};
 	char m[200];
 	size_t i;

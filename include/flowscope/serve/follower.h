@@ -8,7 +8,15 @@
  * - the client's queue is bounded (the API's own): a flow that does not fit is lost, counted for
  *   the client, its API and /metrics, and told to the client in a lost-events notice, at most
  *   one a second, that skips the filters and does not count toward N.
- * The API supplies the encoding and the queue (struct follower_sink). */
+ * The API supplies the encoding and the queue (struct follower_sink).
+ * For a relay, two more (GetFlowsRequest.heartbeat_ms and resume_after):
+ * - watermarks: while following, every heartbeat_ms and once right after the replay, a time W
+ *   such that every later flow event of the stream has a time >= W (see struct follower_marks
+ *   for how a hub knows it, and follower_hub_stats.late for what it cannot know);
+ * - resume: the replay is every event published after the one a client names by uuid, then
+ *   live ones; what the event log no longer holds is told first (follower_req.resume).
+ * Such streams are in publication order throughout, replay included, so that every uuid they
+ * carry is an exact point to resume from: no event twice, none skipped. */
 #ifndef FLOWSCOPE_SERVE_FOLLOWER_H
 #define FLOWSCOPE_SERVE_FOLLOWER_H
 
@@ -16,15 +24,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "flowscope/base/buf.h"
 #include "flowscope/base/errmsg.h"
 #include "flowscope/filter/flow_filter.h"
+#include "flowscope/pipeline/collector.h"
 #include "flowscope/pipeline/event_log.h"
 #include "flowscope/pipeline/flow_bus.h"
 #include "flowscope/pipeline/flow_store.h"
 
 /* Hubble's LostEventSource for flows dropped on the way to one client. */
 #define FOLLOWER_LOST_SOURCE 2 /* OBSERVER_EVENTS_QUEUE */
+/* ... for the events a resume point is past that the event log no longer holds. */
+#define FOLLOWER_LOST_OVERWRITTEN 3 /* HUBBLE_RING_BUFFER */
+/* ... for a resume point of another run of the collector (flowd restarted since): the earlier
+ * run's events after it are unknown; the count is of this run's events no longer held. */
+#define FOLLOWER_LOST_RESTARTED 0 /* UNKNOWN_LOST_EVENT_SOURCE */
+
+/* Watermarks are sent at most this often. */
+#define FOLLOWER_HEARTBEAT_MIN_MS 50
 
 enum follower_api { FOLLOWER_GRPC, FOLLOWER_HTTP, FOLLOWER_APIS };
 
@@ -42,9 +61,34 @@ const struct filter_node *follower_hub_node(const struct follower_hub *h);
 /* Every follower must have been stopped. */
 void follower_hub_free(struct follower_hub *h);
 
+/* What a hub's watermarks come from (without it, heartbeat_ms is refused). */
+struct follower_marks {
+	uv_loop_t *loop; /* runs the heartbeat timers */
+	/* A wall time W such that every flow event the bus publishes after this call returns has
+	 * a time >= W. It may publish first (drain what is waiting): the follower is subscribed
+	 * by then, and what it publishes goes out before the watermark. */
+	uint64_t (*watermark)(void *ctx);
+	void *ctx;
+};
+void follower_hub_set_marks(struct follower_hub *h, const struct follower_marks *m);
+
+/* How far a collector's events may be published out of time order once every record already
+ * in the rings is published: the time from a probe's clock read to its record's commit (the
+ * program's run, microseconds), and steps of the boot-to-wall offset between syncs. */
+#define FOLLOWER_REORDER_NS (20ULL * 1000000)
+/* The watermark of a collector fed by the probes' rings (flowd's): boot_ns is the boot clock
+ * read before every record already in the rings was handed to the collector; W is its wall
+ * time, by the collector's clock, less FOLLOWER_REORDER_NS. What this cannot cover - a start
+ * the sweep adopts because the ring was full or the store had evicted the flow (told with the
+ * flow's first packet time), the wall clock set back by more than the bound - is sent with its
+ * own time and counted late. */
+uint64_t follower_collector_mark(const struct collector *c, uint64_t boot_ns);
+
 struct follower_hub_stats {
 	uint64_t followers;	      /* following now */
 	uint64_t lost[FOLLOWER_APIS]; /* flows followers could not take, since start */
+	/* Flow events sent below a watermark the stream had already been sent. */
+	uint64_t late[FOLLOWER_APIS];
 };
 
 void follower_hub_get_stats(const struct follower_hub *h, struct follower_hub_stats *st);
@@ -66,6 +110,19 @@ struct follower_req {
 	bool per_flow; /* replay the store's flows in their latest state, not the events */
 	uint64_t since_ns, until_ns;	 /* wall clock; 0: unbounded */
 	struct flow_filter_set *filters; /* NULL: every flow; taken over by follower_start() */
+	/* Watermarks every heartbeat_ms while following (raised to FOLLOWER_HEARTBEAT_MIN_MS),
+	 * one after the replay; with until, the stream ends once a watermark passes it. 0: none. */
+	uint32_t heartbeat_ms;
+	/* Instead of a replay (replay must be NONE, not per_flow): the events published after the
+	 * one with this uuid, in publication order. Same run of the collector: first, when the
+	 * log no longer holds all of them, a lost notice (FOLLOWER_LOST_OVERWRITTEN) with the
+	 * exact number of events missing (counted before filters: which would have matched is
+	 * unknown). Another run (no event held has its session): a notice
+	 * (FOLLOWER_LOST_RESTARTED) counting this run's events no longer held, then every event
+	 * held. A uuid of this run not published yet is -EINVAL. The event log must be one
+	 * collector's (its uuids numbered without gaps), as flowd's is. */
+	bool resume;
+	uint8_t resume_uuid[16];
 };
 
 /* What the follower's API does with what the follower produces. ctx is the API's. */
@@ -81,13 +138,18 @@ struct follower_sink {
 	bool (*full)(void *ctx);
 	/* until has passed: the stream is complete. May be NULL. */
 	void (*end)(void *ctx);
+	/* Optional; without them heartbeat_ms and resume are refused (-EINVAL). A watermark: */
+	int (*encode_mark)(struct buf *out, const char *node_name, uint64_t time_ns, void *ctx);
+	/* A lost notice of source (FOLLOWER_LOST_*) and time: */
+	int (*encode_gap)(struct buf *out, int source, uint64_t lost, const char *node_name,
+			  uint64_t time_ns, void *ctx);
 };
 
 struct follower;
 
 /* Replays what req selects into the sink and, with follow, goes on with live flows. Returns 0
- * with *out set, or -EINVAL (until before since) or -ENOMEM with e set; req->filters is the
- * follower's (or freed) in any case. */
+ * with *out set, or -EINVAL (until before since, a request the hub or sink cannot serve, a bad
+ * resume point) or -ENOMEM with e set; req->filters is the follower's (or freed) in any case. */
 int follower_start(struct follower **out, struct follower_hub *h, enum follower_api api,
 		   const struct follower_req *req, const struct follower_sink *sink, void *ctx,
 		   struct errmsg *e);
@@ -96,7 +158,8 @@ int follower_start(struct follower **out, struct follower_hub *h, enum follower_
 bool follower_live(const struct follower *f);
 /* The client's queue has room again, or a second went by: sends a pending lost notice. */
 void follower_poke(struct follower *f);
-/* Unsubscribes and frees; NULL is ignored. */
+/* Unsubscribes and frees (a follower with heartbeats once its timer closed: the loop must
+ * run); NULL is ignored. */
 void follower_stop(struct follower *f);
 
 #endif /* FLOWSCOPE_SERVE_FOLLOWER_H */

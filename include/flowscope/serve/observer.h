@@ -1,16 +1,20 @@
 /* Hubble's observer.Observer service (GetFlows, GetAgentEvents, ServerStatus, GetNodes,
  * GetNamespaces; GetDebugEvents is UNIMPLEMENTED: there are no datapath debug events) and the
- * standard grpc.health.v1.Health, behind the gRPC server: GetFlows is a follower, GetAgentEvents
- * replays and follows the agent event log, the others read the status snapshot. Hubble's semantics:
+ * standard grpc.health.v1.Health, and peer.Peer/Notify when given peers, behind the gRPC server:
+ * GetFlows is a follower, GetAgentEvents replays and follows the agent event log, the others
+ * read the status snapshot. ServerStatus and GetNodes count flow events (the event log: what
+ * GetFlows replays), as Hubble counts its ring's flows. Hubble's semantics:
  * first with follow is INVALID_ARGUMENT; number N replays the newest N (with first the oldest N);
  * follow alone replays nothing unless since asks; neither number nor follow means everything
- * stored. */
+ * stored. Flowscope's own, for a relay: heartbeat_ms and resume_after (see serve/follower.h);
+ * resume_after with number or first is INVALID_ARGUMENT. */
 #ifndef FLOWSCOPE_SERVE_OBSERVER_H
 #define FLOWSCOPE_SERVE_OBSERVER_H
 
 #include "flowscope/pipeline/agent_events.h"
 #include "flowscope/serve/follower.h"
 #include "flowscope/serve/grpc_server.h"
+#include "flowscope/serve/peers.h"
 #include "flowscope/serve/status.h"
 
 /* What the service answers from. */
@@ -19,6 +23,10 @@ struct observer {
 	const struct status_src *status;
 	struct agent_events *agent_events; /* GetAgentEvents (NULL: UNAVAILABLE) */
 	const char *node_name;
+	const struct event_log *events; /* counted by ServerStatus, GetNodes (NULL: the store) */
+	const char *address;		/* advertised, for GetNodes (NULL: "") */
+	const char *tls_server_name;	/* the server's TLS name (NULL: plaintext) */
+	struct peers *peers;		/* peer.Peer/Notify (NULL: UNIMPLEMENTED) */
 };
 
 /* The service for grpc_server_start(); o must outlive the server. */
