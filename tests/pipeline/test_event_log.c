@@ -1,6 +1,6 @@
 /* Unit tests of the flow event log (collector/pipeline/event_log.c) and of Hubble's view of an
  * event (collector/pipeline/flow_view.c): ring order and overwrite, event types, observation
- * points, uuids. */
+ * points, uuids (their text, their event number and session). */
 #include <check.h>
 #include <errno.h>
 #include <string.h>
@@ -90,6 +90,50 @@ START_TEST(test_uuid_text_round_trip)
 }
 END_TEST
 
+START_TEST(test_ring_by_position)
+{
+	struct event_log *l = event_log_new(4);
+	uint64_t i;
+
+	ck_assert_ptr_null(event_log_oldest(l));
+	ck_assert_ptr_null(event_log_newest(l));
+	ck_assert_ptr_null(event_log_at(l, 0));
+	event_log_append(l)->seq = 1;
+	ck_assert_ptr_eq(event_log_oldest(l), event_log_newest(l));
+	for (i = 2; i <= 6; i++)
+		event_log_append(l)->seq = i;
+	ck_assert_uint_eq(event_log_oldest(l)->seq, 3);
+	ck_assert_uint_eq(event_log_newest(l)->seq, 6);
+	for (i = 0; i < 4; i++)
+		ck_assert_uint_eq(event_log_at(l, i)->seq, 3 + i);
+	ck_assert_ptr_null(event_log_at(l, 4));
+	event_log_free(l);
+}
+END_TEST
+
+/* The collector's uuids: session in the first 8 bytes, the event number in the last 62 bits. */
+START_TEST(test_uuid_number_and_session)
+{
+	uint8_t a[16], b[16];
+	uint64_t n;
+
+	ck_assert_int_eq(flow_uuid_parse("01234567-89ab-4def-8000-000000000100", a), 0);
+	ck_assert_int_eq(flow_uuid_seq(a, &n), 0);
+	ck_assert_uint_eq(n, 0x100);
+	ck_assert_int_eq(flow_uuid_parse("01234567-89ab-4def-bfff-ffffffffffff", b), 0);
+	ck_assert_int_eq(flow_uuid_seq(b, &n), 0);
+	ck_assert_uint_eq(n, FLOW_UUID_SEQ_MAX);
+	ck_assert(flow_uuid_same_session(a, b));
+	b[3] ^= 1;
+	ck_assert(!flow_uuid_same_session(a, b));
+	/* Not the collector's form: another version, or another variant. */
+	ck_assert_int_eq(flow_uuid_parse("01234567-89ab-1def-8000-000000000100", b), 0);
+	ck_assert_int_eq(flow_uuid_seq(b, &n), -EINVAL);
+	ck_assert_int_eq(flow_uuid_parse("01234567-89ab-4def-c000-000000000100", b), 0);
+	ck_assert_int_eq(flow_uuid_seq(b, &n), -EINVAL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("event_log");
@@ -100,6 +144,8 @@ int main(void)
 	tcase_add_test(tc, test_ring_keeps_the_newest_in_order);
 	tcase_add_test(tc, test_event_types_as_hubble_has_them);
 	tcase_add_test(tc, test_uuid_text_round_trip);
+	tcase_add_test(tc, test_ring_by_position);
+	tcase_add_test(tc, test_uuid_number_and_session);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
