@@ -277,6 +277,37 @@ static void on_node_state(int state, const char *node, const char *message, void
 	agent_events_post(d->agent, AGENT_EVENT_UNKNOWN, "node-state",
 			  "{\"node\":\"%s\",\"state\":\"%s\"}", node,
 			  names[state >= 0 && state < 5 ? state : 0]);
+	follower_hub_node_status(d->followers, state, &node, 1, message);
+}
+
+/* A node's stream said it lost events: the followers are told, as Hubble's relay passes its
+ * agents' LostEvents on. */
+static void on_node_lost(const char *node, uint64_t lost, void *ctx)
+{
+	struct flowrelay *d = ctx;
+
+	(void)node;
+	follower_hub_lost(d->followers, 3 /* HUBBLE_RING_BUFFER */, lost);
+}
+
+/* A new follower is told which nodes answer and which do not, as Hubble's relay does. */
+static void greet(struct follower *fo, void *ctx)
+{
+	struct flowrelay *d = ctx;
+	static struct relay_node_info v[1024];
+	const char *up[1024], *down[1024];
+	size_t n = relay_nodes(d->relay, v, 1024), i, nu = 0, nd = 0;
+
+	for (i = 0; i < n && i < 1024; i++) {
+		if (v[i].state == 1) /* NODE_CONNECTED */
+			up[nu++] = v[i].name;
+		else
+			down[nd++] = v[i].name;
+	}
+	if (nu)
+		follower_node_status(fo, 1, up, nu, "");
+	if (nd)
+		follower_node_status(fo, 2 /* NODE_UNAVAILABLE */, down, nd, "");
 }
 
 static int start_pipeline(struct flowrelay *d)
@@ -314,6 +345,8 @@ static int start_pipeline(struct flowrelay *d)
 		return 1;
 	}
 	relay_set_node_cb(d->relay, on_node_state, d);
+	relay_set_lost_cb(d->relay, on_node_lost, d);
+	follower_hub_set_greeting(d->followers, greet, d);
 	return 0;
 }
 

@@ -614,6 +614,38 @@ int flow_pb_lost_frame(struct buf *out, int source, uint64_t count, const char *
 	return grpc_frame_append(out, &pb.resp.base);
 }
 
+/* A GetFlowsResponse carrying a relay's node status (relay.NodeStatusEvent). */
+static int build_node_status(struct buf *out, bool json, int state, const char *const *names,
+			     size_t n, const char *message, const char *node_name, uint64_t time_ns)
+{
+	Observer__GetFlowsResponse resp = OBSERVER__GET_FLOWS_RESPONSE__INIT;
+	Relay__NodeStatusEvent ev = RELAY__NODE_STATUS_EVENT__INIT;
+	Google__Protobuf__Timestamp t;
+
+	set_ts(&t, time_ns);
+	ev.state_change = (Relay__NodeState)state;
+	ev.node_names = (char **)names;
+	ev.n_node_names = n;
+	ev.message = (char *)(message ? message : "");
+	resp.response_types_case = OBSERVER__GET_FLOWS_RESPONSE__RESPONSE_TYPES_NODE_STATUS;
+	resp.node_status = &ev;
+	resp.node_name = (char *)(node_name ? node_name : "");
+	resp.time = &t;
+	return json ? append_json_line(out, &resp.base) : grpc_frame_append(out, &resp.base);
+}
+
+int flow_pb_node_status_frame(struct buf *out, int state, const char *const *names, size_t n,
+			      const char *message, const char *node_name, uint64_t time_ns)
+{
+	return build_node_status(out, false, state, names, n, message, node_name, time_ns);
+}
+
+int flow_pb_node_status_json_line(struct buf *out, int state, const char *const *names, size_t n,
+				  const char *message, const char *node_name, uint64_t time_ns)
+{
+	return build_node_status(out, true, state, names, n, message, node_name, time_ns);
+}
+
 /* ---- field masks ------------------------------------------------------------------------ */
 
 /* A mask over one message type: per field, clear it, keep it whole, or keep what the child mask

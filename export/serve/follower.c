@@ -21,6 +21,8 @@ struct follower_hub {
 	uint64_t next_id[FOLLOWER_APIS];
 	struct follower_marks marks;
 	bool have_marks;
+	void (*greet)(struct follower *fo, void *ctx);
+	void *greet_ctx;
 };
 
 struct follower {
@@ -468,6 +470,8 @@ int follower_start(struct follower **out, struct follower_hub *h, enum follower_
 		 (unsigned long long)++h->next_id[api]);
 	list_add_tail(&h->followers, &fo->node);
 	h->n_followers++;
+	if (h->greet)
+		h->greet(fo, h->greet_ctx);
 	err = start_stream(fo, e);
 	if (err) {
 		follower_stop(fo);
@@ -475,6 +479,54 @@ int follower_start(struct follower **out, struct follower_hub *h, enum follower_
 	}
 	*out = fo;
 	return 0;
+}
+
+void follower_node_status(struct follower *fo, int state, const char *const *names, size_t n,
+			  const char *message)
+{
+	if (!fo->sink->encode_status)
+		return;
+	buf_reset(&fo->scratch);
+	if (!fo->sink->encode_status(&fo->scratch, state, names, n, message, fo->hub->node_name,
+				     clock_wall_ns(), fo->ctx))
+		fo->sink->push(fo->ctx, fo->scratch.data, fo->scratch.len, true);
+}
+
+void follower_hub_node_status(struct follower_hub *h, int state, const char *const *names, size_t n,
+			      const char *message)
+{
+	struct follower *fo, *tmp;
+
+	list_for_each_safe(fo, tmp, &h->followers, struct follower, node) if (fo->live)
+		follower_node_status(fo, state, names, n, message);
+}
+
+void follower_hub_lost(struct follower_hub *h, int source, uint64_t lost)
+{
+	struct follower *fo, *tmp;
+	uint64_t now = clock_wall_ns();
+
+	list_for_each_safe(fo, tmp, &h->followers, struct follower, node)
+	{
+		int err;
+
+		if (!fo->live)
+			continue;
+		buf_reset(&fo->scratch);
+		err = fo->sink->encode_gap ? fo->sink->encode_gap(&fo->scratch, source, lost,
+								  h->node_name, now, fo->ctx)
+					   : fo->sink->encode_lost(&fo->scratch, lost, h->node_name,
+								   now, fo->ctx);
+		if (!err)
+			fo->sink->push(fo->ctx, fo->scratch.data, fo->scratch.len, true);
+	}
+}
+
+void follower_hub_set_greeting(struct follower_hub *h,
+			       void (*greet)(struct follower *fo, void *ctx), void *ctx)
+{
+	h->greet = greet;
+	h->greet_ctx = ctx;
 }
 
 bool follower_live(const struct follower *fo)

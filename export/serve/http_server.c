@@ -190,8 +190,26 @@ static void stream_end(void *ctx)
 	stream_wake(st);
 }
 
-static const struct follower_sink stream_sink = {encode_flow, encode_lost, stream_push, stream_full,
-						 stream_end};
+/* A relay's node status notice: a JSON line, or an SSE event "node". */
+static int encode_status(struct buf *out, int state, const char *const *names, size_t n,
+			 const char *message, const char *node, uint64_t now, void *ctx)
+{
+	const struct framing *fr = ctx;
+	int err;
+
+	if (fr->pb)
+		return flow_pb_node_status_frame(out, state, names, n, message, node, now);
+	err = fr->sse ? buf_puts(out, "event: node\ndata: ") : 0;
+	err = err ?: flow_pb_node_status_json_line(out, state, names, n, message, node, now);
+	return err ?: (fr->sse ? buf_puts(out, "\n") : 0);
+}
+
+static const struct follower_sink stream_sink = {.encode_flow = encode_flow,
+						 .encode_lost = encode_lost,
+						 .push = stream_push,
+						 .full = stream_full,
+						 .end = stream_end,
+						 .encode_status = encode_status};
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {

@@ -83,13 +83,21 @@ static void end(void *ctx)
 	grpc_call_finish(g->call, GRPC_OK, NULL);
 }
 
+static int encode_status(struct buf *out, int state, const char *const *names, size_t n,
+			 const char *message, const char *node, uint64_t now, void *ctx)
+{
+	(void)ctx;
+	return flow_pb_node_status_frame(out, state, names, n, message, node, now);
+}
+
 static const struct follower_sink sink = {.encode_flow = encode_flow,
 					  .encode_lost = encode_lost,
 					  .push = push,
 					  .full = full,
 					  .end = end,
 					  .encode_mark = encode_mark,
-					  .encode_gap = encode_gap};
+					  .encode_gap = encode_gap,
+					  .encode_status = encode_status};
 
 static void get_flows_free(void *arg)
 {

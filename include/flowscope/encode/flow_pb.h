@@ -29,6 +29,13 @@ int flow_pb_lost_json_line(struct buf *out, int source, uint64_t count, const ch
 int flow_pb_lost_frame(struct buf *out, int source, uint64_t count, const char *node_name,
 		       uint64_t time_ns);
 
+/* The same two for a GetFlowsResponse carrying a relay's NodeStatusEvent: state
+ * (relay.NodeState), the nodes it is about and why. */
+int flow_pb_node_status_frame(struct buf *out, int state, const char *const *names, size_t n,
+			      const char *message, const char *node_name, uint64_t time_ns);
+int flow_pb_node_status_json_line(struct buf *out, int state, const char *const *names, size_t n,
+				  const char *message, const char *node_name, uint64_t time_ns);
+
 /* A field mask: the fields of flow.Flow to keep, by proto name as the JSON has them, nested
  * with dots as in google.protobuf.FieldMask ("time,verdict,IP.source,l4,source.identity";
  * spaces around names are ignored; an unknown or empty name is -EINVAL with e set). NULL or ""

@@ -143,9 +143,27 @@ struct follower_sink {
 	/* A lost notice of source (FOLLOWER_LOST_*) and time: */
 	int (*encode_gap)(struct buf *out, int source, uint64_t lost, const char *node_name,
 			  uint64_t time_ns, void *ctx);
+	/* Optional (a relay's streams): a node status notice (relay.NodeState state). */
+	int (*encode_status)(struct buf *out, int state, const char *const *names, size_t n,
+			     const char *message, const char *node_name, uint64_t time_ns,
+			     void *ctx);
 };
 
 struct follower;
+
+/* Node status notices (a relay's): every live follower whose sink encodes them gets this one
+ * (past its queue's limit: notices, like lost notices, always fit). */
+void follower_hub_node_status(struct follower_hub *h, int state, const char *const *names, size_t n,
+			      const char *message);
+/* Events lost before they reached this server (a relay: an agent told it lost them), told to
+ * every live follower as a lost notice of that source. */
+void follower_hub_lost(struct follower_hub *h, int source, uint64_t lost);
+/* What a follower is told first, before its replay (the relay: which nodes answer): greet runs
+ * for each new follower and may call follower_node_status(). */
+void follower_hub_set_greeting(struct follower_hub *h,
+			       void (*greet)(struct follower *fo, void *ctx), void *ctx);
+void follower_node_status(struct follower *fo, int state, const char *const *names, size_t n,
+			  const char *message);
 
 /* Replays what req selects into the sink and, with follow, goes on with live flows. Returns 0
  * with *out set, or -EINVAL (until before since, a request the hub or sink cannot serve, a bad
