@@ -51,6 +51,12 @@ struct grpc_client {
 	bool delivered;
 	int watch_fd;	 /* -1, or an fd whose error or hang-up ends a call */
 	int deadline_ms; /* of each call, 0: none */
+	/* What the transport said when it failed ("" if nothing more than errno), and the first
+	 * bytes the server sent, to tell what it is when it is not an HTTP/2 server. */
+	char io_err[256];
+	uint8_t first[8];
+	size_t n_first;
+	bool got_frame; /* nghttp2 took at least one frame of the server's */
 };
 
 static ssize_t on_send(nghttp2_session *s, const uint8_t *d, size_t n, int flags, void *u)
@@ -179,6 +185,31 @@ static ssize_t req_read(nghttp2_session *session, int32_t stream_id, uint8_t *bu
 	return (ssize_t)n;
 }
 
+/* A TLS read or write failed with SSL error code err: keeps what OpenSSL said (an alert such as
+ * "certificate required" when the server refused the client's certificate) for the call's
+ * error. */
+static int tls_io_error(struct grpc_client *c, int err)
+{
+	if (err == SSL_ERROR_SYSCALL && !ERR_peek_error()) {
+		if (!errno)
+			return -ECONNRESET;
+		snprintf(c->io_err, sizeof(c->io_err), "TLS: %s", strerror(errno));
+		return -errno;
+	}
+	snprintf(c->io_err, sizeof(c->io_err), "TLS: %s", tls_error_text());
+	return -EPROTO;
+}
+
+static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user)
+{
+	struct grpc_client *c = user;
+
+	(void)session;
+	(void)frame;
+	c->got_frame = true;
+	return 0;
+}
+
 static int net_write(struct grpc_client *c, const uint8_t *d, size_t n)
 {
 	while (n) {
@@ -195,7 +226,7 @@ static int net_write(struct grpc_client *c, const uint8_t *d, size_t n)
 					poll(&p, 1, 1000);
 					continue;
 				}
-				return -EIO;
+				return tls_io_error(c, e);
 			}
 			w = r;
 		} else {
@@ -248,7 +279,7 @@ static int session_read(struct grpc_client *c)
 					return 0;
 				if (e == SSL_ERROR_ZERO_RETURN)
 					return -ECONNRESET;
-				return -EIO;
+				return tls_io_error(c, e);
 			}
 			n = r;
 		} else {
@@ -258,9 +289,33 @@ static int session_read(struct grpc_client *c)
 			if (n == 0)
 				return -ECONNRESET;
 		}
+		if (c->n_first < sizeof(c->first)) {
+			size_t k = sizeof(c->first) - c->n_first;
+
+			k = k < (size_t)n ? k : (size_t)n;
+			memcpy(c->first + c->n_first, buf, k);
+			c->n_first += k;
+		}
 		if (nghttp2_session_mem_recv(c->session, buf, (size_t)n) < 0)
 			return -EPROTO;
 	}
+}
+
+/* Why the connection failed, when the server was not an HTTP/2 server at all: told by the
+ * first bytes it sent (or that it sent none). NULL when it spoke HTTP/2. */
+static const char *not_h2(const struct grpc_client *c)
+{
+	if (c->got_frame)
+		return NULL;
+	if (c->n_first >= 5 && !memcmp(c->first, "HTTP/", 5))
+		return "not a gRPC server: it answered HTTP/1";
+	if (!c->tls && c->n_first && (c->first[0] == 0x15 || c->first[0] == 0x16))
+		return "the server speaks TLS (use TLS: tls://ADDR or the --tls options)";
+	if (!c->n_first)
+		return c->tls ? "the server closed the connection before answering"
+			      : "the server closed the connection before answering (a TLS server? "
+				"use tls://ADDR or the --tls options)";
+	return "not a gRPC server: it did not answer HTTP/2";
 }
 
 static int64_t mono_ms(void)
@@ -451,6 +506,7 @@ int grpc_client_connect(struct grpc_client **out, const struct grpc_client_opts 
 	}
 	nghttp2_session_callbacks_set_send_callback(cbs, on_send);
 	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
 	r = nghttp2_session_client_new(&c->session, cbs, c);
@@ -624,6 +680,7 @@ int grpc_client_call_raw(struct grpc_client *c, const char *path, const char *co
 	c->http_status = 0;
 	c->closed = c->cancelled = false;
 	c->err.text[0] = '\0';
+	c->io_err[0] = '\0';
 	c->stream_id = nghttp2_submit_request(c->session, NULL, hdrs,
 					      sizeof(hdrs) / sizeof(hdrs[0]) - !c->deadline_ms,
 					      &prd, NULL);
@@ -662,7 +719,11 @@ int grpc_client_call_raw(struct grpc_client *c, const char *path, const char *co
 	errmsg_set(e, 0, "%s", c->grpc_message);
 	return c->grpc_status;
 io_err:
-	if (r == -ECONNRESET)
+	if (c->io_err[0])
+		errmsg_set(e, 0, "%s", c->io_err);
+	else if ((r == -ECONNRESET || r == -EPROTO) && not_h2(c))
+		errmsg_set(e, 0, "%s", not_h2(c));
+	else if (r == -ECONNRESET)
 		errmsg_set(e, 0, "the server closed the connection");
 	else if (r == -EPROTO)
 		errmsg_set(e, 0, "protocol error (is that a gRPC server, and does it speak %s?)",

@@ -9,7 +9,7 @@
 
 const char *tls_error_text(void)
 {
-	static char text[256];
+	static __thread char text[256]; /* per thread: the relay calls from many */
 	unsigned long e = ERR_peek_last_error();
 
 	text[0] = '\0';

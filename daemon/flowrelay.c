@@ -55,6 +55,8 @@ struct flowrelay {
 	uv_fs_event_t peers_watch;
 	uv_timer_t peers_timer;
 	char peers_dir[4096], peers_base[256];
+	char (*file_peers)[340]; /* the addresses the peers file gave, as last loaded */
+	size_t n_file_peers;
 	bool watching, stopping;
 };
 
@@ -170,19 +172,31 @@ static int parse_args(struct flowrelay *d, int argc, char **argv)
 
 /* ---- peers ------------------------------------------------------------------------------- */
 
-/* Adds every peer of the file (kept peers stay, others are added; a removed line is no
- * longer followed). Returns 0, or -EINVAL with the line in e. */
-static int load_peers_file(struct flowrelay *d, bool first, struct errmsg *e)
+static bool listed(char (*list)[340], size_t n, const char *address)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(list[i], address))
+			return true;
+	return false;
+}
+
+/* Follows every peer of the file: new lines are added, kept ones stay, and a peer no longer in
+ * the file is no longer followed (NODE_GONE) unless --peer gave it too. A bad line (reported
+ * with its number) leaves the peers followed as they were but for the lines before it.
+ * Returns 0, or -EINVAL with the line in e. */
+static int load_peers_file(struct flowrelay *d, struct errmsg *e)
 {
 	FILE *f = fopen(d->cfg.peers_file, "r");
-	char line[600];
-	int n = 0;
+	char line[600], (*now)[340] = NULL;
+	size_t n_now = 0, cap = 0, i;
+	int n = 0, err = 0;
 
 	if (!f)
 		return errmsg_set(e, -errno, "%s: %s", d->cfg.peers_file, strerror(errno));
-	while (fgets(line, sizeof(line), f)) {
+	while (!err && fgets(line, sizeof(line), f)) {
 		char *p = line, *eq, *end;
-		int err;
 
 		n++;
 		p[strcspn(p, "#\r\n")] = '\0';
@@ -198,11 +212,39 @@ static int load_peers_file(struct flowrelay *d, bool first, struct errmsg *e)
 		err = relay_add_peer(d->relay, eq ? p : NULL, eq ? eq + 1 : p, e);
 		if (err) {
 			errmsg_prefix(e, "%s:%d", d->cfg.peers_file, n);
-			fclose(f);
-			return first ? err : 0;
+			break;
 		}
+		if (n_now == cap) {
+			void *m = realloc(now, (cap = cap ? 2 * cap : 64) * sizeof(*now));
+
+			if (!m) {
+				err = errmsg_set(e, -ENOMEM, "out of memory");
+				break;
+			}
+			now = m;
+		}
+		snprintf(now[n_now++], sizeof(now[0]), "%s", eq ? eq + 1 : p);
 	}
 	fclose(f);
+	if (err) {
+		free(now);
+		return err;
+	}
+	for (i = 0; i < d->n_file_peers; i++) {
+		int k;
+		bool given = listed(now, n_now, d->file_peers[i]);
+
+		for (k = 0; !given && k < d->cfg.n_peers; k++) {
+			const char *a = d->cfg.peers[k], *eq = strchr(a, '=');
+
+			given = !strcmp(eq ? eq + 1 : a, d->file_peers[i]);
+		}
+		if (!given)
+			relay_remove_peer(d->relay, d->file_peers[i]);
+	}
+	free(d->file_peers);
+	d->file_peers = now;
+	d->n_file_peers = n_now;
 	return 0;
 }
 
@@ -211,7 +253,7 @@ static void on_peers_timer(uv_timer_t *t)
 	struct flowrelay *d = t->data;
 	struct errmsg e = {""};
 
-	if (load_peers_file(d, false, &e))
+	if (load_peers_file(d, &e))
 		fprintf(stderr, "flowrelay: peers not reloaded: %s\n", e.text);
 }
 
@@ -244,7 +286,7 @@ static int start_peers(struct flowrelay *d)
 	}
 	if (!d->cfg.peers_file)
 		return 0;
-	if (load_peers_file(d, true, &e)) {
+	if (load_peers_file(d, &e)) {
 		fprintf(stderr, "flowrelay: --peers-file: %s\n", e.text);
 		return 2;
 	}
@@ -451,6 +493,7 @@ static void free_relay(struct flowrelay *d)
 	flow_bus_free(d->bus);
 	agent_events_free(d->agent);
 	relay_free(d->relay);
+	free(d->file_peers);
 }
 
 int main(int argc, char **argv)

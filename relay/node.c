@@ -88,6 +88,12 @@ static int on_flows(const uint8_t *msg, size_t len, void *ctx)
 
 	if (!m)
 		return 1;
+	/* A stream is up once the agent answers it: a connection that takes TLS but then fails
+	 * (not an agent, a refused client certificate) never counts as connected. */
+	if (!n->stream_up) {
+		n->stream_up = true;
+		push_text(n, NODE_MSG_UP, "");
+	}
 	m->kind = NODE_MSG_FLOWS;
 	m->pb = observer__get_flows_response__unpack(NULL, len, msg);
 	if (!m->pb) {
@@ -137,7 +143,7 @@ static void follow(struct relay_node *n, struct grpc_client *c)
 		req.resume_after = resume;
 	else
 		req.number = n->backfill;
-	push_text(n, NODE_MSG_UP, "");
+	n->stream_up = false;
 	r = grpc_client_call(c, "/observer.Observer/GetFlows", &req.base, on_flows, n,
 			     &n->reconnect, &e);
 	if (n->reconnect && !n->stop)

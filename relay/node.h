@@ -57,6 +57,7 @@ struct relay_node {
 	volatile int stop;	/* the node is being removed */
 	volatile int reconnect; /* the loop wants the stream reconnected (no heartbeat) */
 	char resume_after[40];	/* the stream thread's: the uuid of the last event it got */
+	bool stream_up;		/* the stream thread's: the current stream answered */
 	pthread_t stream_thread, info_thread;
 	bool threads;
 	/* The loop's own. */

@@ -419,7 +419,10 @@ int relay_remove_peer(struct relay *r, const char *address)
 
 		if (n->removed || strcmp(n->address, address))
 			continue;
-		node_stop(n);
+		/* Its threads end on their own (a connect in progress may take its timeout): they
+		 * are joined by relay_stop(), not here in the loop. */
+		n->stop = 1;
+		n->reconnect = 1;
 		n->removed = true;
 		n->up = false;
 		set_state(r, n, RELAY__NODE_STATE__NODE_GONE, "removed from the peers");
@@ -520,8 +523,7 @@ void relay_stop(struct relay *r)
 		return;
 	r->stopped = true;
 	for (i = 0; i < r->n_nodes; i++)
-		if (!r->nodes[i]->removed)
-			node_stop(r->nodes[i]);
+		node_stop(r->nodes[i]);
 	while (r->n_heap)
 		free(heap_pop(r));
 	uv_timer_stop(r->tick);
