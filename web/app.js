@@ -1,9 +1,19 @@
 // Flowscope dashboard: live flow table (Server-Sent Events from /api/v1/flows?follow=1),
 // service map (polls /api/v1/graph with the table's filters), flow details, namespace picker,
-// noise toggles and counters (stream + /api/v1/status).
+// noise toggles and counters (stream + /api/v1/status); served by a relay (/api/v1/nodes
+// answers), also the node picker, the node column and the nodes' health (nodes.js).
 // All API paths are relative, so the page also works behind a path prefix.
 
-import { MAX_ROWS, flowKey, flowRow, fillHeader, parseNdjson, fmtBytes, fmtCount, fmtTime } from './flows.js';
+import { MAX_ROWS, flowKey, flowRow, fillHeader, nodeOf, parseNdjson, fmtBytes, fmtCount, fmtTime } from './flows.js';
+import {
+  Cluster,
+  NODES_EVERY_MS,
+  NODES_RECHECK_MS,
+  nodeOfPattern,
+  nodePattern,
+  renderHealth,
+  renderNodeMenu,
+} from './nodes.js';
 import { ServiceMap, NODE_KINDS, EDGE_COLORS } from './graph.js';
 import { renderFlowDetails } from './details.js';
 import {
@@ -73,6 +83,9 @@ const state = {
   flowShown: null, // { key, msg } in the details panel
   hovered: null,
   detailsSeq: 0,
+  cluster: new Cluster(), // the relay's nodes (cluster.relay: served by a relay)
+  nodesTimer: 0,
+  perf: { renders: 0, rows: 0, lastCost: 0, maxCost: 0 }, // the table's rendering, for tests
 };
 
 let map = null;
@@ -176,6 +189,7 @@ function renderChips() {
     chip.append(k, op, v, x);
     box.appendChild(chip);
   });
+  renderNodePicker();
   $('chips-empty').hidden = state.chips.length > 0;
   $('f-clear').hidden = state.chips.length === 0;
   // The pickers show their key's single positive chip.
@@ -344,7 +358,7 @@ function perFlowParam() {
 
 // (Re)starts the stream for the filters in force: first the latest BACKFILL matching flows
 // (a plain NDJSON request, which also tells a bad filter by its 400 answer), then the
-// EventSource for what comes next.
+// NDJSON stream of what comes next.
 async function restartStream() {
   const gen = ++state.gen;
   clearTimeout(state.retryTimer);
@@ -390,25 +404,47 @@ const RE_DROPPED = /"verdict":\s*"DROPPED"/;
 const RE_FLOW_ID = /"flow_id":\s*"?(\d+)/;
 const RE_UUID = /"uuid":\s*"([0-9a-fA-F-]+)"/;
 
+// The live stream is read as NDJSON with fetch: one task per network chunk, however many
+// events it holds (an EventSource would dispatch one task per event, which at thousands a
+// second costs the page more than rendering them).
 function openStream(gen, q) {
-  const es = new EventSource(withQuery('api/v1/flows?follow=1', perFlowParam(), q));
+  const url = withQuery('api/v1/flows?follow=1', perFlowParam(), q);
+  const ctl = new AbortController();
+  const es = { url, open: false, close: () => ctl.abort() };
   state.es = es;
   const mine = () => state.es === es && state.gen === gen;
-  es.onopen = () => mine() && setStreamState('live', 'live');
-  es.addEventListener('flow', (ev) => mine() && onFlowText(ev.data));
-  es.addEventListener('lost', (ev) => mine() && onOtherText(ev.data));
-  es.onmessage = (ev) => mine() && onOtherText(ev.data);
-  es.onerror = () => {
+  const lost = (why) => {
     if (!mine()) return;
-    if (es.readyState === EventSource.CLOSED) {
-      es.close();
-      state.es = null;
-      setStreamState('stream closed, retrying', 'error');
-      scheduleRetry();
-    } else {
-      setStreamState('reconnecting…', 'connecting');
-    }
+    state.es = null;
+    setStreamState(why, 'error');
+    scheduleRetry();
   };
+  (async () => {
+    const res = await fetch(url, { signal: ctl.signal, headers: { accept: 'application/x-ndjson' } });
+    if (!mine()) return;
+    if (!res.ok || !res.body) {
+      lost(`stream refused: HTTP ${res.status}, retrying`);
+      return;
+    }
+    es.open = true;
+    setStreamState('live', 'live');
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let rest = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (!mine()) return;
+      if (done) break;
+      const lines = (rest + value).split('\n');
+      rest = lines.pop();
+      for (const line of lines) {
+        if (line) onFlowText(line); // a line without a key is not a flow: onOtherText
+      }
+    }
+    lost('stream closed, retrying');
+  })().catch((e) => {
+    if (e && e.name === 'AbortError') return;
+    lost(`stream lost: ${errMessage(e)}, retrying`);
+  });
 }
 
 function textKey(data) {
@@ -510,12 +546,17 @@ function render() {
     state.msgs.set(key, msg);
     frag.appendChild(tr);
   }
+  const added = frag.childElementCount;
   tbody.prepend(frag);
   while (tbody.rows.length > MAX_ROWS) dropRow(tbody.lastElementChild.dataset.flowId);
   updateTableInfo();
+  state.perf.renders += 1;
+  state.perf.rows += added;
   requestAnimationFrame(() => {
     const cost = performance.now() - start;
     state.renderEvery = Math.min(1000, Math.max(RENDER_EVERY_MS, 5 * cost));
+    state.perf.lastCost = cost;
+    state.perf.maxCost = Math.max(state.perf.maxCost, cost);
   });
 }
 
@@ -564,16 +605,25 @@ function tickCounters() {
 
   const st = state.status;
   $('c-drops').textContent = fmtCount(state.drops);
-  $('c-drops-sub').textContent =
-    st && st.drop_records !== undefined ? `${fmtCount(st.drop_records)} drop records in flowd` : 'on the stream';
+  $('c-drops-sub').textContent = st && st.drop_records !== undefined && !state.cluster.relay
+    ? `${fmtCount(st.drop_records)} drop records in flowd`
+    : 'on the stream';
   $('c-drops').title = `${state.drops} DROPPED flow events on the stream since the page opened` +
     (st && st.drop_records !== undefined ? `; flowd has read ${st.drop_records} drop records` : '');
 
   const kernelLost = st ? Number(st.lost_records || 0) : 0;
-  $('c-lost').textContent = fmtCount(kernelLost + state.streamLost);
-  $('c-lost-sub').textContent = `kernel ${fmtCount(kernelLost)} · stream ${fmtCount(state.streamLost)}`;
-  $('c-lost').title = `${kernelLost} records lost between the kernel and flowd, ` +
-    `${state.streamLost} flow events the stream could not deliver`;
+  if (state.cluster.relay) {
+    const nodesLost = state.cluster.summary().lost;
+    $('c-lost').textContent = fmtCount(kernelLost + nodesLost + state.streamLost);
+    $('c-lost-sub').textContent = `nodes → relay ${fmtCount(nodesLost)} · stream ${fmtCount(state.streamLost)}`;
+    $('c-lost').title = `${nodesLost} flow events lost between the nodes and the relay, ` +
+      `${kernelLost} records lost by the relay itself, ${state.streamLost} flow events the stream could not deliver`;
+  } else {
+    $('c-lost').textContent = fmtCount(kernelLost + state.streamLost);
+    $('c-lost-sub').textContent = `kernel ${fmtCount(kernelLost)} · stream ${fmtCount(state.streamLost)}`;
+    $('c-lost').title = `${kernelLost} records lost between the kernel and flowd, ` +
+      `${state.streamLost} flow events the stream could not deliver`;
+  }
 
   if (st) {
     $('c-flows').textContent = fmtCount(st.num_flows || 0);
@@ -594,8 +644,105 @@ async function pollStatus() {
   }
   $('health').textContent = state.statusError ? `status: ${state.statusError}` : '';
   $('health').hidden = !state.statusError;
-  if (state.status && state.status.node_name) $('node-name').textContent = state.status.node_name;
+  if (state.cluster.relay) renderNodes();
+  else if (state.status && state.status.node_name) $('node-name').textContent = state.status.node_name;
   setTimeout(pollStatus, STATUS_EVERY_MS);
+}
+
+// ---- the cluster's nodes (a relay) ---------------------------------------------------------
+
+// The node names the node_name chips choose (positive chips: alternatives).
+function chosenNodes() {
+  return new Set(state.chips.filter((c) => c.key === 'node_name' && !c.neg).map((c) => nodeOfPattern(c.value)));
+}
+
+function setNodes(names) {
+  state.chips = state.chips.filter((c) => c.key !== 'node_name' || c.neg);
+  for (const n of names) state.chips.push({ key: 'node_name', value: nodePattern(n), neg: false });
+  applyFilters();
+}
+
+function toggleNode(name, on) {
+  const cur = chosenNodes();
+  if (on) cur.add(name);
+  else cur.delete(name);
+  setNodes([...cur]);
+}
+
+function renderNodePicker() {
+  const chosen = chosenNodes();
+  const b = $('f-node');
+  const list = [...chosen];
+  b.textContent = list.length === 0 ? 'all' : list.length === 1 ? list[0] : `${list.length} nodes`;
+  b.title = list.length ? `Showing ${list.join(', ')}` : 'Showing every node of the cluster';
+  b.classList.toggle('chosen', list.length > 0);
+  if (!$('node-menu').hidden) drawNodeMenu();
+}
+
+function drawNodeMenu() {
+  renderNodeMenu($('node-menu'), state.cluster, chosenNodes(), Date.now(), {
+    onToggle: toggleNode,
+    onOnly: (name) => {
+      setNodes([name]);
+      openNodeMenu(false);
+    },
+    onAll: () => {
+      setNodes([]);
+      openNodeMenu(false);
+    },
+  });
+}
+
+function openNodeMenu(open) {
+  $('node-menu').hidden = !open;
+  $('f-node').setAttribute('aria-expanded', String(open));
+  if (open) drawNodeMenu();
+}
+
+function setClusterMode(on) {
+  document.body.classList.toggle('cluster', on);
+  $('node-pick').hidden = !on;
+  $('nodes-health').hidden = !on;
+  if (!on) $('node-alerts').hidden = true;
+}
+
+function renderNodes() {
+  const c = state.cluster;
+  if (!c.relay) return;
+  renderHealth(c, Date.now(), { value: $('c-nodes'), sub: $('c-nodes-sub'), box: $('nodes-health'), alerts: $('node-alerts') });
+  if (!$('node-menu').hidden) drawNodeMenu();
+  const st = state.status;
+  const s = c.summary();
+  $('node-name').textContent = `relay${st && st.node_name ? ` ${st.node_name}` : ''} · ${s.total} node${s.total === 1 ? '' : 's'}`;
+  $('node-name').title = 'served by a relay: the flows of every node of the cluster';
+}
+
+// GET api/v1/nodes: 200 from a relay (every 2 s), 404 from a flowd (asked again now and then).
+async function pollNodes() {
+  const c = state.cluster;
+  let next = NODES_EVERY_MS;
+  try {
+    const res = await fetchWithTimeout('api/v1/nodes', 5000);
+    if (res.status === 404) {
+      c.relay = false;
+      next = NODES_RECHECK_MS;
+      setClusterMode(false);
+    } else if (!res.ok) {
+      throw new Error(await errorText(res));
+    } else {
+      const j = await res.json();
+      const first = !c.relay;
+      c.relay = true;
+      c.apply(j && j.nodes, Date.now());
+      if (first) setClusterMode(true);
+    }
+  } catch (e) {
+    if (c.relay) c.error = errMessage(e);
+    else next = c.relay === false ? NODES_RECHECK_MS : NODES_EVERY_MS;
+  }
+  renderNodes();
+  clearTimeout(state.nodesTimer);
+  state.nodesTimer = setTimeout(pollNodes, next);
 }
 
 // ---- namespaces -----------------------------------------------------------------------------
@@ -771,6 +918,9 @@ function refreshDetailsStats() {
       ['drops', d.drops_total ? `${d.drops_total}${drops ? ` (${drops})` : ''}` : '0'],
       ['resets', d.resets],
       ['RTT', rtt],
+      ['counted by', Array.isArray(d.nodes) && d.nodes.length
+        ? d.nodes.map((x) => `${x.node} ${x.flows || 0} flows, ${fmtBytes(x.bytes)}`).join(' · ')
+        : ''],
       ['first seen', d.first_seen ? fmtTime(d.first_seen) : ''],
       ['last seen', d.last_seen ? fmtTime(d.last_seen) : ''],
     ]);
@@ -806,6 +956,7 @@ async function loadDetailsFlows() {
       frag.appendChild(tr);
     }
     tbody.replaceChildren(frag);
+    renderObservedOn([...latest.values()]);
     const n = latest.size;
     $('details-status').textContent = n
       ? `${n} connection${n === 1 ? '' : 's'} (the latest ${DETAILS_LAST} at most) matching the filters, newest first`
@@ -816,6 +967,50 @@ async function loadDetailsFlows() {
   }
 }
 
+// Which nodes the selected element's connections were observed on (a connection seen by the
+// client's and the server's node is one row on each), from the connections just loaded; each
+// node a button that filters by it. Only when a relay serves the page.
+function renderObservedOn(msgs) {
+  const box = $('details-nodes');
+  box.replaceChildren();
+  if (!state.cluster.relay || !state.selected) {
+    box.hidden = true;
+    return;
+  }
+  const counts = new Map();
+  for (const m of msgs) {
+    const n = nodeOf(m) || '?';
+    counts.set(n, (counts.get(n) || 0) + 1);
+  }
+  const head = document.createElement('span');
+  head.className = 'obs-head';
+  head.textContent = counts.size ? 'Observed on' : 'Observed on no node (no stored connections)';
+  box.appendChild(head);
+  const total = msgs.length || 1;
+  const chosen = chosenNodes();
+  for (const [name, k] of [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = `obs-node${chosen.has(name) ? ' on' : ''}`;
+    b.dataset.node = name;
+    b.dataset.count = String(k);
+    b.title = `${k} of the ${msgs.length} connections listed below were observed on ${name}; click to show only ${name}`;
+    const nm = document.createElement('span');
+    nm.className = 'nm';
+    nm.textContent = name;
+    const bar = document.createElement('i');
+    bar.className = 'bar';
+    bar.style.width = `${Math.max(4, Math.round((48 * k) / total))}px`;
+    const c = document.createElement('span');
+    c.className = 'ct';
+    c.textContent = String(k);
+    b.append(nm, bar, c);
+    b.addEventListener('click', () => setNodes([name]));
+    box.appendChild(b);
+  }
+  box.hidden = false;
+}
+
 function select(ele) {
   state.flowShown = null;
   markSelectedRow(null);
@@ -823,6 +1018,7 @@ function select(ele) {
   detailsMode(state.selected.kind);
   $('details-kind').textContent = state.selected.kind === 'node' ? `${ele.data('kind')} node` : 'edge';
   $('details-flows').replaceChildren();
+  $('details-nodes').hidden = true;
   refreshDetailsStats();
   loadDetailsFlows();
 }
@@ -857,6 +1053,7 @@ function closeDetails() {
   $('details-kind').textContent = '';
   $('details-stats').replaceChildren();
   $('details-flows').replaceChildren();
+  $('details-nodes').hidden = true;
   $('flow-details').replaceChildren();
   $('details-status').textContent = 'Click a flow in the table for all its fields, or a node or an edge of the map for its flows.';
   $('details-gone').hidden = true;
@@ -884,7 +1081,7 @@ function init() {
     // for tests and debugging
     graphUrl: () => state.graphUrl,
     streamUrl: () => (state.es ? state.es.url : ''),
-    streamOpen: () => Boolean(state.es && state.es.readyState === EventSource.OPEN),
+    streamOpen: () => Boolean(state.es && state.es.open),
     received: () => state.received,
     paused: () => state.paused,
     chips: () => state.chips.map((c) => ({ ...c })),
@@ -895,6 +1092,14 @@ function init() {
     flowShown: () => (state.flowShown ? state.flowShown.msg : null),
     positions: () => (map ? map.snapshot() : {}),
     layoutRuns: () => (map ? map.layoutRuns : 0),
+    relay: () => state.cluster.relay,
+    nodes: () => state.cluster.list().map((n) => ({ ...n })),
+    nodeSummary: () => {
+      const s = state.cluster.summary();
+      return { ...s, unavailable: s.unavailable.map((n) => n.name), gone: s.gone.map((n) => n.name) };
+    },
+    chosenNodes: () => [...chosenNodes()],
+    perf: () => ({ ...state.perf }),
   };
   $('pause').addEventListener('click', togglePause);
   $('details-refresh').addEventListener('click', loadDetailsFlows);
@@ -914,13 +1119,22 @@ function init() {
     if (msg) showFlow(tr.dataset.flowId, msg);
   });
   document.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Escape' && !ev.target.closest('input, select')) closeDetails();
+    if (ev.key === 'Escape' && !$('node-menu').hidden) openNodeMenu(false);
+    else if (ev.key === 'Escape' && !ev.target.closest('input, select')) closeDetails();
+  });
+  $('f-node').addEventListener('click', (ev) => {
+    ev.stopPropagation();
+    openNodeMenu($('node-menu').hidden);
+  });
+  document.addEventListener('click', (ev) => {
+    if (!$('node-menu').hidden && !ev.target.closest('#node-pick')) openNodeMenu(false);
   });
   initFilters();
   closeDetails();
   updateTableInfo();
   applyFilters(true);
   pollStatus();
+  pollNodes();
   pollNamespaces();
   setInterval(tickCounters, 1000);
   tickCounters();

@@ -4,8 +4,10 @@
 
 export const MAX_ROWS = 500;
 
+// The node column is only shown by a relay (body.cluster): a flowd has one node.
 export const COLUMNS = [
   ['time', 'Time'],
+  ['node', 'Node'],
   ['src', 'Source'],
   ['dst', 'Destination'],
   ['type', 'Type'],
@@ -66,6 +68,12 @@ export function sourceLabel(flow) {
 
 export function destinationLabel(flow) {
   return endpointName(flow.destination) || (flow.destination_names && flow.destination_names[0]) || (flow.IP && flow.IP.destination) || '';
+}
+
+// The node a flow event was observed on (every flow a relay merges carries it).
+export function nodeOf(resp) {
+  const flow = resp.flow || resp;
+  return flow.node_name || resp.node_name || '';
 }
 
 function pad(n, w = 2) {
@@ -216,10 +224,12 @@ export function flowRow(resp, key) {
   ds.dstContainer = dp.container_id || '';
   ds.iface = iface.name || (iface.index ? String(iface.index) : '');
   ds.type = type.text;
+  ds.node = nodeOf(resp);
   if (verdict === 'DROPPED' || verdict === 'ERROR') tr.className = 'dropped';
 
   const t = flow.time || resp.time || '';
   td(tr, 'time', t).textContent = fmtTime(t);
+  td(tr, 'node', ds.node).textContent = ds.node;
   endpointCell(tr, sourceLabel(flow), ip.source, l4.sport, (flow.source_names || []).join(', '), flow.source);
   endpointCell(tr, destinationLabel(flow), ip.destination, l4.dport, (flow.destination_names || []).join(', '), flow.destination);
   td(tr, `type t-${type.kind || 'none'}`, `${type.text}${flow.flow_event ? ` · ${eventName(flow)}` : ''}`).textContent = type.text;
