@@ -43,7 +43,7 @@ WEB_STAMP := $(BUILD)/web/.built
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all deps test-deps bench-deps run test tests bench clean format check-format check-tree
+.PHONY: all deps test-deps bench-deps run test tests bench demo-cluster clean format check-format check-tree
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -71,6 +71,13 @@ test: test-deps
 	@tests/run-all.sh $(BUILD)
 
 tests: $(TESTS)
+
+# `make demo-cluster`: DEMO_NODES agents (16), each in its own network namespace, a relay in
+# this one (dashboard http://127.0.0.1:12000), traffic between them; Ctrl-C removes it all.
+DEMO_NODES ?= 16
+demo-cluster: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo-cluster.sh $(BUILD) $(DEMO_NODES)
 
 bench: bench-deps
 	@$(MAKE) --no-print-directory all $(BENCHES)
