@@ -200,6 +200,21 @@ static int tls_io_error(struct grpc_client *c, int err)
 	return -EPROTO;
 }
 
+/* A TLS write failed: a server that refused the client (its certificate) has sent an alert
+ * before closing; reading it tells why, where the write alone says only "broken pipe". */
+static int tls_write_error(struct grpc_client *c, int err)
+{
+	struct pollfd p = {c->fd, POLLIN, 0};
+	uint8_t b[256];
+	int r = tls_io_error(c, err), n;
+
+	ERR_clear_error();
+	if (poll(&p, 1, 200) > 0 && (n = SSL_read(c->ssl, b, sizeof(b))) <= 0 &&
+	    SSL_get_error(c->ssl, n) == SSL_ERROR_SSL)
+		snprintf(c->io_err, sizeof(c->io_err), "TLS: %s", tls_error_text());
+	return r;
+}
+
 static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user)
 {
 	struct grpc_client *c = user;
@@ -226,7 +241,7 @@ static int net_write(struct grpc_client *c, const uint8_t *d, size_t n)
 					poll(&p, 1, 1000);
 					continue;
 				}
-				return tls_io_error(c, e);
+				return tls_write_error(c, e);
 			}
 			w = r;
 		} else {
@@ -721,7 +736,7 @@ int grpc_client_call_raw(struct grpc_client *c, const char *path, const char *co
 io_err:
 	if (c->io_err[0])
 		errmsg_set(e, 0, "%s", c->io_err);
-	else if ((r == -ECONNRESET || r == -EPROTO) && not_h2(c))
+	else if ((r == -ECONNRESET || r == -EPIPE || r == -EPROTO) && not_h2(c))
 		errmsg_set(e, 0, "%s", not_h2(c));
 	else if (r == -ECONNRESET)
 		errmsg_set(e, 0, "the server closed the connection");

@@ -4,6 +4,7 @@
  * GetNamespaces, health), the HTTP API with the dashboard, /api/v1/nodes, /metrics. */
 #include <errno.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -508,6 +509,10 @@ int main(int argc, char **argv)
 		strcpy(d.node_name, "relay");
 	d.loop = uv_default_loop();
 	signal(SIGPIPE, SIG_IGN);
+	/* Every message is allocated by a node's thread and freed by the loop: without these,
+	 * glibc gives the heap's top back and takes it again for nearly every burst. */
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+	mallopt(M_TOP_PAD, 16 << 20);
 	ret = start_pipeline(&d);
 	ret = ret ?: start_servers(&d);
 	ret = ret ?: start_peers(&d);

@@ -23,6 +23,7 @@ static void push(struct relay_node *n, struct node_msg *m)
 	bool wait;
 
 	m->next = NULL;
+	m->rx_ns = clock_boot_ns();
 	pthread_mutex_lock(&n->lock);
 	if (n->tail)
 		n->tail->next = m;
@@ -35,6 +36,7 @@ static void push(struct relay_node *n, struct node_msg *m)
 	uv_async_send(n->wake);
 	/* The loop is behind: hold the agent back (TCP flow control reaches it, and the agent
 	 * tells its losses in the stream) rather than queue without bound. */
+	n->held = wait;
 	while (wait && !n->stop) {
 		struct timespec ts = {0, 2000000};
 
@@ -43,6 +45,7 @@ static void push(struct relay_node *n, struct node_msg *m)
 		wait = n->queued > QUEUE_MAX / 2;
 		pthread_mutex_unlock(&n->lock);
 	}
+	n->held = 0;
 }
 
 static void push_text(struct relay_node *n, enum node_msg_kind kind, const char *text)
@@ -357,5 +360,10 @@ void node_stop(struct relay_node *n)
 		next = m->next;
 		node_msg_free(m);
 	}
+	for (m = n->backlog; m; m = next) {
+		next = m->next;
+		node_msg_free(m);
+	}
+	n->backlog = NULL;
 	pthread_mutex_destroy(&n->lock);
 }

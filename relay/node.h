@@ -28,6 +28,7 @@ enum node_msg_kind {
 struct node_msg {
 	struct node_msg *next;
 	enum node_msg_kind kind;
+	uint64_t rx_ns;		      /* boot ns: when the node's thread queued it */
 	int peer_type;		      /* NODE_MSG_PEER: peer.ChangeNotificationType */
 	char text[640];		      /* DOWN, INFO_FAIL, PEER */
 	struct relay_node_info *info; /* INFO */
@@ -58,13 +59,15 @@ struct relay_node {
 	volatile int reconnect; /* the loop wants the stream reconnected (no heartbeat) */
 	char resume_after[40];	/* the stream thread's: the uuid of the last event it got */
 	bool stream_up;		/* the stream thread's: the current stream answered */
+	volatile int held;	/* the stream thread waits for the loop (its queue is full) */
 	pthread_t stream_thread, info_thread;
 	bool threads;
 	/* The loop's own. */
 	struct relay_node_info info;
 	struct flow_origin origin;
-	uint64_t watermark_ns; /* no event of the stream will be older than this */
-	uint64_t last_msg_ns;  /* boot ns of the latest message or heartbeat */
+	uint64_t watermark_ns;	  /* no event of the stream will be older than this */
+	uint64_t last_msg_ns;	  /* boot ns the latest message or heartbeat arrived */
+	struct node_msg *backlog; /* taken from the queue, not yet handled (a busy loop's) */
 	bool up;
 	bool removed;
 };
