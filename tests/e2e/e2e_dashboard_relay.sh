@@ -167,9 +167,14 @@ time.sleep(max(0, end - time.time()))' "$i" 400 >"$tmp/traffic$i.out" 2>&1 &
 done
 
 : >"$tmp/peers"
-ip netns exec "$H" "$build/flowrelay" --peer 10.210.0.1:4244 --peer 10.210.0.2:4244 --peer 10.210.0.3:4244 \
-	--peers-file "$tmp/peers" --http 127.0.0.1:12000 --grpc 127.0.0.1:4245 >"$tmp/relay.out" 2>&1 &
-relay_pid=$!
+start_relay() { # its pid in $tmp/relay.pid (the browser test asks for a restart)
+	ip netns exec "$H" "$build/flowrelay" --peer 10.210.0.1:4244 --peer 10.210.0.2:4244 \
+		--peer 10.210.0.3:4244 --peers-file "$tmp/peers" --http 127.0.0.1:12000 \
+		--grpc 127.0.0.1:4245 >>"$tmp/relay.out" 2>&1 &
+	echo $! >"$tmp/relay.pid"
+}
+start_relay
+relay_pid=$(cat "$tmp/relay.pid")
 pids+=("$relay_pid")
 http_get() { # PATH -> body on stdout, fails unless 200
 	ip netns exec "$H" python3 -c 'import sys, urllib.request
@@ -196,7 +201,7 @@ check "the relay connects to the 3 agents ($connected connected)" [ "$connected"
 check "the relay serves the dashboard at /" grep -q 'id="graph"' < <(http_get /)
 check "the relay serves nodes.js" grep -q 'api/v1/nodes' < <(http_get /nodes.js; http_get /app.js)
 
-# What the browser test asks for: kill -9 of an agent, its restart.
+# What the browser test asks for: kill -9 of an agent, its restart, a restart of the relay.
 (
 	while kill -0 $$ 2>/dev/null; do
 		for f in "$tmp/ctl"/*.req; do
@@ -207,6 +212,11 @@ check "the relay serves nodes.js" grep -q 'api/v1/nodes' < <(http_get /nodes.js;
 			case $req in
 			kill-node[0-9]*) kill -KILL "$(cat "$tmp/agent$i.pid")" ;;
 			restart-node[0-9]*) start_agent "$i" ;;
+			restart-relay)
+				kill -TERM "$(cat "$tmp/relay.pid")"
+				while kill -0 "$(cat "$tmp/relay.pid")" 2>/dev/null; do sleep 0.05; done
+				start_relay
+				;;
 			esac
 			echo "$req" >>"$tmp/ctl.log"
 			: >"$tmp/ctl/$req.done"
@@ -240,6 +250,7 @@ elif [ "$rc" -ne 0 ] && [ "$nf" -eq 0 ]; then
 fi
 passed=$((passed + np))
 failed=$((failed + nf))
+relay_pid=$(cat "$tmp/relay.pid")
 check "flowrelay is still running" kill -0 "$relay_pid"
 
 if [ "$failed" -gt 0 ]; then
