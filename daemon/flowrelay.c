@@ -333,6 +333,15 @@ static void on_node_lost(const char *node, uint64_t lost, void *ctx)
 	follower_hub_lost(d->followers, 3 /* HUBBLE_RING_BUFFER */, lost);
 }
 
+/* An agent's own event (GetAgentEvents of the node) goes to the relay's, with its node. */
+static void on_agent_event(const char *node, int type, const char *name, const char *text,
+			   uint64_t time_ns, void *ctx)
+{
+	struct flowrelay *d = ctx;
+
+	agent_events_post_from(d->agent, node, time_ns, type, name, text);
+}
+
 /* A new follower is told which nodes answer and which do not, as Hubble's relay does. */
 static void greet(struct follower *fo, void *ctx)
 {
@@ -389,6 +398,7 @@ static int start_pipeline(struct flowrelay *d)
 	}
 	relay_set_node_cb(d->relay, on_node_state, d);
 	relay_set_lost_cb(d->relay, on_node_lost, d);
+	relay_set_agent_event_cb(d->relay, on_agent_event, d);
 	follower_hub_set_greeting(d->followers, greet, d);
 	return 0;
 }

@@ -263,6 +263,51 @@ static int on_peer(const uint8_t *msg, size_t len, void *ctx)
 }
 
 /* One round of questions; 0, or a negative errno with e set. */
+static int on_agent_event(const uint8_t *msg, size_t len, void *ctx)
+{
+	Observer__GetAgentEventsResponse *r =
+		observer__get_agent_events_response__unpack(NULL, len, msg);
+	struct relay_node *n = ctx;
+	struct node_msg *m;
+	uint64_t t;
+
+	if (!r)
+		return 1;
+	t = r->time ? (uint64_t)r->time->seconds * NSEC_PER_SEC + (uint64_t)r->time->nanos : 0;
+	m = r->agent_event && t > n->agent_since ? calloc(1, sizeof(*m)) : NULL;
+	if (m) {
+		const Flow__AgentEventUnknown *u = r->agent_event->unknown;
+
+		m->kind = NODE_MSG_AGENT;
+		m->peer_type = (int)r->agent_event->type;
+		m->time_ns = t;
+		snprintf(m->query, sizeof(m->query), "%s", u && u->type ? u->type : "");
+		snprintf(m->text, sizeof(m->text), "%s",
+			 u && u->notification ? u->notification : "");
+		n->agent_since = t;
+		push(n, m);
+	}
+	observer__get_agent_events_response__free_unpacked(r, NULL);
+	return 0;
+}
+
+/* The agent events the node has that were not taken yet (an agent without them, or a server
+ * that does not serve GetAgentEvents, is no matter). */
+static void take_agent_events(struct relay_node *n, struct grpc_client *c, struct errmsg *e)
+{
+	Observer__GetAgentEventsRequest req = OBSERVER__GET_AGENT_EVENTS_REQUEST__INIT;
+	Google__Protobuf__Timestamp since = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+
+	if (n->agent_since) {
+		since.seconds = (int64_t)(n->agent_since / NSEC_PER_SEC);
+		since.nanos = (int32_t)(n->agent_since % NSEC_PER_SEC);
+		req.since = &since;
+	}
+	req.number = 1024;
+	grpc_client_call(c, "/observer.Observer/GetAgentEvents", &req.base, on_agent_event, n,
+			 &n->stop, e);
+}
+
 static int ask(struct relay_node *n, struct grpc_client *c, bool discover, struct errmsg *e)
 {
 	Observer__ServerStatusRequest sreq = OBSERVER__SERVER_STATUS_REQUEST__INIT;
@@ -294,6 +339,7 @@ static int ask(struct relay_node *n, struct grpc_client *c, bool discover, struc
 		return r < 0 ? r : errmsg_set(e, -EPROTO, "status %d: %s", r, e->text);
 	}
 	push(n, m);
+	take_agent_events(n, c, e);
 	if (discover) {
 		/* Notify never ends: listen to the list it starts with, then hang up. */
 		grpc_client_set_deadline(c, NOTIFY_WINDOW_MS);

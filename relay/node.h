@@ -23,13 +23,16 @@ enum node_msg_kind {
 	NODE_MSG_INFO,	    /* status, name, version: the info fields below */
 	NODE_MSG_INFO_FAIL, /* the info thread could not reach the node: text says why */
 	NODE_MSG_PEER,	    /* a peer the node told of: text is "NAME ADDRESS", kind in peer_type */
+	NODE_MSG_AGENT,	    /* an agent event of the node: type in peer_type, name in query,
+			       notification in text, time in time_ns */
 };
 
 struct node_msg {
 	struct node_msg *next;
 	enum node_msg_kind kind;
 	uint64_t rx_ns;		      /* boot ns: when the node's thread queued it */
-	int peer_type;		      /* NODE_MSG_PEER: peer.ChangeNotificationType */
+	int peer_type;		      /* PEER: peer.ChangeNotificationType; AGENT: its type */
+	uint64_t time_ns;	      /* AGENT: the event's time */
 	char text[640];		      /* DOWN, INFO_FAIL, PEER */
 	struct relay_node_info *info; /* INFO */
 	/* FLOWS: the response, and when it carries a flow, that flow decoded (its strings point
@@ -59,6 +62,7 @@ struct relay_node {
 	volatile int reconnect; /* the loop wants the stream reconnected (no heartbeat) */
 	char resume_after[40];	/* the stream thread's: the uuid of the last event it got */
 	bool stream_up;		/* the stream thread's: the current stream answered */
+	uint64_t agent_since;	/* the info thread's: agent events up to this time are taken */
 	volatile int held;	/* the stream thread waits for the loop (its queue is full) */
 	pthread_t stream_thread, info_thread;
 	bool threads;

@@ -39,6 +39,8 @@ struct relay {
 	void *node_ctx;
 	relay_lost_cb lost_cb;
 	void *lost_ctx;
+	relay_agent_event_cb agent_cb;
+	void *agent_ctx;
 	struct relay_stats st;
 };
 
@@ -288,6 +290,11 @@ static void handle(struct relay *r, struct relay_node *n, struct node_msg *m)
 		if (r->o.discover)
 			on_peer(r, n, m);
 		break;
+	case NODE_MSG_AGENT:
+		if (r->agent_cb)
+			r->agent_cb(n->info.name, m->peer_type, m->query, m->text, m->time_ns,
+				    r->agent_ctx);
+		break;
 	}
 }
 
@@ -487,6 +494,12 @@ void relay_set_lost_cb(struct relay *r, relay_lost_cb cb, void *ctx)
 {
 	r->lost_cb = cb;
 	r->lost_ctx = ctx;
+}
+
+void relay_set_agent_event_cb(struct relay *r, relay_agent_event_cb cb, void *ctx)
+{
+	r->agent_cb = cb;
+	r->agent_ctx = ctx;
 }
 
 int relay_new(struct relay **out, const struct relay_opts *o, struct errmsg *e)

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 #include "flowscope/base/clock.h"
@@ -72,28 +73,59 @@ void agent_events_free(struct agent_events *a)
 	free(a);
 }
 
-void agent_events_post(struct agent_events *a, int type, const char *name, const char *fmt, ...)
+/* The next slot, filled in by the caller, then told with tell(). */
+static struct agent_event *next_slot(struct agent_events *a)
 {
-	struct agent_event *ev;
-	struct agent_events_sub *s;
-	va_list ap;
+	struct agent_event *ev = &a->ring[a->posted % a->cap];
 
-	if (!a)
-		return;
-	ev = &a->ring[a->posted % a->cap];
+	memset(ev, 0, sizeof(*ev));
 	ev->seq = ++a->posted;
-	ev->time_ns = clock_wall_ns();
-	ev->type = type;
-	snprintf(ev->name, sizeof(ev->name), "%s", name);
-	va_start(ap, fmt);
-	vsnprintf(ev->text, sizeof(ev->text), fmt, ap);
-	va_end(ap);
+	return ev;
+}
+
+static void tell(struct agent_events *a, const struct agent_event *ev)
+{
+	struct agent_events_sub *s;
+
 	a->posting++;
 	for (s = a->subs; s; s = s->next)
 		if (!s->dead)
 			s->cb(ev, s->ctx);
 	if (!--a->posting)
 		reap(a);
+}
+
+void agent_events_post(struct agent_events *a, int type, const char *name, const char *fmt, ...)
+{
+	struct agent_event *ev;
+	va_list ap;
+
+	if (!a)
+		return;
+	ev = next_slot(a);
+	ev->time_ns = clock_wall_ns();
+	ev->type = type;
+	snprintf(ev->name, sizeof(ev->name), "%s", name);
+	va_start(ap, fmt);
+	vsnprintf(ev->text, sizeof(ev->text), fmt, ap);
+	va_end(ap);
+	tell(a, ev);
+}
+
+void agent_events_post_from(struct agent_events *a, const char *node, uint64_t time_ns, int type,
+			    const char *name, const char *text)
+{
+	struct agent_event *ev;
+
+	if (!a)
+		return;
+	ev = next_slot(a);
+	ev->time_ns = time_ns;
+	ev->type = type;
+	snprintf(ev->name, sizeof(ev->name), "%s", name ? name : "");
+	snprintf(ev->text, sizeof(ev->text), "%s", text ? text : "");
+	snprintf(ev->node, sizeof(ev->node), "%s", node ? node : "");
+	tell(a, ev);
 }
 
 void agent_events_foreach(const struct agent_events *a, agent_events_cb cb, void *ctx)

@@ -433,7 +433,7 @@ static void send_agent_event(struct agent_call *a, const struct agent_event *ev)
 		ae.unknown = &unk;
 	}
 	resp.agent_event = &ae;
-	resp.node_name = (char *)a->node;
+	resp.node_name = (char *)(ev->node[0] ? ev->node : a->node);
 	resp.time = &t;
 	grpc_call_send_msg(a->call, &resp.base);
 }

@@ -29,6 +29,7 @@ from google.protobuf import json_format  # noqa: E402
 from google.protobuf.timestamp_pb2 import Timestamp  # noqa: E402
 import health_pb2  # noqa: E402
 import health_pb2_grpc  # noqa: E402
+import flow_pb2  # noqa: E402
 import observer_pb2  # noqa: E402
 import observer_pb2_grpc  # noqa: E402
 
@@ -395,6 +396,13 @@ def phase_api():
     got = sorted({n.namespace for n in ns.namespaces})
     check({"shop", "pay"} <= set(got), "Python GetNamespaces: the nodes' namespaces merged (%s)"
           % ", ".join(got))
+    evs = list(stub.GetAgentEvents(observer_pb2.GetAgentEventsRequest(number=1000), timeout=5))
+    started = {e.node_name for e in evs if e.agent_event.type == flow_pb2.AGENT_STARTED}
+    attached = {e.node_name for e in evs if e.agent_event.unknown.type == "probe-attached"}
+    want = {n["name"] for n in NODES}
+    check(want <= started and want <= attached,
+          "Python GetAgentEvents: every agent's AGENT_STARTED and probe-attached, with its node "
+          "(%d and %d of %d nodes)" % (len(want & started), len(want & attached), len(want)))
     h = health_pb2_grpc.HealthStub(channel).Check(
         health_pb2.HealthCheckRequest(service="hubble.server.Observer"), timeout=5)
     check(h.status == health_pb2.HealthCheckResponse.SERVING, "health: SERVING")

@@ -19,6 +19,7 @@ struct agent_event {
 	int type;	  /* enum agent_event_type */
 	char name[32];	  /* "probe-attached", ... (AgentEventUnknown.type) */
 	char text[480];	  /* JSON object with the details (AgentEventUnknown.notification) */
+	char node[64];	  /* the node that told it ("": this one; a relay's from its agents) */
 };
 
 struct agent_events;
@@ -31,6 +32,10 @@ void agent_events_free(struct agent_events *a);
 /* Records one event now and tells the subscribers. text is a JSON object (printf format). */
 void agent_events_post(struct agent_events *a, int type, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* Records an event another node told (a relay's, from its agents), with its own time. */
+void agent_events_post_from(struct agent_events *a, const char *node, uint64_t time_ns, int type,
+			    const char *name, const char *text);
 
 /* Calls cb for every event held, oldest first. */
 void agent_events_foreach(const struct agent_events *a, agent_events_cb cb, void *ctx);

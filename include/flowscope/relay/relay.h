@@ -93,5 +93,10 @@ void relay_set_node_cb(struct relay *r, relay_node_cb cb, void *ctx);
 /* Told when a node's stream said it lost events for the relay. */
 typedef void (*relay_lost_cb)(const char *node, uint64_t lost, void *ctx);
 void relay_set_lost_cb(struct relay *r, relay_lost_cb cb, void *ctx);
+/* Told of each agent event a node has (GetAgentEvents, asked with every status poll): its
+ * flow.AgentEventType, AgentEventUnknown's type and notification, and its time. */
+typedef void (*relay_agent_event_cb)(const char *node, int type, const char *name, const char *text,
+				     uint64_t time_ns, void *ctx);
+void relay_set_agent_event_cb(struct relay *r, relay_agent_event_cb cb, void *ctx);
 
 #endif /* FLOWSCOPE_RELAY_RELAY_H */
