@@ -141,9 +141,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $^ $(PKG_LIBS) $(CHECK_LIBS) -o $@
 
+# The history engines' benchmark compares SQLite and zstd-compressed blocks.
+$(BUILD)/bench/bench_history: BENCH_LIBS = -lsqlite3 -lzstd
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $^ $(PKG_LIBS) -lm -o $@
+	$(CC) $(CFLAGS) $^ $(PKG_LIBS) $(BENCH_LIBS) -lm -o $@
 
 FORMAT_SRCS = $(shell git ls-files '*.c' '*.h')
 format:
