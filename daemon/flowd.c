@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 
+#include "flowscope/base/buf.h"
 #include "flowscope/base/opts.h"
 #include "flowscope/base/version.h"
 #include "flowscope/enrich/drop_reason.h"
@@ -88,25 +89,6 @@ struct flowd {
 };
 
 /* ---- agent events --------------------------------------------------------------------------- */
-
-/* s as the inside of a JSON string (quotes, backslashes and control characters escaped). */
-static const char *json_esc(const char *s, char *out, size_t len)
-{
-	size_t o = 0;
-
-	for (; *s && o + 7 < len; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			o += (size_t)snprintf(out + o, len - o, "\\%c", c);
-		else if (c < 0x20)
-			o += (size_t)snprintf(out + o, len - o, "\\u%04x", c);
-		else
-			out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return out;
-}
 
 /* Ring records lost and the kernel flow map filling up, told once as they happen. */
 static void tell_pressure(struct flowd *d)
@@ -335,7 +317,7 @@ static int start_probes(struct flowd *d)
 			attached++;
 			agent_events_post(d->agent, AGENT_EVENT_UNKNOWN, "probe-attached",
 					  "{\"probe\":\"tc\",\"interface\":\"%s\"}",
-					  json_esc(d->cfg.ifaces[i], n, sizeof(n)));
+					  json_escape(d->cfg.ifaces[i], n, sizeof(n)));
 			continue;
 		}
 		fprintf(stderr, "flowd: %s\n", errmsg_text(&e, err));
@@ -378,14 +360,15 @@ static void reload_identities(uv_timer_t *t)
 			e.text, (unsigned long long)st.entries);
 		agent_events_post(d->agent, AGENT_EVENT_UNKNOWN, "identities-refused",
 				  "{\"file\":\"%s\",\"error\":\"%s\",\"entries_in_force\":%llu}",
-				  json_esc(d->cfg.identities, f, sizeof(f)),
-				  json_esc(e.text, m, sizeof(m)), (unsigned long long)st.entries);
+				  json_escape(d->cfg.identities, f, sizeof(f)),
+				  json_escape(e.text, m, sizeof(m)),
+				  (unsigned long long)st.entries);
 		return;
 	}
 	identities_get_stats(&st);
 	agent_events_post(d->agent, AGENT_EVENT_UNKNOWN, "identities-reloaded",
 			  "{\"file\":\"%s\",\"entries\":%llu}",
-			  json_esc(d->cfg.identities, f, sizeof(f)),
+			  json_escape(d->cfg.identities, f, sizeof(f)),
 			  (unsigned long long)st.entries);
 	fprintf(stderr, "flowd: identities reloaded from %s: %llu entries\n", d->cfg.identities,
 		(unsigned long long)st.entries);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "flowscope/base/buf.h"
 #include "flowscope/base/opts.h"
 #include "flowscope/base/version.h"
 #include "flowscope/pipeline/collector.h"
@@ -313,13 +314,15 @@ static void graph_on_flow(const struct flow *f, void *ctx)
 static void on_node_state(int state, const char *node, const char *message, void *ctx)
 {
 	static const char *const names[] = {"unknown", "connected", "unavailable", "gone", "error"};
+	const char *name = names[state >= 0 && state < 5 ? state : 0];
 	struct flowrelay *d = ctx;
+	char n[300], m[700];
 
-	fprintf(stderr, "flowrelay: node %s %s%s%s\n", node,
-		names[state >= 0 && state < 5 ? state : 0], message[0] ? ": " : "", message);
+	fprintf(stderr, "flowrelay: node %s %s%s%s\n", node, name, message[0] ? ": " : "", message);
 	agent_events_post(d->agent, AGENT_EVENT_UNKNOWN, "node-state",
-			  "{\"node\":\"%s\",\"state\":\"%s\"}", node,
-			  names[state >= 0 && state < 5 ? state : 0]);
+			  "{\"node\":\"%s\",\"state\":\"%s\",\"message\":\"%s\"}",
+			  json_escape(node, n, sizeof(n)), name,
+			  json_escape(message, m, sizeof(m)));
 	follower_hub_node_status(d->followers, state, &node, 1, message);
 }
 

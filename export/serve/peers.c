@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flowscope/base/buf.h"
 #include "flowscope/base/list.h"
 #include "flowscope/base/parse.h"
 #include "flowscope/serve/peers.h"
@@ -453,25 +454,6 @@ static void tell_changes(struct peers *p, const struct peer_list *old, const str
 /* ---- reloading --------------------------------------------------------------------------------
  */
 
-/* s as the inside of a JSON string. */
-static const char *json_esc(const char *s, char *out, size_t len)
-{
-	size_t o = 0;
-
-	for (; *s && o + 7 < len; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			o += (size_t)snprintf(out + o, len - o, "\\%c", c);
-		else if (c < 0x20)
-			o += (size_t)snprintf(out + o, len - o, "\\u%04x", c);
-		else
-			out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return out;
-}
-
 int peers_reload(struct peers *p, struct errmsg *e)
 {
 	struct peer_list new, old = p->now;
@@ -486,8 +468,8 @@ int peers_reload(struct peers *p, struct errmsg *e)
 			agent_events_post(
 				p->o.agent, AGENT_EVENT_UNKNOWN, "peers-refused",
 				"{\"file\":\"%s\",\"error\":\"%s\",\"peers_in_force\":%zu}",
-				json_esc(p->file ? p->file : "", f, sizeof(f)),
-				json_esc(e->text, m, sizeof(m)), p->now.n);
+				json_escape(p->file ? p->file : "", f, sizeof(f)),
+				json_escape(e->text, m, sizeof(m)), p->now.n);
 		return err;
 	}
 	tell_changes(p, &old, &new, &c);
@@ -501,7 +483,7 @@ int peers_reload(struct peers *p, struct errmsg *e)
 		agent_events_post(p->o.agent, AGENT_EVENT_UNKNOWN, "peers-reloaded",
 				  "{\"file\":\"%s\",\"peers\":%zu,\"added\":%zu,\"deleted\":%zu,"
 				  "\"updated\":%zu}",
-				  json_esc(p->file, f, sizeof(f)), p->now.n, c.added, c.deleted,
+				  json_escape(p->file, f, sizeof(f)), p->now.n, c.added, c.deleted,
 				  c.updated);
 	return 0;
 }

@@ -111,6 +111,19 @@ START_TEST(json_escapes_strings)
 }
 END_TEST
 
+/* json_escape: the inside of a JSON string for printf-built notifications, cut to fit. */
+START_TEST(json_escape_inside)
+{
+	char out[64], small[10];
+
+	ck_assert_str_eq(json_escape("a\"b\\c\n\x01\xc3\xa9", out, sizeof(out)),
+			 "a\\\"b\\\\c\\u000a\\u0001\xc3\xa9");
+	ck_assert_str_eq(json_escape("", out, sizeof(out)), "");
+	ck_assert_uint_lt(strlen(json_escape("abcdefghijklmnop", small, sizeof(small))),
+			  sizeof(small));
+}
+END_TEST
+
 /* The JSON line of f as a C string (the test frees it). */
 static char *line_of(const struct flow *f)
 {
@@ -291,6 +304,7 @@ int main(void)
 	tcase_add_test(t, json_reply_ipv6_icmp_and_end);
 	tcase_add_test(t, json_lost_events);
 	tcase_add_test(t, json_escapes_strings);
+	tcase_add_test(t, json_escape_inside);
 	tcase_add_test(t, frame_round_trips);
 	tcase_add_test(t, summaries_and_event_types_as_cilium_writes_them);
 	tcase_add_test(t, nested_field_masks);

@@ -24,6 +24,9 @@ int buf_putc(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s as a JSON string literal, quotes included, escaping as RFC 8259 requires. */
 int buf_json_str(struct buf *b, const char *s, size_t len);
+/* s as the inside of a JSON string (quotes, backslashes and control characters escaped) in
+ * out, cut short to fit len; returns out (for a printf argument). */
+const char *json_escape(const char *s, char *out, size_t len);
 void buf_reset(struct buf *b); /* len = 0, keeps memory */
 void buf_free(struct buf *b);
 
