@@ -128,18 +128,11 @@ out:
 	free(v);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Every node's namespaces, each once, sorted. */
 static void get_namespaces(struct relay_service *rs, struct grpc_call *call, const uint8_t *msg,
 			   size_t len)
 {
-	Observer__GetNamespacesResponse resp = OBSERVER__GET_NAMESPACES_RESPONSE__INIT;
 	struct relay_node_info *v;
-	Observer__Namespace *ns = NULL, **ptrs = NULL;
 	char **names = NULL, *save;
 	size_t n, i, k = 0, cap = 0;
 
@@ -162,28 +155,7 @@ static void get_namespaces(struct relay_service *rs, struct grpc_call *call, con
 			names[k++] = tok;
 		}
 	}
-	qsort(names, k, sizeof(*names), cmp_str);
-	ns = calloc(k ? k : 1, sizeof(*ns));
-	ptrs = calloc(k ? k : 1, sizeof(*ptrs));
-	if (!ns || !ptrs) {
-		grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
-		goto out;
-	}
-	for (i = 0; i < k; i++) {
-		if (resp.n_namespaces && !strcmp(names[i], ns[resp.n_namespaces - 1].namespace_))
-			continue;
-		observer__namespace__init(&ns[resp.n_namespaces]);
-		ns[resp.n_namespaces].cluster = (char *)"";
-		ns[resp.n_namespaces].namespace_ = names[i];
-		ptrs[resp.n_namespaces] = &ns[resp.n_namespaces];
-		resp.n_namespaces++;
-	}
-	resp.namespaces = ptrs;
-	grpc_call_send_msg(call, &resp.base);
-	grpc_call_finish(call, GRPC_OK, NULL);
-out:
-	free(ns);
-	free(ptrs);
+	observer_send_namespaces(call, names, k);
 	free(names);
 	free(v);
 }

@@ -345,32 +345,19 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The namespaces of the identity file in force, each once, sorted. */
-static void get_namespaces(struct grpc_call *call, struct observer *o, const uint8_t *msg,
-			   size_t len)
+void observer_send_namespaces(struct grpc_call *call, char **names, size_t n)
 {
 	Observer__GetNamespacesResponse resp = OBSERVER__GET_NAMESPACES_RESPONSE__INIT;
-	const struct identity_table *t = identities_get();
-	size_t n = identity_table_size(t), i, k = 0;
 	Observer__Namespace *ns = calloc(n ? n : 1, sizeof(*ns));
 	Observer__Namespace **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
-	char **names = calloc(n ? n : 1, sizeof(*names));
+	size_t i;
 
-	(void)o;
-	if (!ns || !ptrs || !names) {
+	if (!ns || !ptrs) {
 		grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
 		goto out;
 	}
-	if (!unpacks(call, &observer__get_namespaces_request__descriptor, msg, len))
-		goto out;
+	qsort(names, n, sizeof(*names), cmp_str);
 	for (i = 0; i < n; i++) {
-		const struct identity *id = identity_table_entry(t, i);
-
-		if (id->ns[0])
-			names[k++] = (char *)id->ns;
-	}
-	qsort(names, k, sizeof(*names), cmp_str);
-	for (i = 0; i < k; i++) {
 		if (resp.n_namespaces && !strcmp(names[i], ns[resp.n_namespaces - 1].namespace_))
 			continue;
 		observer__namespace__init(&ns[resp.n_namespaces]);
@@ -385,6 +372,31 @@ static void get_namespaces(struct grpc_call *call, struct observer *o, const uin
 out:
 	free(ns);
 	free(ptrs);
+}
+
+/* The namespaces of the identity file in force, each once, sorted. */
+static void get_namespaces(struct grpc_call *call, struct observer *o, const uint8_t *msg,
+			   size_t len)
+{
+	const struct identity_table *t = identities_get();
+	size_t n = identity_table_size(t), i, k = 0;
+	char **names;
+
+	(void)o;
+	if (!unpacks(call, &observer__get_namespaces_request__descriptor, msg, len))
+		return;
+	names = calloc(n ? n : 1, sizeof(*names));
+	if (!names) {
+		grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		const struct identity *id = identity_table_entry(t, i);
+
+		if (id->ns[0])
+			names[k++] = (char *)id->ns;
+	}
+	observer_send_namespaces(call, names, k);
 	free(names);
 }
 

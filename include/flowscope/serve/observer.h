@@ -31,5 +31,7 @@ struct observer {
 
 /* The service for grpc_server_start(); o must outlive the server. */
 struct grpc_service observer_service(struct observer *o);
+/* Answers a GetNamespaces call with names (sorted here, each told once) and ends it. */
+void observer_send_namespaces(struct grpc_call *call, char **names, size_t n);
 
 #endif /* FLOWSCOPE_SERVE_OBSERVER_H */
