@@ -19,6 +19,7 @@
 #include "flowscope/relay/service.h"
 #include "flowscope/serve/http_server.h"
 #include "flowscope/serve/observer.h"
+#include "flowscope/serve/peers.h"
 
 #define MAX_PEERS 1024
 
@@ -54,12 +55,8 @@ struct flowrelay {
 	struct http_server *http;
 	struct grpc_server *grpc;
 	uv_signal_t sig_int, sig_term;
-	uv_fs_event_t peers_watch;
-	uv_timer_t peers_timer;
-	char peers_dir[4096], peers_base[256];
-	char (*file_peers)[340]; /* the addresses the peers file gave, as last loaded */
-	size_t n_file_peers;
-	bool watching, stopping;
+	struct peers *peers; /* --peer and --peers-file */
+	bool stopping;
 };
 
 /* ---- options ------------------------------------------------------------------------------ */
@@ -172,135 +169,52 @@ static int parse_args(struct flowrelay *d, int argc, char **argv)
 	return 0;
 }
 
+static void log_sink(enum log_level level, const char *text, void *ctx)
+{
+	(void)ctx;
+	fprintf(stderr, "flowrelay: %s%s\n", level == LOG_LEVEL_WARN ? "warning: " : "", text);
+}
+
 /* ---- peers ------------------------------------------------------------------------------- */
 
-static bool listed(char (*list)[340], size_t n, const char *address)
+/* A peer's address as the relay follows it: tls://ADDR for a peer given so. */
+static const char *follow_address(const struct peer *pe, char *out, size_t len)
 {
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (!strcmp(list[i], address))
-			return true;
-	return false;
+	snprintf(out, len, "%s%s", pe->tls ? "tls://" : "", pe->address);
+	return out;
 }
 
-/* Follows every peer of the file: new lines are added, kept ones stay, and a peer no longer in
- * the file is no longer followed (NODE_GONE) unless --peer gave it too. A bad line (reported
- * with its number) leaves the peers followed as they were but for the lines before it.
- * Returns 0, or -EINVAL with the line in e. */
-static int load_peers_file(struct flowrelay *d, struct errmsg *e)
+/* The peers of --peer and --peers-file (serve/peers: parsed, the file watched and reloaded)
+ * are the agents followed: a peer deleted from the file is no longer followed (NODE_GONE), an
+ * updated one is followed at its new address. */
+static void on_peer_change(const struct peer *old, const struct peer *now, void *ctx)
 {
-	FILE *f = fopen(d->cfg.peers_file, "r");
-	char line[600], (*now)[340] = NULL;
-	size_t n_now = 0, cap = 0, i;
-	int n = 0, err = 0;
-
-	if (!f)
-		return errmsg_set(e, -errno, "%s: %s", d->cfg.peers_file, strerror(errno));
-	while (!err && fgets(line, sizeof(line), f)) {
-		char *p = line, *eq, *end;
-
-		n++;
-		p[strcspn(p, "#\r\n")] = '\0';
-		while (*p == ' ' || *p == '\t')
-			p++;
-		for (end = p + strlen(p); end > p && (end[-1] == ' ' || end[-1] == '\t'); end--)
-			*--end = '\0';
-		if (!*p)
-			continue;
-		eq = strchr(p, '=');
-		if (eq)
-			*eq = '\0';
-		err = relay_add_peer(d->relay, eq ? p : NULL, eq ? eq + 1 : p, e);
-		if (err) {
-			errmsg_prefix(e, "%s:%d", d->cfg.peers_file, n);
-			break;
-		}
-		if (n_now == cap) {
-			void *m = realloc(now, (cap = cap ? 2 * cap : 64) * sizeof(*now));
-
-			if (!m) {
-				err = errmsg_set(e, -ENOMEM, "out of memory");
-				break;
-			}
-			now = m;
-		}
-		snprintf(now[n_now++], sizeof(now[0]), "%s", eq ? eq + 1 : p);
-	}
-	fclose(f);
-	if (err) {
-		free(now);
-		return err;
-	}
-	for (i = 0; i < d->n_file_peers; i++) {
-		int k;
-		bool given = listed(now, n_now, d->file_peers[i]);
-
-		for (k = 0; !given && k < d->cfg.n_peers; k++) {
-			const char *a = d->cfg.peers[k], *eq = strchr(a, '=');
-
-			given = !strcmp(eq ? eq + 1 : a, d->file_peers[i]);
-		}
-		if (!given)
-			relay_remove_peer(d->relay, d->file_peers[i]);
-	}
-	free(d->file_peers);
-	d->file_peers = now;
-	d->n_file_peers = n_now;
-	return 0;
-}
-
-static void on_peers_timer(uv_timer_t *t)
-{
-	struct flowrelay *d = t->data;
+	struct flowrelay *d = ctx;
 	struct errmsg e = {""};
+	char a[PEER_ADDR_MAX + 8];
 
-	if (load_peers_file(d, &e))
-		fprintf(stderr, "flowrelay: peers not reloaded: %s\n", e.text);
-}
-
-static void on_peers_change(uv_fs_event_t *h, const char *filename, int events, int status)
-{
-	struct flowrelay *d = h->data;
-
-	(void)events;
-	if (status < 0 || (filename && strcmp(filename, d->peers_base)))
-		return;
-	uv_timer_start(&d->peers_timer, on_peers_timer, 200, 0);
+	if (old)
+		relay_remove_peer(d->relay, follow_address(old, a, sizeof(a)));
+	/* An unnamed peer is named by its address: the agent's own name is taken then. */
+	if (now && relay_add_peer(d->relay, strcmp(now->name, now->address) ? now->name : NULL,
+				  follow_address(now, a, sizeof(a)), &e))
+		fprintf(stderr, "flowrelay: peer %s not followed: %s\n", now->name, e.text);
 }
 
 static int start_peers(struct flowrelay *d)
 {
+	struct peers_opts po = {.specs = d->cfg.peers,
+				.n_specs = (size_t)d->cfg.n_peers,
+				.file = d->cfg.peers_file,
+				.agent = d->agent,
+				.on_change = on_peer_change,
+				.change_ctx = d};
 	struct errmsg e = {""};
-	char tmp[4096];
-	int i;
 
-	for (i = 0; i < d->cfg.n_peers; i++) {
-		const char *a = d->cfg.peers[i], *eq = strchr(a, '=');
-		char name[256] = "";
-
-		if (eq && (size_t)(eq - a) < sizeof(name))
-			snprintf(name, sizeof(name), "%.*s", (int)(eq - a), a);
-		if (relay_add_peer(d->relay, name, eq ? eq + 1 : a, &e)) {
-			fprintf(stderr, "flowrelay: --peer: %s\n", e.text);
-			return 2;
-		}
-	}
-	if (!d->cfg.peers_file)
-		return 0;
-	if (load_peers_file(d, &e)) {
-		fprintf(stderr, "flowrelay: --peers-file: %s\n", e.text);
+	if (peers_start(&d->peers, d->loop, &po, &e)) {
+		fprintf(stderr, "flowrelay: %s\n", e.text);
 		return 2;
 	}
-	snprintf(tmp, sizeof(tmp), "%s", d->cfg.peers_file);
-	snprintf(d->peers_dir, sizeof(d->peers_dir), "%s", dirname(tmp));
-	snprintf(tmp, sizeof(tmp), "%s", d->cfg.peers_file);
-	snprintf(d->peers_base, sizeof(d->peers_base), "%s", basename(tmp));
-	uv_timer_init(d->loop, &d->peers_timer);
-	uv_fs_event_init(d->loop, &d->peers_watch);
-	d->peers_timer.data = d->peers_watch.data = d;
-	uv_fs_event_start(&d->peers_watch, on_peers_change, d->peers_dir, 0);
-	d->watching = true;
 	return 0;
 }
 
@@ -484,10 +398,8 @@ static void stop(struct flowrelay *d)
 	d->grpc = NULL;
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
-	if (d->watching) {
-		uv_close((uv_handle_t *)&d->peers_watch, NULL);
-		uv_close((uv_handle_t *)&d->peers_timer, NULL);
-	}
+	peers_stop(d->peers);
+	d->peers = NULL;
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -507,7 +419,6 @@ static void free_relay(struct flowrelay *d)
 	flow_bus_free(d->bus);
 	agent_events_free(d->agent);
 	relay_free(d->relay);
-	free(d->file_peers);
 }
 
 int main(int argc, char **argv)
@@ -522,6 +433,7 @@ int main(int argc, char **argv)
 		strcpy(d.node_name, "relay");
 	d.loop = uv_default_loop();
 	signal(SIGPIPE, SIG_IGN);
+	logmsg_set_sink(log_sink, NULL);
 	/* Every message is allocated by a node's thread and freed by the loop: without these,
 	 * glibc gives the heap's top back and takes it again for nearly every burst. */
 	mallopt(M_TRIM_THRESHOLD, 64 << 20);

@@ -123,6 +123,10 @@ int peer_parse(const char *spec, struct peer *out, struct errmsg *e)
 	int err = 0;
 
 	memset(out, 0, sizeof(*out));
+	if (!strncmp(addr, "tls://", 6)) {
+		addr += 6;
+		out->tls = true;
+	}
 	if (eq) {
 		if ((size_t)(eq - spec) > PEER_NAME_LEN)
 			err = errmsg_set(e, -EINVAL, "the name is longer than %d characters",
@@ -133,7 +137,9 @@ int peer_parse(const char *spec, struct peer *out, struct errmsg *e)
 	}
 	err = err ?: peer_parse_address(addr, out->address, sizeof(out->address), e);
 	if (err) {
-		errmsg_prefix(e, "invalid peer '%s' (use [NAME=]ADDR:PORT)", spec);
+		errmsg_prefix(e,
+			      "invalid peer '%s' (use [NAME=]ADDR:PORT or [NAME=]tls://ADDR:PORT)",
+			      spec);
 		return err;
 	}
 	if (!eq)
@@ -220,7 +226,7 @@ static void set_tls_name(const struct peers *p, struct peer *pe)
 	const char *a = pe->address;
 	size_t n;
 
-	if (!p->o.tls)
+	if (!p->o.tls && !pe->tls)
 		return;
 	if (strcmp(pe->name, pe->address)) {
 		snprintf(pe->tls_server_name, sizeof(pe->tls_server_name), "%s", pe->name);
@@ -420,6 +426,12 @@ static void tell_all(struct peers *p, const struct peer *pe, int type)
 	}
 }
 
+static void tell_owner(struct peers *p, const struct peer *old, const struct peer *now)
+{
+	if (p->o.on_change)
+		p->o.on_change(old, now, p->o.change_ctx);
+}
+
 /* The merge of two lists sorted by name: deletions, updates, then additions, so that a relay
  * never holds two peers for one name. */
 static void tell_changes(struct peers *p, const struct peer_list *old, const struct peer_list *new,
@@ -436,13 +448,16 @@ static void tell_changes(struct peers *p, const struct peer_list *old, const str
 			if (d < 0 && pass == 0) {
 				tell_all(p, &old->v[i],
 					 PEER__CHANGE_NOTIFICATION_TYPE__PEER_DELETED);
+				tell_owner(p, &old->v[i], NULL);
 				c->deleted++;
 			} else if (!d && pass == 1 && !peer_equal(&old->v[i], &new->v[j])) {
 				tell_all(p, &new->v[j],
 					 PEER__CHANGE_NOTIFICATION_TYPE__PEER_UPDATED);
+				tell_owner(p, &old->v[i], &new->v[j]);
 				c->updated++;
 			} else if (d > 0 && pass == 2) {
 				tell_all(p, &new->v[j], PEER__CHANGE_NOTIFICATION_TYPE__PEER_ADDED);
+				tell_owner(p, NULL, &new->v[j]);
 				c->added++;
 			}
 			i += d <= 0;
@@ -556,6 +571,8 @@ int peers_start(struct peers **out, uv_loop_t *loop, const struct peers_opts *o,
 		peers_stop(p);
 		return err;
 	}
+	for (i = 0; i < p->now.n; i++)
+		tell_owner(p, NULL, &p->now.v[i]);
 	*out = p;
 	return 0;
 }

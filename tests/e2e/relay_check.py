@@ -571,8 +571,12 @@ def phase_stream(follower, late_before, extra):
 def bad_relays():
     """Relays that cannot follow: refused (no client certificate), the wrong CA, bad peers."""
     tmp, pki, hub = CFG["tmp"], CFG["pki"], CFG["hub_mgmt"]
+    # Two plaintext servers that are not agents: one asked in plaintext, one over TLS (a peer
+    # is given once per address).
     srv = http.server.ThreadingHTTPServer((hub, 18080), http.server.SimpleHTTPRequestHandler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    srv2 = http.server.ThreadingHTTPServer((hub, 18081), http.server.SimpleHTTPRequestHandler)
+    for x in (srv, srv2):
+        threading.Thread(target=x.serve_forever, daemon=True).start()
     a, b = NODES[0]["mgmt"] + ":4244", NODES[1]["mgmt"] + ":4244"
     common = ["--no-discover", "--web-dir", CFG["web_dir"], "--max-flows", "1024",
               "--max-events", "1024"]
@@ -584,17 +588,17 @@ def bad_relays():
                      "--peer-tls-key", pki["key"], "--peer-tls-server-name", pki["server_name"]],
                     {a: r"certificate|verif"}),
         "bad": (["--peer", NODES[0]["mgmt"] + ":4299", "--peer", hub + ":18080",
-                 "--peer", a, "--peer", "tls://%s:18080" % hub],
+                 "--peer", a, "--peer", "tls://%s:18081" % hub],
                 {NODES[0]["mgmt"] + ":4299": r"refused",
                  hub + ":18080": r"HTTP/2|HTTP/1|gRPC|not a|protocol",
                  a: r"TLS|SSL",
-                 "tls://%s:18080" % hub: r"TLS|SSL|handshake"}),
+                 "tls://%s:18081" % hub: r"TLS|SSL|handshake"}),
     }
     why = {"nocert": "TLS without the client certificate the agents require",
            "wrongca": "agents' certificates not signed by the CA given",
            "bad": "bad peers"}
     what = {NODES[0]["mgmt"] + ":4299": "wrong port", hub + ":18080": "not a flowd (an HTTP/1 "
-            "server)", a: "plaintext to a TLS agent", "tls://%s:18080" % hub: "TLS to a "
+            "server)", a: "plaintext to a TLS agent", "tls://%s:18081" % hub: "TLS to a "
             "plaintext server"}
     procs = {}
     for k, (args, _) in specs.items():
@@ -637,6 +641,7 @@ def bad_relays():
             rc = "hung"
         check(rc == 0, "relay with %s stops on SIGTERM (exit %s)" % (why[k], rc))
     srv.shutdown()
+    srv2.shutdown()
     s = node_states()
     check(sum(1 for v in s.values() if v["state"] == "CONNECTED") == len(NODES),
           "the main relay's %d nodes are still CONNECTED" % len(NODES))

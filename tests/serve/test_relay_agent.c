@@ -611,6 +611,61 @@ START_TEST(tls_server_names_are_told)
 }
 END_TEST
 
+/* What the owner of the peers (the relay) is told: every peer at the start, then a reload's
+ * deletions, updates and additions with the old and the new peer. */
+struct change_log {
+	int n;
+	char text[16][600];
+};
+
+static void record_change(const struct peer *old, const struct peer *now, void *ctx)
+{
+	struct change_log *l = ctx;
+
+	if (l->n < 16)
+		snprintf(l->text[l->n++], sizeof(l->text[0]), "%s>%s%s", old ? old->address : "-",
+			 now && now->tls ? "tls://" : "", now ? now->address : "-");
+}
+
+START_TEST(the_owner_is_told_every_change)
+{
+	const char *specs[] = {"a=10.0.0.1:4244"};
+	struct change_log l = {0};
+	char path[64];
+	struct peers_opts o = {.specs = specs,
+			       .n_specs = 1,
+			       .file = path,
+			       .on_change = record_change,
+			       .change_ctx = &l};
+	struct errmsg e = {""};
+	struct peers *p;
+	uv_loop_t loop;
+
+	snprintf(path, sizeof(path), "/tmp/fs_peers_owner.%d", (int)getpid());
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	write_file(o.file, "b=10.0.0.2:4244\nc=10.0.0.3:4244\n");
+	ck_assert_int_eq(peers_start(&p, &loop, &o, &e), 0);
+	ck_assert_int_eq(l.n, 3);
+	ck_assert_str_eq(l.text[0], "->10.0.0.1:4244");
+	ck_assert_str_eq(l.text[1], "->10.0.0.2:4244");
+	ck_assert_str_eq(l.text[2], "->10.0.0.3:4244");
+	write_file(o.file, "c=tls://10.0.0.33:4244\nd=10.0.0.4:4244\n");
+	ck_assert_int_eq(peers_reload(p, &e), 0);
+	ck_assert_int_eq(l.n, 6);
+	ck_assert_str_eq(l.text[3], "10.0.0.2:4244>-");
+	ck_assert_str_eq(l.text[4], "10.0.0.3:4244>tls://10.0.0.33:4244");
+	ck_assert_str_eq(l.text[5], "->10.0.0.4:4244");
+	/* A file that does not parse tells nothing. */
+	write_file(o.file, "d=10.0.0.4\n");
+	ck_assert_int_eq(peers_reload(p, &e), -EINVAL);
+	ck_assert_int_eq(l.n, 6);
+	peers_stop(p);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+	unlink(o.file);
+}
+END_TEST
+
 START_TEST(peers_are_parsed_strictly)
 {
 	struct errmsg e = {""};
@@ -624,6 +679,13 @@ START_TEST(peers_are_parsed_strictly)
 	ck_assert_str_eq(p.address, "[FD00::1]:4244");
 	ck_assert_int_eq(peer_parse("agent3.example.com:4244", &p, &e), 0);
 	ck_assert_str_eq(p.name, "agent3.example.com:4244");
+	ck_assert(!p.tls);
+	ck_assert_int_eq(peer_parse("n9=tls://10.0.0.9:4244", &p, &e), 0);
+	ck_assert(p.tls);
+	ck_assert_str_eq(p.address, "10.0.0.9:4244");
+	ck_assert_int_eq(peer_parse("tls://10.0.0.9:4244", &p, &e), 0);
+	ck_assert_str_eq(p.name, "10.0.0.9:4244");
+	ck_assert_int_eq(peer_parse("n9=tls://0.0.0.0:4244", &p, &e), -EINVAL);
 	ck_assert_int_eq(peer_parse_address("[::1]:4244", a, sizeof(a), &e), 0);
 	ck_assert_str_eq(a, "[::1]:4244");
 
@@ -1137,6 +1199,7 @@ int main(void)
 	tcase_add_test(peers, a_bad_peers_file_keeps_the_old_list);
 	tcase_add_test(peers, tls_server_names_are_told);
 	tcase_add_test(peers, peers_are_parsed_strictly);
+	tcase_add_test(peers, the_owner_is_told_every_change);
 	tcase_add_test(marks, watermarks_while_idle_at_the_interval);
 	tcase_add_test(marks, a_watermark_right_after_the_replay);
 	tcase_add_test(marks, watermarks_are_never_above_a_later_event);

@@ -26,10 +26,11 @@ struct peer {
 	char name[PEER_NAME_MAX];	     /* what identifies the peer across changes */
 	char address[PEER_ADDR_MAX];	     /* "HOST:PORT" or "[V6]:PORT" */
 	char tls_server_name[PEER_NAME_MAX]; /* "": plaintext */
+	bool tls;			     /* given as tls://ADDR: serves TLS */
 };
 
-/* "[NAME=]ADDR:PORT" (without a name, a peer is named by its address). 0 or -EINVAL with e
- * saying what is wrong and what is expected. */
+/* "[NAME=]ADDR:PORT" or "[NAME=]tls://ADDR:PORT" (without a name, a peer is named by its
+ * address). 0 or -EINVAL with e saying what is wrong and what is expected. */
 int peer_parse(const char *spec, struct peer *out, struct errmsg *e);
 /* An address a relay can connect to: "HOST:PORT" (a DNS name or IPv4 address) or
  * "[V6]:PORT", not a wildcard; written to out in that form. 0 or -EINVAL with e set. */
@@ -56,6 +57,10 @@ struct peers_opts {
 	const char *file; /* --peers-file, or NULL */
 	bool tls;	  /* the peers serve TLS (as this node does): server name = name */
 	struct agent_events *agent; /* reloads and refusals are posted here (NULL: not) */
+	/* Told of each peer in force at the start (old NULL) and of every change a reload makes:
+	 * deleted (now NULL), updated (both), added (old NULL), in that order. */
+	void (*on_change)(const struct peer *old, const struct peer *now, void *ctx);
+	void *change_ctx;
 };
 
 struct peers;
