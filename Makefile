@@ -10,7 +10,7 @@ ARCH      := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 PKGS      := libbpf libuv libmicrohttpd libprotobuf-c libnghttp2 openssl yaml-0.1
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lelf -lz -lm
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lelf -lz -lzstd -lm
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
 CFLAGS    ?= -O2 -g
@@ -31,7 +31,7 @@ PB_OBJS   := $(PB_SRCS:.c=.o)
 
 # The library: everything but the binaries' mains (daemon/, cli/flowctl.c), in layer order.
 LIB_DIRS  := base probes collector/enrich collector/pipeline collector/graph collector/filter \
-	export/encode export/exporters export/serve relay cli
+	collector/history export/encode export/exporters export/serve relay cli
 LIB_SRCS  := $(filter-out %.bpf.c cli/flowctl.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 LIB       := $(BUILD)/libflowscope.a
@@ -142,7 +142,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIB)
 	$(CC) $(CFLAGS) $^ $(PKG_LIBS) $(CHECK_LIBS) -o $@
 
 # The history engines' benchmark compares SQLite and zstd-compressed blocks.
-$(BUILD)/bench/bench_history: BENCH_LIBS = -lsqlite3 -lzstd
+$(BUILD)/bench/bench_history: BENCH_LIBS = -lsqlite3
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $^ $(PKG_LIBS) $(BENCH_LIBS) -lm -o $@

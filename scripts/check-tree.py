@@ -24,6 +24,7 @@ LAYERS = {
     "graph": 3,
     "filter": 4,
     "encode": 4,
+    "history": 4,  # the embedded flow history: records, blocks, segments
     "exporters": 5,
     "serve": 6,
     "relay": 7,  # the cluster relay: agents' streams merged into a hub the servers serve
@@ -37,6 +38,7 @@ SOURCE_DIRS = {
     "collector/pipeline": "pipeline",
     "collector/graph": "graph",
     "collector/filter": "filter",
+    "collector/history": "history",
     "export/encode": "encode",
     "export/exporters": "exporters",
     "export/serve": "serve",
