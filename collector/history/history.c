@@ -1,0 +1,554 @@
+/* The embedded flow history (see include/flowscope/history/history.h): the index of blocks and
+ * segments, the open block, the writer thread and its batches, recovery and retention. The
+ * cursor is in history_read.c. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "flowscope/base/clock.h"
+#include "history_int.h"
+
+#define SEGMENT_MAX (64ULL << 20)
+#define SEGMENT_MIN (64ULL << 10)
+
+/* ---- the index ---------------------------------------------------------------------------- */
+
+static int index_push(struct history *h, const struct blk *b)
+{
+	if (h->n_blks == h->cap_blks) {
+		size_t cap = h->cap_blks ? h->cap_blks * 2 : 256;
+		struct blk *n = realloc(h->blks, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		h->blks = n;
+		h->cap_blks = cap;
+	}
+	h->blks[h->n_blks++] = *b;
+	return 0;
+}
+
+size_t history_lower(const struct history *h, uint64_t no)
+{
+	size_t lo = 0, hi = h->n_blks;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (h->blks[mid].h.b.no < no)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static struct seg *seg_of(struct history *h, uint64_t id)
+{
+	for (size_t i = 0; i < h->n_segs; i++)
+		if (h->segs[i].id == id)
+			return &h->segs[i];
+	return NULL;
+}
+
+static void seg_path(const struct history *h, uint64_t id, char *out, size_t len)
+{
+	snprintf(out, len, "%s/seg-%020" PRIu64 ".fsh", h->dir, id);
+}
+
+/* ---- writing ------------------------------------------------------------------------------ */
+
+static int write_at(int fd, const void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const uint8_t *)buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* The batch, in the writer thread (or at once, foreground): blocks to their segments, then
+ * the journal, each made durable; the first failure ends the batch, cutting what it left. */
+static void run_job(struct job *j)
+{
+	size_t i;
+
+	j->err = 0;
+	j->failed_at = j->n; /* the journal failed, if anything: every block is on disk */
+	for (i = 0; i < j->n && !j->err; i++) {
+		struct job_block *w = &j->blocks[i];
+
+		j->err = write_at(w->fd, w->hdr, BLOCK_HDR_LEN, w->off) ?:
+			 write_at(w->fd, w->payload, w->clen, w->off + BLOCK_HDR_LEN) ?:
+			 (fdatasync(w->fd) ? -errno : 0);
+		if (j->err) {
+			j->failed_at = i;
+			j->what = "writing a block";
+			if (ftruncate(w->fd, (off_t)w->off))
+				(void)0; /* the scan at the next open cuts it */
+		}
+	}
+	if (j->err || !j->journal)
+		return;
+	if (j->journal_reset && ftruncate(j->jfd, 0))
+		j->err = -errno;
+	if (!j->err && j->journal_reset)
+		j->err = write_at(j->jfd, j->jhdr, JOURNAL_HDR_LEN, 0);
+	if (!j->err && j->chunk.len)
+		j->err = write_at(j->jfd, j->chunk.data, j->chunk.len, j->joff);
+	if (!j->err && fdatasync(j->jfd))
+		j->err = -errno;
+	if (j->err)
+		j->what = "writing the journal";
+}
+
+void *history_writer_main(void *arg)
+{
+	struct history *h = arg;
+
+	pthread_mutex_lock(&h->mu);
+	for (;;) {
+		while (!h->job_queued && !h->quit)
+			pthread_cond_wait(&h->cv, &h->mu);
+		if (h->job_queued) {
+			pthread_mutex_unlock(&h->mu);
+			run_job(&h->job);
+			pthread_mutex_lock(&h->mu);
+			h->job_queued = false;
+			h->job_done = true;
+			pthread_cond_broadcast(&h->cv);
+			continue;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&h->mu);
+	return NULL;
+}
+
+static void stop_history(struct history *h, int err, const char *what)
+{
+	size_t i;
+
+	h->write_errors++;
+	if (!h->stopped) {
+		snprintf(h->state, sizeof(h->state), "stopped: %s: %s%s", what, strerror(-err),
+			 err == -ENOSPC ? " (disk full)" : "");
+		if (!h->stop_logged)
+			logmsg(LOG_LEVEL_WARN,
+			       "history: %s in %s; not keeping flow events, trying again every %llu s",
+			       h->state, h->dir, (unsigned long long)(h->retry_ns / 1000000000));
+		h->stop_logged = true;
+	}
+	h->stopped = true;
+	h->retry_at_ns = clock_mono_ns() + h->retry_ns;
+	/* What was not written is gone: the sealed blocks still waiting and the open block. */
+	for (i = 0; i < h->n_blks;) {
+		struct blk *b = &h->blks[i];
+
+		if (b->mem && !b->writing) {
+			struct seg *s = seg_of(h, b->seg);
+
+			/* Its place in the segment is free again (a failed write was cut). */
+			if (s && s->bytes > b->off)
+				s->bytes = b->off;
+			if (s)
+				s->events -= b->h.b.events;
+			h->held -= b->h.b.events;
+			h->lost += b->h.b.events;
+			free(b->mem);
+			memmove(b, b + 1, (h->n_blks - i - 1) * sizeof(*b));
+			h->n_blks--;
+			continue;
+		}
+		i++;
+	}
+	h->lost += h->open.events;
+	open_reset(h, h->next_no++);
+}
+
+/* A finished batch: its blocks are on disk now (their memory freed), the journal is at its
+ * new length; or the history stops. */
+static void complete_job(struct history *h)
+{
+	struct job *j = &h->job;
+	size_t i;
+
+	for (i = 0; i < j->n; i++) {
+		struct blk *b = &h->blks[history_lower(h, j->blocks[i].no)];
+
+		b->writing = false;
+		if (!j->err || i < j->failed_at) {
+			free(b->mem);
+			b->mem = NULL;
+		}
+	}
+	if (j->journal && !j->err) {
+		h->jblock = j->jblock;
+		h->jsize = j->joff + j->chunk.len;
+		h->jdurable = j->jdurable;
+	}
+	h->in_flight = false;
+	if (j->err)
+		stop_history(h, j->err, j->what);
+}
+
+/* Picks up a batch the writer finished; wait: until it has. */
+static void reap(struct history *h, bool wait)
+{
+	bool done;
+
+	if (!h->in_flight)
+		return;
+	if (h->foreground) {
+		complete_job(h);
+		return;
+	}
+	pthread_mutex_lock(&h->mu);
+	while (wait && !h->job_done)
+		pthread_cond_wait(&h->cv, &h->mu);
+	done = h->job_done;
+	h->job_done = false;
+	pthread_mutex_unlock(&h->mu);
+	if (done)
+		complete_job(h);
+}
+
+/* Hands the writer every sealed block not yet written and, with journal, the open block's
+ * records not yet in the journal. Nothing while a batch runs: the next sync or seal sends it. */
+static void submit(struct history *h, bool journal)
+{
+	struct job *j = &h->job;
+	size_t i;
+
+	reap(h, false);
+	if (h->in_flight || h->stopped)
+		return;
+	j->n = 0;
+	for (i = 0; i < h->n_blks; i++) {
+		struct blk *b = &h->blks[i];
+		struct seg *s;
+
+		if (!b->mem || b->writing || j->n == JOB_MAX_BLOCKS)
+			continue;
+		s = seg_of(h, b->seg);
+		b->writing = true;
+		j->blocks[j->n] = (struct job_block){.no = b->h.b.no,
+						     .fd = s->fd,
+						     .off = b->off,
+						     .payload = b->mem,
+						     .clen = b->h.clen};
+		block_hdr_pack(&b->h, j->blocks[j->n].hdr);
+		j->n++;
+	}
+	j->journal = journal || j->n;
+	if (j->journal) {
+		size_t from = h->jblock == h->open.no ? h->jdurable : 0;
+
+		j->jfd = h->jfd;
+		j->jblock = h->open.no;
+		j->journal_reset = h->jblock != h->open.no;
+		j->joff = j->journal_reset ? JOURNAL_HDR_LEN : h->jsize;
+		journal_hdr_pack(h->open.no, j->jhdr);
+		buf_reset(&j->chunk);
+		if (h->open.raw.len > from) {
+			uint8_t ch[CHUNK_HDR_LEN];
+			uint32_t len = (uint32_t)(h->open.raw.len - from);
+
+			chunk_hdr_pack(h->open.raw.data + from, len, ch);
+			if (buf_append(&j->chunk, ch, sizeof(ch)) ||
+			    buf_append(&j->chunk, h->open.raw.data + from, len)) {
+				j->journal = j->n; /* out of memory: the next sync tries again */
+				buf_reset(&j->chunk);
+			}
+		}
+		j->jdurable = h->open.raw.len;
+	}
+	if (!j->n && !j->journal)
+		return;
+	h->in_flight = true;
+	if (h->foreground) {
+		run_job(j);
+		complete_job(h);
+		return;
+	}
+	pthread_mutex_lock(&h->mu);
+	h->job_queued = true;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* ---- the open block ------------------------------------------------------------------------ */
+
+void open_reset(struct history *h, uint64_t no)
+{
+	buf_reset(&h->open.raw);
+	h->open.no = no;
+	h->open.events = 0;
+	flow_rec_reset(&h->open.st);
+}
+
+/* The segment a new block of clen bytes goes to: the current one, or a new one once the
+ * current has its size or its time span. */
+static int seg_for(struct history *h, const struct history_block *b, uint64_t len,
+		   struct seg **out)
+{
+	struct seg *s = h->n_segs ? &h->segs[h->n_segs - 1] : NULL;
+	char path[4200];
+	int fd;
+
+	if (s && s->bytes && s->bytes + len > h->segment_bytes)
+		s = NULL;
+	if (s && s->bytes && h->max_age_ns && b->max_ns > s->min_ns + h->max_age_ns / 8)
+		s = NULL;
+	if (s) {
+		*out = s;
+		return 0;
+	}
+	if (h->n_segs == h->cap_segs) {
+		size_t cap = h->cap_segs ? h->cap_segs * 2 : 16;
+		struct seg *n = realloc(h->segs, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		h->segs = n;
+		h->cap_segs = cap;
+	}
+	seg_path(h, b->no, path, sizeof(path));
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	s = &h->segs[h->n_segs++];
+	*s = (struct seg){.id = b->no, .fd = fd, .min_ns = b->min_ns, .max_ns = b->max_ns};
+	*out = s;
+	return 0;
+}
+
+/* The open block becomes a sealed one: compressed, given its place in a segment, indexed
+ * (readable from memory until written), and handed to the writer. */
+int history_seal(struct history *h)
+{
+	struct blk b = {0};
+	struct seg *s;
+	size_t bound, clen;
+	int err;
+
+	if (!h->open.events)
+		return 0;
+	b.h.b = h->open.b;
+	b.h.b.no = h->open.no;
+	b.h.b.events = h->open.events;
+	b.h.rlen = (uint32_t)h->open.raw.len;
+	bound = ZSTD_compressBound(h->open.raw.len);
+	b.mem = malloc(bound);
+	if (!b.mem)
+		return -ENOMEM;
+	clen = ZSTD_compressCCtx(h->cctx, b.mem, bound, h->open.raw.data, h->open.raw.len,
+				 h->zstd_level);
+	if (ZSTD_isError(clen)) {
+		free(b.mem);
+		return -EIO;
+	}
+	b.h.clen = (uint32_t)clen;
+	b.h.pcrc = block_crc(b.mem, clen);
+	err = seg_for(h, &b.h.b, BLOCK_HDR_LEN + clen, &s);
+	if (!err) {
+		b.seg = s->id;
+		b.off = s->bytes;
+		err = index_push(h, &b);
+	}
+	if (err) {
+		free(b.mem);
+		stop_history(h, err, "opening a segment in");
+		return err;
+	}
+	s->bytes += BLOCK_HDR_LEN + clen;
+	s->events += b.h.b.events;
+	if (b.h.b.max_ns > s->max_ns)
+		s->max_ns = b.h.b.max_ns;
+	if (b.h.b.min_ns < s->min_ns)
+		s->min_ns = b.h.b.min_ns;
+	h->held += b.h.b.events;
+	open_reset(h, h->next_no++);
+	submit(h, true);
+	return 0;
+}
+
+int history_append(struct history *h, const struct flow *ev)
+{
+	struct history_block *b = &h->open.b;
+	int err;
+
+	if (h->stopped) {
+		h->lost++;
+		return -ENOSPC;
+	}
+	err = flow_rec_encode(&h->open.st, &h->open.raw, ev);
+	if (err)
+		return err;
+	if (!h->open.events++) {
+		memcpy(b->session, ev->uuid, sizeof(b->session));
+		b->first_seq = ev->seq;
+		b->min_ns = b->max_ns = ev->time_ns;
+	}
+	b->last_seq = ev->seq;
+	if (ev->time_ns < b->min_ns)
+		b->min_ns = ev->time_ns;
+	if (ev->time_ns > b->max_ns)
+		b->max_ns = ev->time_ns;
+	h->appended++;
+	if (h->open.events >= h->block_events)
+		history_seal(h);
+	return 0;
+}
+
+void history_drain(struct history *h)
+{
+	for (;;) {
+		bool pending = false;
+
+		reap(h, true);
+		for (size_t i = 0; i < h->n_blks && !pending; i++)
+			pending = h->blks[i].mem && !h->stopped;
+		if (!pending && h->jdurable == h->open.raw.len && h->jblock == h->open.no)
+			return;
+		if (h->stopped)
+			return;
+		submit(h, true);
+		if (!h->in_flight)
+			return; /* nothing could be sent (out of memory) */
+	}
+}
+
+/* ---- retention ------------------------------------------------------------------------------ */
+
+static uint64_t disk_bytes(const struct history *h)
+{
+	uint64_t n = h->jsize;
+
+	for (size_t i = 0; i < h->n_segs; i++)
+		n += h->segs[i].bytes;
+	return n;
+}
+
+/* Drops the oldest segment (never the one being written): its blocks leave the index. */
+static void drop_oldest(struct history *h)
+{
+	struct seg *s = &h->segs[0];
+	char path[4200];
+	size_t i = 0;
+
+	while (i < h->n_blks && h->blks[i].seg == s->id)
+		i++;
+	for (size_t k = 0; k < i; k++)
+		if (!h->blks[k].bad)
+			h->held -= h->blks[k].h.b.events;
+	memmove(h->blks, h->blks + i, (h->n_blks - i) * sizeof(*h->blks));
+	h->n_blks -= i;
+	h->dropped += s->events;
+	seg_path(h, s->id, path, sizeof(path));
+	close(s->fd);
+	if (unlink(path) && errno != ENOENT)
+		logmsg(LOG_LEVEL_WARN, "history: removing %s: %s", path, strerror(errno));
+	memmove(h->segs, h->segs + 1, (h->n_segs - 1) * sizeof(*h->segs));
+	h->n_segs--;
+}
+
+static void retain(struct history *h, uint64_t now_ns)
+{
+	if (h->in_flight)
+		return; /* a batch may be writing to any segment: next time */
+	while (h->n_segs > 1) {
+		const struct seg *s = &h->segs[0];
+		bool too_old = h->max_age_ns && s->max_ns + h->max_age_ns < now_ns;
+
+		if (!too_old && !(h->max_bytes && disk_bytes(h) > h->max_bytes))
+			break;
+		drop_oldest(h);
+	}
+}
+
+void history_sync(struct history *h, uint64_t now_ns)
+{
+	reap(h, false);
+	if (h->stopped && clock_mono_ns() >= h->retry_at_ns) {
+		h->stopped = false;
+		h->jblock = 0; /* start the journal over */
+		snprintf(h->state, sizeof(h->state), "ok");
+		logmsg(LOG_LEVEL_INFO, "history: writing again to %s", h->dir);
+		h->stop_logged = false;
+	}
+	if (!h->stopped)
+		submit(h, true);
+	retain(h, now_ns);
+}
+
+void history_get_stats(const struct history *h, struct history_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	for (size_t i = 0; i < h->n_blks; i++) {
+		const struct history_block *b = &h->blks[i].h.b;
+
+		if (h->blks[i].bad)
+			continue;
+		if (!st->oldest_ns || b->min_ns < st->oldest_ns)
+			st->oldest_ns = b->min_ns;
+		if (b->max_ns > st->newest_ns)
+			st->newest_ns = b->max_ns;
+	}
+	if (h->open.events) {
+		if (!st->oldest_ns || h->open.b.min_ns < st->oldest_ns)
+			st->oldest_ns = h->open.b.min_ns;
+		if (h->open.b.max_ns > st->newest_ns)
+			st->newest_ns = h->open.b.max_ns;
+	}
+	st->events = h->held + h->open.events;
+	st->bytes = disk_bytes(h);
+	st->blocks = h->n_blks + (h->open.events ? 1 : 0);
+	st->appended = h->appended;
+	st->dropped = h->dropped;
+	st->lost = h->lost;
+	st->damaged_blocks = h->damaged_blocks;
+	st->recovered = h->recovered;
+	st->write_errors = h->write_errors;
+	st->stopped = h->stopped;
+	snprintf(st->state, sizeof(st->state), "%s", h->state);
+}
+
+bool history_last_block(const struct history *h, struct history_block *b)
+{
+	if (h->open.events) {
+		*b = h->open.b;
+		b->no = h->open.no;
+		b->events = h->open.events;
+		return true;
+	}
+	if (!h->n_blks)
+		return false;
+	*b = h->blks[h->n_blks - 1].h.b;
+	return true;
+}
+
+bool history_prev_block(const struct history *h, uint64_t no, struct history_block *b)
+{
+	size_t i = history_lower(h, no);
+
+	if (!i)
+		return false;
+	*b = h->blks[i - 1].h.b;
+	return true;
+}

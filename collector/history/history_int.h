@@ -1,0 +1,111 @@
+/* The history store's state, shared by its files (collector/history) and nobody else. */
+#ifndef FLOWSCOPE_HISTORY_INT_H
+#define FLOWSCOPE_HISTORY_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <zstd.h>
+
+#include "block.h"
+#include "flowscope/base/buf.h"
+#include "flowscope/base/errmsg.h"
+#include "flowscope/history/flow_rec.h"
+#include "flowscope/history/history.h"
+
+#define JOB_MAX_BLOCKS 64
+
+/* A sealed block in the index: on disk at (seg, off), and until written also in memory. */
+struct blk {
+	struct block_hdr h;
+	uint64_t seg; /* the id of its segment (the number of its first block) */
+	uint64_t off; /* of its header in the segment */
+	uint8_t *mem; /* the compressed payload while not yet written (or failed) */
+	bool writing; /* in the batch the writer has now */
+	bool bad;     /* found damaged on reading: skipped */
+};
+
+struct seg {
+	uint64_t id;
+	int fd;
+	uint64_t bytes; /* where the next block goes */
+	uint64_t events;
+	uint64_t min_ns, max_ns;
+};
+
+struct job_block {
+	uint64_t no;
+	int fd;
+	uint64_t off;
+	uint8_t hdr[BLOCK_HDR_LEN];
+	const uint8_t *payload;
+	uint32_t clen;
+};
+
+/* One batch for the writer. */
+struct job {
+	struct job_block blocks[JOB_MAX_BLOCKS];
+	size_t n;
+	bool journal, journal_reset;
+	int jfd;
+	uint64_t jblock, joff; /* the journal's block and where the chunk goes */
+	uint8_t jhdr[JOURNAL_HDR_LEN];
+	struct buf chunk;  /* chunk header and records */
+	size_t jdurable;   /* the open block's bytes in the journal once this is done */
+	int err;	   /* 0 or the first failure's negative errno */
+	const char *what;  /* what failed */
+	size_t failed_at;  /* blocks before it were written */
+};
+
+struct open_block {
+	uint64_t no;
+	uint32_t events;
+	struct history_block b; /* times, sequence numbers, session */
+	struct buf raw;		/* the records */
+	struct flow_rec_state st;
+};
+
+struct history {
+	char dir[4096];
+	uint64_t max_bytes, max_age_ns, segment_bytes, retry_ns;
+	uint32_t block_events;
+	int zstd_level;
+	bool foreground;
+	ZSTD_CCtx *cctx;
+	struct blk *blks; /* by number */
+	size_t n_blks, cap_blks;
+	struct seg *segs; /* oldest first */
+	size_t n_segs, cap_segs;
+	uint64_t next_no;
+	struct open_block open;
+	/* The journal: which block it holds, its length, how much of the open block is in it. */
+	int jfd;
+	uint64_t jblock, jsize;
+	size_t jdurable;
+	/* The writer. */
+	pthread_t thread;
+	bool have_thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool job_queued, job_done, quit; /* under mu */
+	bool in_flight;			 /* the loop's view: a batch is out */
+	struct job job;
+	/* State and counters. */
+	bool stopped, stop_logged;
+	uint64_t retry_at_ns;
+	char state[160];
+	uint64_t held, appended, dropped, lost, damaged_blocks, recovered, write_errors;
+};
+
+size_t history_lower(const struct history *h, uint64_t no); /* first index with no >= no */
+void open_reset(struct history *h, uint64_t no);
+void *history_writer_main(void *arg);
+/* Seals the open block and hands everything to the writer (history_open, history_close). */
+int history_seal(struct history *h);
+/* Waits for the writer until nothing is pending. */
+void history_drain(struct history *h);
+/* The block's records, decompressed and checked, into out (rlen bytes). -EBADMSG: damaged
+ * (marked bad, counted, logged once). */
+int history_load(struct history *h, struct blk *b, ZSTD_DCtx *dctx, struct buf *out);
+
+#endif /* FLOWSCOPE_HISTORY_INT_H */
