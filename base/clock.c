@@ -11,6 +11,15 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
+void clock_utc(uint64_t wall_ns, char out[CLOCK_UTC_LEN])
+{
+	time_t s = (time_t)(wall_ns / NSEC_PER_SEC);
+	struct tm tm;
+
+	if (!gmtime_r(&s, &tm) || !strftime(out, CLOCK_UTC_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		out[0] = 0;
+}
+
 uint64_t clock_wall_ns(void)
 {
 	return clock_ns(CLOCK_REALTIME);

@@ -182,6 +182,25 @@ static void grouped(char *out, size_t len, uint64_t v)
 	out[o] = '\0';
 }
 
+/* The history's line: what it keeps, from when, what retention dropped; why it stopped. */
+static int print_history(struct buf *b, const Observer__History *h)
+{
+	char events[32], oldest[CLOCK_UTC_LEN] = "-";
+
+	if (!h)
+		return 0;
+	grouped(events, sizeof(events), h->events);
+	if (h->oldest)
+		clock_utc((uint64_t)h->oldest->seconds * NSEC_PER_SEC + (uint64_t)h->oldest->nanos,
+			  oldest);
+	return buf_printf(b,
+			  "History: %s events, %.1f MiB, oldest %s, %llu dropped by retention, "
+			  "%llu lost (%s)\n",
+			  events, (double)h->bytes / (1 << 20), oldest,
+			  (unsigned long long)h->dropped, (unsigned long long)h->lost,
+			  h->state && h->state[0] ? h->state : "ok");
+}
+
 static int print_status(struct buf *b, const Observer__ServerStatusResponse *st)
 {
 	char num[32], max[32], seen[32];
@@ -219,7 +238,7 @@ static int print_status(struct buf *b, const Observer__ServerStatusResponse *st)
 	err = err ?: buf_printf(b, "Seen flows: %s\nUptime: %.0fs\n", seen, up);
 	if (st->version && st->version[0])
 		err = err ?: buf_printf(b, "Version: %s\n", st->version);
-	return err;
+	return err ?: print_history(b, st->history);
 }
 
 static int status_call(struct conn_opts *co, struct out *w)

@@ -712,6 +712,14 @@ static int print_node_status(struct printer *p, const Observer__GetFlowsResponse
 	size_t i;
 	int err;
 
+	/* A notice with no state: what the server wants said (where its history begins). */
+	if (s->state_change == RELAY__NODE_STATE__UNKNOWN_NODE_STATE && s->message &&
+	    s->message[0]) {
+		if (p->out == OUT_JSON || p->out == OUT_JSONPB)
+			return pb_json_write(b, &r->base) ?: buf_putc(b, '\n');
+		return buf_puts(b, "notice [") ?: esc(b, r->node_name) ?: buf_puts(b, "]: ") ?:
+			       esc(b, s->message) ?: buf_putc(b, '\n');
+	}
 	if (s->state_change != RELAY__NODE_STATE__NODE_ERROR &&
 	    s->state_change != RELAY__NODE_STATE__NODE_UNAVAILABLE)
 		return 0;

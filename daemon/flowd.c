@@ -23,6 +23,7 @@
 #include "flowscope/enrich/proc_sockets.h"
 #include "flowscope/exporters/exporter.h"
 #include "flowscope/encode/flow_pb.h"
+#include "flowscope/history/history.h"
 #include "flowscope/pipeline/collector.h"
 #include "flowscope/probes/probe_sock.h"
 #include "flowscope/probes/probe_tc.h"
@@ -32,6 +33,7 @@
 #include "flowscope/serve/peers.h"
 
 #define MAX_IFACES 256
+#define FLOWD_HISTORY_DIR "/var/lib/flowscope/history"
 #define MAX_GROUPS 8
 #define MAX_LABELS 64
 
@@ -50,6 +52,9 @@ struct flowd_cfg {
 	int n_labels;
 	struct peers_cfg peers;
 	uint64_t graph_window_ns, graph_max_nodes, graph_max_edges;
+	const char *history_dir;
+	bool no_history;
+	uint64_t history_max_size, history_max_age_ns, history_sync_ns;
 	bool help, version;
 };
 
@@ -69,6 +74,7 @@ struct flowd {
 	struct probe_sock *sock;
 	struct ring_reader *reader;
 	struct exporter_set *exporters;
+	struct history *history;
 	struct follower_hub *followers;
 	struct peers *peers;
 	char advertised[PEER_ADDR_MAX];
@@ -80,7 +86,7 @@ struct flowd {
 	struct observer observer;
 	struct http_server *http;
 	struct grpc_server *grpc;
-	uv_timer_t sweep_timer, flush_timer, ids_timer;
+	uv_timer_t sweep_timer, flush_timer, ids_timer, history_timer;
 	uv_signal_t sig_int, sig_term, sig_hup;
 	uv_fs_event_t ids_watch;
 	char ids_dir[4096], ids_base[256];
@@ -206,6 +212,21 @@ static const struct opt flowd_opts[] = {
 	 "graph size caps; beyond them new nodes and edges\nfold into \"other\" (default 1000)",
 	 opt_u64, CFG(graph_max_nodes), 1, 10000000},
 	{"graph-max-edges", 0, "N", "(default 5000)", opt_u64, CFG(graph_max_edges), 1, 10000000},
+	{"history-dir", 0, "DIR",
+	 "keep every flow event in DIR, for --since/--until/--first\nacross restarts (default " FLOWD_HISTORY_DIR
+	 ")",
+	 opt_string, CFG(history_dir)},
+	{"no-history", 0, NULL, "keep flow events in memory only (--max-events)", opt_flag,
+	 CFG(no_history)},
+	{"history-max-size", 0, "SIZE",
+	 "history on disk at most this big (default 1G);\n"
+	 "the oldest events go first",
+	 opt_size, CFG(history_max_size), 1 << 20},
+	{"history-max-age", 0, "DUR", "history events older than this go (default 7d)",
+	 opt_duration, CFG(history_max_age_ns), 1000000000},
+	{"history-sync", 0, "DUR",
+	 "make kept events durable this often: a crash loses at\nmost this much (default 1s)",
+	 opt_duration, CFG(history_sync_ns), 10000000},
 	{"help", 'h', NULL, "show this help", opt_flag, CFG(help)},
 	{"version", 'V', NULL, "show the version", opt_flag, CFG(version)},
 	{0},
@@ -245,6 +266,9 @@ static int parse_args(struct flowd *d, int argc, char **argv)
 	d->cfg.max_flows = 65536;
 	d->cfg.max_events = 65536;
 	d->cfg.sweep_ns = NSEC_PER_SEC;
+	d->cfg.history_max_size = 1ULL << 30;
+	d->cfg.history_max_age_ns = 7 * 24 * 3600 * NSEC_PER_SEC;
+	d->cfg.history_sync_ns = NSEC_PER_SEC;
 	r = opts_parse(argc, argv, g, opt_groups(d, g), &e);
 	if (r < 0) {
 		fprintf(stderr, "flowd: %s\nTry 'flowd --help'.\n", e.text);
@@ -560,6 +584,49 @@ static int start_collector(struct flowd *d)
 	return 0;
 }
 
+static void history_on_flow(const struct flow *f, void *ctx)
+{
+	history_append(ctx, f); /* a failure is counted and told by the history itself */
+}
+
+static void on_history_sync(uv_timer_t *t)
+{
+	struct flowd *d = t->data;
+
+	history_sync(d->history, clock_wall_ns());
+}
+
+/* The history: opened (recovered) before anything is published, fed from the bus, synced on
+ * its own timer; replays read it. */
+static int start_history(struct flowd *d)
+{
+	struct history_opts o = {.dir = d->cfg.history_dir ? d->cfg.history_dir : FLOWD_HISTORY_DIR,
+				 .max_bytes = d->cfg.history_max_size,
+				 .max_age_ns = d->cfg.history_max_age_ns};
+	struct errmsg e = {""};
+	struct history_stats st;
+	int err;
+
+	if (d->cfg.no_history)
+		return 0;
+	err = history_open(&d->history, &o, &e);
+	if (err) {
+		fprintf(stderr, "flowd: %s (--history-dir DIR elsewhere, or --no-history)\n",
+			errmsg_text(&e, err));
+		return err;
+	}
+	if (!flow_bus_subscribe(d->bus, history_on_flow, d->history)) {
+		fprintf(stderr, "flowd: cannot start the history: out of memory\n");
+		return -ENOMEM;
+	}
+	follower_hub_set_history(d->followers, d->history, d->loop);
+	d->status.history = d->history;
+	history_get_stats(d->history, &st);
+	fprintf(stderr, "flowd: history in %s: %llu events, %.1f MiB\n", o.dir,
+		(unsigned long long)st.events, (double)st.bytes / (1 << 20));
+	return 0;
+}
+
 static int start_exporters(struct flowd *d)
 {
 	struct exporter_env env = {.node_name = d->node_name,
@@ -627,7 +694,8 @@ static int start_servers(struct flowd *d)
 					.socks = d->socks,
 					.dns = d->dns,
 					.graph = d->graph,
-					.exporters = d->exporters};
+					.exporters = d->exporters,
+					.history = d->history};
 	d->observer = (struct observer){
 		.followers = d->followers,
 		.status = &d->status,
@@ -688,7 +756,11 @@ static void start_loop_handles(struct flowd *d)
 
 	uv_timer_init(d->loop, &d->sweep_timer);
 	uv_timer_init(d->loop, &d->flush_timer);
-	d->sweep_timer.data = d->flush_timer.data = d;
+	uv_timer_init(d->loop, &d->history_timer);
+	d->sweep_timer.data = d->flush_timer.data = d->history_timer.data = d;
+	if (d->history)
+		uv_timer_start(&d->history_timer, on_history_sync, d->cfg.history_sync_ns / 1000000,
+			       d->cfg.history_sync_ns / 1000000);
 	uv_timer_start(&d->sweep_timer, on_sweep, sweep_ms, sweep_ms);
 	uv_timer_start(&d->flush_timer, on_flush, 1000, 1000);
 	uv_signal_init(d->loop, &d->sig_int);
@@ -733,6 +805,7 @@ static void shutdown_flowd(struct flowd *d)
 	if (d->running) {
 		close_handle(&d->sweep_timer);
 		close_handle(&d->flush_timer);
+		close_handle(&d->history_timer);
 		close_handle(&d->sig_int);
 		close_handle(&d->sig_term);
 		close_handle(&d->sig_hup);
@@ -741,9 +814,17 @@ static void shutdown_flowd(struct flowd *d)
 		close_handle(&d->ids_watch);
 		close_handle(&d->ids_timer);
 	}
-	if (d->col && exporter_set_count(d->exporters))
+	if (d->col && (exporter_set_count(d->exporters) || d->history))
 		collector_end_all(d->col);
 	exporter_set_free(d->exporters);
+	d->exporters = NULL;
+	d->status.exporters = NULL;
+	/* Every event kept so far is written and durable before flowd exits. */
+	history_close(d->history);
+	d->history = NULL;
+	d->status.history = NULL;
+	if (d->followers)
+		follower_hub_set_history(d->followers, NULL, NULL);
 	d->exporters = NULL;
 	d->status.exporters = NULL;
 	probe_sock_close(d->sock);
@@ -786,6 +867,8 @@ static int start(struct flowd *d)
 		return 2;
 	if (start_collector(d))
 		return 1;
+	if (start_history(d))
+		return 2;
 	if (start_peers(d))
 		return 2;
 	if ((err = start_exporters(d)))

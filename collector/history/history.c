@@ -71,7 +71,8 @@ static int write_at(int fd, const void *buf, size_t len, uint64_t off)
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = pwrite(fd, (const uint8_t *)buf + done, len - done, (off_t)(off + done));
+		ssize_t n =
+			pwrite(fd, (const uint8_t *)buf + done, len - done, (off_t)(off + done));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -304,8 +305,7 @@ void open_reset(struct history *h, uint64_t no)
 
 /* The segment a new block of clen bytes goes to: the current one, or a new one once the
  * current has its size or its time span. */
-static int seg_for(struct history *h, const struct history_block *b, uint64_t len,
-		   struct seg **out)
+static int seg_for(struct history *h, const struct history_block *b, uint64_t len, struct seg **out)
 {
 	struct seg *s = h->n_segs ? &h->segs[h->n_segs - 1] : NULL;
 	char path[4200];

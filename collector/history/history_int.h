@@ -50,11 +50,11 @@ struct job {
 	int jfd;
 	uint64_t jblock, joff; /* the journal's block and where the chunk goes */
 	uint8_t jhdr[JOURNAL_HDR_LEN];
-	struct buf chunk;  /* chunk header and records */
-	size_t jdurable;   /* the open block's bytes in the journal once this is done */
-	int err;	   /* 0 or the first failure's negative errno */
-	const char *what;  /* what failed */
-	size_t failed_at;  /* blocks before it were written */
+	struct buf chunk; /* chunk header and records */
+	size_t jdurable;  /* the open block's bytes in the journal once this is done */
+	int err;	  /* 0 or the first failure's negative errno */
+	const char *what; /* what failed */
+	size_t failed_at; /* blocks before it were written */
 };
 
 struct open_block {
@@ -79,7 +79,7 @@ struct history {
 	uint64_t next_no;
 	struct open_block open;
 	/* The journal: which block it holds, its length, how much of the open block is in it. */
-	int jfd;
+	int jfd, lockfd;
 	uint64_t jblock, jsize;
 	size_t jdurable;
 	/* The writer. */

@@ -9,24 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "flowscope/base/clock.h"
 #include "history_int.h"
-
-static void fmt_time(uint64_t ns, char *out, size_t len)
-{
-	time_t s = (time_t)(ns / 1000000000);
-	struct tm tm;
-
-	if (!ns) {
-		snprintf(out, len, "the start");
-		return;
-	}
-	gmtime_r(&s, &tm);
-	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 static int mkdirs(const char *dir)
 {
@@ -117,13 +105,12 @@ struct scan_ctx {
 
 static void tell_damage(struct scan_ctx *x, uint64_t next_min)
 {
-	char a[32], b[32];
+	char a[CLOCK_UTC_LEN] = "the start", b[CLOCK_UTC_LEN] = "the segment's end";
 
-	fmt_time(x->prev_max, a, sizeof(a));
+	if (x->prev_max)
+		clock_utc(x->prev_max, a);
 	if (next_min)
-		fmt_time(next_min, b, sizeof(b));
-	else
-		snprintf(b, sizeof(b), "the end of the segment");
+		clock_utc(next_min, b);
 	logmsg(LOG_LEVEL_WARN,
 	       "history: %s: %" PRIu64 " damaged bytes at offset %" PRIu64
 	       " skipped: the events between %s and %s there are lost",
@@ -284,6 +271,34 @@ out:
 	return err;
 }
 
+/* One writer per directory: a second flowd on it would interleave its blocks with ours. */
+static int lock_dir(struct history *h, struct errmsg *e)
+{
+	char path[4200], pid[32] = "";
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/lock", h->dir);
+	h->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (h->lockfd < 0)
+		return errmsg_set(e, -errno, "history: opening %s: %s", path, strerror(errno));
+	if (flock(h->lockfd, LOCK_EX | LOCK_NB)) {
+		int err = -errno;
+
+		n = pread(h->lockfd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = 0;
+		pid[strcspn(pid, "\n")] = 0;
+		if (err == -EWOULDBLOCK)
+			return errmsg_set(e, -EBUSY,
+					  "history directory %s is in use by another flowd%s%s%s",
+					  h->dir, pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+		return errmsg_set(e, err, "history: locking %s: %s", path, strerror(-err));
+	}
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(h->lockfd, 0) || pwrite(h->lockfd, pid, (size_t)n, 0) != n)
+		(void)0; /* the pid is only for the message above */
+	return 0;
+}
+
 static int open_files(struct history *h, struct errmsg *e)
 {
 	uint64_t *ids, last_no = 0;
@@ -294,6 +309,9 @@ static int open_files(struct history *h, struct errmsg *e)
 	err = mkdirs(h->dir);
 	if (err)
 		return errmsg_set(e, err, "history directory %s: %s", h->dir, strerror(-err));
+	err = lock_dir(h, e);
+	if (err)
+		return err;
 	err = list_segments(h->dir, &ids, &n);
 	if (err)
 		return errmsg_set(e, err, "history directory %s: %s", h->dir, strerror(-err));
@@ -337,6 +355,7 @@ int history_open(struct history **out, const struct history_opts *o, struct errm
 		return errmsg_set(e, -ENOMEM, "out of memory");
 	snprintf(h->dir, sizeof(h->dir), "%s", o->dir);
 	h->jfd = -1;
+	h->lockfd = -1;
 	h->max_bytes = o->max_bytes;
 	h->max_age_ns = o->max_age_ns;
 	h->block_events = o->block_events ? o->block_events : HISTORY_BLOCK_EVENTS;
@@ -369,7 +388,8 @@ int history_open(struct history **out, const struct history_opts *o, struct errm
 		err = -pthread_create(&h->thread, NULL, history_writer_main, h);
 		if (err) {
 			history_close(h);
-			return errmsg_set(e, err, "history: starting its writer: %s", strerror(-err));
+			return errmsg_set(e, err, "history: starting its writer: %s",
+					  strerror(-err));
 		}
 		h->have_thread = true;
 	}
@@ -398,6 +418,8 @@ void history_close(struct history *h)
 		free(h->blks[i].mem);
 	if (h->jfd >= 0)
 		close(h->jfd);
+	if (h->lockfd >= 0)
+		close(h->lockfd);
 	ZSTD_freeCCtx(h->cctx);
 	buf_free(&h->open.raw);
 	buf_free(&h->job.chunk);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "flowscope/base/clock.h"
 #include "history_int.h"
 
 struct history_cursor {
@@ -49,18 +50,19 @@ static struct seg *seg_of(struct history *h, uint64_t id)
 
 static int damaged(struct history *h, struct blk *b, const char *why)
 {
-	char path[4200];
+	char path[4200], from[CLOCK_UTC_LEN], to[CLOCK_UTC_LEN];
 
 	snprintf(path, sizeof(path), "%s/seg-%020" PRIu64 ".fsh", h->dir, b->seg);
+	clock_utc(b->h.b.min_ns, from);
+	clock_utc(b->h.b.max_ns, to);
 	b->bad = true;
 	h->damaged_blocks++;
 	h->held -= b->h.b.events;
 	h->lost += b->h.b.events;
 	logmsg(LOG_LEVEL_WARN,
 	       "history: %s: block %" PRIu64 " at offset %" PRIu64 " is damaged (%s): its %" PRIu32
-	       " events from %.3f to %.3f (Unix time) are lost",
-	       path, b->h.b.no, b->off, why, b->h.b.events, b->h.b.min_ns / 1e9,
-	       b->h.b.max_ns / 1e9);
+	       " events from %s to %s are lost",
+	       path, b->h.b.no, b->off, why, b->h.b.events, from, to);
 	return -EBADMSG;
 }
 
@@ -84,7 +86,8 @@ int history_load(struct history *h, struct blk *b, ZSTD_DCtx *dctx, struct buf *
 		err = s ? read_at(s->fd, comp, b->h.clen, b->off + BLOCK_HDR_LEN) : -ENOENT;
 		if (err) {
 			free(comp);
-			return damaged(h, b, err == -EIO ? "the file ends inside it" : strerror(-err));
+			return damaged(h, b,
+				       err == -EIO ? "the file ends inside it" : strerror(-err));
 		}
 		if (block_crc(comp, b->h.clen) != b->h.pcrc) {
 			free(comp);

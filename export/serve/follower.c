@@ -7,43 +7,7 @@
 #include "flowscope/base/list.h"
 #include "flowscope/pipeline/flow_view.h"
 #include "flowscope/serve/follower.h"
-
-struct follower_hub {
-	struct flow_store *store;
-	struct event_log *events;
-	struct flow_bus *bus;
-	char node_name[256];
-	struct filter_node node; /* name and labels, for node filters */
-	struct list_node followers;
-	uint64_t n_followers;
-	uint64_t lost[FOLLOWER_APIS];
-	uint64_t late[FOLLOWER_APIS];
-	uint64_t next_id[FOLLOWER_APIS];
-	struct follower_marks marks;
-	bool have_marks;
-	void (*greet)(struct follower *fo, void *ctx);
-	void *greet_ctx;
-};
-
-struct follower {
-	struct follower_hub *hub;
-	struct list_node node;
-	enum follower_api api;
-	char name[32];
-	struct follower_req req;
-	const struct follower_sink *sink;
-	void *ctx;
-	struct flow_bus_sub *sub;
-	bool live;
-	uint64_t lost;	       /* since the last notice */
-	uint64_t lost_total;   /* since start */
-	uint64_t lost_sent_ns; /* when the last notice was queued */
-	uint64_t mark_ns;      /* the latest watermark sent (0: none yet) */
-	uv_timer_t timer;      /* heartbeats; its close frees the follower */
-	bool have_timer;
-	bool in_order; /* publication order, replay included (heartbeats, resume) */
-	struct buf scratch;
-};
+#include "follower_int.h"
 
 static const char *const api_names[FOLLOWER_APIS] = {"grpc", "http"};
 
@@ -113,7 +77,7 @@ void follower_hub_foreach(const struct follower_hub *h,
 		cb(f->name, f->lost_total, ctx);
 }
 
-static bool wanted(const struct follower *fo, const struct flow *f)
+bool follower_wanted(const struct follower *fo, const struct flow *f)
 {
 	if (fo->req.since_ns && f->time_ns < fo->req.since_ns)
 		return false;
@@ -134,6 +98,8 @@ void follower_poke(struct follower *fo)
 {
 	uint64_t now;
 
+	if (fo->catchup)
+		follower_history_poke(fo);
 	if (!fo->lost || fo->sink->full(fo->ctx))
 		return;
 	now = clock_wall_ns();
@@ -148,7 +114,7 @@ void follower_poke(struct follower *fo)
 	}
 }
 
-static int send_flow(struct follower *fo, const struct flow *f, bool force)
+int follower_send_flow(struct follower *fo, const struct flow *f, bool force)
 {
 	int err;
 
@@ -183,14 +149,14 @@ static void on_flow(const struct flow *f, void *arg)
 		end_live(fo);
 		return;
 	}
-	if (!wanted(fo, f))
+	if (!follower_wanted(fo, f))
 		return;
 	if (fo->sink->full(fo->ctx)) {
 		count_lost(fo);
 		return;
 	}
 	follower_poke(fo);
-	if (send_flow(fo, f, false))
+	if (follower_send_flow(fo, f, false))
 		count_lost(fo);
 }
 
@@ -207,7 +173,7 @@ static int replay_one(const struct flow *f, void *arg)
 {
 	struct replay *r = arg;
 
-	if (!wanted(r->fo, f))
+	if (!follower_wanted(r->fo, f))
 		return 0;
 	r->ring[r->count++ % r->number] = f;
 	return r->fo->req.replay != FOLLOWER_REPLAY_LAST && r->count >= r->number;
@@ -264,7 +230,7 @@ static int replay(struct follower *fo)
 	if (!fo->in_order)
 		qsort(r.ring, n, sizeof(*r.ring), by_time);
 	for (i = 0; i < n && !err; i++)
-		err = send_flow(fo, r.ring[i], true);
+		err = follower_send_flow(fo, r.ring[i], true);
 	free(r.ring);
 	return err;
 }
@@ -285,9 +251,9 @@ static int resume_one(const struct flow *f, void *arg)
 
 	if (!r->all && (flow_uuid_seq(f->uuid, &seq) || seq <= r->after))
 		return 0;
-	if (!wanted(r->fo, f))
+	if (!follower_wanted(r->fo, f))
 		return 0;
-	r->err = send_flow(r->fo, f, true);
+	r->err = follower_send_flow(r->fo, f, true);
 	return r->err;
 }
 
@@ -387,11 +353,6 @@ static void on_heartbeat(uv_timer_t *t)
 		send_mark(fo, false);
 }
 
-static void on_timer_closed(uv_handle_t *t)
-{
-	free(t->data);
-}
-
 /* What the request asks that the hub or the API cannot do. */
 static int check_request(const struct follower_hub *h, const struct follower_req *req,
 			 const struct follower_sink *sink, struct errmsg *e)
@@ -410,20 +371,15 @@ static int check_request(const struct follower_hub *h, const struct follower_req
 	return 0;
 }
 
-/* The replay, then (following) the subscription, then the first watermark. */
-static int start_stream(struct follower *fo, struct errmsg *e)
+int follower_go_live(struct follower *fo)
 {
 	const struct follower_req *req = &fo->req;
 	struct follower_hub *h = fo->hub;
-	int err;
 
-	err = req->resume ? resume(fo, e) : replay(fo);
-	if (err)
-		return req->resume ? err : errmsg_set(e, err, "out of memory");
 	if (req->follow && (!req->until_ns || req->until_ns >= clock_wall_ns())) {
 		fo->sub = flow_bus_subscribe(h->bus, on_flow, fo);
 		if (!fo->sub)
-			return errmsg_set(e, -ENOMEM, "out of memory");
+			return -ENOMEM;
 		fo->live = true;
 	}
 	if (!req->heartbeat_ms)
@@ -438,7 +394,24 @@ static int start_stream(struct follower *fo, struct errmsg *e)
 		fo->have_timer = true;
 		uv_timer_start(&fo->timer, on_heartbeat, ms, ms);
 	}
-	err = send_mark(fo, true);
+	return send_mark(fo, true);
+}
+
+/* The replay (from the history, in steps, when the hub has one), then (following) the
+ * subscription, then the first watermark. */
+static int start_stream(struct follower *fo, struct errmsg *e)
+{
+	const struct follower_req *req = &fo->req;
+	int err;
+
+	if (!req->resume && follower_history_wants(fo)) {
+		err = follower_history_start(fo);
+		return err ? errmsg_set(e, err, "out of memory") : 0;
+	}
+	err = req->resume ? resume(fo, e) : replay(fo);
+	if (err)
+		return req->resume ? err : errmsg_set(e, err, "out of memory");
+	err = follower_go_live(fo);
 	return err ? errmsg_set(e, err, "out of memory") : 0;
 }
 
@@ -460,6 +433,7 @@ int follower_start(struct follower **out, struct follower_hub *h, enum follower_
 		flow_filter_set_free(req->filters);
 		return errmsg_set(e, -ENOMEM, "out of memory");
 	}
+	fo->refs = 1;
 	fo->hub = h;
 	fo->api = api;
 	fo->req = *req;
@@ -472,7 +446,9 @@ int follower_start(struct follower **out, struct follower_hub *h, enum follower_
 	h->n_followers++;
 	if (h->greet)
 		h->greet(fo, h->greet_ctx);
+	fo->starting = true;
 	err = start_stream(fo, e);
+	fo->starting = false;
 	if (err) {
 		follower_stop(fo);
 		return err;
@@ -501,25 +477,25 @@ void follower_hub_node_status(struct follower_hub *h, int state, const char *con
 		follower_node_status(fo, state, names, n, message);
 }
 
+int follower_send_lost(struct follower *fo, int source, uint64_t lost)
+{
+	uint64_t now = clock_wall_ns();
+	int err;
+
+	buf_reset(&fo->scratch);
+	err = fo->sink->encode_gap
+		      ? fo->sink->encode_gap(&fo->scratch, source, lost, fo->hub->node_name, now,
+					     fo->ctx)
+		      : fo->sink->encode_lost(&fo->scratch, lost, fo->hub->node_name, now, fo->ctx);
+	return err ?: fo->sink->push(fo->ctx, fo->scratch.data, fo->scratch.len, true);
+}
+
 void follower_hub_lost(struct follower_hub *h, int source, uint64_t lost)
 {
 	struct follower *fo, *tmp;
-	uint64_t now = clock_wall_ns();
 
-	list_for_each_safe(fo, tmp, &h->followers, struct follower, node)
-	{
-		int err;
-
-		if (!fo->live)
-			continue;
-		buf_reset(&fo->scratch);
-		err = fo->sink->encode_gap ? fo->sink->encode_gap(&fo->scratch, source, lost,
-								  h->node_name, now, fo->ctx)
-					   : fo->sink->encode_lost(&fo->scratch, lost, h->node_name,
-								   now, fo->ctx);
-		if (!err)
-			fo->sink->push(fo->ctx, fo->scratch.data, fo->scratch.len, true);
-	}
+	list_for_each_safe(fo, tmp, &h->followers, struct follower, node) if (fo->live)
+		follower_send_lost(fo, source, lost);
 }
 
 void follower_hub_set_greeting(struct follower_hub *h,
@@ -531,7 +507,29 @@ void follower_hub_set_greeting(struct follower_hub *h,
 
 bool follower_live(const struct follower *fo)
 {
-	return fo->live;
+	return fo->live || fo->catchup;
+}
+
+void follower_hub_set_history(struct follower_hub *h, struct history *history, uv_loop_t *loop)
+{
+	h->history = history;
+	h->loop = loop;
+}
+
+bool follower_hub_steps(const struct follower_hub *h)
+{
+	return h->history && h->loop;
+}
+
+void follower_unref(struct follower *fo)
+{
+	if (!--fo->refs)
+		free(fo);
+}
+
+static void on_timer_closed(uv_handle_t *t)
+{
+	follower_unref(t->data);
 }
 
 void follower_stop(struct follower *fo)
@@ -544,8 +542,10 @@ void follower_stop(struct follower *fo)
 	fo->hub->n_followers--;
 	flow_filter_set_free(fo->req.filters);
 	buf_free(&fo->scratch);
-	if (fo->have_timer)
+	follower_history_stop(fo);
+	if (fo->have_timer) {
+		fo->refs++;
 		uv_close((uv_handle_t *)&fo->timer, on_timer_closed);
-	else
-		free(fo);
+	}
+	follower_unref(fo);
 }

@@ -333,7 +333,8 @@ static enum MHD_Result serve_flows(struct http_server *s, struct MHD_Connection 
 	http_flows_query_free(&a.q);
 	if (a.err)
 		return reply_error(conn, status_of(a.err), errmsg_text(&a.e, a.err));
-	if (req.follow)
+	/* A replay from the history is sent as the client reads it, never built whole. */
+	if (req.follow || follower_hub_steps(s->opts.followers))
 		return serve_follow(s, conn, &req, fr);
 	w.fr = fr;
 	a.err = follower_start(&fo, s->opts.followers, FOLLOWER_HTTP, &req, &whole_sink, &w, &a.e);
@@ -676,6 +677,33 @@ static int serve_file(struct http_server *s, struct MHD_Connection *conn, const 
 
 /* ---- other endpoints --------------------------------------------------------------------- */
 
+/* ,"history":{...} when there is one (times as RFC 3339 and as Unix ns). */
+static int status_history_json(struct buf *b, const struct status *st)
+{
+	const struct history_stats *h = &st->history;
+	char oldest[CLOCK_UTC_LEN] = "", newest[CLOCK_UTC_LEN] = "";
+	int err;
+
+	if (!st->have_history)
+		return 0;
+	if (h->oldest_ns)
+		clock_utc(h->oldest_ns, oldest);
+	if (h->newest_ns)
+		clock_utc(h->newest_ns, newest);
+	err = buf_printf(b,
+			 ",\"history\":{\"events\":%llu,\"bytes\":%llu,\"dropped\":%llu,"
+			 "\"lost\":%llu,\"damaged_blocks\":%llu,\"oldest_ns\":%llu,"
+			 "\"newest_ns\":%llu,\"oldest\":\"%s\",\"newest\":\"%s\",\"stopped\":%s,"
+			 "\"state\":",
+			 (unsigned long long)h->events, (unsigned long long)h->bytes,
+			 (unsigned long long)h->dropped, (unsigned long long)h->lost,
+			 (unsigned long long)h->damaged_blocks, (unsigned long long)h->oldest_ns,
+			 (unsigned long long)h->newest_ns, oldest, newest,
+			 h->stopped ? "true" : "false");
+	err = err ?: buf_json_str(b, h->state, strlen(h->state));
+	return err ?: buf_putc(b, '}');
+}
+
 static enum MHD_Result serve_status(struct http_server *s, struct MHD_Connection *conn)
 {
 	struct buf b = BUF_INIT;
@@ -702,7 +730,7 @@ static enum MHD_Result serve_status(struct http_server *s, struct MHD_Connection
 				 ",\"sock_records\":%llu,\"sockets\":%llu,\"drop_records\":%llu,"
 				 "\"drops_untracked\":%llu,\"dns_records\":%llu,\"dns_errors\":%llu,"
 				 "\"dns_names\":%llu,\"identities\":%llu,\"identity_reloads\":%llu,"
-				 "\"identity_errors\":%llu}\n",
+				 "\"identity_errors\":%llu",
 				 (unsigned long long)st.col.sock_records,
 				 (unsigned long long)st.socks.sockets,
 				 (unsigned long long)st.col.drop_records,
@@ -713,6 +741,8 @@ static enum MHD_Result serve_status(struct http_server *s, struct MHD_Connection
 				 (unsigned long long)st.identities.entries,
 				 (unsigned long long)st.identities.reloads,
 				 (unsigned long long)st.identities.errors);
+	err = err ?: status_history_json(&b, &st);
+	err = err ?: buf_puts(&b, "}\n");
 	if (err) {
 		buf_free(&b);
 		return MHD_NO;

@@ -308,6 +308,43 @@ static int exporters(struct buf *b, const struct status *st)
 	return err;
 }
 
+static int history(struct buf *b, const struct status *st)
+{
+	const struct history_stats *h = &st->history;
+	int err;
+
+	if (!st->have_history)
+		return 0;
+	err = single(b, "flowscope_history_events", "gauge", "Flow events the history keeps",
+		     h->events);
+	err = err
+		      ?: single(b, "flowscope_history_bytes", "gauge",
+				"Bytes the history uses on disk", h->bytes);
+	err = err
+		      ?: head(b, "flowscope_history_oldest_timestamp_seconds", "gauge",
+			      "Time of the oldest flow event the history keeps (0: none)");
+	err = err
+		      ?: buf_printf(b, "flowscope_history_oldest_timestamp_seconds %.3f\n",
+				    h->oldest_ns / 1e9);
+	err = err
+		      ?: single(b, "flowscope_history_dropped_total", "counter",
+				"Flow events retention dropped (size or age caps)", h->dropped);
+	err = err
+		      ?: single(b, "flowscope_history_lost_total", "counter",
+				"Flow events the history could not keep (stopped: disk full; damage)",
+				h->lost);
+	err = err
+		      ?: single(b, "flowscope_history_damaged_blocks_total", "counter",
+				"History blocks found damaged and skipped", h->damaged_blocks);
+	err = err
+		      ?: single(b, "flowscope_history_write_errors_total", "counter",
+				"Failed history writes", h->write_errors);
+	return err
+		       ?: single(b, "flowscope_history_stopped", "gauge",
+				 "1 while the history is not keeping events (a write failed)",
+				 h->stopped);
+}
+
 int metrics_write(struct buf *b, const struct status *st)
 {
 	int err = hubble_flows(b, &st->col);
@@ -318,6 +355,7 @@ int metrics_write(struct buf *b, const struct status *st)
 	err = err ?: store(b, st);
 	err = err ?: enrichment(b, st);
 	err = err ?: exporters(b, st);
+	err = err ?: history(b, st);
 	err = err ?: head(b, "flowscope_uptime_seconds", "gauge", "Seconds since flowd started");
 	err = err ?: buf_printf(b, "flowscope_uptime_seconds %.3f\n", st->uptime_ns / 1e9);
 	return err ? -ENOMEM : 0;

@@ -289,6 +289,9 @@ static void server_status(struct grpc_call *call, struct observer *o, const uint
 	Observer__ServerStatusResponse resp = OBSERVER__SERVER_STATUS_RESPONSE__INIT;
 	Google__Protobuf__UInt32Value connected = GOOGLE__PROTOBUF__UINT32_VALUE__INIT;
 	Google__Protobuf__UInt32Value unavailable = GOOGLE__PROTOBUF__UINT32_VALUE__INIT;
+	Observer__History hist = OBSERVER__HISTORY__INIT;
+	Google__Protobuf__Timestamp oldest = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	Google__Protobuf__Timestamp newest = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
 	struct status st;
 	struct counts c;
 
@@ -305,6 +308,21 @@ static void server_status(struct grpc_call *call, struct observer *o, const uint
 	resp.num_unavailable_nodes = &unavailable;
 	resp.version = (char *)"flowscope " FLOWSCOPE_VERSION;
 	resp.flows_rate = c.rate;
+	if (st.have_history) {
+		hist.events = st.history.events;
+		hist.bytes = st.history.bytes;
+		hist.dropped = st.history.dropped;
+		hist.lost = st.history.lost;
+		hist.damaged_blocks = st.history.damaged_blocks;
+		hist.state = st.history.state;
+		oldest.seconds = (int64_t)(st.history.oldest_ns / NSEC_PER_SEC);
+		oldest.nanos = (int32_t)(st.history.oldest_ns % NSEC_PER_SEC);
+		newest.seconds = (int64_t)(st.history.newest_ns / NSEC_PER_SEC);
+		newest.nanos = (int32_t)(st.history.newest_ns % NSEC_PER_SEC);
+		hist.oldest = st.history.oldest_ns ? &oldest : NULL;
+		hist.newest = st.history.newest_ns ? &newest : NULL;
+		resp.history = &hist;
+	}
 	grpc_call_send_msg(call, &resp.base);
 	grpc_call_finish(call, GRPC_OK, NULL);
 }

@@ -30,6 +30,8 @@ void status_collect(const struct status_src *src, struct status *st)
 	if ((st->have_graph = src->graph))
 		graph_get_stats(src->graph, &st->graph);
 	identities_get_stats(&st->identities);
+	if ((st->have_history = src->history))
+		history_get_stats(src->history, &st->history);
 	if (src->sock) {
 		n = probe_sock_ignored(src->sock, st->ignored, STATUS_MAX_IGNORED);
 		st->have_ignored = n >= 0;

@@ -4,6 +4,7 @@
 #ifndef FLOWSCOPE_BASE_CLOCK_H
 #define FLOWSCOPE_BASE_CLOCK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define NSEC_PER_SEC 1000000000ULL
@@ -11,6 +12,10 @@
 uint64_t clock_wall_ns(void);
 uint64_t clock_boot_ns(void);
 uint64_t clock_mono_ns(void);
+
+/* A wall time as RFC 3339 in UTC to the second ("2026-12-02T03:10:39Z"), for messages. */
+#define CLOCK_UTC_LEN 32
+void clock_utc(uint64_t wall_ns, char out[CLOCK_UTC_LEN]);
 
 /* Boot time to wall time. Re-read now and then (clock_sync) so that steps of the wall clock are
  * followed. */

@@ -61,6 +61,16 @@ const struct filter_node *follower_hub_node(const struct follower_hub *h);
 /* Every follower must have been stopped. */
 void follower_hub_free(struct follower_hub *h);
 
+/* The history replays read (NULL: the event log alone), and the loop that runs them: a replay
+ * that reaches into the history is sent in steps, as the client takes it (its API calls
+ * follower_poke() when its queue has room), and then goes live or ends (sink->end). Its
+ * events are in time order; a `since` before the oldest kept event gets a notice first (a node
+ * status with no state and a message saying where the history begins). */
+struct history;
+void follower_hub_set_history(struct follower_hub *h, struct history *history, uv_loop_t *loop);
+/* Replays may be sent in steps (the hub has a history): the API must stream them. */
+bool follower_hub_steps(const struct follower_hub *h);
+
 /* What a hub's watermarks come from (without it, heartbeat_ms is refused). */
 struct follower_marks {
 	uv_loop_t *loop; /* runs the heartbeat timers */
@@ -171,8 +181,9 @@ void follower_node_status(struct follower *fo, int state, const char *const *nam
 int follower_start(struct follower **out, struct follower_hub *h, enum follower_api api,
 		   const struct follower_req *req, const struct follower_sink *sink, void *ctx,
 		   struct errmsg *e);
-/* After follower_start(): does it follow? False when the replay was everything asked for (no
- * follow, or until already passed): the API ends the stream and stops the follower. */
+/* After follower_start(): does it follow, or is its replay still being sent? False when the
+ * replay was everything asked for (no follow, or until already passed): the API ends the
+ * stream and stops the follower. Once true, the follower tells the end through sink->end. */
 bool follower_live(const struct follower *f);
 /* The client's queue has room again, or a second went by: sends a pending lost notice. */
 void follower_poke(struct follower *f);

@@ -13,6 +13,7 @@
 #include "flowscope/enrich/sock_table.h"
 #include "flowscope/exporters/exporter.h"
 #include "flowscope/graph/graph.h"
+#include "flowscope/history/history.h"
 #include "flowscope/pipeline/collector.h"
 #include "flowscope/probes/probe_sock.h"
 #include "flowscope/probes/probe_tc.h"
@@ -33,6 +34,7 @@ struct status_src {
 	const struct probe_sock *sock; /* the drop probe's ignored frees */
 	struct ring_reader *reader;    /* the rings' fill */
 	const struct exporter_set *exporters;
+	const struct history *history;
 };
 
 struct status {
@@ -57,6 +59,8 @@ struct status {
 	bool have_ignored;
 	size_t n_ignored;
 	struct probe_sock_ignored ignored[STATUS_MAX_IGNORED];
+	bool have_history;
+	struct history_stats history;
 	size_t n_exporters;
 	struct {
 		const char *name;

@@ -1,0 +1,428 @@
+/* Replays through the history (see follower_hub_set_history in include/flowscope/serve/
+ * follower.h): one timeline of every event the history holds - earlier runs, this run's blocks
+ * and its open block - and then, should the history have stopped (a full disk), the events only
+ * the event log holds, with the gap between them told. The replay is sent in steps of at most
+ * CATCHUP_STEP events read, each when the client has room, so that neither the loop nor the
+ * client's queue grows with the history's size; when the cursor reaches the newest event the
+ * follower goes live with nothing missed (one thread: nothing is published in between).
+ *
+ * Order: the history is in publication order, which strays from time order by at most the
+ * probes' reordering; matches wait in a window until every event FOLLOWER_REORDER_NS newer has
+ * been read, and are sent sorted. Streams in publication order (relays) skip the window.
+ * LAST N first counts matches back from the newest block (also in steps), then sends forwards
+ * from the N-th. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flowscope/base/clock.h"
+#include "flowscope/pipeline/flow_view.h"
+#include "follower_int.h"
+
+#define CATCHUP_STEP 4096
+
+enum phase {
+	PH_COUNT, /* LAST: counting matches back, block by block */
+	PH_HISTORY,
+	PH_MEMORY, /* the event log's events after the history's newest */
+	PH_DONE,
+};
+
+struct pending {
+	uint64_t time_ns, seq;
+	size_t off, len;
+};
+
+struct catchup {
+	uv_timer_t step; /* first: its close frees the catch-up; data is the follower */
+	bool armed;
+	enum phase phase;
+	struct history_cursor *cur;
+	uint64_t skip;	/* matches to pass first (LAST) */
+	uint64_t left;	/* matches still to send */
+	uint64_t count; /* LAST: matches counted so far */
+	uint64_t count_no;
+	/* Not following: the end as it was at the request. */
+	bool bounded;
+	uint64_t end_no, end_seq;
+	uint32_t end_events;
+	/* The uuid of the last event the history gave (its run and number), and the next event
+	 * of the log to send. */
+	bool have_last;
+	uint8_t last_uuid[16];
+	uint64_t mem_seq;
+	struct pending *pend;
+	size_t n_pend, cap_pend;
+	struct buf pbuf;
+	uint64_t max_ns;
+	struct flow f; /* the event being read */
+};
+
+bool follower_history_wants(const struct follower *fo)
+{
+	const struct follower_req *r = &fo->req;
+
+	return fo->hub->history && fo->hub->loop && !r->per_flow &&
+	       r->replay != FOLLOWER_REPLAY_NONE && (r->replay == FOLLOWER_REPLAY_ALL || r->number);
+}
+
+/* ---- sending, in time order ------------------------------------------------------------- */
+
+static int by_time(const void *a, const void *b)
+{
+	const struct pending *x = a, *y = b;
+
+	if (x->time_ns != y->time_ns)
+		return x->time_ns < y->time_ns ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Sends the waiting matches no later event can precede (all of them with all). */
+static int release(struct follower *fo, bool all)
+{
+	struct catchup *c = fo->catchup;
+	uint64_t bound = c->max_ns > FOLLOWER_REORDER_NS ? c->max_ns - FOLLOWER_REORDER_NS : 0;
+	size_t i, kept = 0;
+	int err = 0;
+
+	if (!c->n_pend)
+		return 0;
+	qsort(c->pend, c->n_pend, sizeof(*c->pend), by_time);
+	for (i = 0; i < c->n_pend && !err; i++) {
+		if (!all && c->pend[i].time_ns > bound)
+			break;
+		err = fo->sink->push(fo->ctx, c->pbuf.data + c->pend[i].off, c->pend[i].len, true);
+	}
+	/* The rest waits: moved to the front, their bytes too. */
+	if (i < c->n_pend) {
+		struct buf rest = BUF_INIT;
+
+		for (size_t k = i; k < c->n_pend && !err; k++) {
+			struct pending p = c->pend[k];
+
+			err = buf_append(&rest, c->pbuf.data + p.off, p.len);
+			p.off = rest.len - p.len;
+			c->pend[kept++] = p;
+		}
+		buf_free(&c->pbuf);
+		c->pbuf = rest;
+	} else {
+		buf_reset(&c->pbuf);
+	}
+	c->n_pend = kept;
+	return err;
+}
+
+/* One match: sent at once in publication order, else into the window. */
+static int take(struct follower *fo, const struct flow *f)
+{
+	struct catchup *c = fo->catchup;
+	size_t before;
+	int err;
+
+	if (c->left != UINT64_MAX)
+		c->left--;
+	if (f->time_ns > c->max_ns)
+		c->max_ns = f->time_ns;
+	if (fo->in_order)
+		return follower_send_flow(fo, f, true);
+	if (c->n_pend == c->cap_pend) {
+		size_t cap = c->cap_pend ? c->cap_pend * 2 : 256;
+		struct pending *n = realloc(c->pend, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		c->pend = n;
+		c->cap_pend = cap;
+	}
+	before = c->pbuf.len;
+	err = fo->sink->encode_flow(&c->pbuf, f, fo->hub->node_name, fo->ctx);
+	if (err)
+		return err;
+	c->pend[c->n_pend++] = (struct pending){f->time_ns, f->seq, before, c->pbuf.len - before};
+	return 0;
+}
+
+/* ---- the notice for a since before the history ------------------------------------------ */
+
+static void tell_start(struct follower *fo)
+{
+	struct history_stats st;
+	char when[CLOCK_UTC_LEN], msg[200];
+
+	if (!fo->req.since_ns || !fo->sink->encode_status)
+		return;
+	history_get_stats(fo->hub->history, &st);
+	if (st.oldest_ns && st.oldest_ns <= fo->req.since_ns)
+		return;
+	if (st.oldest_ns) {
+		clock_utc(st.oldest_ns, when);
+		snprintf(msg, sizeof(msg),
+			 "history: the oldest flow event kept is from %s; nothing before it is "
+			 "kept%s",
+			 when, st.dropped ? " (older ones were dropped by retention)" : "");
+	} else {
+		snprintf(msg, sizeof(msg), "history: no flow events are kept yet");
+	}
+	follower_node_status(fo, 0, NULL, 0, msg);
+}
+
+/* ---- the steps ------------------------------------------------------------------------------ */
+
+/* Not following: past what the history held at the request. */
+static bool past_end(const struct catchup *c)
+{
+	uint64_t no = history_cursor_block(c->cur);
+
+	return c->bounded && (no > c->end_no ||
+			      (no == c->end_no && history_cursor_index(c->cur) > c->end_events));
+}
+
+/* The event log's events the history does not have (it stopped for a while): from the one
+ * after the last the history gave of this run (or the log's oldest), the gap before it told. */
+static void enter_memory(struct follower *fo)
+{
+	struct catchup *c = fo->catchup;
+	const struct event_log *l = fo->hub->events;
+	const struct flow *old = l ? event_log_oldest(l) : NULL;
+	uint64_t first, expected = 1;
+
+	c->phase = PH_DONE;
+	if (!old || flow_uuid_seq(old->uuid, &first))
+		return;
+	if (c->have_last && flow_uuid_same_session(c->last_uuid, old->uuid) &&
+	    !flow_uuid_seq(c->last_uuid, &expected))
+		expected++;
+	c->mem_seq = expected > first ? expected : first;
+	if (first > expected)
+		follower_send_lost(fo, FOLLOWER_LOST_OVERWRITTEN, first - expected);
+	c->phase = PH_MEMORY;
+}
+
+/* LAST: one block's matches counted; once they reach N, the forward pass starts in it. */
+static int step_count(struct follower *fo)
+{
+	struct catchup *c = fo->catchup;
+	struct history_block prev;
+	uint64_t m = 0;
+	int r;
+
+	history_cursor_seek(c->cur, c->count_no);
+	r = history_cursor_next(c->cur, &c->f);
+	while (r == 1 && history_cursor_block(c->cur) == c->count_no) {
+		if (c->count_no == c->end_no && history_cursor_index(c->cur) > c->end_events)
+			break;
+		m += follower_wanted(fo, &c->f);
+		r = history_cursor_next_in_block(c->cur, &c->f);
+	}
+	if (r < 0)
+		return r;
+	if (c->count + m >= fo->req.number) {
+		c->skip = c->count + m - fo->req.number;
+		c->phase = PH_HISTORY;
+		history_cursor_seek(c->cur, c->count_no);
+		return 0;
+	}
+	c->count += m;
+	if (history_prev_block(fo->hub->history, c->count_no, &prev) &&
+	    !(fo->req.since_ns && prev.max_ns < fo->req.since_ns)) {
+		c->count_no = prev.no;
+		return 0;
+	}
+	c->phase = PH_HISTORY; /* fewer than N: all of them */
+	history_cursor_seek(c->cur, 1);
+	return 0;
+}
+
+static int step_history(struct follower *fo)
+{
+	struct catchup *c = fo->catchup;
+	int err = 0, r;
+
+	for (int i = 0; i < CATCHUP_STEP && !err && c->phase == PH_HISTORY; i++) {
+		if (fo->sink->full(fo->ctx))
+			break;
+		r = history_cursor_next(c->cur, &c->f);
+		if (r < 0)
+			return r;
+		if (!r || past_end(c)) {
+			err = release(fo, true);
+			enter_memory(fo);
+			break;
+		}
+		c->have_last = true;
+		memcpy(c->last_uuid, c->f.uuid, sizeof(c->last_uuid));
+		if (!follower_wanted(fo, &c->f))
+			continue;
+		if (c->skip) {
+			c->skip--;
+			continue;
+		}
+		err = take(fo, &c->f);
+		if (!c->left) {
+			err = err ?: release(fo, true);
+			c->phase = PH_DONE;
+		}
+	}
+	return err ?: release(fo, false);
+}
+
+static int step_memory(struct follower *fo)
+{
+	struct catchup *c = fo->catchup;
+	const struct event_log *l = fo->hub->events;
+	int err = 0;
+
+	for (int i = 0; i < CATCHUP_STEP && !err; i++) {
+		const struct flow *old = event_log_oldest(l), *f;
+		uint64_t first, last;
+
+		if (fo->sink->full(fo->ctx))
+			return 0;
+		if (!old || flow_uuid_seq(old->uuid, &first) ||
+		    flow_uuid_seq(event_log_newest(l)->uuid, &last) || c->mem_seq > last ||
+		    (c->bounded && c->mem_seq > c->end_seq) || !c->left)
+			break;
+		if (c->mem_seq < first) { /* overwritten while the client was slow */
+			follower_send_lost(fo, FOLLOWER_LOST_OVERWRITTEN, first - c->mem_seq);
+			c->mem_seq = first;
+		}
+		f = event_log_at(l, c->mem_seq - first);
+		c->mem_seq++;
+		if (follower_wanted(fo, f))
+			err = follower_send_flow(fo, f, true);
+		if (c->left != UINT64_MAX && !err)
+			c->left -= follower_wanted(fo, f);
+		if (!err && i + 1 == CATCHUP_STEP)
+			return 0;
+	}
+	c->phase = PH_DONE;
+	return err;
+}
+
+static void catchup_closed(uv_handle_t *t)
+{
+	struct follower *fo = t->data;
+	struct catchup *c = (struct catchup *)t;
+
+	history_cursor_free(c->cur);
+	free(c->pend);
+	buf_free(&c->pbuf);
+	free(c);
+	follower_unref(fo);
+}
+
+/* The replay is over: the follower goes live, or the stream ends. */
+static void finish(struct follower *fo, int err)
+{
+	struct catchup *c = fo->catchup;
+
+	err = err ?: release(fo, true);
+	fo->catchup = NULL;
+	uv_timer_stop(&c->step);
+	uv_close((uv_handle_t *)&c->step, catchup_closed);
+	err = err ?: follower_go_live(fo);
+	if ((err || !fo->live) && !fo->starting && fo->sink->end)
+		fo->sink->end(fo->ctx);
+}
+
+static void on_step(uv_timer_t *t);
+
+static void arm(struct follower *fo)
+{
+	struct catchup *c = fo->catchup;
+
+	if (!c->armed) {
+		c->armed = true;
+		uv_timer_start(&c->step, on_step, 0, 0);
+	}
+}
+
+/* One step of whatever phase the replay is in; then the next step at once while the client
+ * has room, or when it makes room (follower_poke). */
+static void run_step(struct follower *fo)
+{
+	struct catchup *c = fo->catchup;
+	int err = 0;
+
+	switch (c->phase) {
+	case PH_COUNT:
+		err = step_count(fo);
+		break;
+	case PH_HISTORY:
+		err = step_history(fo);
+		break;
+	case PH_MEMORY:
+		err = step_memory(fo);
+		break;
+	case PH_DONE:
+		break;
+	}
+	if (err || c->phase == PH_DONE) {
+		finish(fo, err);
+		return;
+	}
+	if (!fo->sink->full(fo->ctx))
+		arm(fo);
+}
+
+static void on_step(uv_timer_t *t)
+{
+	struct follower *fo = t->data;
+
+	fo->catchup->armed = false;
+	run_step(fo);
+}
+
+void follower_history_poke(struct follower *fo)
+{
+	if (!fo->sink->full(fo->ctx))
+		arm(fo);
+}
+
+int follower_history_start(struct follower *fo)
+{
+	struct follower_hub *h = fo->hub;
+	const struct flow *newest = h->events ? event_log_newest(h->events) : NULL;
+	struct history_block last;
+	struct catchup *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->cur = history_cursor_new(h->history);
+	if (!c->cur) {
+		free(c);
+		return -ENOMEM;
+	}
+	uv_timer_init(h->loop, &c->step);
+	c->step.data = fo;
+	fo->catchup = c;
+	fo->refs++; /* the step timer's */
+	history_cursor_set_range(c->cur, fo->req.since_ns, fo->req.until_ns);
+	c->left = fo->req.replay == FOLLOWER_REPLAY_FIRST ? fo->req.number : UINT64_MAX;
+	c->bounded = !fo->req.follow;
+	if (history_last_block(h->history, &last)) {
+		c->end_no = last.no;
+		c->end_events = last.events;
+	}
+	if (!newest || flow_uuid_seq(newest->uuid, &c->end_seq))
+		c->end_seq = 0;
+	tell_start(fo);
+	c->phase = fo->req.replay == FOLLOWER_REPLAY_LAST && c->end_no ? PH_COUNT : PH_HISTORY;
+	c->count_no = c->end_no;
+	history_cursor_seek(c->cur, 1);
+	run_step(fo);
+	return 0;
+}
+
+void follower_history_stop(struct follower *fo)
+{
+	struct catchup *c = fo->catchup;
+
+	if (!c)
+		return;
+	fo->catchup = NULL;
+	uv_timer_stop(&c->step);
+	uv_close((uv_handle_t *)&c->step, catchup_closed);
+}
