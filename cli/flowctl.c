@@ -13,6 +13,7 @@
 #include "flowscope/base/grpc_client.h"
 #include "flowscope/base/version.h"
 #include "health.pb-c.h"
+#include "history_ch.h"
 #include "input.h"
 #include "list.h"
 #include "observe.h"
@@ -53,8 +54,9 @@ static void flush_output(void *ctx)
 		stop_requested = 1;
 }
 
+/* The GetFlows call, each message to cb (ctx) as it arrives. */
 static int observe_server(struct observe_args *a, Observer__GetFlowsRequest *req,
-			  struct observe_run *o)
+			  struct observe_run *o, grpc_client_msg_cb cb, void *ctx)
 {
 	struct grpc_client *cl = NULL;
 	struct errmsg e = {""};
@@ -70,8 +72,8 @@ static int observe_server(struct observe_args *a, Observer__GetFlowsRequest *req
 	 * ends the call even while no flow comes. */
 	grpc_client_set_idle_cb(cl, flush_output, o);
 	grpc_client_watch_fd(cl, 1);
-	r = grpc_client_call(cl, "/observer.Observer/GetFlows", &req->base, printer_flows_msg,
-			     &o->pr, &stop_requested, &e);
+	r = grpc_client_call(cl, "/observer.Observer/GetFlows", &req->base, cb, ctx,
+			     &stop_requested, &e);
 	grpc_client_close(cl);
 	if (r == 1 && strstr(e.text, "output was closed"))
 		o->w.err = -EPIPE; /* the reader went away while no flow came */
@@ -104,6 +106,26 @@ static int observe_file(struct observe_args *a, struct observe_run *o)
 	return r && !o->w.err ? 1 : 0;
 }
 
+/* --history-clickhouse: the history, then (--follow) the server's live events after it. */
+static int observe_history(struct observe_args *a, Observer__GetFlowsRequest *req,
+			   struct observe_run *o)
+{
+	struct history_seen seen = {0};
+	Google__Protobuf__Timestamp since;
+	int r;
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	r = history_run(a, &o->pr, &stop_requested, &seen);
+	if (!r && a->follow && !stop_requested && !o->w.err) {
+		out_flush(&o->w);
+		history_follow_request(&seen, req, &since);
+		r = observe_server(a, req, o, history_follow_msg, &seen);
+	}
+	history_seen_free(&seen);
+	return r;
+}
+
 static int run_observe(struct observe_args *a, Observer__GetFlowsRequest *req)
 {
 	struct observe_run o = {.w = OUT_INIT(1), .err = OUT_INIT(2)};
@@ -116,7 +138,12 @@ static int run_observe(struct observe_args *a, Observer__GetFlowsRequest *req)
 				.color = printer_use_color(a->color, 1),
 				.w = &o.w,
 				.err = &o.err};
-	r = a->input_file ? observe_file(a, &o) : observe_server(a, req, &o);
+	if (a->input_file)
+		r = observe_file(a, &o);
+	else if (a->history_url)
+		r = observe_history(a, req, &o);
+	else
+		r = observe_server(a, req, &o, printer_flows_msg, &o.pr);
 	if (!o.w.err)
 		printer_finish(&o.pr);
 	r = output_status(&o.w, r);

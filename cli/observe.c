@@ -245,7 +245,23 @@ static const struct opt other_opts[] = {
 	{0},
 };
 
-#define N_GROUPS 6
+static const struct opt history_opts[] = {
+	{"history-clickhouse", 0, "URL",
+	 "the events from the ClickHouse table flowd's --export-clickhouse\n"
+	 "fills (every node's: http://HOST[:PORT][/?database=DB]) instead of\n"
+	 "the server's, with the same selectors and filters; with --follow\n"
+	 "the server's live events follow them",
+	 opt_string, ARG(history_url)},
+	{"history-clickhouse-table", 0, "NAME", "its table (default flows)", opt_string,
+	 ARG(history_table)},
+	{"history-clickhouse-user", 0, "USER", "the ClickHouse user", opt_string,
+	 ARG(history_user)},
+	{"history-clickhouse-password", 0, "PASS", "its password", opt_string,
+	 ARG(history_password)},
+	{0},
+};
+
+#define N_GROUPS 7
 
 static size_t groups(struct observe_args *a, struct opt_group *g)
 {
@@ -258,6 +274,7 @@ static size_t groups(struct observe_args *a, struct opt_group *g)
 	g[3] = (struct opt_group){"Formatting:", format_opts, a};
 	g[4] = (struct opt_group){"Connection:", conn_opts_table, &a->conn};
 	g[5] = (struct opt_group){"Other:", other_opts, a};
+	g[6] = (struct opt_group){"History (ClickHouse):", history_opts, a};
 	return N_GROUPS;
 }
 
@@ -432,6 +449,30 @@ static int check_selection(struct observe_args *a, uint64_t now, struct errmsg *
 	return 0;
 }
 
+/* --history-clickhouse: a URL and a table that can be, with what reads events (not flows). */
+static int check_history(struct observe_args *a, struct errmsg *e)
+{
+	if (!a->history_url) {
+		if (a->history_table || a->history_user || a->history_password)
+			return errmsg_set(e, -EINVAL,
+					  "--history-clickhouse-table, -user and -password need "
+					  "--history-clickhouse URL");
+		return 0;
+	}
+	if (a->input_file)
+		return errmsg_set(
+			e, -EINVAL,
+			"--history-clickhouse and --input-file are two sources: give one");
+	if (a->per_flow)
+		return errmsg_set(e, -EINVAL,
+				  "--per-flow cannot read ClickHouse (it keeps flow events, not "
+				  "connections): leave one out");
+	if (ch_target_parse(&a->history, a->history_url, "--history-clickhouse", e) ||
+	    ch_target_set(&a->history, a->history_table, a->history_user, a->history_password, e))
+		return -EINVAL;
+	return ch_target_resolve(&a->history, e) ? -EINVAL : 0;
+}
+
 /* The filters together, compiled as flowd compiles them: a value flowd would refuse is
  * refused here, before anything is sent. */
 static int check_filters(struct observe_args *a, struct errmsg *e)
@@ -474,6 +515,7 @@ int observe_parse(struct observe_args *a, int argc, char **argv, uint64_t now_ns
 	if (a->negate)
 		return errmsg_set(e, -EINVAL, "--not must be followed by a filter flag");
 	r = check_selection(a, now_ns, e);
+	r = r ?: check_history(a, e);
 	r = r ?: check_output(a, e);
 	r = r ?: check_filters(a, e);
 	if (!r && !a->input_file && !a->print_raw_filters)

@@ -11,6 +11,7 @@
 #include "conn.h"
 #include "flowscope/base/buf.h"
 #include "flowscope/base/errmsg.h"
+#include "flowscope/exporters/clickhouse_http.h"
 #include "flowscope/filter/filter.h"
 #include "flowscope/filter/flow_filter.h"
 #include "observer.pb-c.h"
@@ -38,6 +39,9 @@ struct observe_args {
 	char *mask[OBSERVE_MAX_MASK]; /* --field-mask paths, split */
 	size_t n_mask;
 	struct conn_opts conn;
+	/* History from ClickHouse (--history-clickhouse URL and its table and user). */
+	const char *history_url, *history_table, *history_user, *history_password;
+	struct ch_target history; /* checked and resolved by observe_parse() */
 	/* Checked and worked out by observe_parse(); the request points into these. */
 	uint64_t since_ns, until_ns;
 	Google__Protobuf__Timestamp since_ts, until_ts;

@@ -5,7 +5,8 @@
 #define EXPORTERS(X)                                                                               \
 	X(file_exporter)                                                                           \
 	X(syslog_exporter)                                                                         \
-	X(ipfix_exporter)
+	X(ipfix_exporter)                                                                          \
+	X(clickhouse_exporter)
 
 #define DECLARE(type) extern const struct exporter_type type;
 #define ENTRY(type) &type,
