@@ -1,0 +1,486 @@
+/* Unit tests of replays through the history (export/serve/follower_history.c), with a real
+ * history store in a temporary directory, an event log smaller than it, a bus, and a sink that
+ * records what a client would get: every event once and in time order for all, last N, first
+ * N and since/until (filters too), also right after a "restart" (a new session in the same
+ * history); a slow client gets the replay in steps, as it makes room; follow goes live with
+ * nothing missed or twice; events only the log holds (a stopped history) come after, the gap
+ * told; a since before the oldest kept event gets a notice. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "flowscope/history/history.h"
+#include "flowscope/pipeline/flow_view.h"
+#include "flowscope/serve/follower.h"
+#include "flows.h"
+
+#define T0 1790000000000000000ULL
+#define MS 1000000ULL
+#define MAX_GOT 20000
+
+static char dir[64];
+static uv_loop_t loop;
+static struct flow_store *store;
+static struct event_log *events;
+static struct flow_bus *bus;
+static struct follower_hub *hub;
+static struct history *hist;
+static uint8_t session[8];
+static uint64_t seq, tbase = T0;
+
+/* What the client got. */
+static struct {
+	uint64_t seqs[MAX_GOT], times[MAX_GOT];
+	size_t n;
+	uint64_t lost;
+	char notice[320];
+	bool ended;
+	size_t limit; /* full at this many queued; 0: never */
+	size_t queued;
+} got;
+
+static int enc_flow(struct buf *out, const struct flow *f, const char *node, void *ctx)
+{
+	(void)node;
+	(void)ctx;
+	return buf_printf(out, "F %llu %llu", (unsigned long long)f->seq,
+			  (unsigned long long)f->time_ns);
+}
+
+static int enc_lost(struct buf *out, uint64_t lost, const char *node, uint64_t now, void *ctx)
+{
+	(void)node;
+	(void)now;
+	(void)ctx;
+	return buf_printf(out, "L %llu", (unsigned long long)lost);
+}
+
+static int enc_status(struct buf *out, int state, const char *const *names, size_t n,
+		      const char *message, const char *node, uint64_t now, void *ctx)
+{
+	(void)state, (void)names, (void)n, (void)node, (void)now, (void)ctx;
+	return buf_printf(out, "N %s", message);
+}
+
+static int push(void *ctx, const void *msg, size_t len, bool force)
+{
+	char s[300];
+	unsigned long long a, b;
+
+	(void)ctx;
+	if (!force && got.limit && got.queued >= got.limit)
+		return -ENOBUFS;
+	snprintf(s, sizeof(s), "%.*s", (int)len, (const char *)msg);
+	got.queued++;
+	if (sscanf(s, "F %llu %llu", &a, &b) == 2) {
+		ck_assert_uint_lt(got.n, MAX_GOT);
+		got.seqs[got.n] = a;
+		got.times[got.n++] = b;
+	} else if (sscanf(s, "L %llu", &a) == 1) {
+		got.lost += a;
+	} else if (s[0] == 'N') {
+		snprintf(got.notice, sizeof(got.notice), "%s", s + 2);
+	}
+	return 0;
+}
+
+static bool full(void *ctx)
+{
+	(void)ctx;
+	return got.limit && got.queued >= got.limit;
+}
+
+static void end(void *ctx)
+{
+	(void)ctx;
+	got.ended = true;
+}
+
+static const struct follower_sink sink = {.encode_flow = enc_flow,
+					  .encode_lost = enc_lost,
+					  .push = push,
+					  .full = full,
+					  .end = end,
+					  .encode_status = enc_status};
+
+static void keep(const struct flow *f, void *ctx)
+{
+	ck_assert_int_eq(history_append(ctx, f), 0);
+}
+
+static void new_session(void)
+{
+	for (int i = 0; i < 8; i++)
+		session[i] = (uint8_t)rand();
+	session[6] = (uint8_t)((session[6] & 0x0f) | 0x40);
+	seq = 0;
+}
+
+static void open_all(size_t log_cap)
+{
+	struct history_opts o = {.dir = dir, .block_events = 64, .foreground = true};
+	struct errmsg e = {""};
+
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	store = flow_store_new(16);
+	events = event_log_new(log_cap);
+	bus = flow_bus_new();
+	hub = follower_hub_new(store, events, bus, "n1");
+	ck_assert_msg(!history_open(&hist, &o, &e), "%s", e.text);
+	ck_assert_ptr_nonnull(flow_bus_subscribe(bus, keep, hist));
+	follower_hub_set_history(hub, hist, &loop);
+}
+
+static void close_all(void)
+{
+	uv_run(&loop, UV_RUN_NOWAIT);
+	follower_hub_free(hub);
+	history_close(hist);
+	flow_bus_free(bus);
+	event_log_free(events);
+	flow_store_free(store);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/fs-fh-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	memset(&got, 0, sizeof(got));
+	tbase = T0;
+	new_session();
+	open_all(100);
+}
+
+static void teardown(void)
+{
+	char cmd[100];
+
+	close_all();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Event number i of this session: port 443 for every third, time i ms (a few swapped, as
+ * rings from two CPUs deliver them). */
+static uint64_t time_of(uint64_t n)
+{
+	return tbase + n * MS - (n % 10 == 3 ? 3 * MS : 0);
+}
+
+static void publish(uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		struct flow f = tcp_flow(), *ev;
+
+		f.seq = ++seq;
+		memcpy(f.uuid, session, 8);
+		for (int k = 15; k >= 8; k--)
+			f.uuid[k] = (uint8_t)(f.seq >> (8 * (15 - k)));
+		f.uuid[8] = (uint8_t)((f.uuid[8] & 0x3f) | 0x80);
+		f.time_ns = time_of(f.seq);
+		f.dst.port = f.seq % 3 ? 80 : 443;
+		ev = event_log_append(events);
+		*ev = f;
+		flow_bus_publish(bus, ev);
+	}
+}
+
+static struct follower *start(struct follower_req *r)
+{
+	struct follower *fo;
+	struct errmsg e = {""};
+
+	ck_assert_msg(!follower_start(&fo, hub, FOLLOWER_GRPC, r, &sink, NULL, &e), "%s", e.text);
+	return fo;
+}
+
+/* Runs the loop until the replay is sent (the follower no longer catching up). */
+static void run(void)
+{
+	for (int i = 0; i < 10000 && uv_run(&loop, UV_RUN_NOWAIT); i++)
+		;
+}
+
+static void assert_time_order(void)
+{
+	for (size_t i = 1; i < got.n; i++)
+		ck_assert_uint_le(got.times[i - 1], got.times[i]);
+}
+
+/* got holds exactly the events numbered first..last (of those passing pred), each once. */
+static void assert_exactly(uint64_t first, uint64_t last, bool (*pred)(uint64_t))
+{
+	static unsigned char seen[MAX_GOT + 1];
+	size_t want = 0;
+
+	memset(seen, 0, sizeof(seen));
+	for (size_t i = 0; i < got.n; i++) {
+		ck_assert_uint_le(got.seqs[i], MAX_GOT);
+		ck_assert_msg(!seen[got.seqs[i]]++, "event %llu twice",
+			      (unsigned long long)got.seqs[i]);
+		ck_assert_uint_ge(got.seqs[i], first);
+		ck_assert_uint_le(got.seqs[i], last);
+	}
+	for (uint64_t s = first; s <= last; s++)
+		if (!pred || pred(s)) {
+			ck_assert_msg(seen[s], "event %llu missing", (unsigned long long)s);
+			want++;
+		}
+	ck_assert_uint_eq(got.n, want);
+}
+
+/* got's entries [from, from + n) are the events numbered first..first + n - 1, in any order. */
+static void assert_run_set(size_t from, size_t n, uint64_t first)
+{
+	static unsigned char seen[MAX_GOT + 1];
+
+	memset(seen, 0, sizeof(seen));
+	ck_assert_uint_le(from + n, got.n);
+	for (size_t i = from; i < from + n; i++) {
+		ck_assert_uint_ge(got.seqs[i], first);
+		ck_assert_uint_lt(got.seqs[i], first + n);
+		ck_assert(!seen[got.seqs[i] - first]++);
+	}
+}
+
+static bool is_443(uint64_t s)
+{
+	return s % 3 == 0;
+}
+
+static struct flow_filter_set *to_port_443(void)
+{
+	Flow__FlowFilter f = FLOW__FLOW_FILTER__INIT, *fp = &f;
+	char *ports[] = {"443"};
+	struct errmsg e = {""};
+	struct flow_filter_set *fs;
+
+	f.n_destination_port = 1;
+	f.destination_port = ports;
+	fs = flow_filter_set_new(&fp, 1, NULL, 0, &e);
+	ck_assert_msg(fs != NULL, "%s", e.text);
+	return fs;
+}
+
+START_TEST(test_all_comes_from_the_history_beyond_the_log)
+{
+	struct follower_req r = {.replay = FOLLOWER_REPLAY_ALL};
+	struct follower *fo;
+
+	publish(1000); /* the log holds the last 100 */
+	fo = start(&r);
+	run();
+	ck_assert(got.ended);
+	ck_assert(!follower_live(fo));
+	assert_exactly(1, 1000, NULL);
+	assert_time_order();
+	follower_stop(fo);
+}
+END_TEST
+
+START_TEST(test_last_n_with_a_filter_counts_back_through_blocks)
+{
+	struct follower_req r = {.replay = FOLLOWER_REPLAY_LAST, .number = 200};
+	struct follower *fo;
+
+	publish(1000);
+	r.filters = to_port_443();
+	fo = start(&r);
+	run();
+	ck_assert(got.ended);
+	/* The newest 200 matches: numbers 402..999 that are multiples of 3. */
+	assert_exactly(1000 - 600 + 2, 1000, is_443);
+	assert_time_order();
+	follower_stop(fo);
+}
+END_TEST
+
+START_TEST(test_first_n_and_a_time_window)
+{
+	struct follower_req r = {.replay = FOLLOWER_REPLAY_FIRST, .number = 150};
+	struct follower *fo;
+
+	publish(1000);
+	fo = start(&r);
+	run();
+	assert_exactly(1, 150, NULL);
+	follower_stop(fo);
+	memset(&got, 0, sizeof(got));
+	r = (struct follower_req){.replay = FOLLOWER_REPLAY_ALL,
+				  .since_ns = T0 + 300 * MS,
+				  .until_ns = T0 + 500 * MS};
+	fo = start(&r);
+	run();
+	ck_assert(got.ended);
+	/* By time: 300..500 ms, with the swapped ones (n % 10 == 3 are 3 ms early). */
+	for (size_t i = 0; i < got.n; i++) {
+		ck_assert_uint_ge(got.times[i], r.since_ns);
+		ck_assert_uint_le(got.times[i], r.until_ns);
+	}
+	{
+		size_t want = 0;
+
+		for (uint64_t n = 1; n <= 1000; n++)
+			want += time_of(n) >= r.since_ns && time_of(n) <= r.until_ns;
+		ck_assert_uint_eq(got.n, want);
+	}
+	assert_time_order();
+	follower_stop(fo);
+}
+END_TEST
+
+START_TEST(test_a_restart_is_one_timeline)
+{
+	struct follower_req r = {.replay = FOLLOWER_REPLAY_ALL};
+	struct follower *fo;
+	uint64_t before;
+
+	publish(500);
+	before = seq;
+	close_all();
+	new_session(); /* flowd started again: a new session, its numbers from 1 */
+	tbase += 10000 * MS;
+	open_all(100);
+	publish(300);
+	fo = start(&r);
+	run();
+	ck_assert_uint_eq(got.n, before + 300);
+	/* The earlier run's 500 then this run's 300, each once. */
+	assert_run_set(0, before, 1);
+	assert_run_set(before, 300, 1);
+	assert_time_order();
+	follower_stop(fo);
+}
+END_TEST
+
+START_TEST(test_slow_client_gets_it_in_steps)
+{
+	struct follower_req r = {.replay = FOLLOWER_REPLAY_ALL};
+	struct follower *fo;
+	int rounds = 0;
+
+	publish(9000);
+	got.limit = 500;
+	fo = start(&r);
+	while (!got.ended && rounds++ < 1000) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		ck_assert_uint_le(got.queued, 500 + 4096); /* a step at most past the limit */
+		got.queued = 0;				   /* the client read it all */
+		follower_poke(fo);
+	}
+	ck_assert(got.ended);
+	ck_assert_int_gt(rounds, 2);
+	assert_exactly(1, 9000, NULL);
+	assert_time_order();
+	follower_stop(fo);
+}
+END_TEST
+
+START_TEST(test_follow_goes_live_with_nothing_missed)
+{
+	struct follower_req r = {.replay = FOLLOWER_REPLAY_ALL, .follow = true};
+	struct follower *fo;
+
+	publish(700);
+	got.limit = 100;
+	fo = start(&r);
+	ck_assert(follower_live(fo));
+	/* Events published while the replay is still being sent. */
+	for (int i = 0; i < 50; i++) {
+		publish(7);
+		got.queued = 0;
+		follower_poke(fo);
+		uv_run(&loop, UV_RUN_NOWAIT);
+	}
+	got.limit = 0;
+	run();
+	publish(20); /* live now */
+	ck_assert(!got.ended);
+	ck_assert(follower_live(fo));
+	assert_exactly(1, 700 + 350 + 20, NULL);
+	follower_stop(fo);
+}
+END_TEST
+
+START_TEST(test_events_only_the_log_holds_come_after_the_gap)
+{
+	struct follower_req r = {.replay = FOLLOWER_REPLAY_ALL};
+	struct follower *fo;
+
+	publish(300);
+	/* The history stops keeping (as when the disk is full): 250 events reach the log only;
+	 * the log (100) holds the newest 100 of them. */
+	close_all();
+	open_all(100); /* same session, the history reopened */
+	{
+		/* Without the history's subscription: published to the log and bus only. */
+		struct flow_bus *b = bus;
+
+		bus = flow_bus_new();
+		publish(250);
+		flow_bus_free(bus);
+		bus = b;
+	}
+	fo = start(&r);
+	run();
+	/* 300 from the history, 150 lost (told), then the log's 100. */
+	ck_assert_uint_eq(got.lost, 150);
+	ck_assert_uint_eq(got.n, 400);
+	assert_run_set(0, 300, 1);
+	assert_run_set(300, 100, 451);
+	follower_stop(fo);
+}
+END_TEST
+
+START_TEST(test_since_before_the_history_gets_a_notice)
+{
+	struct follower_req r = {.replay = FOLLOWER_REPLAY_ALL, .since_ns = T0 - 3600 * 1000 * MS};
+	struct follower *fo;
+
+	publish(100);
+	fo = start(&r);
+	run();
+	ck_assert_ptr_nonnull(strstr(got.notice, "the oldest flow event kept is from 2026-"));
+	ck_assert_uint_eq(got.n, 100);
+	follower_stop(fo);
+	memset(&got, 0, sizeof(got));
+	r.since_ns = T0 + 10 * MS;
+	fo = start(&r);
+	run();
+	ck_assert_str_eq(got.notice, "");
+	follower_stop(fo);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("follower_history");
+	TCase *t = tcase_create("replays");
+
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_test(t, test_all_comes_from_the_history_beyond_the_log);
+	tcase_add_test(t, test_last_n_with_a_filter_counts_back_through_blocks);
+	tcase_add_test(t, test_first_n_and_a_time_window);
+	tcase_add_test(t, test_a_restart_is_one_timeline);
+	tcase_add_test(t, test_slow_client_gets_it_in_steps);
+	tcase_add_test(t, test_follow_goes_live_with_nothing_missed);
+	tcase_add_test(t, test_events_only_the_log_holds_come_after_the_gap);
+	tcase_add_test(t, test_since_before_the_history_gets_a_notice);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *r = srunner_create(suite());
+	int failed;
+
+	srunner_run_all(r, CK_NORMAL);
+	failed = srunner_ntests_failed(r);
+	srunner_free(r);
+	return failed ? 1 : 0;
+}
