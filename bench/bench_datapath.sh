@@ -183,7 +183,7 @@ start_monitor() {
 		[ "$(tc_filter_count)" = 4 ] || { mon_err="expected 4 bpf filters, found $(tc_filter_count)"; return 1; }
 		;;
 	flowd)
-		ip netns exec "$NR" "$build/flowd" -i "$VRC" -i "$VRS" --node-name bench >"$tmp/flowd.log" 2>&1 &
+		ip netns exec "$NR" "$build/flowd" --history-dir "$tmp/history-1" -i "$VRC" -i "$VRS" --node-name bench >"$tmp/flowd.log" 2>&1 &
 		flowd_pid=$! # ip netns exec execs in place: this is flowd itself
 		pids+=("$flowd_pid")
 		mon_pids=("$flowd_pid")

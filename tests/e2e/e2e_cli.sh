@@ -110,7 +110,7 @@ identities:
     labels: {app: pg}
     workload: {name: pg, kind: StatefulSet}
 YAML
-ip netns exec "$ns" "$build/flowd" -i lo --identities "$tmp/ids.yaml" --node-name clinode \
+ip netns exec "$ns" "$build/flowd" --history-dir "$tmp/history-1" -i lo --identities "$tmp/ids.yaml" --node-name clinode \
 	>"$tmp/flowd.out" 2>&1 &
 flowd_pid=$!
 pids+=("$flowd_pid")

@@ -60,7 +60,7 @@ check "unknown host: rejected ($out)" test "$rc" -ne 0
 
 # Plain flowd on lo.
 # (ip netns exec in place, not the inns function: $! must be flowd itself.)
-ip netns exec "$ns" "$build/flowd" -i lo --node-name clitest >"$tmp/flowd.out" 2>&1 &
+ip netns exec "$ns" "$build/flowd" --history-dir "$tmp/history-1" -i lo --node-name clitest >"$tmp/flowd.out" 2>&1 &
 flowd_pid=$!
 pids+=("$flowd_pid")
 check "flowd answers" wait_ready
@@ -155,7 +155,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.pem -days
 	-subj "/CN=someone else" >/dev/null 2>&1
 check "test certificates made" test -s srv.pem -a -s cli.pem
 
-ip netns exec "$ns" "$build/flowd" -i lo --tls-cert srv.pem --tls-key srv.key >"$tmp/flowd-tls.out" 2>&1 &
+ip netns exec "$ns" "$build/flowd" --history-dir "$tmp/history-2" -i lo --tls-cert srv.pem --tls-key srv.key >"$tmp/flowd-tls.out" 2>&1 &
 flowd_pid=$!
 pids+=("$flowd_pid")
 check "TLS: flowctl with the CA connects" wait_ready --tls --tls-ca-cert-files ca.pem
@@ -184,7 +184,7 @@ out=$(ctl status --tls --tls-ca-cert-files ca.pem --tls-server-name wrong.exampl
 check "TLS: a wrong server name is refused (rc $rc)" test "$rc" -ne 0
 stop_flowd "$flowd_pid"
 
-ip netns exec "$ns" "$build/flowd" -i lo --tls-cert srv.pem --tls-key srv.key --tls-client-ca ca.pem \
+ip netns exec "$ns" "$build/flowd" --history-dir "$tmp/history-3" -i lo --tls-cert srv.pem --tls-key srv.key --tls-client-ca ca.pem \
 	>"$tmp/flowd-mtls.out" 2>&1 &
 flowd_pid=$!
 pids+=("$flowd_pid")

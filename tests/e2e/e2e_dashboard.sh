@@ -137,7 +137,7 @@ threading.Event().wait()' >"$tmp/server.out" 2>&1 &
 pids+=($!)
 
 cd "$root" || abort "no $root"
-ip netns exec "$C" "$build/flowd" -i "${P}a" -i lo --identities "$tmp/ids.yaml" --sweep-interval 200ms \
+ip netns exec "$C" "$build/flowd" --history-dir "$tmp/history-2" -i "${P}a" -i lo --identities "$tmp/ids.yaml" --sweep-interval 200ms \
 	>"$tmp/flowd.out" 2>&1 &
 flowd_pid=$!
 pids+=("$flowd_pid")

@@ -279,7 +279,7 @@ PY
 tp=$tmp/t.py
 
 # flowd in the router namespace, on both veths and on lo (its own API's traffic is loopback).
-inr "$build/flowd" -i "${P}rc" -i "${P}rs" -i lo --sweep-interval 200ms --node-name e2e \
+inr "$build/flowd" --history-dir "$tmp/history-1" -i "${P}rc" -i "${P}rs" -i lo --sweep-interval 200ms --node-name e2e \
 	>"$tmp/flowd.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do

@@ -80,7 +80,7 @@ ins nft add table inet fse
 ins nft add chain inet fse in '{ type filter hook input priority 0; }'
 ins nft add rule inet fse in tcp dport 7070 drop
 
-ip netns exec "$C" "$build/flowd" -i "${P}a" --sweep-interval 200ms --node-name enrich \
+ip netns exec "$C" "$build/flowd" --history-dir "$tmp/history-1" -i "${P}a" --sweep-interval 200ms --node-name enrich \
 	--identities "$tmp/ids.yaml" >"$tmp/flowd.out" 2>&1 &
 flowd_pid=$!
 pids+=("$flowd_pid")

@@ -19,7 +19,7 @@ cleanup() {
 trap cleanup EXIT
 ip netns add "$ns"
 ip -n "$ns" link set lo up
-ip netns exec "$ns" "$build/flowd" -i lo --sweep-interval 200ms --export-file "$tmp/flows.ndjson" \
+ip netns exec "$ns" "$build/flowd" --history-dir "$tmp/history-1" -i lo --sweep-interval 200ms --export-file "$tmp/flows.ndjson" \
 	--export-max-size 16K --export-keep 100 --export-gzip >"$tmp/flowd.out" 2>&1 &
 flowd_pid=$!
 for _ in $(seq 50); do
@@ -90,12 +90,12 @@ cat "$tmp/checks"
 add_checks "$tmp/checks"
 
 # Export filters: a bad one stops flowd at start; allow and deny select what is written.
-out=$(ip netns exec "$ns" "$build/flowd" -i lo --export-file "$tmp/x.ndjson" \
+out=$(ip netns exec "$ns" "$build/flowd" --history-dir "$tmp/history-2" -i lo --export-file "$tmp/x.ndjson" \
 	--export-allow 'to_port=http' 2>&1)
 rc=$?
 check "a bad --export-allow is refused at start (rc $rc: $out)" \
 	test "$rc" -eq 2 -a -n "$(echo "$out" | grep -- '--export-allow')"
-ip netns exec "$ns" "$build/flowd" -i lo --export-file "$tmp/allow.ndjson" \
+ip netns exec "$ns" "$build/flowd" --history-dir "$tmp/history-3" -i lo --export-file "$tmp/allow.ndjson" \
 	--export-allow 'to_port=7777&protocol=udp' --export-deny 'from_port=32001' \
 	>"$tmp/flowd2.out" 2>&1 &
 flowd_pid=$!

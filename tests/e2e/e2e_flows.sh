@@ -69,7 +69,7 @@ inr sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 set +e
 
 # flowd in the router namespace, on both veths, with a fast sweep so counters settle quickly.
-ip netns exec "$R" "$build/flowd" -i "${P}rc" -i "${P}rs" --sweep-interval 200ms --node-name e2e \
+ip netns exec "$R" "$build/flowd" --history-dir "$tmp/history-1" -i "${P}rc" -i "${P}rs" --sweep-interval 200ms --node-name e2e \
 	>"$tmp/flowd.out" 2>&1 &
 flowd_pid=$!
 pids+=("$flowd_pid")
@@ -80,7 +80,7 @@ done
 check "flowd starts and answers status" inr "$build/flowctl" status
 
 # A second flowd on the same interfaces must refuse, not stack probes.
-inr timeout 10 "$build/flowd" -i "${P}rc" --http 127.0.0.1:12001 --grpc 127.0.0.1:4246 >"$tmp/flowd2.out" 2>&1
+inr timeout 10 "$build/flowd" --history-dir "$tmp/history-2" -i "${P}rc" --http 127.0.0.1:12001 --grpc 127.0.0.1:4246 >"$tmp/flowd2.out" 2>&1
 rc=$?
 check "second flowd on the same interface exits non-zero (rc $rc)" test "$rc" -ne 0 -a "$rc" -ne 124
 check "second flowd says the interface is already watched" \

@@ -30,7 +30,7 @@ fi
 
 ip netns add "$ns"
 ip -n "$ns" link set lo up
-ip netns exec "$ns" "$build/flowd" -i lo --node-name pytest >"$tmp/flowd.out" 2>&1 &
+ip netns exec "$ns" "$build/flowd" --history-dir "$tmp/history-1" -i lo --node-name pytest >"$tmp/flowd.out" 2>&1 &
 flowd_pid=$!
 for _ in $(seq 50); do
 	ip netns exec "$ns" "$build/flowctl" status >/dev/null 2>&1 && break

@@ -106,7 +106,7 @@ tcp()
 EOF
 ip netns exec "$S" $py "$here/resolver.py" 10.200.2.2 53 web.shop.test=10.200.2.2 >/dev/null 2>&1 &
 
-ip netns exec "$R" "$build/flowd" -i "${P}rc" -i "${P}rs" --identities "$tmp/ids.yaml" \
+ip netns exec "$R" "$build/flowd" --history-dir "$tmp/history-1" -i "${P}rc" -i "${P}rs" --identities "$tmp/ids.yaml" \
 	--node-name hv --node-label zone=test --sweep-interval 200ms --idle-timeout 2s \
 	>"$tmp/flowd.out" 2>&1 &
 flowd_pid=$!

@@ -158,7 +158,7 @@ long_pid=$(start fslong "$C" - tcp-client $SN.2 8080 41000 "$tmp/go")
 check "server and long-lived connection up before flowd (pids $old_pid $long_pid)" \
 	test -n "$old_pid" -a -n "$long_pid"
 
-ip netns exec "$R" "$build/flowd" -i "${P}rc" -i "${P}rs" -i "${P}rt" --sweep-interval 200ms \
+ip netns exec "$R" "$build/flowd" --history-dir "$tmp/history-1" -i "${P}rc" -i "${P}rs" -i "${P}rt" --sweep-interval 200ms \
 	--update-interval 1s --idle-timeout 3s --node-name procs >"$tmp/flowd.out" 2>&1 &
 flowd_pid=$!
 pids+=("$flowd_pid")

@@ -41,7 +41,7 @@ EOF
 
 ip netns add "$ns"
 ip -n "$ns" link set lo up
-ip netns exec "$ns" "$build/flowd" -i lo --node-name agent1 --advertise 10.9.0.1:4244 \
+ip netns exec "$ns" "$build/flowd" --history-dir "$tmp/history-1" -i lo --node-name agent1 --advertise 10.9.0.1:4244 \
 	--peer agent2=10.9.0.2:4244 --peers-file "$tmp/peers" >"$tmp/flowd.out" 2>&1 &
 flowd_pid=$!
 for _ in $(seq 50); do
@@ -226,7 +226,7 @@ flowd_pid=
 # ---- TLS: the names to verify, told by Notify and GetNodes ------------------------------------
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/srv.key" -out "$tmp/srv.pem" -days 2 \
 	-subj "/CN=agent1.example" -addext "subjectAltName=DNS:agent1.example" >/dev/null 2>&1
-ip netns exec "$ns" "$build/flowd" -i lo --node-name agent1 --advertise 10.9.0.1:4244 \
+ip netns exec "$ns" "$build/flowd" --history-dir "$tmp/history-2" -i lo --node-name agent1 --advertise 10.9.0.1:4244 \
 	--tls-cert "$tmp/srv.pem" --tls-key "$tmp/srv.key" --tls-server-name agent1.example \
 	--peer agent2=10.9.0.2:4244 --peer 10.9.0.4:4244 >"$tmp/flowd-tls.out" 2>&1 &
 flowd_pid=$!

@@ -146,7 +146,7 @@ check "hub and $N node namespaces with their interfaces" \
 agent_pids=()
 for i in $(seq "$N"); do
 	cat >"$tmp/agent-$i.sh" <<EOF
-ip netns exec ${P}n$i "$build/flowd" -i eth0 --grpc $(mgmt_of "$i"):4244 --http 127.0.0.1:12000 \\
+ip netns exec ${P}n$i "$build/flowd" --history-dir "$tmp/history-$i" -i eth0 --grpc $(mgmt_of "$i"):4244 --http 127.0.0.1:12000 \\
 	--node-name $(name_of "$i") --kernel-max-flows 4096 --max-flows 8192 --max-events 16384 \\
 	--sweep-interval 200ms --idle-timeout 2s --identities "$tmp/ids.yaml" \\
 	--tls-cert "$pki/agent.pem" --tls-key "$pki/agent.key" --tls-client-ca "$pki/ca.pem" \\

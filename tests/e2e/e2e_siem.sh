@@ -59,7 +59,7 @@ for _ in $(seq 50); do
 done
 check "rsyslogd and nfcapd listen" sh -c "$(printf '%q ' ip netns exec "$ns" ss -Hltun) | grep -q 6514"
 
-ip netns exec "$ns" "$build/flowd" -i lo --sweep-interval 200ms \
+ip netns exec "$ns" "$build/flowd" --history-dir "$tmp/history-1" -i lo --sweep-interval 200ms \
 	--export-file "$tmp/flows.ndjson" --export-syslog tcp://127.0.0.1:6514 \
 	--export-ipfix 127.0.0.1:4739 >"$tmp/flowd.out" 2>&1 &
 flowd_pid=$!
