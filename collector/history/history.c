@@ -83,25 +83,76 @@ static int write_at(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-/* The batch, in the writer thread (or at once, foreground): blocks to their segments, then
- * the journal, each made durable; the first failure ends the batch, cutting what it left. */
-static void run_job(struct job *j)
+/* The segment the next block (len bytes, from min_ns to max_ns) goes to: the current one, or a
+ * new one (created here) once the current one has its size or its time span. */
+static int seg_for(const struct history *h, struct job *j, const struct history_block *b,
+		   uint64_t len)
+{
+	struct job_seg *s = &j->seg;
+	char path[4200];
+	int fd;
+
+	if (s->fd >= 0 && (!s->bytes || s->bytes + len <= h->segment_bytes) &&
+	    !(s->bytes && h->max_age_ns && b->max_ns > s->min_ns + h->max_age_ns / 8))
+		return 0;
+	snprintf(path, sizeof(path), "%s/seg-%020" PRIu64 ".fsh", h->dir, b->no);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	*s = (struct job_seg){.id = b->no, .fd = fd, .min_ns = b->min_ns, .created = true};
+	j->made[j->n_made++] = *s;
+	return 0;
+}
+
+/* One block compressed and written at the end of its segment, durable. */
+static int write_block(const struct history *h, struct job *j, struct job_block *w)
+{
+	size_t bound = ZSTD_compressBound(w->h.rlen), clen;
+	uint8_t hdr[BLOCK_HDR_LEN];
+	int err;
+
+	buf_reset(&j->comp);
+	if (buf_reserve(&j->comp, bound))
+		return -ENOMEM;
+	clen = ZSTD_compressCCtx(h->cctx, j->comp.data, bound, w->raw, w->h.rlen, h->zstd_level);
+	if (ZSTD_isError(clen))
+		return -EIO;
+	w->h.clen = (uint32_t)clen;
+	w->h.pcrc = block_crc(j->comp.data, clen);
+	err = seg_for(h, j, &w->h.b, BLOCK_HDR_LEN + clen);
+	if (err)
+		return err;
+	w->seg = j->seg.id;
+	w->off = j->seg.bytes;
+	block_hdr_pack(&w->h, hdr);
+	err = write_at(j->seg.fd, hdr, BLOCK_HDR_LEN, w->off) ?:
+	      write_at(j->seg.fd, j->comp.data, clen, w->off + BLOCK_HDR_LEN) ?:
+	      (fdatasync(j->seg.fd) ? -errno : 0);
+	if (err) {
+		if (ftruncate(j->seg.fd, (off_t)w->off))
+			(void)0; /* the scan at the next open cuts it */
+		return err;
+	}
+	j->seg.bytes += BLOCK_HDR_LEN + clen;
+	if (w->h.b.min_ns < j->seg.min_ns)
+		j->seg.min_ns = w->h.b.min_ns;
+	return 0;
+}
+
+/* The batch, in the writer thread (or at once, foreground): blocks compressed and written to
+ * their segments, then the journal, each made durable; the first failure ends the batch. */
+static void run_job(const struct history *h, struct job *j)
 {
 	size_t i;
 
 	j->err = 0;
+	j->n_made = 0;
 	j->failed_at = j->n; /* the journal failed, if anything: every block is on disk */
 	for (i = 0; i < j->n && !j->err; i++) {
-		struct job_block *w = &j->blocks[i];
-
-		j->err = write_at(w->fd, w->hdr, BLOCK_HDR_LEN, w->off) ?:
-			 write_at(w->fd, w->payload, w->clen, w->off + BLOCK_HDR_LEN) ?:
-			 (fdatasync(w->fd) ? -errno : 0);
+		j->err = write_block(h, j, &j->blocks[i]);
 		if (j->err) {
 			j->failed_at = i;
 			j->what = "writing a block";
-			if (ftruncate(w->fd, (off_t)w->off))
-				(void)0; /* the scan at the next open cuts it */
 		}
 	}
 	if (j->err || !j->journal)
@@ -128,7 +179,7 @@ void *history_writer_main(void *arg)
 			pthread_cond_wait(&h->cv, &h->mu);
 		if (h->job_queued) {
 			pthread_mutex_unlock(&h->mu);
-			run_job(&h->job);
+			run_job(h, &h->job);
 			pthread_mutex_lock(&h->mu);
 			h->job_queued = false;
 			h->job_done = true;
@@ -161,17 +212,10 @@ static void stop_history(struct history *h, int err, const char *what)
 	for (i = 0; i < h->n_blks;) {
 		struct blk *b = &h->blks[i];
 
-		if (b->mem && !b->writing) {
-			struct seg *s = seg_of(h, b->seg);
-
-			/* Its place in the segment is free again (a failed write was cut). */
-			if (s && s->bytes > b->off)
-				s->bytes = b->off;
-			if (s)
-				s->events -= b->h.b.events;
+		if (b->raw && !b->writing) {
 			h->held -= b->h.b.events;
 			h->lost += b->h.b.events;
-			free(b->mem);
+			free(b->raw);
 			memmove(b, b + 1, (h->n_blks - i - 1) * sizeof(*b));
 			h->n_blks--;
 			continue;
@@ -182,6 +226,23 @@ static void stop_history(struct history *h, int err, const char *what)
 	open_reset(h, h->next_no++);
 }
 
+/* A segment the writer created joins the index's list (the newest last). */
+static int seg_add(struct history *h, const struct job_seg *js)
+{
+	if (h->n_segs == h->cap_segs) {
+		size_t cap = h->cap_segs ? h->cap_segs * 2 : 16;
+		struct seg *n = realloc(h->segs, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		h->segs = n;
+		h->cap_segs = cap;
+	}
+	h->segs[h->n_segs++] = (struct seg){
+		.id = js->id, .fd = js->fd, .min_ns = js->min_ns, .max_ns = js->min_ns};
+	return 0;
+}
+
 /* A finished batch: its blocks are on disk now (their memory freed), the journal is at its
  * new length; or the history stops. */
 static void complete_job(struct history *h)
@@ -189,14 +250,31 @@ static void complete_job(struct history *h)
 	struct job *j = &h->job;
 	size_t i;
 
+	for (i = 0; i < j->n_made; i++)
+		if (seg_add(h, &j->made[i]))
+			close(j->made[i].fd); /* out of memory: the next open finds it */
 	for (i = 0; i < j->n; i++) {
-		struct blk *b = &h->blks[history_lower(h, j->blocks[i].no)];
+		struct job_block *w = &j->blocks[i];
+		struct blk *b = &h->blks[history_lower(h, w->h.b.no)];
+		struct seg *s;
 
 		b->writing = false;
-		if (!j->err || i < j->failed_at) {
-			free(b->mem);
-			b->mem = NULL;
-		}
+		if (i >= j->failed_at)
+			continue;
+		b->h = w->h;
+		b->seg = w->seg;
+		b->off = w->off;
+		free(b->raw);
+		b->raw = NULL;
+		s = seg_of(h, w->seg);
+		if (!s)
+			continue;
+		s->bytes = w->off + BLOCK_HDR_LEN + w->h.clen;
+		s->events += w->h.b.events;
+		if (w->h.b.max_ns > s->max_ns)
+			s->max_ns = w->h.b.max_ns;
+		if (w->h.b.min_ns < s->min_ns)
+			s->min_ns = w->h.b.min_ns;
 	}
 	if (j->journal && !j->err) {
 		h->jblock = j->jblock;
@@ -242,19 +320,19 @@ static void submit(struct history *h, bool journal)
 	j->n = 0;
 	for (i = 0; i < h->n_blks; i++) {
 		struct blk *b = &h->blks[i];
-		struct seg *s;
 
-		if (!b->mem || b->writing || j->n == JOB_MAX_BLOCKS)
+		if (!b->raw || b->writing || j->n == JOB_MAX_BLOCKS)
 			continue;
-		s = seg_of(h, b->seg);
 		b->writing = true;
-		j->blocks[j->n] = (struct job_block){.no = b->h.b.no,
-						     .fd = s->fd,
-						     .off = b->off,
-						     .payload = b->mem,
-						     .clen = b->h.clen};
-		block_hdr_pack(&b->h, j->blocks[j->n].hdr);
-		j->n++;
+		j->blocks[j->n++] = (struct job_block){.h = b->h, .raw = b->raw};
+	}
+	if (h->n_segs) {
+		const struct seg *s = &h->segs[h->n_segs - 1];
+
+		j->seg = (struct job_seg){
+			.id = s->id, .fd = s->fd, .bytes = s->bytes, .min_ns = s->min_ns};
+	} else {
+		j->seg = (struct job_seg){.fd = -1};
 	}
 	j->journal = journal || j->n;
 	if (j->journal) {
@@ -283,7 +361,7 @@ static void submit(struct history *h, bool journal)
 		return;
 	h->in_flight = true;
 	if (h->foreground) {
-		run_job(j);
+		run_job(h, j);
 		complete_job(h);
 		return;
 	}
@@ -303,48 +381,12 @@ void open_reset(struct history *h, uint64_t no)
 	flow_rec_reset(&h->open.st);
 }
 
-/* The segment a new block of clen bytes goes to: the current one, or a new one once the
- * current has its size or its time span. */
-static int seg_for(struct history *h, const struct history_block *b, uint64_t len, struct seg **out)
-{
-	struct seg *s = h->n_segs ? &h->segs[h->n_segs - 1] : NULL;
-	char path[4200];
-	int fd;
-
-	if (s && s->bytes && s->bytes + len > h->segment_bytes)
-		s = NULL;
-	if (s && s->bytes && h->max_age_ns && b->max_ns > s->min_ns + h->max_age_ns / 8)
-		s = NULL;
-	if (s) {
-		*out = s;
-		return 0;
-	}
-	if (h->n_segs == h->cap_segs) {
-		size_t cap = h->cap_segs ? h->cap_segs * 2 : 16;
-		struct seg *n = realloc(h->segs, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		h->segs = n;
-		h->cap_segs = cap;
-	}
-	seg_path(h, b->no, path, sizeof(path));
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	s = &h->segs[h->n_segs++];
-	*s = (struct seg){.id = b->no, .fd = fd, .min_ns = b->min_ns, .max_ns = b->max_ns};
-	*out = s;
-	return 0;
-}
-
-/* The open block becomes a sealed one: compressed, given its place in a segment, indexed
- * (readable from memory until written), and handed to the writer. */
+/* The open block becomes a sealed one: indexed (readable from memory until written) and
+ * handed to the writer, which compresses it and finds its place: the loop only moves a
+ * buffer. */
 int history_seal(struct history *h)
 {
 	struct blk b = {0};
-	struct seg *s;
-	size_t bound, clen;
 	int err;
 
 	if (!h->open.events)
@@ -353,35 +395,11 @@ int history_seal(struct history *h)
 	b.h.b.no = h->open.no;
 	b.h.b.events = h->open.events;
 	b.h.rlen = (uint32_t)h->open.raw.len;
-	bound = ZSTD_compressBound(h->open.raw.len);
-	b.mem = malloc(bound);
-	if (!b.mem)
-		return -ENOMEM;
-	clen = ZSTD_compressCCtx(h->cctx, b.mem, bound, h->open.raw.data, h->open.raw.len,
-				 h->zstd_level);
-	if (ZSTD_isError(clen)) {
-		free(b.mem);
-		return -EIO;
-	}
-	b.h.clen = (uint32_t)clen;
-	b.h.pcrc = block_crc(b.mem, clen);
-	err = seg_for(h, &b.h.b, BLOCK_HDR_LEN + clen, &s);
-	if (!err) {
-		b.seg = s->id;
-		b.off = s->bytes;
-		err = index_push(h, &b);
-	}
-	if (err) {
-		free(b.mem);
-		stop_history(h, err, "opening a segment in");
-		return err;
-	}
-	s->bytes += BLOCK_HDR_LEN + clen;
-	s->events += b.h.b.events;
-	if (b.h.b.max_ns > s->max_ns)
-		s->max_ns = b.h.b.max_ns;
-	if (b.h.b.min_ns < s->min_ns)
-		s->min_ns = b.h.b.min_ns;
+	b.raw = (uint8_t *)h->open.raw.data;
+	err = index_push(h, &b);
+	if (err)
+		return err; /* the block stays open: the next append tries again */
+	h->open.raw = (struct buf)BUF_INIT;
 	h->held += b.h.b.events;
 	open_reset(h, h->next_no++);
 	submit(h, true);
@@ -423,7 +441,7 @@ void history_drain(struct history *h)
 
 		reap(h, true);
 		for (size_t i = 0; i < h->n_blks && !pending; i++)
-			pending = h->blks[i].mem && !h->stopped;
+			pending = h->blks[i].raw && !h->stopped;
 		if (!pending && h->jdurable == h->open.raw.len && h->jblock == h->open.no)
 			return;
 		if (h->stopped)

@@ -20,7 +20,7 @@ struct blk {
 	struct block_hdr h;
 	uint64_t seg; /* the id of its segment (the number of its first block) */
 	uint64_t off; /* of its header in the segment */
-	uint8_t *mem; /* the compressed payload while not yet written (or failed) */
+	uint8_t *raw; /* its records while not yet written (compressed by the writer) */
 	bool writing; /* in the batch the writer has now */
 	bool bad;     /* found damaged on reading: skipped */
 };
@@ -33,19 +33,29 @@ struct seg {
 	uint64_t min_ns, max_ns;
 };
 
+/* A block for the writer: its header (clen, pcrc filled there), records, and where it went. */
 struct job_block {
-	uint64_t no;
-	int fd;
-	uint64_t off;
-	uint8_t hdr[BLOCK_HDR_LEN];
-	const uint8_t *payload;
-	uint32_t clen;
+	struct block_hdr h;
+	const uint8_t *raw;
+	uint64_t seg, off;
+};
+
+/* The segment being written, as the writer has it (the loop's copy is updated at the end). */
+struct job_seg {
+	uint64_t id;
+	int fd; /* -1: none yet */
+	uint64_t bytes, min_ns;
+	bool created; /* by this batch */
 };
 
 /* One batch for the writer. */
 struct job {
 	struct job_block blocks[JOB_MAX_BLOCKS];
 	size_t n;
+	struct job_seg seg; /* in: the current segment; out: where the last block went */
+	struct job_seg made[JOB_MAX_BLOCKS]; /* segments this batch created */
+	size_t n_made;
+	struct buf comp; /* a block compressed */
 	bool journal, journal_reset;
 	int jfd;
 	uint64_t jblock, joff; /* the journal's block and where the chunk goes */

@@ -415,7 +415,7 @@ void history_close(struct history *h)
 	for (size_t i = 0; i < h->n_segs; i++)
 		close(h->segs[i].fd);
 	for (size_t i = 0; i < h->n_blks; i++)
-		free(h->blks[i].mem);
+		free(h->blks[i].raw);
 	if (h->jfd >= 0)
 		close(h->jfd);
 	if (h->lockfd >= 0)
@@ -423,6 +423,7 @@ void history_close(struct history *h)
 	ZSTD_freeCCtx(h->cctx);
 	buf_free(&h->open.raw);
 	buf_free(&h->job.chunk);
+	buf_free(&h->job.comp);
 	pthread_mutex_destroy(&h->mu);
 	pthread_cond_destroy(&h->cv);
 	free(h->blks);

@@ -68,35 +68,36 @@ static int damaged(struct history *h, struct blk *b, const char *why)
 
 int history_load(struct history *h, struct blk *b, ZSTD_DCtx *dctx, struct buf *out)
 {
-	uint8_t *comp = b->mem;
+	uint8_t *comp;
 	struct seg *s;
 	size_t n;
-	int err = 0;
+	int err;
 
 	if (b->bad)
 		return -EBADMSG;
 	buf_reset(out);
 	if (buf_reserve(out, b->h.rlen + 1))
 		return -ENOMEM;
-	if (!comp) {
-		s = seg_of(h, b->seg);
-		comp = malloc(b->h.clen ? b->h.clen : 1);
-		if (!comp)
-			return -ENOMEM;
-		err = s ? read_at(s->fd, comp, b->h.clen, b->off + BLOCK_HDR_LEN) : -ENOENT;
-		if (err) {
-			free(comp);
-			return damaged(h, b,
-				       err == -EIO ? "the file ends inside it" : strerror(-err));
-		}
-		if (block_crc(comp, b->h.clen) != b->h.pcrc) {
-			free(comp);
-			return damaged(h, b, "checksum mismatch");
-		}
+	if (b->raw) { /* not written yet */
+		memcpy(out->data, b->raw, b->h.rlen);
+		out->len = b->h.rlen;
+		return 0;
+	}
+	s = seg_of(h, b->seg);
+	comp = malloc(b->h.clen ? b->h.clen : 1);
+	if (!comp)
+		return -ENOMEM;
+	err = s ? read_at(s->fd, comp, b->h.clen, b->off + BLOCK_HDR_LEN) : -ENOENT;
+	if (err) {
+		free(comp);
+		return damaged(h, b, err == -EIO ? "the file ends inside it" : strerror(-err));
+	}
+	if (block_crc(comp, b->h.clen) != b->h.pcrc) {
+		free(comp);
+		return damaged(h, b, "checksum mismatch");
 	}
 	n = ZSTD_decompressDCtx(dctx, out->data, b->h.rlen, comp, b->h.clen);
-	if (comp != b->mem)
-		free(comp);
+	free(comp);
 	if (ZSTD_isError(n) || n != b->h.rlen)
 		return damaged(h, b, "it does not decompress");
 	out->len = n;
