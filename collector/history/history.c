@@ -125,9 +125,8 @@ static int write_block(const struct history *h, struct job *j, struct job_block 
 	w->seg = j->seg.id;
 	w->off = j->seg.bytes;
 	block_hdr_pack(&w->h, hdr);
-	err = write_at(j->seg.fd, hdr, BLOCK_HDR_LEN, w->off) ?:
-	      write_at(j->seg.fd, j->comp.data, clen, w->off + BLOCK_HDR_LEN) ?:
-	      (fdatasync(j->seg.fd) ? -errno : 0);
+	err = write_at(j->seg.fd, hdr, BLOCK_HDR_LEN, w->off)
+		      ?: write_at(j->seg.fd, j->comp.data, clen, w->off + BLOCK_HDR_LEN);
 	if (err) {
 		if (ftruncate(j->seg.fd, (off_t)w->off))
 			(void)0; /* the scan at the next open cuts it */
@@ -137,6 +136,20 @@ static int write_block(const struct history *h, struct job *j, struct job_block 
 	if (w->h.b.min_ns < j->seg.min_ns)
 		j->seg.min_ns = w->h.b.min_ns;
 	return 0;
+}
+
+static int sync_segments(struct job *j)
+{
+	if (fdatasync(j->seg.fd))
+		goto fail;
+	for (size_t i = 0; i < j->n_made; i++)
+		if (j->made[i].fd != j->seg.fd && fdatasync(j->made[i].fd))
+			goto fail;
+	return 0;
+fail:
+	j->failed_at = 0; /* written but not known to be durable: none counts as kept */
+	j->what = "syncing a segment";
+	return -errno;
 }
 
 /* The batch, in the writer thread (or at once, foreground): blocks compressed and written to
@@ -155,6 +168,9 @@ static void run_job(const struct history *h, struct job *j)
 			j->what = "writing a block";
 		}
 	}
+	/* One sync per segment written, for the whole batch (before the journal starts over). */
+	if (j->n && !j->err)
+		j->err = sync_segments(j);
 	if (j->err || !j->journal)
 		return;
 	if (j->journal_reset && ftruncate(j->jfd, 0))
@@ -216,6 +232,7 @@ static void stop_history(struct history *h, int err, const char *what)
 			h->held -= b->h.b.events;
 			h->lost += b->h.b.events;
 			free(b->raw);
+			h->n_unwritten--;
 			memmove(b, b + 1, (h->n_blks - i - 1) * sizeof(*b));
 			h->n_blks--;
 			continue;
@@ -266,6 +283,7 @@ static void complete_job(struct history *h)
 		b->off = w->off;
 		free(b->raw);
 		b->raw = NULL;
+		h->n_unwritten--;
 		s = seg_of(h, w->seg);
 		if (!s)
 			continue;
@@ -391,6 +409,18 @@ int history_seal(struct history *h)
 
 	if (!h->open.events)
 		return 0;
+	if (h->n_unwritten >= HISTORY_MAX_UNWRITTEN) {
+		/* The disk does not keep up: this block is lost, counted, and the collector goes
+		 * on; memory stays bounded. */
+		h->lost += h->open.events;
+		logmsg_limited(&h->slow_log, LOG_LEVEL_WARN,
+			       "history: the disk does not keep up with the flow events (%u blocks "
+			       "waiting to be written): %u events not kept",
+			       h->n_unwritten, h->open.events);
+		open_reset(h, h->next_no++);
+		submit(h, true);
+		return -ENOBUFS;
+	}
 	b.h.b = h->open.b;
 	b.h.b.no = h->open.no;
 	b.h.b.events = h->open.events;
@@ -400,6 +430,7 @@ int history_seal(struct history *h)
 	if (err)
 		return err; /* the block stays open: the next append tries again */
 	h->open.raw = (struct buf)BUF_INIT;
+	h->n_unwritten++;
 	h->held += b.h.b.events;
 	open_reset(h, h->next_no++);
 	submit(h, true);

@@ -14,6 +14,8 @@
 #include "flowscope/history/history.h"
 
 #define JOB_MAX_BLOCKS 64
+/* Sealed blocks waiting for the writer at most (about 36 MB of records at 8192 events). */
+#define HISTORY_MAX_UNWRITTEN 64
 
 /* A sealed block in the index: on disk at (seg, off), and until written also in memory. */
 struct blk {
@@ -101,6 +103,8 @@ struct history {
 	bool in_flight;			 /* the loop's view: a batch is out */
 	struct job job;
 	/* State and counters. */
+	unsigned int n_unwritten; /* sealed blocks not written yet */
+	struct logmsg_limit slow_log;
 	bool stopped, stop_logged;
 	uint64_t retry_at_ns;
 	char state[160];

@@ -353,7 +353,7 @@ START_TEST(test_damaged_payload_loses_its_block_only)
 	append_range(h, 1, 500);
 	history_close(h);
 	block = file_size(nth_segment(0)) / 5; /* about one block */
-	flip(block + block / 2);		/* inside the second block's payload */
+	flip(block + block / 2);	       /* inside the second block's payload */
 	h = open_hist(100, 0, 0);
 	ck_assert_uint_eq(read_all(h, seqs, 1000), 400);
 	assert_run(seqs, 100, 1);
@@ -361,7 +361,8 @@ START_TEST(test_damaged_payload_loses_its_block_only)
 	history_get_stats(h, &st);
 	ck_assert_uint_eq(st.damaged_blocks, 1);
 	ck_assert_uint_eq(st.events, 400);
-	ck_assert_ptr_nonnull(strstr(logged, "is damaged (checksum mismatch): its 100 events from"));
+	ck_assert_ptr_nonnull(
+		strstr(logged, "is damaged (checksum mismatch): its 100 events from"));
 	history_close(h);
 }
 END_TEST
@@ -519,7 +520,8 @@ END_TEST
 
 START_TEST(test_writer_thread_writes_in_the_background)
 {
-	struct history_opts o = {.dir = dir, .block_events = 100};
+	struct history_opts o = {.dir = dir, .block_events = 1000};
+	struct history_stats st;
 	struct errmsg e = {""};
 	struct history *h;
 	static uint64_t seqs[20000];
@@ -531,9 +533,37 @@ START_TEST(test_writer_thread_writes_in_the_background)
 	}
 	ck_assert_uint_eq(read_all(h, seqs, 20000), 10000);
 	assert_run(seqs, 10000, 1);
+	history_get_stats(h, &st);
+	ck_assert_uint_eq(st.lost, 0);
 	history_close(h);
-	h = open_hist(100, 0, 0);
+	h = open_hist(1000, 0, 0);
 	ck_assert_uint_eq(read_all(h, seqs, 20000), 10000);
+	history_close(h);
+}
+END_TEST
+
+/* Blocks sealed faster than the disk takes them: past the bound they are lost, counted and
+ * told, and what was kept is read back whole. */
+START_TEST(test_a_slow_disk_loses_blocks_not_memory)
+{
+	struct history_opts o = {.dir = dir, .block_events = 10};
+	struct history_stats st;
+	struct errmsg e = {""};
+	struct history *h;
+	static uint64_t seqs[20000];
+	size_t n;
+
+	ck_assert_msg(!history_open(&h, &o, &e), "%s", e.text);
+	append_range(h, 1, 20000); /* 2000 blocks at once */
+	history_get_stats(h, &st);
+	ck_assert_uint_gt(st.lost, 0);
+	ck_assert_ptr_nonnull(strstr(logged, "the disk does not keep up"));
+	history_close(h);
+	h = open_hist(10, 0, 0);
+	n = read_all(h, seqs, 20000);
+	ck_assert_uint_eq(n + st.lost, 20000);
+	for (size_t i = 1; i < n; i++)
+		ck_assert_uint_lt(seqs[i - 1], seqs[i]);
 	history_close(h);
 }
 END_TEST
@@ -558,6 +588,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_failing_writes_stop_history_and_it_resumes);
 	tcase_add_test(t, test_bad_directory_is_refused);
 	tcase_add_test(t, test_writer_thread_writes_in_the_background);
+	tcase_add_test(t, test_a_slow_disk_loses_blocks_not_memory);
 	suite_add_tcase(s, t);
 	return s;
 }
