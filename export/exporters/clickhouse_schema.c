@@ -827,6 +827,10 @@ int ch_row_decode(const uint8_t *p, size_t len, size_t *used, struct ch_flow *cf
 		err = get_column(&rd, &columns[i], (char *)&r);
 		if (err)
 			return err;
+		/* date and time come first: text read as a row fails here, not for want of
+		 * more bytes. */
+		if (i == 1 && r.date != ch_date_of(r.time))
+			return -EBADMSG;
 	}
 	if (!row_plausible(&r))
 		return -EBADMSG;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -20,7 +21,10 @@
 #include <unistd.h>
 
 #include "flowscope/base/buf.h"
+#include "flowscope/enrich/drop_reason.h"
+#include "flowscope/enrich/identities.h"
 #include "flowscope/exporters/clickhouse_http.h"
+#include "flowscope/flow.h"
 
 #define CH_SERVER_BIN "/usr/sbin/clickhouse-server"
 
@@ -119,6 +123,7 @@ static inline int ch_server_run(struct ch_server *s)
 		(void)f;
 		dup2(1, 2);
 		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* a test that dies takes its server along */
 		execl(CH_SERVER_BIN, CH_SERVER_BIN, conf, (char *)NULL);
 		_exit(127);
 	}
@@ -199,6 +204,148 @@ static inline long long ch_sql_num(struct ch_server *s, const char *sql)
 
 	buf_free(&b);
 	return v;
+}
+
+/* ---- flows of every kind ---------------------------------------------------------------- */
+
+#define CH_T0 1700000000000000000ULL /* 2023-11-14T22:13:20Z */
+
+/* The identity file the generated flows' addresses are in: shop/web-* (a workload, labels)
+ * for 10.0.0.0/24, db/pg-0 (identity 4711) for 10.0.1.5, nothing for the rest. */
+static inline int ch_test_identities(const char *dir)
+{
+	char p[128];
+	struct errmsg e = {""};
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/ids.yaml", dir);
+	f = fopen(p, "w");
+	if (!f)
+		return -errno;
+	fputs("identities:\n"
+	      "  - cidr: 10.0.0.0/24\n    namespace: shop\n    pod: web-1\n    service: web\n"
+	      "    labels: {app: web, tier: front}\n"
+	      "    workload: {name: web, kind: Deployment}\n"
+	      "  - ip: 10.0.1.5\n    namespace: db\n    pod: pg-0\n    identity: 4711\n"
+	      "  - cidr: fd00::1:0/112\n    namespace: v6\n    pod: six\n",
+	      f);
+	fclose(f);
+	return identities_reload(p, &e);
+}
+
+/* A kernel drop reason that is a loss with a Hubble code, or 0. */
+static inline uint32_t ch_test_drop_reason(void)
+{
+	uint32_t v, n = drop_reason_kernel_count();
+
+	for (v = 1; v < n; v++)
+		if (drop_reason_is_loss(v) && drop_reason_hubble_code(v))
+			return v;
+	return 0;
+}
+
+static inline void ch_test_proc(struct flow_process *p, uint64_t i)
+{
+	static const char *const comms[] = {"curl", "nginx", "python3", "pg"};
+
+	p->known = true;
+	p->pid = (uint32_t)(1000 + i % 10);
+	snprintf(p->comm, sizeof(p->comm), "%s", comms[i % 4]);
+	p->cgroup_id = 7000 + i % 3;
+	if (i % 3 == 0)
+		snprintf(p->container_id, sizeof(p->container_id), "%s",
+			 "3f2a9c0d1e2f3a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3");
+}
+
+/* Flow event i: events, protocols, families, replies, drops, DNS, processes, names and
+ * interfaces vary with i; the time is CH_T0 + i ms; the uuid carries i. */
+static inline void ch_test_flow(uint64_t i, struct flow *f)
+{
+	static const uint16_t dports[] = {80, 443, 53, 5432, 8080};
+	static const uint8_t obs[] = {0, 3, 5, 8, 10, 11};
+	static const char *const ifnames[] = {"eth0", "lo", "veth1"};
+
+	memset(f, 0, sizeof(*f));
+	f->id = i / 3 + 1;
+	f->family = i % 5 == 0 ? 6 : 4;
+	if (f->family == 6) {
+		inet_pton(AF_INET6, i % 2 ? "fd00::1:7" : "fd00::2:9", f->src.addr);
+		inet_pton(AF_INET6, "fd00::3:1", f->dst.addr);
+	} else {
+		f->src.addr[0] = i % 9 == 0 ? 127 : 10;
+		f->src.addr[3] = (uint8_t)(i % 7 + 1);
+		f->dst.addr[0] = 10;
+		f->dst.addr[2] = 1;
+		f->dst.addr[3] = (uint8_t)(i % 3 + 4);
+	}
+	f->proto = i % 13 == 0 ? (f->family == 6 ? 58 : 1) : i % 4 == 3 ? 17 : 6;
+	f->src.port = (uint16_t)(40000 + i % 50);
+	f->dst.port = dports[i % 5];
+	if (f->proto == 1 || f->proto == 58) {
+		f->icmp_type = 8;
+		f->src.port = f->dst.port = 77;
+	}
+	f->is_reply = i % 3 == 1;
+	f->traffic_dir = i % 2 ? FLOW_TC_INGRESS : FLOW_TC_EGRESS;
+	f->obs_point = obs[i % 6];
+	f->ifindex = (uint32_t)(1 + i % 3);
+	snprintf(f->ifname, sizeof(f->ifname), "%s", ifnames[i % 3]);
+	f->copy = i % 11 == 0;
+	f->verdict = FLOW_VERDICT_FORWARDED;
+	f->event = (uint8_t)(1 + i % 6);
+	if (f->proto == 6 && f->event == FLOW_EVENT_TCP_FLAGS)
+		f->tcp_flags = i % 2 ? FLOW_TCP_SYN | FLOW_TCP_ACK : FLOW_TCP_SYN;
+	if (f->proto == 6 && i % 8 == 7)
+		f->tcp_flags = FLOW_TCP_RST;
+	f->tcp_flags_seen[0] = f->proto == 6 ? FLOW_TCP_SYN | FLOW_TCP_ACK : 0;
+	f->packets[0] = 3 + i % 5;
+	f->packets[1] = 2 + i % 3;
+	f->bytes[0] = 180 + i;
+	f->bytes[1] = 1500 + 2 * i;
+	f->time_ns = CH_T0 + i * 1000000ULL;
+	f->first_seen_ns = CH_T0 - 5000000000ULL;
+	f->last_seen_ns = f->time_ns;
+	f->uuid[0] = 0x3b;
+	f->uuid[6] = 0x40;
+	f->uuid[8] = 0x80;
+	memcpy(f->uuid + 10, &i, 6);
+	f->seq = i + 1;
+	if (f->event == FLOW_EVENT_END) {
+		f->ended = true;
+		f->end_ns = f->time_ns;
+	}
+	if (f->event == FLOW_EVENT_DROP) {
+		f->verdict = FLOW_VERDICT_DROPPED;
+		f->drop_reason = ch_test_drop_reason();
+		f->drops = 2;
+	}
+	if (f->event == FLOW_EVENT_DNS) {
+		f->proto = 17;
+		f->dst.port = 53;
+		f->dns.present = true;
+		f->dns.response = i % 2;
+		f->dns.query = i % 4 < 2 ? "www.example.com" : "db.internal";
+		f->dns.qtype = 1;
+		f->dns.rcode = i % 5 == 0 ? 3 : 0;
+		f->dns.ttl = 300;
+		if (f->dns.response) {
+			f->dns.n_ips = 2;
+			f->dns.ip_family[0] = 4;
+			f->dns.ips[0][0] = 93;
+			f->dns.ips[0][3] = 34;
+			f->dns.ip_family[1] = 6;
+			inet_pton(AF_INET6, "2001:db8::1", f->dns.ips[1]);
+		}
+	}
+	if (i % 2 == 0)
+		ch_test_proc(&f->src_proc, i);
+	if (i % 5 == 1)
+		ch_test_proc(&f->dst_proc, i + 1);
+	f->src_name = i % 6 == 0 ? "client.example.com" : NULL;
+	f->dst_name = i % 4 == 0 ? "api.example.com" : i % 4 == 1 ? "db.internal" : NULL;
+	f->rtt_us = (uint32_t)(i % 7) * 100;
+	f->retransmits = (uint32_t)(i % 4 == 2);
+	f->socket_cookie = 9000 + i;
 }
 
 #endif /* FLOWSCOPE_TESTS_CLICKHOUSE_HARNESS_H */
