@@ -20,6 +20,7 @@
 #include "flowscope/serve/http_server.h"
 #include "flowscope/serve/observer.h"
 #include "flowscope/serve/peers.h"
+#include "flowscope/relay/archive.h"
 
 #define MAX_PEERS 1024
 
@@ -34,6 +35,7 @@ struct relay_cfg {
 	uint32_t heartbeat_ms, follow_queue;
 	const char *node_name, *web_dir;
 	uint64_t graph_window_ns;
+	const char *history_url, *history_table, *history_user, *history_password;
 	bool no_discover, help, version;
 };
 
@@ -49,6 +51,7 @@ struct flowrelay {
 	struct follower_hub *followers;
 	struct agent_events *agent;
 	struct relay *relay;
+	struct relay_archive *archive; /* --history-clickhouse */
 	struct status_src status;
 	struct observer observer;
 	struct relay_service service;
@@ -124,6 +127,16 @@ static const struct opt relay_opts_table[] = {
 	 CFG(web_dir)},
 	{"graph-window", 0, "DUR", "service graph nodes and edges idle this long go (5m)",
 	 opt_duration, CFG(graph_window_ns)},
+	{"history-clickhouse", 0, "URL",
+	 "answer replays older than the relay holds from the\ncluster's ClickHouse table "
+	 "(http://HOST:8123[/?database=DB])",
+	 opt_string, CFG(history_url)},
+	{"history-clickhouse-table", 0, "NAME", "its table (default flows)", opt_string,
+	 CFG(history_table)},
+	{"history-clickhouse-user", 0, "USER", "the ClickHouse user", opt_string,
+	 CFG(history_user)},
+	{"history-clickhouse-password", 0, "PASS", "its password", opt_string,
+	 CFG(history_password)},
 	{"help", 'h', NULL, "show this help", opt_flag, CFG(help)},
 	{"version", 'V', NULL, "show the version", opt_flag, CFG(version)},
 	{NULL},
@@ -313,6 +326,21 @@ static int start_pipeline(struct flowrelay *d)
 		fprintf(stderr, "flowrelay: %s\n", e.text);
 		return 1;
 	}
+	if (d->cfg.history_url) {
+		struct follower_archive ops;
+
+		if (relay_archive_new(&d->archive, d->cfg.history_url, d->cfg.history_table,
+				      d->cfg.history_user, d->cfg.history_password, &e)) {
+			fprintf(stderr, "flowrelay: %s\n", e.text);
+			return 2;
+		}
+		ops = relay_archive_ops(d->archive);
+		follower_hub_set_archive(d->followers, &ops, d->loop);
+	} else if (d->cfg.history_table || d->cfg.history_user || d->cfg.history_password) {
+		fprintf(stderr, "flowrelay: --history-clickhouse-table, -user and -password need "
+				"--history-clickhouse URL\n");
+		return 2;
+	}
 	relay_set_node_cb(d->relay, on_node_state, d);
 	relay_set_lost_cb(d->relay, on_node_lost, d);
 	relay_set_agent_event_cb(d->relay, on_agent_event, d);
@@ -419,6 +447,7 @@ static void free_relay(struct flowrelay *d)
 	flow_bus_free(d->bus);
 	agent_events_free(d->agent);
 	relay_free(d->relay);
+	relay_archive_free(d->archive);
 }
 
 int main(int argc, char **argv)

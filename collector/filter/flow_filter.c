@@ -109,6 +109,8 @@ struct filter {
 struct flow_filter_set {
 	struct filter *allow, *deny;
 	size_t n_allow, n_deny;
+	/* Copies of the FlowFilters compiled, for who translates them elsewhere (SQL). */
+	Flow__FlowFilter **src_allow, **src_deny;
 };
 
 static void free_strs(char **v, size_t n)
@@ -173,6 +175,46 @@ static void filter_free(struct filter *f)
 	free_side(&f->sel[1]);
 }
 
+static void free_sources(Flow__FlowFilter **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		if (v[i])
+			flow__flow_filter__free_unpacked(v[i], NULL);
+	free(v);
+}
+
+/* Copies of n filters (packed and unpacked again: a deep copy protobuf-c does not offer). */
+static int copy_sources(Flow__FlowFilter *const *in, size_t n, Flow__FlowFilter ***out)
+{
+	uint8_t *tmp;
+
+	*out = n ? calloc(n, sizeof(**out)) : NULL;
+	if (n && !*out)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = flow__flow_filter__get_packed_size(in[i]);
+
+		tmp = malloc(len ? len : 1);
+		if (!tmp)
+			return -ENOMEM;
+		flow__flow_filter__pack(in[i], tmp);
+		(*out)[i] = flow__flow_filter__unpack(NULL, len, tmp);
+		free(tmp);
+		if (!(*out)[i])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void flow_filter_set_sources(const struct flow_filter_set *fs, Flow__FlowFilter *const **allow,
+			     size_t *n_allow, Flow__FlowFilter *const **deny, size_t *n_deny)
+{
+	*allow = fs ? fs->src_allow : NULL;
+	*n_allow = fs ? fs->n_allow : 0;
+	*deny = fs ? fs->src_deny : NULL;
+	*n_deny = fs ? fs->n_deny : 0;
+}
+
 void flow_filter_set_free(struct flow_filter_set *fs)
 {
 	size_t i;
@@ -183,6 +225,8 @@ void flow_filter_set_free(struct flow_filter_set *fs)
 		filter_free(&fs->allow[i]);
 	for (i = 0; i < fs->n_deny; i++)
 		filter_free(&fs->deny[i]);
+	free_sources(fs->src_allow, fs->n_allow);
+	free_sources(fs->src_deny, fs->n_deny);
 	free(fs->allow);
 	free(fs->deny);
 	free(fs);
@@ -1161,6 +1205,8 @@ struct flow_filter_set *flow_filter_set_new(Flow__FlowFilter *const *allow, size
 	}
 	r = compile_list(allow, n_allow, &fs->allow, &fs->n_allow, e);
 	r = r ?: compile_list(deny, n_deny, &fs->deny, &fs->n_deny, e);
+	r = r ?: copy_sources(allow, fs->n_allow, &fs->src_allow);
+	r = r ?: copy_sources(deny, fs->n_deny, &fs->src_deny);
 	if (r) {
 		if (r == -ENOMEM)
 			errmsg_set(e, r, "out of memory for the filters");

@@ -516,9 +516,16 @@ void follower_hub_set_history(struct follower_hub *h, struct history *history, u
 	h->loop = loop;
 }
 
+void follower_hub_set_archive(struct follower_hub *h, const struct follower_archive *a,
+			      uv_loop_t *loop)
+{
+	h->archive = a ? *a : (struct follower_archive){0};
+	h->loop = loop;
+}
+
 bool follower_hub_steps(const struct follower_hub *h)
 {
-	return h->history && h->loop;
+	return (h->history || h->archive.start) && h->loop;
 }
 
 void follower_unref(struct follower *fo)
@@ -540,9 +547,9 @@ void follower_stop(struct follower *fo)
 		flow_bus_unsubscribe(fo->hub->bus, fo->sub);
 	list_del(&fo->node);
 	fo->hub->n_followers--;
+	follower_history_stop(fo); /* its archive query reads the filters */
 	flow_filter_set_free(fo->req.filters);
 	buf_free(&fo->scratch);
-	follower_history_stop(fo);
 	if (fo->have_timer) {
 		fo->refs++;
 		uv_close((uv_handle_t *)&fo->timer, on_timer_closed);

@@ -25,7 +25,9 @@
 enum phase {
 	PH_COUNT, /* LAST: counting matches back, block by block */
 	PH_HISTORY,
-	PH_MEMORY, /* the event log's events after the history's newest */
+	PH_MEMORY,  /* the event log's events after the history's newest */
+	PH_ARCHIVE, /* a relay's archive: what is older than its event log */
+	PH_LOG,	    /* then the event log from the split on, by position */
 	PH_DONE,
 };
 
@@ -56,15 +58,33 @@ struct catchup {
 	size_t n_pend, cap_pend;
 	struct buf pbuf;
 	uint64_t max_ns;
+	/* With an archive: its query, the time before which it answers, the log's position. */
+	void *aq;
+	uint64_t split_ns, log_pos, log_end, log_skip;
+	bool wait;     /* the archive said "not yet": the next step after a pause */
 	struct flow f; /* the event being read */
 };
+
+#define ARCHIVE_WAIT_MS 20
 
 bool follower_history_wants(const struct follower *fo)
 {
 	const struct follower_req *r = &fo->req;
+	const struct follower_hub *h = fo->hub;
+	const struct flow *old;
 
-	return fo->hub->history && fo->hub->loop && !r->per_flow &&
-	       r->replay != FOLLOWER_REPLAY_NONE && (r->replay == FOLLOWER_REPLAY_ALL || r->number);
+	if (!h->loop || r->per_flow || r->replay == FOLLOWER_REPLAY_NONE ||
+	    (r->replay != FOLLOWER_REPLAY_ALL && !r->number))
+		return false;
+	if (h->history)
+		return true;
+	if (!h->archive.start || !h->events)
+		return false;
+	/* The archive only for what the log cannot answer alone: a window reaching before its
+	 * oldest event, the oldest N, or the newest N (counted at start: maybe not needed). */
+	old = event_log_oldest(h->events);
+	return r->replay != FOLLOWER_REPLAY_ALL ||
+	       (r->since_ns && (!old || r->since_ns < old->time_ns));
 }
 
 /* ---- sending, in time order ------------------------------------------------------------- */
@@ -301,11 +321,156 @@ static int step_memory(struct follower *fo)
 	return err;
 }
 
+/* ---- a relay's archive ---------------------------------------------------------------------- */
+
+static void archive_end(struct follower *fo)
+{
+	struct catchup *c = fo->catchup;
+
+	if (c->aq)
+		fo->hub->archive.stop(c->aq);
+	c->aq = NULL;
+	c->phase = PH_LOG;
+}
+
+static int step_archive(struct follower *fo)
+{
+	struct catchup *c = fo->catchup;
+	struct errmsg e = {""};
+	int err = 0, r;
+
+	for (int i = 0; i < CATCHUP_STEP && !err && c->phase == PH_ARCHIVE; i++) {
+		if (fo->sink->full(fo->ctx))
+			break;
+		r = fo->hub->archive.next(c->aq, &c->f, &e);
+		if (r == -EAGAIN) {
+			c->wait = true;
+			break;
+		}
+		if (r < 0) {
+			char msg[300];
+
+			snprintf(msg, sizeof(msg), "history: the archive failed: %s", e.text);
+			follower_node_status(fo, 0, NULL, 0, msg);
+		}
+		if (r <= 0) {
+			err = release(fo, true);
+			archive_end(fo);
+			break;
+		}
+		if (!follower_wanted(fo, &c->f))
+			continue;
+		err = take(fo, &c->f);
+		if (!c->left) {
+			err = err ?: release(fo, true);
+			archive_end(fo);
+			c->phase = PH_DONE;
+		}
+	}
+	return err ?: release(fo, false);
+}
+
+/* The log from the split on (events before it came from the archive), as it was at the start
+ * when not following; what it overwrote meanwhile is told as lost. */
+static int step_log(struct follower *fo)
+{
+	struct catchup *c = fo->catchup;
+	const struct event_log *l = fo->hub->events;
+	int err = 0;
+
+	for (int i = 0; i < CATCHUP_STEP && !err; i++) {
+		struct event_log_stats st;
+		const struct flow *f;
+
+		if (fo->sink->full(fo->ctx))
+			return 0;
+		event_log_get_stats(l, &st);
+		if (c->log_pos >= st.appended || (c->bounded && c->log_pos >= c->log_end) ||
+		    !c->left)
+			break;
+		if (c->log_pos < st.overwritten) {
+			follower_send_lost(fo, FOLLOWER_LOST_OVERWRITTEN,
+					   st.overwritten - c->log_pos);
+			c->log_pos = st.overwritten;
+		}
+		f = event_log_at(l, c->log_pos++ - st.overwritten);
+		if (f->time_ns < c->split_ns || !follower_wanted(fo, f))
+			continue;
+		if (c->log_skip) {
+			c->log_skip--;
+			continue;
+		}
+		err = take(fo, f);
+	}
+	if (err)
+		return err;
+	err = release(fo, true); /* log events are not kept: sent before the next step */
+	if (!err && (c->log_pos >= c->log_end || !c->left) && c->bounded)
+		c->phase = PH_DONE;
+	else if (!err) {
+		struct event_log_stats st;
+
+		event_log_get_stats(l, &st);
+		if (c->log_pos >= st.appended)
+			c->phase = PH_DONE; /* caught up: live from here */
+	}
+	return err;
+}
+
+/* Where the log starts (the split) and what the archive must add: the log's matches for the
+ * newest N counted first, the archive asked only for what they do not cover. */
+static int archive_start(struct follower *fo)
+{
+	struct catchup *c = fo->catchup;
+	const struct follower_req *r = &fo->req;
+	const struct event_log *l = fo->hub->events;
+	const struct flow *old = event_log_oldest(l);
+	struct event_log_stats st;
+	uint64_t first = 0, last = 0, m = 0, until;
+	struct errmsg e = {""};
+
+	event_log_get_stats(l, &st);
+	c->split_ns = old ? old->time_ns : clock_wall_ns();
+	c->log_pos = st.overwritten;
+	c->log_end = st.appended;
+	c->phase = PH_LOG;
+	if (r->replay == FOLLOWER_REPLAY_LAST) {
+		for (uint64_t i = 0; i < st.held; i++) {
+			const struct flow *f = event_log_at(l, i);
+
+			m += f->time_ns >= c->split_ns && follower_wanted(fo, f);
+		}
+		if (m >= r->number) {
+			c->log_skip = m - r->number;
+			return 0;
+		}
+		last = r->number - m;
+	} else if (r->replay == FOLLOWER_REPLAY_FIRST) {
+		first = r->number;
+	}
+	if (r->since_ns && r->since_ns >= c->split_ns)
+		return 0;
+	until = r->until_ns && r->until_ns < c->split_ns ? r->until_ns : c->split_ns - 1;
+	c->aq = fo->hub->archive.start(fo->hub->archive.ctx, r->since_ns, until, first, last,
+				       r->filters, &e);
+	if (!c->aq) {
+		char msg[300];
+
+		snprintf(msg, sizeof(msg), "history: the archive cannot be read: %s", e.text);
+		follower_node_status(fo, 0, NULL, 0, msg);
+		return 0;
+	}
+	c->phase = PH_ARCHIVE;
+	return 0;
+}
+
 static void catchup_closed(uv_handle_t *t)
 {
 	struct follower *fo = t->data;
 	struct catchup *c = (struct catchup *)t;
 
+	if (c->aq)
+		fo->hub->archive.stop(c->aq);
 	history_cursor_free(c->cur);
 	free(c->pend);
 	buf_free(&c->pbuf);
@@ -356,6 +521,12 @@ static void run_step(struct follower *fo)
 	case PH_MEMORY:
 		err = step_memory(fo);
 		break;
+	case PH_ARCHIVE:
+		err = step_archive(fo);
+		break;
+	case PH_LOG:
+		err = step_log(fo);
+		break;
 	case PH_DONE:
 		break;
 	}
@@ -363,8 +534,13 @@ static void run_step(struct follower *fo)
 		finish(fo, err);
 		return;
 	}
-	if (!fo->sink->full(fo->ctx))
+	if (c->wait) {
+		c->wait = false;
+		c->armed = true;
+		uv_timer_start(&c->step, on_step, ARCHIVE_WAIT_MS, 0);
+	} else if (!fo->sink->full(fo->ctx)) {
 		arm(fo);
+	}
 }
 
 static void on_step(uv_timer_t *t)
@@ -390,8 +566,8 @@ int follower_history_start(struct follower *fo)
 
 	if (!c)
 		return -ENOMEM;
-	c->cur = history_cursor_new(h->history);
-	if (!c->cur) {
+	c->cur = h->history ? history_cursor_new(h->history) : NULL;
+	if (h->history && !c->cur) {
 		free(c);
 		return -ENOMEM;
 	}
@@ -399,9 +575,14 @@ int follower_history_start(struct follower *fo)
 	c->step.data = fo;
 	fo->catchup = c;
 	fo->refs++; /* the step timer's */
-	history_cursor_set_range(c->cur, fo->req.since_ns, fo->req.until_ns);
 	c->left = fo->req.replay == FOLLOWER_REPLAY_FIRST ? fo->req.number : UINT64_MAX;
 	c->bounded = !fo->req.follow;
+	if (!h->history) {
+		archive_start(fo);
+		run_step(fo);
+		return 0;
+	}
+	history_cursor_set_range(c->cur, fo->req.since_ns, fo->req.until_ns);
 	if (history_last_block(h->history, &last)) {
 		c->end_no = last.no;
 		c->end_events = last.events;

@@ -22,8 +22,9 @@ struct follower_hub {
 	bool have_marks;
 	void (*greet)(struct follower *fo, void *ctx);
 	void *greet_ctx;
-	struct history *history; /* NULL: replays from the event log alone */
-	uv_loop_t *loop;	 /* runs the catch-up steps */
+	struct history *history;	 /* NULL: replays from the event log alone */
+	struct follower_archive archive; /* start NULL: none */
+	uv_loop_t *loop;		 /* runs the catch-up steps */
 };
 
 struct follower {

@@ -201,7 +201,7 @@ static struct follower *start(struct follower_req *r)
 /* Runs the loop until the replay is sent (the follower no longer catching up). */
 static void run(void)
 {
-	for (int i = 0; i < 10000 && uv_run(&loop, UV_RUN_NOWAIT); i++)
+	for (int i = 0; i < 10000 && uv_run(&loop, UV_RUN_ONCE); i++)
 		;
 }
 
@@ -456,6 +456,182 @@ START_TEST(test_since_before_the_history_gets_a_notice)
 }
 END_TEST
 
+/* ---- a relay's archive -------------------------------------------------------------------- */
+
+/* A fake archive: the events numbered 1..n_archived, answered in pieces with "not yet" in
+ * between (as a query running elsewhere does), honouring the window, first and last. */
+static struct {
+	uint64_t n_archived;
+	uint64_t since, until, first, last;
+	int started, stopped;
+} A;
+
+struct fake_q {
+	uint64_t next, end;
+	int calls;
+	const struct flow_filter_set *fs;
+	struct flow f;
+};
+
+static bool in_window(uint64_t n)
+{
+	return (!A.since || time_of(n) >= A.since) && (!A.until || time_of(n) <= A.until);
+}
+
+static struct flow archived(uint64_t n)
+{
+	struct flow g = tcp_flow();
+
+	g.seq = n;
+	g.time_ns = time_of(n);
+	g.dst.port = n % 3 ? 80 : 443;
+	return g;
+}
+
+static bool archive_match(uint64_t n, const struct flow_filter_set *fs)
+{
+	struct flow g = archived(n);
+
+	return in_window(n) && flow_filter_set_match(fs, &g, NULL);
+}
+
+static void *fake_start(void *ctx, uint64_t since, uint64_t until, uint64_t first, uint64_t last,
+			const struct flow_filter_set *fs, struct errmsg *e)
+{
+	struct fake_q *q = calloc(1, sizeof(*q));
+	uint64_t n = 0;
+
+	(void)ctx, (void)e;
+	A.started++;
+	A.since = since, A.until = until, A.first = first, A.last = last;
+	q->fs = fs;
+	q->next = 1;
+	q->end = A.n_archived;
+	if (last) { /* start at the last-th newest match */
+		for (q->next = A.n_archived; q->next > 1; q->next--)
+			if (archive_match(q->next, fs) && ++n == last)
+				break;
+	}
+	return q;
+}
+
+static int fake_next(void *arg, struct flow *f, struct errmsg *e)
+{
+	struct fake_q *q = arg;
+
+	(void)e;
+	if (++q->calls % 50 == 0)
+		return -EAGAIN;
+	for (; q->next <= q->end; q->next++) {
+		if (!archive_match(q->next, q->fs))
+			continue;
+		if (A.first && q->next > A.first)
+			return 0;
+		q->f = archived(q->next);
+		*f = q->f;
+		q->next++;
+		return 1;
+	}
+	return 0;
+}
+
+static void fake_stop(void *q)
+{
+	A.stopped++;
+	free(q);
+}
+
+/* The relay's hub: no history, the log holds the events after the first archived; the archive
+ * every event (as a cluster's ClickHouse does, the log's too: the split is the follower's). */
+static void archive_hub(uint64_t archived, uint64_t logged)
+{
+	struct follower_archive a = {.start = fake_start, .next = fake_next, .stop = fake_stop};
+
+	memset(&A, 0, sizeof(A));
+	A.n_archived = archived + logged;
+	follower_hub_set_history(hub, NULL, NULL);
+	follower_hub_set_archive(hub, &a, &loop);
+	{
+		struct flow_bus *b = bus; /* past the history: the relay has none */
+
+		bus = flow_bus_new();
+		seq = archived;
+		publish(logged);
+		flow_bus_free(bus);
+		bus = b;
+	}
+}
+
+START_TEST(test_archive_before_the_log_split_by_time)
+{
+	struct follower_req r = {.replay = FOLLOWER_REPLAY_ALL, .since_ns = T0};
+	struct follower *fo;
+
+	archive_hub(5000, 100);
+	fo = start(&r);
+	run();
+	ck_assert(got.ended);
+	ck_assert_int_eq(A.started, 1);
+	ck_assert_int_eq(A.stopped, 1);
+	/* The archive up to the log's oldest time, the log from it: each event once. */
+	ck_assert_uint_eq(A.until, time_of(5001) - 1);
+	assert_exactly(1, 5100, NULL);
+	assert_time_order();
+	follower_stop(fo);
+}
+END_TEST
+
+START_TEST(test_archive_last_n_asks_only_what_the_log_lacks)
+{
+	struct follower_req r = {.replay = FOLLOWER_REPLAY_LAST, .number = 40};
+	struct follower *fo;
+
+	archive_hub(5000, 100);
+	r.filters = to_port_443();
+	fo = start(&r);
+	run();
+	/* The log has 34 matches (5001..5100, every third): the archive the other 6. */
+	ck_assert_int_eq(A.started, 1);
+	ck_assert_uint_eq(A.last, 6);
+	ck_assert_uint_eq(got.n, 40);
+	assert_time_order();
+	ck_assert_uint_eq(got.seqs[39], 5100 - 5100 % 3);
+	follower_stop(fo);
+	/* Fewer than the log holds: no archive at all. */
+	memset(&got, 0, sizeof(got));
+	A.started = 0;
+	r = (struct follower_req){.replay = FOLLOWER_REPLAY_LAST, .number = 10};
+	fo = start(&r);
+	run();
+	ck_assert_int_eq(A.started, 0);
+	assert_exactly(5091, 5100, NULL);
+	follower_stop(fo);
+}
+END_TEST
+
+START_TEST(test_archive_first_n_and_follow)
+{
+	struct follower_req r = {.replay = FOLLOWER_REPLAY_FIRST, .number = 30};
+	struct follower *fo;
+
+	archive_hub(5000, 100);
+	fo = start(&r);
+	run();
+	ck_assert_uint_eq(A.first, 30);
+	assert_exactly(1, 30, NULL);
+	follower_stop(fo);
+	memset(&got, 0, sizeof(got));
+	r = (struct follower_req){
+		.replay = FOLLOWER_REPLAY_ALL, .since_ns = time_of(4900), .follow = true};
+	fo = start(&r);
+	run();
+	publish(5); /* live now */
+	ck_assert(follower_live(fo));
+	assert_exactly(4900, 5105, NULL);
+	follower_stop(fo);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("follower_history");
@@ -470,6 +646,9 @@ static Suite *suite(void)
 	tcase_add_test(t, test_follow_goes_live_with_nothing_missed);
 	tcase_add_test(t, test_events_only_the_log_holds_come_after_the_gap);
 	tcase_add_test(t, test_since_before_the_history_gets_a_notice);
+	tcase_add_test(t, test_archive_before_the_log_split_by_time);
+	tcase_add_test(t, test_archive_last_n_asks_only_what_the_log_lacks);
+	tcase_add_test(t, test_archive_first_n_and_follow);
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -33,6 +33,10 @@ struct flow_filter_set *flow_filter_set_new(Flow__FlowFilter *const *allow, size
  * Returns 0 or a negative errno with e set. */
 int flow_filter_set_from_req(struct filter_req *r, struct flow_filter_set **out, struct errmsg *e);
 void flow_filter_set_free(struct flow_filter_set *fs);
+/* The FlowFilters fs was compiled from (copies owned by fs), for a consumer that translates
+ * them, as the ClickHouse history does into SQL. A NULL set has none. */
+void flow_filter_set_sources(const struct flow_filter_set *fs, Flow__FlowFilter *const **allow,
+			     size_t *n_allow, Flow__FlowFilter *const **deny, size_t *n_deny);
 
 /* The node flows come from, for node_name and node_labels filters: its name (NULL: "") and its
  * labels as "key=value" strings (flowd --node-label). */

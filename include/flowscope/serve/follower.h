@@ -68,7 +68,27 @@ void follower_hub_free(struct follower_hub *h);
  * status with no state and a message saying where the history begins). */
 struct history;
 void follower_hub_set_history(struct follower_hub *h, struct history *history, uv_loop_t *loop);
-/* Replays may be sent in steps (the hub has a history): the API must stream them. */
+/* An archive of what is older than the hub's event log (a relay's ClickHouse): a replay whose
+ * window reaches before the log's oldest event reads the archive for everything before that
+ * event's time and the log from it on (a split by time: no event twice), in steps as with a
+ * history. The archive applies the filters itself (those it can in its query, the rest with
+ * flow_filter_set_match) and may answer "not yet" while its query runs elsewhere. */
+struct follower_archive {
+	/* Starts reading [since_ns, until_ns] (0: unbounded) oldest first, filtered by filters
+	 * (the follower's: alive until stop); first/last: only the oldest/newest N. Returns the
+	 * query, or NULL with e set. */
+	void *(*start)(void *ctx, uint64_t since_ns, uint64_t until_ns, uint64_t first,
+		       uint64_t last, const struct flow_filter_set *filters, struct errmsg *e);
+	/* 1: *f is the next event (valid until the next call); 0: the end; -EAGAIN: not yet;
+	 * another negative errno: the query failed, e says why. */
+	int (*next)(void *query, struct flow *f, struct errmsg *e);
+	void (*stop)(void *query);
+	void *ctx;
+};
+void follower_hub_set_archive(struct follower_hub *h, const struct follower_archive *a,
+			      uv_loop_t *loop);
+/* Replays may be sent in steps (the hub has a history or an archive): the API must stream
+ * them. */
 bool follower_hub_steps(const struct follower_hub *h);
 
 /* What a hub's watermarks come from (without it, heartbeat_ms is refused). */
