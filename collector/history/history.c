@@ -352,7 +352,9 @@ static void submit(struct history *h, bool journal)
 	} else {
 		j->seg = (struct job_seg){.fd = -1};
 	}
-	j->journal = journal || j->n;
+	/* The journal only when it is behind: a sync with nothing new writes nothing. */
+	j->journal =
+		(journal || j->n) && (h->jblock != h->open.no || h->open.raw.len > h->jdurable);
 	if (j->journal) {
 		size_t from = h->jblock == h->open.no ? h->jdurable : 0;
 
@@ -450,6 +452,7 @@ int history_append(struct history *h, const struct flow *ev)
 	if (err)
 		return err;
 	if (!h->open.events++) {
+		h->open.opened_ns = clock_mono_ns();
 		memcpy(b->session, ev->uuid, sizeof(b->session));
 		b->first_seq = ev->seq;
 		b->min_ns = b->max_ns = ev->time_ns;
@@ -517,14 +520,19 @@ static void drop_oldest(struct history *h)
 	h->n_segs--;
 }
 
+/* Oldest segments first, while the history is over its size or they are all older than its
+ * age. A batch in flight writes only to the newest segment (or ones it makes), so the others
+ * can go at any time; the newest only when nothing is being written and all of it is too old
+ * (its events sealed: the open block is younger). */
 static void retain(struct history *h, uint64_t now_ns)
 {
-	if (h->in_flight)
-		return; /* a batch may be writing to any segment: next time */
-	while (h->n_segs > 1) {
+	while (h->n_segs) {
 		const struct seg *s = &h->segs[0];
 		bool too_old = h->max_age_ns && s->max_ns + h->max_age_ns < now_ns;
+		bool last = h->n_segs == 1;
 
+		if (last && (h->in_flight || !too_old))
+			break;
 		if (!too_old && !(h->max_bytes && disk_bytes(h) > h->max_bytes))
 			break;
 		drop_oldest(h);
@@ -541,6 +549,11 @@ void history_sync(struct history *h, uint64_t now_ns)
 		logmsg(LOG_LEVEL_INFO, "history: writing again to %s", h->dir);
 		h->stop_logged = false;
 	}
+	/* An open block older than a segment's time span is sealed: at low rates blocks would
+	 * otherwise wait for their 8192 events beyond the age retention keeps. */
+	if (!h->stopped && h->open.events && h->seal_ns &&
+	    clock_mono_ns() - h->open.opened_ns >= h->seal_ns)
+		history_seal(h);
 	if (!h->stopped)
 		submit(h, true);
 	retain(h, now_ns);

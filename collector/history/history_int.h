@@ -72,6 +72,7 @@ struct job {
 struct open_block {
 	uint64_t no;
 	uint32_t events;
+	uint64_t opened_ns;	/* monotonic time of its first event */
 	struct history_block b; /* times, sequence numbers, session */
 	struct buf raw;		/* the records */
 	struct flow_rec_state st;
@@ -80,6 +81,7 @@ struct open_block {
 struct history {
 	char dir[4096];
 	uint64_t max_bytes, max_age_ns, segment_bytes, retry_ns;
+	uint64_t seal_ns; /* an open block this old is sealed at the next sync */
 	uint32_t block_events;
 	int zstd_level;
 	bool foreground;

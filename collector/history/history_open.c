@@ -369,6 +369,8 @@ int history_open(struct history **out, const struct history_opts *o, struct errm
 	}
 	h->zstd_level = o->zstd_level ? o->zstd_level : 3;
 	h->retry_ns = o->retry_ns ? o->retry_ns : HISTORY_RETRY_NS;
+	h->seal_ns = o->max_age_ns && o->max_age_ns / 8 < HISTORY_SEAL_NS ? o->max_age_ns / 8
+									  : HISTORY_SEAL_NS;
 	h->foreground = true; /* recovery writes before the writer runs */
 	snprintf(h->state, sizeof(h->state), "ok");
 	pthread_mutex_init(&h->mu, NULL);

@@ -61,8 +61,10 @@ struct catchup {
 	/* With an archive: its query, the time before which it answers, the log's position. */
 	void *aq;
 	uint64_t split_ns, log_pos, log_end, log_skip;
-	bool wait;     /* the archive said "not yet": the next step after a pause */
-	struct flow f; /* the event being read */
+	uint64_t mem_skip; /* LAST: log matches to pass first */
+	uint64_t want;	   /* LAST: matches the history must give (those the log's tail lacks) */
+	bool wait;	   /* the archive said "not yet": the next step after a pause */
+	struct flow f;	   /* the event being read */
 };
 
 #define ARCHIVE_WAIT_MS 20
@@ -112,7 +114,13 @@ static int release(struct follower *fo, bool all)
 	for (i = 0; i < c->n_pend && !err; i++) {
 		if (!all && c->pend[i].time_ns > bound)
 			break;
+		if (!c->left) { /* the oldest N are out: the rest goes */
+			i = c->n_pend;
+			break;
+		}
 		err = fo->sink->push(fo->ctx, c->pbuf.data + c->pend[i].off, c->pend[i].len, true);
+		if (c->left != UINT64_MAX)
+			c->left--;
 	}
 	/* The rest waits: moved to the front, their bytes too. */
 	if (i < c->n_pend) {
@@ -134,19 +142,21 @@ static int release(struct follower *fo, bool all)
 	return err;
 }
 
-/* One match: sent at once in publication order, else into the window. */
+/* One match: sent at once in publication order, else into the window (counted against first
+ * N as it leaves the window, in time order: the oldest N, not the first N published). */
 static int take(struct follower *fo, const struct flow *f)
 {
 	struct catchup *c = fo->catchup;
 	size_t before;
 	int err;
 
-	if (c->left != UINT64_MAX)
-		c->left--;
 	if (f->time_ns > c->max_ns)
 		c->max_ns = f->time_ns;
-	if (fo->in_order)
+	if (fo->in_order) {
+		if (c->left != UINT64_MAX)
+			c->left--;
 		return follower_send_flow(fo, f, true);
+	}
 	if (c->n_pend == c->cap_pend) {
 		size_t cap = c->cap_pend ? c->cap_pend * 2 : 256;
 		struct pending *n = realloc(c->pend, cap * sizeof(*n));
@@ -238,8 +248,8 @@ static int step_count(struct follower *fo)
 	}
 	if (r < 0)
 		return r;
-	if (c->count + m >= fo->req.number) {
-		c->skip = c->count + m - fo->req.number;
+	if (c->count + m >= c->want) {
+		c->skip = c->count + m - c->want;
 		c->phase = PH_HISTORY;
 		history_cursor_seek(c->cur, c->count_no);
 		return 0;
@@ -280,12 +290,11 @@ static int step_history(struct follower *fo)
 			continue;
 		}
 		err = take(fo, &c->f);
-		if (!c->left) {
-			err = err ?: release(fo, true);
-			c->phase = PH_DONE;
-		}
 	}
-	return err ?: release(fo, false);
+	err = err ?: release(fo, false);
+	if (!err && !c->left)
+		c->phase = PH_DONE; /* the oldest N sent */
+	return err;
 }
 
 static int step_memory(struct follower *fo)
@@ -310,15 +319,19 @@ static int step_memory(struct follower *fo)
 		}
 		f = event_log_at(l, c->mem_seq - first);
 		c->mem_seq++;
-		if (follower_wanted(fo, f))
-			err = follower_send_flow(fo, f, true);
-		if (c->left != UINT64_MAX && !err)
-			c->left -= follower_wanted(fo, f);
+		if (!follower_wanted(fo, f))
+			continue;
+		if (c->mem_skip) {
+			c->mem_skip--;
+			continue;
+		}
+		err = take(fo, f);
 		if (!err && i + 1 == CATCHUP_STEP)
-			return 0;
+			return release(
+				fo, true); /* log events are not kept: out before the next step */
 	}
 	c->phase = PH_DONE;
-	return err;
+	return err ?: release(fo, true);
 }
 
 /* ---- a relay's archive ---------------------------------------------------------------------- */
@@ -361,13 +374,13 @@ static int step_archive(struct follower *fo)
 		if (!follower_wanted(fo, &c->f))
 			continue;
 		err = take(fo, &c->f);
-		if (!c->left) {
-			err = err ?: release(fo, true);
-			archive_end(fo);
-			c->phase = PH_DONE;
-		}
 	}
-	return err ?: release(fo, false);
+	err = err ?: release(fo, false);
+	if (!err && !c->left) {
+		archive_end(fo);
+		c->phase = PH_DONE;
+	}
+	return err;
 }
 
 /* The log from the split on (events before it came from the archive), as it was at the start
@@ -557,12 +570,47 @@ void follower_history_poke(struct follower *fo)
 		arm(fo);
 }
 
+/* LAST N: the event log's tail the history does not have (it stopped for a while; empty
+ * otherwise) is counted first, newest back; the history is asked only for what it lacks. */
+static void last_start(struct follower *fo, const struct history_block *last)
+{
+	struct catchup *c = fo->catchup;
+	const struct event_log *l = fo->hub->events;
+	struct event_log_stats st;
+	uint64_t m = 0, seq = 0, first = 0;
+
+	c->want = fo->req.number;
+	if (l) {
+		event_log_get_stats(l, &st);
+		for (uint64_t i = st.held; i-- > 0;) {
+			const struct flow *f = event_log_at(l, i);
+
+			if (flow_uuid_seq(f->uuid, &seq) ||
+			    (last && !memcmp(f->uuid, last->session, sizeof(last->session)) &&
+			     seq <= last->last_seq))
+				break; /* the history has it, and every older one */
+			first = seq;
+			m += follower_wanted(fo, f);
+		}
+	}
+	if (m && m >= c->want) {
+		c->phase = PH_MEMORY;
+		c->mem_seq = first;
+		c->mem_skip = m - c->want;
+		return;
+	}
+	c->want -= m;
+	if (c->end_no)
+		c->phase = PH_COUNT;
+}
+
 int follower_history_start(struct follower *fo)
 {
 	struct follower_hub *h = fo->hub;
 	const struct flow *newest = h->events ? event_log_newest(h->events) : NULL;
 	struct history_block last;
 	struct catchup *c = calloc(1, sizeof(*c));
+	bool have_last;
 
 	if (!c)
 		return -ENOMEM;
@@ -583,16 +631,19 @@ int follower_history_start(struct follower *fo)
 		return 0;
 	}
 	history_cursor_set_range(c->cur, fo->req.since_ns, fo->req.until_ns);
-	if (history_last_block(h->history, &last)) {
+	have_last = history_last_block(h->history, &last);
+	if (have_last) {
 		c->end_no = last.no;
 		c->end_events = last.events;
 	}
 	if (!newest || flow_uuid_seq(newest->uuid, &c->end_seq))
 		c->end_seq = 0;
 	tell_start(fo);
-	c->phase = fo->req.replay == FOLLOWER_REPLAY_LAST && c->end_no ? PH_COUNT : PH_HISTORY;
+	c->phase = PH_HISTORY;
 	c->count_no = c->end_no;
 	history_cursor_seek(c->cur, 1);
+	if (fo->req.replay == FOLLOWER_REPLAY_LAST)
+		last_start(fo, have_last ? &last : NULL);
 	run_step(fo);
 	return 0;
 }

@@ -542,6 +542,39 @@ START_TEST(test_writer_thread_writes_in_the_background)
 }
 END_TEST
 
+/* As flowd runs it (the writer thread) at a few events a second: the open block is sealed by
+ * age, segments cut by time, and retention drops what is older than max_age. */
+START_TEST(test_retention_at_low_rates_with_the_writer_thread)
+{
+	struct history_opts o = {.dir = dir, .max_age_ns = 800 * 1000000ULL};
+	struct history_stats st;
+	struct errmsg e = {""};
+	struct history *h;
+	static uint64_t seqs[100];
+	uint64_t now = event(10010).time_ns;
+
+	ck_assert_msg(!history_open(&h, &o, &e), "%s", e.text);
+	append_range(h, 1, 10); /* batch A, 10 s of event time before B */
+	usleep(150 * 1000);	/* past the sealing age (max_age / 8) */
+	history_sync(h, event(10).time_ns);
+	append_range(h, 10001, 10010); /* batch B */
+	usleep(150 * 1000);
+	for (int i = 0; i < 200; i++) {
+		history_sync(h, now);
+		history_get_stats(h, &st);
+		if (st.dropped)
+			break;
+		usleep(10 * 1000);
+	}
+	ck_assert_uint_eq(st.dropped, 10);
+	ck_assert_uint_eq(st.events, 10);
+	ck_assert_uint_eq(st.oldest_ns, event(10001).time_ns);
+	ck_assert_uint_eq(read_all(h, seqs, 100), 10);
+	assert_run(seqs, 10, 10001);
+	history_close(h);
+}
+END_TEST
+
 /* Blocks sealed faster than the disk takes them: past the bound they are lost, counted and
  * told, and what was kept is read back whole. */
 START_TEST(test_a_slow_disk_loses_blocks_not_memory)
@@ -589,6 +622,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_bad_directory_is_refused);
 	tcase_add_test(t, test_writer_thread_writes_in_the_background);
 	tcase_add_test(t, test_a_slow_disk_loses_blocks_not_memory);
+	tcase_add_test(t, test_retention_at_low_rates_with_the_writer_thread);
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -333,6 +333,22 @@ START_TEST(test_first_n_and_a_time_window)
 }
 END_TEST
 
+/* The oldest N by time, not the first N published: event 3 is older than 1 and 2. */
+START_TEST(test_first_n_are_the_oldest_by_time)
+{
+	struct follower_req r = {.replay = FOLLOWER_REPLAY_FIRST, .number = 2};
+	struct follower *fo;
+
+	publish(1000);
+	fo = start(&r);
+	run();
+	ck_assert_uint_eq(got.n, 2);
+	ck_assert_uint_eq(got.seqs[0], 3);
+	ck_assert_uint_eq(got.seqs[1], 1);
+	follower_stop(fo);
+}
+END_TEST
+
 START_TEST(test_a_restart_is_one_timeline)
 {
 	struct follower_req r = {.replay = FOLLOWER_REPLAY_ALL};
@@ -432,6 +448,23 @@ START_TEST(test_events_only_the_log_holds_come_after_the_gap)
 	ck_assert_uint_eq(got.n, 400);
 	assert_run_set(0, 300, 1);
 	assert_run_set(300, 100, 451);
+	follower_stop(fo);
+	/* The newest N: the log's tail counted first, the history asked for the rest. */
+	memset(&got, 0, sizeof(got));
+	r = (struct follower_req){.replay = FOLLOWER_REPLAY_LAST, .number = 5};
+	fo = start(&r);
+	run();
+	assert_exactly(546, 550, NULL);
+	ck_assert_uint_eq(got.lost, 0);
+	follower_stop(fo);
+	memset(&got, 0, sizeof(got));
+	r.number = 120;
+	fo = start(&r);
+	run();
+	ck_assert_uint_eq(got.n, 120);
+	ck_assert_uint_eq(got.lost, 150);
+	assert_run_set(0, 20, 281);
+	assert_run_set(20, 100, 451);
 	follower_stop(fo);
 }
 END_TEST
@@ -641,6 +674,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_all_comes_from_the_history_beyond_the_log);
 	tcase_add_test(t, test_last_n_with_a_filter_counts_back_through_blocks);
 	tcase_add_test(t, test_first_n_and_a_time_window);
+	tcase_add_test(t, test_first_n_are_the_oldest_by_time);
 	tcase_add_test(t, test_a_restart_is_one_timeline);
 	tcase_add_test(t, test_slow_client_gets_it_in_steps);
 	tcase_add_test(t, test_follow_goes_live_with_nothing_missed);

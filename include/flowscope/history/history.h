@@ -15,13 +15,14 @@
  * Writes run off the loop, in the store's own writer thread, one batch at a time (a thread of
  * its own rather than libuv's pool so that closing can wait for the last write to be durable
  * without running the loop); the loop only encodes, compresses, keeps the index and picks up
- * finished batches when it appends or syncs. A write that fails (a full disk) stops the history: it says
- * so in its stats and in one log line, counts every event it could not keep, and tries again
+ * finished batches when it appends or syncs. A write that fails (a full disk) stops the history: it
+ * says so in its stats and in one log line, counts every event it could not keep, and tries again
  * every HISTORY_RETRY_NS; the collector never waits for it.
  *
  * Retention drops whole segments, oldest first: once the total passes max_bytes, or once a
  * segment's newest event is older than max_age. Segments are cut at segment_bytes and at
- * max_age / 8 of time so that retention stays close to the caps. */
+ * max_age / 8 of time, and an open block is sealed once max_age / 8 (at most an hour) old, so
+ * that retention stays close to the caps at any event rate. */
 #ifndef FLOWSCOPE_HISTORY_HISTORY_H
 #define FLOWSCOPE_HISTORY_HISTORY_H
 
@@ -34,6 +35,8 @@
 
 #define HISTORY_BLOCK_EVENTS 8192
 #define HISTORY_RETRY_NS (30ULL * 1000000000)
+/* An open block is sealed once this old (or max_age / 8, if less), however few events it has. */
+#define HISTORY_SEAL_NS (3600ULL * 1000000000)
 
 struct history;
 
@@ -69,18 +72,18 @@ int history_append(struct history *h, const struct flow *ev);
 void history_sync(struct history *h, uint64_t now_ns);
 
 struct history_stats {
-	uint64_t events;	      /* events held (on disk and pending) */
-	uint64_t bytes;		      /* bytes on disk (segments and journal) */
-	uint64_t blocks;	      /* blocks held */
+	uint64_t events;	       /* events held (on disk and pending) */
+	uint64_t bytes;		       /* bytes on disk (segments and journal) */
+	uint64_t blocks;	       /* blocks held */
 	uint64_t oldest_ns, newest_ns; /* time range held (0, 0: empty) */
-	uint64_t appended;	      /* events kept since open */
-	uint64_t dropped;	      /* events dropped by retention since open */
-	uint64_t lost;		      /* events not kept since open: history stopped, damage */
-	uint64_t damaged_blocks;      /* blocks found damaged (open or read) and skipped */
-	uint64_t recovered;	      /* events recovered from the journal at open */
+	uint64_t appended;	       /* events kept since open */
+	uint64_t dropped;	       /* events dropped by retention since open */
+	uint64_t lost;		       /* events not kept since open: history stopped, damage */
+	uint64_t damaged_blocks;       /* blocks found damaged (open or read) and skipped */
+	uint64_t recovered;	       /* events recovered from the journal at open */
 	uint64_t write_errors;
-	bool stopped;		      /* writes failed: not keeping events now */
-	char state[160];	      /* "ok", or why it stopped ("disk full: ...") */
+	bool stopped;	 /* writes failed: not keeping events now */
+	char state[160]; /* "ok", or why it stopped ("disk full: ...") */
 };
 
 void history_get_stats(const struct history *h, struct history_stats *st);
