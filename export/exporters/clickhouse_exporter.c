@@ -91,7 +91,11 @@ struct ch_exporter {
 	char *const *labels;
 	size_t n_labels;
 	struct buf insert_sql;
-	/* The connection. */
+	/* The connection, watched on flowd's loop (when there is one) so that an answer is read
+	 * when it comes, not at the next flush. */
+	uv_loop_t *loop;
+	uv_poll_t *poll;
+	int poll_events;
 	int fd;
 	enum conn_state conn;
 	bool reused; /* it carried an answer already: a close by the server is no failure */
@@ -306,8 +310,25 @@ static void end_request(struct ch_exporter *e)
 	ch_resp_init(&e->resp);
 }
 
+static void free_handle(uv_handle_t *h)
+{
+	free(h);
+}
+
+/* Stops watching the socket (before it is closed); the handle goes when the loop closes it. */
+static void unwatch(struct ch_exporter *e)
+{
+	if (!e->poll)
+		return;
+	uv_poll_stop(e->poll);
+	uv_close((uv_handle_t *)e->poll, free_handle);
+	e->poll = NULL;
+	e->poll_events = 0;
+}
+
 static void conn_close(struct ch_exporter *e)
 {
+	unwatch(e);
 	if (e->fd >= 0)
 		close(e->fd);
 	e->fd = -1;
@@ -681,8 +702,48 @@ static int recv_some(struct ch_exporter *e)
 	}
 }
 
+static void progress(struct ch_exporter *e);
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+	(void)status; /* an error shows in the next send or recv */
+	(void)events;
+	progress(h->data);
+}
+
+/* Watches the socket for what the connection waits for: writable while connecting or sending,
+ * readable while an answer is due, nothing while idle. */
+static void watch(struct ch_exporter *e)
+{
+	int want = 0;
+
+	if (!e->loop || e->fd < 0)
+		return;
+	if (e->conn == CONN_CONNECTING ||
+	    (e->req != RQ_NONE && e->sent < e->head.len + e->body_len))
+		want = UV_WRITABLE;
+	else if (e->req != RQ_NONE)
+		want = UV_READABLE;
+	if (!e->poll) {
+		e->poll = calloc(1, sizeof(*e->poll));
+		if (!e->poll || uv_poll_init_socket(e->loop, e->poll, e->fd)) {
+			free(e->poll);
+			e->poll = NULL;
+			return; /* flush() drives it then */
+		}
+		e->poll->data = e;
+	}
+	if (want == e->poll_events)
+		return;
+	if (want)
+		uv_poll_start(e->poll, want, on_poll);
+	else
+		uv_poll_stop(e->poll);
+	e->poll_events = want;
+}
+
 /* Drives the connection as far as it goes without blocking. */
-static void progress(struct ch_exporter *e)
+static void drive(struct ch_exporter *e)
 {
 	uint64_t now = clock_mono_ns();
 	int i, err;
@@ -721,6 +782,13 @@ static void progress(struct ch_exporter *e)
 		}
 		answered(e);
 	}
+}
+
+static void progress(struct ch_exporter *e)
+{
+	drive(e);
+	if (!e->closing)
+		watch(e);
 }
 
 /* ---- the contract -------------------------------------------------------------------------- */
@@ -866,6 +934,7 @@ static int configure(struct ch_exporter *e, const struct ch_cfg *c, const struct
 	snprintf(e->node, sizeof(e->node), "%s", env->node_name ? env->node_name : "");
 	e->labels = env->node_labels;
 	e->n_labels = env->n_node_labels;
+	e->loop = env->loop;
 	e->setup_next = RQ_VERSION;
 	if (buf_printf(&e->insert_sql, "INSERT INTO `%s`.`%s` (", e->t.database, e->t.table) ||
 	    ch_schema_column_list(&e->insert_sql) || buf_puts(&e->insert_sql, ") FORMAT RowBinary"))
