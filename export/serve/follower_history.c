@@ -62,9 +62,12 @@ struct catchup {
 	void *aq;
 	uint64_t split_ns, log_pos, log_end, log_skip;
 	uint64_t mem_skip; /* LAST: log matches to pass first */
-	uint64_t want;	   /* LAST: matches the history must give (those the log's tail lacks) */
-	bool wait;	   /* the archive said "not yet": the next step after a pause */
-	struct flow f;	   /* the event being read */
+	bool count_mem;	   /* LAST: the log's events from count_from on were counted */
+	uint64_t count_from;
+	uint8_t mem_head[16]; /* a uuid of the log's run */
+	uint64_t want;	      /* LAST: matches the history must give (those the log's tail lacks) */
+	bool wait;	      /* the archive said "not yet": the next step after a pause */
+	struct flow f;	      /* the event being read */
 };
 
 #define ARCHIVE_WAIT_MS 20
@@ -209,8 +212,38 @@ static bool past_end(const struct catchup *c)
 			      (no == c->end_no && history_cursor_index(c->cur) > c->end_events));
 }
 
-/* The event log's events the history does not have (it stopped for a while): from the one
- * after the last the history gave of this run (or the log's oldest), the gap before it told. */
+static bool flow_seq_ge(const struct flow *f, uint64_t n)
+{
+	uint64_t seq;
+
+	return !flow_uuid_seq(f->uuid, &seq) && seq >= n;
+}
+
+/* Is f (read from the history) also in the event log now? From there on the log, which holds
+ * every event of its run from its oldest on, is read instead: it has what the history may have
+ * missed while stopped. */
+static bool in_memory(const struct follower *fo, const struct flow *f)
+{
+	const struct flow *old = fo->hub->events ? event_log_oldest(fo->hub->events) : NULL;
+	uint64_t first, seq;
+
+	return old && flow_uuid_same_session(old->uuid, f->uuid) &&
+	       !flow_uuid_seq(old->uuid, &first) && !flow_uuid_seq(f->uuid, &seq) && seq >= first;
+}
+
+/* A jump in one run's numbers between two events of the history: what it lost (stopped). */
+static void tell_jump(struct follower *fo, const struct flow *f)
+{
+	struct catchup *c = fo->catchup;
+	uint64_t prev, seq;
+
+	if (c->have_last && flow_uuid_same_session(c->last_uuid, f->uuid) &&
+	    !flow_uuid_seq(c->last_uuid, &prev) && !flow_uuid_seq(f->uuid, &seq) && seq > prev + 1)
+		follower_send_lost(fo, FOLLOWER_LOST_OVERWRITTEN, seq - prev - 1);
+}
+
+/* The event log from the one after the last the history gave of this run (or the log's
+ * oldest): what the history has not given yet, the gap before it told. */
 static void enter_memory(struct follower *fo)
 {
 	struct catchup *c = fo->catchup;
@@ -243,7 +276,10 @@ static int step_count(struct follower *fo)
 	while (r == 1 && history_cursor_block(c->cur) == c->count_no) {
 		if (c->count_no == c->end_no && history_cursor_index(c->cur) > c->end_events)
 			break;
-		m += follower_wanted(fo, &c->f);
+		/* What the log had at the start it counted already. */
+		m += follower_wanted(fo, &c->f) &&
+		     !(c->count_mem && flow_uuid_same_session(c->f.uuid, c->mem_head) &&
+		       flow_seq_ge(&c->f, c->count_from));
 		r = history_cursor_next_in_block(c->cur, &c->f);
 	}
 	if (r < 0)
@@ -276,11 +312,12 @@ static int step_history(struct follower *fo)
 		r = history_cursor_next(c->cur, &c->f);
 		if (r < 0)
 			return r;
-		if (!r || past_end(c)) {
+		if (!r || past_end(c) || in_memory(fo, &c->f)) {
 			err = release(fo, true);
 			enter_memory(fo);
 			break;
 		}
+		tell_jump(fo, &c->f);
 		c->have_last = true;
 		memcpy(c->last_uuid, c->f.uuid, sizeof(c->last_uuid));
 		if (!follower_wanted(fo, &c->f))
@@ -295,6 +332,43 @@ static int step_history(struct follower *fo)
 	if (!err && !c->left)
 		c->phase = PH_DONE; /* the oldest N sent */
 	return err;
+}
+
+/* The log overwrote what a slow client was to get from it next (mem_seq on, of old's run):
+ * back to the history at that event when it has it. True when the replay goes on there. */
+static bool back_to_history(struct follower *fo, const struct flow *old)
+{
+	struct catchup *c = fo->catchup;
+	struct history_block b;
+	bool found;
+	struct flow f;
+	int i;
+
+	if (!c->cur)
+		return false;
+	for (found = history_last_block(fo->hub->history, &b); found;
+	     found = history_prev_block(fo->hub->history, b.no, &b))
+		if (!memcmp(b.session, old->uuid, sizeof(b.session)) && b.first_seq <= c->mem_seq)
+			break;
+	if (!found || b.last_seq < c->mem_seq)
+		return false;
+	history_cursor_seek(c->cur, b.no);
+	if (history_cursor_next(c->cur, &f) != 1 || history_cursor_block(c->cur) != b.no)
+		return false;
+	for (i = 1; (uint64_t)i < c->mem_seq - b.first_seq; i++)
+		if (history_cursor_next_in_block(c->cur, &f) != 1)
+			return false;
+	/* f is the event before mem_seq (or mem_seq itself when it starts the block: read again).
+	 */
+	if (b.first_seq == c->mem_seq) {
+		history_cursor_seek(c->cur, b.no);
+		c->have_last = false;
+	} else {
+		memcpy(c->last_uuid, f.uuid, sizeof(c->last_uuid));
+		c->have_last = true;
+	}
+	c->phase = PH_HISTORY;
+	return true;
 }
 
 static int step_memory(struct follower *fo)
@@ -314,6 +388,8 @@ static int step_memory(struct follower *fo)
 		    (c->bounded && c->mem_seq > c->end_seq) || !c->left)
 			break;
 		if (c->mem_seq < first) { /* overwritten while the client was slow */
+			if (back_to_history(fo, old))
+				return release(fo, true);
 			follower_send_lost(fo, FOLLOWER_LOST_OVERWRITTEN, first - c->mem_seq);
 			c->mem_seq = first;
 		}
@@ -570,32 +646,27 @@ void follower_history_poke(struct follower *fo)
 		arm(fo);
 }
 
-/* LAST N: the event log's tail the history does not have (it stopped for a while; empty
- * otherwise) is counted first, newest back; the history is asked only for what it lacks. */
-static void last_start(struct follower *fo, const struct history_block *last)
+/* LAST N: the event log's matches are counted first (the replay reads the log for all it
+ * holds); the history is asked only for what they lack, counted back before the log's oldest. */
+static void last_start(struct follower *fo)
 {
 	struct catchup *c = fo->catchup;
 	const struct event_log *l = fo->hub->events;
+	const struct flow *old = l ? event_log_oldest(l) : NULL;
 	struct event_log_stats st;
-	uint64_t m = 0, seq = 0, first = 0;
+	uint64_t m = 0;
 
 	c->want = fo->req.number;
-	if (l) {
+	if (old && !flow_uuid_seq(old->uuid, &c->count_from)) {
 		event_log_get_stats(l, &st);
-		for (uint64_t i = st.held; i-- > 0;) {
-			const struct flow *f = event_log_at(l, i);
-
-			if (flow_uuid_seq(f->uuid, &seq) ||
-			    (last && !memcmp(f->uuid, last->session, sizeof(last->session)) &&
-			     seq <= last->last_seq))
-				break; /* the history has it, and every older one */
-			first = seq;
-			m += follower_wanted(fo, f);
-		}
+		for (uint64_t i = 0; i < st.held; i++)
+			m += follower_wanted(fo, event_log_at(l, i));
+		c->count_mem = true;
+		memcpy(c->mem_head, old->uuid, sizeof(c->mem_head));
 	}
 	if (m && m >= c->want) {
 		c->phase = PH_MEMORY;
-		c->mem_seq = first;
+		c->mem_seq = c->count_from;
 		c->mem_skip = m - c->want;
 		return;
 	}
@@ -643,7 +714,7 @@ int follower_history_start(struct follower *fo)
 	c->count_no = c->end_no;
 	history_cursor_seek(c->cur, 1);
 	if (fo->req.replay == FOLLOWER_REPLAY_LAST)
-		last_start(fo, have_last ? &last : NULL);
+		last_start(fo);
 	run_step(fo);
 	return 0;
 }

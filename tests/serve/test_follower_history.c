@@ -407,8 +407,8 @@ START_TEST(test_follow_goes_live_with_nothing_missed)
 	ck_assert(follower_live(fo));
 	/* Events published while the replay is still being sent. */
 	for (int i = 0; i < 50; i++) {
+		got.queued = 0; /* the client read everything: room for what comes now */
 		publish(7);
-		got.queued = 0;
 		follower_poke(fo);
 		uv_run(&loop, UV_RUN_NOWAIT);
 	}
@@ -418,6 +418,32 @@ START_TEST(test_follow_goes_live_with_nothing_missed)
 	ck_assert(!got.ended);
 	ck_assert(follower_live(fo));
 	assert_exactly(1, 700 + 350 + 20, NULL);
+	ck_assert_uint_eq(got.lost, 0);
+	follower_stop(fo);
+}
+END_TEST
+
+/* The log overwrites what a slow client was to read from it next: the replay goes back to the
+ * history for it, nothing is lost. */
+START_TEST(test_a_client_slower_than_the_log_goes_back_to_the_history)
+{
+	struct follower_req r = {.replay = FOLLOWER_REPLAY_ALL, .follow = true};
+	struct follower *fo;
+
+	publish(700);
+	got.limit = 100;
+	fo = start(&r); /* 1..600 from the history, then full: the log is next */
+	ck_assert_uint_ge(got.queued, 100);
+	publish(150); /* the log (100) now starts at 751 */
+	got.queued = 0;
+	got.limit = 0;
+	follower_poke(fo);
+	run();
+	publish(5);
+	assert_exactly(1, 855, NULL);
+	ck_assert_uint_eq(got.lost, 0);
+	for (size_t i = 1; i < 850; i++) /* the replay; live events come as published */
+		ck_assert_uint_le(got.times[i - 1], got.times[i]);
 	follower_stop(fo);
 }
 END_TEST
@@ -678,6 +704,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_a_restart_is_one_timeline);
 	tcase_add_test(t, test_slow_client_gets_it_in_steps);
 	tcase_add_test(t, test_follow_goes_live_with_nothing_missed);
+	tcase_add_test(t, test_a_client_slower_than_the_log_goes_back_to_the_history);
 	tcase_add_test(t, test_events_only_the_log_holds_come_after_the_gap);
 	tcase_add_test(t, test_since_before_the_history_gets_a_notice);
 	tcase_add_test(t, test_archive_before_the_log_split_by_time);
