@@ -604,8 +604,8 @@ static void drop_answered(struct ch_exporter *e, bool ok)
 		return;
 	}
 	e->partitions_dropped++;
-	logmsg(LOG_LEVEL_INFO, "clickhouse: dropped partition %s of %s.%s (older than %llus)", id,
-	       e->t.database, e->t.table, (unsigned long long)(e->max_age / NSEC_PER_SEC));
+	logmsg(LOG_LEVEL_INFO, "clickhouse: dropped partition %s of %s.%s (older than %lluh)", id,
+	       e->t.database, e->t.table, (unsigned long long)(e->max_age / 3600 / NSEC_PER_SEC));
 }
 
 static void answered(struct ch_exporter *e)
