@@ -169,7 +169,7 @@ static int write_tsv(const char *path)
 	return system(cmd) ? -1 : 0;
 }
 
-static void report(double res[N_CASES][16], int rounds, uint64_t row_bytes)
+static void report(double res[N_CASES][16], int rounds, uint64_t row_bytes, double disk)
 {
 	static const char *const names[N_CASES] = {"client_tsv", "exporter", "rowbinary_post"};
 	static const char *const what[N_CASES] = {
@@ -187,6 +187,7 @@ static void report(double res[N_CASES][16], int rounds, uint64_t row_bytes)
 	printf("ClickHouse ingest: %d flow events (%.0f bytes per RowBinary row), median of %d "
 	       "rounds\n",
 	       n_rows, (double)row_bytes / n_rows, rounds);
+	printf("On disk (MergeTree, LZ4, before merges): %.1f bytes per row\n", disk);
 	printf("%-16s %12s %8s  %s\n", "case", "rows/s", "ratio", "what");
 	for (c = 0; c < N_CASES; c++)
 		printf("%-16s %12.0f %7.2fx  %s\n", names[c], med[c], med[c] / med[0], what[c]);
@@ -240,7 +241,10 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!err)
-		report(res, rounds, one.len);
+		report(res, rounds, one.len,
+		       (double)ch_sql_num(&srv, "SELECT sum(bytes_on_disk) FROM system.parts WHERE "
+						"table = 'b_exporter' AND active") /
+			       n_rows);
 	ch_server_stop(&srv);
 	buf_free(&one);
 	free(flows);
