@@ -103,7 +103,7 @@ void chunk_hdr_pack(const void *payload, uint32_t len, uint8_t out[CHUNK_HDR_LEN
 	put32(out + 4, block_crc(payload, len));
 }
 
-static int read_at(int fd, void *buf, size_t len, uint64_t off)
+int block_read_at(int fd, void *buf, size_t len, uint64_t off)
 {
 	size_t done = 0;
 
@@ -126,7 +126,7 @@ static bool header_at(int fd, uint64_t off, uint64_t size, struct block_hdr *h)
 {
 	uint8_t raw[BLOCK_HDR_LEN];
 
-	if (off + BLOCK_HDR_LEN > size || read_at(fd, raw, sizeof(raw), off))
+	if (off + BLOCK_HDR_LEN > size || block_read_at(fd, raw, sizeof(raw), off))
 		return false;
 	return block_hdr_unpack(raw, h) && off + BLOCK_HDR_LEN + h->clen <= size;
 }
@@ -138,7 +138,8 @@ static bool payload_ok(int fd, const struct block_hdr *h, uint64_t off)
 
 	if (!p)
 		return true; /* cannot tell: keep it; reading checks again */
-	ok = !read_at(fd, p, h->clen, off + BLOCK_HDR_LEN) && block_crc(p, h->clen) == h->pcrc;
+	ok = !block_read_at(fd, p, h->clen, off + BLOCK_HDR_LEN) &&
+	     block_crc(p, h->clen) == h->pcrc;
 	free(p);
 	return ok;
 }
@@ -154,7 +155,7 @@ static uint64_t resync(int fd, uint64_t from, uint64_t size)
 		size_t len = size - base < sizeof(page) ? (size_t)(size - base) : sizeof(page);
 		struct block_hdr h;
 
-		if (read_at(fd, page, len, base))
+		if (block_read_at(fd, page, len, base))
 			return size;
 		for (size_t i = 0; i + 4 <= len; i++)
 			if (get32(page + i) == BLOCK_MAGIC && header_at(fd, base + i, size, &h))

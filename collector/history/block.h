@@ -29,6 +29,9 @@ bool block_hdr_unpack(const uint8_t in[BLOCK_HDR_LEN], struct block_hdr *h);
 
 uint32_t block_crc(const void *data, size_t len);
 
+/* All of len bytes at off: 0, -EIO when the file ends before, or a read's negative errno. */
+int block_read_at(int fd, void *buf, size_t len, uint64_t off);
+
 void journal_hdr_pack(uint64_t block_no, uint8_t out[JOURNAL_HDR_LEN]);
 bool journal_hdr_unpack(const uint8_t in[JOURNAL_HDR_LEN], uint64_t *block_no);
 void chunk_hdr_pack(const void *payload, uint32_t len, uint8_t out[CHUNK_HDR_LEN]);

@@ -51,7 +51,7 @@ size_t history_lower(const struct history *h, uint64_t no)
 	return lo;
 }
 
-static struct seg *seg_of(struct history *h, uint64_t id)
+struct seg *history_seg(struct history *h, uint64_t id)
 {
 	for (size_t i = 0; i < h->n_segs; i++)
 		if (h->segs[i].id == id)
@@ -284,7 +284,7 @@ static void complete_job(struct history *h)
 		free(b->raw);
 		b->raw = NULL;
 		h->n_unwritten--;
-		s = seg_of(h, w->seg);
+		s = history_seg(h, w->seg);
 		if (!s)
 			continue;
 		s->bytes = w->off + BLOCK_HDR_LEN + w->h.clen;

@@ -114,6 +114,7 @@ struct history {
 };
 
 size_t history_lower(const struct history *h, uint64_t no); /* first index with no >= no */
+struct seg *history_seg(struct history *h, uint64_t id);    /* NULL: gone */
 void open_reset(struct history *h, uint64_t no);
 void *history_writer_main(void *arg);
 /* Seals the open block and hands everything to the writer (history_open, history_close). */

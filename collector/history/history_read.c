@@ -24,30 +24,6 @@ struct history_cursor {
 	ZSTD_DCtx *dctx;
 };
 
-static int read_at(int fd, void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n ? -errno : -EIO;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
-static struct seg *seg_of(struct history *h, uint64_t id)
-{
-	for (size_t i = h->n_segs; i-- > 0;)
-		if (h->segs[i].id == id)
-			return &h->segs[i];
-	return NULL;
-}
-
 static int damaged(struct history *h, struct blk *b, const char *why)
 {
 	char path[4200], from[CLOCK_UTC_LEN], to[CLOCK_UTC_LEN];
@@ -83,11 +59,11 @@ int history_load(struct history *h, struct blk *b, ZSTD_DCtx *dctx, struct buf *
 		out->len = b->h.rlen;
 		return 0;
 	}
-	s = seg_of(h, b->seg);
+	s = history_seg(h, b->seg);
 	comp = malloc(b->h.clen ? b->h.clen : 1);
 	if (!comp)
 		return -ENOMEM;
-	err = s ? read_at(s->fd, comp, b->h.clen, b->off + BLOCK_HDR_LEN) : -ENOENT;
+	err = s ? block_read_at(s->fd, comp, b->h.clen, b->off + BLOCK_HDR_LEN) : -ENOENT;
 	if (err) {
 		free(comp);
 		return damaged(h, b, err == -EIO ? "the file ends inside it" : strerror(-err));
