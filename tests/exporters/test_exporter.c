@@ -54,14 +54,14 @@ static const char *syslog_payload(const char *dgram)
 
 /* ---- tests ---------------------------------------------------------------------------------- */
 
-START_TEST(registry_lists_file_syslog_ipfix)
+START_TEST(registry_lists_file_syslog_ipfix_clickhouse)
 {
-	const char *const want[] = {"file", "syslog", "ipfix"};
+	const char *const want[] = {"file", "syslog", "ipfix", "clickhouse"};
 	struct exporter_set *s = exporter_set_new();
 	struct opt_group g[8];
 	size_t i, n;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 4; i++) {
 		const struct exporter_type *t = exporter_types[i];
 		const struct opt *o;
 
@@ -72,20 +72,21 @@ START_TEST(registry_lists_file_syslog_ipfix)
 		for (o = t->opts; o->name; o++)
 			ck_assert_msg(!strncmp(o->name, "export-", 7), "%s", o->name);
 	}
-	ck_assert_ptr_null(exporter_types[3]);
+	ck_assert_ptr_null(exporter_types[4]);
 	ck_assert_uint_eq(exporter_types[0]->events, 0); /* file and syslog take every event */
 	ck_assert_uint_eq(exporter_types[1]->events, 0);
 	ck_assert_uint_eq(exporter_types[2]->events, 1u << FLOW_EVENT_END);
+	ck_assert_uint_eq(exporter_types[3]->events, 0); /* ClickHouse: a row per event */
 	ck_assert_ptr_nonnull(exporter_types[0]->reload); /* SIGHUP reopens the file */
 
 	/* flowd's option groups: each exporter's in registry order, then the filters. */
 	n = exporter_set_opt_groups(s, g, 8);
-	ck_assert_uint_eq(n, 4);
-	for (i = 0; i < 3; i++)
+	ck_assert_uint_eq(n, 5);
+	for (i = 0; i < 4; i++)
 		ck_assert_ptr_eq(g[i].opts, exporter_types[i]->opts);
-	ck_assert_str_eq(g[3].opts[0].name, "export-allow");
-	ck_assert_str_eq(g[3].opts[1].name, "export-deny");
-	ck_assert_str_eq(g[3].opts[2].name, "export-fields");
+	ck_assert_str_eq(g[4].opts[0].name, "export-allow");
+	ck_assert_str_eq(g[4].opts[1].name, "export-deny");
+	ck_assert_str_eq(g[4].opts[2].name, "export-fields");
 	ck_assert_uint_eq(exporter_set_opt_groups(s, g, 2), 2);
 	exporter_set_free(s);
 }
@@ -526,7 +527,7 @@ int main(void)
 
 	tcase_add_checked_fixture(t, dir_setup, dir_teardown);
 	tcase_set_timeout(t, 60);
-	tcase_add_test(t, registry_lists_file_syslog_ipfix);
+	tcase_add_test(t, registry_lists_file_syslog_ipfix_clickhouse);
 	tcase_add_test(t, unknown_option_refused);
 	tcase_add_test(t, bad_values_refused);
 	tcase_add_test(t, open_errors_name_the_option_or_exporter);
