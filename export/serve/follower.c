@@ -167,6 +167,7 @@ struct replay {
 	struct follower *fo;
 	const struct flow **ring;
 	uint64_t number, count;
+	enum follower_replay mode; /* of the walk: ALL keeps every match */
 };
 
 static int replay_one(const struct flow *f, void *arg)
@@ -176,7 +177,7 @@ static int replay_one(const struct flow *f, void *arg)
 	if (!follower_wanted(r->fo, f))
 		return 0;
 	r->ring[r->count++ % r->number] = f;
-	return r->fo->req.replay != FOLLOWER_REPLAY_LAST && r->count >= r->number;
+	return r->mode != FOLLOWER_REPLAY_LAST && r->count >= r->number;
 }
 
 static int by_time(const void *a, const void *b)
@@ -193,8 +194,9 @@ static int replay(struct follower *fo)
 	struct follower_hub *h = fo->hub;
 	bool per_flow = fo->req.per_flow || !h->events;
 	size_t cap = per_flow ? flow_store_capacity(h->store) : event_log_capacity(h->events);
-	struct replay r = {.fo = fo, .number = fo->req.number};
-	uint64_t i, n, first;
+	struct replay r = {.fo = fo, .number = fo->req.number, .mode = fo->req.replay};
+	uint64_t i, n, first, want, from = 0;
+	bool select_by_time;
 	int err = 0;
 
 	if (fo->req.replay == FOLLOWER_REPLAY_NONE ||
@@ -202,6 +204,15 @@ static int replay(struct follower *fo)
 		return 0;
 	if (fo->req.replay == FOLLOWER_REPLAY_ALL || r.number > cap)
 		r.number = cap; /* more than is held: all of it */
+	/* The store is in order of the latest update, which is not its flows' time order (a flow's
+	 * last packets may be published after a later one's first): the newest or oldest N flows
+	 * are chosen by time, as the client sees them, among every match. */
+	want = r.number;
+	select_by_time = per_flow && !fo->in_order && fo->req.replay != FOLLOWER_REPLAY_ALL;
+	if (select_by_time) {
+		r.number = cap;
+		r.mode = FOLLOWER_REPLAY_ALL;
+	}
 	r.ring = calloc(r.number, sizeof(*r.ring));
 	if (!r.ring)
 		return -ENOMEM;
@@ -229,7 +240,11 @@ static int replay(struct follower *fo)
 	 * relay) gets publication order, in which any uuid is a point to resume from. */
 	if (!fo->in_order)
 		qsort(r.ring, n, sizeof(*r.ring), by_time);
-	for (i = 0; i < n && !err; i++)
+	if (select_by_time && n > want) {
+		from = fo->req.replay == FOLLOWER_REPLAY_FIRST ? 0 : n - want;
+		n = from + want;
+	}
+	for (i = from; i < n && !err; i++)
 		err = follower_send_flow(fo, r.ring[i], true);
 	free(r.ring);
 	return err;

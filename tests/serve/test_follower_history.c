@@ -515,6 +515,37 @@ START_TEST(test_since_before_the_history_gets_a_notice)
 }
 END_TEST
 
+/* The store is in update order; the newest (oldest) N flows are those with the latest
+ * (earliest) times, as the client sees them sorted. */
+START_TEST(test_per_flow_replays_choose_by_time)
+{
+	struct follower_req r = {.replay = FOLLOWER_REPLAY_LAST, .number = 1, .per_flow = true};
+	struct follower *fo;
+	const uint64_t times[] = {3, 1, 2}; /* updated in this order */
+
+	for (int i = 0; i < 3; i++) {
+		struct flow f = tcp_flow();
+
+		f.key.port[0] = (uint16_t)(1000 + i);
+		f.seq = (uint64_t)i + 1;
+		f.time_ns = T0 + times[i] * MS;
+		ck_assert_ptr_nonnull(flow_store_insert(store, &f));
+	}
+	fo = start(&r);
+	ck_assert_uint_eq(got.n, 1);
+	ck_assert_uint_eq(got.times[0], T0 + 3 * MS);
+	follower_stop(fo);
+	memset(&got, 0, sizeof(got));
+	r.replay = FOLLOWER_REPLAY_FIRST;
+	r.number = 2;
+	fo = start(&r);
+	ck_assert_uint_eq(got.n, 2);
+	ck_assert_uint_eq(got.times[0], T0 + 1 * MS);
+	ck_assert_uint_eq(got.times[1], T0 + 2 * MS);
+	follower_stop(fo);
+}
+END_TEST
+
 /* ---- a relay's archive -------------------------------------------------------------------- */
 
 /* A fake archive: the events numbered 1..n_archived, answered in pieces with "not yet" in
@@ -707,6 +738,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_a_client_slower_than_the_log_goes_back_to_the_history);
 	tcase_add_test(t, test_events_only_the_log_holds_come_after_the_gap);
 	tcase_add_test(t, test_since_before_the_history_gets_a_notice);
+	tcase_add_test(t, test_per_flow_replays_choose_by_time);
 	tcase_add_test(t, test_archive_before_the_log_split_by_time);
 	tcase_add_test(t, test_archive_last_n_asks_only_what_the_log_lacks);
 	tcase_add_test(t, test_archive_first_n_and_follow);
