@@ -1,16 +1,22 @@
-/* Replays through the history (see follower_hub_set_history in include/flowscope/serve/
- * follower.h): one timeline of every event the history holds - earlier runs, this run's blocks
- * and its open block - and then, should the history have stopped (a full disk), the events only
- * the event log holds, with the gap between them told. The replay is sent in steps of at most
- * CATCHUP_STEP events read, each when the client has room, so that neither the loop nor the
- * client's queue grows with the history's size; when the cursor reaches the newest event the
+/* Replays in steps (see follower_hub_set_history and follower_hub_set_archive in
+ * include/flowscope/serve/follower.h), one timeline from two sources:
+ * - flowd: the history (earlier runs, this run's blocks, its open block) up to the first event
+ *   the event log also holds, then the log, which holds every event of its run from its oldest
+ *   on - also those a history that stopped for a while (a full disk) missed; a jump in one run's
+ *   numbers that neither holds is told as lost; a client slower than the log goes back to the
+ *   history for what the log overwrote;
+ * - a relay: its archive (ClickHouse) for everything before the log's oldest event's time, then
+ *   the log from that time on.
+ * Each step reads at most CATCHUP_STEP events and runs when the client has room, so neither the
+ * loop nor the client's queue grows with the history's size; when the newest event is sent the
  * follower goes live with nothing missed (one thread: nothing is published in between).
  *
- * Order: the history is in publication order, which strays from time order by at most the
+ * Order: the sources are in publication order, which strays from time order by at most the
  * probes' reordering; matches wait in a window until every event FOLLOWER_REORDER_NS newer has
- * been read, and are sent sorted. Streams in publication order (relays) skip the window.
- * LAST N first counts matches back from the newest block (also in steps), then sends forwards
- * from the N-th. */
+ * been read and leave it sorted (first N counted as they leave: the oldest N). Streams in
+ * publication order (relays) skip the window. LAST N counts the log's matches first, then the
+ * history's block by block back from before the log (also in steps), and sends forwards from
+ * the N-th. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +31,7 @@
 enum phase {
 	PH_COUNT, /* LAST: counting matches back, block by block */
 	PH_HISTORY,
-	PH_MEMORY,  /* the event log's events after the history's newest */
+	PH_MEMORY,  /* the event log, from where the history reaches it (flowd) */
 	PH_ARCHIVE, /* a relay's archive: what is older than its event log */
 	PH_LOG,	    /* then the event log from the split on, by position */
 	PH_DONE,
@@ -65,7 +71,7 @@ struct catchup {
 	bool count_mem;	   /* LAST: the log's events from count_from on were counted */
 	uint64_t count_from;
 	uint8_t mem_head[16]; /* a uuid of the log's run */
-	uint64_t want;	      /* LAST: matches the history must give (those the log's tail lacks) */
+	uint64_t want;	      /* LAST: matches the history must give (those the log lacks) */
 	bool wait;	      /* the archive said "not yet": the next step after a pause */
 	struct flow f;	      /* the event being read */
 };
