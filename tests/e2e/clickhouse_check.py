@@ -10,6 +10,9 @@ Usage:
   clickhouse_check.py same HISTORY.jsonl SERVER.jsonl WHAT
   clickhouse_check.py selected HISTORY.jsonl FLOWS.ndjson PORT WHAT
   clickhouse_check.py follow OUT.jsonl FLOWS.ndjson PORT
+  clickhouse_check.py ended FLOWS.ndjson PORT
+  clickhouse_check.py relay FLOWS.ndjson WHAT OUT.jsonl CHECK... (all, port=N, first=N, last=N,
+      held, or a time in ns: the relay's start)
 """
 import datetime
 import json
@@ -197,7 +200,77 @@ def follow(out_path, truth_path, port):
     c(dups == 0, "--follow: none twice at the hand-over (%d duplicates)" % dups)
 
 
+def describe(f):
+    return "%s %s %s %d->%d" % (f["uuid"], f["time"], f["flow_event"], l4(f).get("source_port", 0),
+                                l4(f).get("destination_port", 0))
+
+
+def ended(truth_path, port):
+    """How many END events to port the file has."""
+    print(sum(1 for f in flows(truth_path) if f["flow_event"] == "FLOW_EVENT_END"
+              and l4(f).get("destination_port") == int(port)))
+
+
+def relay(truth_path, what, out_path, *checks):
+    """A relay's replay (ClickHouse before the oldest event it holds, then what it holds)
+    against the ground truth: each event once, in time order, the agent's name on every one,
+    nothing else; then what the checks say: all of the window, one port's, the first or last N
+    by time, or (ClickHouse down) the newest events only, without a gap."""
+    want = flows(truth_path)
+    for k in checks:
+        if k.startswith("port="):
+            want = [f for f in want if l4(f).get("destination_port") == int(k[5:])]
+    by_uuid = {f["uuid"]: f for f in want}
+    got = [json.loads(l)["flow"] for l in lines(out_path)]
+    uuids = [f["uuid"] for f in got]
+    times = [ns_of(f["time"]) for f in got]
+    extra = [u for u in uuids if u not in by_uuid]
+    c(got and not extra, "relay %s: only ground-truth events (%d printed, %d not in it: %s)"
+      % (what, len(got), len(extra), extra[:2]))
+    c(len(set(uuids)) == len(uuids), "relay %s: each event once (%d twice)"
+      % (what, len(uuids) - len(set(uuids))))
+    c(times == sorted(times), "relay %s: in time order" % what)
+    names = sorted({f.get("node_name") for f in got})
+    c(names == ["agent"], "relay %s: every event has the agent's node name (%s)" % (what, names))
+    bad = [u for u, f in zip(uuids, got) if u in by_uuid and ns_of(by_uuid[u]["time"]) != ns_of(
+        f["time"])]
+    c(not bad, "relay %s: with the events' times (%d differ)" % (what, len(bad)))
+    want_t = sorted(ns_of(f["time"]) for f in want)
+    have = set(uuids)
+    if not any(k.startswith(("first=", "last=")) or k == "held" for k in checks):
+        missing = [u for u in by_uuid if u not in have]
+        c(want and not missing, "relay %s: every one of the %d events of the window (%d missing: "
+          "%s)" % (what, len(want), len(missing), [describe(by_uuid[u]) for u in missing[:3]]))
+    for k in checks:
+        if k.isdigit():
+            before = [f["uuid"] for f in want if ns_of(f["time"]) < int(k)]
+            c(before and all(u in have for u in before), "relay %s: with the %d events from "
+              "before the relay started (ClickHouse's alone; %d missing)"
+              % (what, len(before), sum(u not in have for u in before)))
+        elif k.startswith("first=") or k.startswith("last="):
+            n = int(k.split("=")[1])
+            if k.startswith("first="):
+                edge = max(times) if times else 0
+                owed = [f["uuid"] for f in want if ns_of(f["time"]) < edge]
+                ok = want_t[:n] == sorted(times)
+            else:
+                edge = min(times) if times else 0
+                owed = [f["uuid"] for f in want if ns_of(f["time"]) > edge]
+                ok = want_t[-n:] == sorted(times)
+            c(len(got) == n and ok and all(u in have for u in owed),
+              "relay %s: the %s %d of the window by time (%d printed)"
+              % (what, "oldest" if k[0] == "f" else "newest", n, len(got)))
+        elif k == "held":
+            edge = min(times) if times else 0
+            owed = [f["uuid"] for f in want if ns_of(f["time"]) > edge]
+            newest = max(want_t) in times  # one of the newest (the sweep's END events tie)
+            c(got and newest and all(u in have for u in owed),
+              "relay %s: the relay's own newest events, without a gap (%d printed, the %d newer "
+              "than the oldest of them among them; the newest time too: %s)"
+              % (what, len(got), len(owed), newest))
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     {"delivered": delivered, "schema": schema, "same": same, "selected": selected,
-     "follow": follow}[cmd](*args)
+     "follow": follow, "ended": ended, "relay": relay}[cmd](*args)

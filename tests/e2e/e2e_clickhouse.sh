@@ -7,8 +7,11 @@
 # buffer holds it), flowd answers /healthz all along and says what happened once, /metrics has
 # the exporter's counters; `flowctl observe --history-clickhouse` prints exactly the matching
 # events, the same lines as the server, for filters in SQL and in C, and --follow hands over to
-# the server without a gap or a duplicate; SIGTERM delivers what is buffered; retention drops
-# old day partitions at start.
+# the server without a gap or a duplicate; `flowrelay --history-clickhouse` following flowd and
+# holding 50 events answers --since/--first/--last replays with ClickHouse's rows before what it
+# holds and its own after (each event once, in time order, with the agent's name, filters in SQL
+# and in C), and with ClickHouse down says "history: the archive failed" and gives what it holds;
+# SIGTERM delivers what is buffered; retention drops old day partitions at start.
 # Usage: tests/e2e/e2e_clickhouse.sh BUILD_DIR. Needs root and clickhouse-server.
 set -u
 build=$(cd "${1:-build}" && pwd)
@@ -27,8 +30,9 @@ tmp=$(mktemp -d)
 chpid=
 flowd_pid=
 follow_pid=
+relay_pid=
 cleanup() {
-	for p in $follow_pid $flowd_pid $chpid; do
+	for p in $follow_pid $relay_pid $flowd_pid $chpid; do
 		kill -KILL "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
@@ -80,8 +84,11 @@ start_ch() {
 check "clickhouse-server of the test runs in its namespace" start_ch
 
 # ---- flowd, exporting to ClickHouse and to a file ---------------------------------------------
-# The test's own plumbing is not exported (ClickHouse's ports, flowd's APIs): only its traffic.
-deny='port=18123&port=19000&port=12000&port=4245'
+# The test's own plumbing is not exported (ClickHouse's ports, flowd's and the relay's APIs): only
+# its traffic.
+plumbing=(18123 19000 12000 4245 14245 12001)
+deny=$(printf 'port=%s&' "${plumbing[@]}")
+deny=${deny%&}
 start_flowd() { # extra flowd options
 	ip netns exec "$ns" "$build/flowd" -i lo --sweep-interval 200ms --history-dir "$tmp/history" \
 		--idle-timeout 2s --node-label zone=a --export-file "$tmp/flows.ndjson" \
@@ -93,17 +100,18 @@ start_flowd() { # extra flowd options
 	done
 	return 1
 }
-check "flowd runs with --export-clickhouse" start_flowd
+check "flowd runs with --export-clickhouse" start_flowd --node-name agent
 
-# UDP flows from ports FIRST.. to 7777, COUNT of them, one every GAP seconds.
-traffic() {
+# UDP flows from ports FIRST.. to 7777 (or TO), COUNT of them, one every GAP seconds.
+traffic() { # FIRST COUNT GAP [TO]
 	inns python3 -c '
 import socket, sys, time
 first, n, gap = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(("127.0.0.1", 7777))
+to = int(sys.argv[4]) if len(sys.argv) > 4 else 7777
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(("127.0.0.1", to))
 for p in range(first, first + n):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", p))
-    s.sendto(b"x" * (40 + p % 50), ("127.0.0.1", 7777)); r.recv(200); s.close()
+    s.sendto(b"x" * (40 + p % 50), ("127.0.0.1", to)); r.recv(200); s.close()
     time.sleep(gap)' "$@"
 }
 http_get() { # PATH: flowd's HTTP API, within 1 s
@@ -248,6 +256,108 @@ python3 "$here/clickhouse_check.py" follow "$tmp/f.jsonl" "$tmp/truth-follow.ndj
 cat "$tmp/c5"
 add_checks "$tmp/c5"
 
+# ---- flowrelay --history-clickhouse: replays older than the relay holds -----------------------
+# A relay in the same namespace follows flowd (--peer agent=; flowd is --node-name agent) and
+# keeps only the newest 50 events; what came before them is ClickHouse's. Its replays leave the
+# test's plumbing out as the exporter does (the relay has it: the agent streams everything), so
+# they must be exactly the ground truth's events.
+RELAY=127.0.0.1:14245
+nodeny=()
+for side in source_port destination_port; do
+	nodeny+=(--denylist "{\"$side\":[$(printf '"%s",' "${plumbing[@]}" | sed 's/,$//')]}")
+done
+rfl() { # flowctl observe ARGS... against the relay, without the plumbing
+	inns "$build/flowctl" observe --server "$RELAY" "${nodeny[@]}" "$@"
+}
+relay_check() { # WHAT OUT.jsonl CHECK...: clickhouse_check.py relay
+	python3 "$here/clickhouse_check.py" relay "$tmp/truth-relay.ndjson" "$@" >>"$tmp/c7"
+}
+start_relay() {
+	ip netns exec "$ns" "$build/flowrelay" --peer agent=127.0.0.1:4245 --grpc "$RELAY" \
+		--http 127.0.0.1:12001 --max-events 50 --history-clickhouse "$CH" \
+		>>"$tmp/relay.out" 2>&1 &
+	relay_pid=$!
+	for _ in $(seq 100); do
+		inns "$build/flowctl" list nodes --server "$RELAY" 2>/dev/null |
+			grep -qE '^agent +Connected' && return 0
+		sleep 0.1
+	done
+	return 1
+}
+wait_ended() { # TO N: until the file has N END events to port TO (at most 10 s)
+	for _ in $(seq 100); do
+		[ "$(python3 "$here/clickhouse_check.py" ended "$tmp/flows.ndjson" "$1")" = "$2" ] &&
+			return 0
+		sleep 0.1
+	done
+	return 1
+}
+relay_from=$(date +%s%N)
+check "flowrelay --history-clickhouse --max-events 50 follows flowd (list nodes: Connected)" \
+	start_relay
+# Batch A (to 7778), then once it is all in ClickHouse batch B (to 7779): 320 events after the
+# relay started, of which it holds the newest 50 (B's END events: flowd ends B's flows in one
+# sweep or two, which gives their END events the sweep's time: the oldest the relay holds shares
+# its time with events it no longer holds).
+traffic 34000 100 0.005 7778
+check "batch A (100 flows to 7778) has ended" wait_ended 7778 100
+check "ClickHouse has every event of the file" wait_delivered 10
+traffic 35000 60 0 7779
+check "batch B (60 flows to 7779) has ended" wait_ended 7779 60
+check "... and ClickHouse has it" wait_delivered 10
+sleep 1 # the relay's merge has released B's last events (it holds them back 1 s at most)
+cp "$tmp/flows.ndjson" "$tmp/truth-relay.ndjson"
+: >"$tmp/c7"
+: >"$tmp/r.err"
+# First what needs the relay's own events (each query's own connections are new events there).
+rfl --since 10m -o jsonpb >"$tmp/r1.jsonl" 2>>"$tmp/r.err"
+relay_check "--since 10m" "$tmp/r1.jsonl" all "$relay_from"
+rfl --last 5 -o jsonpb >"$tmp/r-last.jsonl" 2>>"$tmp/r.err"
+relay_check "--last 5" "$tmp/r-last.jsonl" last=5
+
+# ClickHouse down: the replay says so and goes on with what the relay holds.
+kill -KILL "$chpid"
+wait "$chpid" 2>/dev/null
+chpid=
+rfl --since 10m -o jsonpb >"$tmp/r.jsonl" 2>"$tmp/r-down.err"
+rc=$?
+check "ClickHouse down: --since 10m exits 0 (rc $rc)" test "$rc" -eq 0
+check "... and tells the archive failed ($(head -c 300 "$tmp/r-down.err"))" \
+	grep -q 'history: the archive failed: .*127.0.0.1:18123' "$tmp/r-down.err"
+relay_check "ClickHouse down: --since 10m" "$tmp/r.jsonl" held
+rfl --last 5 -o jsonpb >"$tmp/r.jsonl" 2>"$tmp/r-down.err"
+same_last() { cmp -s "$tmp/r.jsonl" "$tmp/r-last.jsonl" && test ! -s "$tmp/r-down.err"; }
+check "ClickHouse down: --last 5 is the relay's alone (the same 5, no notice: $(head -c 200 \
+	"$tmp/r-down.err"))" same_last
+rfl --since 10m >/dev/null 2>"$tmp/r-down.err"
+check "ClickHouse down: flowctl -o compact prints it as a notice ($(head -c 300 \
+	"$tmp/r-down.err"))" grep -q '^notice \[.*\]: history: the archive failed: ' \
+	"$tmp/r-down.err"
+check "clickhouse-server starts again" start_ch
+
+rfl --since 10m --to-port 7778 -o jsonpb >"$tmp/r.jsonl" 2>>"$tmp/r.err"
+relay_check "--since 10m --to-port 7778" "$tmp/r.jsonl" port=7778
+rfl --since 10m --to-port 7779 -o jsonpb >"$tmp/r.jsonl" 2>>"$tmp/r.err"
+relay_check "--since 10m --to-port 7779" "$tmp/r.jsonl" port=7779
+# A filter without an SQL form is applied in C, on ClickHouse's rows as on the relay's.
+rfl --since 10m --node-name 'ag[e]nt' --to-port 7778 -o jsonpb >"$tmp/r.jsonl" 2>>"$tmp/r.err"
+relay_check "--since 10m --node-name 'ag[e]nt' --to-port 7778" "$tmp/r.jsonl" port=7778
+rfl --since 10m --first 5 -o jsonpb >"$tmp/r.jsonl" 2>>"$tmp/r.err"
+relay_check "--since 10m --first 5" "$tmp/r.jsonl" first=5
+rfl --first 5 --to-port 7779 -o jsonpb >"$tmp/r.jsonl" 2>>"$tmp/r.err"
+relay_check "--first 5 --to-port 7779" "$tmp/r.jsonl" first=5 port=7779
+rfl --last 5 --to-port 7778 -o jsonpb >"$tmp/r.jsonl" 2>>"$tmp/r.err"
+relay_check "--last 5 --to-port 7778 (ClickHouse for what the relay lacks)" "$tmp/r.jsonl" \
+	last=5 port=7778
+check "no notice while ClickHouse answers ($(head -c 200 "$tmp/r.err"))" test ! -s "$tmp/r.err"
+cat "$tmp/c7"
+add_checks "$tmp/c7"
+kill -TERM "$relay_pid"
+wait "$relay_pid"
+rc=$?
+relay_pid=
+check "flowrelay exits 0 on SIGTERM (rc $rc)" test "$rc" -eq 0
+
 # ---- SIGTERM delivers; retention at start -----------------------------------------------------
 traffic 33000 30 0
 kill -TERM "$flowd_pid"
@@ -281,6 +391,9 @@ check "flowd said so" grep -q 'clickhouse: dropped partition 20200101 of default
 check "/metrics counts the dropped partitions" \
 	test "$(metric 'flowscope_exporter_events_total{exporter="clickhouse",event="partitions_dropped"}')" = 2
 
-[ "$failed" -gt 0 ] && tail -30 "$tmp/flowd.out"
+if [ "$failed" -gt 0 ]; then
+	tail -30 "$tmp/flowd.out"
+	tail -10 "$tmp/relay.out" 2>/dev/null
+fi
 echo "clickhouse: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
