@@ -67,6 +67,8 @@ struct catchup {
 	/* With an archive: its query, the time before which it answers, the log's position. */
 	void *aq;
 	uint64_t split_ns, log_pos, log_end, log_skip;
+	uint8_t (*split_uuids)[16]; /* the archive's events at split_ns */
+	size_t n_split, cap_split;
 	uint64_t mem_skip; /* LAST: log matches to pass first */
 	bool count_mem;	   /* LAST: the log's events from count_from on were counted */
 	uint64_t count_from;
@@ -428,6 +430,30 @@ static void archive_end(struct follower *fo)
 	c->phase = PH_LOG;
 }
 
+/* The uuids the archive gave at the split time, so that the log does not give them again. */
+static int at_split_add(struct catchup *c, const struct flow *f)
+{
+	if (c->n_split == c->cap_split) {
+		size_t cap = c->cap_split ? c->cap_split * 2 : 16;
+		uint8_t(*n)[16] = realloc(c->split_uuids, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		c->split_uuids = n;
+		c->cap_split = cap;
+	}
+	memcpy(c->split_uuids[c->n_split++], f->uuid, 16);
+	return 0;
+}
+
+static bool at_split_seen(const struct catchup *c, const struct flow *f)
+{
+	for (size_t i = 0; i < c->n_split; i++)
+		if (!memcmp(c->split_uuids[i], f->uuid, 16))
+			return true;
+	return false;
+}
+
 static int step_archive(struct follower *fo)
 {
 	struct catchup *c = fo->catchup;
@@ -455,7 +481,9 @@ static int step_archive(struct follower *fo)
 		}
 		if (!follower_wanted(fo, &c->f))
 			continue;
-		err = take(fo, &c->f);
+		if (c->f.time_ns == c->split_ns)
+			err = at_split_add(c, &c->f);
+		err = err ?: take(fo, &c->f);
 	}
 	err = err ?: release(fo, false);
 	if (!err && !c->left) {
@@ -489,7 +517,8 @@ static int step_log(struct follower *fo)
 			c->log_pos = st.overwritten;
 		}
 		f = event_log_at(l, c->log_pos++ - st.overwritten);
-		if (f->time_ns < c->split_ns || !follower_wanted(fo, f))
+		if (f->time_ns < c->split_ns || !follower_wanted(fo, f) ||
+		    (f->time_ns == c->split_ns && at_split_seen(c, f)))
 			continue;
 		if (c->log_skip) {
 			c->log_skip--;
@@ -530,22 +559,31 @@ static int archive_start(struct follower *fo)
 	c->log_end = st.appended;
 	c->phase = PH_LOG;
 	if (r->replay == FOLLOWER_REPLAY_LAST) {
+		uint64_t later = 0; /* of them after the split time */
+
 		for (uint64_t i = 0; i < st.held; i++) {
 			const struct flow *f = event_log_at(l, i);
 
-			m += f->time_ns >= c->split_ns && follower_wanted(fo, f);
+			if (f->time_ns < c->split_ns || !follower_wanted(fo, f))
+				continue;
+			m++;
+			later += f->time_ns > c->split_ns;
 		}
 		if (m >= r->number) {
 			c->log_skip = m - r->number;
 			return 0;
 		}
-		last = r->number - m;
+		/* The archive answers up to the split time inclusive: its newest are asked for in
+		 * place of the log's at that time, which it gives once (see step_log). */
+		last = r->number - later;
 	} else if (r->replay == FOLLOWER_REPLAY_FIRST) {
 		first = r->number;
 	}
 	if (r->since_ns && r->since_ns >= c->split_ns)
 		return 0;
-	until = r->until_ns && r->until_ns < c->split_ns ? r->until_ns : c->split_ns - 1;
+	/* Up to the split time inclusive: events at that very time (a sweep ends many flows at
+	 * once) the log no longer holds are the archive's; those it holds are sent once. */
+	until = r->until_ns && r->until_ns < c->split_ns ? r->until_ns : c->split_ns;
 	c->aq = fo->hub->archive.start(fo->hub->archive.ctx, r->since_ns, until, first, last,
 				       r->filters, &e);
 	if (!c->aq) {
@@ -568,6 +606,7 @@ static void catchup_closed(uv_handle_t *t)
 		fo->hub->archive.stop(c->aq);
 	history_cursor_free(c->cur);
 	free(c->pend);
+	free(c->split_uuids);
 	buf_free(&c->pbuf);
 	free(c);
 	follower_unref(fo);
