@@ -171,6 +171,8 @@ static void run_job(const struct history *h, struct job *j)
 	/* One sync per segment written, for the whole batch (before the journal starts over). */
 	if (j->n && !j->err)
 		j->err = sync_segments(j);
+	if (!j->err && j->idx.len && seg_index_write(j->idx_path, &j->idx))
+		(void)0; /* only a shortcut: the next open scans that segment */
 	if (j->err || !j->journal)
 		return;
 	if (j->journal_reset && ftruncate(j->jfd, 0))
@@ -267,6 +269,11 @@ static void complete_job(struct history *h)
 	struct job *j = &h->job;
 	size_t i;
 
+	if (j->n_made && h->n_segs) {
+		/* The segment written before is finished: its index goes with the next batch. */
+		h->idx_pending = true;
+		h->idx_seg = h->segs[h->n_segs - 1].id;
+	}
 	for (i = 0; i < j->n_made; i++)
 		if (seg_add(h, &j->made[i]))
 			close(j->made[i].fd); /* out of memory: the next open finds it */
@@ -336,6 +343,11 @@ static void submit(struct history *h, bool journal)
 	if (h->in_flight || h->stopped)
 		return;
 	j->n = 0;
+	buf_reset(&j->idx);
+	if (h->idx_pending && !seg_index_build(h, h->idx_seg, &j->idx)) {
+		seg_index_path(h, h->idx_seg, j->idx_path, sizeof(j->idx_path));
+		h->idx_pending = false;
+	}
 	for (i = 0; i < h->n_blks; i++) {
 		struct blk *b = &h->blks[i];
 
@@ -377,7 +389,7 @@ static void submit(struct history *h, bool journal)
 		}
 		j->jdurable = h->open.raw.len;
 	}
-	if (!j->n && !j->journal)
+	if (!j->n && !j->journal && !j->idx.len)
 		return;
 	h->in_flight = true;
 	if (h->foreground) {
@@ -516,6 +528,10 @@ static void drop_oldest(struct history *h)
 	close(s->fd);
 	if (unlink(path) && errno != ENOENT)
 		logmsg(LOG_LEVEL_WARN, "history: removing %s: %s", path, strerror(errno));
+	seg_index_path(h, s->id, path, sizeof(path));
+	unlink(path);
+	if (h->idx_pending && h->idx_seg == s->id)
+		h->idx_pending = false;
 	memmove(h->segs, h->segs + 1, (h->n_segs - 1) * sizeof(*h->segs));
 	h->n_segs--;
 }

@@ -58,6 +58,8 @@ struct job {
 	struct job_seg made[JOB_MAX_BLOCKS]; /* segments this batch created */
 	size_t n_made;
 	struct buf comp; /* a block compressed */
+	struct buf idx;	 /* a finished segment's index, to write (len 0: none) */
+	char idx_path[4200];
 	bool journal, journal_reset;
 	int jfd;
 	uint64_t jblock, joff; /* the journal's block and where the chunk goes */
@@ -106,6 +108,8 @@ struct history {
 	struct job job;
 	/* State and counters. */
 	unsigned int n_unwritten; /* sealed blocks not written yet */
+	bool idx_pending;	  /* a finished segment's index is still to be written */
+	uint64_t idx_seg;
 	struct logmsg_limit slow_log;
 	bool stopped, stop_logged;
 	uint64_t retry_at_ns;
@@ -119,6 +123,16 @@ void open_reset(struct history *h, uint64_t no);
 void *history_writer_main(void *arg);
 /* Seals the open block and hands everything to the writer (history_open, history_close). */
 int history_seal(struct history *h);
+/* Segment index files (seg_index.c): the path; the index of segment id from the loaded index
+ * (its written blocks); writing it (a temporary file renamed); reading it, checked against the
+ * segment's size and its CRC, calling found for each block only once all of it is valid
+ * (-EINVAL when it is not, -ENOENT when there is none). */
+void seg_index_path(const struct history *h, uint64_t id, char *out, size_t len);
+int seg_index_build(const struct history *h, uint64_t id, struct buf *out);
+int seg_index_write(const char *path, const struct buf *idx);
+int seg_index_read(const char *path, uint64_t seg_bytes,
+		   int (*found)(const struct scanned_block *sb, void *ctx), void *ctx);
+
 /* Waits for the writer until nothing is pending. */
 void history_drain(struct history *h);
 /* The block's records, decompressed and checked, into out (rlen bytes). -EBADMSG: damaged

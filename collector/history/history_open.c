@@ -159,9 +159,39 @@ static void found_damage(uint64_t from, uint64_t to, void *arg)
 	x->pending_damage = true;
 }
 
+/* A finished segment's blocks from its index file, when it has a valid one. */
+static bool indexed(struct history *h, struct scan_ctx *x, uint64_t size)
+{
+	char path[4200];
+	size_t before = h->n_blks;
+	uint64_t held = h->held;
+
+	seg_index_path(h, x->s->id, path, sizeof(path));
+	if (!seg_index_read(path, size, found_block, x))
+		return true;
+	h->n_blks = before; /* out of memory half-way: scan instead */
+	h->held = held;
+	x->s->events = x->s->min_ns = x->s->max_ns = 0;
+	return false;
+}
+
+/* A finished segment that had no valid index gets one (an index is only a shortcut: failing
+ * to write it costs the next open a scan). */
+static void write_index(struct history *h, uint64_t id)
+{
+	struct buf idx = BUF_INIT;
+	char path[4200];
+
+	seg_index_path(h, id, path, sizeof(path));
+	if (!seg_index_build(h, id, &idx) && seg_index_write(path, &idx))
+		logmsg(LOG_LEVEL_WARN, "history: writing %s: %s", path, strerror(errno));
+	buf_free(&idx);
+}
+
 /* One segment into the index; the last one's torn tail is cut (an older one's damaged end
  * too: nothing valid follows it). */
-static int open_segment(struct history *h, uint64_t id, uint64_t *last_no, struct errmsg *e)
+static int open_segment(struct history *h, uint64_t id, bool last, uint64_t *last_no,
+			struct errmsg *e)
 {
 	struct scan_ctx x = {.h = h, .last_no = *last_no};
 	struct scan_result res;
@@ -191,6 +221,12 @@ static int open_segment(struct history *h, uint64_t id, uint64_t *last_no, struc
 	*s = (struct seg){.id = id, .fd = fd};
 	x.s = s;
 	x.path = path;
+	if (!last && indexed(h, &x, (uint64_t)st.st_size)) {
+		s->bytes = (uint64_t)st.st_size;
+		h->n_segs++;
+		*last_no = x.last_no;
+		return 0;
+	}
 	err = block_scan(fd, (uint64_t)st.st_size, true, found_block, found_damage, &x, &res);
 	if (err) {
 		close(fd);
@@ -209,6 +245,8 @@ static int open_segment(struct history *h, uint64_t id, uint64_t *last_no, struc
 	s->bytes = res.good_end;
 	h->n_segs++;
 	*last_no = x.last_no;
+	if (!last)
+		write_index(h, id);
 	return 0;
 }
 
@@ -316,7 +354,7 @@ static int open_files(struct history *h, struct errmsg *e)
 	if (err)
 		return errmsg_set(e, err, "history directory %s: %s", h->dir, strerror(-err));
 	for (size_t i = 0; i < n && !err; i++)
-		err = open_segment(h, ids[i], &last_no, e);
+		err = open_segment(h, ids[i], i + 1 == n, &last_no, e);
 	free(ids);
 	if (err)
 		return err;
@@ -426,6 +464,7 @@ void history_close(struct history *h)
 	buf_free(&h->open.raw);
 	buf_free(&h->job.chunk);
 	buf_free(&h->job.comp);
+	buf_free(&h->job.idx);
 	pthread_mutex_destroy(&h->mu);
 	pthread_cond_destroy(&h->cv);
 	free(h->blks);

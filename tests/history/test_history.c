@@ -429,6 +429,63 @@ START_TEST(test_retention_by_size_drops_the_oldest)
 }
 END_TEST
 
+static int count_files(const char *suffix)
+{
+	char cmd[400];
+	FILE *p;
+	int n = 0;
+
+	snprintf(cmd, sizeof(cmd), "ls %s | grep -c '%s$'", dir, suffix);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(fscanf(p, "%d", &n), 1);
+	pclose(p);
+	return n;
+}
+
+/* Finished segments get an index file that the next open reads instead of their headers; a
+ * bad or stale one is ignored (the segment scanned, the index written again). */
+START_TEST(test_finished_segments_are_indexed)
+{
+	struct history_opts o = {
+		.dir = dir, .block_events = 200, .segment_bytes = 64 << 10, .foreground = true};
+	struct errmsg e = {""};
+	struct history *h;
+	static uint64_t seqs[40000];
+	int segs;
+
+	ck_assert_msg(!history_open(&h, &o, &e), "%s", e.text);
+	append_range(h, 1, 30000);
+	history_sync(h, T0);
+	history_close(h);
+	segs = count_files(".fsh");
+	ck_assert_int_ge(segs, 3);
+	ck_assert_int_eq(count_files(".idx"), segs - 1); /* all but the one being written */
+	ck_assert_msg(!history_open(&h, &o, &e), "%s", e.text);
+	ck_assert_uint_eq(read_all(h, seqs, 40000), 30000);
+	assert_run(seqs, 30000, 1);
+	history_close(h);
+	/* A damaged index: ignored, the segment scanned, the index written again. */
+	{
+		char path[400];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "ls %s/*.idx | head -1", dir);
+		f = popen(path, "r");
+		ck_assert_ptr_nonnull(fgets(path, sizeof(path), f));
+		pclose(f);
+		path[strcspn(path, "\n")] = 0;
+		ck_assert_int_eq(truncate(path, 40), 0);
+	}
+	ck_assert_msg(!history_open(&h, &o, &e), "%s", e.text);
+	ck_assert_uint_eq(read_all(h, seqs, 40000), 30000);
+	assert_run(seqs, 30000, 1);
+	history_close(h);
+	ck_assert_int_eq(count_files(".idx"), segs - 1);
+	ck_assert_ptr_null(strstr(logged, "damaged"));
+}
+END_TEST
+
 START_TEST(test_retention_by_age)
 {
 	struct history *h = open_hist(100, 0, 80 * SEC);
@@ -618,6 +675,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_damaged_header_is_skipped_and_told);
 	tcase_add_test(t, test_retention_by_size_drops_the_oldest);
 	tcase_add_test(t, test_retention_by_age);
+	tcase_add_test(t, test_finished_segments_are_indexed);
 	tcase_add_test(t, test_failing_writes_stop_history_and_it_resumes);
 	tcase_add_test(t, test_bad_directory_is_refused);
 	tcase_add_test(t, test_writer_thread_writes_in_the_background);
