@@ -76,7 +76,7 @@ START_TEST(registry_lists_file_syslog_ipfix_clickhouse)
 	ck_assert_uint_eq(exporter_types[0]->events, 0); /* file and syslog take every event */
 	ck_assert_uint_eq(exporter_types[1]->events, 0);
 	ck_assert_uint_eq(exporter_types[2]->events, 1u << FLOW_EVENT_END);
-	ck_assert_uint_eq(exporter_types[3]->events, 0); /* ClickHouse: a row per event */
+	ck_assert_uint_eq(exporter_types[3]->events, 0);  /* ClickHouse: a row per event */
 	ck_assert_ptr_nonnull(exporter_types[0]->reload); /* SIGHUP reopens the file */
 
 	/* flowd's option groups: each exporter's in registry order, then the filters. */
