@@ -321,7 +321,9 @@ static int step_history(struct follower *fo)
 		if (r < 0)
 			return r;
 		if (!r || past_end(c) || in_memory(fo, &c->f)) {
-			err = release(fo, true);
+			/* The window stays: the log's first events may be older than the history's
+			 * last ones (the order of the rings), and finish() empties it. */
+			err = release(fo, false);
 			enter_memory(fo);
 			break;
 		}
@@ -397,7 +399,7 @@ static int step_memory(struct follower *fo)
 			break;
 		if (c->mem_seq < first) { /* overwritten while the client was slow */
 			if (back_to_history(fo, old))
-				return release(fo, true);
+				return release(fo, false);
 			follower_send_lost(fo, FOLLOWER_LOST_OVERWRITTEN, first - c->mem_seq);
 			c->mem_seq = first;
 		}
@@ -411,11 +413,10 @@ static int step_memory(struct follower *fo)
 		}
 		err = take(fo, f);
 		if (!err && i + 1 == CATCHUP_STEP)
-			return release(
-				fo, true); /* log events are not kept: out before the next step */
+			return release(fo, false); /* taken matches are encoded: they can wait */
 	}
 	c->phase = PH_DONE;
-	return err ?: release(fo, true);
+	return err ?: release(fo, false);
 }
 
 /* ---- a relay's archive ---------------------------------------------------------------------- */
@@ -475,7 +476,7 @@ static int step_archive(struct follower *fo)
 			follower_node_status(fo, 0, NULL, 0, msg);
 		}
 		if (r <= 0) {
-			err = release(fo, true);
+			err = release(fo, false);
 			archive_end(fo);
 			break;
 		}
@@ -528,7 +529,7 @@ static int step_log(struct follower *fo)
 	}
 	if (err)
 		return err;
-	err = release(fo, true); /* log events are not kept: sent before the next step */
+	err = release(fo, false);
 	if (!err && (c->log_pos >= c->log_end || !c->left) && c->bounded)
 		c->phase = PH_DONE;
 	else if (!err) {

@@ -288,6 +288,22 @@ START_TEST(test_all_comes_from_the_history_beyond_the_log)
 }
 END_TEST
 
+/* Where the history hands over to the log, the log's first event (703, at 700 ms) is older than
+ * the history's last ones (701, 702): still sent in time order. */
+START_TEST(test_time_order_across_the_hand_over)
+{
+	struct follower_req r = {.replay = FOLLOWER_REPLAY_ALL};
+	struct follower *fo;
+
+	publish(802); /* the log holds 703..802 */
+	fo = start(&r);
+	run();
+	assert_exactly(1, 802, NULL);
+	assert_time_order();
+	follower_stop(fo);
+}
+END_TEST
+
 START_TEST(test_last_n_with_a_filter_counts_back_through_blocks)
 {
 	struct follower_req r = {.replay = FOLLOWER_REPLAY_LAST, .number = 200};
@@ -738,6 +754,7 @@ static Suite *suite(void)
 
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_add_test(t, test_all_comes_from_the_history_beyond_the_log);
+	tcase_add_test(t, test_time_order_across_the_hand_over);
 	tcase_add_test(t, test_last_n_with_a_filter_counts_back_through_blocks);
 	tcase_add_test(t, test_first_n_and_a_time_window);
 	tcase_add_test(t, test_first_n_are_the_oldest_by_time);
