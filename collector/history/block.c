@@ -8,28 +8,6 @@
 
 #include "block.h"
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
 uint32_t block_crc(const void *data, size_t len)
 {
 	uLong c = crc32(0L, Z_NULL, 0);
@@ -47,35 +25,35 @@ uint32_t block_crc(const void *data, size_t len)
 void block_hdr_pack(const struct block_hdr *h, uint8_t out[BLOCK_HDR_LEN])
 {
 	memset(out, 0, BLOCK_HDR_LEN);
-	put32(out, BLOCK_MAGIC);
+	le_put32(out, BLOCK_MAGIC);
 	out[4] = BLOCK_VERSION;
-	put32(out + 8, h->clen);
-	put32(out + 12, h->rlen);
-	put32(out + 16, h->b.events);
-	put32(out + 20, h->pcrc);
-	put64(out + 24, h->b.no);
-	put64(out + 32, h->b.min_ns);
-	put64(out + 40, h->b.max_ns);
-	put64(out + 48, h->b.first_seq);
-	put64(out + 56, h->b.last_seq);
+	le_put32(out + 8, h->clen);
+	le_put32(out + 12, h->rlen);
+	le_put32(out + 16, h->b.events);
+	le_put32(out + 20, h->pcrc);
+	le_put64(out + 24, h->b.no);
+	le_put64(out + 32, h->b.min_ns);
+	le_put64(out + 40, h->b.max_ns);
+	le_put64(out + 48, h->b.first_seq);
+	le_put64(out + 56, h->b.last_seq);
 	memcpy(out + 64, h->b.session, 8);
-	put32(out + 76, block_crc(out, 76));
+	le_put32(out + 76, block_crc(out, 76));
 }
 
 bool block_hdr_unpack(const uint8_t in[BLOCK_HDR_LEN], struct block_hdr *h)
 {
-	if (get32(in) != BLOCK_MAGIC || in[4] != BLOCK_VERSION ||
-	    get32(in + 76) != block_crc(in, 76))
+	if (le_get32(in) != BLOCK_MAGIC || in[4] != BLOCK_VERSION ||
+	    le_get32(in + 76) != block_crc(in, 76))
 		return false;
-	h->clen = get32(in + 8);
-	h->rlen = get32(in + 12);
-	h->b.events = get32(in + 16);
-	h->pcrc = get32(in + 20);
-	h->b.no = get64(in + 24);
-	h->b.min_ns = get64(in + 32);
-	h->b.max_ns = get64(in + 40);
-	h->b.first_seq = get64(in + 48);
-	h->b.last_seq = get64(in + 56);
+	h->clen = le_get32(in + 8);
+	h->rlen = le_get32(in + 12);
+	h->b.events = le_get32(in + 16);
+	h->pcrc = le_get32(in + 20);
+	h->b.no = le_get64(in + 24);
+	h->b.min_ns = le_get64(in + 32);
+	h->b.max_ns = le_get64(in + 40);
+	h->b.first_seq = le_get64(in + 48);
+	h->b.last_seq = le_get64(in + 56);
 	memcpy(h->b.session, in + 64, 8);
 	return h->b.no && h->b.events && h->rlen && h->rlen <= BLOCK_MAX_RAW &&
 	       h->clen <= BLOCK_MAX_RAW && h->b.min_ns <= h->b.max_ns;
@@ -84,23 +62,23 @@ bool block_hdr_unpack(const uint8_t in[BLOCK_HDR_LEN], struct block_hdr *h)
 void journal_hdr_pack(uint64_t block_no, uint8_t out[JOURNAL_HDR_LEN])
 {
 	memset(out, 0, JOURNAL_HDR_LEN);
-	put32(out, JOURNAL_MAGIC);
+	le_put32(out, JOURNAL_MAGIC);
 	out[4] = BLOCK_VERSION;
-	put64(out + 8, block_no);
+	le_put64(out + 8, block_no);
 }
 
 bool journal_hdr_unpack(const uint8_t in[JOURNAL_HDR_LEN], uint64_t *block_no)
 {
-	if (get32(in) != JOURNAL_MAGIC || in[4] != BLOCK_VERSION)
+	if (le_get32(in) != JOURNAL_MAGIC || in[4] != BLOCK_VERSION)
 		return false;
-	*block_no = get64(in + 8);
+	*block_no = le_get64(in + 8);
 	return *block_no != 0;
 }
 
 void chunk_hdr_pack(const void *payload, uint32_t len, uint8_t out[CHUNK_HDR_LEN])
 {
-	put32(out, len);
-	put32(out + 4, block_crc(payload, len));
+	le_put32(out, len);
+	le_put32(out + 4, block_crc(payload, len));
 }
 
 int block_read_at(int fd, void *buf, size_t len, uint64_t off)
@@ -158,7 +136,7 @@ static uint64_t resync(int fd, uint64_t from, uint64_t size)
 		if (block_read_at(fd, page, len, base))
 			return size;
 		for (size_t i = 0; i + 4 <= len; i++)
-			if (get32(page + i) == BLOCK_MAGIC && header_at(fd, base + i, size, &h))
+			if (le_get32(page + i) == BLOCK_MAGIC && header_at(fd, base + i, size, &h))
 				return base + i;
 		base += len > 3 ? len - 3 : len;
 	}

@@ -271,8 +271,7 @@ static int recover_journal(struct history *h, uint64_t last_no)
 	open_reset(h, no);
 	flow_rec_reset(&dec);
 	while (off + CHUNK_HDR_LEN <= (uint64_t)st.st_size) {
-		uint32_t len = (uint32_t)data[off] | (uint32_t)data[off + 1] << 8 |
-			       (uint32_t)data[off + 2] << 16 | (uint32_t)data[off + 3] << 24;
+		uint32_t len = le_get32(data + off);
 		uint8_t want[CHUNK_HDR_LEN];
 		const uint8_t *p, *end;
 

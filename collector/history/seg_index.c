@@ -17,32 +17,6 @@
 #define INDEX_HDR_LEN 24
 #define INDEX_ENTRY_LEN (BLOCK_HDR_LEN + 8)
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 void seg_index_path(const struct history *h, uint64_t id, char *out, size_t len)
 {
 	snprintf(out, len, "%s/seg-%020" PRIu64 ".idx", h->dir, id);
@@ -69,16 +43,16 @@ int seg_index_build(const struct history *h, uint64_t id, struct buf *out)
 		if (b->seg != id || b->raw)
 			continue;
 		block_hdr_pack(&b->h, p);
-		put64(p + BLOCK_HDR_LEN, b->off);
+		le_put64(p + BLOCK_HDR_LEN, b->off);
 		out->len += INDEX_ENTRY_LEN;
 		bytes = b->off + BLOCK_HDR_LEN + b->h.clen;
 	}
-	put32((uint8_t *)out->data, INDEX_MAGIC);
-	put32((uint8_t *)out->data + 4, (uint32_t)n);
-	put64((uint8_t *)out->data + 8, bytes);
-	put32((uint8_t *)out->data + 16,
-	      block_crc(out->data + INDEX_HDR_LEN, out->len - INDEX_HDR_LEN));
-	put32((uint8_t *)out->data + 20, 0);
+	le_put32((uint8_t *)out->data, INDEX_MAGIC);
+	le_put32((uint8_t *)out->data + 4, (uint32_t)n);
+	le_put64((uint8_t *)out->data + 8, bytes);
+	le_put32((uint8_t *)out->data + 16,
+		 block_crc(out->data + INDEX_HDR_LEN, out->len - INDEX_HDR_LEN));
+	le_put32((uint8_t *)out->data + 20, 0);
 	return 0;
 }
 
@@ -112,22 +86,22 @@ int seg_index_read(const char *path, uint64_t seg_bytes,
 
 	if (fd < 0)
 		return -errno;
-	if (block_read_at(fd, hdr, sizeof(hdr), 0) || get32(hdr) != INDEX_MAGIC)
+	if (block_read_at(fd, hdr, sizeof(hdr), 0) || le_get32(hdr) != INDEX_MAGIC)
 		goto out;
-	n = get32(hdr + 4);
-	if (get64(hdr + 8) != seg_bytes || n > (1u << 24))
+	n = le_get32(hdr + 4);
+	if (le_get64(hdr + 8) != seg_bytes || n > (1u << 24))
 		goto out;
 	len = (size_t)n * INDEX_ENTRY_LEN;
 	data = malloc(len ? len : 1);
 	sbs = calloc(n ? n : 1, sizeof(*sbs));
 	if (!data || !sbs || block_read_at(fd, data, len, INDEX_HDR_LEN) ||
-	    block_crc(data, len) != get32(hdr + 16))
+	    block_crc(data, len) != le_get32(hdr + 16))
 		goto out;
 	/* All of it checked before any of it is used: a bad index changes nothing. */
 	for (uint32_t i = 0; i < n; i++) {
 		if (!block_hdr_unpack(data + (size_t)i * INDEX_ENTRY_LEN, &sbs[i].h))
 			goto out;
-		sbs[i].off = get64(data + (size_t)i * INDEX_ENTRY_LEN + BLOCK_HDR_LEN);
+		sbs[i].off = le_get64(data + (size_t)i * INDEX_ENTRY_LEN + BLOCK_HDR_LEN);
 		if (sbs[i].off + BLOCK_HDR_LEN + sbs[i].h.clen > seg_bytes)
 			goto out;
 	}
