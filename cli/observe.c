@@ -452,13 +452,12 @@ static int check_selection(struct observe_args *a, uint64_t now, struct errmsg *
 /* --history-clickhouse: a URL and a table that can be, with what reads events (not flows). */
 static int check_history(struct observe_args *a, struct errmsg *e)
 {
-	if (!a->history_url) {
-		if (a->history_table || a->history_user || a->history_password)
-			return errmsg_set(e, -EINVAL,
-					  "--history-clickhouse-table, -user and -password need "
-					  "--history-clickhouse URL");
-		return 0;
-	}
+	bool given;
+	int err = ch_target_from_options(&a->history, &given, a->history_url, a->history_table,
+					 a->history_user, a->history_password, e);
+
+	if (err || !given)
+		return err;
 	if (a->input_file)
 		return errmsg_set(
 			e, -EINVAL,
@@ -467,10 +466,7 @@ static int check_history(struct observe_args *a, struct errmsg *e)
 		return errmsg_set(e, -EINVAL,
 				  "--per-flow cannot read ClickHouse (it keeps flow events, not "
 				  "connections): leave one out");
-	if (ch_target_parse(&a->history, a->history_url, "--history-clickhouse", e) ||
-	    ch_target_set(&a->history, a->history_table, a->history_user, a->history_password, e))
-		return -EINVAL;
-	return ch_target_resolve(&a->history, e) ? -EINVAL : 0;
+	return 0;
 }
 
 /* The filters together, compiled as flowd compiles them: a value flowd would refuse is

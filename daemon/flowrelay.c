@@ -326,20 +326,24 @@ static int start_pipeline(struct flowrelay *d)
 		fprintf(stderr, "flowrelay: %s\n", e.text);
 		return 1;
 	}
-	if (d->cfg.history_url) {
+	{
+		struct ch_target t;
 		struct follower_archive ops;
+		bool given;
 
-		if (relay_archive_new(&d->archive, d->cfg.history_url, d->cfg.history_table,
-				      d->cfg.history_user, d->cfg.history_password, &e)) {
+		if (ch_target_from_options(&t, &given, d->cfg.history_url, d->cfg.history_table,
+					   d->cfg.history_user, d->cfg.history_password, &e)) {
 			fprintf(stderr, "flowrelay: %s\n", e.text);
 			return 2;
 		}
-		ops = relay_archive_ops(d->archive);
-		follower_hub_set_archive(d->followers, &ops, d->loop);
-	} else if (d->cfg.history_table || d->cfg.history_user || d->cfg.history_password) {
-		fprintf(stderr, "flowrelay: --history-clickhouse-table, -user and -password need "
-				"--history-clickhouse URL\n");
-		return 2;
+		if (given && relay_archive_new(&d->archive, &t)) {
+			fprintf(stderr, "flowrelay: out of memory\n");
+			return 1;
+		}
+		if (given) {
+			ops = relay_archive_ops(d->archive);
+			follower_hub_set_archive(d->followers, &ops, d->loop);
+		}
 	}
 	relay_set_node_cb(d->relay, on_node_state, d);
 	relay_set_lost_cb(d->relay, on_node_lost, d);

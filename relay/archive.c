@@ -37,23 +37,14 @@ struct query {
 	struct ch_flow cf;
 };
 
-int relay_archive_new(struct relay_archive **out, const char *url, const char *table,
-		      const char *user, const char *password, struct errmsg *e)
+int relay_archive_new(struct relay_archive **out, const struct ch_target *t)
 {
 	struct relay_archive *a = calloc(1, sizeof(*a));
-	int err;
 
-	*out = NULL;
-	if (!a)
-		return errmsg_set(e, -ENOMEM, "out of memory");
-	err = ch_target_parse(&a->t, url, "--history-clickhouse", e);
-	err = err ?: ch_target_set(&a->t, table, user, password, e);
-	err = err ?: ch_target_resolve(&a->t, e);
-	if (err) {
-		free(a);
-		return err;
-	}
 	*out = a;
+	if (!a)
+		return -ENOMEM;
+	a->t = *t;
 	return 0;
 }
 

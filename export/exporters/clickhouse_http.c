@@ -145,6 +145,22 @@ int ch_target_set(struct ch_target *t, const char *table, const char *user, cons
 	return 0;
 }
 
+int ch_target_from_options(struct ch_target *t, bool *given, const char *url, const char *table,
+			   const char *user, const char *password, struct errmsg *e)
+{
+	*given = url != NULL;
+	if (!url)
+		return table || user || password
+			       ? errmsg_set(e, -EINVAL,
+					    "--history-clickhouse-table, -user and -password need "
+					    "--history-clickhouse URL")
+			       : 0;
+	if (ch_target_parse(t, url, "--history-clickhouse", e) ||
+	    ch_target_set(t, table, user, password, e) || ch_target_resolve(t, e))
+		return -EINVAL;
+	return 0;
+}
+
 int ch_target_resolve(struct ch_target *t, struct errmsg *e)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;

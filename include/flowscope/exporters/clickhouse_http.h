@@ -39,6 +39,13 @@ int ch_target_set(struct ch_target *t, const char *table, const char *user, cons
 /* Resolves the host (once: a name is looked up now, blocking). Returns 0 or a negative errno. */
 int ch_target_resolve(struct ch_target *t, struct errmsg *e);
 
+/* The --history-clickhouse options of a program that reads the history (flowctl, the relay):
+ * url (NULL: not given), table, user, password as given. Sets *given and, with a URL, parses,
+ * sets and resolves t. Returns 0, or -EINVAL with e set (a bad URL or table name, an unknown
+ * host, or a table, user or password without a URL). */
+int ch_target_from_options(struct ch_target *t, bool *given, const char *url, const char *table,
+			   const char *user, const char *password, struct errmsg *e);
+
 /* Appends a POST request: with data, query goes in the URL and body_len bytes of data follow the
  * head (INSERT ... FORMAT RowBinary); without (body_len 0), the query itself is the body.
  * Returns 0 or -ENOMEM. */

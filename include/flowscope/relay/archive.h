@@ -4,14 +4,13 @@
 #define FLOWSCOPE_RELAY_ARCHIVE_H
 
 #include "flowscope/base/errmsg.h"
+#include "flowscope/exporters/clickhouse_http.h"
 #include "flowscope/serve/follower.h"
 
 struct relay_archive;
 
-/* The archive at url (http://HOST:PORT[/?database=DB]), its table (NULL: flows), user and
- * password (NULL: none); the host is resolved now. Returns 0 or a negative errno with e set. */
-int relay_archive_new(struct relay_archive **out, const char *url, const char *table,
-		      const char *user, const char *password, struct errmsg *e);
+/* The archive in t's table (ch_target_from_options: resolved). Returns 0 or -ENOMEM. */
+int relay_archive_new(struct relay_archive **out, const struct ch_target *t);
 void relay_archive_free(struct relay_archive *a);
 
 /* What the relay's follower hub reads it with (follower_hub_set_archive). */
