@@ -65,7 +65,7 @@ static uint32_t kernel_reason(const Flow__Flow *pb)
 	return v;
 }
 
-static uint16_t tcp_bits(const Flow__TCPFlags *t)
+uint16_t flow_pb_tcp_bits(const Flow__TCPFlags *t)
 {
 	return (uint16_t)((t->fin ? FLOW_TCP_FIN : 0) | (t->syn ? FLOW_TCP_SYN : 0) |
 			  (t->rst ? FLOW_TCP_RST : 0) | (t->psh ? FLOW_TCP_PSH : 0) |
@@ -87,7 +87,7 @@ static void l4_from_pb(const Flow__Layer4 *l4, struct flow *f, uint16_t *sp, uin
 		*dp = (uint16_t)l4->tcp->destination_port;
 		t = l4->tcp->flags;
 		if (t)
-			f->tcp_flags = tcp_bits(t);
+			f->tcp_flags = flow_pb_tcp_bits(t);
 		break;
 	case FLOW__LAYER4__PROTOCOL_UDP:
 		f->proto = IPPROTO_UDP;
@@ -212,7 +212,7 @@ int flow_pb_to_flow(const Flow__Flow *pb, struct flow *f)
 	event_from_pb(pb, f);
 	dns_from_pb(pb->l7, f);
 	if (pb->flags_seen) /* Flowscope's: every flag of the flow; else what this event shows */
-		f->tcp_flags_seen[0] = tcp_bits(pb->flags_seen);
+		f->tcp_flags_seen[0] = flow_pb_tcp_bits(pb->flags_seen);
 	else
 		f->tcp_flags_seen[s] = f->tcp_flags;
 	/* Counters, processes and names are the initiator's and the responder's. */

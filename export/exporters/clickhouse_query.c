@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "flowscope/base/parse.h"
+#include "flowscope/encode/flow_pb_decode.h"
 #include "flowscope/exporters/clickhouse_query.h"
 #include "flowscope/exporters/clickhouse_schema.h"
 #include "flowscope/pipeline/flow_view.h"
@@ -249,21 +250,12 @@ static void replies(struct fsql *s, const protobuf_c_boolean *v, size_t n)
 	in_list(s, "is_reply", x, k, NULL);
 }
 
-static uint16_t tcp_bits(const Flow__TCPFlags *t)
-{
-	return (uint16_t)((t->fin ? FLOW_TCP_FIN : 0) | (t->syn ? FLOW_TCP_SYN : 0) |
-			  (t->rst ? FLOW_TCP_RST : 0) | (t->psh ? FLOW_TCP_PSH : 0) |
-			  (t->ack ? FLOW_TCP_ACK : 0) | (t->urg ? FLOW_TCP_URG : 0) |
-			  (t->ece ? FLOW_TCP_ECE : 0) | (t->cwr ? FLOW_TCP_CWR : 0) |
-			  (t->ns ? FLOW_TCP_NS : 0));
-}
-
 static void tcp_flags(struct fsql *s, Flow__TCPFlags *const *v, size_t n)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (!tcp_bits(v[i]) || v[i]->base.n_unknown_fields) {
+		if (!flow_pb_tcp_bits(v[i]) || v[i]->base.n_unknown_fields) {
 			s->complete = false;
 			return;
 		}
@@ -272,8 +264,8 @@ static void tcp_flags(struct fsql *s, Flow__TCPFlags *const *v, size_t n)
 	and_term(s);
 	put(s, "(protocol = 6 AND (");
 	for (i = 0; i < n; i++)
-		put(s, "%sbitAnd(tcp_flags, %u) = %u", i ? " OR " : "", tcp_bits(v[i]),
-		    tcp_bits(v[i]));
+		put(s, "%sbitAnd(tcp_flags, %u) = %u", i ? " OR " : "", flow_pb_tcp_bits(v[i]),
+		    flow_pb_tcp_bits(v[i]));
 	put(s, "))");
 }
 

@@ -13,4 +13,7 @@
  * thread's that the next call overwrites. Returns 0, or -EINVAL for a flow without addresses. */
 int flow_pb_to_flow(const Flow__Flow *pb, struct flow *f);
 
+/* Hubble's nine TCP flag bools as FLOW_TCP_* bits. */
+uint16_t flow_pb_tcp_bits(const Flow__TCPFlags *t);
+
 #endif /* FLOWSCOPE_ENCODE_FLOW_PB_DECODE_H */
