@@ -31,9 +31,9 @@
 enum phase {
 	PH_COUNT, /* LAST: counting matches back, block by block */
 	PH_HISTORY,
-	PH_MEMORY,  /* the event log, from where the history reaches it (flowd) */
 	PH_ARCHIVE, /* a relay's archive: what is older than its event log */
-	PH_LOG,	    /* then the event log from the split on, by position */
+	PH_LOG,	    /* the event log: from where the history reaches it (flowd), or from the
+		     * archive's split time on (a relay) */
 	PH_DONE,
 };
 
@@ -53,24 +53,24 @@ struct catchup {
 	uint64_t count_no;
 	/* Not following: the end as it was at the request. */
 	bool bounded;
-	uint64_t end_no, end_seq;
+	uint64_t end_no;
 	uint32_t end_events;
-	/* The uuid of the last event the history gave (its run and number), and the next event
-	 * of the log to send. */
+	/* The uuid of the last event the history gave (its run and number). */
 	bool have_last;
 	uint8_t last_uuid[16];
-	uint64_t mem_seq;
 	struct pending *pend;
 	size_t n_pend, cap_pend;
 	struct buf pbuf;
 	uint64_t max_ns;
-	/* With an archive: its query, the time before which it answers, the log's position. */
+	/* The log: the next position (as counted by event_log_stats.appended), where it ended at
+	 * the request, matches to pass first (LAST). With an archive: its query and the time up
+	 * to which it answers (0: no split). */
+	uint64_t log_pos, log_end, log_skip;
 	void *aq;
-	uint64_t split_ns, log_pos, log_end, log_skip;
+	uint64_t split_ns;
 	uint8_t (*split_uuids)[16]; /* the archive's events at split_ns */
 	size_t n_split, cap_split;
-	uint64_t mem_skip; /* LAST: log matches to pass first */
-	bool count_mem;	   /* LAST: the log's events from count_from on were counted */
+	bool count_mem; /* LAST: the log's events from count_from on were counted */
 	uint64_t count_from;
 	uint8_t mem_head[16]; /* a uuid of the log's run */
 	uint64_t want;	      /* LAST: matches the history must give (those the log lacks) */
@@ -250,6 +250,20 @@ static void tell_jump(struct follower *fo, const struct flow *f)
 		follower_send_lost(fo, FOLLOWER_LOST_OVERWRITTEN, seq - prev - 1);
 }
 
+/* The log position of event number seq of the log's run (a collector's log: numbered without
+ * gaps from its oldest); past the newest, the next one to come. */
+static uint64_t log_pos_of(const struct event_log *l, uint64_t seq)
+{
+	const struct flow *old = event_log_oldest(l);
+	struct event_log_stats st;
+	uint64_t first;
+
+	event_log_get_stats(l, &st);
+	if (!old || flow_uuid_seq(old->uuid, &first) || seq < first)
+		return st.overwritten;
+	return seq - first < st.held ? st.overwritten + (seq - first) : st.appended;
+}
+
 /* The event log from the one after the last the history gave of this run (or the log's
  * oldest): what the history has not given yet, the gap before it told. */
 static void enter_memory(struct follower *fo)
@@ -265,10 +279,10 @@ static void enter_memory(struct follower *fo)
 	if (c->have_last && flow_uuid_same_session(c->last_uuid, old->uuid) &&
 	    !flow_uuid_seq(c->last_uuid, &expected))
 		expected++;
-	c->mem_seq = expected > first ? expected : first;
 	if (first > expected)
 		follower_send_lost(fo, FOLLOWER_LOST_OVERWRITTEN, first - expected);
-	c->phase = PH_MEMORY;
+	c->log_pos = log_pos_of(l, expected > first ? expected : first);
+	c->phase = PH_LOG;
 }
 
 /* LAST: one block's matches counted; once they reach N, the forward pass starts in it. */
@@ -344,9 +358,9 @@ static int step_history(struct follower *fo)
 	return err;
 }
 
-/* The log overwrote what a slow client was to get from it next (mem_seq on, of old's run):
+/* The log overwrote what a slow client was to get from it next (event seq on, of old's run):
  * back to the history at that event when it has it. True when the replay goes on there. */
-static bool back_to_history(struct follower *fo, const struct flow *old)
+static bool back_to_history(struct follower *fo, const struct flow *old, uint64_t seq)
 {
 	struct catchup *c = fo->catchup;
 	struct history_block b;
@@ -358,19 +372,19 @@ static bool back_to_history(struct follower *fo, const struct flow *old)
 		return false;
 	for (found = history_last_block(fo->hub->history, &b); found;
 	     found = history_prev_block(fo->hub->history, b.no, &b))
-		if (!memcmp(b.session, old->uuid, sizeof(b.session)) && b.first_seq <= c->mem_seq)
+		if (!memcmp(b.session, old->uuid, sizeof(b.session)) && b.first_seq <= seq)
 			break;
-	if (!found || b.last_seq < c->mem_seq)
+	if (!found || b.last_seq < seq)
 		return false;
 	history_cursor_seek(c->cur, b.no);
 	if (history_cursor_next(c->cur, &f) != 1 || history_cursor_block(c->cur) != b.no)
 		return false;
-	for (i = 1; (uint64_t)i < c->mem_seq - b.first_seq; i++)
+	for (i = 1; (uint64_t)i < seq - b.first_seq; i++)
 		if (history_cursor_next_in_block(c->cur, &f) != 1)
 			return false;
-	/* f is the event before mem_seq (or mem_seq itself when it starts the block: read again).
+	/* f is the event before seq (or seq itself when it starts the block: read again).
 	 */
-	if (b.first_seq == c->mem_seq) {
+	if (b.first_seq == seq) {
 		history_cursor_seek(c->cur, b.no);
 		c->have_last = false;
 	} else {
@@ -379,44 +393,6 @@ static bool back_to_history(struct follower *fo, const struct flow *old)
 	}
 	c->phase = PH_HISTORY;
 	return true;
-}
-
-static int step_memory(struct follower *fo)
-{
-	struct catchup *c = fo->catchup;
-	const struct event_log *l = fo->hub->events;
-	int err = 0;
-
-	for (int i = 0; i < CATCHUP_STEP && !err; i++) {
-		const struct flow *old = event_log_oldest(l), *f;
-		uint64_t first, last;
-
-		if (fo->sink->full(fo->ctx))
-			return 0;
-		if (!old || flow_uuid_seq(old->uuid, &first) ||
-		    flow_uuid_seq(event_log_newest(l)->uuid, &last) || c->mem_seq > last ||
-		    (c->bounded && c->mem_seq > c->end_seq) || !c->left)
-			break;
-		if (c->mem_seq < first) { /* overwritten while the client was slow */
-			if (back_to_history(fo, old))
-				return release(fo, false);
-			follower_send_lost(fo, FOLLOWER_LOST_OVERWRITTEN, first - c->mem_seq);
-			c->mem_seq = first;
-		}
-		f = event_log_at(l, c->mem_seq - first);
-		c->mem_seq++;
-		if (!follower_wanted(fo, f))
-			continue;
-		if (c->mem_skip) {
-			c->mem_skip--;
-			continue;
-		}
-		err = take(fo, f);
-		if (!err && i + 1 == CATCHUP_STEP)
-			return release(fo, false); /* taken matches are encoded: they can wait */
-	}
-	c->phase = PH_DONE;
-	return err ?: release(fo, false);
 }
 
 /* ---- a relay's archive ---------------------------------------------------------------------- */
@@ -494,8 +470,20 @@ static int step_archive(struct follower *fo)
 	return err;
 }
 
-/* The log from the split on (events before it came from the archive), as it was at the start
- * when not following; what it overwrote meanwhile is told as lost. */
+/* The log n events back from its oldest, which it no longer holds: from the history, when there
+ * is one that has them. */
+static bool rewind_to_history(struct follower *fo, uint64_t n)
+{
+	const struct flow *old = event_log_oldest(fo->hub->events);
+	uint64_t first;
+
+	return fo->catchup->cur && old && !flow_uuid_seq(old->uuid, &first) && first > n &&
+	       back_to_history(fo, old, first - n);
+}
+
+/* The log from where the replay reached it (the history's end, or the archive's split: events
+ * before the split time came from the archive), as it was at the start when not following;
+ * what it overwrote meanwhile comes from the history, or is told as lost. */
 static int step_log(struct follower *fo)
 {
 	struct catchup *c = fo->catchup;
@@ -512,7 +500,9 @@ static int step_log(struct follower *fo)
 		if (c->log_pos >= st.appended || (c->bounded && c->log_pos >= c->log_end) ||
 		    !c->left)
 			break;
-		if (c->log_pos < st.overwritten) {
+		if (c->log_pos < st.overwritten) { /* overwritten while the client was slow */
+			if (rewind_to_history(fo, st.overwritten - c->log_pos))
+				return release(fo, false);
 			follower_send_lost(fo, FOLLOWER_LOST_OVERWRITTEN,
 					   st.overwritten - c->log_pos);
 			c->log_pos = st.overwritten;
@@ -557,7 +547,6 @@ static int archive_start(struct follower *fo)
 	event_log_get_stats(l, &st);
 	c->split_ns = old ? old->time_ns : clock_wall_ns();
 	c->log_pos = st.overwritten;
-	c->log_end = st.appended;
 	c->phase = PH_LOG;
 	if (r->replay == FOLLOWER_REPLAY_LAST) {
 		uint64_t later = 0; /* of them after the split time */
@@ -653,9 +642,6 @@ static void run_step(struct follower *fo)
 	case PH_HISTORY:
 		err = step_history(fo);
 		break;
-	case PH_MEMORY:
-		err = step_memory(fo);
-		break;
 	case PH_ARCHIVE:
 		err = step_archive(fo);
 		break;
@@ -711,9 +697,9 @@ static void last_start(struct follower *fo)
 		memcpy(c->mem_head, old->uuid, sizeof(c->mem_head));
 	}
 	if (m && m >= c->want) {
-		c->phase = PH_MEMORY;
-		c->mem_seq = c->count_from;
-		c->mem_skip = m - c->want;
+		c->phase = PH_LOG;
+		c->log_pos = st.overwritten;
+		c->log_skip = m - c->want;
 		return;
 	}
 	c->want -= m;
@@ -724,7 +710,6 @@ static void last_start(struct follower *fo)
 int follower_history_start(struct follower *fo)
 {
 	struct follower_hub *h = fo->hub;
-	const struct flow *newest = h->events ? event_log_newest(h->events) : NULL;
 	struct history_block last;
 	struct catchup *c = calloc(1, sizeof(*c));
 	bool have_last;
@@ -742,6 +727,12 @@ int follower_history_start(struct follower *fo)
 	fo->refs++; /* the step timer's */
 	c->left = fo->req.replay == FOLLOWER_REPLAY_FIRST ? fo->req.number : UINT64_MAX;
 	c->bounded = !fo->req.follow;
+	if (h->events) {
+		struct event_log_stats st;
+
+		event_log_get_stats(h->events, &st);
+		c->log_end = st.appended;
+	}
 	if (!h->history) {
 		archive_start(fo);
 		run_step(fo);
@@ -753,8 +744,6 @@ int follower_history_start(struct follower *fo)
 		c->end_no = last.no;
 		c->end_events = last.events;
 	}
-	if (!newest || flow_uuid_seq(newest->uuid, &c->end_seq))
-		c->end_seq = 0;
 	tell_start(fo);
 	c->phase = PH_HISTORY;
 	c->count_no = c->end_no;
