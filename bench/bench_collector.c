@@ -297,7 +297,7 @@ static void memory_child(int n, int wfd)
 		rec.key.proto = IPPROTO_TCP;
 		rec.key.family = 4;
 		rec.ts_ns = 1000000000ULL + (uint64_t)i;
-		rec.state.first_seen_ns = rec.state.last_seen_ns = rec.ts_ns;
+		rec.state.first_seen_ns = rec.ts_ns; /* no ticks: last seen = first seen */
 		rec.state.packets[0] = 1;
 		rec.state.bytes[0] = 60;
 		collector_handle_record(p.col, &rec, sizeof(rec));

@@ -333,6 +333,7 @@ static int start_probes(struct flowd *d)
 		fprintf(stderr, "flowd: %s\n", errmsg_text(&e, err));
 		return err;
 	}
+	collector_set_tick_ns(d->col, probe_tc_tick_ns(d->probe));
 	for (i = 0; i < d->cfg.n_if; i++) {
 		err = probe_tc_attach(d->probe, d->cfg.ifaces[i], &e);
 		if (!err) {

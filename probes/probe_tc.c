@@ -19,6 +19,7 @@
 
 #include "flowscope/base/errmsg.h"
 #include "flowscope/probes/probe_tc.h"
+#include "flowscope/record.h"
 #include "flow_tc.skel.h"
 
 #define LOCK_DIR "/run/flowscope"
@@ -310,6 +311,13 @@ int probe_tc_rings_map_fd(const struct probe_tc *p)
 int probe_tc_lost_map_fd(const struct probe_tc *p)
 {
 	return bpf_map__fd(p->skel->maps.lost);
+}
+
+uint32_t probe_tc_tick_ns(const struct probe_tc *p)
+{
+	unsigned int hz = p->skel->kconfig->CONFIG_HZ;
+
+	return hz ? (uint32_t)(1000000000u / hz) : 1u << FLOW_TICK_SHIFT_FALLBACK;
 }
 
 int probe_tc_flow_map_fd(const struct probe_tc *p)

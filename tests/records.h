@@ -27,6 +27,18 @@ static inline struct flow_key key4(const char *a, uint16_t pa, const char *b, ui
 	return k;
 }
 
+/* The tick of the collectors under test (collector_set_tick_ns), 1 us: times given to
+ * state_times() come back exactly when they differ by whole microseconds. */
+#define TEST_TICK_NS 1000
+
+/* Sets an entry's first and last-seen boot times, the latter in ticks of TEST_TICK_NS. */
+static inline void state_times(struct flow_state *s, uint64_t first, uint64_t last)
+{
+	s->first_seen_ns = first;
+	s->first_tick = (uint32_t)(first / TEST_TICK_NS);
+	s->last_tick = s->first_tick + (uint32_t)((last - first) / TEST_TICK_NS);
+}
+
 static inline struct flow_record rec(struct flow_key k, uint32_t events, uint8_t init_side,
 				     uint8_t pkt_dir, uint16_t flags, uint64_t ts)
 {
@@ -42,8 +54,7 @@ static inline struct flow_record rec(struct flow_key k, uint32_t events, uint8_t
 	r.pkt_tcp_flags = flags;
 	r.pkt_dir = pkt_dir;
 	r.tc_dir = FLOW_TC_EGRESS;
-	r.state.first_seen_ns = ts;
-	r.state.last_seen_ns = ts;
+	state_times(&r.state, ts, ts);
 	r.state.init_side = init_side;
 	r.state.init_tc_dir = FLOW_TC_EGRESS;
 	r.state.packets[pkt_dir] = 1;
@@ -78,6 +89,7 @@ static inline void tcoll_setup(struct tcoll *t, struct collector_opts o, flow_bu
 	t->o.bus = t->bus;
 	t->c = collector_new(&t->o);
 	ck_assert_ptr_nonnull(t->c);
+	collector_set_tick_ns(t->c, TEST_TICK_NS);
 }
 
 static inline void tcoll_teardown(struct tcoll *t)

@@ -99,6 +99,11 @@ uint64_t collector_start_ns(const struct collector *c)
 	return c->start_wall_ns;
 }
 
+void collector_set_tick_ns(struct collector *c, uint32_t tick_ns)
+{
+	c->clock.tick_ns = tick_ns;
+}
+
 const struct clock_offset *collector_clock(const struct collector *c)
 {
 	return &c->clock;
@@ -532,7 +537,7 @@ static int sweep_entry(struct collector *c, int map_fd, const struct flow_key *k
 		       const struct flow_state *st, uint64_t now_boot, uint64_t now_wall)
 {
 	struct flow *f = flow_store_find(c->o.store, key);
-	uint64_t timeout, before;
+	uint64_t timeout, before, last_seen = flow_state_last_seen(st, &c->clock);
 	bool changed;
 
 	if (!f) {
@@ -565,14 +570,14 @@ static int sweep_entry(struct collector *c, int map_fd, const struct flow_key *k
 	 * (a final ACK after the close must not start a new flow). */
 	if (f->sock_closed_ns && now_boot > f->sock_closed_ns &&
 	    now_boot - f->sock_closed_ns >= c->o.close_grace_ns &&
-	    now_boot - st->last_seen_ns >= c->o.close_grace_ns) {
+	    now_boot - last_seen >= c->o.close_grace_ns) {
 		bpf_map_delete_elem(map_fd, key);
 		end_flow(c, f, now_wall);
 		return 1;
 	}
 	timeout = f->proto == IPPROTO_TCP && !tcp_closed(f) ? c->o.tcp_idle_timeout_ns
 							    : c->o.idle_timeout_ns;
-	if (now_boot > st->last_seen_ns && now_boot - st->last_seen_ns >= timeout) {
+	if (now_boot > last_seen && now_boot - last_seen >= timeout) {
 		bpf_map_delete_elem(map_fd, key);
 		end_flow(c, f, now_wall);
 		return 1;

@@ -33,7 +33,7 @@ void flow_decode_state(struct flow *f, const struct flow_key *key, const struct 
 	f->bytes[1] = st->bytes[1];
 	f->first_seen_boot_ns = st->first_seen_ns;
 	f->first_seen_ns = clock_to_wall(clk, st->first_seen_ns);
-	f->last_seen_ns = clock_to_wall(clk, st->last_seen_ns);
+	f->last_seen_ns = clock_to_wall(clk, flow_state_last_seen(st, clk));
 }
 
 static int decode_tc(const void *data, size_t len, const struct clock_offset *clk, struct flow *f)

@@ -64,10 +64,19 @@ struct flow_key {
 };
 _Static_assert(sizeof(struct flow_key) == 44, "struct flow_key: no implicit padding");
 
+/* The length of a tick when the kernel's tick rate (CONFIG_HZ) is not known to the probe: the
+ * ticks are then boot ns >> 20. */
+#define FLOW_TICK_SHIFT_FALLBACK 20
+
 /* Per-direction counters: index 0 is initiator -> responder, 1 is the reply direction. */
 struct flow_state {
 	__u64 first_seen_ns; /* bpf_ktime_get_boot_ns() of the first packet */
-	__u64 last_seen_ns;  /* of the latest packet, updated without atomics (monotone enough) */
+	/* The coarse clock (a tick: see FLOW_TICK_NS) at the first and the latest packet, low 32
+	 * bits; the latest is written without atomics (monotone enough). The last-seen time is
+	 * first_seen_ns + (last_tick - first_tick) ticks, within a tick: the probe reads no
+	 * clock source per packet. */
+	__u32 first_tick;
+	__u32 last_tick;
 	__u64 packets[2];
 	__u64 bytes[2];	    /* skb->len: L2 frame length as seen at the hook */
 	__u32 tcp_flags[2]; /* OR of every flag seen per direction (atomic fetch-or) */

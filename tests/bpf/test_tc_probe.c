@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "flowscope/record.h"
+#include "flowscope/base/clock.h"
+#include "flowscope/pipeline/flow_decode.h"
 #include "flowscope/probes/probe_tc.h"
 #include "pktgen.h"
 
@@ -253,7 +255,7 @@ START_TEST(tcp_handshake_and_close)
 	ck_assert_uint_eq(st.tcp_flags[1],
 			  FLOW_TCP_SYN | FLOW_TCP_ACK | FLOW_TCP_PSH | FLOW_TCP_FIN);
 	ck_assert_uint_eq(st.init_side, cside);
-	ck_assert_uint_ge(st.last_seen_ns, st.first_seen_ns);
+	ck_assert_uint_ge(st.last_tick, st.first_tick);
 	ck_assert_int_eq(map_count(), 1);
 }
 END_TEST
@@ -323,6 +325,39 @@ START_TEST(tcp_midstream_data_no_flag_records)
 	ck_assert_uint_eq(recs[0].events, FLOW_EV_START);
 	for (i = 0; i < 50; i++)
 		ck_assert_int_eq(run(&d, 1), 0);
+}
+END_TEST
+
+/* The probe reads no clock source per packet: an existing flow's last-seen time is counted in
+ * kernel ticks, and the collector's conversion puts it within a tick of the packet. */
+START_TEST(last_seen_is_counted_in_ticks)
+{
+	struct flow_key k = mkkey(4, C4, 50001, S4, 5000, IPPROTO_UDP);
+	struct pkt_spec q = {.family = 4,
+			     .src = C4,
+			     .dst = S4,
+			     .proto = IPPROTO_UDP,
+			     .sport = 50001,
+			     .dport = 5000};
+	struct clock_offset clk = {.tick_ns = probe_tc_tick_ns(probe)};
+	uint64_t t0, t1, last;
+	struct flow_state st;
+
+	/* The kernel's tick (CONFIG_HZ) is known on this machine: a jiffy, not the fallback. */
+	ck_assert_uint_ge(clk.tick_ns, 1000000);
+	ck_assert_uint_le(clk.tick_ns, 10000000);
+	ck_assert_int_eq(run(&q, 1), 1);
+	ck_assert_int_eq(lookup(&k, &st), 0);
+	ck_assert_uint_eq(flow_state_last_seen(&st, &clk), st.first_seen_ns);
+	usleep(300000);
+	t0 = clock_boot_ns();
+	ck_assert_int_eq(run(&q, 1), 0);
+	t1 = clock_boot_ns();
+	ck_assert_int_eq(lookup(&k, &st), 0);
+	last = flow_state_last_seen(&st, &clk);
+	ck_assert_uint_ge(last + clk.tick_ns, t0);
+	ck_assert_uint_le(last, t1 + clk.tick_ns);
+	ck_assert_uint_ge(last - st.first_seen_ns, 300000000 - clk.tick_ns);
 }
 END_TEST
 
@@ -902,6 +937,7 @@ static Suite *suite(void)
 	tcase_add_test(t, tcp_rst);
 	tcase_add_test(t, tcp_midstream_data_no_flag_records);
 	tcase_add_test(t, udp_request_response);
+	tcase_add_test(t, last_seen_is_counted_in_ticks);
 	tcase_add_test(t, udp_reply_from_well_known_port_first);
 	tcase_add_test(t, icmp_echo_is_one_flow);
 	tcase_add_test(t, icmpv6_echo);

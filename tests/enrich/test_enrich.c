@@ -143,8 +143,7 @@ static struct flow_state entry(uint64_t first, uint64_t last, uint64_t pkts)
 	struct flow_state s;
 
 	memset(&s, 0, sizeof(s));
-	s.first_seen_ns = first;
-	s.last_seen_ns = last;
+	state_times(&s, first, last);
 	s.packets[0] = pkts;
 	s.packets[1] = pkts;
 	s.bytes[0] = 60 * pkts;

@@ -152,7 +152,7 @@ START_TEST(test_new_start_for_known_key_ends_the_old_flow)
 	id = seen.last.id;
 	/* A new kernel entry for the same key: its own first_seen. */
 	a.ts_ns = 5 * NS;
-	a.state.first_seen_ns = a.state.last_seen_ns = 5 * NS;
+	state_times(&a.state, 5 * NS, 5 * NS);
 	collector_handle_record(col.c, &a, sizeof(a));
 	ck_assert_int_eq(seen.n, 3); /* start, end of the old one, start of the new one */
 	ck_assert_uint_ne(seen.last.id, id);
@@ -175,7 +175,7 @@ START_TEST(test_records_out_of_order_across_cpus_stay_one_flow)
 	struct flow_store_stats st;
 	uint64_t id;
 
-	fin.state.first_seen_ns = NS;
+	state_times(&fin.state, NS, 3 * NS);
 	fin.state.packets[0] = 4;
 	fin.state.bytes[0] = 400;
 	fin.state.packets[1] = 3;
@@ -313,15 +313,13 @@ START_TEST(test_sweep_refreshes_counters_and_ends_idle_flows)
 	}
 	setup_with(&col, &seen, (struct collector_opts){.update_interval_ns = 1});
 	/* k1: active TCP flow with new packets; k2: UDP idle for 60 s (timeout 30 s). */
-	s1.first_seen_ns = now - 2 * NS;
-	s1.last_seen_ns = now;
+	state_times(&s1, now - 2 * NS, now);
 	s1.packets[0] = 10;
 	s1.packets[1] = 8;
 	s1.bytes[0] = 1000;
 	s1.bytes[1] = 9000;
 	s1.tcp_flags[0] = FLOW_TCP_SYN | FLOW_TCP_ACK;
-	s2.first_seen_ns = now - 70 * NS;
-	s2.last_seen_ns = now - 60 * NS;
+	state_times(&s2, now - 70 * NS, now - 60 * NS);
 	s2.packets[0] = 1;
 	ck_assert_int_eq(bpf_map_update_elem(fd, &k1, &s1, BPF_ANY), 0);
 	ck_assert_int_eq(bpf_map_update_elem(fd, &k2, &s2, BPF_ANY), 0);
@@ -341,7 +339,7 @@ START_TEST(test_sweep_refreshes_counters_and_ends_idle_flows)
 
 	/* More packets: the next sweep republishes the updated counters. */
 	s1.packets[0] = 20;
-	s1.last_seen_ns = clock_boot_ns();
+	state_times(&s1, s1.first_seen_ns, clock_boot_ns());
 	bpf_map_update_elem(fd, &k1, &s1, BPF_ANY);
 	ck_assert_int_eq(collector_sweep(col.c, fd), 0);
 	ck_assert_uint_eq(seen.last.event, FLOW_EVENT_UPDATE);
@@ -377,8 +375,8 @@ START_TEST(test_start_record_after_the_sweep_adopted_the_flow_is_not_a_second_st
 	int fd = make_map();
 
 	setup_with(&col, &seen, (struct collector_opts){0});
-	su.first_seen_ns = st.first_seen_ns = now - NS;
-	su.last_seen_ns = st.last_seen_ns = now;
+	state_times(&su, now - NS, now);
+	state_times(&st, now - NS, now);
 	su.packets[0] = st.packets[0] = 2;
 	st.tcp_flags[0] = FLOW_TCP_SYN | FLOW_TCP_ACK;
 	ck_assert_int_eq(bpf_map_update_elem(fd, &ku, &su, BPF_ANY), 0);
@@ -420,8 +418,7 @@ START_TEST(test_open_tcp_uses_the_long_timeout_closed_tcp_the_short_one)
 		return;
 	}
 	setup(&col, &seen);
-	s.first_seen_ns = now - 100 * NS;
-	s.last_seen_ns = now - 60 * NS;
+	state_times(&s, now - 100 * NS, now - 60 * NS);
 	s.packets[0] = 3;
 	s.tcp_flags[0] = FLOW_TCP_SYN | FLOW_TCP_ACK;
 	bpf_map_update_elem(fd, &open_k, &s, BPF_ANY);

@@ -105,7 +105,7 @@ static void do_inject(void *arg)
 		r.ts_ns = (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 		r.pkt_len = 100;
 		r.tc_dir = FLOW_TC_EGRESS;
-		r.state.first_seen_ns = r.state.last_seen_ns = r.ts_ns;
+		r.state.first_seen_ns = r.ts_ns; /* no ticks: last seen = first seen */
 		r.state.packets[0] = 1;
 		r.state.bytes[0] = 100;
 		ck_assert_int_eq(collector_handle_record(S.t.col, &r, sizeof(r)), 0);

@@ -157,7 +157,7 @@ static void feed_start(const uint8_t src[4], const uint8_t dst[4], int sport, in
 	r.pkt_len = 100;
 	r.tc_dir = FLOW_TC_EGRESS;
 	r.state.init_tc_dir = FLOW_TC_EGRESS;
-	r.state.first_seen_ns = r.state.last_seen_ns = r.ts_ns;
+	r.state.first_seen_ns = r.ts_ns; /* no ticks: last seen = first seen */
 	r.state.packets[0] = 1;
 	r.state.bytes[0] = 100;
 	if (proto == IPPROTO_TCP) {
@@ -1336,7 +1336,7 @@ static void do_copy(void *arg)
 	r.ts_ns = boot_ns();
 	r.pkt_len = 100;
 	r.tc_dir = r.state.init_tc_dir = FLOW_TC_INGRESS;
-	r.state.first_seen_ns = r.state.last_seen_ns = r.ts_ns;
+	r.state.first_seen_ns = r.ts_ns; /* no ticks: last seen = first seen */
 	r.state.packets[0] = 1;
 	r.state.bytes[0] = 100;
 	r.pkt_tcp_flags = r.state.tcp_flags[0] = FLOW_TCP_SYN;

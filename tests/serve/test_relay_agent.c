@@ -184,7 +184,7 @@ static struct flow_record record(int port, uint64_t ago_ns)
 	r.ts_ns = clock_boot_ns() - ago_ns;
 	r.pkt_len = 100;
 	r.tc_dir = FLOW_TC_EGRESS;
-	r.state.first_seen_ns = r.state.last_seen_ns = r.ts_ns;
+	r.state.first_seen_ns = r.ts_ns; /* no ticks: last seen = first seen */
 	r.state.packets[0] = 1;
 	r.state.bytes[0] = 100;
 	return r;

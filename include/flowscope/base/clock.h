@@ -21,6 +21,9 @@ void clock_utc(uint64_t wall_ns, char out[CLOCK_UTC_LEN]);
  * followed. */
 struct clock_offset {
 	int64_t boot_to_wall_ns;
+	/* The length of the probes' coarse clock tick (struct flow_state's last_tick), ns; 0: the
+	 * fallback of boot ns >> FLOW_TICK_SHIFT_FALLBACK. Not touched by clock_sync. */
+	uint32_t tick_ns;
 };
 
 void clock_sync(struct clock_offset *o);

@@ -65,6 +65,10 @@ struct collector_stats {
 struct collector *collector_new(const struct collector_opts *o);
 void collector_free(struct collector *c);
 
+/* The length of the TC probe's tick (probe_tc_tick_ns), once the probe is loaded: kernel
+ * entries count their last-seen time in it. Until set, the probe's fallback tick. */
+void collector_set_tick_ns(struct collector *c, uint32_t tick_ns);
+
 /* Handles one ring record: decodes it, starts or updates the flow in the store and publishes
  * it. Returns 0 or the decoder's negative errno (counted in decode_errors). */
 int collector_handle_record(struct collector *c, const void *data, size_t len);

@@ -32,6 +32,15 @@ int flow_decode(const void *data, size_t len, const struct clock_offset *clk,
 
 /* Fills f's identity, orientation, counters and times from a kernel key and state. Leaves id,
  * event, is_reply, tcp_flags and bookkeeping fields alone. */
+/* The boot time of an entry's latest packet: first_seen_ns plus its ticks (within a tick). */
+static inline uint64_t flow_state_last_seen(const struct flow_state *st,
+					    const struct clock_offset *clk)
+{
+	uint64_t tick = clk->tick_ns ? clk->tick_ns : 1ull << FLOW_TICK_SHIFT_FALLBACK;
+
+	return st->first_seen_ns + (uint64_t)(uint32_t)(st->last_tick - st->first_tick) * tick;
+}
+
 void flow_decode_state(struct flow *f, const struct flow_key *key, const struct flow_state *st,
 		       const struct clock_offset *clk);
 

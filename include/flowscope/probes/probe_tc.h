@@ -29,6 +29,9 @@ void probe_tc_close(struct probe_tc *p);
 int probe_tc_ring_fds(const struct probe_tc *p, const int **fds);
 /* The LRU hash map struct flow_key -> struct flow_state. */
 int probe_tc_flow_map_fd(const struct probe_tc *p);
+/* The length in ns of the tick the flow map's last_tick counts (struct flow_state): a jiffy,
+ * or 1 << FLOW_TICK_SHIFT_FALLBACK ns when the kernel's tick rate is not known. */
+uint32_t probe_tc_tick_ns(const struct probe_tc *p);
 /* The program fd of the ingress (egress = 0) or egress program, e.g. for BPF_PROG_TEST_RUN. */
 int probe_tc_prog_fd(const struct probe_tc *p, int egress);
 /* The ARRAY_OF_MAPS of rings and the per-CPU lost counter, for other probes to share. */
