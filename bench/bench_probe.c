@@ -2,6 +2,9 @@
  * program, measured in the same run. Cases are interleaved round by round (so drift on a noisy
  * machine hits all of them alike) and each is reported as the median over rounds with its
  * ratio to the empty program. Prints a table and one JSON line per case.
+ * Then the cost of an existing flow's packet as the map fills: 1k, 100k and 1M live entries,
+ * each packet of a flow picked at random among them (cache misses are the real cost at scale),
+ * one packet per run, next to the empty program run on the same packets in the same loop.
  * Usage: bench_probe [ROUNDS [REPEAT]]  (defaults 15, 200000). Needs root. */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -57,6 +60,106 @@ static int run_prog(int fd, const void *frame, size_t len, int repeat, double *n
 	if (err)
 		return err;
 	*ns = opts.duration; /* the kernel's average per run, in ns */
+	return 0;
+}
+
+/* An IPv4 TCP ACK of flow i of the scale cases: 10.x.y.z:40000 -> 10.250.0.1:443. */
+static size_t scale_packet(uint32_t i, uint8_t *buf, size_t cap)
+{
+	char src[32];
+	struct pkt_spec s = {.family = 4,
+			     .src = src,
+			     .dst = "10.250.0.1",
+			     .proto = IPPROTO_TCP,
+			     .sport = 40000,
+			     .dport = 443,
+			     .tcp_flags = FLOW_TCP_ACK};
+
+	snprintf(src, sizeof(src), "10.%u.%u.%u", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff);
+	return pkt_build(&s, buf, cap);
+}
+
+/* Existing-flow cost with n live entries: fills the map to n flows (one packet each), then per
+ * round times `per_round` packets of flows picked at random, each run once on the probe and
+ * once on the empty program. Prints one line and one JSON line per size. */
+static int scale(int rounds, struct ring_buffer *rb)
+{
+	static const uint32_t sizes[] = {1, 1000, 100000, 1000000};
+	struct probe_tc_opts popts = {.ring_bytes = 1 << 22, .max_flows = 1 << 21};
+	struct empty_tc_bpf *empty = empty_tc_bpf__open_and_load();
+	double *sp = calloc(rounds, sizeof(double)), *se = calloc(rounds, sizeof(double));
+	int per_round = 5000, fds[2], r, k, nrings, i;
+	uint32_t filled = 0, z;
+	struct ring_buffer *srb;
+	struct probe_tc *probe;
+	const int *rfds;
+	uint8_t buf[2048];
+
+	(void)rb;
+	if (!empty || !sp || !se || probe_tc_open(&probe, &popts, NULL)) {
+		fprintf(stderr, "bench_probe: cannot load the programs for the scale cases\n");
+		return 1;
+	}
+	nrings = probe_tc_ring_fds(probe, &rfds);
+	srb = ring_buffer__new(rfds[0], drain, NULL, NULL);
+	for (i = 1; srb && i < nrings; i++)
+		ring_buffer__add(srb, rfds[i], drain, NULL);
+	if (!srb) {
+		fprintf(stderr, "bench_probe: ring_buffer__new failed: %s\n", strerror(errno));
+		return 1;
+	}
+	fds[0] = bpf_program__fd(empty->progs.empty_tc);
+	fds[1] = probe_tc_prog_fd(probe, 1);
+	printf("\nExisting flow (IPv4 TCP ACK) as the map fills: packets of flows picked at random "
+	       "among N live entries, one packet per run, %d per round, median of %d rounds; "
+	       "the empty program on the same packets in the same loop\n",
+	       per_round, rounds);
+	printf("%-10s %12s %12s %8s\n", "entries", "probe ns", "empty ns", "ratio");
+	srandom(1);
+	for (z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
+		double mp, me;
+
+		for (; filled < sizes[z]; filled++) {
+			size_t len = scale_packet(filled, buf, sizeof(buf));
+			double ns = 0;
+
+			if (run_prog(fds[1], buf, len, 1, &ns)) {
+				fprintf(stderr, "bench_probe: BPF_PROG_TEST_RUN: %s\n",
+					strerror(errno));
+				return 1;
+			}
+			if (filled % 4096 == 4095)
+				ring_buffer__consume(srb);
+		}
+		ring_buffer__consume(srb);
+		for (r = 0; r < rounds; r++) {
+			double sum_p = 0, sum_e = 0, ns = 0;
+
+			for (k = 0; k < per_round; k++) {
+				size_t len = scale_packet((uint32_t)random() % sizes[z], buf,
+							  sizeof(buf));
+
+				run_prog(fds[1], buf, len, 1, &ns);
+				sum_p += ns;
+				run_prog(fds[0], buf, len, 1, &ns);
+				sum_e += ns;
+			}
+			sp[r] = sum_p / per_round;
+			se[r] = sum_e / per_round;
+		}
+		mp = median(sp, rounds);
+		me = median(se, rounds);
+		printf("%-10u %12.1f %12.1f %7.2fx\n", sizes[z], mp, me, mp / me);
+		printf("{\"bench\":\"probe\",\"case\":\"existing_at_%u\",\"ns_per_packet\":%.1f,"
+		       "\"baseline\":\"empty_one_packet\",\"baseline_ns\":%.1f,\"ratio\":%.3f,"
+		       "\"rounds\":%d}\n",
+		       sizes[z], mp, me, mp / me, rounds);
+	}
+	ring_buffer__free(srb);
+	probe_tc_close(probe);
+	empty_tc_bpf__destroy(empty);
+	free(sp);
+	free(se);
 	return 0;
 }
 
@@ -249,5 +352,5 @@ int main(int argc, char **argv)
 	ring_buffer__free(rb);
 	probe_tc_close(probe);
 	empty_tc_bpf__destroy(empty);
-	return 0;
+	return scale(rounds < 7 ? rounds : 7, NULL);
 }
