@@ -7,9 +7,17 @@
 #     C -> S): the packets per second the server in S received, with no monitor ("none", the
 #     baseline), an empty tc program, flowd (tc probes + socket probes + collector), softflowd and
 #     pmacctd (both libpcap, Debian packages); loss of each against none;
+#   - the kernel's own statistics (kernel.bpf_stats_enabled: run_time_ns / run_cnt of every
+#     program on R's tc hooks) under the same forwarded load, flowd's tc programs against the
+#     empty program on the same hooks, in runs of their own (the statistics cost two clock reads
+#     per program run, which the pps runs must not pay);
 #   - bulk TCP throughput (iperf3, C -> S) without and with flowd.
+# Each comparison is also made round by round (that round's cases against each other) and the
+# spread of those paired differences printed; a verdict whose spread straddles its threshold is
+# called INCONCLUSIVE rather than PASS or MISS.
 # Usage: bash bench/bench_datapath.sh BUILD_DIR    (root; run by `make bench`, never by `make test`)
-# Environment: ROUNDS (default 3), SECS per run (default 5), NOISE_MAX and RETRIES (see below).
+# Environment: ROUNDS (default 7), STATS_ROUNDS (default 3), SECS per run (default 5), NOISE_MAX
+# and RETRIES (see below).
 # The machine is shared: for every run the script also measures the CPU that processes outside
 # its namespaces used meanwhile ("others CPU%", 100 = one core) and takes a run again right away
 # when that was more than NOISE_MAX % (at most RETRIES retakes in all); the figure is printed
@@ -18,10 +26,11 @@
 set -u
 export LC_ALL=C
 
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-7}
+STATS_ROUNDS=${STATS_ROUNDS:-3}
 SECS=${SECS:-5}
 NOISE_MAX=${NOISE_MAX:-25} # % of one core other processes may use during a run before it is retaken
-RETRIES=${RETRIES:-6}      # retakes allowed in the whole script (keeps it under ~4 minutes)
+RETRIES=${RETRIES:-8}      # retakes allowed in the whole script (keeps it under ~8 minutes)
 CASES="none empty_tc flowd softflowd pmacctd"
 
 die() { # a measurement cannot be made at all
@@ -35,10 +44,10 @@ build=$(cd "${1:-build}" 2>/dev/null && pwd) || die "no build directory ${1:-bui
 for f in flowd flowctl empty_tc.bpf.o; do
 	[ -e "$build/$f" ] || die "$build/$f is missing (make all)"
 done
-for t in ip tc iperf3 softflowd softflowctl pmacctd awk getconf; do
+for t in ip tc iperf3 softflowd softflowctl pmacctd awk getconf bpftool sysctl; do
 	command -v "$t" >/dev/null 2>&1 || die "$t is not installed (make bench-deps)"
 done
-case "$ROUNDS$SECS$NOISE_MAX$RETRIES" in *[!0-9]*) die "ROUNDS, SECS, NOISE_MAX and RETRIES must be whole numbers" ;; esac
+case "$ROUNDS$STATS_ROUNDS$SECS$NOISE_MAX$RETRIES" in *[!0-9]*) die "ROUNDS, SECS, NOISE_MAX and RETRIES must be whole numbers" ;; esac
 { [ "$ROUNDS" -ge 1 ] && [ "$SECS" -ge 1 ]; } || die "ROUNDS and SECS must be at least 1"
 HZ=$(getconf CLK_TCK)
 
@@ -61,9 +70,11 @@ forget() { # PID: reaped, so never to be signalled again (its number may be reus
 	for q in "${pids[@]}"; do [ "$q" = "$1" ] || keep+=("$q"); done
 	pids=("${keep[@]}")
 }
+stats_was=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo 0)
 cleanup() {
 	trap - EXIT INT TERM HUP
 	local p ns
+	sysctl -qw kernel.bpf_stats_enabled="$stats_was" 2>/dev/null
 	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	sleep 0.2
 	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
@@ -153,6 +164,21 @@ tc_filter_count() { # bpf filters on both router veths, both directions
 		done
 	done
 	echo "$n"
+}
+
+prog_ids() { # ids of the bpf programs attached to R's veths (tc, both directions)
+	local d dir
+	for d in "$VRC" "$VRS"; do
+		for dir in ingress egress; do
+			inr tc filter show dev "$d" "$dir" 2>/dev/null | grep -o ' id [0-9]*' | awk '{print $2}'
+		done
+	done | sort -u # one program on several hooks is counted once
+}
+prog_stats() { # IDS...: "run_time_ns run_cnt" summed over those programs
+	local id
+	for id in "$@"; do
+		bpftool prog show id "$id" 2>/dev/null | grep -o 'run_time_ns [0-9]* run_cnt [0-9]*'
+	done | awk '{t += $2; n += $4} END {print t + 0, n + 0}'
 }
 
 # ---- monitors --------------------------------------------------------------------------------
@@ -350,9 +376,9 @@ others_snapshot() {
 # % of one core), run_noise (CPU other processes on the machine used meanwhile, % of one core),
 # run_extra (details); or run_err and returns 1.
 one_run() {
-	local kind=$1 c=$2 p dt=0 tx0 tx1 w0 w1 wall seen cap_ok f secs pk lost b
+	local kind=$1 c=$2 p dt=0 tx0 tx1 w0 w1 wall seen cap_ok f secs pk lost b ids st0 st1
 	local -A ct0=()
-	run_val='' run_fwd='' run_cpu='' run_noise='' run_extra='' run_err=''
+	run_val='' run_fwd='' run_cpu='' run_noise='' run_extra='' run_err='' run_bpf=''
 	if ! start_monitor "$c"; then
 		run_err="$c did not start: $mon_err"
 		stop_monitor "$c" >/dev/null
@@ -360,6 +386,8 @@ one_run() {
 	fi
 	for p in "${mon_pids[@]}"; do ct0[$p]=$(ticks "$p"); done
 	others_snapshot >"$tmp/others0"
+	ids=$(prog_ids)
+	[ -n "$with_stats" ] && st0=$(prog_stats $ids)
 	tx0=$(tx_packets)
 	w0=$(date +%s.%N)
 	if [ "$kind" = udp ]; then client "${UDP_ARGS[@]}" -t "$SECS"; else client -t "$SECS"; fi
@@ -370,6 +398,13 @@ one_run() {
 	fi
 	w1=$(date +%s.%N)
 	tx1=$(tx_packets)
+	if [ -n "$with_stats" ]; then
+		st1=$(prog_stats $ids)
+		# ns per program run, over every run of the tc programs on both veths
+		run_bpf=$(echo "$st0 $st1" | awk '$4 > $2 {printf "%.1f", ($3 - $1) / ($4 - $2)}')
+		[ -n "$run_bpf" ] || { run_err="no bpf statistics for programs $ids"; stop_monitor "$c" >/dev/null; return 1; }
+		run_extra="tc programs $(echo "$st0 $st1" | awk '{print $4 - $2}') runs, $run_bpf ns/run"
+	fi
 	others_snapshot >"$tmp/others1"
 	for p in "${mon_pids[@]}"; do dt=$((dt + $(ticks "$p") - ${ct0[$p]})); done
 	seen=$(captured "$c" "$kind")
@@ -398,7 +433,7 @@ one_run() {
 		fi
 		run_val=$(awk -v p="$pk" -v l="$lost" -v s="$secs" 'BEGIN {printf "%.0f", (p - l) / s}')
 		run_fwd=$(awk -v a="$tx0" -v b="$tx1" -v s="$secs" 'BEGIN {printf "%.0f", (b - a) / s}')
-		run_extra="iperf3 loss $(awk -v p="$pk" -v l="$lost" 'BEGIN {printf "%.1f", p ? 100 * l / p : 0}')%, router tx $run_fwd pps"
+		run_extra+="${run_extra:+, }iperf3 loss $(awk -v p="$pk" -v l="$lost" 'BEGIN {printf "%.1f", p ? 100 * l / p : 0}')%, router tx $run_fwd pps"
 	else
 		b=$(json_field "$f" sum_received bits_per_second)
 		[ -n "$b" ] || { run_err="no sum_received in iperf3's JSON"; return 1; }
@@ -428,6 +463,7 @@ measure() {
 		break
 	done
 	vals[$c]+="$run_val "
+	bpfs[$c]+="$run_bpf "
 	fwds[$c]+="$run_fwd "
 	cpus[$c]+="$run_cpu "
 	noises[$c]+="$run_noise "
@@ -453,8 +489,9 @@ echo "datapath: namespaces $NC/$NR/$NS, router veths $VRC $VRS; $ROUNDS rounds x
 # Warm-up (ARP, caches), not counted.
 client "${UDP_ARGS[@]}" -t 1 >/dev/null || die "the UDP warm-up run fails: $(head -3 "$tmp/client.err")"
 
-declare -A vals fwds cpus noises failed
-for c in $CASES; do vals[$c]='' fwds[$c]='' cpus[$c]='' noises[$c]='' failed[$c]=''; done
+with_stats=
+declare -A vals bpfs fwds cpus noises failed
+for c in $CASES; do vals[$c]='' bpfs[$c]='' fwds[$c]='' cpus[$c]='' noises[$c]='' failed[$c]=''; done
 for r in $(seq "$ROUNDS"); do
 	for c in $CASES; do
 		[ -n "${failed[$c]}" ] || measure udp "$r" "$c"
@@ -505,36 +542,91 @@ for c in $CASES; do
 	echo "$json"
 done
 
-target() { # NAME RESULT TEXT CASES...: the cases' disturbed runs make the verdict inconclusive
-	local name=$1 res=$2 text=$3 n=0 c
-	shift 3
-	for c in "$@"; do n=$((n + $(noisy_count "${noises[$c]}"))); done
-	[ "$n" -gt 0 ] && text+="; INCONCLUSIVE: $n of these runs were disturbed by other processes"
+# paired_diffs A B: per round, loss(A) - loss(B) in percentage points, each against that
+# round's none: 100 * (B - A) / none.
+paired_diffs() {
+	paste -d' ' <(echo "${vals[$1]}" | tr ' ' '\n' | grep .) <(echo "${vals[$2]}" | tr ' ' '\n' | grep .) \
+		<(echo "${vals[none]}" | tr ' ' '\n' | grep .) |
+		awk 'NF == 3 && $3 > 0 {printf "%.2f\n", 100 * ($2 - $1) / $3}'
+}
+quartiles() { # numbers on stdin: "q25 median q75 min max n"
+	sort -g | awk '{v[NR] = $1} END {
+		if (!NR) { print ""; exit }
+		q = (NR - 1) / 4; lo = int(q); f = q - lo; q25 = v[lo + 1] + f * (v[lo + 2 > NR ? NR : lo + 2] - v[lo + 1])
+		q = (NR - 1) / 2; lo = int(q); f = q - lo; q50 = v[lo + 1] + f * (v[lo + 2 > NR ? NR : lo + 2] - v[lo + 1])
+		q = 3 * (NR - 1) / 4; lo = int(q); f = q - lo; q75 = v[lo + 1] + f * (v[lo + 2 > NR ? NR : lo + 2] - v[lo + 1])
+		printf "%.1f %.1f %.1f %.1f %.1f %d\n", q25, q50, q75, v[1], v[NR], NR }'
+}
+# target NAME A B MAX TEXT: loss(A) - loss(B) must be at most MAX pp. PASS when the upper
+# quartile of the paired differences is within it, MISS when the lower one is beyond it,
+# INCONCLUSIVE when the interquartile spread straddles MAX (or runs were disturbed).
+target() {
+	local name=$1 a=$2 b=$3 max=$4 text=$5 q res n=0 c
+	if [ -z "${loss[$a]:-}" ] || [ -z "${loss[$b]:-}" ]; then
+		echo "target: $text: n/a (a case failed)"
+		echo "{\"bench\":\"datapath\",\"target\":\"$name\",\"result\":\"n/a\"}"
+		return
+	fi
+	q=$(paired_diffs "$a" "$b" | quartiles)
+	read -r q25 q50 q75 qmin qmax qn <<<"$q"
+	res=$(awk -v lo="$q25" -v hi="$q75" -v m="$max" 'BEGIN {print (hi <= m) ? "PASS" : ((lo > m) ? "MISS" : "INCONCLUSIVE")}')
+	for c in none "$a" "$b"; do n=$((n + $(noisy_count "${noises[$c]}"))); done
+	text+=" (paired per round, $qn rounds: $a - $b = median $q50 pp, interquartile $q25..$q75, range $qmin..$qmax; from the medians: $a ${loss[$a]}%, $b ${loss[$b]}%)"
+	[ "$res" = INCONCLUSIVE ] && text+="; the spread between rounds is larger than the difference tested: more ROUNDS, or a quieter machine"
+	[ "$n" -gt 0 ] && [ "$res" != INCONCLUSIVE ] && res=INCONCLUSIVE && text+="; $n of these runs were disturbed by other processes"
 	echo "target: $text: $res"
-	echo "{\"bench\":\"datapath\",\"target\":\"$name\",\"result\":\"$res\",\"noisy_runs\":$n}"
+	echo "{\"bench\":\"datapath\",\"target\":\"$name\",\"result\":\"$res\",\"diff_median_pp\":$q50,\"diff_q25_pp\":$q25,\"diff_q75_pp\":$q75,\"rounds\":$qn,\"noisy_runs\":$n}"
 }
 echo
-if [ -n "${loss[flowd]:-}" ] && [ -n "${loss[empty_tc]:-}" ]; then
-	d=$(awk -v a="${loss[flowd]}" -v b="${loss[empty_tc]}" 'BEGIN {printf "%.1f", a - b}')
-	res=$(awk -v d="$d" 'BEGIN {print (d <= 2) ? "PASS" : "MISS"}')
-	target flowd_vs_empty_tc "$res" "flowd loss within 2 percentage points of empty_tc's (flowd ${loss[flowd]}%, empty_tc ${loss[empty_tc]}%, difference $d pp)" none empty_tc flowd
-else
-	target flowd_vs_empty_tc "n/a" "flowd loss within 2 percentage points of empty_tc's (a case failed)"
-fi
-if [ -n "${loss[flowd]:-}" ] && [ -n "${loss[softflowd]:-}" ]; then
-	third=$(awk -v b="${loss[softflowd]}" 'BEGIN {printf "%.1f", b / 3}')
-	res=$(awk -v a="${loss[flowd]}" -v t="$third" 'BEGIN {print (a <= t) ? "PASS" : "MISS"}')
-	target flowd_vs_softflowd "$res" "flowd loss at most a third of softflowd's (flowd ${loss[flowd]}%, softflowd ${loss[softflowd]}%, a third: $third%)" none flowd softflowd
-else
-	target flowd_vs_softflowd "n/a" "flowd loss at most a third of softflowd's (a case failed)"
-fi
+target flowd_vs_empty_tc flowd empty_tc 2 "flowd loss within 2 percentage points of empty_tc's"
+target flowd_vs_softflowd flowd softflowd 0 "flowd loss below softflowd's"
 if [ -n "${loss[empty_tc]:-}" ] && awk -v l="${loss[empty_tc]}" 'BEGIN {exit !(l < -3)}'; then
 	echo "note: empty_tc forwarded more than none (${loss[empty_tc]}% 'loss'): the machine was noisy; more ROUNDS help"
 fi
 
+# ---- the kernel's statistics of the programs ------------------------------------------------
+echo
+if sysctl -qw kernel.bpf_stats_enabled=1 2>/dev/null; then
+	with_stats=1
+	for c in empty_tc flowd; do vals[$c]='' bpfs[$c]='' fwds[$c]='' cpus[$c]='' noises[$c]='' failed[$c]=''; done
+	for r in $(seq "$STATS_ROUNDS"); do
+		for c in empty_tc flowd; do
+			[ -n "${failed[$c]}" ] || measure udp "$r" "$c"
+		done
+	done
+	with_stats=
+	sysctl -qw kernel.bpf_stats_enabled="$stats_was"
+	echo
+	echo "Kernel statistics (bpf_stats_enabled) of the tc programs on R's veths under the forwarded UDP load, $STATS_ROUNDS rounds:"
+	printf '%-10s %14s %20s %14s\n' case "ns/run (median)" "spread (min..max)" "ratio to empty"
+	eb=$(med "${bpfs[empty_tc]}")
+	for c in empty_tc flowd; do
+		if [ -n "${failed[$c]}" ] || [ -z "${bpfs[$c]}" ]; then
+			printf '%-10s %14s   %s\n' "$c" FAILED "${failed[$c]:-no result}"
+			json_err datapath_bpf_stats "$c" "${failed[$c]:-no result}"
+			rc=1
+			continue
+		fi
+		m=$(med "${bpfs[$c]}")
+		sp=$(echo "${bpfs[$c]}" | tr ' ' '\n' | grep . | sort -g | awk 'NR == 1 {a = $1} {b = $1} END {print a ".." b}')
+		ratio=$(awk -v a="$m" -v b="$eb" 'BEGIN {printf "%.2f", a / b}')
+		printf '%-10s %14.1f %20s %13sx\n' "$c" "$m" "$sp" "$ratio"
+		echo "{\"bench\":\"datapath_bpf_stats\",\"case\":\"$c\",\"ns_per_run\":$m,\"baseline\":\"empty_tc\",\"ratio\":$ratio,\"rounds\":$(cnt "${bpfs[$c]}")}"
+	done
+	if [ -n "${bpfs[flowd]}" ] && [ -n "${bpfs[empty_tc]}" ]; then
+		res=$(awk -v a="$(med "${bpfs[flowd]}")" -v b="$eb" 'BEGIN {print (a <= 2 * b) ? "PASS" : "MISS"}')
+		echo "target: flowd's tc programs at most 2x the empty program per run (kernel statistics): $res"
+		echo "{\"bench\":\"datapath\",\"target\":\"bpf_stats_2x\",\"result\":\"$res\"}"
+	fi
+else
+	echo "datapath: cannot enable kernel.bpf_stats_enabled: the kernel statistics are not measured"
+	json_err datapath_bpf_stats all "kernel.bpf_stats_enabled cannot be set"
+	rc=1
+fi
+
 # ---- bulk TCP --------------------------------------------------------------------------------
 echo
-for c in none flowd; do vals[$c]='' fwds[$c]='' cpus[$c]='' noises[$c]='' failed[$c]=''; done
+for c in none flowd; do vals[$c]='' bpfs[$c]='' fwds[$c]='' cpus[$c]='' noises[$c]='' failed[$c]=''; done
 for r in $(seq "$ROUNDS"); do
 	for c in none flowd; do
 		[ -n "${failed[$c]}" ] || measure tcp "$r" "$c"
