@@ -12,6 +12,7 @@
 
 #include "flowscope/enrich/drop_reason.h"
 #include "flowscope/graph/graph.h"
+#include "flowscope/base/bigmem.h"
 #include "flowscope/base/hash.h"
 #include "flowscope/enrich/identities.h"
 
@@ -110,10 +111,10 @@ struct graph *graph_new(const struct graph_config *cfg)
 	g->flow_buckets = pow2_at_least(g->cfg.max_tracked_flows * 2);
 	g->nodes = calloc(g->cfg.max_nodes + 1, sizeof(*g->nodes));
 	g->edges = calloc(g->cfg.max_edges + 1, sizeof(*g->edges));
-	g->flows = calloc(g->cfg.max_tracked_flows, sizeof(*g->flows));
+	g->flows = bigmem_alloc(g->cfg.max_tracked_flows * sizeof(*g->flows));
 	g->node_hash = malloc(g->node_buckets * sizeof(int));
 	g->edge_hash = malloc(g->edge_buckets * sizeof(int));
-	g->flow_hash = malloc(g->flow_buckets * sizeof(int));
+	g->flow_hash = bigmem_alloc(g->flow_buckets * sizeof(int));
 	if (!g->nodes || !g->edges || !g->flows || !g->node_hash || !g->edge_hash ||
 	    !g->flow_hash) {
 		graph_free(g);
@@ -143,10 +144,10 @@ void graph_free(struct graph *g)
 		return;
 	free(g->nodes);
 	free(g->edges);
-	free(g->flows);
+	bigmem_free(g->flows, g->cfg.max_tracked_flows * sizeof(*g->flows));
 	free(g->node_hash);
 	free(g->edge_hash);
-	free(g->flow_hash);
+	bigmem_free(g->flow_hash, g->flow_buckets * sizeof(int));
 	free(g);
 }
 

@@ -1,12 +1,14 @@
 /* Bounded store of recent flows (see include/flowscope/pipeline/flow_store.h). All memory is
- * allocated once: a slot array, two hash indexes of active flows (by kernel key, and by
- * connection: the key without interface and VLAN) and a recency list threaded through slots. */
+ * allocated once: a slot array, one hash index of active flows by connection (the key without
+ * interface and VLAN: a lookup by full key walks the same chain, so a new flow costs one bucket
+ * miss, not one per index) and a recency list threaded through slots. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "flowscope/base/bigmem.h"
 #include "flowscope/pipeline/flow_store.h"
 
 #define NIL UINT32_MAX
@@ -14,7 +16,6 @@
 struct slot {
 	struct flow f;
 	uint32_t prev, next; /* recency list: prev is older, next is newer */
-	uint32_t hnext;	     /* hash chain */
 	uint32_t cnext;	     /* connection hash chain */
 	uint8_t used;
 	uint8_t indexed;
@@ -23,8 +24,8 @@ struct slot {
 struct flow_store {
 	struct slot *slots;
 	uint32_t cap;
-	uint32_t *buckets, *cbuckets;
-	uint32_t nbuckets; /* power of two, both indexes */
+	uint32_t *cbuckets;
+	uint32_t nbuckets; /* power of two */
 	uint32_t oldest, newest;
 	uint32_t free_head; /* free slots chained through next */
 	uint64_t next_id;
@@ -83,16 +84,15 @@ struct flow_store *flow_store_new(size_t max_flows)
 		nb <<= 1;
 	s->cap = (uint32_t)max_flows;
 	s->nbuckets = nb;
-	s->slots = calloc(s->cap, sizeof(*s->slots));
-	s->buckets = malloc(sizeof(*s->buckets) * nb);
-	s->cbuckets = malloc(sizeof(*s->cbuckets) * nb);
-	if (!s->slots || !s->buckets || !s->cbuckets) {
+	s->slots = bigmem_alloc(sizeof(*s->slots) * s->cap);
+	s->cbuckets = bigmem_alloc(sizeof(*s->cbuckets) * nb);
+	if (!s->slots || !s->cbuckets) {
 		flow_store_free(s);
 		errno = ENOMEM;
 		return NULL;
 	}
 	for (i = 0; i < nb; i++)
-		s->buckets[i] = s->cbuckets[i] = NIL;
+		s->cbuckets[i] = NIL;
 	for (i = 0; i < s->cap; i++)
 		s->slots[i].next = i + 1 < s->cap ? i + 1 : NIL;
 	s->free_head = 0;
@@ -105,9 +105,8 @@ void flow_store_free(struct flow_store *s)
 {
 	if (!s)
 		return;
-	free(s->slots);
-	free(s->buckets);
-	free(s->cbuckets);
+	bigmem_free(s->slots, sizeof(*s->slots) * s->cap);
+	bigmem_free(s->cbuckets, sizeof(*s->cbuckets) * s->nbuckets);
 	free(s);
 }
 
@@ -142,29 +141,25 @@ static void list_append(struct flow_store *s, uint32_t i)
 static void index_remove(struct flow_store *s, uint32_t i)
 {
 	struct slot *sl = &s->slots[i];
-	uint32_t *pp = &s->buckets[key_hash(&sl->f.key) & (s->nbuckets - 1)];
+	uint32_t *pp;
 
 	if (!sl->indexed)
 		return;
-	while (*pp != NIL && *pp != i)
-		pp = &s->slots[*pp].hnext;
-	if (*pp == i)
-		*pp = sl->hnext;
 	pp = &s->cbuckets[conn_hash(&sl->f.key) & (s->nbuckets - 1)];
 	while (*pp != NIL && *pp != i)
 		pp = &s->slots[*pp].cnext;
 	if (*pp == i)
 		*pp = sl->cnext;
 	sl->indexed = 0;
-	sl->hnext = sl->cnext = NIL;
+	sl->cnext = NIL;
 	s->st.active--;
 }
 
 struct flow *flow_store_find(struct flow_store *s, const struct flow_key *key)
 {
-	uint32_t i = s->buckets[key_hash(key) & (s->nbuckets - 1)];
+	uint32_t i = s->cbuckets[conn_hash(key) & (s->nbuckets - 1)];
 
-	for (; i != NIL; i = s->slots[i].hnext)
+	for (; i != NIL; i = s->slots[i].cnext)
 		if (!memcmp(&s->slots[i].f.key, key, sizeof(*key)))
 			return &s->slots[i].f;
 	return NULL;
@@ -212,9 +207,6 @@ struct flow *flow_store_insert(struct flow_store *s, const struct flow *f)
 	sl->f = *f;
 	sl->f.id = s->next_id++;
 	sl->used = 1;
-	b = key_hash(&f->key) & (s->nbuckets - 1);
-	sl->hnext = s->buckets[b];
-	s->buckets[b] = i;
 	b = conn_hash(&f->key) & (s->nbuckets - 1);
 	sl->cnext = s->cbuckets[b];
 	s->cbuckets[b] = i;
@@ -268,9 +260,9 @@ int flow_store_foreach_active(struct flow_store *s, int (*cb)(struct flow *f, vo
 	int ret;
 
 	for (b = 0; b < s->nbuckets; b++) {
-		for (i = s->buckets[b]; i != NIL; i = next) {
+		for (i = s->cbuckets[b]; i != NIL; i = next) {
 			/* cb may end the flow, which unlinks it from this chain. */
-			next = s->slots[i].hnext;
+			next = s->slots[i].cnext;
 			ret = cb(&s->slots[i].f, ctx);
 			if (ret)
 				return ret;

@@ -48,6 +48,48 @@ START_TEST(test_insert_find_and_ids_are_unique)
 }
 END_TEST
 
+static int count_active(struct flow *f, void *ctx)
+{
+	(void)f;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* One connection seen on two interfaces and a VLAN: three flows in one index chain, each found
+ * by its own key, the connection by its first observation point. */
+START_TEST(test_one_connection_on_several_interfaces)
+{
+	struct flow_store *s = flow_store_new(8);
+	struct flow a = mkflow(7), b = mkflow(7), c = mkflow(7), *fa, *fb, *fc;
+	int n = 0;
+
+	b.key.ifindex = 2;
+	b.copy = true;
+	c.key.vlan_id = 7;
+	c.copy = true;
+	fb = flow_store_insert(s, &b);
+	fa = flow_store_insert(s, &a);
+	fc = flow_store_insert(s, &c);
+	ck_assert_ptr_eq(flow_store_find(s, &a.key), fa);
+	ck_assert_ptr_eq(flow_store_find(s, &b.key), fb);
+	ck_assert_ptr_eq(flow_store_find(s, &c.key), fc);
+	ck_assert_ptr_eq(flow_store_find_conn(s, &c.key), fa); /* the one that is not a copy */
+	flow_store_foreach_active(s, count_active, &n);
+	ck_assert_int_eq(n, 3);
+	flow_store_end(s, fa);
+	ck_assert_ptr_null(flow_store_find(s, &a.key));
+	ck_assert_ptr_eq(flow_store_find(s, &b.key), fb);
+	ck_assert_ptr_eq(flow_store_find(s, &c.key), fc);
+	ck_assert(flow_store_find_conn(s, &a.key) == fb || flow_store_find_conn(s, &a.key) == fc);
+	b.key.ifindex = 3;
+	ck_assert_ptr_null(flow_store_find(s, &b.key));
+	n = 0;
+	flow_store_foreach_active(s, count_active, &n);
+	ck_assert_int_eq(n, 2);
+	flow_store_free(s);
+}
+END_TEST
+
 START_TEST(test_full_store_evicts_least_recently_updated)
 {
 	struct flow_store *s = flow_store_new(3);
@@ -237,6 +279,7 @@ int main(void)
 	int failed;
 
 	tcase_add_test(tc, test_insert_find_and_ids_are_unique);
+	tcase_add_test(tc, test_one_connection_on_several_interfaces);
 	tcase_add_test(tc, test_full_store_evicts_least_recently_updated);
 	tcase_add_test(tc, test_last_n_returns_newest_n_oldest_first);
 	tcase_add_test(tc, test_ended_flow_leaves_index_but_stays_listed);
