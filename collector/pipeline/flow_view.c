@@ -1,4 +1,5 @@
 /* Hubble's view of a flow event (see include/flowscope/pipeline/flow_view.h). */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -38,14 +39,45 @@ int flow_drop_code(const struct flow *f)
 	return f->drops ? drop_reason_hubble_code(f->drop_reason) : 0;
 }
 
+/* IPv4 by hand: glibc's inet_ntop goes through sprintf (6% of a GetFlows replay). */
+void flow_addr_str(int family, const uint8_t *addr, char out[FLOW_ADDR_STR_LEN])
+{
+	char *o = out;
+	int i;
+
+	if (family == 6) {
+		if (!inet_ntop(AF_INET6, addr, out, FLOW_ADDR_STR_LEN))
+			out[0] = '\0';
+		return;
+	}
+	for (i = 0; i < 4; i++) {
+		unsigned v = addr[i];
+
+		if (i)
+			*o++ = '.';
+		if (v >= 100)
+			*o++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*o++ = (char)('0' + v / 10 % 10);
+		*o++ = (char)('0' + v % 10);
+	}
+	*o = '\0';
+}
+
+/* By hand: snprintf with 16 conversions was 13% of a GetFlows replay (perf, bench_export). */
 void flow_uuid_str(const struct flow *f, char out[FLOW_UUID_STR_LEN])
 {
-	const uint8_t *u = f->uuid;
+	static const char digits[] = "0123456789abcdef";
+	char *o = out;
+	int i;
 
-	snprintf(out, FLOW_UUID_STR_LEN,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
-		 u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
-		 u[15]);
+	for (i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*o++ = '-';
+		*o++ = digits[f->uuid[i] >> 4];
+		*o++ = digits[f->uuid[i] & 15];
+	}
+	*o = '\0';
 }
 
 static int hex(int c)

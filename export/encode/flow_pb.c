@@ -494,7 +494,6 @@ static void build(struct flow_pb *pb, const struct flow *f, const char *node_nam
 	/* A reply event is told from the replier's side, as Hubble does. */
 	const struct flow_endpoint *src = f->is_reply ? &f->dst : &f->src;
 	const struct flow_endpoint *dst = f->is_reply ? &f->src : &f->dst;
-	int af = f->family == 6 ? AF_INET6 : AF_INET;
 	Flow__Flow *fl = &pb->flow;
 
 	observer__get_flows_response__init(&pb->resp);
@@ -510,8 +509,8 @@ static void build(struct flow_pb *pb, const struct flow *f, const char *node_nam
 	fl->node_name = pb->node;
 
 	flow__ip__init(&pb->ip);
-	inet_ntop(af, src->addr, pb->src, sizeof(pb->src));
-	inet_ntop(af, dst->addr, pb->dst, sizeof(pb->dst));
+	flow_addr_str(f->family, src->addr, pb->src);
+	flow_addr_str(f->family, dst->addr, pb->dst);
 	pb->ip.source = pb->src;
 	pb->ip.destination = pb->dst;
 	pb->ip.ipversion = f->family == 6 ? FLOW__IPVERSION__IPv6 : FLOW__IPVERSION__IPv4;

@@ -22,6 +22,9 @@ int buf_append(struct buf *b, const void *data, size_t len);
 int buf_puts(struct buf *b, const char *s);
 int buf_putc(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Decimal integers, without printf. */
+int buf_put_u64(struct buf *b, uint64_t v);
+int buf_put_i64(struct buf *b, int64_t v);
 /* Appends s as a JSON string literal, quotes included, escaping as RFC 8259 requires. */
 int buf_json_str(struct buf *b, const char *s, size_t len);
 /* s as the inside of a JSON string (quotes, backslashes and control characters escaped) in

@@ -1,0 +1,89 @@
+/* Unit tests of the growable byte buffer: printf in one pass or two, integers without printf. */
+#include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "flowscope/base/buf.h"
+
+START_TEST(test_printf_fits_and_grows)
+{
+	struct buf b = BUF_INIT;
+	static char want[1 << 16];
+	int i;
+
+	ck_assert_int_eq(buf_printf(&b, "%s-%d", "a", 7), 0);
+	ck_assert_str_eq(b.data, "a-7");
+	/* Text longer than the spare capacity: the buffer grows and nothing is cut. */
+	memset(want, 'x', sizeof(want) - 1);
+	want[sizeof(want) - 1] = '\0';
+	ck_assert_int_eq(buf_printf(&b, "%s", want), 0);
+	ck_assert_uint_eq(b.len, 3 + sizeof(want) - 1);
+	ck_assert_int_eq(memcmp(b.data + 3, want, sizeof(want) - 1), 0);
+	ck_assert_int_eq(b.data[b.len], '\0');
+	/* Text of one byte less than the spare capacity (fits with its NUL: one pass) and of
+	 * exactly the spare capacity (does not: the buffer grows), after every prefix length. */
+	for (i = 0; i < 300; i++) {
+		int extra;
+
+		for (extra = 0; extra < 2; extra++) {
+			struct buf c = BUF_INIT;
+			size_t before, n;
+
+			ck_assert_int_eq(buf_printf(&c, "%.*s", i, want), 0);
+			before = c.len;
+			n = c.cap - c.len - 1 + (size_t)extra; /* with the '|' */
+			if (n < 1)
+				n += c.cap; /* no spare byte left: the same test one capacity on */
+			ck_assert_int_eq(buf_printf(&c, "%.*s|", (int)n - 1, want), 0);
+			ck_assert_uint_eq(c.len, before + n);
+			ck_assert_int_eq(memcmp(c.data, want, c.len - 1), 0);
+			ck_assert_int_eq(c.data[c.len - 1], '|');
+			ck_assert_int_eq(c.data[c.len], '\0');
+			buf_free(&c);
+		}
+	}
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_integers_match_printf)
+{
+	static const int64_t s[] = {0, 1, -1, 9, 10, -10, 123456789, INT64_MAX, INT64_MIN};
+	static const uint64_t u[] = {0, 7, 10, 99, 100, 4294967295ULL, UINT64_MAX};
+	struct buf b = BUF_INIT;
+	char want[32];
+	size_t i;
+
+	for (i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
+		buf_reset(&b);
+		ck_assert_int_eq(buf_put_i64(&b, s[i]), 0);
+		snprintf(want, sizeof(want), "%" PRId64, s[i]);
+		ck_assert_str_eq(b.data, want);
+	}
+	for (i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
+		buf_reset(&b);
+		ck_assert_int_eq(buf_put_u64(&b, u[i]), 0);
+		snprintf(want, sizeof(want), "%" PRIu64, u[i]);
+		ck_assert_str_eq(b.data, want);
+	}
+	buf_free(&b);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("buf");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_printf_fits_and_grows);
+	tcase_add_test(tc, test_integers_match_printf);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
