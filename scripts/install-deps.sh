@@ -7,7 +7,7 @@ pkgs="make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev li
 libmicrohttpd-dev libnghttp2-dev libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler libssl-dev libyaml-dev libzstd-dev iproute2 nodejs"
 if [ "$mode" = bench ]; then
 	# The peers and load generators the benchmarks compare against.
-	pkgs="$pkgs iperf3 softflowd pmacct nftables procps libsqlite3-dev clickhouse-server clickhouse-client"
+	pkgs="$pkgs iperf3 softflowd pmacct nftables procps libsqlite3-dev clickhouse-server clickhouse-client chromium"
 fi
 if [ "$mode" = test ]; then
 	pkgs="$pkgs check clang-format git socat iputils-ping python3 procps python3-grpcio python3-protobuf python3-grpc-tools nftables openssl chromium prometheus rsyslog rsyslog-openssl nfdump clickhouse-server clickhouse-client"

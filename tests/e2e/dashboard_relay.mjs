@@ -18,7 +18,9 @@
 //     "victim": "node2", "ctl": "<dir>"   (writing <dir>/kill-node2.req asks the script to
 //       kill -9 that agent, restart-node2.req to start it again; each answered by a .done file),
 //     "peers_file": "<the relay's --peers-file>", "extra": {"name": "node4", "address": "..."},
-//     "web_dir": "<BUILD>/web", "load": {"nodes": 16, "rate": 4000, "seconds": 10}}
+//     "web_dir": "<BUILD>/web", "load": {"nodes": 16, "rate": 4000, "seconds": 10},
+//     "only": "<step name prefix>"   (optional: run only the steps so named; bench/
+//       bench_dashboard.sh runs the synthetic load alone and reads its JSON line)}
 // Prints "ok - ..." / "FAIL - ..." lines and "dashboard_relay: N passed, N failed"; exits 1 on
 // failure.
 import { createRequire } from 'node:module';
@@ -158,6 +160,7 @@ async function waitUntil(fn, arg, timeout) {
 }
 
 async function step(name, fn) {
+  if (exp.only && !name.startsWith(exp.only)) return;
   try {
     await fn();
   } catch (e) {
@@ -755,6 +758,13 @@ await step('synthetic relay: 16 nodes streaming', async () => {
     `long tasks ${after.longTasks.length} (${ltTotal.toFixed(0)} ms in ${secs.toFixed(1)} s, ${(100 * ltTotal / (secs * 1000)).toFixed(0)}%, ` +
     `longest ${ltMax.toFixed(0)} ms); frames ${after.frames.length} (p50 ${f50.toFixed(0)} ms, p95 ${f95.toFixed(0)} ms, max ${fMax.toFixed(0)} ms); ` +
     `click to next frame p95 ${c95.toFixed(0)} ms over ${clicks.length} clicks`);
+  console.log(JSON.stringify({
+    bench: 'dashboard', rate: L.rate, nodes: L.nodes, seconds: Number(secs.toFixed(2)),
+    sent_per_s: Math.round(sentRate), received_per_s: Math.round(recvRate),
+    fps: Number((after.frames.length / secs).toFixed(1)), frame_p50_ms: Math.round(f50),
+    frame_p95_ms: Math.round(f95), frame_max_ms: Math.round(fMax),
+    long_task_pct: Number((100 * ltTotal / (secs * 1000)).toFixed(1)), click_p95_ms: Math.round(c95),
+  }));
   check(recvRate >= 0.85 * sentRate && sentRate >= 0.5 * L.rate,
     `the page takes in what 16 nodes send (${recvRate.toFixed(0)} of ${sentRate.toFixed(0)} events/s)`);
   check(after.shown <= 500 && rowRate > 100, `the table stays capped at 500 rows (${after.shown}) and keeps rendering (${rowRate.toFixed(0)} rows/s)`);
