@@ -348,6 +348,29 @@ static int memory(void)
 	for (i = 0; i < 3; i++)
 		printf("%-10d %12.1f %12.0f %14.1f %12.0f\n", sizes[i], rss[i] / 1024.0,
 		       rss[i] * 1024.0 / sizes[i], map[i] / 1024.0, map[i] * 1024.0 / sizes[i]);
+	/* Per active flow: what one more flow costs (the slope between sizes), apart from the
+	 * tables of a fixed size (the event log of 65536 events, socket and DNS tables). */
+	for (i = 1; i < 3; i++) {
+		double slope = (rss[i] - rss[i - 1]) * 1024.0 / (sizes[i] - sizes[i - 1]);
+
+		printf("user space per active flow from %d to %d flows: %.0f B\n", sizes[i - 1],
+		       sizes[i], slope);
+		printf("{\"bench\":\"memory\",\"case\":\"slope_%d_%d\",\"bytes_per_flow\":%.0f}\n",
+		       sizes[i - 1], sizes[i], slope);
+	}
+	{
+		double slope = (rss[2] - rss[1]) * 1024.0 / (sizes[2] - sizes[1]), worst = 0;
+
+		for (i = 0; i < 3; i++)
+			if (map[i] * 1024.0 / sizes[i] > worst)
+				worst = map[i] * 1024.0 / sizes[i];
+		printf("target: <= 300 B of user space per active flow: %s (%.0f B per flow from "
+		       "100k to 1M; %.0f B/flow of the whole RSS at 1M)\n",
+		       slope <= 300 ? "PASS" : "MISS", slope, rss[2] * 1024.0 / sizes[2]);
+		printf("target: <= 128 B per kernel map entry at 10k, 100k and 1M: %s (at most %.0f "
+		       "B)\n",
+		       worst <= 128 ? "PASS" : "MISS", worst);
+	}
 	for (i = 0; i < 3; i++)
 		printf("{\"bench\":\"memory\",\"case\":\"flows_%d\",\"rss_kib\":%ld,"
 		       "\"bytes_per_flow\":%.0f,\"kernel_map_kib\":%ld,\"baseline\":\"flows_"

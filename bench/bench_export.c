@@ -279,6 +279,13 @@ int main(int argc, char **argv)
 			       "\"baseline\":\"http_ndjson\",\"ratio\":%.3f,\"flows\":%d,"
 			       "\"rounds\":%d}\n",
 			       names[i], med[i], med[i] / med[0], n, rounds);
+		/* The targets: decode-only client, flowctl compact, HTTP NDJSON. */
+		printf("target: >= 1,000,000 flows/s over gRPC to a decode-only client: %s (%.0f)\n",
+		       med[3] >= 1e6 ? "PASS" : "MISS", med[3]);
+		printf("target: >= 500,000 flows/s to flowctl compact: %s (%.0f)\n",
+		       med[2] >= 5e5 ? "PASS" : "MISS", med[2]);
+		printf("target: >= 300,000 flows/s over HTTP NDJSON: %s (%.0f)\n",
+		       med[0] >= 3e5 ? "PASS" : "MISS", med[0]);
 	}
 	loop_thread_stop(&lt);
 	return 0;

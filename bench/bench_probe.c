@@ -341,6 +341,23 @@ int main(int argc, char **argv)
 		printf("%-20s %10.1f %7.2fx  %s%s\n", c->name, m, m / b, c->what,
 		       c->fresh ? " [vs empty_fresh]" : " [vs empty]");
 	}
+	{
+		double worst = 0, m = 0;
+
+		for (i = 0; i < ncases; i++)
+			if (!strncmp(cases[i].name, "existing_", 9) &&
+			    (m = median(cases[i].samples, rounds) / base) > worst)
+				worst = m;
+		printf("target: existing flow at most 2x the empty program on every path: %s "
+		       "(worst %.2fx)\n",
+		       worst <= 2 ? "PASS" : "MISS", worst);
+		for (i = 0; i < ncases; i++)
+			if (!strcmp(cases[i].name, "new_flow"))
+				m = median(cases[i].samples, rounds) / base_fresh;
+		printf("target: new flow at most 6x the empty program run one packet at a time: %s "
+		       "(%.2fx)\n",
+		       m <= 6 ? "PASS" : "MISS", m);
+	}
 	for (i = 0; i < ncases; i++) {
 		struct bench_case *c = &cases[i];
 		double m = median(c->samples, rounds), b = c->fresh ? base_fresh : base;
