@@ -101,21 +101,24 @@ struct pipeline {
 	uint64_t records;
 };
 
-static int on_count(void *ctx, void *data, size_t size)
+static void on_count(void *ctx, const void *data, size_t size)
 {
 	(void)data;
 	(void)size;
 	((struct pipeline *)ctx)->records++;
-	return 0;
 }
 
-static int on_collect(void *ctx, void *data, size_t size)
+static void on_collect(void *ctx, const void *data, size_t size)
 {
 	struct pipeline *p = ctx;
 
 	p->records++;
 	collector_handle_record(p->col, data, size);
-	return 0;
+}
+
+static void on_collect_ahead(void *ctx, const void *data, size_t size)
+{
+	collector_prefetch_record(((struct pipeline *)ctx)->col, data, size);
 }
 
 static void graph_cb(const struct flow *f, void *ctx)
@@ -162,7 +165,7 @@ static int throughput(int rounds)
 {
 	struct probe_tc_opts po = {.ring_bytes = 1u << 26, .max_flows = 1u << 20};
 	const char *names[] = {"ring_only", "collector_core", "collector_full"};
-	const char *what[] = {"drain the rings, count records (baseline)",
+	const char *what[] = {"drain the rings (flowd's ring reader), count records (baseline)",
 			      "decode + flow store + bus",
 			      "+ event log, socket join, DNS names, identities, service graph"};
 	double rate[3][64], cpu[3][64], med_rate[3], med_cpu[3];
@@ -179,14 +182,18 @@ static int throughput(int rounds)
 		for (c = 0; c < 3; c++) {
 			int k = (c + r) % 3; /* rotate the order */
 			struct pipeline *p = calloc(1, sizeof(*p));
-			struct ring_buffer *rb;
+			struct ring_reader *rr;
+			uv_loop_t loop;
 			uint8_t buf[2048];
 			double t0, c0;
 
 			pipeline_init(p, k == 2, BATCH * 2);
-			rb = ring_buffer__new(fds[0], k ? on_collect : on_count, p, NULL);
-			for (i = 1; i < nfds; i++)
-				ring_buffer__add(rb, fds[i], k ? on_collect : on_count, p);
+			/* flowd's ring reader, with its lookahead for the collector's cases */
+			uv_loop_init(&loop);
+			if (ring_reader_start(&rr, &loop, fds, nfds, k ? on_collect : on_count, p))
+				return 1;
+			if (k)
+				ring_reader_set_prefetch(rr, on_collect_ahead);
 			/* Fill: BATCH fresh flows, one start record each. */
 			for (i = 0; i < BATCH; i++) {
 				size_t len = fresh_packet(buf, sizeof(buf), (uint32_t)i,
@@ -199,7 +206,8 @@ static int throughput(int rounds)
 			}
 			t0 = now_s();
 			c0 = cpu_s();
-			while (p->records < BATCH && ring_buffer__consume(rb) > 0)
+			/* Each pass stops after the reader's budget (negative): go on. */
+			while (p->records < BATCH && ring_reader_drain(rr) != 0)
 				;
 			rate[k][r] = p->records / (now_s() - t0);
 			cpu[k][r] = (cpu_s() - c0) / (now_s() - t0) * 100;
@@ -208,7 +216,9 @@ static int throughput(int rounds)
 					(unsigned long long)p->records, BATCH);
 				return 1;
 			}
-			ring_buffer__free(rb);
+			ring_reader_stop(rr);
+			uv_run(&loop, UV_RUN_DEFAULT);
+			uv_loop_close(&loop);
 			pipeline_free(p);
 			free(p);
 		}
@@ -429,6 +439,12 @@ static void on_loss_record(void *ctx, const void *data, size_t len)
 	collector_handle_record(loss_col, data, len);
 }
 
+static void on_loss_ahead(void *ctx, const void *data, size_t len)
+{
+	(void)ctx;
+	collector_prefetch_record(loss_col, data, len);
+}
+
 static void on_check(uv_timer_t *t)
 {
 	struct producer *pr = t->data;
@@ -481,6 +497,7 @@ static int losses(void)
 		nfds = probe_tc_ring_fds(probe, &fds);
 		if (ring_reader_start(&rr, &loop, fds, nfds, on_loss_record, NULL))
 			return 1;
+		ring_reader_set_prefetch(rr, on_loss_ahead); /* as flowd */
 		uv_timer_init(&loop, &tm);
 		tm.data = &pr;
 		uv_timer_start(&tm, on_check, 50, 50);

@@ -493,6 +493,11 @@ static void on_record(void *ctx, const void *data, size_t len)
 	collector_handle_record(ctx, data, len);
 }
 
+static void on_record_ahead(void *ctx, const void *data, size_t len)
+{
+	collector_prefetch_record(ctx, data, len);
+}
+
 static void graph_on_flow(const struct flow *f, void *ctx)
 {
 	graph_add_flow(ctx, f);
@@ -884,6 +889,7 @@ static int start(struct flowd *d)
 		fprintf(stderr, "flowd: cannot read the probe rings: %s\n", strerror(-err));
 		return 1;
 	}
+	ring_reader_set_prefetch(d->reader, on_record_ahead);
 	d->status.probe = d->probe;
 	d->status.reader = d->reader;
 	{

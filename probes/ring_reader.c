@@ -15,6 +15,18 @@
  * rings are busy; the level-triggered poll brings us back at once. */
 #define RING_BUDGET 65536
 
+/* With a prefetch callback, records are handed on RING_LOOKAHEAD records after they are read:
+ * each is copied aside and announced to the callback, so that the memory its handling will
+ * touch (the flow store's bucket, a cache miss per new flow) is on its way meanwhile. Records
+ * larger than a slot (DNS payloads) go straight through, after the ones waiting. */
+#define RING_LOOKAHEAD 8
+#define RING_SLOT 192
+
+struct pending {
+	size_t len;
+	_Alignas(8) unsigned char data[RING_SLOT];
+};
+
 struct ring_pos {
 	const volatile unsigned long *consumer, *producer; /* the ring's position pages */
 	uint64_t size;
@@ -25,16 +37,51 @@ struct ring_reader {
 	struct ring_pos *pos;
 	int n_pos;
 	struct ring_buffer *rb;
-	ring_reader_cb cb;
+	ring_reader_cb cb, prefetch;
 	void *ctx;
 	long budget;
+	struct pending q[RING_LOOKAHEAD];
+	unsigned q_head, q_len;
 };
+
+static void deliver_oldest(struct ring_reader *r)
+{
+	struct pending *p = &r->q[r->q_head];
+
+	r->q_head = (r->q_head + 1) % RING_LOOKAHEAD;
+	r->q_len--;
+	r->cb(r->ctx, p->data, p->len);
+}
+
+/* Every record read so far is handed on: called at the end of each pass over the rings. */
+static void flush(struct ring_reader *r)
+{
+	while (r->q_len)
+		deliver_oldest(r);
+}
+
+static void take(struct ring_reader *r, void *data, size_t len)
+{
+	struct pending *p;
+
+	if (!r->prefetch || len > RING_SLOT) {
+		flush(r);
+		r->cb(r->ctx, data, len);
+		return;
+	}
+	if (r->q_len == RING_LOOKAHEAD)
+		deliver_oldest(r);
+	p = &r->q[(r->q_head + r->q_len++) % RING_LOOKAHEAD];
+	memcpy(p->data, data, len);
+	p->len = len;
+	r->prefetch(r->ctx, p->data, len);
+}
 
 static int on_sample(void *ctx, void *data, size_t len)
 {
 	struct ring_reader *r = ctx;
 
-	r->cb(r->ctx, data, len);
+	take(r, data, len);
 	/* A negative return stops ring_buffer__consume after this (consumed) record: it keeps
 	 * one wakeup bounded; the level-triggered poll brings us back for the rest. */
 	return --r->budget > 0 ? 0 : -EAGAIN;
@@ -54,6 +101,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
 	}
 	r->budget = RING_BUDGET;
 	ring_buffer__consume(r->rb);
+	flush(r);
 }
 
 int ring_reader_start(struct ring_reader **out, uv_loop_t *loop, const int *fds, int n,
@@ -133,8 +181,18 @@ int ring_reader_usage(struct ring_reader *r, uint64_t *pending, uint64_t *capaci
 
 int ring_reader_drain(struct ring_reader *r)
 {
+	int n;
+
 	r->budget = RING_BUDGET;
-	return ring_buffer__consume(r->rb);
+	n = ring_buffer__consume(r->rb);
+	flush(r);
+	return n;
+}
+
+void ring_reader_set_prefetch(struct ring_reader *r, ring_reader_cb prefetch)
+{
+	flush(r);
+	r->prefetch = prefetch;
 }
 
 static void unmap_positions(struct ring_reader *r)

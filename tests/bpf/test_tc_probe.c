@@ -20,6 +20,7 @@
 #include "flowscope/base/clock.h"
 #include "flowscope/pipeline/flow_decode.h"
 #include "flowscope/probes/probe_tc.h"
+#include "flowscope/probes/ring_reader.h"
 #include "pktgen.h"
 
 #define TC_ACT_UNSPEC (-1)
@@ -692,6 +693,105 @@ START_TEST(truncated_and_garbage_are_ignored)
 }
 END_TEST
 
+/* flowd's ring reader with its lookahead: every record delivered once, in the order written;
+ * each small record announced (prefetch) before it is delivered and at most 8 records ahead;
+ * a large record (DNS payload) is delivered after those waiting; nothing left once drained. */
+static struct {
+	uint16_t type[64];
+	uint16_t port[64];
+	int n, n_small, announced, ahead_max, ahead_min;
+} rd;
+
+static uint16_t rec_port(const void *data)
+{
+	const struct flow_record *r = data; /* DNS records have the key at the same offset */
+
+	return r->key.port[0] == 53 ? r->key.port[1] : r->key.port[0];
+}
+
+static void rd_deliver(void *ctx, const void *data, size_t len)
+{
+	(void)ctx;
+	(void)len;
+	ck_assert_int_lt(rd.n, 64);
+	rd.type[rd.n] = *(const uint16_t *)data;
+	rd.port[rd.n++] = rec_port(data);
+	rd.n_small += len <= 192;
+}
+
+static void rd_ahead(void *ctx, const void *data, size_t len)
+{
+	int ahead = ++rd.announced - rd.n_small; /* announced, not yet delivered, this one too */
+
+	(void)ctx;
+	ck_assert_uint_le(len, 192);
+	ck_assert_uint_eq(*(const uint16_t *)data, FLOW_REC_TC);
+	if (ahead > rd.ahead_max)
+		rd.ahead_max = ahead;
+	if (ahead < rd.ahead_min)
+		rd.ahead_min = ahead;
+}
+
+/* Runs the egress program on s without reading the rings (the records stay for another reader). */
+static void run_unread(const struct pkt_spec *s)
+{
+	uint8_t buf[2048];
+	size_t len = pkt_build(s, buf, sizeof(buf));
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = buf, .data_size_in = len, .repeat = 1);
+
+	ck_assert_int_eq(bpf_prog_test_run_opts(probe_tc_prog_fd(probe, 1), &opts), 0);
+}
+
+START_TEST(ring_reader_lookahead_keeps_order)
+{
+	struct pkt_spec u = {.family = 4, .src = C4, .dst = S4, .proto = IPPROTO_UDP, .dport = 9};
+	struct pkt_spec q = {.family = 4,
+			     .src = C4,
+			     .dst = S4,
+			     .proto = IPPROTO_UDP,
+			     .sport = 42053,
+			     .dport = 53,
+			     .payload = 40};
+	struct ring_reader *rr;
+	const int *fds;
+	uv_loop_t loop;
+	int i, n, tc = 0;
+
+	memset(&rd, 0, sizeof(rd));
+	rd.ahead_min = 1000;
+	/* 20 new flows, a DNS query (a TC record, then a DNS record), 10 more flows. */
+	for (i = 0; i < 20; i++) {
+		u.sport = (uint16_t)(30000 + i);
+		run_unread(&u);
+	}
+	run_unread(&q);
+	for (i = 20; i < 30; i++) {
+		u.sport = (uint16_t)(30000 + i);
+		run_unread(&u);
+	}
+	n = probe_tc_ring_fds(probe, &fds);
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	ck_assert_int_eq(ring_reader_start(&rr, &loop, fds, n, rd_deliver, NULL), 0);
+	ring_reader_set_prefetch(rr, rd_ahead);
+	ck_assert_int_gt(ring_reader_drain(rr), 0);
+	ck_assert_int_eq(rd.n, 32);
+	for (i = 0; i < 32; i++) {
+		uint16_t want = i < 20 ? 30000 + i : i == 20 || i == 21 ? 42053 : 30000 + i - 2;
+
+		ck_assert_uint_eq(rd.port[i], want);
+		ck_assert_uint_eq(rd.type[i], i == 21 ? FLOW_REC_DNS : FLOW_REC_TC);
+		tc += rd.type[i] == FLOW_REC_TC;
+	}
+	ck_assert_int_eq(rd.announced, tc); /* every small record, the DNS payload not */
+	ck_assert_int_eq(rd.ahead_max, 8);
+	ck_assert_int_ge(rd.ahead_min, 1);
+	ck_assert_int_eq(ring_reader_drain(rr), 0);
+	ring_reader_stop(rr);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 START_TEST(dns_payloads_go_to_user_space)
 {
 	struct pkt_spec q = {.family = 4,
@@ -948,6 +1048,7 @@ static Suite *suite(void)
 	tcase_add_test(t, other_ip_protocol_is_address_flow);
 	tcase_add_test(t, truncated_and_garbage_are_ignored);
 	tcase_add_test(t, dns_payloads_go_to_user_space);
+	tcase_add_test(t, ring_reader_lookahead_keeps_order);
 	tcase_add_test(t, ring_full_is_counted);
 	suite_add_tcase(s, t);
 

@@ -72,6 +72,9 @@ void collector_set_tick_ns(struct collector *c, uint32_t tick_ns);
 /* Handles one ring record: decodes it, starts or updates the flow in the store and publishes
  * it. Returns 0 or the decoder's negative errno (counted in decode_errors). */
 int collector_handle_record(struct collector *c, const void *data, size_t len);
+/* A record that collector_handle_record() will get shortly (ring_reader_set_prefetch): starts
+ * loading the store's memory it will touch. Reads only the record's type and key. */
+void collector_prefetch_record(struct collector *c, const void *data, size_t len);
 
 /* One event another node observed (a relay's input, decoded: flow_pb_decode.h), with its
  * origin, identities and uuid set and a key that tells its node and interface apart: starts

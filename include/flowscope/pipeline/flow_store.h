@@ -24,6 +24,9 @@ struct flow_store_stats {
 struct flow_store *flow_store_new(size_t max_flows);
 void flow_store_free(struct flow_store *s);
 
+/* Starts loading what a lookup of key will read first (its index bucket); no effect else. */
+void flow_store_prefetch(const struct flow_store *s, const struct flow_key *key);
+
 /* The active flow with this key, or NULL. The pointer stays valid until the next insert. */
 struct flow *flow_store_find(struct flow_store *s, const struct flow_key *key);
 

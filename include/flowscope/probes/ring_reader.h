@@ -14,6 +14,10 @@ typedef void (*ring_reader_cb)(void *ctx, const void *data, size_t len);
 /* Starts reading the n ring buffer map fds. Returns 0 or a negative errno. */
 int ring_reader_start(struct ring_reader **out, uv_loop_t *loop, const int *fds, int n,
 		      ring_reader_cb cb, void *ctx);
+/* Optional: prefetch(ctx, data, len) is told of each record (up to 192 bytes) a few records
+ * before cb gets it, in the same pass, to start the loads its handling will need; records keep
+ * their order. NULL: none (cb at once). */
+void ring_reader_set_prefetch(struct ring_reader *r, ring_reader_cb prefetch);
 /* Reads whatever is left in the rings now (e.g. before shutdown); returns records read. */
 int ring_reader_drain(struct ring_reader *r);
 /* Bytes written to the rings and not read yet, summed over every ring, and their total size
