@@ -12,10 +12,13 @@
 
 #define HUGE_PAGE (2u << 20)
 
-/* Mappings are whole huge pages: a table's tail shares no page with anything else. */
+/* Tables of a huge page or more are mapped in whole huge pages (their tail shares no page with
+ * anything else); smaller ones in whole pages, so a small table costs no 2 MiB. */
 static size_t map_len(size_t len)
 {
-	return (len + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
+	size_t unit = len >= HUGE_PAGE ? HUGE_PAGE : (size_t)sysconf(_SC_PAGESIZE);
+
+	return (len + unit - 1) & ~(unit - 1);
 }
 
 void *bigmem_alloc(size_t len)
