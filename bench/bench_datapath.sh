@@ -475,6 +475,28 @@ measure() {
 med() { echo "$1" | tr ' ' '\n' | grep . | median; }
 cnt() { echo "$1" | wc -w; }
 noisy_count() { echo "$1" | tr ' ' '\n' | grep . | awk -v m="$NOISE_MAX" '$1 > m {n++} END {print n + 0}'; }
+# reset_cases CASE...: forget what was measured for these cases.
+reset_cases() {
+	local c
+	for c in "$@"; do vals[$c]='' bpfs[$c]='' fwds[$c]='' cpus[$c]='' noises[$c]='' failed[$c]=''; done
+}
+# run_rounds udp|tcp N CASE...: N rounds, the cases one after the other in each; a case that
+# failed is not run again.
+run_rounds() {
+	local kind=$1 n=$2 r c
+	shift 2
+	for r in $(seq "$n"); do
+		for c in "$@"; do
+			[ -n "${failed[$c]}" ] || measure "$kind" "$r" "$c"
+		done
+	done
+}
+# no_result BENCH CASE: the table row and JSON line of a case without a result.
+no_result() {
+	printf '%-10s %12s   %s\n' "$2" FAILED "${failed[$2]:-no result}"
+	json_err "$1" "$2" "${failed[$2]:-no result}"
+	rc=1
+}
 json_err() { echo "{\"bench\":\"$1\",\"case\":\"$2\",\"error\":\"$(echo "$3" | tr -d '"\\' | tr '\n\t' '  ')\"}"; }
 
 # ---- forwarded packet rate -------------------------------------------------------------------
@@ -491,12 +513,10 @@ client "${UDP_ARGS[@]}" -t 1 >/dev/null || die "the UDP warm-up run fails: $(hea
 
 with_stats=
 declare -A vals bpfs fwds cpus noises failed
-for c in $CASES; do vals[$c]='' bpfs[$c]='' fwds[$c]='' cpus[$c]='' noises[$c]='' failed[$c]=''; done
-for r in $(seq "$ROUNDS"); do
-	for c in $CASES; do
-		[ -n "${failed[$c]}" ] || measure udp "$r" "$c"
-	done
-done
+# shellcheck disable=SC2086 # CASES is a list of words
+reset_cases $CASES
+# shellcheck disable=SC2086
+run_rounds udp "$ROUNDS" $CASES
 
 rc=0
 base=$(med "${vals[none]}")
@@ -507,9 +527,7 @@ printf '%-10s %12s %16s %14s %18s %12s %12s\n' case "pps (median)" "loss vs none
 declare -A loss
 for c in $CASES; do
 	if [ -n "${failed[$c]}" ] || [ -z "${vals[$c]}" ]; then
-		printf '%-10s %12s   %s\n' "$c" FAILED "${failed[$c]:-no result}"
-		json_err datapath "$c" "${failed[$c]:-no result}"
-		rc=1
+		no_result datapath "$c"
 		continue
 	fi
 	m=$(med "${vals[$c]}")
@@ -588,12 +606,8 @@ fi
 echo
 if sysctl -qw kernel.bpf_stats_enabled=1 2>/dev/null; then
 	with_stats=1
-	for c in empty_tc flowd; do vals[$c]='' bpfs[$c]='' fwds[$c]='' cpus[$c]='' noises[$c]='' failed[$c]=''; done
-	for r in $(seq "$STATS_ROUNDS"); do
-		for c in empty_tc flowd; do
-			[ -n "${failed[$c]}" ] || measure udp "$r" "$c"
-		done
-	done
+	reset_cases empty_tc flowd
+	run_rounds udp "$STATS_ROUNDS" empty_tc flowd
 	with_stats=
 	sysctl -qw kernel.bpf_stats_enabled="$stats_was"
 	echo
@@ -602,9 +616,7 @@ if sysctl -qw kernel.bpf_stats_enabled=1 2>/dev/null; then
 	eb=$(med "${bpfs[empty_tc]}")
 	for c in empty_tc flowd; do
 		if [ -n "${failed[$c]}" ] || [ -z "${bpfs[$c]}" ]; then
-			printf '%-10s %14s   %s\n' "$c" FAILED "${failed[$c]:-no result}"
-			json_err datapath_bpf_stats "$c" "${failed[$c]:-no result}"
-			rc=1
+			no_result datapath_bpf_stats "$c"
 			continue
 		fi
 		m=$(med "${bpfs[$c]}")
@@ -626,21 +638,15 @@ fi
 
 # ---- bulk TCP --------------------------------------------------------------------------------
 echo
-for c in none flowd; do vals[$c]='' bpfs[$c]='' fwds[$c]='' cpus[$c]='' noises[$c]='' failed[$c]=''; done
-for r in $(seq "$ROUNDS"); do
-	for c in none flowd; do
-		[ -n "${failed[$c]}" ] || measure tcp "$r" "$c"
-	done
-done
+reset_cases none flowd
+run_rounds tcp "$ROUNDS" none flowd
 echo
 echo "Bulk TCP (iperf3, 1 stream, $SECS s runs), medians of $ROUNDS rounds:"
 printf '%-10s %16s %14s %12s %12s\n' case "Gbit/s (median)" "ratio to none" "flowd CPU%" "others CPU%"
 tbase=$(med "${vals[none]}")
 for c in none flowd; do
 	if [ -n "${failed[$c]}" ] || [ -z "${vals[$c]}" ]; then
-		printf '%-10s %16s   %s\n' "$c" FAILED "${failed[$c]:-no result}"
-		json_err datapath_tcp "$c" "${failed[$c]:-no result}"
-		rc=1
+		no_result datapath_tcp "$c"
 		continue
 	fi
 	m=$(med "${vals[$c]}")

@@ -79,36 +79,44 @@ static size_t scale_packet(uint32_t i, uint8_t *buf, size_t cap)
 	return pkt_build(&s, buf, cap);
 }
 
+/* One ring_buffer over all of p's per-CPU rings, records drained and dropped; NULL (told) on
+ * failure. */
+static struct ring_buffer *rings_of(struct probe_tc *p)
+{
+	const int *fds;
+	int n = probe_tc_ring_fds(p, &fds), i;
+	struct ring_buffer *rb = ring_buffer__new(fds[0], drain, NULL, NULL);
+
+	for (i = 1; rb && i < n; i++)
+		ring_buffer__add(rb, fds[i], drain, NULL);
+	if (!rb)
+		fprintf(stderr, "bench_probe: ring_buffer__new failed: %s\n", strerror(errno));
+	return rb;
+}
+
 /* Existing-flow cost with n live entries: fills the map to n flows (one packet each), then per
  * round times `per_round` packets of flows picked at random, each run once on the probe and
  * once on the empty program. Prints one line and one JSON line per size. */
-static int scale(int rounds, struct ring_buffer *rb)
+static int scale(int rounds, int empty_fd)
 {
 	static const uint32_t sizes[] = {1, 1000, 100000, 1000000};
 	struct probe_tc_opts popts = {.ring_bytes = 1 << 22, .max_flows = 1 << 21};
-	struct empty_tc_bpf *empty = empty_tc_bpf__open_and_load();
 	double *sp = calloc(rounds, sizeof(double)), *se = calloc(rounds, sizeof(double));
-	int per_round = 5000, fds[2], r, k, nrings, i;
+	int per_round = 5000, fds[2], r, k;
 	uint32_t filled = 0, z;
 	struct ring_buffer *srb;
 	struct probe_tc *probe;
-	const int *rfds;
 	uint8_t buf[2048];
 
-	(void)rb;
-	if (!empty || !sp || !se || probe_tc_open(&probe, &popts, NULL)) {
-		fprintf(stderr, "bench_probe: cannot load the programs for the scale cases\n");
+	/* A probe of its own: its map must hold 1M flows. */
+	if (!sp || !se || probe_tc_open(&probe, &popts, NULL)) {
+		fprintf(stderr, "bench_probe: cannot load the probe for the scale cases\n");
 		return 1;
 	}
-	nrings = probe_tc_ring_fds(probe, &rfds);
-	srb = ring_buffer__new(rfds[0], drain, NULL, NULL);
-	for (i = 1; srb && i < nrings; i++)
-		ring_buffer__add(srb, rfds[i], drain, NULL);
-	if (!srb) {
-		fprintf(stderr, "bench_probe: ring_buffer__new failed: %s\n", strerror(errno));
+	srb = rings_of(probe);
+	if (!srb)
 		return 1;
-	}
-	fds[0] = bpf_program__fd(empty->progs.empty_tc);
+	fds[0] = empty_fd;
 	fds[1] = probe_tc_prog_fd(probe, 1);
 	printf("\nExisting flow (IPv4 TCP ACK) as the map fills: packets of flows picked at random "
 	       "among N live entries, one packet per run, %d per round, median of %d rounds; "
@@ -157,7 +165,6 @@ static int scale(int rounds, struct ring_buffer *rb)
 	}
 	ring_buffer__free(srb);
 	probe_tc_close(probe);
-	empty_tc_bpf__destroy(empty);
 	free(sp);
 	free(se);
 	return 0;
@@ -218,12 +225,11 @@ int main(int argc, char **argv)
 		 .fresh = 1,
 		 .spec = {V4(0, 9000, IPPROTO_UDP, 0)}},
 	};
-	int ncases = sizeof(cases) / sizeof(cases[0]), fds[2], i, r, err, nrings;
+	int ncases = sizeof(cases) / sizeof(cases[0]), fds[2], i, r, err;
 	int fresh_n = 2000, fresh_base = 0;
 	struct empty_tc_bpf *empty;
 	struct probe_tc *probe;
 	struct ring_buffer *rb;
-	const int *rfds;
 	double base = 0, base_fresh = 0;
 
 	if (rounds < 1 || repeat < 1 || rounds * fresh_n > 64000) {
@@ -243,14 +249,9 @@ int main(int argc, char **argv)
 	err = probe_tc_open(&probe, &popts, NULL);
 	if (err)
 		return 1;
-	nrings = probe_tc_ring_fds(probe, &rfds);
-	rb = ring_buffer__new(rfds[0], drain, NULL, NULL);
-	for (i = 1; rb && i < nrings; i++)
-		ring_buffer__add(rb, rfds[i], drain, NULL);
-	if (!rb) {
-		fprintf(stderr, "bench_probe: ring_buffer__new failed\n");
+	rb = rings_of(probe);
+	if (!rb)
 		return 1;
-	}
 	fds[0] = bpf_program__fd(empty->progs.empty_tc);
 	fds[1] = probe_tc_prog_fd(probe, 1);
 
@@ -368,6 +369,7 @@ int main(int argc, char **argv)
 	}
 	ring_buffer__free(rb);
 	probe_tc_close(probe);
+	err = scale(rounds < 7 ? rounds : 7, fds[0]);
 	empty_tc_bpf__destroy(empty);
-	return scale(rounds < 7 ? rounds : 7, NULL);
+	return err;
 }

@@ -166,15 +166,20 @@ void flow_store_prefetch(const struct flow_store *s, const struct flow_key *key)
 	__builtin_prefetch(&s->cbuckets[conn_hash(key) & (s->nbuckets - 1)]);
 }
 
-struct flow *flow_store_find(struct flow_store *s, const struct flow_key *key)
+/* The active flow with key, whose connection hash is h. */
+static struct flow *find_hashed(struct flow_store *s, const struct flow_key *key, uint64_t h)
 {
-	uint64_t h = conn_hash(key);
 	uint32_t i = s->cbuckets[h & (s->nbuckets - 1)], tag = (uint32_t)(h >> 32);
 
 	for (; i != NIL; i = s->links[i].next)
 		if (s->links[i].tag == tag && !memcmp(&s->slots[i].f.key, key, sizeof(*key)))
 			return &s->slots[i].f;
 	return NULL;
+}
+
+struct flow *flow_store_find(struct flow_store *s, const struct flow_key *key)
+{
+	return find_hashed(s, key, conn_hash(key));
 }
 
 struct flow *flow_store_find_conn(struct flow_store *s, const struct flow_key *key)
@@ -197,9 +202,9 @@ struct flow *flow_store_find_conn(struct flow_store *s, const struct flow_key *k
 
 struct flow *flow_store_insert(struct flow_store *s, const struct flow *f)
 {
-	struct flow *old = flow_store_find(s, &f->key);
+	uint64_t h = conn_hash(&f->key);
+	struct flow *old = find_hashed(s, &f->key, h);
 	struct slot *sl;
-	uint64_t h;
 	uint32_t i, b;
 
 	if (old)
@@ -221,7 +226,6 @@ struct flow *flow_store_insert(struct flow_store *s, const struct flow *f)
 	sl->f = *f;
 	sl->f.id = s->next_id++;
 	sl->used = 1;
-	h = conn_hash(&f->key);
 	b = h & (s->nbuckets - 1);
 	s->links[i].next = s->cbuckets[b];
 	s->links[i].tag = (uint32_t)(h >> 32);

@@ -218,8 +218,7 @@ static void build_dns(struct flow_pb *pb, const struct flow *f)
 		 f->dns.query && strcmp(f->dns.query, ".") ? "." : "");
 	pb->dns.query = pb->query;
 	for (i = 0; i < f->dns.n_ips; i++) {
-		inet_ntop(f->dns.ip_family[i] == 6 ? AF_INET6 : AF_INET, f->dns.ips[i],
-			  pb->dns_ipbuf[i], sizeof(pb->dns_ipbuf[i]));
+		flow_addr_str(f->dns.ip_family[i], f->dns.ips[i], pb->dns_ipbuf[i]);
 		pb->dns_ips[i] = pb->dns_ipbuf[i];
 	}
 	pb->dns.ips = pb->dns_ips;

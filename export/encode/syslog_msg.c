@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "flowscope/encode/syslog_msg.h"
+#include "flowscope/pipeline/flow_view.h"
 
 #define PRI_INFO (16 * 8 + 6)	 /* local0.info */
 #define PRI_WARNING (16 * 8 + 4) /* local0.warning */
@@ -59,12 +60,6 @@ static void fmt_time(char *out, size_t n, uint64_t ns)
 	gmtime_r(&s, &tm);
 	snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900, tm.tm_mon + 1,
 		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us);
-}
-
-static void fmt_addr(char *out, size_t n, uint8_t family, const uint8_t *a)
-{
-	if (!inet_ntop(family == 6 ? AF_INET6 : AF_INET, a, out, (socklen_t)n))
-		snprintf(out, n, "-");
 }
 
 static const char *proto_name(uint8_t p, char *tmp, size_t n)
@@ -147,17 +142,17 @@ static int format_cef(struct buf *b, const struct flow *f)
 	const struct flow_endpoint *dst = f->is_reply ? &f->src : &f->dst;
 	uint64_t out = f->bytes[f->is_reply ? 1 : 0], in = f->bytes[f->is_reply ? 0 : 1];
 	uint64_t end = f->ended && f->end_ns ? f->end_ns : f->last_seen_ns;
-	char a[INET6_ADDRSTRLEN], tmp[8];
+	char a[FLOW_ADDR_STR_LEN], tmp[8];
 	int rc;
 
 	rc = buf_puts(b, "CEF:0|Flowscope|flowd|0.1|flow|Network flow|3|");
 	if (rc)
 		return rc;
-	fmt_addr(a, sizeof(a), f->family, src->addr);
+	flow_addr_str(f->family, src->addr, a);
 	rc = cef_ext_sep(b, true, "src", a);
 	if (rc)
 		return rc;
-	fmt_addr(a, sizeof(a), f->family, dst->addr);
+	flow_addr_str(f->family, dst->addr, a);
 	rc = cef_ext(b, "dst", a);
 	if (!rc &&
 	    (f->proto == IPPROTO_TCP || f->proto == IPPROTO_UDP || f->proto == IPPROTO_SCTP)) {
