@@ -277,15 +277,18 @@ static long map_memlock_kib(int fd)
 	return v >= 0 ? v / 1024 : -1;
 }
 
-/* In a child: RSS of the full pipeline holding n active flows, and the kernel map's memory
- * for n entries. Writes "rss_kib map_kib" to the pipe. */
+/* In a child: RSS of the full pipeline holding n active flows, the bytes of the flow store's
+ * and the graph's tables, and the kernel map's memory for n entries. Writes "rss_kib map_kib
+ * store_bytes graph_bytes" to the pipe. */
 static void memory_child(int n, int wfd)
 {
 	struct pipeline p;
 	struct flow_record rec;
+	struct flow_store_stats ss;
+	struct graph_stats gs;
 	long before, after, map_kib;
 	int i, mfd;
-	char out[64];
+	char out[128];
 
 	before = rss_kib();
 	pipeline_init(&p, true, (size_t)n);
@@ -317,7 +320,10 @@ static void memory_child(int n, int wfd)
 	mfd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "fs_mem", sizeof(struct flow_key),
 			     sizeof(struct flow_state), (uint32_t)n, NULL);
 	map_kib = mfd >= 0 ? map_memlock_kib(mfd) : -1;
-	snprintf(out, sizeof(out), "%ld %ld\n", after - before, map_kib);
+	flow_store_get_stats(p.store, &ss);
+	graph_get_stats(p.graph, &gs);
+	snprintf(out, sizeof(out), "%ld %ld %llu %llu\n", after - before, map_kib,
+		 (unsigned long long)ss.bytes, (unsigned long long)gs.bytes);
 	if (write(wfd, out, strlen(out)) < 0)
 		_exit(1);
 	_exit(0);
@@ -327,10 +333,11 @@ static int memory(void)
 {
 	int sizes[] = {10000, 100000, 1000000}, i;
 	long rss[3], map[3];
+	double store[3], graph[3];
 
 	for (i = 0; i < 3; i++) {
 		int p[2], st;
-		char buf[64] = "";
+		char buf[128] = "";
 		pid_t pid;
 
 		if (pipe(p))
@@ -345,7 +352,7 @@ static int memory(void)
 			buf[0] = '\0';
 		close(p[0]);
 		waitpid(pid, &st, 0);
-		if (sscanf(buf, "%ld %ld", &rss[i], &map[i]) != 2) {
+		if (sscanf(buf, "%ld %ld %lf %lf", &rss[i], &map[i], &store[i], &graph[i]) != 4) {
 			fprintf(stderr, "bench_collector: memory run for %d flows failed\n",
 				sizes[i]);
 			return 1;
@@ -363,10 +370,19 @@ static int memory(void)
 	for (i = 1; i < 3; i++) {
 		double slope = (rss[i] - rss[i - 1]) * 1024.0 / (sizes[i] - sizes[i - 1]);
 
-		printf("user space per active flow from %d to %d flows: %.0f B\n", sizes[i - 1],
-		       sizes[i], slope);
-		printf("{\"bench\":\"memory\",\"case\":\"slope_%d_%d\",\"bytes_per_flow\":%.0f}\n",
-		       sizes[i - 1], sizes[i], slope);
+		double st = (store[i] - store[i - 1]) / (sizes[i] - sizes[i - 1]);
+		double gr = (graph[i] - graph[i - 1]) / (sizes[i] - sizes[i - 1]);
+
+		/* Where it goes: the store's and the graph's tables are sized from the flow count
+		 * (their bytes are exact); the rest is what the pages of the caches and the heap
+		 * add. */
+		printf("user space per active flow from %d to %d flows: %.0f B (flow store %.0f B: "
+		       "a %zu-byte struct flow per slot, its link and bucket; graph %.0f B: its "
+		       "tracked flows; the rest %.0f B)\n",
+		       sizes[i - 1], sizes[i], slope, st, sizeof(struct flow), gr, slope - st - gr);
+		printf("{\"bench\":\"memory\",\"case\":\"slope_%d_%d\",\"bytes_per_flow\":%.0f,"
+		       "\"store_bytes_per_flow\":%.0f,\"graph_bytes_per_flow\":%.0f}\n",
+		       sizes[i - 1], sizes[i], slope, st, gr);
 	}
 	{
 		double slope = (rss[2] - rss[1]) * 1024.0 / (sizes[2] - sizes[1]), worst = 0;

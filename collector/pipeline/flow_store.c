@@ -294,6 +294,8 @@ int flow_store_foreach_active(struct flow_store *s, int (*cb)(struct flow *f, vo
 void flow_store_get_stats(const struct flow_store *s, struct flow_store_stats *st)
 {
 	*st = s->st;
+	st->bytes = sizeof(*s) + (uint64_t)s->cap * (sizeof(*s->slots) + sizeof(*s->links)) +
+		    (uint64_t)s->nbuckets * sizeof(*s->cbuckets);
 }
 
 size_t flow_store_capacity(const struct flow_store *s)

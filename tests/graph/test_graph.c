@@ -280,6 +280,41 @@ START_TEST(ageing_and_windows)
 }
 END_TEST
 
+/* Flows never ended (evicted from the store) leave the tracking table after the window: its
+ * slots are reused, not lost; the table's bytes grow with its size. */
+START_TEST(tracked_flows_expire_with_the_window)
+{
+	struct graph_config cfg = {.window_ns = 60 * NS, .max_tracked_flows = 2};
+	struct graph_config big = {.window_ns = 60 * NS, .max_tracked_flows = 2000};
+	struct graph *g = graph_new(&cfg), *gb = graph_new(&big);
+	struct flow a = mk(1, "10.0.0.1", 40000, "10.0.0.2", 80);
+	struct flow b = mk(2, "10.0.0.3", 40000, "10.0.0.2", 80);
+	struct flow c = mk(3, "10.0.0.4", 40000, "10.0.0.2", 80);
+	struct graph_stats st, stb;
+
+	graph_add_flow(g, &a);
+	graph_add_flow(g, &b);
+	graph_add_flow(g, &c); /* the table is full */
+	graph_get_stats(g, &st);
+	ck_assert_uint_eq(st.flows_untracked, 1);
+	/* 59.5 s later a and b are still within the window (seconds are enough for it)... */
+	graph_expire(g, T0 + 59 * NS + NS / 2);
+	graph_add_flow(g, &c);
+	graph_get_stats(g, &st);
+	ck_assert_uint_eq(st.flows_untracked, 2);
+	/* ... past it they go, and c is tracked. */
+	graph_expire(g, T0 + 62 * NS);
+	c.last_seen_ns = c.time_ns = T0 + 62 * NS;
+	graph_add_flow(g, &c);
+	graph_get_stats(g, &st);
+	ck_assert_uint_eq(st.flows_untracked, 2);
+	graph_get_stats(gb, &stb);
+	ck_assert_uint_ge(stb.bytes - st.bytes, 1998 * 64);
+	graph_free(g);
+	graph_free(gb);
+}
+END_TEST
+
 START_TEST(caps_fold_into_other)
 {
 	struct graph_config cfg = {.max_nodes = 4, .max_edges = 2};
@@ -359,6 +394,7 @@ int main(void)
 	tcase_add_test(t, flows_move_when_an_end_becomes_known);
 	tcase_add_test(t, drops_resets_and_rtt);
 	tcase_add_test(t, ageing_and_windows);
+	tcase_add_test(t, tracked_flows_expire_with_the_window);
 	tcase_add_test(t, caps_fold_into_other);
 	tcase_add_test(t, namespace_filter);
 	suite_add_tcase(s, t);

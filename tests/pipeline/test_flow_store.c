@@ -110,6 +110,9 @@ START_TEST(test_full_store_evicts_least_recently_updated)
 	ck_assert_uint_eq(st.evicted, 1);
 	ck_assert_uint_eq(st.evicted_active, 1);
 	ck_assert_uint_eq(st.seen, 4);
+	/* Its tables' bytes: at least a flow per slot, and the same however full. */
+	ck_assert_uint_ge(st.bytes, 3 * sizeof(struct flow));
+	ck_assert_uint_lt(st.bytes, 3 * sizeof(struct flow) + 4096);
 	flow_store_foreach_last(s, 10, collect_ids, &gp);
 	ck_assert_int_eq(gp - got, 3);
 	ck_assert_uint_eq(got[0], 3);

@@ -33,6 +33,7 @@ struct graph_stats {
 	uint64_t folded_nodes;	  /* nodes that went to the "other" bucket (cap reached) */
 	uint64_t folded_edges;	  /* edges that went to other -> other */
 	uint64_t flows_untracked; /* flow updates not accounted (tracking table full) */
+	uint64_t bytes;		  /* memory of its tables (nodes, edges, tracked flows) */
 };
 
 struct graph;

@@ -17,6 +17,7 @@ struct flow_store_stats {
 	uint64_t active;	 /* flows held and indexed by key */
 	uint64_t evicted;	 /* flows dropped because the store was full */
 	uint64_t evicted_active; /* of which were still active */
+	uint64_t bytes;		 /* memory of its tables (all allocated at creation) */
 };
 
 /* Returns a store for at most max_flows flows (> 0), or NULL with errno set.
