@@ -28,6 +28,18 @@ int opt_string(const struct opt *o, const char *arg, void *base, struct errmsg *
 	return 0;
 }
 
+int opt_list(const struct opt *o, const char *arg, void *base, struct errmsg *e)
+{
+	struct opt_list *l = AT(base, o, struct opt_list);
+
+	if (!*arg)
+		return bad(o, arg, e, "a value that is not empty");
+	if (l->n == OPT_LIST_MAX)
+		return errmsg_set(e, -EINVAL, "--%s: at most %d values", o->name, OPT_LIST_MAX);
+	l->v[l->n++] = arg;
+	return 0;
+}
+
 int opt_flag(const struct opt *o, const char *arg, void *base, struct errmsg *e)
 {
 	(void)arg;

@@ -42,6 +42,7 @@ struct flowd_cfg {
 	int n_if;
 	bool explicit_if;
 	struct opt_hostport http, grpc;
+	struct opt_list http_allow_hosts;
 	const char *tls_cert, *tls_key, *tls_client_ca;
 	uint64_t max_flows, max_events;
 	uint32_t kernel_max_flows;
@@ -169,6 +170,10 @@ static const struct opt flowd_opts[] = {
 	 "HTTP API listen address (default 127.0.0.1:12000;\nother addresses are opt-in, e.g. "
 	 "[::1]:12000)",
 	 opt_hostport, CFG(http)},
+	{"http-allow-host", 0, "NAME",
+	 "a Host name the HTTP server answers to (repeatable);\nit always answers to localhost and "
+	 "its address, and\nrefuses other names (DNS rebinding)",
+	 opt_list, CFG(http_allow_hosts)},
 	{"grpc", 0, "ADDR:PORT",
 	 "gRPC (Hubble observer API) listen address\n(default 127.0.0.1:4245 and [::1]:4245)",
 	 opt_hostport, CFG(grpc)},
@@ -685,6 +690,8 @@ static int start_servers(struct flowd *d)
 				      .port = c->http.set ? c->http.port : 12000,
 				      .follow_queue = c->follow_queue,
 				      .web_dir = c->web_dir ? c->web_dir : default_web_dir(),
+				      .allow_hosts = c->http_allow_hosts.v,
+				      .n_allow_hosts = c->http_allow_hosts.n,
 				      .followers = d->followers,
 				      .status = &d->status,
 				      .graph = d->graph};

@@ -29,6 +29,7 @@ struct relay_cfg {
 	int n_peers;
 	const char *peers_file;
 	struct opt_hostport http, grpc;
+	struct opt_list http_allow_hosts;
 	const char *tls_cert, *tls_key, *tls_client_ca;
 	struct relay_tls peer_tls;
 	uint64_t lag_ns, max_flows, max_events, backfill;
@@ -91,6 +92,10 @@ static const struct opt relay_opts_table[] = {
 	 opt_hostport, CFG(grpc)},
 	{"http", 0, "ADDR:PORT", "HTTP API and dashboard (default 127.0.0.1:12000)", opt_hostport,
 	 CFG(http)},
+	{"http-allow-host", 0, "NAME",
+	 "a Host name the HTTP server answers to (repeatable);\nit always answers to localhost and "
+	 "its address, and\nrefuses other names (DNS rebinding)",
+	 opt_list, CFG(http_allow_hosts)},
 	{"tls-cert", 0, "FILE", "serve gRPC over TLS with this PEM certificate chain", opt_string,
 	 CFG(tls_cert)},
 	{"tls-key", 0, "FILE", "... and this PEM private key", opt_string, CFG(tls_key)},
@@ -386,6 +391,8 @@ static int start_servers(struct flowrelay *d)
 				      .port = c->http.set ? c->http.port : 12000,
 				      .follow_queue = c->follow_queue,
 				      .web_dir = c->web_dir ? c->web_dir : default_web_dir(),
+				      .allow_hosts = c->http_allow_hosts.v,
+				      .n_allow_hosts = c->http_allow_hosts.n,
 				      .followers = d->followers,
 				      .status = &d->status,
 				      .graph = d->graph,

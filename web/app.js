@@ -857,15 +857,23 @@ function hoverInfo(ele) {
 }
 
 function buildLegend() {
+  // Built from elements, not markup: the page's Content-Security-Policy allows no inline style.
   const box = $('legend');
-  const parts = [];
-  for (const [kind, s] of Object.entries(NODE_KINDS)) {
-    parts.push(`<span class="lg"><i class="sw" style="background:${s.color}"></i>${kind}</span>`);
-  }
-  parts.push(`<span class="lg"><i class="ln" style="background:${EDGE_COLORS.normal}"></i>no drops</span>`);
-  parts.push(`<span class="lg"><i class="ln" style="background:${EDGE_COLORS.some}"></i>some drops</span>`);
-  parts.push(`<span class="lg"><i class="ln" style="background:${EDGE_COLORS.most}"></i>mostly drops</span>`);
-  box.innerHTML = parts.join('');
+  const item = (cls, color, text) => {
+    const span = document.createElement('span');
+    const swatch = document.createElement('i');
+    span.className = 'lg';
+    swatch.className = cls;
+    swatch.style.background = color;
+    span.append(swatch, text);
+    return span;
+  };
+  box.replaceChildren(
+    ...Object.entries(NODE_KINDS).map(([kind, s]) => item('sw', s.color, kind)),
+    item('ln', EDGE_COLORS.normal, 'no drops'),
+    item('ln', EDGE_COLORS.some, 'some drops'),
+    item('ln', EDGE_COLORS.most, 'mostly drops'),
+  );
 }
 
 // ---- details panel --------------------------------------------------------------------------

@@ -53,11 +53,36 @@ static void schedule_run(struct http_server *s)
 
 /* ---- responses -------------------------------------------------------------------------- */
 
+/* The dashboard's policy: its own scripts, styles and API only; nothing inline but the one
+ * rule Cytoscape inserts (allowed by its hash); never in a frame. */
+#define CSP                                                                                        \
+	"default-src 'none'; script-src 'self'; style-src 'self' "                                 \
+	"'sha256-" CYTOSCAPE_STYLE_SHA256 "'; img-src 'self' data:; connect-src 'self'; "          \
+	"font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+/* SHA-256 (base64) of the <style> text Cytoscape adds to the page:
+ * ".__________cytoscape_container { position: relative; }" */
+#define CYTOSCAPE_STYLE_SHA256 "pgvDUBa4IjFA2yuSJ2cqcyxmNYJMborsd0ORcRv9vw8="
+
+/* Every response goes out with the browser boundary's headers. Takes r. */
+static enum MHD_Result queue(struct MHD_Connection *conn, unsigned int status,
+			     struct MHD_Response *r)
+{
+	enum MHD_Result ret;
+
+	MHD_add_response_header(r, "Content-Security-Policy", CSP);
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(r, "Cross-Origin-Resource-Policy", "same-origin");
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *ctype,
 			     char *body, size_t len)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-	enum MHD_Result ret;
 
 	if (!r) {
 		free(body);
@@ -65,9 +90,7 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, c
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
-	return ret;
+	return queue(conn, status, r);
 }
 
 static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int status,
@@ -265,7 +288,6 @@ static enum MHD_Result queue_stream(struct http_server *s, struct MHD_Connection
 {
 	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024,
 								   stream_read, st, stream_free);
-	enum MHD_Result ret;
 
 	(void)s;
 	if (!r) {
@@ -277,9 +299,7 @@ static enum MHD_Result queue_stream(struct http_server *s, struct MHD_Connection
 				: st->fr.pb ? CT_PB
 					    : CT_NDJSON);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
-	return ret;
+	return queue(conn, MHD_HTTP_OK, r);
 }
 
 /* A request the client must fix is 400; running out of memory is ours: 503. */
@@ -670,8 +690,7 @@ static int serve_file(struct http_server *s, struct MHD_Connection *conn, const 
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type(path));
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-	*ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
+	*ret = queue(conn, MHD_HTTP_OK, r);
 	return 0;
 }
 
@@ -765,6 +784,79 @@ static const char index_text[] =
 	"GET /metrics                                         Prometheus metrics\n"
 	"GET /healthz                                         liveness\n";
 
+/* ---- the Host header ------------------------------------------------------------------------ */
+
+/* Whether an address literal is the address conn came to (IPv4 also as IPv4-mapped IPv6). */
+static bool is_local_addr(struct MHD_Connection *conn, const char *lit)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	uint8_t want[16], *have;
+	size_t n;
+
+	if (!ci || getsockname(ci->connect_fd, (struct sockaddr *)&ss, &len))
+		return false;
+	if (inet_pton(AF_INET, lit, want) == 1) {
+		n = 4;
+	} else if (inet_pton(AF_INET6, lit, want) == 1) {
+		n = 16;
+	} else {
+		return false;
+	}
+	if (ss.ss_family == AF_INET) {
+		have = (uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr;
+		return n == 4 && !memcmp(want, have, 4);
+	}
+	have = ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr;
+	if (n == 16)
+		return !memcmp(want, have, 16);
+	return IN6_IS_ADDR_V4MAPPED((struct in6_addr *)have) && !memcmp(want, have + 12, 4);
+}
+
+/* DNS rebinding: a page from elsewhere reaches this server under a name of its own, which the
+ * browser sends as Host. Only this server's names pass: localhost, the address literal the
+ * connection came to (a literal cannot be rebound) and the names given in allow_hosts. No Host
+ * (HTTP/1.0, which no browser speaks) passes; MHD itself refuses HTTP/1.1 without one. */
+static bool host_allowed(const struct http_server *s, struct MHD_Connection *conn, const char *host)
+{
+	char name[256];
+	const char *end, *port;
+	size_t i, n;
+
+	if (!host)
+		return true;
+	if (host[0] == '[') {
+		end = strchr(host, ']');
+		if (!end)
+			return false;
+		host++;
+		port = end + 1;
+	} else {
+		end = strchr(host, ':');
+		port = end ? end : host + strlen(host);
+		end = port;
+	}
+	n = (size_t)(end - host);
+	if (n == 0 || n >= sizeof(name))
+		return false;
+	if (*port) {
+		if (*port != ':' || !port[1] || strspn(port + 1, "0123456789") != strlen(port + 1))
+			return false;
+	}
+	memcpy(name, host, n);
+	name[n] = '\0';
+	if (n > 1 && name[n - 1] == '.')
+		name[--n] = '\0'; /* "localhost." is localhost */
+	if (!strcasecmp(name, "localhost"))
+		return true;
+	for (i = 0; i < s->opts.n_allow_hosts; i++)
+		if (!strcasecmp(name, s->opts.allow_hosts[i]))
+			return true;
+	return is_local_addr(conn, name);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
@@ -783,9 +875,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_size = 0; /* bodies are ignored: every endpoint is a GET */
 		return MHD_YES;
 	}
+	if (!host_allowed(s, conn, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host")))
+		return reply_error(
+			conn, MHD_HTTP_FORBIDDEN,
+			"this server does not answer to that Host header (a DNS rebinding "
+			"guard): use its address or localhost, or allow the name with "
+			"--http-allow-host");
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
 		struct MHD_Response *r;
-		enum MHD_Result ret;
 		const char *msg = "{\"error\":\"only GET and HEAD are supported\"}\n";
 
 		r = MHD_create_response_from_buffer(strlen(msg), (void *)msg,
@@ -794,9 +891,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return MHD_NO;
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-		ret = MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED, r);
-		MHD_destroy_response(r);
-		return ret;
+		return queue(conn, MHD_HTTP_METHOD_NOT_ALLOWED, r);
 	}
 	if (!strcmp(url, "/api/v1/flows"))
 		return serve_flows(s, conn);
@@ -946,6 +1041,20 @@ int http_server_start(struct http_server **out, uv_loop_t *loop,
 			   s->opts.addr);
 		free(s);
 		return err;
+	}
+	for (size_t i = 0; i < s->opts.n_allow_hosts; i++) {
+		const char *h = s->opts.allow_hosts[i];
+
+		if (!h[0] || strlen(h) > 253 ||
+		    strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") !=
+			    strlen(h)) {
+			errmsg_set(e, -EINVAL,
+				   "invalid --http-allow-host '%s': use a host name (letters, "
+				   "digits, '-', '.')",
+				   h);
+			free(s);
+			return -EINVAL;
+		}
 	}
 	s->d = MHD_start_daemon(flags, s->opts.port, NULL, NULL, on_request, s,
 				/* The logger first, or MHD logs about it with its own. */

@@ -18,6 +18,7 @@ struct cfg {
 	int mode;
 	struct opt_hostport listen;
 	uint64_t ranged;
+	struct opt_list hosts;
 };
 
 static const char *const modes[] = {"slow", "fast", "auto", NULL};
@@ -38,6 +39,7 @@ static const struct opt cfg_opts[] = {
 	{OPT("listen", 'l', "ADDR:PORT", "where to listen\nsecond line of help", opt_hostport,
 	     listen)},
 	{OPT("ranged", 0, "N", "from 10 to 20", opt_u64, ranged), .min = 10, .max = 20},
+	{OPT("host", 0, "NAME", "repeatable", opt_list, hosts)},
 	{0},
 };
 
@@ -265,6 +267,35 @@ START_TEST(test_parse_after_failure_starts_afresh)
 }
 END_TEST
 
+/* A repeatable option keeps every value in order, refuses an empty one, and says so past
+ * OPT_LIST_MAX instead of dropping values. */
+START_TEST(test_list_keeps_every_value_in_order)
+{
+	struct run run;
+	const char *many[OPT_LIST_MAX + 3];
+	char vals[OPT_LIST_MAX + 1][16];
+	int i;
+
+	RUN(&run, "--host", "a.example", "--host=b.example");
+	ck_assert_int_eq(run.r, 4);
+	ck_assert_uint_eq(run.cfg.hosts.n, 2);
+	ck_assert_str_eq(run.cfg.hosts.v[0], "a.example");
+	ck_assert_str_eq(run.cfg.hosts.v[1], "b.example");
+	run_free(&run);
+	assert_refused("--host", "", "a value that is not empty");
+	many[0] = "prog";
+	for (i = 0; i <= OPT_LIST_MAX; i++) {
+		snprintf(vals[i], sizeof(vals[i]), "--host=h%d", i);
+		many[i + 1] = vals[i];
+	}
+	many[OPT_LIST_MAX + 2] = NULL;
+	run_args(&run, many);
+	ck_assert_int_eq(run.r, -EINVAL);
+	ck_assert_str_eq(run.e.text, "--host: at most 16 values");
+	run_free(&run);
+}
+END_TEST
+
 START_TEST(test_groups_store_into_their_own_base)
 {
 	struct extra {
@@ -423,6 +454,7 @@ int main(void)
 	tcase_add_test(tc, test_bad_values_say_what_to_use);
 	tcase_add_test(tc, test_u32_without_max_refuses_values_past_32_bits);
 	tcase_add_test(tc, test_parse_after_failure_starts_afresh);
+	tcase_add_test(tc, test_list_keeps_every_value_in_order);
 	tcase_add_test(tc, test_groups_store_into_their_own_base);
 	tcase_add_test(tc, test_help_lists_every_option_with_argument_and_help);
 	tcase_add_test(tc, test_help_continuation_lines_align_with_first);

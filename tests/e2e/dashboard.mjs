@@ -127,6 +127,13 @@ page.on('request', (r) => {
 page.setDefaultTimeout(10000);
 const pageErrors = [];
 page.on('pageerror', (e) => pageErrors.push(String(e.message || e)));
+// What the page's Content-Security-Policy refused: the dashboard must work within it.
+await page.addInitScript(() => {
+  window.__cspViolations = [];
+  document.addEventListener('securitypolicyviolation', (e) => {
+    window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI || 'inline'}`);
+  });
+});
 page.on('console', (m) => {
   if (m.type() === 'error') note(`console error: ${m.text()}`);
 });
@@ -201,14 +208,15 @@ const streamParams = () => {
 };
 
 // Waits until the stream is open with (want = true) or without the parameter key=value.
+// (The page's functions are put together here, not in the page: its Content-Security-Policy
+// allows no eval, and the test checks that nothing was refused.)
 async function waitStream(key, value, want = true) {
   return waitUntil(
-    ([k, v, w, src]) => {
-      const p = new Function(`return (${src})();`)();
+    new Function('arg', `const p = (${streamParams.toString()})();
       if (!p) return false;
-      return p.some(([a, b]) => a === k && b === v) === w;
-    },
-    [key, value, want, streamParams.toString()],
+      const [k, v, w] = arg;
+      return p.some(([a, b]) => a === k && b === v) === w;`),
+    [key, value, want],
     10000,
   );
 }
@@ -221,12 +229,10 @@ const chipSel = (key, value, neg = false) =>
 // `since` (ms).
 async function graphApplied(pred, arg, since, what) {
   const good = await waitUntil(
-    ([src, a]) => {
-      const u = window.flowscope.graphUrl();
+    new Function('a', `const u = window.flowscope.graphUrl();
       if (!u) return false;
-      return new Function('params', 'arg', `return (${src})(params, arg);`)([...new URL(u, location.href).searchParams], a);
-    },
-    [pred.toString(), arg],
+      return (${pred.toString()})([...new URL(u, location.href).searchParams], a[0]);`),
+    [arg],
     10000,
   );
   const sent = graphRequests.filter((r) => r.at >= since).map((r) => [...new URL(r.url).searchParams]);
@@ -263,11 +269,10 @@ async function checkFilterApplied(key, value, neg, since) {
   let inStream;
   if (neg) {
     inStream = await waitUntil(
-      ([k, v, src]) => {
-        const p = new Function(`return (${src})();`)();
-        return Boolean(p) && p.some(([a, b]) => (a === `not_${k}` && b === v) || (a === 'deny' && b === `${k}=${v}`));
-      },
-      [key, value, streamParams.toString()],
+      new Function('arg', `const p = (${streamParams.toString()})();
+        const [k, v] = arg;
+        return Boolean(p) && p.some(([a, b]) => (a === 'not_' + k && b === v) || (a === 'deny' && b === k + '=' + v));`),
+      [key, value],
       10000,
     );
   } else {
@@ -292,6 +297,10 @@ const mapNow = () => {
 await step('open the page', async () => {
   const res = await page.goto(url, { waitUntil: 'load', timeout: 15000 });
   check(res && res.ok(), `GET ${url} answers ${res ? res.status() : 'nothing'}`);
+  const csp = (res && res.headers()['content-security-policy']) || '';
+  check(/frame-ancestors 'none'/.test(csp) && /script-src 'self'/.test(csp) && !/unsafe/.test(csp),
+    `the page comes with a strict Content-Security-Policy (${csp.slice(0, 60)}...)`);
+  check(res && res.headers()['x-content-type-options'] === 'nosniff', 'and X-Content-Type-Options: nosniff');
   const title = await page.title();
   check(/Flowscope/.test(title), `the dashboard page (title "${title}")`);
   const hasCy = await waitUntil(() => window.flowscope && window.flowscope.cy, null, 5000);
@@ -776,6 +785,8 @@ await step('screenshot', async () => {
   check(size > 10000, `full-page screenshot ${shotPath} (${size} bytes)`);
 });
 
+const violations = await page.evaluate(() => window.__cspViolations || []).catch(() => ['(page gone)']);
+check(violations.length === 0, `nothing the Content-Security-Policy refused${violations.length ? `: ${violations.slice(0, 3).join('; ')}` : ''}`);
 check(pageErrors.length === 0, `no uncaught errors in the page${pageErrors.length ? `: ${pageErrors.slice(0, 3).join('; ')}` : ''}`);
 
 clearTimeout(hard);

@@ -205,13 +205,12 @@ const streamParams = () => {
 
 // The node_name values of the table's stream and of the map's latest request are want.
 async function waitNodeQuery(want) {
-  return waitUntil(([w, src]) => {
-    const p = new Function(`return (${src})();`)();
+  // Put together here, not in the page: its Content-Security-Policy allows no eval.
+  return waitUntil(new Function('w', `const p = (${streamParams.toString()})();
     const g = window.flowscope.graphUrl();
     if (!p || !g) return false;
     const names = (ps) => ps.filter(([k]) => k === 'node_name').map(([, v]) => v).sort().join(',');
-    return names(p) === w && names([...new URL(g, location.href).searchParams]) === w;
-  }, [[...want].sort().join(','), streamParams.toString()], 10000);
+    return names(p) === w && names([...new URL(g, location.href).searchParams]) === w;`), [...want].sort().join(','), 10000);
 }
 
 const summary = () => page.evaluate(() => window.flowscope.nodeSummary());

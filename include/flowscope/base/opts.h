@@ -55,6 +55,14 @@ struct opt_hostport {
 };
 int opt_hostport(const struct opt *o, const char *arg, void *base, struct errmsg *e);
 
+/* A repeatable option's values, in the order given (at most OPT_LIST_MAX). */
+#define OPT_LIST_MAX 16
+struct opt_list {
+	const char *v[OPT_LIST_MAX];
+	size_t n;
+};
+int opt_list(const struct opt *o, const char *arg, void *base, struct errmsg *e);
+
 /* Parses argv[1..] (getopt_long order: options and operands may mix; "--" ends options).
  * Returns the index in argv of the first operand (argc when there is none) or a negative errno
  * with e set: an unknown option, a missing argument, or a parser's refusal. */

@@ -19,6 +19,11 @@ struct http_server_opts {
 	uint16_t port;	       /* default 12000 */
 	uint32_t follow_queue; /* max queued flows per follower before it loses some; 0: 4096 */
 	const char *web_dir;   /* the dashboard's files, served at "/"; NULL: none */
+	/* Host header names accepted besides localhost and the address a connection came to
+	 * (a request naming anything else is refused: DNS rebinding); letters, digits, '-',
+	 * '.' (e.g. "flows.example.com"). */
+	const char *const *allow_hosts;
+	size_t n_allow_hosts;
 	struct follower_hub *followers;	 /* /api/v1/flows */
 	const struct status_src *status; /* /api/v1/status and /metrics */
 	struct graph *graph;		 /* /api/v1/graph; NULL: none */
