@@ -1,6 +1,7 @@
 /* Loader of the TC probe (see include/flowscope/probes/probe_tc.h): skeleton, one ring buffer per
  * possible CPU inside an ARRAY_OF_MAPS, cls_bpf filters on clsact ingress/egress, and a lock
  * per interface so that two flowd never stack probes on one interface. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -34,6 +35,7 @@ struct attachment {
 	bool created_qdisc;
 	bool ingress, egress;
 	int lock_fd;
+	char lock_path[128];
 };
 
 struct probe_tc {
@@ -43,6 +45,8 @@ struct probe_tc {
 	struct attachment *att;
 	int n_att;
 };
+
+static void remove_stale(void);
 
 /* libbpf's own warnings go to the log sink like ours. */
 static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -126,6 +130,7 @@ int probe_tc_open(struct probe_tc **out, const struct probe_tc_opts *opts, struc
 			goto err;
 		}
 	}
+	remove_stale();
 	*out = p;
 	return 0;
 err:
@@ -133,38 +138,159 @@ err:
 	return err;
 }
 
-/* The lock names the network namespace too: the same ifindex exists in every netns. */
-static int lock_interface(int ifindex, const char *ifname, struct errmsg *e)
+/* The lock names the network namespace too: the same ifindex exists in every netns. It holds
+ * the owner's pid and, when the owner added the interface's clsact qdisc, a line "clsact": a
+ * flowd taking over from one that was killed inherits the qdisc and removes it when it stops,
+ * leaving the interface as the first one found it. A clean stop removes the file. The netns is
+ * named by its cookie, which is never reused while the system runs (an inode number is: a new
+ * namespace would take a dead one's lock file, and its word about a qdisc, for its own). */
+static void lock_path(char *path, size_t len, const char *netns, int ifindex)
 {
-	char path[128], holder[32] = "";
-	struct stat ns;
-	int fd, n;
+	snprintf(path, len, LOCK_DIR "/tc-%s-%d.lock", netns, ifindex);
+}
 
-	if (stat("/proc/self/ns/net", &ns))
-		return -errno;
-	mkdir(LOCK_DIR, 0755);
-	snprintf(path, sizeof(path), LOCK_DIR "/tc-%lu-%d.lock", (unsigned long)ns.st_ino, ifindex);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return errmsg_set(e, -errno, "cannot create lock %s: %s", path, strerror(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB)) {
-		n = read(fd, holder, sizeof(holder) - 1);
-		holder[n > 0 ? n : 0] = '\0';
-		holder[strcspn(holder, "\n")] = '\0';
+static void netns_name(char out[32])
+{
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+	struct stat ns;
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+	if (fd >= 0 && !getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) && cookie)
+		snprintf(out, 32, "c%llu", (unsigned long long)cookie);
+	else if (!stat("/proc/self/ns/net", &ns))
+		snprintf(out, 32, "i%lu", (unsigned long)ns.st_ino); /* kernels before 5.14 */
+	else
+		snprintf(out, 32, "unknown");
+	if (fd >= 0)
 		close(fd);
+}
+
+/* Opens and locks path: the fd, -EWOULDBLOCK if another process holds it, or another negative
+ * errno. The file locked is the one at path (a holder may unlink it as it stops: then the file
+ * we locked is gone and we lock the new one). Reads what a previous holder wrote into text. */
+static int take_lock(const char *path, bool create, char *text, size_t len)
+{
+	int tries, fd, n;
+	struct stat a, b;
+
+	for (tries = 0; tries < 4; tries++) {
+		fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+		if (fd < 0)
+			return -errno;
+		if (flock(fd, LOCK_EX | LOCK_NB)) {
+			n = -errno;
+			if (text) {
+				int r = (int)pread(fd, text, len - 1, 0);
+
+				text[r > 0 ? r : 0] = '\0';
+			}
+			close(fd);
+			return n;
+		}
+		if (!fstat(fd, &a) && !stat(path, &b) && a.st_ino == b.st_ino) {
+			if (text) {
+				n = (int)pread(fd, text, len - 1, 0);
+				text[n > 0 ? n : 0] = '\0';
+			}
+			return fd;
+		}
+		close(fd); /* unlinked between our open and our lock */
+	}
+	return -EAGAIN;
+}
+
+static int lock_interface(struct attachment *a, bool *had_qdisc, struct errmsg *e)
+{
+	char text[64] = "", ns[32];
+	int fd;
+
+	mkdir(LOCK_DIR, 0755);
+	netns_name(ns);
+	lock_path(a->lock_path, sizeof(a->lock_path), ns, a->ifindex);
+	fd = take_lock(a->lock_path, true, text, sizeof(text));
+	if (fd == -EWOULDBLOCK) {
+		text[strcspn(text, "\n")] = '\0';
 		return errmsg_set(
 			e, -EBUSY,
 			"%s is already watched by another flowd%s%s%s; stop it first (two probes on one interface would count every packet twice)",
-			ifname, holder[0] ? " (pid " : "", holder, holder[0] ? ")" : "");
+			a->ifname, text[0] ? " (pid " : "", text, text[0] ? ")" : "");
 	}
-	if (ftruncate(fd, 0) == 0) {
-		char pid[24];
-
-		n = snprintf(pid, sizeof(pid), "%d\n", getpid());
-		if (write(fd, pid, (size_t)n) < 0)
-			n = 0; /* the pid is only a hint in the message above */
-	}
+	if (fd < 0)
+		return errmsg_set(e, fd, "cannot lock %s: %s", a->lock_path, strerror(-fd));
+	*had_qdisc = strstr(text, "\nclsact\n") != NULL;
 	return fd;
+}
+
+/* What a later flowd needs to know: our pid (for its messages), whether the qdisc is ours. */
+static void write_lock(const struct attachment *a)
+{
+	char text[64];
+	int n = snprintf(text, sizeof(text), "%d\n%s", getpid(),
+			 a->created_qdisc ? "clsact\n" : "");
+
+	if (ftruncate(a->lock_fd, 0) || pwrite(a->lock_fd, text, (size_t)n, 0) != n)
+		logmsg(LOG_LEVEL_WARN, "cannot write %s: %s", a->lock_path, strerror(errno));
+}
+
+static void unlock_interface(struct attachment *a)
+{
+	if (a->lock_fd < 0)
+		return;
+	unlink(a->lock_path); /* while still holding it: see take_lock */
+	close(a->lock_fd);
+	a->lock_fd = -1;
+}
+
+/* The filters (and the qdisc it added) of a flowd that was killed: on an interface this one does
+ * not watch they would run on every packet until the next reboot; on one it watches they are
+ * replaced in any case. Only this network namespace's interfaces are ours to clean. */
+static void remove_stale(void)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = FLOWSCOPE_TC_HANDLE,
+			    .priority = FLOWSCOPE_TC_PRIO);
+	char ns[32], fns[32], path[128], text[64], ifname[IF_NAMESIZE];
+	struct dirent *de;
+	DIR *dir = opendir(LOCK_DIR);
+	int ifindex, fd, n;
+	bool removed;
+
+	if (!dir)
+		return;
+	netns_name(ns);
+	while ((de = readdir(dir))) {
+		n = 0;
+		if (sscanf(de->d_name, "tc-%31[^-]-%d.lock%n", fns, &ifindex, &n) != 2 || !n ||
+		    de->d_name[n] || strcmp(fns, ns))
+			continue;
+		lock_path(path, sizeof(path), ns, ifindex);
+		fd = take_lock(path, false, text, sizeof(text));
+		if (fd < 0)
+			continue; /* held: a live flowd's */
+		hook.ifindex = ifindex;
+		hook.attach_point = BPF_TC_INGRESS;
+		removed = !bpf_tc_detach(&hook, &opts);
+		hook.attach_point = BPF_TC_EGRESS;
+		removed = !bpf_tc_detach(&hook, &opts) || removed;
+		if (strstr(text, "\nclsact\n")) {
+			hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+			removed = !bpf_tc_hook_destroy(&hook) || removed;
+		}
+		text[strcspn(text, "\n")] = '\0';
+		if (removed)
+			logmsg(LOG_LEVEL_INFO,
+			       "removed what a flowd that did not stop cleanly%s%s%s left on %s",
+			       text[0] ? " (pid " : "", text, text[0] ? ")" : "",
+			       if_indextoname((unsigned)ifindex, ifname) ? ifname
+									 : "a gone interface");
+		unlink(path);
+		close(fd);
+	}
+	closedir(dir);
 }
 
 static bool is_loopback(const char *ifname)
@@ -221,12 +347,12 @@ static void detach(struct attachment *a)
 		bpf_tc_detach(&hook, &opts);
 	}
 	if (a->created_qdisc) {
-		/* We added the clsact qdisc, so we remove it: the interface is left as found. */
+		/* We (or the killed flowd we took over from) added the clsact qdisc, so we remove
+		 * it: the interface is left as found. */
 		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
 		bpf_tc_hook_destroy(&hook);
 	}
-	if (a->lock_fd >= 0)
-		close(a->lock_fd);
+	unlock_interface(a);
 }
 
 int probe_tc_attach(struct probe_tc *p, const char *ifname, struct errmsg *e)
@@ -234,6 +360,7 @@ int probe_tc_attach(struct probe_tc *p, const char *ifname, struct errmsg *e)
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
 	struct attachment *a, *n;
 	int ifindex = (int)if_nametoindex(ifname), err, i;
+	bool had_qdisc = false;
 
 	if (!ifindex)
 		return errmsg_set(e, -ENODEV, "no interface named '%s' (see `ip link`)", ifname);
@@ -248,17 +375,18 @@ int probe_tc_attach(struct probe_tc *p, const char *ifname, struct errmsg *e)
 	memset(a, 0, sizeof(*a));
 	a->ifindex = ifindex;
 	snprintf(a->ifname, sizeof(a->ifname), "%s", ifname);
-	a->lock_fd = lock_interface(ifindex, ifname, e);
+	a->lock_fd = lock_interface(a, &had_qdisc, e);
 	if (a->lock_fd < 0)
 		return a->lock_fd;
 	hook.ifindex = ifindex;
 	err = bpf_tc_hook_create(&hook);
 	if (err && err != -EEXIST) {
-		close(a->lock_fd);
+		unlock_interface(a);
 		return errmsg_set(e, err, "cannot add a clsact qdisc to %s: %s", ifname,
 				  strerror(-err));
 	}
-	a->created_qdisc = err == 0;
+	a->created_qdisc = err == 0 || had_qdisc;
+	write_lock(a);
 	p->n_att++;
 	/* On loopback every packet passes egress and then ingress of the same device: watching
 	 * one hook sees each packet once. */

@@ -13,7 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "flowscope/record.h"
@@ -1023,6 +1026,118 @@ START_TEST(stale_filter_is_replaced)
 }
 END_TEST
 
+/* ---- a flowd killed with SIGKILL ------------------------------------------------------------ */
+
+static bool clsact_on_lo(void)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = 1,
+			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+	int err = bpf_tc_hook_create(&hook);
+
+	if (err == 0)
+		bpf_tc_hook_destroy(&hook); /* there was none: leave none */
+	return err == -EEXIST;
+}
+
+/* The lock file of lo in this netns (named by the netns cookie). */
+static bool lo_lock_exists(void)
+{
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct stat st;
+	char path[128];
+
+	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, 71 /* SO_NETNS_COOKIE */, &cookie, &len), 0);
+	close(fd);
+	snprintf(path, sizeof(path), "/run/flowscope/tc-c%llu-1.lock", (unsigned long long)cookie);
+	return stat(path, &st) == 0;
+}
+
+/* A process that loads the probe, attaches to lo and is killed with SIGKILL once it did. */
+static void killed_while_attached(void)
+{
+	int p[2];
+	pid_t pid;
+	char c;
+
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct probe_tc *k = NULL;
+
+		close(p[0]);
+		if (probe_tc_open(&k, NULL, NULL) || probe_tc_attach(k, "lo", NULL))
+			_exit(1);
+		if (write(p[1], "a", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	ck_assert_int_eq(read(p[0], &c, 1), 1);
+	close(p[0]);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	/* What it leaves: its filter still runs, its qdisc and its lock file stay. */
+	ck_assert(filters_on_lo(BPF_TC_EGRESS));
+	ck_assert(clsact_on_lo());
+	ck_assert(lo_lock_exists());
+}
+
+START_TEST(killed_flowd_leaves_nothing_after_the_next_stop)
+{
+	struct probe_tc *p2 = NULL;
+
+	own_netns_with_lo_up();
+	ck_assert(!clsact_on_lo());
+	killed_while_attached();
+	/* The next start removes all of it, before it attaches anywhere... */
+	ck_assert_int_eq(probe_tc_open(&p2, NULL, NULL), 0);
+	ck_assert(!filters_on_lo(BPF_TC_EGRESS));
+	ck_assert(!clsact_on_lo());
+	ck_assert(!lo_lock_exists());
+	/* ... and its own clean stop leaves the interface as it was at first. */
+	ck_assert_int_eq(probe_tc_attach(p2, "lo", NULL), 0);
+	ck_assert(lo_lock_exists());
+	probe_tc_close(p2);
+	ck_assert(!filters_on_lo(BPF_TC_EGRESS));
+	ck_assert(!clsact_on_lo());
+	ck_assert(!lo_lock_exists());
+
+	/* Killed while a probe was already loaded: attaching takes the interface over (the
+	 * stale filter replaced) and inherits the qdisc the killed one added, which its clean
+	 * stop then removes. */
+	ck_assert_int_eq(probe_tc_open(&p2, NULL, NULL), 0);
+	killed_while_attached();
+	ck_assert_int_eq(probe_tc_attach(p2, "lo", NULL), 0);
+	probe_tc_close(p2);
+	ck_assert(!filters_on_lo(BPF_TC_EGRESS));
+	ck_assert(!clsact_on_lo());
+	ck_assert(!lo_lock_exists());
+}
+END_TEST
+
+/* A qdisc that was there before flowd came is not flowd's to remove. */
+START_TEST(clsact_found_is_left)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = 1,
+			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+	struct probe_tc *p2 = NULL;
+
+	own_netns_with_lo_up();
+	ck_assert_int_eq(bpf_tc_hook_create(&hook), 0);
+	ck_assert_int_eq(probe_tc_open(&p2, NULL, NULL), 0);
+	ck_assert_int_eq(probe_tc_attach(p2, "lo", NULL), 0);
+	probe_tc_close(p2);
+	ck_assert(!filters_on_lo(BPF_TC_EGRESS));
+	ck_assert(clsact_on_lo());
+	ck_assert(!lo_lock_exists());
+	bpf_tc_hook_destroy(&hook);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("tc_probe");
@@ -1056,6 +1171,8 @@ static Suite *suite(void)
 	tcase_set_timeout(a, 60);
 	tcase_add_test(a, attach_real_traffic_and_detach);
 	tcase_add_test(a, stale_filter_is_replaced);
+	tcase_add_test(a, killed_flowd_leaves_nothing_after_the_next_stop);
+	tcase_add_test(a, clsact_found_is_left);
 	suite_add_tcase(s, a);
 	return s;
 }

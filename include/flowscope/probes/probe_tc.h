@@ -14,7 +14,9 @@ struct probe_tc_opts {
 	uint32_t ring_bytes; /* bytes per per-CPU ring, power of two; 0: default (1 MiB) */
 };
 
-/* Loads the probe. Returns 0 or a negative errno with the reason in e. */
+/* Loads the probe, and removes what a flowd killed in this network namespace left behind (its
+ * filters, the clsact qdiscs it added, its lock files under /run/flowscope; logged). Returns 0
+ * or a negative errno with the reason in e. */
 int probe_tc_open(struct probe_tc **out, const struct probe_tc_opts *opts, struct errmsg *e);
 
 /* Attaches on clsact ingress and egress of ifname. Returns 0 or a negative errno, with e saying
@@ -22,7 +24,8 @@ int probe_tc_open(struct probe_tc **out, const struct probe_tc_opts *opts, struc
  * flowd that died are replaced (and logged). */
 int probe_tc_attach(struct probe_tc *p, const char *ifname, struct errmsg *e);
 
-/* Detaches every filter it attached (removing clsact qdiscs it created) and frees p. */
+/* Detaches every filter it attached (removing clsact qdiscs it created, or that the killed
+ * flowd it took an interface over from created), removes its lock files and frees p. */
 void probe_tc_close(struct probe_tc *p);
 
 /* The per-CPU ring buffer map fds (one per possible CPU); returns their count. */
