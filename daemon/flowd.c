@@ -17,6 +17,7 @@
 
 #include "flowscope/base/buf.h"
 #include "flowscope/base/opts.h"
+#include "flowscope/filter/flow_filter.h"
 #include "flowscope/base/version.h"
 #include "flowscope/enrich/drop_reason.h"
 #include "flowscope/enrich/identities.h"
@@ -48,6 +49,8 @@ struct flowd_cfg {
 	uint32_t kernel_max_flows;
 	uint64_t idle_ns, tcp_idle_ns, sweep_ns, update_ns;
 	uint32_t follow_queue;
+	uint32_t max_filters;
+	uint64_t max_filter_bytes;
 	const char *node_name, *identities, *web_dir;
 	char *node_labels[MAX_LABELS];
 	int n_labels;
@@ -201,6 +204,11 @@ static const struct opt flowd_opts[] = {
 	{"follow-queue", 0, "N",
 	 "flows queued per streaming client before it loses\nsome (default 4096)", opt_u32,
 	 CFG(follow_queue), 1, 1 << 24},
+	{"max-filters", 0, "N",
+	 "allow and deny filters one request may hold together\n(default 100)", opt_u32,
+	 CFG(max_filters), 1, 1 << 20},
+	{"max-filter-bytes", 0, "SIZE", "... and their size as protobuf (default 64K)", opt_size,
+	 CFG(max_filter_bytes), 64, 1 << 30},
 	{"node-name", 0, "NAME", "node name put on flows (default: the host name)", opt_string,
 	 CFG(node_name)},
 	{"node-label", 0, "KEY=VALUE",
@@ -932,6 +940,7 @@ int main(int argc, char **argv)
 		exporter_set_free(d.exporters);
 		return ret < 0 ? 0 : ret;
 	}
+	flow_filter_set_limits(d.cfg.max_filters, (size_t)d.cfg.max_filter_bytes);
 	snprintf(d.node_name, sizeof(d.node_name), "%s", d.cfg.node_name ? d.cfg.node_name : "");
 	if (!d.cfg.node_name && gethostname(d.node_name, sizeof(d.node_name) - 1))
 		strcpy(d.node_name, "localhost");

@@ -14,6 +14,7 @@
 #include "flowscope/base/buf.h"
 #include "flowscope/base/opts.h"
 #include "flowscope/base/version.h"
+#include "flowscope/filter/flow_filter.h"
 #include "flowscope/pipeline/collector.h"
 #include "flowscope/relay/relay.h"
 #include "flowscope/relay/service.h"
@@ -34,6 +35,8 @@ struct relay_cfg {
 	struct relay_tls peer_tls;
 	uint64_t lag_ns, max_flows, max_events, backfill;
 	uint32_t heartbeat_ms, follow_queue;
+	uint32_t max_filters;
+	uint64_t max_filter_bytes;
 	const char *node_name, *web_dir;
 	uint64_t graph_window_ns;
 	const char *history_url, *history_table, *history_user, *history_password;
@@ -126,6 +129,11 @@ static const struct opt relay_opts_table[] = {
 	 CFG(max_events), 1, 1 << 28},
 	{"follow-queue", 0, "N", "flows queued per streaming client (default 4096)", opt_u32,
 	 CFG(follow_queue), 1, 1 << 24},
+	{"max-filters", 0, "N",
+	 "allow and deny filters one request may hold together\n(default 100)", opt_u32,
+	 CFG(max_filters), 1, 1 << 20},
+	{"max-filter-bytes", 0, "SIZE", "... and their size as protobuf (default 64K)", opt_size,
+	 CFG(max_filter_bytes), 64, 1 << 30},
 	{"node-name", 0, "NAME", "the relay's own name (default: the host name)", opt_string,
 	 CFG(node_name)},
 	{"web-dir", 0, "DIR", "the dashboard's files (default: web/ next to flowrelay)", opt_string,
@@ -468,6 +476,7 @@ int main(int argc, char **argv)
 
 	if (ret)
 		return ret < 0 ? 0 : ret;
+	flow_filter_set_limits(d.cfg.max_filters, (size_t)d.cfg.max_filter_bytes);
 	snprintf(d.node_name, sizeof(d.node_name), "%s", d.cfg.node_name ? d.cfg.node_name : "");
 	if (!d.cfg.node_name && gethostname(d.node_name, sizeof(d.node_name) - 1))
 		strcpy(d.node_name, "relay");

@@ -1192,13 +1192,50 @@ static int compile_list(Flow__FlowFilter *const *in, size_t n, struct filter **o
 	return 0;
 }
 
+static size_t max_filters = FLOW_FILTER_DEFAULT_MAX,
+	      max_filter_bytes = FLOW_FILTER_DEFAULT_MAX_BYTES;
+
+void flow_filter_set_limits(size_t filters, size_t bytes)
+{
+	max_filters = filters ? filters : FLOW_FILTER_DEFAULT_MAX;
+	max_filter_bytes = bytes ? bytes : FLOW_FILTER_DEFAULT_MAX_BYTES;
+}
+
+/* Refuses a set past the limits, before anything of it is compiled. */
+static int check_limits(Flow__FlowFilter *const *allow, size_t n_allow,
+			Flow__FlowFilter *const *deny, size_t n_deny, struct errmsg *e)
+{
+	size_t bytes = 0, i;
+
+	if (n_allow + n_deny > max_filters)
+		return errmsg_set(
+			e, -E2BIG,
+			"too many filters: %zu (at most %zu allow and deny filters together; "
+			"the server's --max-filters)",
+			n_allow + n_deny, max_filters);
+	for (i = 0; i < n_allow + n_deny; i++)
+		bytes += protobuf_c_message_get_packed_size(
+			&(i < n_allow ? allow[i] : deny[i - n_allow])->base);
+	if (bytes > max_filter_bytes)
+		return errmsg_set(e, -E2BIG,
+				  "filters too large: %zu bytes (at most %zu; the server's "
+				  "--max-filter-bytes)",
+				  bytes, max_filter_bytes);
+	return 0;
+}
+
 struct flow_filter_set *flow_filter_set_new(Flow__FlowFilter *const *allow, size_t n_allow,
 					    Flow__FlowFilter *const *deny, size_t n_deny,
 					    struct errmsg *e)
 {
-	struct flow_filter_set *fs = calloc(1, sizeof(*fs));
-	int r;
+	struct flow_filter_set *fs;
+	int r = check_limits(allow, n_allow, deny, n_deny, e);
 
+	if (r) {
+		errno = -r;
+		return NULL;
+	}
+	fs = calloc(1, sizeof(*fs));
 	if (!fs) {
 		errmsg_set(e, -ENOMEM, "out of memory for the filters");
 		return NULL;

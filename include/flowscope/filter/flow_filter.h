@@ -22,10 +22,18 @@
 
 struct flow_filter_set;
 
+/* What one filter set may hold (a request's allow and deny filters together): their number and
+ * their size as protobuf. Every flow a request reads is matched against each of its filters, so
+ * without a bound one request could hold the event loop for minutes. Defaults 100 filters and
+ * 64 KiB; flowd and flowrelay set them with --max-filters and --max-filter-bytes. */
+#define FLOW_FILTER_DEFAULT_MAX 100
+#define FLOW_FILTER_DEFAULT_MAX_BYTES (64 * 1024)
+void flow_filter_set_limits(size_t max_filters, size_t max_bytes);
+
 /* Compiles allow (whitelist) and deny (blacklist) FlowFilters. Returns a set to free with
  * flow_filter_set_free(), or NULL with errno set: EINVAL with the reason in e (e.g. "invalid
  * source_ip '10.0.0.300': use an IP address or CIDR ...") for a filter the user must fix,
- * ENOMEM otherwise. */
+ * E2BIG with the reason in e past the limits above, ENOMEM otherwise. */
 struct flow_filter_set *flow_filter_set_new(Flow__FlowFilter *const *allow, size_t n_allow,
 					    Flow__FlowFilter *const *deny, size_t n_deny,
 					    struct errmsg *e);
