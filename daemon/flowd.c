@@ -49,7 +49,8 @@ struct flowd_cfg {
 	uint32_t kernel_max_flows;
 	uint64_t idle_ns, tcp_idle_ns, sweep_ns, update_ns;
 	uint32_t follow_queue;
-	uint32_t max_filters;
+	uint32_t max_filters, max_conns, max_conns_per_client;
+	uint64_t conn_idle_ns;
 	uint64_t max_filter_bytes;
 	const char *node_name, *identities, *web_dir;
 	char *node_labels[MAX_LABELS];
@@ -209,6 +210,14 @@ static const struct opt flowd_opts[] = {
 	 CFG(max_filters), 1, 1 << 20},
 	{"max-filter-bytes", 0, "SIZE", "... and their size as protobuf (default 64K)", opt_size,
 	 CFG(max_filter_bytes), 64, 1 << 30},
+	{"max-connections", 0, "N",
+	 "connections at once on each gRPC and HTTP listener\n(default 512)", opt_u32,
+	 CFG(max_conns), 1, 1 << 20},
+	{"max-connections-per-client", 0, "N", "... and from one client address (default 64)",
+	 opt_u32, CFG(max_conns_per_client), 1, 1 << 20},
+	{"connection-idle-timeout", 0, "DUR",
+	 "close gRPC connections without a call this long\n(default 5m)", opt_duration,
+	 CFG(conn_idle_ns), 1000000000},
 	{"node-name", 0, "NAME", "node name put on flows (default: the host name)", opt_string,
 	 CFG(node_name)},
 	{"node-label", 0, "KEY=VALUE",
@@ -692,7 +701,10 @@ static int start_servers(struct flowd *d)
 				      .follow_queue = c->follow_queue,
 				      .tls_cert = c->tls_cert,
 				      .tls_key = c->tls_key,
-				      .tls_client_ca = c->tls_client_ca};
+				      .tls_client_ca = c->tls_client_ca,
+				      .max_conns = c->max_conns,
+				      .max_conns_per_client = c->max_conns_per_client,
+				      .idle_timeout_ms = (uint32_t)(c->conn_idle_ns / 1000000)};
 	struct http_server_opts ho = {.addr = c->http.set && c->http.host[0] ? c->http.host
 									     : "127.0.0.1",
 				      .port = c->http.set ? c->http.port : 12000,
@@ -700,6 +712,8 @@ static int start_servers(struct flowd *d)
 				      .web_dir = c->web_dir ? c->web_dir : default_web_dir(),
 				      .allow_hosts = c->http_allow_hosts.v,
 				      .n_allow_hosts = c->http_allow_hosts.n,
+				      .max_conns = c->max_conns,
+				      .max_conns_per_client = c->max_conns_per_client,
 				      .followers = d->followers,
 				      .status = &d->status,
 				      .graph = d->graph};

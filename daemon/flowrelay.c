@@ -35,7 +35,8 @@ struct relay_cfg {
 	struct relay_tls peer_tls;
 	uint64_t lag_ns, max_flows, max_events, backfill;
 	uint32_t heartbeat_ms, follow_queue;
-	uint32_t max_filters;
+	uint32_t max_filters, max_conns, max_conns_per_client;
+	uint64_t conn_idle_ns;
 	uint64_t max_filter_bytes;
 	const char *node_name, *web_dir;
 	uint64_t graph_window_ns;
@@ -134,6 +135,14 @@ static const struct opt relay_opts_table[] = {
 	 CFG(max_filters), 1, 1 << 20},
 	{"max-filter-bytes", 0, "SIZE", "... and their size as protobuf (default 64K)", opt_size,
 	 CFG(max_filter_bytes), 64, 1 << 30},
+	{"max-connections", 0, "N",
+	 "connections at once on each gRPC and HTTP listener\n(default 512)", opt_u32,
+	 CFG(max_conns), 1, 1 << 20},
+	{"max-connections-per-client", 0, "N", "... and from one client address (default 64)",
+	 opt_u32, CFG(max_conns_per_client), 1, 1 << 20},
+	{"connection-idle-timeout", 0, "DUR",
+	 "close gRPC connections without a call this long\n(default 5m)", opt_duration,
+	 CFG(conn_idle_ns), 1000000000},
 	{"node-name", 0, "NAME", "the relay's own name (default: the host name)", opt_string,
 	 CFG(node_name)},
 	{"web-dir", 0, "DIR", "the dashboard's files (default: web/ next to flowrelay)", opt_string,
@@ -393,7 +402,10 @@ static int start_servers(struct flowrelay *d)
 				      .follow_queue = c->follow_queue,
 				      .tls_cert = c->tls_cert,
 				      .tls_key = c->tls_key,
-				      .tls_client_ca = c->tls_client_ca};
+				      .tls_client_ca = c->tls_client_ca,
+				      .max_conns = c->max_conns,
+				      .max_conns_per_client = c->max_conns_per_client,
+				      .idle_timeout_ms = (uint32_t)(c->conn_idle_ns / 1000000)};
 	struct http_server_opts ho = {.addr = c->http.set && c->http.host[0] ? c->http.host
 									     : "127.0.0.1",
 				      .port = c->http.set ? c->http.port : 12000,
@@ -401,6 +413,8 @@ static int start_servers(struct flowrelay *d)
 				      .web_dir = c->web_dir ? c->web_dir : default_web_dir(),
 				      .allow_hosts = c->http_allow_hosts.v,
 				      .n_allow_hosts = c->http_allow_hosts.n,
+				      .max_conns = c->max_conns,
+				      .max_conns_per_client = c->max_conns_per_client,
 				      .followers = d->followers,
 				      .status = &d->status,
 				      .graph = d->graph,

@@ -40,6 +40,10 @@ struct grpc_server {
 	struct grpc_service svc;
 	SSL_CTX *ssl_ctx;
 	struct list_node conns;
+	uv_timer_t idler; /* once a second: closes connections idle too long */
+	uint32_t n_conns;
+	uint64_t refused_conns;
+	struct logmsg_limit refused_log;
 	bool flusher_active;
 	bool stopping;
 	struct logmsg_limit bad_client_log;
@@ -54,7 +58,9 @@ struct grpc_conn {
 	BIO *rbio, *wbio; /* TLS: network bytes in, network bytes out */
 	struct list_node calls;
 	char rbuf[READ_BUF_SIZE];
-	bool dirty; /* wants a flush */
+	struct sockaddr_storage peer; /* the client's address, for the per-client cap */
+	uint64_t idle_since;	      /* uv_now when its last call ended (or it came) */
+	bool dirty;		      /* wants a flush */
 	bool closing;
 	bool in_flush;
 };
@@ -425,8 +431,11 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
 	(void)user;
 	/* Normal end or client cancellation (RST_STREAM): everything of the call goes. */
 	if (call) {
+		struct grpc_conn *c = call->conn;
+
 		nghttp2_session_set_stream_user_data(session, stream_id, NULL);
 		call_free(call);
+		c->idle_since = uv_now(c->srv->loop);
 	}
 	return 0;
 }
@@ -578,7 +587,7 @@ static void conn_close(struct grpc_conn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
-	(void)s;
+	s->n_conns--;
 	/* Every call goes with the connection (the session would not call on_stream_close). */
 	while (!list_empty(&c->calls))
 		call_free(container_of(c->calls.next, struct grpc_call, node));
@@ -678,13 +687,48 @@ static int conn_session_init(struct grpc_conn *c)
 	return 0;
 }
 
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		       &((const struct sockaddr_in6 *)b)->sin6_addr, 16);
+}
+
+/* Whether one more connection from c's address stays within the caps. */
+static bool conn_admitted(struct grpc_server *s, struct grpc_conn *c)
+{
+	struct grpc_conn *o, *tmp;
+	uint32_t same = 0;
+	int len = sizeof(c->peer);
+
+	if (s->n_conns >= s->opts.max_conns)
+		return false;
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len))
+		return true;
+	list_for_each_safe(o, tmp, &s->conns, struct grpc_conn, node)
+	{
+		if (same_addr(&o->peer, &c->peer) && ++same >= s->opts.max_conns_per_client)
+			return false;
+	}
+	return true;
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
 	struct grpc_server *s = listener->data;
 	struct grpc_conn *c;
 
-	if (status < 0)
+	if (status < 0) {
+		/* Out of descriptors (libuv keeps a spare one to accept and close with, so the
+		 * listener does not spin): say so, not once per attempt. */
+		logmsg_limited(&s->refused_log, LOG_LEVEL_WARN, "grpc: cannot accept: %s",
+			       uv_strerror(status));
 		return;
+	}
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return;
@@ -696,8 +740,21 @@ static void on_connection(uv_stream_t *listener, int status)
 		uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 		return;
 	}
+	if (!conn_admitted(s, c)) {
+		s->refused_conns++;
+		logmsg_limited(&s->refused_log, LOG_LEVEL_WARN,
+			       "grpc: connection refused: %u open (at most %u, %u per client; "
+			       "--max-connections, --max-connections-per-client); %llu refused "
+			       "so far",
+			       s->n_conns, s->opts.max_conns, s->opts.max_conns_per_client,
+			       (unsigned long long)s->refused_conns);
+		uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+		return;
+	}
 	uv_tcp_nodelay(&c->tcp, 1);
 	list_add_tail(&s->conns, &c->node);
+	s->n_conns++;
+	c->idle_since = uv_now(s->loop);
 	if (s->ssl_ctx) {
 		c->ssl = SSL_new(s->ssl_ctx);
 		c->rbio = BIO_new(BIO_s_mem());
@@ -720,6 +777,25 @@ static void on_connection(uv_stream_t *listener, int status)
 }
 
 /* ---- server ------------------------------------------------------------------------------- */
+
+/* Connections with no call for idle_timeout_ms go (GOAWAY first, so the client knows). */
+static void on_idler(uv_timer_t *t)
+{
+	struct grpc_server *s = t->data;
+	struct grpc_conn *c, *tmp;
+	uint64_t now = uv_now(s->loop);
+
+	list_for_each_safe(c, tmp, &s->conns, struct grpc_conn, node)
+	{
+		if (!list_empty(&c->calls) || now - c->idle_since < s->opts.idle_timeout_ms)
+			continue;
+		nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
+				      nghttp2_session_get_last_proc_stream_id(c->session),
+				      NGHTTP2_NO_ERROR, (const uint8_t *)"idle", 4);
+		conn_flush(c);
+		conn_close(c);
+	}
+}
 
 static int listen_on(struct grpc_server *s, uv_tcp_t *t, const struct sockaddr *sa,
 		     unsigned int flags)
@@ -750,6 +826,9 @@ int grpc_server_start(struct grpc_server **out, uv_loop_t *loop,
 	s->opts.port = s->opts.port ? s->opts.port : 4245;
 	s->opts.follow_queue = s->opts.follow_queue ?: DEFAULT_FOLLOW_QUEUE;
 	s->opts.max_request_bytes = s->opts.max_request_bytes ?: DEFAULT_MAX_REQUEST;
+	s->opts.max_conns = s->opts.max_conns ?: 512;
+	s->opts.max_conns_per_client = s->opts.max_conns_per_client ?: 64;
+	s->opts.idle_timeout_ms = s->opts.idle_timeout_ms ?: 300000;
 	if (s->opts.tls_client_ca && !s->opts.tls_cert)
 		err = errmsg_set(e, -EINVAL, "--tls-client-ca needs --tls-cert and --tls-key");
 	else if ((s->opts.tls_cert || s->opts.tls_key) &&
@@ -772,6 +851,9 @@ int grpc_server_start(struct grpc_server **out, uv_loop_t *loop,
 	}
 	uv_idle_init(s->loop, &s->flusher);
 	s->flusher.data = s;
+	uv_timer_init(s->loop, &s->idler);
+	s->idler.data = s;
+	uv_timer_start(&s->idler, on_idler, 1000, 1000);
 	err = listen_on(s, &s->listener, (struct sockaddr *)&sa, 0);
 	if (err) {
 		errmsg_set(e, err, "cannot listen for gRPC on %s port %u: %s%s", s->opts.addr,
@@ -823,6 +905,13 @@ static void on_idle_closed(uv_handle_t *h)
 		uv_close((uv_handle_t *)&s->listener, on_server_closed);
 }
 
+static void on_idler_closed(uv_handle_t *h)
+{
+	struct grpc_server *s = h->data;
+
+	uv_close((uv_handle_t *)&s->flusher, on_idle_closed);
+}
+
 void grpc_server_stop(struct grpc_server *s)
 {
 	if (!s)
@@ -831,5 +920,6 @@ void grpc_server_stop(struct grpc_server *s)
 	while (!list_empty(&s->conns))
 		conn_close(container_of(s->conns.next, struct grpc_conn, node));
 	uv_idle_stop(&s->flusher);
-	uv_close((uv_handle_t *)&s->flusher, on_idle_closed);
+	uv_timer_stop(&s->idler);
+	uv_close((uv_handle_t *)&s->idler, on_idler_closed);
 }

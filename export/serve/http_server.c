@@ -1056,11 +1056,14 @@ int http_server_start(struct http_server **out, uv_loop_t *loop,
 			return -EINVAL;
 		}
 	}
-	s->d = MHD_start_daemon(flags, s->opts.port, NULL, NULL, on_request, s,
-				/* The logger first, or MHD logs about it with its own. */
-				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
-				(struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT,
-				(unsigned int)120, MHD_OPTION_END);
+	s->d = MHD_start_daemon(
+		flags, s->opts.port, NULL, NULL, on_request, s,
+		/* The logger first, or MHD logs about it with its own. */
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+		(struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+		MHD_OPTION_CONNECTION_LIMIT, s->opts.max_conns ? s->opts.max_conns : 512u,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		s->opts.max_conns_per_client ? s->opts.max_conns_per_client : 64u, MHD_OPTION_END);
 	if (!s->d) {
 		free(s);
 		return errmsg_set(

@@ -45,10 +45,15 @@ static void stop_server(void *ctx)
 	grpc_server_stop(S.srv);
 }
 
-static void server_start(uint32_t follow_queue)
+static void server_start_with(uint32_t follow_queue, uint32_t max_conns, uint32_t per_client,
+			      uint32_t idle_ms)
 {
-	struct grpc_server_opts o = {
-		.addr = "127.0.0.1", .follow_queue = follow_queue, .max_request_bytes = 64 * 1024};
+	struct grpc_server_opts o = {.addr = "127.0.0.1",
+				     .follow_queue = follow_queue,
+				     .max_request_bytes = 64 * 1024,
+				     .max_conns = max_conns,
+				     .max_conns_per_client = per_client,
+				     .idle_timeout_ms = idle_ms};
 	struct grpc_service svc;
 	struct errmsg e = {""};
 	int err = -1, tries;
@@ -64,6 +69,11 @@ static void server_start(uint32_t follow_queue)
 	ck_assert_msg(err == 0, "grpc_server_start: %s", e.text);
 	S.t.on_stop = stop_server;
 	loop_thread_start(&S.t);
+}
+
+static void server_start(uint32_t follow_queue)
+{
+	server_start_with(follow_queue, 0, 0, 0);
 }
 
 static void server_stop(void)
@@ -423,6 +433,20 @@ static int raw_socket(void)
 	return fd;
 }
 
+/* A connection from the loopback address src (any of 127.0.0.0/8). */
+static int raw_socket_from(const char *src)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(S.port)};
+	struct sockaddr_in b = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_eq(inet_pton(AF_INET, src, &b.sin_addr), 1);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&b, sizeof(b)), 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
 /* True when the server closes the connection within 3 s (reading whatever it sends). */
 static int closed_by_server(int fd)
 {
@@ -689,10 +713,84 @@ START_TEST(stalled_follower_does_not_stall_others)
 }
 END_TEST
 
+/* ---- connection limits ---------------------------------------------------------------------- */
+
+static void setup_limits(void)
+{
+	server_start_with(1024, 6, 4, 1000);
+}
+
+/* What the server does with a fresh connection within 3 s: 1 it spoke (SETTINGS), 0 it closed
+ * it without a word, -1 nothing. */
+static int first_word(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	char b[256];
+
+	if (poll(&p, 1, 3000) <= 0)
+		return -1;
+	return read(fd, b, sizeof(b)) > 0 ? 1 : 0;
+}
+
+/* Whether the server closes fd within ms (reading and dropping what it says first). */
+static bool closed_within(int fd, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	char b[4096];
+	int waited;
+
+	for (waited = 0; waited < ms; waited += 100) {
+		if (poll(&p, 1, 100) > 0 && read(fd, b, sizeof(b)) <= 0)
+			return true;
+	}
+	return false;
+}
+
+/* 3,000 idle connections were accepted and kept, and 1,100 took the HTTP server down with
+ * them: connections are capped per client and in all, idle ones go, streams stay. */
+START_TEST(connection_caps_and_idle_timeout)
+{
+	struct stream_client f;
+	int fds[8], i;
+
+	/* Four from one address: admitted; the fifth is closed unanswered. */
+	for (i = 0; i < 5; i++)
+		fds[i] = raw_socket_from("127.0.0.1");
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(first_word(fds[i]), 1);
+	ck_assert_int_eq(first_word(fds[4]), 0);
+	close(fds[4]);
+	/* Another address gets two more: six in all, then none. */
+	for (i = 4; i < 7; i++)
+		fds[i] = raw_socket_from("127.0.0.2");
+	ck_assert_int_eq(first_word(fds[4]), 1);
+	ck_assert_int_eq(first_word(fds[5]), 1);
+	ck_assert_int_eq(first_word(fds[6]), 0);
+	close(fds[6]);
+	/* Without a call they go after the idle timeout (1 s here), GOAWAY first. */
+	for (i = 0; i < 6; i++) {
+		ck_assert_msg(closed_within(fds[i], 5000), "idle connection %d kept", i);
+		close(fds[i]);
+	}
+	/* A follower's connection is not idle, however quiet its stream: it is kept past the
+	 * timeout and still gets flows. */
+	memset(&f, 0, sizeof(f));
+	client_follow(&f);
+	wait_subscribers(1);
+	usleep(2500 * 1000);
+	f.g.stop_at_port = 40001;
+	inject(40000, 2);
+	pthread_join(f.th, NULL);
+	ck_assert_int_eq(f.status, GRPC_CANCELLED);
+	ck_assert_int_eq(f.g.flows, 2);
+	grpc_client_close(f.c);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("grpc");
-	TCase *t = tcase_create("server");
+	TCase *t = tcase_create("server"), *lim = tcase_create("limits");
 	SRunner *r;
 	int failed;
 
@@ -706,6 +804,10 @@ int main(void)
 	tcase_add_test(t, many_concurrent_streams);
 	tcase_add_test(t, stalled_follower_does_not_stall_others);
 	suite_add_tcase(s, t);
+	tcase_add_checked_fixture(lim, setup_limits, teardown);
+	tcase_set_timeout(lim, 60);
+	tcase_add_test(lim, connection_caps_and_idle_timeout);
+	suite_add_tcase(s, lim);
 	r = srunner_create(s);
 	srunner_run_all(r, CK_NORMAL);
 	failed = srunner_ntests_failed(r);

@@ -1051,6 +1051,60 @@ START_TEST(host_header_guard)
 }
 END_TEST
 
+/* Idle connections from one address are capped (64 by default: 1,020 took the server's
+ * descriptors and /healthz with them); other clients are still answered. */
+START_TEST(connection_caps)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(S.port)};
+	struct sockaddr_in b = {.sin_family = AF_INET};
+	int fds[65], i, n;
+	struct pollfd p;
+	char c;
+	struct hconn *h;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (i = 0; i < 65; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+		ck_assert_int_eq(connect(fds[i], (struct sockaddr *)&a, sizeof(a)), 0);
+	}
+	/* The 65th is closed by the server without an answer; the first 64 are kept. */
+	p = (struct pollfd){.fd = fds[64], .events = POLLIN};
+	ck_assert_int_eq(poll(&p, 1, 3000), 1);
+	ck_assert_int_eq(read(fds[64], &c, 1), 0);
+	p = (struct pollfd){.fd = fds[0], .events = POLLIN};
+	ck_assert_int_eq(poll(&p, 1, 200), 0);
+	/* Another address is answered meanwhile. */
+	inet_pton(AF_INET, "127.0.0.2", &b.sin_addr);
+	n = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_eq(bind(n, (struct sockaddr *)&b, sizeof(b)), 0);
+	ck_assert_int_eq(connect(n, (struct sockaddr *)&a, sizeof(a)), 0);
+	send_all(n, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", 61);
+	p = (struct pollfd){.fd = n, .events = POLLIN};
+	ck_assert_int_eq(poll(&p, 1, 3000), 1);
+	{
+		char buf[512];
+		ssize_t r = read(n, buf, sizeof(buf) - 1);
+
+		ck_assert_int_gt(r, 12);
+		buf[r] = '\0';
+		ck_assert_ptr_nonnull(strstr(buf, "200 OK"));
+	}
+	close(n);
+	for (i = 0; i < 65; i++)
+		close(fds[i]);
+	/* Once they are gone, the first address is served again. */
+	for (i = 0; i < 50; i++) {
+		h = request("GET", "/healthz", NULL, NULL);
+		n = h->status;
+		hc_close(h);
+		if (n == 200)
+			break;
+		usleep(20000);
+	}
+	ck_assert_int_eq(n, 200);
+}
+END_TEST
+
 START_TEST(sse_follow)
 {
 	struct fspec f[11];
@@ -1624,6 +1678,7 @@ int main(void)
 	tcase_add_test(t, events_in_time_order);
 	tcase_add_test(t, bad_requests);
 	tcase_add_test(t, host_header_guard);
+	tcase_add_test(t, connection_caps);
 	tcase_add_test(t, sse_follow);
 	tcase_add_test(t, idle_follower_freed_on_disconnect); /* KNOWN BUG: fails, see there */
 	tcase_add_test(t, graph_endpoint);

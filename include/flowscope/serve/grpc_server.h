@@ -21,9 +21,14 @@ struct grpc_server_opts {
 	uint16_t port;		/* default 4245 */
 	uint32_t follow_queue;	/* flows queued per follower before it loses some; 0: 4096 */
 	uint32_t max_request_bytes; /* largest request message accepted; 0: 4 MiB */
-	const char *tls_cert;	    /* PEM certificate chain: enables TLS */
-	const char *tls_key;	    /* PEM private key */
-	const char *tls_client_ca;  /* PEM CA bundle: require and verify client certificates */
+	/* Connections at once on each listener (0: 512) and from one client address (0: 64):
+	 * past either a new connection is closed as soon as it is accepted (counted, logged at
+	 * most once a second). A connection without a call for idle_timeout_ms (0: 5 min) is
+	 * told GOAWAY and closed. */
+	uint32_t max_conns, max_conns_per_client, idle_timeout_ms;
+	const char *tls_cert;	   /* PEM certificate chain: enables TLS */
+	const char *tls_key;	   /* PEM private key */
+	const char *tls_client_ca; /* PEM CA bundle: require and verify client certificates */
 };
 
 struct grpc_call;

@@ -24,6 +24,9 @@ struct http_server_opts {
 	 * '.' (e.g. "flows.example.com"). */
 	const char *const *allow_hosts;
 	size_t n_allow_hosts;
+	/* Connections at once (0: 512) and from one client address (0: 64); past either MHD
+	 * closes a new connection at once. */
+	unsigned int max_conns, max_conns_per_client;
 	struct follower_hub *followers;	 /* /api/v1/flows */
 	const struct status_src *status; /* /api/v1/status and /metrics */
 	struct graph *graph;		 /* /api/v1/graph; NULL: none */
