@@ -17,13 +17,13 @@
 
 #include "flowscope/base/buf.h"
 #include "flowscope/base/opts.h"
-#include "flowscope/filter/flow_filter.h"
 #include "flowscope/base/version.h"
 #include "flowscope/enrich/drop_reason.h"
 #include "flowscope/enrich/identities.h"
 #include "flowscope/enrich/proc_sockets.h"
 #include "flowscope/exporters/exporter.h"
 #include "flowscope/encode/flow_pb.h"
+#include "flowscope/filter/flow_filter.h"
 #include "flowscope/history/history.h"
 #include "flowscope/pipeline/collector.h"
 #include "flowscope/probes/probe_sock.h"
@@ -32,10 +32,11 @@
 #include "flowscope/serve/http_server.h"
 #include "flowscope/serve/observer.h"
 #include "flowscope/serve/peers.h"
+#include "flowscope/serve/serve_limits.h"
 
 #define MAX_IFACES 256
 #define FLOWD_HISTORY_DIR "/var/lib/flowscope/history"
-#define MAX_GROUPS 8
+#define MAX_GROUPS 12
 #define MAX_LABELS 64
 
 struct flowd_cfg {
@@ -43,15 +44,12 @@ struct flowd_cfg {
 	int n_if;
 	bool explicit_if;
 	struct opt_hostport http, grpc;
-	struct opt_list http_allow_hosts;
 	const char *tls_cert, *tls_key, *tls_client_ca;
 	uint64_t max_flows, max_events;
 	uint32_t kernel_max_flows;
 	uint64_t idle_ns, tcp_idle_ns, sweep_ns, update_ns;
 	uint32_t follow_queue;
-	uint32_t max_filters, max_conns, max_conns_per_client;
-	uint64_t conn_idle_ns;
-	uint64_t max_filter_bytes;
+	struct serve_limits limits;
 	const char *node_name, *identities, *web_dir;
 	char *node_labels[MAX_LABELS];
 	int n_labels;
@@ -174,10 +172,6 @@ static const struct opt flowd_opts[] = {
 	 "HTTP API listen address (default 127.0.0.1:12000;\nother addresses are opt-in, e.g. "
 	 "[::1]:12000)",
 	 opt_hostport, CFG(http)},
-	{"http-allow-host", 0, "NAME",
-	 "a Host name the HTTP server answers to (repeatable);\nit always answers to localhost and "
-	 "its address, and\nrefuses other names (DNS rebinding)",
-	 opt_list, CFG(http_allow_hosts)},
 	{"grpc", 0, "ADDR:PORT",
 	 "gRPC (Hubble observer API) listen address\n(default 127.0.0.1:4245 and [::1]:4245)",
 	 opt_hostport, CFG(grpc)},
@@ -205,19 +199,6 @@ static const struct opt flowd_opts[] = {
 	{"follow-queue", 0, "N",
 	 "flows queued per streaming client before it loses\nsome (default 4096)", opt_u32,
 	 CFG(follow_queue), 1, 1 << 24},
-	{"max-filters", 0, "N",
-	 "allow and deny filters one request may hold together\n(default 100)", opt_u32,
-	 CFG(max_filters), 1, 1 << 20},
-	{"max-filter-bytes", 0, "SIZE", "... and their size as protobuf (default 64K)", opt_size,
-	 CFG(max_filter_bytes), 64, 1 << 30},
-	{"max-connections", 0, "N",
-	 "connections at once on each gRPC and HTTP listener\n(default 512)", opt_u32,
-	 CFG(max_conns), 1, 1 << 20},
-	{"max-connections-per-client", 0, "N", "... and from one client address (default 64)",
-	 opt_u32, CFG(max_conns_per_client), 1, 1 << 20},
-	{"connection-idle-timeout", 0, "DUR",
-	 "close gRPC connections without a call this long\n(default 5m)", opt_duration,
-	 CFG(conn_idle_ns), 1000000000},
 	{"node-name", 0, "NAME", "node name put on flows (default: the host name)", opt_string,
 	 CFG(node_name)},
 	{"node-label", 0, "KEY=VALUE",
@@ -258,7 +239,8 @@ static size_t opt_groups(struct flowd *d, struct opt_group *g)
 {
 	g[0] = (struct opt_group){NULL, flowd_opts, &d->cfg};
 	g[1] = peers_opt_group(&d->cfg.peers);
-	return 2 + exporter_set_opt_groups(d->exporters, g + 2, MAX_GROUPS - 2);
+	g[2] = serve_limits_opt_group(&d->cfg.limits);
+	return 3 + exporter_set_opt_groups(d->exporters, g + 3, MAX_GROUPS - 3);
 }
 
 static void usage(struct flowd *d)
@@ -701,19 +683,12 @@ static int start_servers(struct flowd *d)
 				      .follow_queue = c->follow_queue,
 				      .tls_cert = c->tls_cert,
 				      .tls_key = c->tls_key,
-				      .tls_client_ca = c->tls_client_ca,
-				      .max_conns = c->max_conns,
-				      .max_conns_per_client = c->max_conns_per_client,
-				      .idle_timeout_ms = (uint32_t)(c->conn_idle_ns / 1000000)};
+				      .tls_client_ca = c->tls_client_ca};
 	struct http_server_opts ho = {.addr = c->http.set && c->http.host[0] ? c->http.host
 									     : "127.0.0.1",
 				      .port = c->http.set ? c->http.port : 12000,
 				      .follow_queue = c->follow_queue,
 				      .web_dir = c->web_dir ? c->web_dir : default_web_dir(),
-				      .allow_hosts = c->http_allow_hosts.v,
-				      .n_allow_hosts = c->http_allow_hosts.n,
-				      .max_conns = c->max_conns,
-				      .max_conns_per_client = c->max_conns_per_client,
 				      .followers = d->followers,
 				      .status = &d->status,
 				      .graph = d->graph};
@@ -723,6 +698,7 @@ static int start_servers(struct flowd *d)
 
 	if (c->grpc.set && !c->grpc.host[0])
 		go.addr = "127.0.0.1";
+	serve_limits_apply(&c->limits, &go, &ho);
 	/* The probe and the ring reader join once attached (start()). */
 	d->status = (struct status_src){.col = d->col,
 					.followers = d->followers,
@@ -954,7 +930,7 @@ int main(int argc, char **argv)
 		exporter_set_free(d.exporters);
 		return ret < 0 ? 0 : ret;
 	}
-	flow_filter_set_limits(d.cfg.max_filters, (size_t)d.cfg.max_filter_bytes);
+	flow_filter_set_limits(d.cfg.limits.max_filters, (size_t)d.cfg.limits.max_filter_bytes);
 	snprintf(d.node_name, sizeof(d.node_name), "%s", d.cfg.node_name ? d.cfg.node_name : "");
 	if (!d.cfg.node_name && gethostname(d.node_name, sizeof(d.node_name) - 1))
 		strcpy(d.node_name, "localhost");

@@ -21,6 +21,7 @@
 #include "flowscope/serve/http_server.h"
 #include "flowscope/serve/observer.h"
 #include "flowscope/serve/peers.h"
+#include "flowscope/serve/serve_limits.h"
 #include "flowscope/relay/archive.h"
 
 #define MAX_PEERS 1024
@@ -30,14 +31,11 @@ struct relay_cfg {
 	int n_peers;
 	const char *peers_file;
 	struct opt_hostport http, grpc;
-	struct opt_list http_allow_hosts;
 	const char *tls_cert, *tls_key, *tls_client_ca;
 	struct relay_tls peer_tls;
 	uint64_t lag_ns, max_flows, max_events, backfill;
 	uint32_t heartbeat_ms, follow_queue;
-	uint32_t max_filters, max_conns, max_conns_per_client;
-	uint64_t conn_idle_ns;
-	uint64_t max_filter_bytes;
+	struct serve_limits limits;
 	const char *node_name, *web_dir;
 	uint64_t graph_window_ns;
 	const char *history_url, *history_table, *history_user, *history_password;
@@ -96,10 +94,6 @@ static const struct opt relay_opts_table[] = {
 	 opt_hostport, CFG(grpc)},
 	{"http", 0, "ADDR:PORT", "HTTP API and dashboard (default 127.0.0.1:12000)", opt_hostport,
 	 CFG(http)},
-	{"http-allow-host", 0, "NAME",
-	 "a Host name the HTTP server answers to (repeatable);\nit always answers to localhost and "
-	 "its address, and\nrefuses other names (DNS rebinding)",
-	 opt_list, CFG(http_allow_hosts)},
 	{"tls-cert", 0, "FILE", "serve gRPC over TLS with this PEM certificate chain", opt_string,
 	 CFG(tls_cert)},
 	{"tls-key", 0, "FILE", "... and this PEM private key", opt_string, CFG(tls_key)},
@@ -130,19 +124,6 @@ static const struct opt relay_opts_table[] = {
 	 CFG(max_events), 1, 1 << 28},
 	{"follow-queue", 0, "N", "flows queued per streaming client (default 4096)", opt_u32,
 	 CFG(follow_queue), 1, 1 << 24},
-	{"max-filters", 0, "N",
-	 "allow and deny filters one request may hold together\n(default 100)", opt_u32,
-	 CFG(max_filters), 1, 1 << 20},
-	{"max-filter-bytes", 0, "SIZE", "... and their size as protobuf (default 64K)", opt_size,
-	 CFG(max_filter_bytes), 64, 1 << 30},
-	{"max-connections", 0, "N",
-	 "connections at once on each gRPC and HTTP listener\n(default 512)", opt_u32,
-	 CFG(max_conns), 1, 1 << 20},
-	{"max-connections-per-client", 0, "N", "... and from one client address (default 64)",
-	 opt_u32, CFG(max_conns_per_client), 1, 1 << 20},
-	{"connection-idle-timeout", 0, "DUR",
-	 "close gRPC connections without a call this long\n(default 5m)", opt_duration,
-	 CFG(conn_idle_ns), 1000000000},
 	{"node-name", 0, "NAME", "the relay's own name (default: the host name)", opt_string,
 	 CFG(node_name)},
 	{"web-dir", 0, "DIR", "the dashboard's files (default: web/ next to flowrelay)", opt_string,
@@ -166,21 +147,22 @@ static const struct opt relay_opts_table[] = {
 
 static int parse_args(struct flowrelay *d, int argc, char **argv)
 {
-	struct opt_group g = {NULL, relay_opts_table, &d->cfg};
+	struct opt_group g[] = {{NULL, relay_opts_table, &d->cfg},
+				serve_limits_opt_group(&d->cfg.limits)};
 	struct errmsg e = {""};
 	struct buf b = BUF_INIT;
 	int r;
 
 	d->cfg.max_flows = 262144;
 	d->cfg.max_events = 262144;
-	r = opts_parse(argc, argv, &g, 1, &e);
+	r = opts_parse(argc, argv, g, 2, &e);
 	if (r < 0 || r < argc) {
 		fprintf(stderr, "flowrelay: %s\nTry 'flowrelay --help'.\n",
 			r < 0 ? e.text : "unexpected argument");
 		return 2;
 	}
 	if (d->cfg.help) {
-		opts_help(&b, &g, 1);
+		opts_help(&b, g, 2);
 		printf("Usage: flowrelay [OPTIONS]\n"
 		       "Flowscope relay: merges the flows of every agent into one cluster view, served\n"
 		       "with Hubble's Observer API (flowctl, hubble observe), the HTTP API and the\n"
@@ -402,19 +384,12 @@ static int start_servers(struct flowrelay *d)
 				      .follow_queue = c->follow_queue,
 				      .tls_cert = c->tls_cert,
 				      .tls_key = c->tls_key,
-				      .tls_client_ca = c->tls_client_ca,
-				      .max_conns = c->max_conns,
-				      .max_conns_per_client = c->max_conns_per_client,
-				      .idle_timeout_ms = (uint32_t)(c->conn_idle_ns / 1000000)};
+				      .tls_client_ca = c->tls_client_ca};
 	struct http_server_opts ho = {.addr = c->http.set && c->http.host[0] ? c->http.host
 									     : "127.0.0.1",
 				      .port = c->http.set ? c->http.port : 12000,
 				      .follow_queue = c->follow_queue,
 				      .web_dir = c->web_dir ? c->web_dir : default_web_dir(),
-				      .allow_hosts = c->http_allow_hosts.v,
-				      .n_allow_hosts = c->http_allow_hosts.n,
-				      .max_conns = c->max_conns,
-				      .max_conns_per_client = c->max_conns_per_client,
 				      .followers = d->followers,
 				      .status = &d->status,
 				      .graph = d->graph,
@@ -424,6 +399,7 @@ static int start_servers(struct flowrelay *d)
 	struct errmsg e = {""};
 	int err;
 
+	serve_limits_apply(&c->limits, &go, &ho);
 	d->status =
 		(struct status_src){.col = d->col, .followers = d->followers, .graph = d->graph};
 	d->observer = (struct observer){.followers = d->followers,
@@ -490,7 +466,7 @@ int main(int argc, char **argv)
 
 	if (ret)
 		return ret < 0 ? 0 : ret;
-	flow_filter_set_limits(d.cfg.max_filters, (size_t)d.cfg.max_filter_bytes);
+	flow_filter_set_limits(d.cfg.limits.max_filters, (size_t)d.cfg.limits.max_filter_bytes);
 	snprintf(d.node_name, sizeof(d.node_name), "%s", d.cfg.node_name ? d.cfg.node_name : "");
 	if (!d.cfg.node_name && gethostname(d.node_name, sizeof(d.node_name) - 1))
 		strcpy(d.node_name, "relay");

@@ -174,33 +174,34 @@ static void netns_name(char out[32])
  * we locked is gone and we lock the new one). Reads what a previous holder wrote into text. */
 static int take_lock(const char *path, bool create, char *text, size_t len)
 {
-	int tries, fd, n;
+	int tries, fd, n, locked;
 	struct stat a, b;
 
 	for (tries = 0; tries < 4; tries++) {
 		fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
 		if (fd < 0)
 			return -errno;
-		if (flock(fd, LOCK_EX | LOCK_NB)) {
-			n = -errno;
-			if (text) {
-				int r = (int)pread(fd, text, len - 1, 0);
-
-				text[r > 0 ? r : 0] = '\0';
-			}
+		locked = flock(fd, LOCK_EX | LOCK_NB) ? -errno : 0;
+		n = (int)pread(fd, text, len - 1, 0);
+		text[n > 0 ? n : 0] = '\0';
+		if (locked) {
 			close(fd);
-			return n;
+			return locked;
 		}
-		if (!fstat(fd, &a) && !stat(path, &b) && a.st_ino == b.st_ino) {
-			if (text) {
-				n = (int)pread(fd, text, len - 1, 0);
-				text[n > 0 ? n : 0] = '\0';
-			}
+		if (!fstat(fd, &a) && !stat(path, &b) && a.st_ino == b.st_ino)
 			return fd;
-		}
 		close(fd); /* unlinked between our open and our lock */
 	}
 	return -EAGAIN;
+}
+
+/* What a lock's text says: whether its writer added the qdisc; text is cut to the pid. */
+static bool lock_text_parse(char *text)
+{
+	bool qdisc = strstr(text, "\nclsact\n") != NULL;
+
+	text[strcspn(text, "\n")] = '\0';
+	return qdisc;
 }
 
 static int lock_interface(struct attachment *a, bool *had_qdisc, struct errmsg *e)
@@ -212,16 +213,14 @@ static int lock_interface(struct attachment *a, bool *had_qdisc, struct errmsg *
 	netns_name(ns);
 	lock_path(a->lock_path, sizeof(a->lock_path), ns, a->ifindex);
 	fd = take_lock(a->lock_path, true, text, sizeof(text));
-	if (fd == -EWOULDBLOCK) {
-		text[strcspn(text, "\n")] = '\0';
+	*had_qdisc = lock_text_parse(text);
+	if (fd == -EWOULDBLOCK)
 		return errmsg_set(
 			e, -EBUSY,
 			"%s is already watched by another flowd%s%s%s; stop it first (two probes on one interface would count every packet twice)",
 			a->ifname, text[0] ? " (pid " : "", text, text[0] ? ")" : "");
-	}
 	if (fd < 0)
 		return errmsg_set(e, fd, "cannot lock %s: %s", a->lock_path, strerror(-fd));
-	*had_qdisc = strstr(text, "\nclsact\n") != NULL;
 	return fd;
 }
 
@@ -245,50 +244,66 @@ static void unlock_interface(struct attachment *a)
 	a->lock_fd = -1;
 }
 
-/* The filters (and the qdisc it added) of a flowd that was killed: on an interface this one does
- * not watch they would run on every packet until the next reboot; on one it watches they are
- * replaced in any case. Only this network namespace's interfaces are ours to clean. */
-static void remove_stale(void)
+/* Takes down what an attachment holds: its filters, the qdisc when it is ours, its lock.
+ * Returns whether a filter or a qdisc was there to remove. */
+static bool detach(struct attachment *a)
 {
-	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook);
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a->ifindex);
 	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = FLOWSCOPE_TC_HANDLE,
 			    .priority = FLOWSCOPE_TC_PRIO);
-	char ns[32], fns[32], path[128], text[64], ifname[IF_NAMESIZE];
+	bool removed = false;
+
+	if (a->ingress) {
+		hook.attach_point = BPF_TC_INGRESS;
+		removed |= !bpf_tc_detach(&hook, &opts);
+	}
+	if (a->egress) {
+		hook.attach_point = BPF_TC_EGRESS;
+		removed |= !bpf_tc_detach(&hook, &opts);
+	}
+	if (a->created_qdisc) {
+		/* We (or the killed flowd we took over from) added the clsact qdisc, so we remove
+		 * it: the interface is left as found. */
+		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		removed |= !bpf_tc_hook_destroy(&hook);
+	}
+	unlock_interface(a);
+	return removed;
+}
+
+/* The filters (and the qdisc it added) of a flowd that was killed: on an interface this one does
+ * not watch they would run on every packet until the next reboot; on one it watches they are
+ * replaced in any case. Only this network namespace's interfaces are ours to clean. Each is
+ * taken down as that flowd's attachment would have been at its stop. */
+static void remove_stale(void)
+{
+	char ns[32], fns[32], text[64], ifname[IF_NAMESIZE];
+	struct attachment a;
 	struct dirent *de;
 	DIR *dir = opendir(LOCK_DIR);
-	int ifindex, fd, n;
-	bool removed;
+	int n;
 
 	if (!dir)
 		return;
 	netns_name(ns);
 	while ((de = readdir(dir))) {
+		memset(&a, 0, sizeof(a));
 		n = 0;
-		if (sscanf(de->d_name, "tc-%31[^-]-%d.lock%n", fns, &ifindex, &n) != 2 || !n ||
+		if (sscanf(de->d_name, "tc-%31[^-]-%d.lock%n", fns, &a.ifindex, &n) != 2 || !n ||
 		    de->d_name[n] || strcmp(fns, ns))
 			continue;
-		lock_path(path, sizeof(path), ns, ifindex);
-		fd = take_lock(path, false, text, sizeof(text));
-		if (fd < 0)
+		lock_path(a.lock_path, sizeof(a.lock_path), ns, a.ifindex);
+		a.lock_fd = take_lock(a.lock_path, false, text, sizeof(text));
+		if (a.lock_fd < 0)
 			continue; /* held: a live flowd's */
-		hook.ifindex = ifindex;
-		hook.attach_point = BPF_TC_INGRESS;
-		removed = !bpf_tc_detach(&hook, &opts);
-		hook.attach_point = BPF_TC_EGRESS;
-		removed = !bpf_tc_detach(&hook, &opts) || removed;
-		if (strstr(text, "\nclsact\n")) {
-			hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
-			removed = !bpf_tc_hook_destroy(&hook) || removed;
-		}
-		text[strcspn(text, "\n")] = '\0';
-		if (removed)
+		a.ingress = a.egress = true;
+		a.created_qdisc = lock_text_parse(text);
+		if (detach(&a))
 			logmsg(LOG_LEVEL_INFO,
 			       "removed what a flowd that did not stop cleanly%s%s%s left on %s",
 			       text[0] ? " (pid " : "", text, text[0] ? ")" : "",
-			       if_indextoname((unsigned)ifindex, ifname) ? ifname
-									 : "a gone interface");
-		unlink(path);
-		close(fd);
+			       if_indextoname((unsigned)a.ifindex, ifname) ? ifname
+									   : "a gone interface");
 	}
 	closedir(dir);
 }
@@ -330,29 +345,6 @@ static int attach_hook(struct attachment *a, enum bpf_tc_attach_point point, int
 		errmsg_set(e, err, "cannot attach to %s %s: %s", a->ifname,
 			   point == BPF_TC_INGRESS ? "ingress" : "egress", strerror(-err));
 	return err;
-}
-
-static void detach(struct attachment *a)
-{
-	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a->ifindex);
-	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = FLOWSCOPE_TC_HANDLE,
-			    .priority = FLOWSCOPE_TC_PRIO);
-
-	if (a->ingress) {
-		hook.attach_point = BPF_TC_INGRESS;
-		bpf_tc_detach(&hook, &opts);
-	}
-	if (a->egress) {
-		hook.attach_point = BPF_TC_EGRESS;
-		bpf_tc_detach(&hook, &opts);
-	}
-	if (a->created_qdisc) {
-		/* We (or the killed flowd we took over from) added the clsact qdisc, so we remove
-		 * it: the interface is left as found. */
-		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
-		bpf_tc_hook_destroy(&hook);
-	}
-	unlock_interface(a);
 }
 
 int probe_tc_attach(struct probe_tc *p, const char *ifname, struct errmsg *e)

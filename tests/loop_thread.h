@@ -169,4 +169,19 @@ static inline uint16_t loop_thread_free_port(void)
 	return ntohs(a.sin_port);
 }
 
+/* A TCP connection to 127.0.0.1:port from the loopback address src (any of 127.0.0.0/8:
+ * another client address for a server's per-client limits). */
+static inline int loop_thread_connect_from(const char *src, uint16_t port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	struct sockaddr_in b = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	LT_CHECK(fd >= 0 && inet_pton(AF_INET, src, &b.sin_addr) == 1);
+	LT_CHECK(bind(fd, (struct sockaddr *)&b, sizeof(b)) == 0);
+	LT_CHECK(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	return fd;
+}
+
 #endif /* FLOWSCOPE_TESTS_LOOP_THREAD_H */

@@ -21,6 +21,7 @@
 #include "flowscope/base/tls.h"
 #include "flowscope/base/version.h"
 #include "flowscope/serve/grpc_server.h"
+#include "flowscope/serve/serve_limits.h"
 
 #define DEFAULT_FOLLOW_QUEUE 4096
 #define DEFAULT_MAX_REQUEST (4u << 20)
@@ -41,7 +42,6 @@ struct grpc_server {
 	SSL_CTX *ssl_ctx;
 	struct list_node conns;
 	uv_timer_t idler; /* once a second: closes connections idle too long */
-	uint32_t n_conns;
 	uint64_t refused_conns;
 	struct logmsg_limit refused_log;
 	bool flusher_active;
@@ -587,7 +587,7 @@ static void conn_close(struct grpc_conn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
-	s->n_conns--;
+	(void)s;
 	/* Every call goes with the connection (the session would not call on_stream_close). */
 	while (!list_empty(&c->calls))
 		call_free(container_of(c->calls.next, struct grpc_call, node));
@@ -698,29 +698,29 @@ static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_st
 		       &((const struct sockaddr_in6 *)b)->sin6_addr, 16);
 }
 
-/* Whether one more connection from c's address stays within the caps. */
-static bool conn_admitted(struct grpc_server *s, struct grpc_conn *c)
+/* Whether one more connection, c, stays within the caps (in all and from c's address); *open:
+ * how many there are. Counted on the list: a walk per accept, never per request. */
+static bool conn_admitted(struct grpc_server *s, struct grpc_conn *c, uint32_t *open)
 {
 	struct grpc_conn *o, *tmp;
-	uint32_t same = 0;
 	int len = sizeof(c->peer);
+	bool known = !uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len);
+	uint32_t same = 0;
 
-	if (s->n_conns >= s->opts.max_conns)
-		return false;
-	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len))
-		return true;
+	*open = 0;
 	list_for_each_safe(o, tmp, &s->conns, struct grpc_conn, node)
 	{
-		if (same_addr(&o->peer, &c->peer) && ++same >= s->opts.max_conns_per_client)
-			return false;
+		(*open)++;
+		same += known && same_addr(&o->peer, &c->peer);
 	}
-	return true;
+	return *open < s->opts.max_conns && same < s->opts.max_conns_per_client;
 }
 
 static void on_connection(uv_stream_t *listener, int status)
 {
 	struct grpc_server *s = listener->data;
 	struct grpc_conn *c;
+	uint32_t open;
 
 	if (status < 0) {
 		/* Out of descriptors (libuv keeps a spare one to accept and close with, so the
@@ -740,20 +740,19 @@ static void on_connection(uv_stream_t *listener, int status)
 		uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 		return;
 	}
-	if (!conn_admitted(s, c)) {
+	if (!conn_admitted(s, c, &open)) {
 		s->refused_conns++;
 		logmsg_limited(&s->refused_log, LOG_LEVEL_WARN,
 			       "grpc: connection refused: %u open (at most %u, %u per client; "
 			       "--max-connections, --max-connections-per-client); %llu refused "
 			       "so far",
-			       s->n_conns, s->opts.max_conns, s->opts.max_conns_per_client,
+			       open, s->opts.max_conns, s->opts.max_conns_per_client,
 			       (unsigned long long)s->refused_conns);
 		uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
 	list_add_tail(&s->conns, &c->node);
-	s->n_conns++;
 	c->idle_since = uv_now(s->loop);
 	if (s->ssl_ctx) {
 		c->ssl = SSL_new(s->ssl_ctx);
@@ -826,8 +825,9 @@ int grpc_server_start(struct grpc_server **out, uv_loop_t *loop,
 	s->opts.port = s->opts.port ? s->opts.port : 4245;
 	s->opts.follow_queue = s->opts.follow_queue ?: DEFAULT_FOLLOW_QUEUE;
 	s->opts.max_request_bytes = s->opts.max_request_bytes ?: DEFAULT_MAX_REQUEST;
-	s->opts.max_conns = s->opts.max_conns ?: 512;
-	s->opts.max_conns_per_client = s->opts.max_conns_per_client ?: 64;
+	s->opts.max_conns = s->opts.max_conns ?: SERVE_DEFAULT_MAX_CONNS;
+	s->opts.max_conns_per_client =
+		s->opts.max_conns_per_client ?: SERVE_DEFAULT_MAX_CONNS_PER_CLIENT;
 	s->opts.idle_timeout_ms = s->opts.idle_timeout_ms ?: 300000;
 	if (s->opts.tls_client_ca && !s->opts.tls_cert)
 		err = errmsg_set(e, -EINVAL, "--tls-client-ca needs --tls-cert and --tls-key");

@@ -25,6 +25,7 @@
 #include "flowscope/encode/flow_pb.h"
 #include "flowscope/serve/http_server.h"
 #include "flowscope/serve/metrics.h"
+#include "flowscope/serve/serve_limits.h"
 #include "http_query.h"
 
 #define DEFAULT_FOLLOW_QUEUE 4096
@@ -1061,9 +1062,9 @@ int http_server_start(struct http_server **out, uv_loop_t *loop,
 		/* The logger first, or MHD logs about it with its own. */
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
 		(struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
-		MHD_OPTION_CONNECTION_LIMIT, s->opts.max_conns ? s->opts.max_conns : 512u,
+		MHD_OPTION_CONNECTION_LIMIT, s->opts.max_conns ?: SERVE_DEFAULT_MAX_CONNS,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		s->opts.max_conns_per_client ? s->opts.max_conns_per_client : 64u, MHD_OPTION_END);
+		s->opts.max_conns_per_client ?: SERVE_DEFAULT_MAX_CONNS_PER_CLIENT, MHD_OPTION_END);
 	if (!s->d) {
 		free(s);
 		return errmsg_set(

@@ -433,20 +433,6 @@ static int raw_socket(void)
 	return fd;
 }
 
-/* A connection from the loopback address src (any of 127.0.0.0/8). */
-static int raw_socket_from(const char *src)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(S.port)};
-	struct sockaddr_in b = {.sin_family = AF_INET};
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	ck_assert_int_eq(inet_pton(AF_INET, src, &b.sin_addr), 1);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&b, sizeof(b)), 0);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	return fd;
-}
-
 /* True when the server closes the connection within 3 s (reading whatever it sends). */
 static int closed_by_server(int fd)
 {
@@ -755,14 +741,14 @@ START_TEST(connection_caps_and_idle_timeout)
 
 	/* Four from one address: admitted; the fifth is closed unanswered. */
 	for (i = 0; i < 5; i++)
-		fds[i] = raw_socket_from("127.0.0.1");
+		fds[i] = loop_thread_connect_from("127.0.0.1", S.port);
 	for (i = 0; i < 4; i++)
 		ck_assert_int_eq(first_word(fds[i]), 1);
 	ck_assert_int_eq(first_word(fds[4]), 0);
 	close(fds[4]);
 	/* Another address gets two more: six in all, then none. */
 	for (i = 4; i < 7; i++)
-		fds[i] = raw_socket_from("127.0.0.2");
+		fds[i] = loop_thread_connect_from("127.0.0.2", S.port);
 	ck_assert_int_eq(first_word(fds[4]), 1);
 	ck_assert_int_eq(first_word(fds[5]), 1);
 	ck_assert_int_eq(first_word(fds[6]), 0);
