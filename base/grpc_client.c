@@ -23,6 +23,7 @@
 #include "flowscope/base/grpc_client.h"
 #include "flowscope/base/grpc_frame.h"
 #include "flowscope/base/tls.h"
+#include "flowscope/base/token.h"
 
 struct grpc_client {
 	int fd;
@@ -30,6 +31,7 @@ struct grpc_client {
 	SSL *ssl;
 	nghttp2_session *session;
 	char authority[300];
+	char authorization[TOKEN_MAX + 8]; /* "Bearer <token>", or "" */
 	bool tls;
 	/* The current call. */
 	int32_t stream_id;
@@ -505,6 +507,8 @@ int grpc_client_connect(struct grpc_client **out, const struct grpc_client_opts 
 		free(c);
 		return r;
 	}
+	if (opts->token)
+		snprintf(c->authorization, sizeof(c->authorization), "Bearer %s", opts->token);
 	if (opts->unix_path)
 		snprintf(c->authority, sizeof(c->authority), "localhost");
 	else
@@ -678,7 +682,9 @@ int grpc_client_call_raw(struct grpc_client *c, const char *path, const char *co
 		NV("te", "trailers"),
 		NV("user-agent", "flowctl/0.1 grpc-c-nghttp2"),
 		NV("grpc-timeout", timeout),
+		NV("authorization", c->authorization),
 	};
+	size_t n_hdrs = 7;
 	nghttp2_data_provider prd = {.read_callback = req_read};
 	int64_t deadline = c->deadline_ms ? mono_ms() + c->deadline_ms : 0;
 	int r;
@@ -696,9 +702,11 @@ int grpc_client_call_raw(struct grpc_client *c, const char *path, const char *co
 	c->closed = c->cancelled = false;
 	c->err.text[0] = '\0';
 	c->io_err[0] = '\0';
-	c->stream_id = nghttp2_submit_request(c->session, NULL, hdrs,
-					      sizeof(hdrs) / sizeof(hdrs[0]) - !c->deadline_ms,
-					      &prd, NULL);
+	if (c->deadline_ms)
+		n_hdrs++;
+	if (c->authorization[0])
+		hdrs[n_hdrs++] = hdrs[8];
+	c->stream_id = nghttp2_submit_request(c->session, NULL, hdrs, n_hdrs, &prd, NULL);
 	if (c->stream_id < 0) {
 		errmsg_set(e, 0, "cannot start the request: %s", nghttp2_strerror(c->stream_id));
 		return -EPROTO;

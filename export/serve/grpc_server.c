@@ -1,15 +1,19 @@
 /* gRPC over HTTP/2 (nghttp2 server sessions) on a libuv loop, optionally inside TLS (OpenSSL
  * with memory BIOs), for the service given at start (see include/flowscope/serve/grpc_server.h).
- * One uv_tcp_t and one nghttp2 session per connection; each call (stream) owns a bounded output
- * queue of framed messages that nghttp2 pulls through a data provider, so HTTP/2 flow control
- * and slow clients never block the loop. */
+ * One stream (TCP, or the unix socket) and one nghttp2 session per connection; each call (stream)
+ * owns a bounded output queue of framed messages that nghttp2 pulls through a data provider, so
+ * HTTP/2 flow control and slow clients never block the loop. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -19,6 +23,7 @@
 #include "flowscope/base/list.h"
 #include "flowscope/base/msg_queue.h"
 #include "flowscope/base/tls.h"
+#include "flowscope/base/token.h"
 #include "flowscope/base/version.h"
 #include "flowscope/serve/grpc_server.h"
 #include "flowscope/serve/serve_limits.h"
@@ -36,6 +41,9 @@ struct grpc_server {
 	uv_tcp_t listener;
 	uv_tcp_t listener6; /* ::1 next to 127.0.0.1 when opts.ipv6_loopback_too */
 	bool have_listener6;
+	uv_pipe_t unix_listener; /* opts.unix_path */
+	bool have_unix;
+	ino_t unix_ino;	   /* the socket file made, removed at stop if it is still that one */
 	uv_idle_t flusher; /* flushes connections marked dirty, once per loop iteration */
 	struct grpc_server_opts opts;
 	struct grpc_service svc;
@@ -50,7 +58,11 @@ struct grpc_server {
 };
 
 struct grpc_conn {
-	uv_tcp_t tcp;
+	union {
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} io;
+	bool local; /* on the unix socket: no token needed */
 	struct grpc_server *srv;
 	struct list_node node;
 	nghttp2_session *session;
@@ -78,6 +90,7 @@ struct grpc_call {
 	char path[128];
 	bool grpc_content_type;
 	bool compressed_ok; /* grpc-encoding identity or absent */
+	bool authorized;    /* carried the server's token */
 	bool dispatched;
 	bool responded; /* response HEADERS submitted */
 	bool finished;	/* no more messages: trailers after the queue drains */
@@ -307,6 +320,12 @@ static void call_dispatch(struct grpc_call *call)
 	uint8_t flags;
 
 	call->dispatched = true;
+	if (call->conn->srv->opts.require_token && !call->conn->local && !call->authorized) {
+		grpc_call_finish(call, GRPC_UNAUTHENTICATED,
+				 "this server requires a token: send the header \"authorization: "
+				 "Bearer TOKEN\" (flowctl: --token-file FILE or FLOWSCOPE_TOKEN)");
+		return;
+	}
 	if (call->req_too_big) {
 		grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "request message too large");
 		return;
@@ -384,6 +403,11 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 		call->grpc_content_type = valuelen >= 16 && !memcmp(value, "application/grpc", 16);
 	} else if (namelen == 13 && !memcmp(name, "grpc-encoding", 13)) {
 		call->compressed_ok = valuelen == 8 && !memcmp(value, "identity", 8);
+	} else if (namelen == 13 && !memcmp(name, "authorization", 13)) {
+		const char *token = call->conn->srv->opts.token;
+
+		call->authorized =
+			token && token_bearer_matches(token, (const char *)value, valuelen);
 	}
 	return 0;
 }
@@ -477,7 +501,7 @@ static int conn_write_raw(struct grpc_conn *c, const void *data, size_t len)
 	memcpy(w->data, data, len);
 	w->conn = c;
 	b = uv_buf_init(w->data, (unsigned int)len);
-	err = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+	err = uv_write(&w->req, (uv_stream_t *)&c->io, &b, 1, on_written);
 	if (err)
 		free(w);
 	return err;
@@ -524,7 +548,7 @@ static void conn_flush(struct grpc_conn *c)
 		return;
 	c->in_flush = true;
 	c->dirty = false;
-	while (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < WRITE_HIGH_WATER) {
+	while (uv_stream_get_write_queue_size((uv_stream_t *)&c->io) < WRITE_HIGH_WATER) {
 		const uint8_t *data;
 		ssize_t n = nghttp2_session_mem_send(c->session, &data);
 
@@ -594,7 +618,7 @@ static void conn_close(struct grpc_conn *c)
 	nghttp2_session_del(c->session);
 	c->session = NULL;
 	list_del(&c->node);
-	uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+	uv_close((uv_handle_t *)&c->io, on_conn_closed);
 }
 
 static int conn_feed(struct grpc_conn *c, const uint8_t *data, size_t len)
@@ -704,7 +728,8 @@ static bool conn_admitted(struct grpc_server *s, struct grpc_conn *c, uint32_t *
 {
 	struct grpc_conn *o, *tmp;
 	int len = sizeof(c->peer);
-	bool known = !uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len);
+	bool known =
+		!c->local && !uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&c->peer, &len);
 	uint32_t same = 0;
 
 	*open = 0;
@@ -734,10 +759,14 @@ static void on_connection(uv_stream_t *listener, int status)
 		return;
 	c->srv = s;
 	list_init(&c->calls);
-	uv_tcp_init(s->loop, &c->tcp);
-	c->tcp.data = c;
-	if (uv_accept(listener, (uv_stream_t *)&c->tcp)) {
-		uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+	c->local = listener == (uv_stream_t *)&s->unix_listener;
+	if (c->local)
+		uv_pipe_init(s->loop, &c->io.pipe, 0);
+	else
+		uv_tcp_init(s->loop, &c->io.tcp);
+	c->io.tcp.data = c;
+	if (uv_accept(listener, (uv_stream_t *)&c->io)) {
+		uv_close((uv_handle_t *)&c->io, on_conn_closed);
 		return;
 	}
 	if (!conn_admitted(s, c, &open)) {
@@ -748,10 +777,11 @@ static void on_connection(uv_stream_t *listener, int status)
 			       "so far",
 			       open, s->opts.max_conns, s->opts.max_conns_per_client,
 			       (unsigned long long)s->refused_conns);
-		uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+		uv_close((uv_handle_t *)&c->io, on_conn_closed);
 		return;
 	}
-	uv_tcp_nodelay(&c->tcp, 1);
+	if (!c->local)
+		uv_tcp_nodelay(&c->io.tcp, 1);
 	list_add_tail(&s->conns, &c->node);
 	c->idle_since = uv_now(s->loop);
 	if (s->ssl_ctx) {
@@ -771,7 +801,7 @@ static void on_connection(uv_stream_t *listener, int status)
 		conn_close(c);
 		return;
 	}
-	uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+	uv_read_start((uv_stream_t *)&c->io, on_alloc, on_read);
 	conn_flush(c);
 }
 
@@ -805,6 +835,67 @@ static int listen_on(struct grpc_server *s, uv_tcp_t *t, const struct sockaddr *
 	t->data = s;
 	err = uv_tcp_bind(t, sa, flags);
 	return err ?: uv_listen((uv_stream_t *)t, 128, on_connection);
+}
+
+/* Whether a server answers on the unix socket at sa (a stale file refuses). */
+static bool unix_live(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	bool live;
+
+	if (fd < 0)
+		return false;
+	live = !connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) || errno == EAGAIN;
+	close(fd);
+	return live;
+}
+
+/* The unix socket, made with its mode and group before anyone can connect (a umask covers
+ * the moment between bind and chmod). */
+static int listen_unix(struct grpc_server *s, struct errmsg *e)
+{
+	const char *path = s->opts.unix_path;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+	mode_t old;
+	int err;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return errmsg_set(e, -ENAMETOOLONG,
+				  "the gRPC unix socket's path is too long (at most %zu bytes): %s",
+				  sizeof(sa.sun_path) - 1, path);
+	memcpy(sa.sun_path, path, strlen(path));
+	if (!lstat(path, &st)) {
+		if (!S_ISSOCK(st.st_mode))
+			return errmsg_set(e, -EEXIST,
+					  "cannot serve gRPC on %s: something that is not a socket "
+					  "is there (remove it, or choose --grpc-socket PATH)",
+					  path);
+		if (unix_live(&sa)) {
+			logmsg(LOG_LEVEL_WARN,
+			       "another server answers on %s: this one serves gRPC on TCP only "
+			       "(--grpc-socket PATH for a socket of its own)",
+			       path);
+			return 0;
+		}
+		unlink(path); /* stale: its server is gone */
+	}
+	uv_pipe_init(s->loop, &s->unix_listener, 0);
+	s->unix_listener.data = s;
+	s->have_unix = true;
+	old = umask(0177);
+	err = uv_pipe_bind(&s->unix_listener, path);
+	umask(old);
+	if (!err && (chmod(path, s->opts.unix_mode ?: 0660) ||
+		     (s->opts.unix_gid > 0 && chown(path, (uid_t)-1, (gid_t)s->opts.unix_gid))))
+		err = -errno;
+	if (!err && !lstat(path, &st))
+		s->unix_ino = st.st_ino;
+	err = err ?: uv_listen((uv_stream_t *)&s->unix_listener, 128, on_connection);
+	if (err)
+		return errmsg_set(e, err, "cannot serve gRPC on the unix socket %s: %s", path,
+				  err == -EPERM ? strerror(EPERM) : uv_strerror(err));
+	return 0;
 }
 
 int grpc_server_start(struct grpc_server **out, uv_loop_t *loop,
@@ -876,6 +967,11 @@ int grpc_server_start(struct grpc_server **out, uv_loop_t *loop,
 			logmsg(LOG_LEVEL_WARN, "cannot listen for gRPC on [::1]:%u: %s",
 			       s->opts.port, uv_strerror(err));
 	}
+	if (s->opts.unix_path && (err = listen_unix(s, e))) {
+		s->stopping = true;
+		grpc_server_stop(s);
+		return err;
+	}
 	*out = s;
 	return 0;
 }
@@ -884,6 +980,11 @@ static void on_server_closed(uv_handle_t *h)
 {
 	struct grpc_server *s = h->data;
 
+	if (s->have_unix) {
+		s->have_unix = false;
+		uv_close((uv_handle_t *)&s->unix_listener, on_server_closed);
+		return;
+	}
 	SSL_CTX_free(s->ssl_ctx);
 	free(s);
 }
@@ -917,6 +1018,14 @@ void grpc_server_stop(struct grpc_server *s)
 	if (!s)
 		return;
 	s->stopping = true;
+	if (s->unix_ino) {
+		struct stat st;
+
+		/* Only the socket this server made: a newer server's may be there now. */
+		if (!lstat(s->opts.unix_path, &st) && st.st_ino == s->unix_ino)
+			unlink(s->opts.unix_path);
+		s->unix_ino = 0;
+	}
 	while (!list_empty(&s->conns))
 		conn_close(container_of(s->conns.next, struct grpc_conn, node));
 	uv_idle_stop(&s->flusher);

@@ -22,6 +22,7 @@
 #include "flowscope/base/list.h"
 #include "flowscope/base/msg_queue.h"
 #include "flowscope/base/parse.h"
+#include "flowscope/base/token.h"
 #include "flowscope/encode/flow_pb.h"
 #include "flowscope/serve/http_server.h"
 #include "flowscope/serve/metrics.h"
@@ -41,6 +42,7 @@ struct http_server {
 	struct list_node streams;
 	int handles_open;
 	bool stopping;
+	char cookie[32]; /* the token's cookie: named by the port, as cookies ignore ports */
 };
 
 static void on_timer(uv_timer_t *t);
@@ -820,6 +822,126 @@ static bool is_local_addr(struct MHD_Connection *conn, const char *lit)
  * browser sends as Host. Only this server's names pass: localhost, the address literal the
  * connection came to (a literal cannot be rebound) and the names given in allow_hosts. No Host
  * (HTTP/1.0, which no browser speaks) passes; MHD itself refuses HTTP/1.1 without one. */
+/* ---- the token -------------------------------------------------------------------------- */
+
+static bool has_token(const struct http_server *s, struct MHD_Connection *conn)
+{
+	const char *v =
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+
+	if (v && token_bearer_matches(s->opts.token, v, strlen(v)))
+		return true;
+	v = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, s->cookie);
+	return v && token_equal(s->opts.token, v, strlen(v));
+}
+
+static void url_encode(struct buf *b, const char *v)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *v; v++) {
+		unsigned char c = (unsigned char)*v;
+
+		if (isalnum(c) || strchr("-._~", c)) {
+			buf_append(b, v, 1);
+		} else {
+			char enc[3] = {'%', hex[c >> 4], hex[c & 15]};
+
+			buf_append(b, enc, 3);
+		}
+	}
+}
+
+/* Every query parameter but the token, again as a query string. */
+static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+			       const char *value)
+{
+	struct buf *b = cls;
+
+	(void)kind;
+	if (!strcmp(key, "token"))
+		return MHD_YES;
+	if (b->data[b->len - 1] != '?')
+		buf_putc(b, '&');
+	url_encode(b, key);
+	if (value) {
+		buf_append(b, "=", 1);
+		url_encode(b, value);
+	}
+	return MHD_YES;
+}
+
+/* The login URL's visit: the token goes into a cookie, and the browser to the same page
+ * without the token in its address (where history, bookmarks and screenshots would keep it). */
+static enum MHD_Result login_redirect(struct http_server *s, struct MHD_Connection *conn,
+				      const char *url)
+{
+	struct buf loc = BUF_INIT, cookie = BUF_INIT;
+	struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+
+	buf_puts(&loc, url);
+	buf_puts(&loc, "?");
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_arg, &loc);
+	if (loc.len && loc.data[loc.len - 1] == '?')
+		loc.data[--loc.len] = '\0';
+	buf_printf(&cookie, "%s=%s; Path=/; HttpOnly; SameSite=Strict%s", s->cookie, s->opts.token,
+		   "");
+	if (!r || !loc.data || !cookie.data) {
+		if (r)
+			MHD_destroy_response(r);
+		buf_free(&loc);
+		buf_free(&cookie);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, loc.data);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_SET_COOKIE, cookie.data);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	buf_free(&loc);
+	buf_free(&cookie);
+	return queue(conn, MHD_HTTP_SEE_OTHER, r);
+}
+
+/* MHD_YES/MHD_NO when the request was answered here (refused, or the login redirect), else
+ * -1: go on. */
+static int check_token(struct http_server *s, struct MHD_Connection *conn, const char *url)
+{
+	const char *q = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "token");
+	struct buf msg = BUF_INIT;
+	struct MHD_Response *r;
+
+	if (!s->opts.token || !strcmp(url, "/healthz"))
+		return -1;
+	if (q && token_equal(s->opts.token, q, strlen(q)))
+		return login_redirect(s, conn, url);
+	if (!q && has_token(s, conn))
+		return -1;
+	buf_puts(&msg, "{\"error\":");
+	{
+		char text[600];
+
+		snprintf(text, sizeof(text),
+			 "%s: open the login URL the server printed when it started, or send "
+			 "\"Authorization: Bearer TOKEN\"%s%s%s",
+			 q ? "wrong token" : "this server requires a token",
+			 s->opts.token_file ? " (the token is in " : "",
+			 s->opts.token_file ? s->opts.token_file : "",
+			 s->opts.token_file ? ", readable by root)" : "");
+		buf_json_str(&msg, text, strlen(text));
+	}
+	buf_puts(&msg, "}\n");
+	if (!msg.data)
+		return MHD_NO;
+	r = MHD_create_response_from_buffer(msg.len, msg.data, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		buf_free(&msg);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"flowscope\"");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	return queue(conn, MHD_HTTP_UNAUTHORIZED, r);
+}
+
 static bool host_allowed(const struct http_server *s, struct MHD_Connection *conn, const char *host)
 {
 	char name[256];
@@ -882,6 +1004,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			"this server does not answer to that Host header (a DNS rebinding "
 			"guard): use its address or localhost, or allow the name with "
 			"--http-allow-host");
+	{
+		int t = check_token(s, conn, url);
+
+		if (t >= 0)
+			return (enum MHD_Result)t;
+	}
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
 		struct MHD_Response *r;
 		const char *msg = "{\"error\":\"only GET and HEAD are supported\"}\n";
@@ -1022,6 +1150,7 @@ int http_server_start(struct http_server **out, uv_loop_t *loop,
 		s->opts.port = 12000;
 	if (!s->opts.follow_queue)
 		s->opts.follow_queue = DEFAULT_FOLLOW_QUEUE;
+	snprintf(s->cookie, sizeof(s->cookie), "flowscope_token_%u", s->opts.port);
 	if (strchr(s->opts.addr, ':')) {
 		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&sa;
 

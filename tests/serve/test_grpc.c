@@ -11,10 +11,13 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -26,6 +29,9 @@
 #include "observer.pb-c.h"
 
 /* ---- the server thread --------------------------------------------------------------------- */
+
+/* Access options for the next server_start_with(): a token (and whether TCP calls need it). */
+static struct grpc_server_opts access_opts;
 
 static struct {
 	struct loop_thread t;
@@ -53,7 +59,12 @@ static void server_start_with(uint32_t follow_queue, uint32_t max_conns, uint32_
 				     .max_request_bytes = 64 * 1024,
 				     .max_conns = max_conns,
 				     .max_conns_per_client = per_client,
-				     .idle_timeout_ms = idle_ms};
+				     .idle_timeout_ms = idle_ms,
+				     .token = access_opts.token,
+				     .require_token = access_opts.require_token,
+				     .unix_path = access_opts.unix_path,
+				     .unix_mode = access_opts.unix_mode,
+				     .unix_gid = access_opts.unix_gid};
 	struct grpc_service svc;
 	struct errmsg e = {""};
 	int err = -1, tries;
@@ -773,9 +784,188 @@ START_TEST(connection_caps_and_idle_timeout)
 }
 END_TEST
 
+/* ---- access ------------------------------------------------------------------------------ */
+
+#define TOKEN "s3cret-token"
+
+static void setup_token(void)
+{
+	access_opts = (struct grpc_server_opts){.token = TOKEN, .require_token = true};
+	server_start(1024);
+	memset(&access_opts, 0, sizeof(access_opts));
+}
+
+static void setup_token_optional(void)
+{
+	access_opts = (struct grpc_server_opts){.token = TOKEN};
+	server_start(1024);
+	memset(&access_opts, 0, sizeof(access_opts));
+}
+
+/* ServerStatus and health over a new connection made with o; the status of each (the same
+ * for both, or -100), with the first's message in err. */
+static int status_with(struct grpc_client_opts *o, struct errmsg *err)
+{
+	Observer__ServerStatusRequest sreq = OBSERVER__SERVER_STATUS_REQUEST__INIT;
+	struct grpc_client *c = NULL;
+	struct msg_copy out = {0};
+	struct errmsg e2 = {""};
+	int st, st2;
+
+	if (!o->unix_path) {
+		o->host = "127.0.0.1";
+		o->port = S.port;
+	}
+	ck_assert_msg(grpc_client_connect(&c, o, err) == 0, "connect: %s", err->text);
+	st = grpc_client_call(c, "/observer.Observer/ServerStatus", &sreq.base, copy_msg, &out,
+			      NULL, err);
+	ck_assert_int_eq(out.count, st == GRPC_OK ? 1 : 0);
+	st2 = grpc_client_call_raw(c, "/grpc.health.v1.Health/Check", NULL, "\0\0\0\0\0", 5,
+				   copy_msg, &out, NULL, &e2);
+	grpc_client_close(c);
+	return st == st2 ? st : -100;
+}
+
+/* A server that requires its token answers no call on TCP without it (UNAUTHENTICATED, saying
+ * what to send, and nothing else), nor with another token or scheme, and every call with it. */
+START_TEST(token_required)
+{
+	struct grpc_client_opts o = {0};
+	struct errmsg err = {""};
+
+	inject(10000, 5);
+	ck_assert_int_eq(status_with(&o, &err), GRPC_UNAUTHENTICATED);
+	ck_assert_ptr_nonnull(strstr(err.text, "authorization: Bearer"));
+	ck_assert_ptr_null(strstr(err.text, TOKEN));
+	o.token = "s3cret-tokeN";
+	ck_assert_int_eq(status_with(&o, &err), GRPC_UNAUTHENTICATED);
+	o.token = "s3cret-token2";
+	ck_assert_int_eq(status_with(&o, &err), GRPC_UNAUTHENTICATED);
+	o.token = "s3cret-toke";
+	ck_assert_int_eq(status_with(&o, &err), GRPC_UNAUTHENTICATED);
+	o.token = TOKEN;
+	ck_assert_msg(status_with(&o, &err) == GRPC_OK, "%s", err.text);
+	{
+		Observer__GetFlowsRequest req = OBSERVER__GET_FLOWS_REQUEST__INIT;
+		struct grpc_client *c;
+		struct got g = {0};
+
+		/* GetFlows too, and nothing of a flow before the refusal. */
+		o.token = NULL;
+		ck_assert_int_eq(grpc_client_connect(&c, &o, &err), 0);
+		req.number = 5;
+		ck_assert_int_eq(get_flows(c, &req, &g, &err), GRPC_UNAUTHENTICATED);
+		ck_assert_int_eq(g.flows, 0);
+		grpc_client_close(c);
+		o.token = TOKEN;
+		ck_assert_int_eq(grpc_client_connect(&c, &o, &err), 0);
+		memset(&g, 0, sizeof(g));
+		ck_assert_int_eq(get_flows(c, &req, &g, &err), GRPC_OK);
+		ck_assert_int_eq(g.flows, 5);
+		grpc_client_close(c);
+	}
+}
+END_TEST
+
+/* Without require_token (flowd's default on loopback) a Hubble client with no token is
+ * answered, and so is one that sends it. */
+START_TEST(token_not_required)
+{
+	struct grpc_client_opts o = {0};
+	struct errmsg err = {""};
+
+	ck_assert_msg(status_with(&o, &err) == GRPC_OK, "%s", err.text);
+	o.token = TOKEN;
+	ck_assert_msg(status_with(&o, &err) == GRPC_OK, "%s", err.text);
+}
+END_TEST
+
+/* The unix socket: made with its mode and group (a stale one replaced), and a client through
+ * it needs no token where TCP clients do; a second server leaves a live server's socket alone;
+ * the socket goes when its server stops. */
+static char sock_dir[64], sock_path[96];
+
+static void setup_unix(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd;
+
+	/* Writing to a unix socket whose client left raises SIGPIPE (on TCP the first write gets
+	 * an RST instead): flowd and flowrelay ignore it, and so does this test. */
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(sock_dir, sizeof(sock_dir), "/tmp/flowscope-sock-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(sock_dir));
+	snprintf(sock_path, sizeof(sock_path), "%s/flowd.sock", sock_dir);
+	/* A stale socket, as a killed server leaves it. */
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	access_opts = (struct grpc_server_opts){.token = TOKEN,
+						.require_token = true,
+						.unix_path = sock_path,
+						.unix_mode = 0660,
+						.unix_gid = 65534};
+	server_start(1024);
+	memset(&access_opts, 0, sizeof(access_opts));
+}
+
+static void teardown_unix(void)
+{
+	server_stop();
+	unlink(sock_path);
+	rmdir(sock_dir);
+}
+
+static void do_second_server(void *arg)
+{
+	struct grpc_server_opts o = {
+		.addr = "127.0.0.1", .port = loop_thread_free_port(), .unix_path = sock_path};
+	struct grpc_service svc = observer_service(&S.obs);
+	struct grpc_server *s2;
+	struct errmsg e = {""};
+
+	*(int *)arg = grpc_server_start(&s2, &S.t.loop, &o, &svc, &e);
+	if (!*(int *)arg)
+		grpc_server_stop(s2);
+}
+
+START_TEST(unix_socket)
+{
+	struct grpc_client_opts o = {.unix_path = sock_path};
+	struct errmsg err = {""};
+	struct stat st, st2;
+	int r = -1;
+
+	ck_assert_int_eq(lstat(sock_path, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_int_eq(st.st_mode & 07777, 0660);
+	ck_assert_int_eq(st.st_gid, 65534);
+	ck_assert_int_eq(st.st_uid, geteuid());
+	ck_assert_msg(status_with(&o, &err) == GRPC_OK, "%s", err.text);
+	memset(&o, 0, sizeof(o));
+	ck_assert_int_eq(status_with(&o, &err), GRPC_UNAUTHENTICATED);
+	/* A second server finds this one live there: it starts without a socket and takes
+	 * nothing from this one, not even when it stops. */
+	on_loop(do_second_server, &r);
+	ck_assert_int_eq(r, 0);
+	ck_assert_int_eq(lstat(sock_path, &st2), 0);
+	ck_assert_uint_eq(st2.st_ino, st.st_ino);
+	o = (struct grpc_client_opts){.unix_path = sock_path};
+	ck_assert_msg(status_with(&o, &err) == GRPC_OK, "%s", err.text);
+	/* Its own server stopping takes it away. */
+	server_stop();
+	ck_assert_int_eq(lstat(sock_path, &st2), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	server_start(1024); /* for the teardown */
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("grpc");
+	TCase *acc = tcase_create("access"), *opt = tcase_create("access_optional");
+	TCase *uds = tcase_create("unix");
 	TCase *t = tcase_create("server"), *lim = tcase_create("limits");
 	SRunner *r;
 	int failed;
@@ -794,6 +984,18 @@ int main(void)
 	tcase_set_timeout(lim, 60);
 	tcase_add_test(lim, connection_caps_and_idle_timeout);
 	suite_add_tcase(s, lim);
+	tcase_add_checked_fixture(acc, setup_token, teardown);
+	tcase_set_timeout(acc, 60);
+	tcase_add_test(acc, token_required);
+	suite_add_tcase(s, acc);
+	tcase_add_checked_fixture(opt, setup_token_optional, teardown);
+	tcase_set_timeout(opt, 60);
+	tcase_add_test(opt, token_not_required);
+	suite_add_tcase(s, opt);
+	tcase_add_checked_fixture(uds, setup_unix, teardown_unix);
+	tcase_set_timeout(uds, 60);
+	tcase_add_test(uds, unix_socket);
+	suite_add_tcase(s, uds);
 	r = srunner_create(s);
 	srunner_run_all(r, CK_NORMAL);
 	failed = srunner_ntests_failed(r);

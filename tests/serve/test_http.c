@@ -39,8 +39,9 @@ static struct {
 	uint16_t port;
 } S;
 
-static char web_root[64]; /* mkdtemp directory of the static-file tests */
-static char web_dir[96];  /* web_root/www: the server's web_dir */
+static const char *server_token; /* the token the next server_start() requires, or NULL */
+static char web_root[64];	 /* mkdtemp directory of the static-file tests */
+static char web_dir[96];	 /* web_root/www: the server's web_dir */
 
 static void on_loop(void (*fn)(void *), void *arg)
 {
@@ -60,7 +61,9 @@ static void server_start(uint32_t follow_queue, const char *web)
 				     .follow_queue = follow_queue,
 				     .web_dir = web,
 				     .allow_hosts = allow,
-				     .n_allow_hosts = 1};
+				     .n_allow_hosts = 1,
+				     .token = server_token,
+				     .token_file = server_token ? "/run/test/token" : NULL};
 	struct errmsg e = {""};
 	int err = -1, tries;
 
@@ -703,6 +706,16 @@ static void remove_web_dir(void)
 	rmdir(web_root);
 }
 
+#define TOKEN "t0ken-Of_the.test~+/="
+#define TOKEN_Q "t0ken-Of_the.test~%2B%2F%3D" /* in a query: '+' would be a space */
+
+static void setup_token(void)
+{
+	server_token = TOKEN;
+	server_start(0, NULL);
+	server_token = NULL;
+}
+
 static void setup_web(void)
 {
 	server_start(0, web_dir);
@@ -1048,6 +1061,77 @@ START_TEST(host_header_guard)
 	ck_assert_int_eq(c->status, 405);
 	ck_assert(header(c->head, "Content-Security-Policy", v, sizeof(v)));
 	hc_close(c);
+}
+END_TEST
+
+/* A server with a token answers nothing but /healthz without it: 401 with WWW-Authenticate:
+ * Bearer (no flow in the body) for no token, a wrong one, another scheme; 200 with "Bearer
+ * <token>"; the login URL (?token=) sets an HttpOnly, SameSite=Strict cookie and redirects to
+ * the same URL without the token, and the cookie alone is then enough. */
+static int token_status(const char *path, const char *extra)
+{
+	struct hconn *c = request("GET", path, extra, NULL);
+	int st = c->status;
+	char v[256];
+
+	if (st == 401) {
+		ck_assert_msg(header(c->head, "WWW-Authenticate", v, sizeof(v)), "%s", c->head);
+		ck_assert_str_eq(v, "Bearer realm=\"flowscope\"");
+		ck_assert_ptr_nonnull(strstr(c->body, "token"));
+		ck_assert_ptr_nonnull(strstr(c->body, "/run/test/token"));
+		ck_assert_ptr_null(strstr(c->body, "flow\":"));
+		ck_assert_ptr_null(strstr(c->body, TOKEN));
+	}
+	hc_close(c);
+	return st;
+}
+
+START_TEST(token_required)
+{
+	char cookie[512], v[512], h[600];
+	struct hconn *c;
+
+	inject_base();
+	ck_assert_int_eq(token_status("/api/v1/flows?last=10", NULL), 401);
+	ck_assert_int_eq(token_status("/api/v1/status", NULL), 401);
+	ck_assert_int_eq(token_status("/metrics", NULL), 401);
+	ck_assert_int_eq(token_status("/", NULL), 401);
+	ck_assert_int_eq(token_status("/api/v1/flows", "Authorization: Bearer wrong\r\n"), 401);
+	ck_assert_int_eq(token_status("/api/v1/flows", "Authorization: Bearer " TOKEN "x\r\n"),
+			 401);
+	ck_assert_int_eq(token_status("/api/v1/flows", "Authorization: Basic " TOKEN "\r\n"), 401);
+	ck_assert_int_eq(token_status("/api/v1/flows", "Cookie: flowscope_token_1=" TOKEN "\r\n"),
+			 401);
+	ck_assert_int_eq(token_status("/api/v1/flows?token=wrong", NULL), 401);
+	/* The health check stays open: it tells nothing. */
+	ck_assert_int_eq(token_status("/healthz", NULL), 200);
+	ck_assert_int_eq(
+		token_status("/api/v1/flows?last=10", "Authorization: Bearer " TOKEN "\r\n"), 200);
+	ck_assert_int_eq(
+		token_status("/api/v1/flows?last=10", "authorization: bearer  " TOKEN "\r\n"), 200);
+	/* The login URL: a cookie and the same address without the token. */
+	c = get("/api/v1/graph?window=5m&token=" TOKEN_Q "&from_ip=10.0.0.1");
+	ck_assert_int_eq(c->status, 303);
+	ck_assert(header(c->head, "Location", v, sizeof(v)));
+	ck_assert_str_eq(v, "/api/v1/graph?window=5m&from_ip=10.0.0.1");
+	ck_assert(header(c->head, "Set-Cookie", cookie, sizeof(cookie)));
+	snprintf(v, sizeof(v), "flowscope_token_%u=" TOKEN ";", S.port);
+	ck_assert_msg(!strncmp(cookie, v, strlen(v)), "%s", cookie);
+	ck_assert_ptr_nonnull(strstr(cookie, "; HttpOnly"));
+	ck_assert_ptr_nonnull(strstr(cookie, "; SameSite=Strict"));
+	ck_assert_ptr_nonnull(strstr(cookie, "; Path=/"));
+	ck_assert_ptr_null(strstr(cookie, "Secure")); /* plain HTTP */
+	ck_assert_ptr_null(strstr(c->body, "flow"));
+	hc_close(c);
+	c = get("/?token=" TOKEN_Q);
+	ck_assert_int_eq(c->status, 303);
+	ck_assert(header(c->head, "Location", v, sizeof(v)));
+	ck_assert_str_eq(v, "/");
+	hc_close(c);
+	snprintf(h, sizeof(h), "Cookie: other=1; flowscope_token_%u=" TOKEN "\r\n", S.port);
+	ck_assert_int_eq(token_status("/api/v1/flows?last=10", h), 200);
+	snprintf(h, sizeof(h), "Cookie: flowscope_token_%u=" TOKEN "0\r\n", S.port);
+	ck_assert_int_eq(token_status("/api/v1/flows?last=10", h), 401);
 }
 END_TEST
 
@@ -1662,6 +1746,7 @@ int main(void)
 {
 	Suite *s = suite_create("http");
 	TCase *t = tcase_create("api"), *slow = tcase_create("slow"), *web = tcase_create("web");
+	TCase *tok = tcase_create("token");
 	SRunner *r;
 	int failed;
 
@@ -1682,6 +1767,10 @@ int main(void)
 	tcase_set_timeout(slow, 60);
 	tcase_add_test(slow, slow_sse_client_next_to_live_one);
 	suite_add_tcase(s, slow);
+	tcase_add_checked_fixture(tok, setup_token, teardown);
+	tcase_set_timeout(tok, 60);
+	tcase_add_test(tok, token_required);
+	suite_add_tcase(s, tok);
 	tcase_add_unchecked_fixture(web, make_web_dir, remove_web_dir);
 	tcase_add_checked_fixture(web, setup_web, teardown);
 	tcase_set_timeout(web, 60);

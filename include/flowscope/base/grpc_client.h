@@ -24,6 +24,7 @@ struct grpc_client_opts {
 	size_t n_tls_cas;
 	const char *tls_cert, *tls_key; /* client certificate for mTLS */
 	const char *tls_server_name;	/* name to verify; default host */
+	const char *token; /* sent with every call as "authorization: Bearer <token>" */
 };
 
 /* Connects. Returns 0 or a negative errno with the reason in e: -ETIMEDOUT ("timed out") when

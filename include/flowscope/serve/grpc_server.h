@@ -29,6 +29,17 @@ struct grpc_server_opts {
 	const char *tls_cert;	   /* PEM certificate chain: enables TLS */
 	const char *tls_key;	   /* PEM private key */
 	const char *tls_client_ca; /* PEM CA bundle: require and verify client certificates */
+	/* With require_token, every call on a TCP connection must carry "authorization: Bearer
+	 * <token>" or is answered UNAUTHENTICATED (16); calls on the unix socket, whose file
+	 * permissions say who may connect, need none. */
+	const char *token;
+	bool require_token;
+	/* Also serve on a unix socket at unix_path (NULL: none), created with unix_mode (0:
+	 * 0660) and group unix_gid (0: the process's). A stale socket there is replaced; one a
+	 * live server answers on is left to it (logged) and this server goes without. */
+	const char *unix_path;
+	unsigned int unix_mode;
+	long unix_gid;
 };
 
 struct grpc_call;
@@ -82,6 +93,7 @@ enum grpc_status {
 	GRPC_UNIMPLEMENTED = 12,
 	GRPC_INTERNAL = 13,
 	GRPC_UNAVAILABLE = 14,
+	GRPC_UNAUTHENTICATED = 16,
 };
 
 #endif /* FLOWSCOPE_SERVE_GRPC_SERVER_H */

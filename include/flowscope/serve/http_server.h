@@ -27,6 +27,11 @@ struct http_server_opts {
 	/* Connections at once (0: 512) and from one client address (0: 64); past either MHD
 	 * closes a new connection at once. */
 	unsigned int max_conns, max_conns_per_client;
+	/* With a token every request but /healthz must carry it: "Authorization: Bearer <token>",
+	 * or the cookie a visit with ?token=<token> sets (HttpOnly, SameSite=Strict; that visit is
+	 * redirected to the same URL without the token); else 401 with WWW-Authenticate: Bearer.
+	 * token_file: where the operator finds it, for the refusal's message. */
+	const char *token, *token_file;
 	struct follower_hub *followers;	 /* /api/v1/flows */
 	const struct status_src *status; /* /api/v1/status and /metrics */
 	struct graph *graph;		 /* /api/v1/graph; NULL: none */
