@@ -56,6 +56,10 @@ const struct opt conn_opts_table[] = {
 	{"tls-server-name", 0, "NAME",
 	 "name to verify in the server's certificate (default the\nserver's host; implies --tls)",
 	 opt_string, CONN(tls_server_name)},
+	{"token-file", 0, "FILE",
+	 "send the token in FILE (the server's --token-file; else\nthe environment's " TOKEN_ENV
+	 ")",
+	 opt_string, CONN(token_file)},
 	{"timeout", 0, "DUR", "how long to wait for the connection (default 5s)", opt_duration,
 	 CONN(timeout_ns), 1000000},
 	{"request-timeout", 0, "DUR",
@@ -126,6 +130,24 @@ static int parse_server(struct conn_opts *co, struct errmsg *e)
 	return 0;
 }
 
+static int conn_token(struct conn_opts *co, struct errmsg *e)
+{
+	const char *env = getenv(TOKEN_ENV);
+
+	co->token[0] = '\0';
+	if (co->token_file)
+		return token_read_file(co->token_file, co->token, sizeof(co->token), e);
+	if (env && env[0]) {
+		if (!token_valid(env, strlen(env)))
+			return errmsg_set(e, -EINVAL,
+					  "invalid " TOKEN_ENV ": use 1 to %d letters, digits or "
+					  "any of -._~+/=",
+					  TOKEN_MAX - 1);
+		snprintf(co->token, sizeof(co->token), "%s", env);
+	}
+	return 0;
+}
+
 int conn_check(struct conn_opts *co, struct errmsg *e)
 {
 	size_t i;
@@ -146,7 +168,8 @@ int conn_check(struct conn_opts *co, struct errmsg *e)
 			return r;
 	}
 	r = co->tls_cert ? readable("tls-client-cert-file", co->tls_cert, e) : 0;
-	return r ?: (co->tls_key ? readable("tls-client-key-file", co->tls_key, e) : 0);
+	r = r ?: (co->tls_key ? readable("tls-client-key-file", co->tls_key, e) : 0);
+	return r ?: conn_token(co, e);
 }
 
 int conn_connect(const struct conn_opts *co, struct grpc_client **out)
@@ -161,7 +184,8 @@ int conn_connect(const struct conn_opts *co, struct grpc_client **out)
 				     .n_tls_cas = co->n_cas,
 				     .tls_cert = co->tls_cert,
 				     .tls_key = co->tls_key,
-				     .tls_server_name = co->tls_server_name};
+				     .tls_server_name = co->tls_server_name,
+				     .token = co->token[0] ? co->token : NULL};
 	struct errmsg e = {""};
 	const char *hint = "";
 	int r = grpc_client_connect(out, &o, &e);

@@ -11,6 +11,7 @@
 #include "flowscope/base/errmsg.h"
 #include "flowscope/base/grpc_client.h"
 #include "flowscope/base/opts.h"
+#include "flowscope/base/token.h"
 
 #define CONN_DEFAULT_SERVER "localhost:4245"
 #define CONN_MAX_CAS 16
@@ -24,12 +25,14 @@ struct conn_opts {
 	char *ca_copies[CONN_MAX_CAS]; /* the comma-separated values, split */
 	size_t n_copies;
 	const char *tls_cert, *tls_key, *tls_server_name;
+	const char *token_file;
 	uint64_t timeout_ns, request_timeout_ns;
 	/* From conn_check(). */
 	bool use_tls;
 	char host[256];
 	uint16_t port;
 	char unix_path[108];
+	char token[TOKEN_MAX]; /* --token-file's, else FLOWSCOPE_TOKEN's, else "" */
 };
 
 extern const struct opt conn_opts_table[];
@@ -38,7 +41,8 @@ void conn_opts_init(struct conn_opts *co);
 void conn_opts_free(struct conn_opts *co);
 
 /* Checks the options together: the server's form (HOST:PORT, [V6]:PORT, tls://HOST:PORT,
- * unix:///PATH or unix:PATH), the certificate files readable, a key with its certificate.
+ * unix:///PATH or unix:PATH), the certificate files readable, a key with its certificate,
+ * the token (--token-file, else FLOWSCOPE_TOKEN) read.
  * Returns 0 or -EINVAL with e saying what to fix. */
 int conn_check(struct conn_opts *co, struct errmsg *e);
 

@@ -29,6 +29,7 @@
 #include "flowscope/probes/probe_sock.h"
 #include "flowscope/probes/probe_tc.h"
 #include "flowscope/probes/ring_reader.h"
+#include "flowscope/serve/access.h"
 #include "flowscope/serve/http_server.h"
 #include "flowscope/serve/observer.h"
 #include "flowscope/serve/peers.h"
@@ -50,6 +51,7 @@ struct flowd_cfg {
 	uint64_t idle_ns, tcp_idle_ns, sweep_ns, update_ns;
 	uint32_t follow_queue;
 	struct serve_limits limits;
+	struct serve_access access;
 	const char *node_name, *identities, *web_dir;
 	char *node_labels[MAX_LABELS];
 	int n_labels;
@@ -240,7 +242,8 @@ static size_t opt_groups(struct flowd *d, struct opt_group *g)
 	g[0] = (struct opt_group){NULL, flowd_opts, &d->cfg};
 	g[1] = peers_opt_group(&d->cfg.peers);
 	g[2] = serve_limits_opt_group(&d->cfg.limits);
-	return 3 + exporter_set_opt_groups(d->exporters, g + 3, MAX_GROUPS - 3);
+	g[3] = serve_access_opt_group(&d->cfg.access);
+	return 4 + exporter_set_opt_groups(d->exporters, g + 4, MAX_GROUPS - 4);
 }
 
 static void usage(struct flowd *d)
@@ -284,6 +287,10 @@ static int parse_args(struct flowd *d, int argc, char **argv)
 	}
 	if (d->cfg.peers.tls_server_name && !d->cfg.tls_cert) {
 		fprintf(stderr, "flowd: --tls-server-name needs --tls-cert and --tls-key\n");
+		return 2;
+	}
+	if (!d->cfg.help && !d->cfg.version && serve_access_prepare(&d->cfg.access, &e)) {
+		fprintf(stderr, "flowd: %s\n", e.text);
 		return 2;
 	}
 	if (d->cfg.help)
@@ -699,6 +706,7 @@ static int start_servers(struct flowd *d)
 	if (c->grpc.set && !c->grpc.host[0])
 		go.addr = "127.0.0.1";
 	serve_limits_apply(&c->limits, &go, &ho);
+	serve_access_apply(&c->access, &go, &ho);
 	/* The probe and the ring reader join once attached (start()). */
 	d->status = (struct status_src){.col = d->col,
 					.followers = d->followers,

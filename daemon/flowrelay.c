@@ -18,6 +18,7 @@
 #include "flowscope/pipeline/collector.h"
 #include "flowscope/relay/relay.h"
 #include "flowscope/relay/service.h"
+#include "flowscope/serve/access.h"
 #include "flowscope/serve/http_server.h"
 #include "flowscope/serve/observer.h"
 #include "flowscope/serve/peers.h"
@@ -33,9 +34,12 @@ struct relay_cfg {
 	struct opt_hostport http, grpc;
 	const char *tls_cert, *tls_key, *tls_client_ca;
 	struct relay_tls peer_tls;
+	const char *peer_token_file;
+	char peer_token[TOKEN_MAX];
 	uint64_t lag_ns, max_flows, max_events, backfill;
 	uint32_t heartbeat_ms, follow_queue;
 	struct serve_limits limits;
+	struct serve_access access;
 	const char *node_name, *web_dir;
 	uint64_t graph_window_ns;
 	const char *history_url, *history_table, *history_user, *history_password;
@@ -110,6 +114,9 @@ static const struct opt relay_opts_table[] = {
 	 opt_string, CFG(peer_tls.server_name)},
 	{"peer-tls-insecure", 0, NULL, "TLS to agents without verifying them", opt_flag,
 	 CFG(peer_tls.insecure)},
+	{"peer-token-file", 0, "FILE",
+	 "the token agents require (their --token-file), sent to\nevery agent", opt_string,
+	 CFG(peer_token_file)},
 	{"lag", 0, "DUR",
 	 "the most a silent agent holds the time-ordered merge back\n(default 1s); what comes "
 	 "later is released late and counted",
@@ -148,21 +155,22 @@ static const struct opt relay_opts_table[] = {
 static int parse_args(struct flowrelay *d, int argc, char **argv)
 {
 	struct opt_group g[] = {{NULL, relay_opts_table, &d->cfg},
-				serve_limits_opt_group(&d->cfg.limits)};
+				serve_limits_opt_group(&d->cfg.limits),
+				serve_access_opt_group(&d->cfg.access)};
 	struct errmsg e = {""};
 	struct buf b = BUF_INIT;
 	int r;
 
 	d->cfg.max_flows = 262144;
 	d->cfg.max_events = 262144;
-	r = opts_parse(argc, argv, g, 2, &e);
+	r = opts_parse(argc, argv, g, 3, &e);
 	if (r < 0 || r < argc) {
 		fprintf(stderr, "flowrelay: %s\nTry 'flowrelay --help'.\n",
 			r < 0 ? e.text : "unexpected argument");
 		return 2;
 	}
 	if (d->cfg.help) {
-		opts_help(&b, g, 2);
+		opts_help(&b, g, 3);
 		printf("Usage: flowrelay [OPTIONS]\n"
 		       "Flowscope relay: merges the flows of every agent into one cluster view, served\n"
 		       "with Hubble's Observer API (flowctl, hubble observe), the HTTP API and the\n"
@@ -183,6 +191,15 @@ static int parse_args(struct flowrelay *d, int argc, char **argv)
 				"Try 'flowrelay --help'.\n");
 		return 2;
 	}
+	if (serve_access_prepare(&d->cfg.access, &e) ||
+	    (d->cfg.peer_token_file && (token_file_check(d->cfg.peer_token_file, &e) ||
+					token_read_file(d->cfg.peer_token_file, d->cfg.peer_token,
+							sizeof(d->cfg.peer_token), &e)))) {
+		fprintf(stderr, "flowrelay: %s\n", e.text);
+		return 2;
+	}
+	if (d->cfg.peer_token_file)
+		d->cfg.peer_tls.token = d->cfg.peer_token;
 	return 0;
 }
 
@@ -400,6 +417,7 @@ static int start_servers(struct flowrelay *d)
 	int err;
 
 	serve_limits_apply(&c->limits, &go, &ho);
+	serve_access_apply(&c->access, &go, &ho);
 	d->status =
 		(struct status_src){.col = d->col, .followers = d->followers, .graph = d->graph};
 	d->observer = (struct observer){.followers = d->followers,

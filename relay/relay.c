@@ -385,6 +385,7 @@ static int parse_address(const char *address, struct relay_node *n, const struct
 	n->copts.tls_cert = tls->cert;
 	n->copts.tls_key = tls->key;
 	n->copts.tls_server_name = tls->server_name;
+	n->copts.token = tls->token;
 	n->info.tls = use_tls;
 	return 0;
 }

@@ -27,6 +27,7 @@ struct relay_tls {
 	const char *ca;		 /* CA bundle to verify agents (default: the system's CAs) */
 	const char *cert, *key;	 /* client certificate (mTLS) */
 	const char *server_name; /* name to verify (default: the peer's server_name, else host) */
+	const char *token;	 /* sent to every agent as its bearer token, or NULL */
 };
 
 struct relay_opts {

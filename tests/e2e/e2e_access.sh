@@ -1,0 +1,126 @@
+#!/bin/bash
+# Who may reach flowd, against flowd and flowrelay in a network namespace of this test's own
+# (flowd watching lo there): the bearer token, refused without it or with a wrong one and
+# accepted with it over gRPC (flowctl --token-file and FLOWSCOPE_TOKEN) and HTTP; a token file
+# others can read refused; flowrelay passing the agents' token (--peer-token-file).
+# Usage: tests/e2e/e2e_access.sh BUILD_DIR. Needs root.
+set -u
+build=$(cd "${1:-build}" && pwd)
+. "$(dirname "$0")/lib.sh"
+need_root access "network namespace, BPF"
+ns="fsa$$"
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	ip netns del "$ns" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+inns() { ip netns exec "$ns" "$@"; }
+ctl() { ip netns exec "$ns" "$build/flowctl" "$@"; }
+wait_http() { # wait_http PORT: until /healthz answers
+	for _ in $(seq 100); do
+		inns curl -sf "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+stop_pid() {
+	kill -TERM "$1" 2>/dev/null
+	for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+http_code() { # http_code URL [curl args]: the status
+	local url=$1
+	shift
+	inns curl -s -o /dev/null -w '%{http_code}' "$@" "$url"
+}
+
+ip netns add "$ns"
+ip -n "$ns" link set lo up
+printf 'e2e-token-%s\n' "$$" >"$tmp/token"
+chmod 600 "$tmp/token"
+token=$(cat "$tmp/token")
+printf 'wrong-token\n' >"$tmp/wrong"
+chmod 600 "$tmp/wrong"
+
+# ---- a token file others may read is refused ------------------------------------------------
+cp "$tmp/token" "$tmp/token-644"
+chmod 644 "$tmp/token-644"
+out=$(inns timeout 10 "$build/flowd" --no-history -i lo --token-file "$tmp/token-644" 2>&1)
+rc=$?
+check "flowd refuses a token file others can read (rc $rc): $out" \
+	bash -c '[ "$1" -eq 2 ] && grep -q "chmod 600" <<<"$2"' _ "$rc" "$out"
+
+# ---- flowd requiring its token on gRPC and HTTP --------------------------------------------
+ip netns exec "$ns" "$build/flowd" --no-history -i lo --node-name access --token-file "$tmp/token" \
+	--grpc-require-token >"$tmp/flowd.out" 2>&1 &
+flowd_pid=$!
+pids+=("$flowd_pid")
+check "flowd with --token-file --grpc-require-token answers /healthz" wait_http 12000
+
+out=$(ctl status --server 127.0.0.1:4245 2>&1)
+rc=$?
+check "flowctl without the token: refused, UNAUTHENTICATED (rc $rc): $out" \
+	bash -c '[ "$1" -ne 0 ] && grep -q UNAUTHENTICATED <<<"$2"' _ "$rc" "$out"
+out=$(ctl status --server 127.0.0.1:4245 --token-file "$tmp/wrong" 2>&1)
+rc=$?
+check "flowctl with a wrong token: refused (rc $rc)" \
+	bash -c '[ "$1" -ne 0 ] && grep -q UNAUTHENTICATED <<<"$2"' _ "$rc" "$out"
+check "flowctl --token-file: accepted" ctl status --server 127.0.0.1:4245 --token-file "$tmp/token"
+check "flowctl with FLOWSCOPE_TOKEN: accepted" \
+	inns env FLOWSCOPE_TOKEN="$token" "$build/flowctl" observe --server 127.0.0.1:4245 --last 1
+out=$(ctl observe --server 127.0.0.1:4245 --last 1 --token-file "$tmp/nonexistent" 2>&1)
+rc=$?
+check "flowctl --token-file of a missing file: exit 2 saying so (rc $rc)" \
+	bash -c '[ "$1" -eq 2 ] && grep -q "token file" <<<"$2"' _ "$rc" "$out"
+
+check "HTTP without the token: 401" test "$(http_code http://127.0.0.1:12000/api/v1/status)" = 401
+check "HTTP with a wrong token: 401" \
+	test "$(http_code http://127.0.0.1:12000/api/v1/status -H 'Authorization: Bearer wrong')" = 401
+check "HTTP with the token: 200" \
+	test "$(http_code http://127.0.0.1:12000/api/v1/status -H "Authorization: Bearer $token")" = 200
+
+# ---- flowrelay passing the agent's token ----------------------------------------------------
+relay_nodes() { # relay_nodes GRPC_PORT: flowctl list nodes of the relay
+	ctl list nodes --server "127.0.0.1:$1" 2>/dev/null
+}
+wait_node() { # wait_node GRPC_PORT STATE
+	for _ in $(seq 100); do
+		relay_nodes "$1" | grep -q "$2" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+ip netns exec "$ns" "$build/flowrelay" --peer access=127.0.0.1:4245 --no-discover \
+	--grpc 127.0.0.1:4300 --http 127.0.0.1:12300 --peer-token-file "$tmp/token" \
+	>"$tmp/relay.out" 2>&1 &
+relay_pid=$!
+pids+=("$relay_pid")
+check "flowrelay --peer-token-file: the agent is Connected" wait_node 4300 Connected
+stop_pid "$relay_pid"
+ip netns exec "$ns" "$build/flowrelay" --peer access=127.0.0.1:4245 --no-discover \
+	--grpc 127.0.0.1:4301 --http 127.0.0.1:12301 >"$tmp/relay2.out" 2>&1 &
+relay_pid=$!
+pids+=("$relay_pid")
+sleep 2
+check "flowrelay without the token: the agent is not Connected ($(relay_nodes 4301 | tr '\n' ' '))" \
+	bash -c '! grep -q Connected <<<"$1"' _ "$(relay_nodes 4301)"
+nodes=$(inns curl -s http://127.0.0.1:12301/api/v1/nodes)
+check "flowrelay tells why in /api/v1/nodes: $nodes" grep -q 'requires a token' <<<"$nodes"
+stop_pid "$relay_pid"
+stop_pid "$flowd_pid"
+
+if [ "$failed" -ne 0 ]; then
+	echo "--- flowd output"
+	cat "$tmp/flowd.out"
+	echo "--- relay outputs"
+	cat "$tmp/relay.out" "$tmp/relay2.out"
+fi
+echo "access: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
