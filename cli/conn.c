@@ -39,8 +39,9 @@ static int opt_ca_files(const struct opt *o, const char *arg, void *base, struct
 
 const struct opt conn_opts_table[] = {
 	{"server", 0, "ADDR",
-	 "the server: HOST:PORT, tls://HOST[:PORT] (TLS), unix:///PATH\n(default " CONN_DEFAULT_SERVER
-	 ")",
+	 "the server: HOST:PORT, tls://HOST[:PORT] (TLS), unix:///PATH\n(default: flowrelay's or "
+	 "flowd's unix socket in\n$" RUNTIME_DIR_ENV " (" RUNTIME_DIR_DEFAULT ") when one "
+	 "answers,\nelse " CONN_DEFAULT_SERVER ")",
 	 opt_string, CONN(server)},
 	{"tls", 0, NULL, "use TLS, verifying the server against the system's CAs", opt_flag,
 	 CONN(tls)},
@@ -71,7 +72,6 @@ const struct opt conn_opts_table[] = {
 void conn_opts_init(struct conn_opts *co)
 {
 	memset(co, 0, sizeof(*co));
-	co->server = CONN_DEFAULT_SERVER;
 	co->timeout_ns = 5000000000ULL;
 	co->request_timeout_ns = 12000000000ULL;
 }
@@ -155,6 +155,9 @@ int conn_check(struct conn_opts *co, struct errmsg *e)
 
 	co->use_tls = co->tls || co->tls_insecure || co->n_cas || co->tls_cert || co->tls_key ||
 		      co->tls_server_name;
+	co->server_given = co->server != NULL;
+	if (!co->server)
+		co->server = CONN_DEFAULT_SERVER;
 	r = parse_server(co, e);
 	if (r)
 		return r;
@@ -172,7 +175,36 @@ int conn_check(struct conn_opts *co, struct errmsg *e)
 	return r ?: conn_token(co, e);
 }
 
-int conn_connect(const struct conn_opts *co, struct grpc_client **out)
+/* Without --server (and TLS options): the relay's socket, then flowd's, when they are there
+ * and answer (a stale file refuses; a user not in the socket's group is refused too), then
+ * TCP. Returns 0 with *out, or 1 for none. */
+static int connect_local(struct conn_opts *co, struct grpc_client **out)
+{
+	static const char *const names[] = {RELAY_SOCKET_NAME, FLOWD_SOCKET_NAME};
+	char path[sizeof(co->unix_path)];
+	struct errmsg e = {""};
+	size_t i;
+
+	if (co->server_given || co->use_tls)
+		return 1;
+	for (i = 0; i < 2; i++) {
+		struct grpc_client_opts o = {.unix_path = path,
+					     .timeout_ms = (int)(co->timeout_ns / 1000000),
+					     .token = co->token[0] ? co->token : NULL};
+		int n = snprintf(path, sizeof(path), "%s/%s", runtime_dir(), names[i]);
+
+		if (n <= 0 || n >= (int)sizeof(path) || access(path, F_OK))
+			continue;
+		if (!grpc_client_connect(out, &o, &e)) {
+			grpc_client_set_deadline(*out, 0);
+			snprintf(co->via, sizeof(co->via), "unix://%s", path);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+int conn_connect(struct conn_opts *co, struct grpc_client **out)
 {
 	struct grpc_client_opts o = {.host = co->host,
 				     .port = co->port,
@@ -188,7 +220,10 @@ int conn_connect(const struct conn_opts *co, struct grpc_client **out)
 				     .token = co->token[0] ? co->token : NULL};
 	struct errmsg e = {""};
 	const char *hint = "";
-	int r = grpc_client_connect(out, &o, &e);
+	int r;
+
+	snprintf(co->via, sizeof(co->via), "%s", co->server);
+	r = connect_local(co, out) ? grpc_client_connect(out, &o, &e) : 0;
 
 	if (!r) {
 		grpc_client_set_deadline(*out, 0);

@@ -28,11 +28,15 @@ struct conn_opts {
 	const char *token_file;
 	uint64_t timeout_ns, request_timeout_ns;
 	/* From conn_check(). */
+	bool server_given; /* else the relay's or flowd's unix socket when one answers, then
+			    * CONN_DEFAULT_SERVER */
 	bool use_tls;
 	char host[256];
 	uint16_t port;
 	char unix_path[108];
 	char token[TOKEN_MAX]; /* --token-file's, else FLOWSCOPE_TOKEN's, else "" */
+	/* From conn_connect(): where it connected ("unix:///run/flowscope/flowd.sock"). */
+	char via[160];
 };
 
 extern const struct opt conn_opts_table[];
@@ -48,7 +52,7 @@ int conn_check(struct conn_opts *co, struct errmsg *e);
 
 /* Connects (after conn_check); on failure prints why, with a hint for a refused or timed-out
  * connection, and returns a negative errno. */
-int conn_connect(const struct conn_opts *co, struct grpc_client **out);
+int conn_connect(struct conn_opts *co, struct grpc_client **out);
 
 /* The gRPC status code's name ("INVALID_ARGUMENT"). */
 const char *conn_status_name(int code);

@@ -81,7 +81,7 @@ static int observe_server(struct observe_args *a, Observer__GetFlowsRequest *req
 	if (r == 0 || (r == 1 && (stop_requested || o->w.err)))
 		return 0;
 	if (r < 0)
-		fprintf(stderr, "flowctl: connection to %s failed: %s\n", a->conn.server, e.text);
+		fprintf(stderr, "flowctl: connection to %s failed: %s\n", a->conn.via, e.text);
 	else
 		fprintf(stderr, "flowctl: %s: %s\n", conn_status_name(r), e.text);
 	return 1;
@@ -293,7 +293,7 @@ static int status_call(struct conn_opts *co, struct out *w)
 			protobuf_c_message_free_unpacked(h, NULL);
 		return 1;
 	}
-	buf_printf(&w->b, "Healthcheck (via %s): %s\n", co->server,
+	buf_printf(&w->b, "Healthcheck (via %s): %s\n", co->via,
 		   ((Grpc__Health__V1__HealthCheckResponse *)h)->status ==
 				   GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
 			   ? "Ok"

@@ -266,6 +266,7 @@ static void usage(struct flowd *d)
 /* 0 to go on, else the exit status. */
 static int parse_args(struct flowd *d, int argc, char **argv)
 {
+	struct serve_listen listen = {.socket_name = FLOWD_SOCKET_NAME};
 	struct opt_group g[MAX_GROUPS];
 	struct errmsg e = {""};
 	int r;
@@ -289,7 +290,7 @@ static int parse_args(struct flowd *d, int argc, char **argv)
 		fprintf(stderr, "flowd: --tls-server-name needs --tls-cert and --tls-key\n");
 		return 2;
 	}
-	if (!d->cfg.help && !d->cfg.version && serve_access_prepare(&d->cfg.access, &e)) {
+	if (!d->cfg.help && !d->cfg.version && serve_access_prepare(&d->cfg.access, &listen, &e)) {
 		fprintf(stderr, "flowd: %s\n", e.text);
 		return 2;
 	}
@@ -736,6 +737,11 @@ static int start_servers(struct flowd *d)
 		 go.tls_cert ? "+TLS" : "", strchr(go.addr, ':') ? "[" : "", go.addr,
 		 strchr(go.addr, ':') ? "]" : "", go.port,
 		 go.ipv6_loopback_too ? " and [::1]" : "");
+	if (go.unix_path) {
+		size_t n = strlen(d->listening);
+
+		snprintf(d->listening + n, sizeof(d->listening) - n, " and unix:%s", go.unix_path);
+	}
 	return 0;
 }
 

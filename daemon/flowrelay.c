@@ -191,7 +191,8 @@ static int parse_args(struct flowrelay *d, int argc, char **argv)
 				"Try 'flowrelay --help'.\n");
 		return 2;
 	}
-	if (serve_access_prepare(&d->cfg.access, &e) ||
+	if (serve_access_prepare(&d->cfg.access,
+				 &(struct serve_listen){.socket_name = RELAY_SOCKET_NAME}, &e) ||
 	    (d->cfg.peer_token_file && (token_file_check(d->cfg.peer_token_file, &e) ||
 					token_read_file(d->cfg.peer_token_file, d->cfg.peer_token,
 							sizeof(d->cfg.peer_token), &e)))) {
@@ -432,9 +433,10 @@ static int start_servers(struct flowrelay *d)
 		fprintf(stderr, "flowrelay: %s\n", errmsg_text(&e, err));
 		return 1;
 	}
-	fprintf(stderr, "flowrelay: gRPC%s on %s:%u%s, HTTP on %s:%u (node %s)\n",
+	fprintf(stderr, "flowrelay: gRPC%s on %s:%u%s%s%s, HTTP on %s:%u (node %s)\n",
 		go.tls_cert ? "+TLS" : "", go.addr, go.port,
-		go.ipv6_loopback_too ? " and [::1]" : "", ho.addr, ho.port, d->node_name);
+		go.ipv6_loopback_too ? " and [::1]" : "", go.unix_path ? " and unix:" : "",
+		go.unix_path ? go.unix_path : "", ho.addr, ho.port, d->node_name);
 	return 0;
 }
 
@@ -480,8 +482,10 @@ static void free_relay(struct flowrelay *d)
 int main(int argc, char **argv)
 {
 	static struct flowrelay d;
-	int ret = parse_args(&d, argc, argv);
+	int ret;
 
+	logmsg_set_sink(log_sink, NULL);
+	ret = parse_args(&d, argc, argv);
 	if (ret)
 		return ret < 0 ? 0 : ret;
 	flow_filter_set_limits(d.cfg.limits.max_filters, (size_t)d.cfg.limits.max_filter_bytes);
@@ -490,7 +494,6 @@ int main(int argc, char **argv)
 		strcpy(d.node_name, "relay");
 	d.loop = uv_default_loop();
 	signal(SIGPIPE, SIG_IGN);
-	logmsg_set_sink(log_sink, NULL);
 	/* Every message is allocated by a node's thread and freed by the loop: without these,
 	 * glibc gives the heap's top back and takes it again for nearly every burst. */
 	mallopt(M_TRIM_THRESHOLD, 64 << 20);

@@ -2,7 +2,9 @@
 # Who may reach flowd, against flowd and flowrelay in a network namespace of this test's own
 # (flowd watching lo there): the bearer token, refused without it or with a wrong one and
 # accepted with it over gRPC (flowctl --token-file and FLOWSCOPE_TOKEN) and HTTP; a token file
-# others can read refused; flowrelay passing the agents' token (--peer-token-file).
+# others can read refused; flowrelay passing the agents' token (--peer-token-file); the unix
+# socket (mode 0660, root and --grpc-socket-group), where a client needs no token and flowctl
+# goes by default, refused to a user outside the group, who reaches TCP loopback instead.
 # Usage: tests/e2e/e2e_access.sh BUILD_DIR. Needs root.
 set -u
 build=$(cd "${1:-build}" && pwd)
@@ -43,6 +45,13 @@ http_code() { # http_code URL [curl args]: the status
 
 ip netns add "$ns"
 ip -n "$ns" link set lo up
+chmod 755 "$tmp" # for the unprivileged users below
+FLOWSCOPE_RUNTIME_DIR="$tmp/run" # not lib.sh's: the test reads it as another user
+asuser() { # asuser UID GID CMD...: in the namespace, as that user, in no other group
+	local u=$1 g=$2
+	shift 2
+	inns setpriv --reuid="$u" --regid="$g" --clear-groups "$@"
+}
 printf 'e2e-token-%s\n' "$$" >"$tmp/token"
 chmod 600 "$tmp/token"
 token=$(cat "$tmp/token")
@@ -59,7 +68,7 @@ check "flowd refuses a token file others can read (rc $rc): $out" \
 
 # ---- flowd requiring its token on gRPC and HTTP --------------------------------------------
 ip netns exec "$ns" "$build/flowd" --no-history -i lo --node-name access --token-file "$tmp/token" \
-	--grpc-require-token >"$tmp/flowd.out" 2>&1 &
+	--grpc-require-token --grpc-socket-group 4242 >"$tmp/flowd.out" 2>&1 &
 flowd_pid=$!
 pids+=("$flowd_pid")
 check "flowd with --token-file --grpc-require-token answers /healthz" wait_http 12000
@@ -114,7 +123,27 @@ check "flowrelay without the token: the agent is not Connected ($(relay_nodes 43
 nodes=$(inns curl -s http://127.0.0.1:12301/api/v1/nodes)
 check "flowrelay tells why in /api/v1/nodes: $nodes" grep -q 'requires a token' <<<"$nodes"
 stop_pid "$relay_pid"
+
+# ---- the unix socket ------------------------------------------------------------------------
+sock="$FLOWSCOPE_RUNTIME_DIR/flowd.sock"
+check "flowd made its socket in the runtime directory ($sock)" test -S "$sock"
+check "the socket is mode 0660, owner root, group flowd's --grpc-socket-group (4242): $(stat -c '%a %u %g' "$sock")" \
+	test "$(stat -c '%a %u %g' "$sock")" = "660 0 4242"
+check "flowd says where it listens" grep -q "unix:$sock" "$tmp/flowd.out"
+check "flowctl --server unix:// needs no token where TCP does" ctl status --server "unix://$sock"
+out=$(ctl status 2>&1)
+check "flowctl with no --server goes through the socket: $(head -1 <<<"$out")" \
+	grep -q "via unix://$sock" <<<"$out"
+out=$(asuser 4243 4243 "$build/flowctl" status --server "unix://$sock" 2>&1)
+rc=$?
+check "a user outside the socket's group cannot connect (rc $rc): $out" \
+	bash -c '[ "$1" -ne 0 ] && grep -qi "permission denied" <<<"$2"' _ "$rc" "$out"
+check "a user in the group can, with no token" asuser 4243 4242 "$build/flowctl" status --server "unix://$sock"
+out=$(asuser 4243 4243 "$build/flowctl" status 2>&1)
+check "outside the group flowctl falls back to TCP, which wants the token here: $(tail -1 <<<"$out")" \
+	grep -q UNAUTHENTICATED <<<"$out"
 stop_pid "$flowd_pid"
+check "the socket goes when flowd stops" test ! -e "$sock"
 
 if [ "$failed" -ne 0 ]; then
 	echo "--- flowd output"

@@ -119,6 +119,9 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 check "flowd answers status" ctl status
+# flowctl went through flowd's unix socket; Hubble's default address answers too (and makes the
+# TCP flows not on port 5432 that the filters below select).
+check "flowd answers status on localhost:4245" ctl status --server localhost:4245
 
 # Three connections shop/client-1 -> db/pg-0:5432, each with a request and an answer.
 cat >"$tmp/traffic.py" <<'PY'

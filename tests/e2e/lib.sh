@@ -24,3 +24,11 @@ need_root() {
 		exit 1
 	fi
 }
+
+# The servers a test starts keep their token file and unix sockets (and flowctl looks for them)
+# in a runtime directory of the test's own, not the host's /run/flowscope: one per test script,
+# emptied when it starts.
+FLOWSCOPE_RUNTIME_DIR="${TMPDIR:-/tmp}/flowscope-e2e-$(basename "$0" | sed 's/\.[a-z]*$//')"
+export FLOWSCOPE_RUNTIME_DIR
+rm -rf "$FLOWSCOPE_RUNTIME_DIR"
+mkdir -p -m 0755 "$FLOWSCOPE_RUNTIME_DIR"

@@ -1,6 +1,7 @@
 /* Who may reach flowd's and flowrelay's API servers, as one group of options both binaries
  * take: the bearer token (from a file or FLOWSCOPE_TOKEN, never the command line) that HTTP
- * and, when asked, gRPC require. */
+ * and, when asked, gRPC require; gRPC on a unix socket in the runtime directory (mode 0660,
+ * root and a group), where clients need no token and flowctl looks first. */
 #ifndef FLOWSCOPE_SERVE_ACCESS_H
 #define FLOWSCOPE_SERVE_ACCESS_H
 
@@ -16,16 +17,27 @@ struct serve_access {
 	/* Options. */
 	const char *token_file;
 	bool grpc_require_token;
+	const char *grpc_socket, *grpc_socket_group;
+	bool no_grpc_socket;
 	/* From serve_access_prepare(). */
 	char token[TOKEN_MAX];	/* "" when none */
 	const char *token_from; /* the file, or "FLOWSCOPE_TOKEN" */
+	char socket_path[108];	/* "" when none */
+	long socket_gid;	/* 0: root's */
+};
+
+/* Where and how the binary serves, for the defaults and checks that depend on it. */
+struct serve_listen {
+	const char *socket_name; /* in the runtime directory: FLOWD_ or RELAY_SOCKET_NAME */
 };
 
 struct opt_group serve_access_opt_group(struct serve_access *a);
 
 /* After the options: the token from --token-file (which must not be readable or writable by
- * others), else from FLOWSCOPE_TOKEN. Returns 0 or a negative errno with e saying what to fix. */
-int serve_access_prepare(struct serve_access *a, struct errmsg *e);
+ * others), else from FLOWSCOPE_TOKEN; the socket's path (its directory made if missing) and
+ * group (--grpc-socket-group, else "flowscope" when there is such a group, else root's). Returns 0
+ * or a negative errno with e saying what to fix. */
+int serve_access_prepare(struct serve_access *a, const struct serve_listen *l, struct errmsg *e);
 
 /* Puts the token and what requires it into both servers' options (a points into them: it
  * must outlive the servers). */
