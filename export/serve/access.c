@@ -31,6 +31,9 @@ static const struct opt access_opts[] = {
 	 "group exists, else\nroot only)",
 	 opt_string, CFG(grpc_socket_group)},
 	{"no-grpc-socket", 0, NULL, "no unix socket", opt_flag, CFG(no_grpc_socket)},
+	{"http-tls-cert", 0, "FILE", "serve HTTPS with this PEM certificate chain", opt_string,
+	 CFG(http_tls_cert)},
+	{"http-tls-key", 0, "FILE", "... and this PEM private key", opt_string, CFG(http_tls_key)},
 	{0},
 };
 
@@ -142,5 +145,7 @@ void serve_access_apply(const struct serve_access *a, struct grpc_server_opts *g
 	go->unix_mode = 0660;
 	go->unix_gid = a->socket_gid;
 	ho->token = t;
+	ho->tls_cert = a->http_tls_cert;
+	ho->tls_key = a->http_tls_key;
 	ho->token_file = a->token_from && strcmp(a->token_from, TOKEN_ENV) ? a->token_from : NULL;
 }

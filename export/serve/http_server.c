@@ -22,6 +22,7 @@
 #include "flowscope/base/list.h"
 #include "flowscope/base/msg_queue.h"
 #include "flowscope/base/parse.h"
+#include "flowscope/base/tls.h"
 #include "flowscope/base/token.h"
 #include "flowscope/encode/flow_pb.h"
 #include "flowscope/serve/http_server.h"
@@ -43,6 +44,7 @@ struct http_server {
 	int handles_open;
 	bool stopping;
 	char cookie[32]; /* the token's cookie: named by the port, as cookies ignore ports */
+	char *tls_cert, *tls_key; /* PEM, read at start: MHD keeps pointers to them */
 };
 
 static void on_timer(uv_timer_t *t);
@@ -885,7 +887,7 @@ static enum MHD_Result login_redirect(struct http_server *s, struct MHD_Connecti
 	if (loc.len && loc.data[loc.len - 1] == '?')
 		loc.data[--loc.len] = '\0';
 	buf_printf(&cookie, "%s=%s; Path=/; HttpOnly; SameSite=Strict%s", s->cookie, s->opts.token,
-		   "");
+		   s->tls_cert ? "; Secure" : "");
 	if (!r || !loc.data || !cookie.data) {
 		if (r)
 			MHD_destroy_response(r);
@@ -1131,6 +1133,59 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	logmsg(LOG_LEVEL_WARN, "http: %s", msg);
 }
 
+static char *read_pem(const char *path, const char *what, struct errmsg *e)
+{
+	FILE *f = fopen(path, "r");
+	struct buf b = BUF_INIT;
+	char chunk[4096];
+	size_t n;
+
+	if (!f) {
+		errmsg_set(e, -errno, "cannot read the HTTP TLS %s %s: %s", what, path,
+			   strerror(errno));
+		return NULL;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.len < (1 << 20))
+		buf_append(&b, chunk, n);
+	fclose(f);
+	if (!b.data)
+		errmsg_set(e, -EINVAL, "the HTTP TLS %s %s is empty", what, path);
+	return b.data;
+}
+
+/* HTTPS: the certificate and key checked with OpenSSL first, whose errors say what is wrong
+ * (MHD only fails to start), then read for MHD. */
+static int tls_setup(struct http_server *s, struct errmsg *e)
+{
+	SSL_CTX *ctx;
+
+	if (!s->opts.tls_cert && !s->opts.tls_key)
+		return 0;
+	if (!s->opts.tls_cert || !s->opts.tls_key)
+		return errmsg_set(e, -EINVAL, "--http-tls-cert and --http-tls-key go together");
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		return errmsg_set(e, -ENOTSUP,
+				  "this libmicrohttpd has no TLS: HTTPS needs one built with "
+				  "GnuTLS");
+	ctx = tls_server_ctx(s->opts.tls_cert, s->opts.tls_key, NULL, NULL, e);
+	if (!ctx) {
+		errmsg_prefix(e, "HTTPS");
+		return -EINVAL;
+	}
+	SSL_CTX_free(ctx);
+	s->tls_cert = read_pem(s->opts.tls_cert, "certificate", e);
+	s->tls_key = s->tls_cert ? read_pem(s->opts.tls_key, "key", e) : NULL;
+	return s->tls_key ? 0 : -EINVAL;
+}
+
+static void free_tls(struct http_server *s)
+{
+	free(s->tls_cert);
+	if (s->tls_key)
+		OPENSSL_cleanse(s->tls_key, strlen(s->tls_key));
+	free(s->tls_key);
+}
+
 int http_server_start(struct http_server **out, uv_loop_t *loop,
 		      const struct http_server_opts *opts, struct errmsg *e)
 {
@@ -1186,15 +1241,26 @@ int http_server_start(struct http_server **out, uv_loop_t *loop,
 			return -EINVAL;
 		}
 	}
+	err = tls_setup(s, e);
+	if (err) {
+		free_tls(s);
+		free(s);
+		return err;
+	}
+	/* The TLS options last: without TLS, MHD_OPTION_END comes before them. */
 	s->d = MHD_start_daemon(
-		flags, s->opts.port, NULL, NULL, on_request, s,
+		flags | (s->tls_cert ? MHD_USE_TLS : 0), s->opts.port, NULL, NULL, on_request, s,
 		/* The logger first, or MHD logs about it with its own. */
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
 		(struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
 		MHD_OPTION_CONNECTION_LIMIT, s->opts.max_conns ?: SERVE_DEFAULT_MAX_CONNS,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		s->opts.max_conns_per_client ?: SERVE_DEFAULT_MAX_CONNS_PER_CLIENT, MHD_OPTION_END);
+		s->opts.max_conns_per_client ?: SERVE_DEFAULT_MAX_CONNS_PER_CLIENT,
+		s->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->tls_cert,
+		MHD_OPTION_HTTPS_MEM_KEY, s->tls_key, MHD_OPTION_HTTPS_PRIORITIES,
+		"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", MHD_OPTION_END);
 	if (!s->d) {
+		free_tls(s);
 		free(s);
 		return errmsg_set(
 			e, -EADDRINUSE,
@@ -1204,6 +1270,7 @@ int http_server_start(struct http_server **out, uv_loop_t *loop,
 	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
 	if (!info) {
 		MHD_stop_daemon(s->d);
+		free_tls(s);
 		free(s);
 		return -EIO;
 	}
@@ -1245,6 +1312,8 @@ void http_server_stop(struct http_server *s)
 	}
 	MHD_run(s->d);
 	MHD_stop_daemon(s->d); /* frees remaining responses: stream_free stops the follower */
+	free_tls(s);
+	s->tls_cert = s->tls_key = NULL;
 	uv_poll_stop(&s->poll);
 	uv_close((uv_handle_t *)&s->poll, on_handle_closed);
 	uv_close((uv_handle_t *)&s->timer, on_handle_closed);

@@ -4,7 +4,8 @@
 # accepted with it over gRPC (flowctl --token-file and FLOWSCOPE_TOKEN) and HTTP; a token file
 # others can read refused; flowrelay passing the agents' token (--peer-token-file); the unix
 # socket (mode 0660, root and --grpc-socket-group), where a client needs no token and flowctl
-# goes by default, refused to a user outside the group, who reaches TCP loopback instead.
+# goes by default, refused to a user outside the group, who reaches TCP loopback instead; HTTPS
+# with a certificate made here (verified by curl against its CA; the login cookie Secure).
 # Usage: tests/e2e/e2e_access.sh BUILD_DIR. Needs root.
 set -u
 build=$(cd "${1:-build}" && pwd)
@@ -144,6 +145,50 @@ check "outside the group flowctl falls back to TCP, which wants the token here: 
 	grep -q UNAUTHENTICATED <<<"$out"
 stop_pid "$flowd_pid"
 check "the socket goes when flowd stops" test ! -e "$sock"
+
+# ---- HTTPS ----------------------------------------------------------------------------------
+(
+	cd "$tmp" || exit 1
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
+		-subj /CN=access-test-ca
+	openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost
+	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >srv.ext
+	openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 \
+		-extfile srv.ext
+	chmod 600 srv.key
+) >"$tmp/openssl.out" 2>&1
+check "a CA and a server certificate for 127.0.0.1 made with openssl" test -s "$tmp/srv.pem"
+out=$(inns timeout 10 "$build/flowd" --no-history -i lo --http-tls-cert "$tmp/srv.pem" \
+	--http-tls-key "$tmp/ca.key" --http 127.0.0.1:12443 --no-grpc-socket --grpc 127.0.0.1:4443 2>&1)
+rc=$?
+check "a key that is not the certificate's: flowd says so and exits non-zero (rc $rc): $out" \
+	bash -c '[ "$1" -ne 0 ] && grep -qi "key" <<<"$2" && grep -q HTTPS <<<"$2"' _ "$rc" "$out"
+ip netns exec "$ns" "$build/flowd" --no-history -i lo --token-file "$tmp/token" --no-grpc-socket \
+	--grpc 127.0.0.1:4443 --http 127.0.0.1:12443 --http-tls-cert "$tmp/srv.pem" \
+	--http-tls-key "$tmp/srv.key" >"$tmp/flowd-tls.out" 2>&1 &
+flowd_pid=$!
+pids+=("$flowd_pid")
+wait_https() {
+	for _ in $(seq 100); do
+		inns curl -sf --cacert "$tmp/ca.pem" https://127.0.0.1:12443/healthz >/dev/null 2>&1 &&
+			return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "HTTPS /healthz, the certificate verified against the CA" wait_https
+check "HTTPS with the token: 200" test "$(http_code https://127.0.0.1:12443/api/v1/status \
+	--cacert "$tmp/ca.pem" -H "Authorization: Bearer $token")" = 200
+check "HTTPS without the token: 401" \
+	test "$(http_code https://127.0.0.1:12443/api/v1/status --cacert "$tmp/ca.pem")" = 401
+check "a client that does not trust the CA is refused the handshake" \
+	bash -c '! ip netns exec "$1" curl -s -o /dev/null https://127.0.0.1:12443/healthz' _ "$ns"
+check "plain HTTP on the HTTPS port gets no answer" \
+	bash -c '! ip netns exec "$1" curl -sf -m 3 -o /dev/null http://127.0.0.1:12443/healthz' _ "$ns"
+hdrs=$(inns curl -s -D - -o /dev/null --cacert "$tmp/ca.pem" "https://127.0.0.1:12443/?token=$token")
+check "the login URL over HTTPS sets a Secure cookie: $(grep -i set-cookie <<<"$hdrs" | sed "s/$token/TOKEN/")" \
+	bash -c 'grep -i "^set-cookie:" <<<"$1" | grep -q "HttpOnly; SameSite=Strict; Secure"' _ "$hdrs"
+stop_pid "$flowd_pid"
 
 if [ "$failed" -ne 0 ]; then
 	echo "--- flowd output"

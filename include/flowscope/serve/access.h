@@ -1,7 +1,7 @@
 /* Who may reach flowd's and flowrelay's API servers, as one group of options both binaries
  * take: the bearer token (from a file or FLOWSCOPE_TOKEN, never the command line) that HTTP
  * and, when asked, gRPC require; gRPC on a unix socket in the runtime directory (mode 0660,
- * root and a group), where clients need no token and flowctl looks first. */
+ * root and a group), where clients need no token and flowctl looks first; HTTPS. */
 #ifndef FLOWSCOPE_SERVE_ACCESS_H
 #define FLOWSCOPE_SERVE_ACCESS_H
 
@@ -19,6 +19,7 @@ struct serve_access {
 	bool grpc_require_token;
 	const char *grpc_socket, *grpc_socket_group;
 	bool no_grpc_socket;
+	const char *http_tls_cert, *http_tls_key;
 	/* From serve_access_prepare(). */
 	char token[TOKEN_MAX];	/* "" when none */
 	const char *token_from; /* the file, or "FLOWSCOPE_TOKEN" */

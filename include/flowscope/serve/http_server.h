@@ -32,6 +32,8 @@ struct http_server_opts {
 	 * redirected to the same URL without the token); else 401 with WWW-Authenticate: Bearer.
 	 * token_file: where the operator finds it, for the refusal's message. */
 	const char *token, *token_file;
+	/* PEM certificate chain and key: serve HTTPS (TLS 1.2 or later, GnuTLS through MHD). */
+	const char *tls_cert, *tls_key;
 	struct follower_hub *followers;	 /* /api/v1/flows */
 	const struct status_src *status; /* /api/v1/status and /metrics */
 	struct graph *graph;		 /* /api/v1/graph; NULL: none */
@@ -40,7 +42,8 @@ struct http_server_opts {
 	void *nodes_ctx;
 };
 
-/* Starts serving. Returns 0 or a negative errno with e set (address in use, bad address). */
+/* Starts serving. Returns 0 or a negative errno with e set (address in use, bad address, a
+ * certificate that cannot be read or does not match its key). */
 int http_server_start(struct http_server **out, uv_loop_t *loop,
 		      const struct http_server_opts *opts, struct errmsg *e);
 /* Closes every connection and frees s; the loop must run once more to close handles. */
