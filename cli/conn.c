@@ -59,7 +59,7 @@ const struct opt conn_opts_table[] = {
 	 opt_string, CONN(tls_server_name)},
 	{"token-file", 0, "FILE",
 	 "send the token in FILE (the server's --token-file; else\nthe environment's " TOKEN_ENV
-	 ")",
+	 ", else for a server on this\nhost $" RUNTIME_DIR_ENV "/token when readable)",
 	 opt_string, CONN(token_file)},
 	{"timeout", 0, "DUR", "how long to wait for the connection (default 5s)", opt_duration,
 	 CONN(timeout_ns), 1000000},
@@ -130,6 +130,12 @@ static int parse_server(struct conn_opts *co, struct errmsg *e)
 	return 0;
 }
 
+static bool is_loopback(const char *host)
+{
+	return !strcmp(host, "localhost") || !strcmp(host, "::1") || !strncmp(host, "127.", 4) ||
+	       !strcmp(host, "ip6-localhost");
+}
+
 static int conn_token(struct conn_opts *co, struct errmsg *e)
 {
 	const char *env = getenv(TOKEN_ENV);
@@ -144,6 +150,17 @@ static int conn_token(struct conn_opts *co, struct errmsg *e)
 					  "any of -._~+/=",
 					  TOKEN_MAX - 1);
 		snprintf(co->token, sizeof(co->token), "%s", env);
+		return 0;
+	}
+	/* The local servers' token file, when this user may read it (root): only for a server
+	 * on this host, which is the one that wrote it. */
+	if (co->unix_path[0] || is_loopback(co->host)) {
+		char path[4200];
+
+		snprintf(path, sizeof(path), "%s/" TOKEN_FILE_NAME, runtime_dir());
+		if (!access(path, R_OK) &&
+		    token_read_file(path, co->token, sizeof(co->token), NULL))
+			co->token[0] = '\0';
 	}
 	return 0;
 }

@@ -34,7 +34,9 @@ struct conn_opts {
 	char host[256];
 	uint16_t port;
 	char unix_path[108];
-	char token[TOKEN_MAX]; /* --token-file's, else FLOWSCOPE_TOKEN's, else "" */
+	/* --token-file's, else FLOWSCOPE_TOKEN's, else (a server on this host) the runtime
+	 * directory's token file's when this user may read it, else "". */
+	char token[TOKEN_MAX];
 	/* From conn_connect(): where it connected ("unix:///run/flowscope/flowd.sock"). */
 	char via[160];
 };

@@ -742,6 +742,7 @@ static int start_servers(struct flowd *d)
 
 		snprintf(d->listening + n, sizeof(d->listening) - n, " and unix:%s", go.unix_path);
 	}
+	serve_access_tell(&c->access, &ho);
 	return 0;
 }
 

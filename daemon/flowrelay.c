@@ -437,6 +437,7 @@ static int start_servers(struct flowrelay *d)
 		go.tls_cert ? "+TLS" : "", go.addr, go.port,
 		go.ipv6_loopback_too ? " and [::1]" : "", go.unix_path ? " and unix:" : "",
 		go.unix_path ? go.unix_path : "", ho.addr, ho.port, d->node_name);
+	serve_access_tell(&c->access, &ho);
 	return 0;
 }
 

@@ -132,7 +132,7 @@ set +e
 
 start_agent() {
 	ip netns exec "${P}n$1" "$build/flowd" --history-dir "$tmp/history-$1" -i eth0 --grpc "$(mgmt_of "$1"):4244" \
-		--http 127.0.0.1:12000 --node-name "$(name_of "$1")" --kernel-max-flows 4096 \
+		--http 127.0.0.1:12000 --no-grpc-socket --node-name "$(name_of "$1")" --kernel-max-flows 4096 \
 		--max-flows 8192 --max-events 16384 --identities "$tmp/identities.yaml" \
 		>>"$tmp/flowd-$1.log" 2>&1 &
 	echo $! >"$tmp/flowd-$1.pid"
@@ -163,11 +163,13 @@ for _ in $(seq 100); do
 	[ "$connected" -eq "$N" ] && break
 	sleep 0.2
 done
+# The relay's dashboard wants its token: the login URL it printed carries it.
+login=$(sed -n 's/^flowrelay: dashboard: \(http[^ ]*\).*$/\1/p' "$tmp/relay.log" | tail -1)
 cat <<EOF
 
   Flowscope demo cluster: $connected of $N agents connected to the relay.
 
-    dashboard     http://$http/
+    dashboard     ${login:-http://$http/}
     follow        $build/flowctl observe --follow --print-node-name
     nodes         $build/flowctl list nodes
     one node      $build/flowctl observe --last 20 --node-name $(name_of 3)

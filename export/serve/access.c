@@ -14,9 +14,13 @@
 
 static const struct opt access_opts[] = {
 	{"token-file", 0, "FILE",
-	 "the API token (else the environment's " TOKEN_ENV ";\nnever on the command line): "
-	 "HTTP needs it; gRPC on TCP\ntoo with --grpc-require-token",
+	 "the API token (else the environment's " TOKEN_ENV ",\nelse $" RUNTIME_DIR_ENV
+	 "/token, made at the first\nstart, root only; never on the command line): HTTP\nneeds "
+	 "it; gRPC on TCP too with --grpc-require-token",
 	 opt_string, CFG(token_file)},
+	{"http-no-token", 0, NULL,
+	 "HTTP without the token (every local user then reads\nevery flow)", opt_flag,
+	 CFG(http_no_token)},
 	{"grpc-require-token", 0, NULL,
 	 "gRPC on TCP needs the token too (then unmodified\nHubble clients need "
 	 "--server unix:// or a token)",
@@ -105,6 +109,39 @@ static int prepare_socket(struct serve_access *a, const struct serve_listen *l, 
 	return socket_group(a, e) ?: make_parent(a->socket_path, "gRPC socket", e);
 }
 
+/* No token given: the runtime directory's, made at the first start (every Flowscope server on
+ * the host then shares it, and flowctl run as root finds it). */
+static int default_token(struct serve_access *a, struct errmsg *e)
+{
+	char fresh[TOKEN_MAX];
+	int n = snprintf(a->token_path, sizeof(a->token_path), "%s/" TOKEN_FILE_NAME,
+			 runtime_dir());
+	int err;
+
+	if (n <= 0 || n >= (int)sizeof(a->token_path))
+		return errmsg_set(e, -ENAMETOOLONG, "the runtime directory's path is too long");
+	a->token_from = a->token_path;
+	err = make_parent(a->token_path, "token file", e);
+	if (err)
+		return err;
+	err = token_file_check(a->token_path, e);
+	if (err == -ENOENT) {
+		err = token_generate(fresh, sizeof(fresh));
+		if (err)
+			return errmsg_set(e, err, "cannot make a token: %s", strerror(-err));
+		err = token_write_new(a->token_path, fresh, e);
+		if (!err) {
+			snprintf(a->token, sizeof(a->token), "%s", fresh);
+			a->token_made = true;
+			return 0;
+		}
+		if (err != -EEXIST) /* another server made it meanwhile: read it */
+			return err;
+		err = token_file_check(a->token_path, e);
+	}
+	return err ?: token_read_file(a->token_path, a->token, sizeof(a->token), e);
+}
+
 int serve_access_prepare(struct serve_access *a, const struct serve_listen *l, struct errmsg *e)
 {
 	const char *env = getenv(TOKEN_ENV);
@@ -112,6 +149,7 @@ int serve_access_prepare(struct serve_access *a, const struct serve_listen *l, s
 
 	a->token[0] = '\0';
 	a->token_from = NULL;
+	a->token_made = false;
 	if (a->token_file) {
 		err = token_file_check(a->token_file, e);
 		err = err ?: token_read_file(a->token_file, a->token, sizeof(a->token), e);
@@ -126,11 +164,11 @@ int serve_access_prepare(struct serve_access *a, const struct serve_listen *l, s
 					  TOKEN_MAX - 1);
 		snprintf(a->token, sizeof(a->token), "%s", env);
 		a->token_from = TOKEN_ENV;
+	} else if (!a->http_no_token || a->grpc_require_token) {
+		err = default_token(a, e);
+		if (err)
+			return err;
 	}
-	if (a->grpc_require_token && !a->token[0])
-		return errmsg_set(
-			e, -EINVAL,
-			"--grpc-require-token needs a token: --token-file FILE or " TOKEN_ENV);
 	return prepare_socket(a, l, e);
 }
 
@@ -144,8 +182,53 @@ void serve_access_apply(const struct serve_access *a, struct grpc_server_opts *g
 	go->unix_path = a->socket_path[0] ? a->socket_path : NULL;
 	go->unix_mode = 0660;
 	go->unix_gid = a->socket_gid;
-	ho->token = t;
+	ho->token = a->http_no_token ? NULL : t;
 	ho->tls_cert = a->http_tls_cert;
 	ho->tls_key = a->http_tls_key;
 	ho->token_file = a->token_from && strcmp(a->token_from, TOKEN_ENV) ? a->token_from : NULL;
+}
+
+static void url_token(char *out, size_t len, const char *t)
+{
+	size_t o = 0;
+
+	/* Letters, digits and -._~ go as they are; +/= (a base64 token's) are escaped. */
+	for (; *t && o + 4 < len; t++) {
+		if (strchr("+/=", *t))
+			o += (size_t)snprintf(out + o, len - o, "%%%02X", (unsigned char)*t);
+		else
+			out[o++] = *t;
+	}
+	out[o] = '\0';
+}
+
+int serve_access_login_url(const struct serve_access *a, const struct http_server_opts *ho,
+			   char *out, size_t len)
+{
+	const char *host = ho->addr ? ho->addr : "127.0.0.1";
+	bool v6 = strchr(host, ':') != NULL;
+	char tok[3 * TOKEN_MAX];
+
+	if (!ho->token)
+		return -ENOENT;
+	/* A wildcard address is reached at loopback from here. */
+	if (!strcmp(host, "0.0.0.0"))
+		host = "127.0.0.1";
+	else if (!strcmp(host, "::"))
+		host = "::1";
+	url_token(tok, sizeof(tok), a->token);
+	snprintf(out, len, "%s://%s%s%s:%u/?token=%s", ho->tls_cert ? "https" : "http",
+		 v6 ? "[" : "", host, v6 ? "]" : "", ho->port ? ho->port : 12000, tok);
+	return 0;
+}
+
+void serve_access_tell(const struct serve_access *a, const struct http_server_opts *ho)
+{
+	char url[3 * TOKEN_MAX + 300];
+
+	if (a->token_made)
+		logmsg(LOG_LEVEL_INFO, "made a new API token in %s (readable by root only)",
+		       a->token_path);
+	if (!serve_access_login_url(a, ho, url, sizeof(url)))
+		logmsg(LOG_LEVEL_INFO, "dashboard: %s", url);
 }

@@ -5,7 +5,10 @@
 # others can read refused; flowrelay passing the agents' token (--peer-token-file); the unix
 # socket (mode 0660, root and --grpc-socket-group), where a client needs no token and flowctl
 # goes by default, refused to a user outside the group, who reaches TCP loopback instead; HTTPS
-# with a certificate made here (verified by curl against its CA; the login cookie Secure).
+# with a certificate made here (verified by curl against its CA; the login cookie Secure); the
+# default: a token made at the first start into a root-only file (kept across restarts) that
+# HTTP requires and flowctl run as root reads, the login URL printed, its cookie, and gRPC on
+# loopback open to a client with no token (Hubble's) unless --grpc-require-token.
 # Usage: tests/e2e/e2e_access.sh BUILD_DIR. Needs root.
 set -u
 build=$(cd "${1:-build}" && pwd)
@@ -168,14 +171,15 @@ ip netns exec "$ns" "$build/flowd" --no-history -i lo --token-file "$tmp/token" 
 	--http-tls-key "$tmp/srv.key" >"$tmp/flowd-tls.out" 2>&1 &
 flowd_pid=$!
 pids+=("$flowd_pid")
-wait_https() {
+wait_https_port() { # PORT
 	for _ in $(seq 100); do
-		inns curl -sf --cacert "$tmp/ca.pem" https://127.0.0.1:12443/healthz >/dev/null 2>&1 &&
+		inns curl -sf --cacert "$tmp/ca.pem" "https://127.0.0.1:$1/healthz" >/dev/null 2>&1 &&
 			return 0
 		sleep 0.1
 	done
 	return 1
 }
+wait_https() { wait_https_port 12443; }
 check "HTTPS /healthz, the certificate verified against the CA" wait_https
 check "HTTPS with the token: 200" test "$(http_code https://127.0.0.1:12443/api/v1/status \
 	--cacert "$tmp/ca.pem" -H "Authorization: Bearer $token")" = 200
@@ -190,11 +194,57 @@ check "the login URL over HTTPS sets a Secure cookie: $(grep -i set-cookie <<<"$
 	bash -c 'grep -i "^set-cookie:" <<<"$1" | grep -q "HttpOnly; SameSite=Strict; Secure"' _ "$hdrs"
 stop_pid "$flowd_pid"
 
+# ---- the default: a token made at start, the login URL ---------------------------------------
+rm -f "$FLOWSCOPE_RUNTIME_DIR/token" # the relays above made one: a first start again
+ip netns exec "$ns" "$build/flowd" --no-history -i lo --node-name access >"$tmp/flowd-default.out" 2>&1 &
+flowd_pid=$!
+pids+=("$flowd_pid")
+check "flowd with no access options answers /healthz" wait_http 12000
+tf="$FLOWSCOPE_RUNTIME_DIR/token"
+check "flowd made a token file in the runtime directory, mode 0600, owner root: $(stat -c '%a %u' "$tf")" \
+	test "$(stat -c '%a %u' "$tf")" = "600 0"
+made=$(cat "$tf")
+check "flowd said it made the token and where" grep -q "made a new API token in $tf" "$tmp/flowd-default.out"
+url=$(login_url "$tmp/flowd-default.out")
+check "flowd printed the login URL with the file's token: ${url/$made/TOKEN}" \
+	test "$url" = "http://127.0.0.1:12000/?token=$made"
+check "the dashboard without the token: 401" test "$(http_code http://127.0.0.1:12000/)" = 401
+check "the API without the token: 401" test "$(http_code 'http://127.0.0.1:12000/api/v1/flows?last=1')" = 401
+check "/healthz without the token: 200" test "$(http_code http://127.0.0.1:12000/healthz)" = 200
+hdrs=$(inns curl -s -D - -o /dev/null -c "$tmp/jar" "$url")
+check "the login URL: 303 to / with an HttpOnly, SameSite=Strict cookie" \
+	bash -c 'grep -q "^HTTP/1.1 303" <<<"$1" && grep -qi "^location: /\s*$" <<<"$1" &&
+		grep -i "^set-cookie:" <<<"$1" | grep -q "HttpOnly; SameSite=Strict"' _ "$hdrs"
+check "with the cookie the dashboard (index.html) and the API answer" bash -c '
+	ip netns exec "$1" curl -sf -b "$2" http://127.0.0.1:12000/ | grep -q "id=\"graph\"" &&
+	ip netns exec "$1" curl -sf -b "$2" "http://127.0.0.1:12000/api/v1/flows?last=1" >/dev/null' \
+	_ "$ns" "$tmp/jar"
+out=$(asuser 4243 4243 cat "$tf" 2>&1)
+check "another user cannot read the token file: $out" bash -c '! ip netns exec "$1" setpriv \
+	--reuid=4243 --regid=4243 --clear-groups cat "$2" >/dev/null 2>&1' _ "$ns" "$tf"
+check "gRPC on loopback with no token (a Hubble client as another user)" \
+	asuser 4243 4243 "$build/flowctl" status --server 127.0.0.1:4245
+stop_pid "$flowd_pid"
+ip netns exec "$ns" "$build/flowd" --no-history -i lo --node-name access --grpc-require-token \
+	>"$tmp/flowd-default2.out" 2>&1 &
+flowd_pid=$!
+pids+=("$flowd_pid")
+check "restarted with --grpc-require-token, flowd answers" wait_http 12000
+check "it kept the token (the login URL still works)" test "$(cat "$tf")" = "$made"
+check "it made no new one" bash -c '! grep -q "made a new API token" "$1"' _ "$tmp/flowd-default2.out"
+check "flowctl run as root reads the token file: gRPC on TCP accepted" \
+	ctl status --server 127.0.0.1:4245
+out=$(asuser 4243 4243 "$build/flowctl" status --server 127.0.0.1:4245 2>&1)
+check "another user, who cannot read it, is refused: $(tail -1 <<<"$out")" grep -q UNAUTHENTICATED <<<"$out"
+stop_pid "$flowd_pid"
+
 if [ "$failed" -ne 0 ]; then
 	echo "--- flowd output"
 	cat "$tmp/flowd.out"
 	echo "--- relay outputs"
 	cat "$tmp/relay.out" "$tmp/relay2.out"
+	echo "--- the other flowd outputs"
+	grep -h warning "$tmp"/flowd-*.out
 fi
 echo "access: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -116,7 +116,7 @@ for p in range(first, first + n):
 }
 http_get() { # PATH: flowd's HTTP API, within 1 s
 	inns python3 -c '
-import sys, urllib.request
+import flowscope_api, sys, urllib.request
 print(urllib.request.urlopen("http://127.0.0.1:12000" + sys.argv[1], timeout=1).read().decode())' "$1"
 }
 metric() { # NAME{LABELS}: its value
@@ -170,7 +170,7 @@ traffic 31000 200 0.05 &
 gen=$!
 # /healthz every 0.5 s for 10 s: how many answered, the slowest answer.
 read -r answered slowest < <(inns python3 -c '
-import time, urllib.request
+import flowscope_api, time, urllib.request
 n, worst = 0, 0.0
 for _ in range(20):
     t0 = time.monotonic()

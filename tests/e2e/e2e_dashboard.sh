@@ -142,7 +142,7 @@ ip netns exec "$C" "$build/flowd" --history-dir "$tmp/history-2" -i "${P}a" -i l
 flowd_pid=$!
 pids+=("$flowd_pid")
 http_get() { # PATH -> body on stdout, fails unless 200
-	inc python3 -c 'import sys, urllib.request
+	inc python3 -c 'import flowscope_api, sys, urllib.request
 r = urllib.request.urlopen("http://127.0.0.1:12000" + sys.argv[1], timeout=3)
 sys.stdout.write(r.read().decode("utf-8", "replace"))' "$1" 2>/dev/null
 }
@@ -222,7 +222,9 @@ exp='{"nodes": ["svc:shop/client", "svc:shop/web"],
   "late_node": "svc:shop/late", "late_trigger": "'"$tmp/late"'",
   "link_local": ["169.254.5.1", "169.254.5.2", "224.0.0.251"], "iface": "'"${P}a"'"}'
 rm -f "$build/dashboard.png"
-inc env CHROMIUM="$chromium" timeout -k 5 330 node "$here/dashboard.mjs" http://127.0.0.1:12000/ \
+# The page is opened at the login URL flowd printed, as an operator opens it: the token goes
+# into a cookie and the address bar shows http://127.0.0.1:12000/.
+inc env CHROMIUM="$chromium" timeout -k 5 330 node "$here/dashboard.mjs" "$(login_url "$tmp/flowd.out")" \
 	"$build/dashboard.png" "$exp" 2>&1 | tee "$tmp/node.out" | grep --line-buffered -v '^dashboard: [0-9]* passed, [0-9]* failed'
 rc=${PIPESTATUS[0]}
 np=$(sed -n 's/^dashboard: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' "$tmp/node.out" | tail -n 1)

@@ -177,7 +177,7 @@ start_relay
 relay_pid=$(cat "$tmp/relay.pid")
 pids+=("$relay_pid")
 http_get() { # PATH -> body on stdout, fails unless 200
-	ip netns exec "$H" python3 -c 'import sys, urllib.request
+	ip netns exec "$H" python3 -c 'import flowscope_api, sys, urllib.request
 r = urllib.request.urlopen("http://127.0.0.1:12000" + sys.argv[1], timeout=3)
 sys.stdout.write(r.read().decode("utf-8", "replace"))' "$1" 2>/dev/null
 }
@@ -234,7 +234,7 @@ exp='{"nodes": ["node1", "node2", "node3"],
   "peers_file": "'"$tmp/peers"'", "extra": {"name": "node4", "address": "10.210.0.4:4244"},
   "web_dir": "'"$build/web"'", "load": {"nodes": 16, "rate": '"${LOAD_RATE:-4000}"', "seconds": 10}}'
 rm -f "$build/dashboard-relay.png"
-ip netns exec "$H" env CHROMIUM="$chromium" timeout -k 5 330 node "$here/dashboard_relay.mjs" http://127.0.0.1:12000/ \
+ip netns exec "$H" env CHROMIUM="$chromium" timeout -k 5 330 node "$here/dashboard_relay.mjs" "$(login_url "$tmp/relay.out")" \
 	"$build/dashboard-relay.png" "$exp" 2>&1 | tee "$tmp/node.out" |
 	grep --line-buffered -v '^dashboard_relay: [0-9]* passed, [0-9]* failed'
 rc=${PIPESTATUS[0]}

@@ -21,7 +21,7 @@ for _ in $(seq 150); do
 	kill -0 "$demo" 2>/dev/null || break
 	sleep 0.2
 done
-check "the demo says how to reach it" grep -q "dashboard     http://$http/" "$out"
+check "the demo says how to reach it: the relay's login URL" grep -q "dashboard     http://$http/?token=" "$out"
 check "4 of 4 agents connected to the relay" grep -q '4 of 4 agents connected' "$out"
 prefix=$(grep -o 'fsdemo[0-9]*n1' "$out" | head -1)
 prefix=${prefix%n1}
@@ -31,7 +31,7 @@ nodes=$("$build/flowctl" list nodes --server "$grpc")
 check "flowctl list nodes: node-01..04 Connected" \
 	test "$(echo "$nodes" | grep -cE '^node-0[1-4] +Connected')" -eq 4
 services() {
-	curl -s "http://$http/api/v1/graph" | python3 -c '
+	curl -s -H "$(api_auth)" "http://$http/api/v1/graph" | python3 -c '
 import json, sys
 g = json.load(sys.stdin)
 print(" ".join(sorted(n["id"] for n in g["nodes"] if n["id"].startswith("svc:"))))'

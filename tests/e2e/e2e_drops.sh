@@ -287,7 +287,7 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 check "flowd starts and answers status" inr "$build/flowctl" status
-metrics() { inr curl -sf --max-time 5 http://127.0.0.1:12000/metrics; }
+metrics() { inr curl -sf --max-time 5 -H "$(api_auth)" http://127.0.0.1:12000/metrics; }
 metrics >"$tmp/m0.txt"
 check "/metrics has the ignored-frees family" \
 	grep -q '^# TYPE flowscope_kernel_frees_ignored_total counter' "$tmp/m0.txt"
@@ -315,7 +315,7 @@ done
 
 # ---- healthy traffic and refusals ----
 # A follower on the HTTP API, cut off while flows stream: the dashboard's SSE close.
-inr timeout 2 curl -sN "http://127.0.0.1:12000/api/v1/flows?follow=true" >/dev/null 2>&1 &
+inr timeout 2 curl -sN -H "$(api_auth)" "http://127.0.0.1:12000/api/v1/flows?follow=true" >/dev/null 2>&1 &
 sse_pid=$!
 check "TCP with a normal close (3 IPv4)" sh -c \
 	"ip netns exec $C python3 $tp tcp-client 10.200.2.2 8080 43001 normal &&
@@ -345,7 +345,7 @@ wait "$sse_pid"
 sleep 1.5 # a few sweeps: every flow reaches the store
 
 flows() { # FILE: every flow event the HTTP API holds
-	inr curl -sf --max-time 10 "http://127.0.0.1:12000/api/v1/flows?last=100000" >"$1"
+	inr curl -sf --max-time 10 -H "$(api_auth)" "http://127.0.0.1:12000/api/v1/flows?last=100000" >"$1"
 }
 flows "$tmp/healthy.json"
 metrics >"$tmp/m1.txt"

@@ -194,7 +194,7 @@ PY
 cat "$tmp/checks"
 add_checks "$tmp/checks"
 
-status() { inc python3 -c 'import json,sys,urllib.request
+status() { inc python3 -c 'import flowscope_api, json, sys, urllib.request
 print(json.load(urllib.request.urlopen("http://127.0.0.1:12000/api/v1/status"))[sys.argv[1]])' "$1"; }
 n=$(status dns_errors)
 check "the malformed DNS answer was counted (dns_errors $n)" test "$n" -ge 1

@@ -118,7 +118,7 @@ check "ping 3 packets" inc ping -q -c 3 -i 0.2 10.200.2.2
 
 sleep 1.5 # a few sweeps: final counters reach the store
 inr python3 - "$tmp/api.json" <<'PY'
-import sys, urllib.request
+import flowscope_api, sys, urllib.request
 with urllib.request.urlopen("http://127.0.0.1:12000/api/v1/flows?per_flow=1&last=1000",
                             timeout=10) as r:
     assert r.headers.get("Content-Type", "").startswith("application/x-ndjson"), r.headers
@@ -189,7 +189,7 @@ for line in open(sys.argv[1]):
 sys.exit(1)' "$tmp/follow.json"
 
 inr python3 - >"$tmp/status.checks" <<'PY'
-import json, urllib.request
+import flowscope_api, json, urllib.request
 st = json.load(urllib.request.urlopen("http://127.0.0.1:12000/api/v1/status", timeout=5))
 def c(ok, what): print(("ok - " if ok else "FAIL - ") + what)
 c(st.get("lost_records") == 0, "no lost records (%s)" % st.get("lost_records"))
@@ -200,7 +200,7 @@ cat "$tmp/status.checks"
 add_checks "$tmp/status.checks"
 
 inr python3 - >"$tmp/bad.checks" <<'PY'
-import urllib.request, urllib.error, json
+import flowscope_api, urllib.request, urllib.error, json
 def c(ok, what): print(("ok - " if ok else "FAIL - ") + what)
 for q in ("last=-1", "last=abc", "follow=maybe", "format=xml", "bogus=1"):
     try:

@@ -53,7 +53,7 @@ hcheck() {
 # http PATH: the body of GET http://127.0.0.1:12000PATH in the namespace (exit 1 on an error).
 http() {
 	inns python3 -c '
-import sys, urllib.request
+import flowscope_api, sys, urllib.request
 sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:12000" + sys.argv[1], timeout=10)
                  .read().decode())' "$1"
 }

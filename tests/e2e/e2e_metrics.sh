@@ -25,7 +25,7 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 ip netns exec "$ns" python3 - "$tmp" <<'PY'
-import json, socket, sys, time, urllib.request
+import flowscope_api, json, socket, sys, time, urllib.request
 s = socket.socket(); s.bind(("127.0.0.1", 8080)); s.listen()
 for i in range(3):
     c = socket.socket(); c.bind(("127.0.0.1", 46100 + i)); c.connect(("127.0.0.1", 8080))

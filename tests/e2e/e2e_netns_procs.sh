@@ -251,7 +251,7 @@ PY
 cat "$tmp/checks"
 add_checks "$tmp/checks"
 
-status() { ip netns exec "$R" python3 -c 'import json,sys,urllib.request
+status() { ip netns exec "$R" python3 -c 'import flowscope_api, json, sys, urllib.request
 print(json.load(urllib.request.urlopen("http://127.0.0.1:12000/api/v1/status"))[sys.argv[1]])' "$1"; }
 n=$(status lost_records)
 check "no lost records ($n)" test "$n" = 0

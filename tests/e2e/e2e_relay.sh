@@ -202,7 +202,7 @@ add_checks "$tmp/checks"
 grep -q '^ok - \|^FAIL - ' "$tmp/checks" || fail "relay_check.py ran"
 
 # The dashboard, served by the relay, while every node makes background traffic.
-ip netns exec "$H" node "$here/relay_dashboard.mjs" "http://127.0.0.1:12000/" \
+ip netns exec "$H" node "$here/relay_dashboard.mjs" "$(login_url "$tmp/relay.log")" \
 	"$tmp/relay-dashboard.png" 2>&1 | tee "$tmp/dashboard"
 add_checks "$tmp/dashboard"
 grep -q '^ok - \|^FAIL - ' "$tmp/dashboard" || fail "relay_dashboard.mjs ran"

@@ -22,6 +22,8 @@ import threading
 import time
 import urllib.request
 
+import flowscope_api  # noqa: F401 (urllib requests carry the API token)
+
 CFG = json.load(open(sys.argv[1]))
 sys.path.insert(0, CFG["stubs"])
 import grpc  # noqa: E402

@@ -20,9 +20,12 @@ struct serve_access {
 	const char *grpc_socket, *grpc_socket_group;
 	bool no_grpc_socket;
 	const char *http_tls_cert, *http_tls_key;
+	bool http_no_token;
 	/* From serve_access_prepare(). */
 	char token[TOKEN_MAX];	/* "" when none */
 	const char *token_from; /* the file, or "FLOWSCOPE_TOKEN" */
+	char token_path[4096];	/* the runtime directory's token file, when that is the one */
+	bool token_made;	/* this start made it */
 	char socket_path[108];	/* "" when none */
 	long socket_gid;	/* 0: root's */
 };
@@ -35,14 +38,25 @@ struct serve_listen {
 struct opt_group serve_access_opt_group(struct serve_access *a);
 
 /* After the options: the token from --token-file (which must not be readable or writable by
- * others), else from FLOWSCOPE_TOKEN; the socket's path (its directory made if missing) and
- * group (--grpc-socket-group, else "flowscope" when there is such a group, else root's). Returns 0
- * or a negative errno with e saying what to fix. */
+ * others), else from FLOWSCOPE_TOKEN, else from the runtime directory's token file, which is
+ * made (mode 0600, a new random token) when there is none; the socket's path (its directory made if
+ * missing) and group (--grpc-socket-group, else "flowscope" when there is such a group, else
+ * root's). Returns 0 or a negative errno with e saying what to fix. */
 int serve_access_prepare(struct serve_access *a, const struct serve_listen *l, struct errmsg *e);
 
 /* Puts the token and what requires it into both servers' options (a points into them: it
  * must outlive the servers). */
 void serve_access_apply(const struct serve_access *a, struct grpc_server_opts *go,
 			struct http_server_opts *ho);
+
+/* The dashboard's login URL (after serve_access_apply(), with the HTTP server's options):
+ * "http://127.0.0.1:12000/?token=..."; a wildcard address is given as loopback. Returns 0, or
+ * -ENOENT when HTTP needs no token. */
+int serve_access_login_url(const struct serve_access *a, const struct http_server_opts *ho,
+			   char *out, size_t len);
+
+/* Logs (info) what the operator needs once the servers run: that a token was made and where,
+ * and the login URL. */
+void serve_access_tell(const struct serve_access *a, const struct http_server_opts *ho);
 
 #endif /* FLOWSCOPE_SERVE_ACCESS_H */
