@@ -290,6 +290,11 @@ static int parse_args(struct flowd *d, int argc, char **argv)
 		fprintf(stderr, "flowd: --tls-server-name needs --tls-cert and --tls-key\n");
 		return 2;
 	}
+	/* As start_servers() will listen. */
+	listen.grpc_addr = d->cfg.grpc.set && d->cfg.grpc.host[0] ? d->cfg.grpc.host : "127.0.0.1";
+	listen.http_addr = d->cfg.http.set && d->cfg.http.host[0] ? d->cfg.http.host : "127.0.0.1";
+	listen.grpc_tls = d->cfg.tls_cert != NULL;
+	listen.grpc_mtls = d->cfg.tls_client_ca != NULL;
 	if (!d->cfg.help && !d->cfg.version && serve_access_prepare(&d->cfg.access, &listen, &e)) {
 		fprintf(stderr, "flowd: %s\n", e.text);
 		return 2;

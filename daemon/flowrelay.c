@@ -154,6 +154,7 @@ static const struct opt relay_opts_table[] = {
 
 static int parse_args(struct flowrelay *d, int argc, char **argv)
 {
+	struct serve_listen listen = {.socket_name = RELAY_SOCKET_NAME};
 	struct opt_group g[] = {{NULL, relay_opts_table, &d->cfg},
 				serve_limits_opt_group(&d->cfg.limits),
 				serve_access_opt_group(&d->cfg.access)};
@@ -191,8 +192,12 @@ static int parse_args(struct flowrelay *d, int argc, char **argv)
 				"Try 'flowrelay --help'.\n");
 		return 2;
 	}
-	if (serve_access_prepare(&d->cfg.access,
-				 &(struct serve_listen){.socket_name = RELAY_SOCKET_NAME}, &e) ||
+	/* As start_servers() will listen. */
+	listen.grpc_addr = d->cfg.grpc.set && d->cfg.grpc.host[0] ? d->cfg.grpc.host : "127.0.0.1";
+	listen.http_addr = d->cfg.http.set && d->cfg.http.host[0] ? d->cfg.http.host : "127.0.0.1";
+	listen.grpc_tls = d->cfg.tls_cert != NULL;
+	listen.grpc_mtls = d->cfg.tls_client_ca != NULL;
+	if (serve_access_prepare(&d->cfg.access, &listen, &e) ||
 	    (d->cfg.peer_token_file && (token_file_check(d->cfg.peer_token_file, &e) ||
 					token_read_file(d->cfg.peer_token_file, d->cfg.peer_token,
 							sizeof(d->cfg.peer_token), &e)))) {

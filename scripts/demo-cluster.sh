@@ -132,7 +132,8 @@ set +e
 
 start_agent() {
 	ip netns exec "${P}n$1" "$build/flowd" --history-dir "$tmp/history-$1" -i eth0 --grpc "$(mgmt_of "$1"):4244" \
-		--http 127.0.0.1:12000 --no-grpc-socket --node-name "$(name_of "$1")" --kernel-max-flows 4096 \
+		--insecure-listen --http 127.0.0.1:12000 --no-grpc-socket --node-name "$(name_of "$1")" \
+		--kernel-max-flows 4096 \
 		--max-flows 8192 --max-events 16384 --identities "$tmp/identities.yaml" \
 		>>"$tmp/flowd-$1.log" 2>&1 &
 	echo $! >"$tmp/flowd-$1.pid"

@@ -1,4 +1,5 @@
 /* Access to the API servers as options (see include/flowscope/serve/access.h). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <libgen.h>
@@ -21,6 +22,10 @@ static const struct opt access_opts[] = {
 	{"http-no-token", 0, NULL,
 	 "HTTP without the token (every local user then reads\nevery flow)", opt_flag,
 	 CFG(http_no_token)},
+	{"insecure-listen", 0, NULL,
+	 "allow gRPC or HTTP beyond loopback without TLS and the\ntoken (anyone who reaches "
+	 "it reads every flow; for test\nnetworks): a warning instead of a refusal",
+	 opt_flag, CFG(insecure_listen)},
 	{"grpc-require-token", 0, NULL,
 	 "gRPC on TCP needs the token too (then unmodified\nHubble clients need "
 	 "--server unix:// or a token)",
@@ -28,7 +33,8 @@ static const struct opt access_opts[] = {
 	{"grpc-socket", 0, "PATH",
 	 "also serve gRPC on this unix socket, whose clients need\nno token (default "
 	 "$" RUNTIME_DIR_ENV
-	 "/flowd.sock,\nflowrelay: relay.sock; the directory defaults to " RUNTIME_DIR_DEFAULT ")",
+	 "/flowd.sock,\nflowrelay's relay.sock; the directory is " RUNTIME_DIR_DEFAULT
+	 "\nwhen " RUNTIME_DIR_ENV " is not set)",
 	 opt_string, CFG(grpc_socket)},
 	{"grpc-socket-group", 0, "GROUP",
 	 "the socket's group: root and GROUP may connect (mode\n0660; default flowscope if that "
@@ -142,6 +148,65 @@ static int default_token(struct serve_access *a, struct errmsg *e)
 	return err ?: token_read_file(a->token_path, a->token, sizeof(a->token), e);
 }
 
+/* 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104; a wildcard is not. */
+static bool is_loopback(const char *addr)
+{
+	unsigned char b[16];
+
+	if (inet_pton(AF_INET, addr, b) == 1)
+		return b[0] == 127;
+	if (inet_pton(AF_INET6, addr, b) != 1)
+		return false;
+	if (!memcmp(b, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16))
+		return true;
+	return !memcmp(b, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) && b[12] == 127;
+}
+
+/* Beyond loopback: TLS and the token, or --insecure-listen and a warning. */
+static int check_listen(struct serve_access *a, const struct serve_listen *l, struct errmsg *e)
+{
+	bool grpc_out = l->grpc_addr && !is_loopback(l->grpc_addr);
+	bool http_out = l->http_addr && !is_loopback(l->http_addr);
+	bool http_tls = a->http_tls_cert != NULL;
+
+	a->grpc_tcp_token = a->grpc_require_token || (grpc_out && l->grpc_tls && !l->grpc_mtls);
+	if (grpc_out && !l->grpc_tls) {
+		if (!a->insecure_listen)
+			return errmsg_set(
+				e, -EPERM,
+				"refusing to serve gRPC on %s without TLS: anyone who can "
+				"reach it would read every flow. Give --tls-cert and "
+				"--tls-key (clients then need the token, or with "
+				"--tls-client-ca a certificate), listen on loopback, or "
+				"say --insecure-listen (test networks)",
+				l->grpc_addr);
+		logmsg(LOG_LEVEL_WARN,
+		       "gRPC on %s without TLS (--insecure-listen): anyone who can reach it reads "
+		       "every flow%s",
+		       l->grpc_addr, a->grpc_require_token ? ", and the token in the clear" : "");
+	}
+	if (http_out && (!http_tls || a->http_no_token)) {
+		if (!a->insecure_listen)
+			return errmsg_set(
+				e, -EPERM,
+				"refusing to serve HTTP on %s %s: anyone who can reach it "
+				"would read every flow%s. Give --http-tls-cert and "
+				"--http-tls-key%s, listen on loopback, or say "
+				"--insecure-listen (test networks)",
+				l->http_addr, http_tls ? "without the token" : "without TLS",
+				http_tls ? "" : " or catch the token on the way",
+				a->http_no_token ? " without --http-no-token" : "");
+		logmsg(LOG_LEVEL_WARN,
+		       "HTTP on %s %s (--insecure-listen): anyone who can reach it %s",
+		       l->http_addr, a->http_no_token ? "without the token" : "without TLS",
+		       a->http_no_token ? "reads every flow" : "can catch the token on the way");
+	} else if (a->http_no_token) {
+		logmsg(LOG_LEVEL_WARN,
+		       "HTTP without the token (--http-no-token): every local user reads every flow");
+	}
+	return 0;
+}
+
 int serve_access_prepare(struct serve_access *a, const struct serve_listen *l, struct errmsg *e)
 {
 	const char *env = getenv(TOKEN_ENV);
@@ -150,6 +215,9 @@ int serve_access_prepare(struct serve_access *a, const struct serve_listen *l, s
 	a->token[0] = '\0';
 	a->token_from = NULL;
 	a->token_made = false;
+	err = check_listen(a, l, e);
+	if (err)
+		return err;
 	if (a->token_file) {
 		err = token_file_check(a->token_file, e);
 		err = err ?: token_read_file(a->token_file, a->token, sizeof(a->token), e);
@@ -164,7 +232,7 @@ int serve_access_prepare(struct serve_access *a, const struct serve_listen *l, s
 					  TOKEN_MAX - 1);
 		snprintf(a->token, sizeof(a->token), "%s", env);
 		a->token_from = TOKEN_ENV;
-	} else if (!a->http_no_token || a->grpc_require_token) {
+	} else if (!a->http_no_token || a->grpc_tcp_token) {
 		err = default_token(a, e);
 		if (err)
 			return err;
@@ -178,7 +246,7 @@ void serve_access_apply(const struct serve_access *a, struct grpc_server_opts *g
 	const char *t = a->token[0] ? a->token : NULL;
 
 	go->token = t;
-	go->require_token = t && a->grpc_require_token;
+	go->require_token = t && a->grpc_tcp_token;
 	go->unix_path = a->socket_path[0] ? a->socket_path : NULL;
 	go->unix_mode = 0660;
 	go->unix_gid = a->socket_gid;

@@ -8,7 +8,9 @@
 # with a certificate made here (verified by curl against its CA; the login cookie Secure); the
 # default: a token made at the first start into a root-only file (kept across restarts) that
 # HTTP requires and flowctl run as root reads, the login URL printed, its cookie, and gRPC on
-# loopback open to a client with no token (Hubble's) unless --grpc-require-token.
+# loopback open to a client with no token (Hubble's) unless --grpc-require-token; beyond
+# loopback: refused without TLS and the token unless --insecure-listen, which warns; gRPC with
+# TLS beyond loopback requires the token.
 # Usage: tests/e2e/e2e_access.sh BUILD_DIR. Needs root.
 set -u
 build=$(cd "${1:-build}" && pwd)
@@ -192,6 +194,47 @@ check "plain HTTP on the HTTPS port gets no answer" \
 hdrs=$(inns curl -s -D - -o /dev/null --cacert "$tmp/ca.pem" "https://127.0.0.1:12443/?token=$token")
 check "the login URL over HTTPS sets a Secure cookie: $(grep -i set-cookie <<<"$hdrs" | sed "s/$token/TOKEN/")" \
 	bash -c 'grep -i "^set-cookie:" <<<"$1" | grep -q "HttpOnly; SameSite=Strict; Secure"' _ "$hdrs"
+stop_pid "$flowd_pid"
+
+# ---- beyond loopback ------------------------------------------------------------------------
+refused() { # refused WHAT ARGS...: flowd exits 2 at once naming --insecure-listen
+	local what=$1 out rc
+	shift
+	out=$(inns timeout 10 "$build/flowd" --no-history -i lo --no-grpc-socket "$@" 2>&1)
+	rc=$?
+	check "$what: refused, exit 2 (rc $rc): $out" \
+		bash -c '[ "$1" -eq 2 ] && grep -q "refusing" <<<"$2" && grep -q -- "--insecure-listen" <<<"$2"' \
+		_ "$rc" "$out"
+}
+refused "gRPC on 0.0.0.0 without TLS" --grpc 0.0.0.0:4250 --http 127.0.0.1:12050
+refused "gRPC on [::] without TLS" --grpc '[::]:4250' --http 127.0.0.1:12050
+refused "HTTP on 0.0.0.0 without TLS" --grpc 127.0.0.1:4250 --http 0.0.0.0:12050
+refused "HTTPS on 0.0.0.0 with --http-no-token" --grpc 127.0.0.1:4250 --http 0.0.0.0:12050 \
+	--http-tls-cert "$tmp/srv.pem" --http-tls-key "$tmp/srv.key" --http-no-token
+ip netns exec "$ns" "$build/flowd" --no-history -i lo --no-grpc-socket --grpc 0.0.0.0:4250 \
+	--http 0.0.0.0:12050 --insecure-listen >"$tmp/flowd-insecure.out" 2>&1 &
+flowd_pid=$!
+pids+=("$flowd_pid")
+check "with --insecure-listen flowd serves on 0.0.0.0" wait_http 12050
+check "... and warns about gRPC" grep -q "warning: gRPC on 0.0.0.0 without TLS (--insecure-listen)" \
+	"$tmp/flowd-insecure.out"
+check "... and about HTTP" grep -q "warning: HTTP on 0.0.0.0 without TLS (--insecure-listen)" \
+	"$tmp/flowd-insecure.out"
+check "... HTTP still wants the token" test "$(http_code http://127.0.0.1:12050/api/v1/status)" = 401
+stop_pid "$flowd_pid"
+ip netns exec "$ns" "$build/flowd" --no-history -i lo --no-grpc-socket --grpc 0.0.0.0:4250 \
+	--http 0.0.0.0:12050 --tls-cert "$tmp/srv.pem" --tls-key "$tmp/srv.key" \
+	--http-tls-cert "$tmp/srv.pem" --http-tls-key "$tmp/srv.key" --token-file "$tmp/token" \
+	>"$tmp/flowd-tls-out.out" 2>&1 &
+flowd_pid=$!
+pids+=("$flowd_pid")
+check "with TLS and the token flowd serves on 0.0.0.0 with no flag" wait_https_port 12050
+check "... and no warning about it" bash -c '! grep -q "warning: \(gRPC\|HTTP\) on" "$1"' _ "$tmp/flowd-tls-out.out"
+out=$(ctl status --server 127.0.0.1:4250 --tls-ca-cert-files "$tmp/ca.pem" 2>&1)
+check "gRPC over TLS beyond loopback requires the token: $(tail -1 <<<"$out")" \
+	grep -q UNAUTHENTICATED <<<"$out"
+check "... and takes it" ctl status --server 127.0.0.1:4250 --tls-ca-cert-files "$tmp/ca.pem" \
+	--token-file "$tmp/token"
 stop_pid "$flowd_pid"
 
 # ---- the default: a token made at start, the login URL ---------------------------------------

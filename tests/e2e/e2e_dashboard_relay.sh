@@ -120,7 +120,7 @@ EOF
 cd "$root" || abort "no $root"
 # An agent: its own veth, the cluster's identities, small maps (four of them on one machine).
 start_agent() { # N
-	ip netns exec "$P$1" "$build/flowd" --history-dir "$tmp/history-$1" -i "${P}a$1" --grpc 0.0.0.0:4244 --advertise "10.210.0.$1:4244" \
+	ip netns exec "$P$1" "$build/flowd" --history-dir "$tmp/history-$1" -i "${P}a$1" --grpc 0.0.0.0:4244 --insecure-listen --advertise "10.210.0.$1:4244" \
 		--node-name "node$1" --identities "$tmp/ids.yaml" --sweep-interval 200ms \
 		--kernel-max-flows 8192 --max-flows 16384 --max-events 16384 >>"$tmp/agent$1.out" 2>&1 &
 	echo $! >"$tmp/agent$1.pid"

@@ -1,7 +1,8 @@
 /* Who may reach flowd's and flowrelay's API servers, as one group of options both binaries
  * take: the bearer token (from a file or FLOWSCOPE_TOKEN, never the command line) that HTTP
  * and, when asked, gRPC require; gRPC on a unix socket in the runtime directory (mode 0660,
- * root and a group), where clients need no token and flowctl looks first; HTTPS. */
+ * root and a group), where clients need no token and flowctl looks first; HTTPS; nothing
+ * beyond loopback without TLS and a token unless --insecure-listen says so. */
 #ifndef FLOWSCOPE_SERVE_ACCESS_H
 #define FLOWSCOPE_SERVE_ACCESS_H
 
@@ -20,7 +21,7 @@ struct serve_access {
 	const char *grpc_socket, *grpc_socket_group;
 	bool no_grpc_socket;
 	const char *http_tls_cert, *http_tls_key;
-	bool http_no_token;
+	bool http_no_token, insecure_listen;
 	/* From serve_access_prepare(). */
 	char token[TOKEN_MAX];	/* "" when none */
 	const char *token_from; /* the file, or "FLOWSCOPE_TOKEN" */
@@ -28,20 +29,25 @@ struct serve_access {
 	bool token_made;	/* this start made it */
 	char socket_path[108];	/* "" when none */
 	long socket_gid;	/* 0: root's */
+	bool grpc_tcp_token;	/* gRPC on TCP requires the token */
 };
 
 /* Where and how the binary serves, for the defaults and checks that depend on it. */
 struct serve_listen {
 	const char *socket_name; /* in the runtime directory: FLOWD_ or RELAY_SOCKET_NAME */
+	const char *grpc_addr, *http_addr; /* numeric, as the servers will listen */
+	bool grpc_tls, grpc_mtls;	   /* --tls-cert, --tls-client-ca */
 };
 
 struct opt_group serve_access_opt_group(struct serve_access *a);
 
-/* After the options: the token from --token-file (which must not be readable or writable by
- * others), else from FLOWSCOPE_TOKEN, else from the runtime directory's token file, which is
- * made (mode 0600, a new random token) when there is none; the socket's path (its directory made if
- * missing) and group (--grpc-socket-group, else "flowscope" when there is such a group, else
- * root's). Returns 0 or a negative errno with e saying what to fix. */
+/* After the options: listening beyond loopback is refused without TLS and a token (gRPC: the
+ * token is then required on TCP, unless client certificates are, which authenticate better)
+ * unless --insecure-listen, which only logs a warning; the token from --token-file (which must not
+ * be readable or writable by others), else from FLOWSCOPE_TOKEN, else from the runtime directory's
+ * token file, which is made (mode 0600, a new random token) when there is none; the socket's path
+ * (its directory made if missing) and group (--grpc-socket-group, else "flowscope" when there is
+ * such a group, else root's). Returns 0 or a negative errno with e saying what to fix. */
 int serve_access_prepare(struct serve_access *a, const struct serve_listen *l, struct errmsg *e);
 
 /* Puts the token and what requires it into both servers' options (a points into them: it
