@@ -59,7 +59,7 @@ const struct opt conn_opts_table[] = {
 	 opt_string, CONN(tls_server_name)},
 	{"token-file", 0, "FILE",
 	 "send the token in FILE (the server's --token-file; else\nthe environment's " TOKEN_ENV
-	 ", else for a server on this\nhost $" RUNTIME_DIR_ENV "/token when readable)",
+	 ", else, to a server\non this host, $" RUNTIME_DIR_ENV "/token when\nreadable)",
 	 opt_string, CONN(token_file)},
 	{"timeout", 0, "DUR", "how long to wait for the connection (default 5s)", opt_duration,
 	 CONN(timeout_ns), 1000000},
