@@ -139,7 +139,7 @@ static void pipeline_init(struct pipeline *p, bool full, size_t max_flows)
 
 		p->events = o.events = event_log_new(65536); /* flowd's default --max-events */
 		p->socks = o.socks = sock_table_new(262144);
-		p->dns = o.dns = dns_cache_new(262144, 262144);
+		p->dns = o.dns = dns_cache_new(&(struct dns_cache_limits){262144, 16384, 262144});
 		p->graph = graph_new(&gc);
 		flow_bus_subscribe(p->bus, graph_cb, p->graph);
 	}

@@ -18,6 +18,7 @@
 #include "flowscope/base/buf.h"
 #include "flowscope/base/opts.h"
 #include "flowscope/base/version.h"
+#include "flowscope/enrich/dns_opts.h"
 #include "flowscope/enrich/drop_reason.h"
 #include "flowscope/enrich/identities.h"
 #include "flowscope/enrich/proc_sockets.h"
@@ -37,7 +38,7 @@
 
 #define MAX_IFACES 256
 #define FLOWD_HISTORY_DIR "/var/lib/flowscope/history"
-#define MAX_GROUPS 12
+#define MAX_GROUPS 13
 #define MAX_LABELS 64
 
 struct flowd_cfg {
@@ -52,6 +53,7 @@ struct flowd_cfg {
 	uint32_t follow_queue;
 	struct serve_limits limits;
 	struct serve_access access;
+	struct dns_opts dns;
 	const char *node_name, *identities, *web_dir;
 	char *node_labels[MAX_LABELS];
 	int n_labels;
@@ -243,7 +245,8 @@ static size_t opt_groups(struct flowd *d, struct opt_group *g)
 	g[1] = peers_opt_group(&d->cfg.peers);
 	g[2] = serve_limits_opt_group(&d->cfg.limits);
 	g[3] = serve_access_opt_group(&d->cfg.access);
-	return 4 + exporter_set_opt_groups(d->exporters, g + 4, MAX_GROUPS - 4);
+	g[4] = dns_opt_group(&d->cfg.dns);
+	return 5 + exporter_set_opt_groups(d->exporters, g + 5, MAX_GROUPS - 5);
 }
 
 static void usage(struct flowd *d)
@@ -570,13 +573,16 @@ static int start_collector(struct flowd *d)
 				  .max_tracked_flows = d->cfg.max_flows * 2};
 	struct collector_opts co = {.idle_timeout_ns = d->cfg.idle_ns,
 				    .tcp_idle_timeout_ns = d->cfg.tcp_idle_ns,
-				    .update_interval_ns = d->cfg.update_ns};
+				    .update_interval_ns = d->cfg.update_ns,
+				    .dns_query_timeout_ns = d->cfg.dns.query_timeout_ns,
+				    .dns_max_pending = d->cfg.dns.max_pending};
+	struct dns_cache_limits dl = dns_opts_cache_limits(&d->cfg.dns);
 
 	d->store = flow_store_new(d->cfg.max_flows);
 	d->events = event_log_new(d->cfg.max_events);
 	d->agent = agent_events_new(1024);
 	d->bus = flow_bus_new();
-	d->dns = dns_cache_new(262144, 262144);
+	d->dns = dns_cache_new(&dl);
 	d->socks = sock_table_new(262144);
 	/* Without a cgroup2 root flows still work, with no container ids. */
 	d->cgroups = cgroup_names_new();

@@ -33,6 +33,7 @@ struct collector {
 	uint8_t session[8];
 	uint64_t seq;
 	struct flow scratch; /* the event being published when there is no event log */
+	struct dns_match *dns_match;
 	struct {
 		uint32_t ifindex;
 		char name[IF_NAMESIZE];
@@ -40,6 +41,27 @@ struct collector {
 		uint64_t at;  /* boot ns of the lookup */
 	} ifnames[MAX_IFACES];
 };
+
+/* The DNS cache's holders: every flow the store and the event log keep. */
+static int mark_flow_names(const struct flow *f, void *ctx)
+{
+	struct dns_cache *dns = ctx;
+
+	dns_cache_mark(dns, f->src_name);
+	dns_cache_mark(dns, f->dst_name);
+	dns_cache_mark(dns, f->dns.query);
+	return 0;
+}
+
+static void mark_names(struct dns_cache *dns, void *ctx)
+{
+	struct collector *c = ctx;
+
+	flow_store_foreach_last(c->o.store, flow_store_capacity(c->o.store), mark_flow_names, dns);
+	if (c->o.events)
+		event_log_foreach(c->o.events, mark_flow_names, dns);
+	mark_flow_names(&c->scratch, dns);
+}
 
 struct collector *collector_new(const struct collector_opts *o)
 {
@@ -57,6 +79,15 @@ struct collector *collector_new(const struct collector_opts *o)
 	c->o.tcp_idle_timeout_ns = o->tcp_idle_timeout_ns ?: 300 * NSEC_PER_SEC;
 	c->o.update_interval_ns = o->update_interval_ns ?: 10 * NSEC_PER_SEC;
 	c->o.close_grace_ns = o->close_grace_ns ?: 2 * NSEC_PER_SEC;
+	if (o->dns) {
+		c->dns_match = dns_match_new(o->dns_max_pending ?: DNS_MATCH_DEFAULT_MAX_PENDING,
+					     o->dns_query_timeout_ns ?: DNS_MATCH_DEFAULT_TIMEOUT_NS);
+		if (!c->dns_match) {
+			free(c);
+			return NULL;
+		}
+		dns_cache_set_holders(o->dns, mark_names, c);
+	}
 	snprintf(c->node_name, sizeof(c->node_name), "%s", o->node_name ? o->node_name : "");
 	c->o.node_name = c->node_name;
 	clock_sync(&c->clock);
@@ -71,12 +102,19 @@ struct collector *collector_new(const struct collector_opts *o)
 
 void collector_free(struct collector *c)
 {
+	if (!c)
+		return;
+	if (c->o.dns)
+		dns_cache_set_holders(c->o.dns, NULL, NULL);
+	dns_match_free(c->dns_match);
 	free(c);
 }
 
 void collector_get_stats(const struct collector *c, struct collector_stats *st)
 {
 	*st = c->st;
+	if (c->dns_match)
+		dns_match_get_stats(c->dns_match, &st->dns_match);
 }
 
 struct flow_store *collector_store(const struct collector *c)
@@ -300,20 +338,40 @@ static void handle_sock(struct collector *c, const struct flow_sock_record *r)
 }
 
 /* Names the answer's addresses with the name that was asked for (not the end of a CNAME
- * chain: it is what the application connects to), for a minute past the TTL. */
-static void learn_names(struct collector *c, const struct dns_msg *m, const char *query,
-			uint64_t ts_ns)
+ * chain: it is what the application connects to), for a minute past the TTL, on behalf of the
+ * endpoint that asked. Only answers to a query seen get here (dns_match). */
+static void learn_name(struct collector *c, uint8_t family, const uint8_t addr[16], uint32_t ttl,
+		       const char *query, uint64_t ts_ns, const struct flow_key *k, uint8_t querier)
 {
+	dns_cache_add(c->o.dns, family, addr, query, ts_ns + ((uint64_t)ttl + 60) * NSEC_PER_SEC,
+		      k->family, k->addr[querier]);
+}
+
+/* Matches a parsed message to its query or answer and learns the names a believed answer
+ * gives. */
+static void learn_names(struct collector *c, const struct flow_dns_record *r,
+			const struct dns_msg *m, const char *query)
+{
+	static struct dns_match_answers held; /* as m: not on the stack */
 	size_t i;
 
-	if (!c->o.dns || !m->response || m->rcode != 0)
+	if (!m->response) {
+		if (!dns_match_query(c->dns_match, &r->key, r->sender, m, r->ts_ns, &held))
+			return;
+		for (i = 0; i < held.n; i++)
+			learn_name(c, held.a[i].family, held.a[i].addr, held.a[i].ttl, query,
+				   held.ts_ns, &r->key, r->sender);
+		return;
+	}
+	if (!dns_match_response(c->dns_match, &r->key, r->sender, m, r->ts_ns) ||
+	    m->rcode != DNS_RCODE_NOERROR)
 		return;
 	for (i = 0; i < m->n_answers; i++) {
 		const struct dns_answer *a = &m->answers[i];
 
 		if (a->family)
-			dns_cache_add(c->o.dns, a->family, a->addr, query,
-				      ts_ns + ((uint64_t)a->ttl + 60) * NSEC_PER_SEC);
+			learn_name(c, a->family, a->addr, a->ttl, query, r->ts_ns, &r->key,
+				   r->sender ^ 1);
 	}
 }
 
@@ -362,9 +420,10 @@ static void handle_dns(struct collector *c, const struct flow_dns_record *r)
 		c->st.dns_errors++; /* not DNS, or cut: the flow itself is unaffected */
 		return;
 	}
-	if (c->o.dns)
+	if (c->o.dns) {
 		query = dns_cache_intern(c->o.dns, m.qname);
-	learn_names(c, &m, query, r->ts_ns);
+		learn_names(c, r, &m, query);
+	}
 	f = flow_store_find(c->o.store, &r->key);
 	if (!f)
 		return;
@@ -688,8 +747,10 @@ int collector_sweep(struct collector *c, int map_fd)
 	flow_store_foreach_active(c->o.store, end_gone, &g);
 	if (c->o.socks)
 		sock_table_expire(c->o.socks, now_boot, 60 * NSEC_PER_SEC);
-	if (c->o.dns)
+	if (c->o.dns) {
 		dns_cache_expire(c->o.dns, now_boot);
+		dns_match_expire(c->dns_match, now_boot);
+	}
 	ended += g.ended;
 	err = ended;
 out:

@@ -753,8 +753,11 @@ static enum MHD_Result serve_status(struct http_server *s, struct MHD_Connection
 				 &b,
 				 ",\"sock_records\":%llu,\"sockets\":%llu,\"drop_records\":%llu,"
 				 "\"drops_untracked\":%llu,\"dns_records\":%llu,\"dns_errors\":%llu,"
-				 "\"dns_names\":%llu,\"identities\":%llu,\"identity_reloads\":%llu,"
-				 "\"identity_errors\":%llu",
+				 "\"dns_names\":%llu,\"dns_clients\":%llu,\"dns_name_strings\":%llu,"
+				 "\"dns_addrs_evicted\":%llu,\"dns_names_freed\":%llu,"
+				 "\"dns_names_refused\":%llu,\"dns_matched\":%llu,\"dns_unmatched\":%llu,"
+				 "\"dns_unanswered\":%llu,\"dns_pending\":%llu,\"dns_pending_evicted\":%llu,"
+				 "\"identities\":%llu,\"identity_reloads\":%llu,\"identity_errors\":%llu",
 				 (unsigned long long)st.col.sock_records,
 				 (unsigned long long)st.socks.sockets,
 				 (unsigned long long)st.col.drop_records,
@@ -762,6 +765,16 @@ static enum MHD_Result serve_status(struct http_server *s, struct MHD_Connection
 				 (unsigned long long)st.col.dns_records,
 				 (unsigned long long)st.col.dns_errors,
 				 (unsigned long long)st.dns.addrs,
+				 (unsigned long long)st.dns.clients,
+				 (unsigned long long)st.dns.names,
+				 (unsigned long long)st.dns.evicted,
+				 (unsigned long long)st.dns.names_freed,
+				 (unsigned long long)st.dns.full,
+				 (unsigned long long)st.col.dns_match.matched,
+				 (unsigned long long)st.col.dns_match.unmatched,
+				 (unsigned long long)st.col.dns_match.unanswered,
+				 (unsigned long long)st.col.dns_match.pending,
+				 (unsigned long long)st.col.dns_match.evicted,
 				 (unsigned long long)st.identities.entries,
 				 (unsigned long long)st.identities.reloads,
 				 (unsigned long long)st.identities.errors);

@@ -217,6 +217,51 @@ static int store(struct buf *b, const struct status *st)
 	return err;
 }
 
+static int dns(struct buf *b, const struct status *st)
+{
+	const struct dns_match_stats *m = &st->col.dns_match;
+	int err;
+
+	err = single(b, "flowscope_dns_names", "gauge", "Addresses with a DNS name", st->dns.addrs);
+	err = err
+		      ?: single(b, "flowscope_dns_clients", "gauge",
+				"Clients whose DNS answers name addresses", st->dns.clients);
+	err = err
+		      ?: single(b, "flowscope_dns_names_evicted_total", "counter",
+				"Addresses forgotten before their TTL to make room (per-client or total "
+				"limit)",
+				st->dns.evicted);
+	err = err
+		      ?: single(b, "flowscope_dns_name_strings", "gauge", "Distinct DNS names kept",
+				st->dns.names);
+	err = err
+		      ?: single(b, "flowscope_dns_name_strings_freed_total", "counter",
+				"DNS names freed when the table was full (no flow held them)",
+				st->dns.names_freed);
+	err = err
+		      ?: single(b, "flowscope_dns_name_strings_refused_total", "counter",
+				"DNS names not kept: the table was full of names in use", st->dns.full);
+	err = err
+		      ?: head(b, "flowscope_dns_answers_total", "counter",
+			      "DNS responses, by whether they answer a query seen (unmatched ones "
+			      "name nothing)");
+	err = err
+		      ?: buf_printf(b,
+				    "flowscope_dns_answers_total{match=\"matched\"} %llu\n"
+				    "flowscope_dns_answers_total{match=\"unmatched\"} %llu\n",
+				    (unsigned long long)m->matched, (unsigned long long)m->unmatched);
+	err = err
+		      ?: single(b, "flowscope_dns_queries_unanswered_total", "counter",
+				"DNS queries with no response within the query timeout", m->unanswered);
+	err = err
+		      ?: single(b, "flowscope_dns_queries_evicted_total", "counter",
+				"DNS queries forgotten before their timeout (too many pending)",
+				m->evicted);
+	return err
+	       ?: single(b, "flowscope_dns_queries_pending", "gauge",
+			 "DNS queries and answers being matched", m->pending);
+}
+
 static int enrichment(struct buf *b, const struct status *st)
 {
 	int err = 0;
@@ -225,9 +270,7 @@ static int enrichment(struct buf *b, const struct status *st)
 		err = single(b, "flowscope_sockets", "gauge", "Local TCP sockets known",
 			     st->socks.sockets);
 	if (st->have_dns)
-		err = err
-			      ?: single(b, "flowscope_dns_names", "gauge",
-					"Addresses with a DNS name", st->dns.addrs);
+		err = err ?: dns(b, st);
 	if (st->have_graph) {
 		err = err
 			      ?: single(b, "flowscope_graph_nodes", "gauge",

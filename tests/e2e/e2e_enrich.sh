@@ -60,7 +60,8 @@ EOF
 # Server side: the resolver (web.shop.test, and a name answered with garbage), a TCP server
 # on 8080 and one on 7070 behind an nftables drop rule; nothing on 9.
 ip netns exec "$S" python3 "$here/../../tests/e2e/resolver.py" 10.200.4.2 53 \
-	web.shop.test=10.200.4.2 bad.shop.test=GARBAGE >"$tmp/resolver.out" 2>&1 &
+	web.shop.test=10.200.4.2 bad.shop.test=GARBAGE '*.spray.test=10.201.0.0' \
+	>"$tmp/resolver.out" 2>&1 &
 pids+=($!)
 ip netns exec "$S" python3 -c '
 import socket, threading
@@ -81,7 +82,7 @@ ins nft add chain inet fse in '{ type filter hook input priority 0; }'
 ins nft add rule inet fse in tcp dport 7070 drop
 
 ip netns exec "$C" "$build/flowd" --history-dir "$tmp/history-1" -i "${P}a" --sweep-interval 200ms --node-name enrich \
-	--identities "$tmp/ids.yaml" >"$tmp/flowd.out" 2>&1 &
+	--identities "$tmp/ids.yaml" --dns-max-addrs-per-client 64 >"$tmp/flowd.out" 2>&1 &
 flowd_pid=$!
 pids+=("$flowd_pid")
 for _ in $(seq 50); do
@@ -209,6 +210,63 @@ n=$(ctl observe --per-flow --all --to-pod shop/web --verdict DROPPED -o json | w
 check "--to-pod shop/web --verdict DROPPED finds the dropped flow ($n)" test "$n" -eq 1
 n=$(ctl observe --per-flow --all --from-label app=client --to-service shop/web -o json | wc -l)
 check "--from-label app=client --to-service shop/web ($n)" test "$n" -ge 4
+
+# Names you can trust: as an unprivileged user (nobody), a forged "response" naming the web
+# server bank.example, sent to the resolver's port, names nothing (it answers no query seen);
+# then 500 real answers to 500 distinct names asked from another address of this host push out
+# only that client's own names (--dns-max-addrs-per-client 64), not the name the first
+# client's flows use.
+ip -n "$C" addr add 10.200.4.3/24 dev "${P}a"
+m0=$(status dns_matched)
+u0=$(status dns_unmatched)
+inc setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 - >"$tmp/spray.out" 2>&1 <<'PY'
+import socket, struct
+def name(n): return b"".join(bytes([len(l)]) + l.encode() for l in n.split(".")) + b"\0"
+forged = struct.pack(">HHHHHH", 0x5151, 0x8180, 1, 1, 0, 0) + name("bank.example")
+forged += struct.pack(">HH", 1, 1) + b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 300, 4)
+forged += socket.inet_aton("10.200.4.2")
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("10.200.4.1", 45100))
+for _ in range(3):
+    u.sendto(forged, ("10.200.4.2", 53))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.200.4.3", 45200))
+s.settimeout(2)
+got = 0
+for i in range(500):
+    q = struct.pack(">HHHHHH", i, 0x0100, 1, 0, 0, 0) + name("n%d.spray.test" % i)
+    s.sendto(q + struct.pack(">HH", 1, 1), ("10.200.4.2", 53))
+    try:
+        got += len(s.recv(512)) > 12
+    except socket.timeout:
+        pass
+c = socket.socket(); c.bind(("10.200.4.1", 46010)); c.connect(("10.200.4.2", 8080))
+c.sendall(b"x"); c.shutdown(socket.SHUT_WR)
+while c.recv(65536): pass
+c.close()
+print("answers", got)
+PY
+check "the unprivileged sprayer got its 500 answers ($(cat "$tmp/spray.out"))" \
+	grep -qx "answers 500" "$tmp/spray.out"
+sleep 1
+m=$(status dns_matched)
+u=$(status dns_unmatched)
+check "the forged response was not believed: counted unmatched ($u0 -> $u)" test "$u" -gt "$u0"
+check "the 500 answers matched their queries ($m0 -> $m)" test "$((m - m0))" -ge 500
+n=$(status dns_addrs_evicted)
+check "the sprayer's answers pushed out only its own: $n of its addresses forgotten" \
+	test "$n" -ge 436
+n=$(status dns_names)
+check "addresses named now: the first client's and the sprayer's last 64 at most ($n)" \
+	test "$n" -le 66
+ctl observe --per-flow --all -o json --to-port 8080 >"$tmp/after.json"
+n=$(python3 -c 'import json, sys
+for l in open(sys.argv[1]):
+    f = json.loads(l)["flow"]
+    if f.get("l4", {}).get("TCP", {}).get("source_port") == 46010:
+        print(",".join(f.get("destination_names", [])))' "$tmp/after.json")
+check "the connection after the forgery and the spray reads web.shop.test ($n)" \
+	test "$n" = "web.shop.test"
+n=$(ctl observe --per-flow --all --to-fqdn bank.example -o json | wc -l)
+check "--to-fqdn bank.example finds nothing ($n)" test "$n" -eq 0
 
 # Identity file: a broken version is refused and the old one stays; a good one applies.
 printf 'identities:\n  - ip: 10.200.4.2\n    namespace: shop\n    pod: [oops\n' >"$tmp/ids.yaml.new"

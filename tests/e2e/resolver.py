@@ -1,6 +1,7 @@
 """A tiny DNS server for tests: answers A/AAAA queries for the names given as NAME=IP
 arguments (NXDOMAIN for others). NAME=GARBAGE answers with a malformed message: a header that
-announces an answer which is cut off. Usage: resolver.py ADDR PORT NAME=IP..."""
+announces an answer which is cut off. *.SUFFIX=A.B.0.0 answers nI.SUFFIX with A.B.(I/256).(I%256),
+for a client asking many names. Usage: resolver.py ADDR PORT NAME=IP..."""
 import socket
 import struct
 import sys
@@ -19,6 +20,12 @@ def answer(q):
     qtype, _qclass = struct.unpack(">HH", q[i + 1:i + 5])
     question = q[12:i + 5]
     ip = table.get(name)
+    first, _, rest = name.partition(".")
+    base = table.get("*." + rest)
+    if ip is None and base and first[:1] == "n" and first[1:].isdigit():
+        n = int(first[1:])
+        a, b = base.split(".")[:2]
+        ip = "%s.%s.%d.%d" % (a, b, (n >> 8) & 255, n & 255)
     if ip is None:
         return struct.pack(">HHHHHH", tid, 0x8183, 1, 0, 0, 0) + question
     if ip == "GARBAGE":

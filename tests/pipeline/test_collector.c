@@ -204,13 +204,17 @@ START_TEST(test_records_out_of_order_across_cpus_stay_one_flow)
 }
 END_TEST
 
-/* A DNS response for name with one A record, as the resolver would send it. */
-static size_t dns_answer(uint8_t *b, const char *name, const char *ip, uint32_t ttl)
+/* A DNS message about name: a query (ip NULL), or a response with one A record for ip. */
+static size_t dns_msg(uint8_t *b, uint16_t id, const char *name, const char *ip, uint32_t ttl)
 {
 	size_t n = 0, l;
 	const char *p = name;
 
-	memcpy(b, "\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00", 12);
+	memcpy(b, ip ? "\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00"
+		     : "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00",
+	       12);
+	b[0] = id >> 8;
+	b[1] = id & 0xff;
 	n = 12;
 	while (*p) {
 		const char *dot = strchr(p, '.');
@@ -224,6 +228,8 @@ static size_t dns_answer(uint8_t *b, const char *name, const char *ip, uint32_t 
 	b[n++] = 0;
 	memcpy(b + n, "\x00\x01\x00\x01", 4); /* A, IN */
 	n += 4;
+	if (!ip)
+		return n;
 	memcpy(b + n, "\xc0\x0c\x00\x01\x00\x01", 6);
 	n += 6;
 	b[n++] = ttl >> 24;
@@ -236,6 +242,27 @@ static size_t dns_answer(uint8_t *b, const char *name, const char *ip, uint32_t 
 	return n + 4;
 }
 
+static size_t dns_answer(uint8_t *b, const char *name, const char *ip, uint32_t ttl)
+{
+	return dns_msg(b, 0x1234, name, ip, ttl);
+}
+
+/* Hands the collector one DNS record of flow k, sent by endpoint sender at ts_ns. */
+static void dns_rec(struct tcoll *col, const struct flow_key *k, uint8_t sender, uint64_t ts_ns,
+		    uint16_t id, const char *name, const char *ip)
+{
+	static struct flow_dns_record d;
+
+	memset(&d, 0, sizeof(d));
+	d.type = FLOW_REC_DNS;
+	d.version = FLOW_RECORD_VERSION;
+	d.key = *k;
+	d.sender = sender;
+	d.ts_ns = ts_ns;
+	d.data_len = (uint32_t)dns_msg(d.data, id, name, ip, 300);
+	ck_assert_int_eq(collector_handle_record(col->c, &d, sizeof(d)), 0);
+}
+
 START_TEST(test_dns_answers_name_flows_and_the_query_carries_l7)
 {
 	struct tcoll col;
@@ -246,11 +273,15 @@ START_TEST(test_dns_answers_name_flows_and_the_query_carries_l7)
 	struct flow_record syn =
 		rec(tk, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN, 3 * NS);
 	static struct flow_dns_record d;
-	struct dns_cache *dns = dns_cache_new(100, 100);
+	struct dns_cache *dns = dns_cache_new(&(struct dns_cache_limits){100, 100, 100});
 	char a[INET_ADDRSTRLEN];
 
 	setup_with(&col, &seen, (struct collector_opts){.dns = dns});
 	ck_assert_int_eq(collector_handle_record(col.c, &q, sizeof(q)), 0);
+	/* The query leaves the client (endpoint 0) first: only its answer is believed. */
+	dns_rec(&col, &dk, 0, clock_boot_ns(), 0x1234, "web.example", NULL);
+	ck_assert_int_eq(seen.n, 2);
+	ck_assert(!seen.last.dns.response);
 	memset(&d, 0, sizeof(d));
 	d.type = FLOW_REC_DNS;
 	d.version = FLOW_RECORD_VERSION;
@@ -260,7 +291,8 @@ START_TEST(test_dns_answers_name_flows_and_the_query_carries_l7)
 	d.data_len = (uint32_t)dns_answer(d.data, "Web.Example", "10.9.9.9", 300);
 	ck_assert_int_eq(collector_handle_record(col.c, &d, sizeof(d)), 0);
 	/* The DNS flow's event: L7 response, told from the resolver's side. */
-	ck_assert_int_eq(seen.n, 2);
+	ck_assert_int_eq(seen.n, 3);
+	ck_assert_uint_eq(tcoll_stats(&col)->dns_match.matched, 1);
 	ck_assert_uint_eq(seen.last.event, FLOW_EVENT_DNS);
 	ck_assert(seen.last.is_reply);
 	ck_assert(seen.last.dns.present);
@@ -281,6 +313,74 @@ START_TEST(test_dns_answers_name_flows_and_the_query_carries_l7)
 	ck_assert_uint_eq(tcoll_stats(&col)->dns_errors, 1);
 	d.data_len = FLOW_DNS_MAX + 1;
 	ck_assert_int_lt(collector_handle_record(col.c, &d, sizeof(d)), 0);
+	teardown(&col);
+	dns_cache_free(dns);
+}
+END_TEST
+
+/* The name a connection from 10.0.0.1 to ip gets now. */
+static const char *name_of_conn(struct tcoll *col, struct seen *seen, const char *ip,
+				uint16_t sport)
+{
+	struct flow_key k = key4("10.0.0.1", sport, ip, 443, IPPROTO_TCP);
+	struct flow_record syn = rec(k, FLOW_EV_START | FLOW_EV_TCP_FLAGS, 0, 0, FLOW_TCP_SYN, NS);
+
+	ck_assert_int_eq(collector_handle_record(col->c, &syn, sizeof(syn)), 0);
+	return seen->last.dst_name;
+}
+
+/* Anyone can put a DNS "response" on the wire; only an answer to a query seen (same flow, sent
+ * by the other end, same id and question, in time) names addresses. */
+START_TEST(test_dns_answers_are_believed_only_for_a_query_seen)
+{
+	struct tcoll col;
+	struct seen seen = {0};
+	struct flow_key dk = key4("10.0.0.1", 45353, "10.0.0.53", 53, IPPROTO_UDP);
+	struct flow_key other = key4("10.0.0.1", 45354, "10.0.0.53", 53, IPPROTO_UDP);
+	struct dns_cache *dns = dns_cache_new(&(struct dns_cache_limits){100, 100, 100});
+	uint64_t t = clock_boot_ns();
+	const struct dns_match_stats *ms;
+
+	setup_with(&col, &seen,
+		   (struct collector_opts){.dns = dns, .dns_query_timeout_ns = 2 * NS});
+	/* A forged response, no query: not believed. */
+	dns_rec(&col, &dk, 1, t, 7, "bank.example", "10.9.9.1");
+	ck_assert_ptr_null(name_of_conn(&col, &seen, "10.9.9.1", 40001));
+	/* A query, then answers that do not answer it: another id, another name, another flow,
+	 * sent by the asker itself, later than the timeout. */
+	dns_rec(&col, &dk, 0, t + 1, 8, "shop.example", NULL);
+	dns_rec(&col, &dk, 1, t + 2, 9, "shop.example", "10.9.9.2");
+	dns_rec(&col, &dk, 1, t + 3, 8, "bank.example", "10.9.9.2");
+	dns_rec(&col, &other, 1, t + 4, 8, "shop.example", "10.9.9.2");
+	dns_rec(&col, &dk, 0, t + 5, 8, "shop.example", "10.9.9.2");
+	dns_rec(&col, &dk, 1, t + 1 + 3 * NS, 8, "shop.example", "10.9.9.2");
+	ck_assert_ptr_null(name_of_conn(&col, &seen, "10.9.9.2", 40002));
+	ms = &tcoll_stats(&col)->dns_match;
+	ck_assert_uint_eq(ms->matched, 0);
+	ck_assert_uint_eq(ms->unmatched, 2); /* the asker's and the late one; the rest are held */
+	/* The real answer, in time: believed; the same answer again (a second observation point)
+	 * too; then a different answer to the same query is not. */
+	dns_rec(&col, &dk, 0, t + 10, 10, "shop.example", NULL);
+	dns_rec(&col, &dk, 1, t + 11, 10, "shop.example", "10.9.9.3");
+	dns_rec(&col, &dk, 1, t + 12, 10, "shop.example", "10.9.9.3");
+	dns_rec(&col, &dk, 1, t + 13, 10, "shop.example", "10.9.9.4");
+	ck_assert_str_eq(name_of_conn(&col, &seen, "10.9.9.3", 40003), "shop.example");
+	ck_assert_ptr_null(name_of_conn(&col, &seen, "10.9.9.4", 40004));
+	ms = &tcoll_stats(&col)->dns_match;
+	ck_assert_uint_eq(ms->matched, 1);
+	ck_assert_uint_eq(ms->unmatched, 3);
+	/* Read out of order (another CPU's ring): the answer first, its query next. */
+	dns_rec(&col, &dk, 1, t + 21, 11, "late.example", "10.9.9.5");
+	ck_assert_ptr_null(name_of_conn(&col, &seen, "10.9.9.5", 40005));
+	dns_rec(&col, &dk, 0, t + 20, 11, "late.example", NULL);
+	ck_assert_str_eq(name_of_conn(&col, &seen, "10.9.9.5", 40006), "late.example");
+	/* A query sent after the held answer does not explain it. */
+	dns_rec(&col, &dk, 1, t + 30, 12, "after.example", "10.9.9.6");
+	dns_rec(&col, &dk, 0, t + 31, 12, "after.example", NULL);
+	ck_assert_ptr_null(name_of_conn(&col, &seen, "10.9.9.6", 40007));
+	ms = &tcoll_stats(&col)->dns_match;
+	ck_assert_uint_eq(ms->matched, 2);
+	ck_assert_uint_eq(ms->unmatched, 4);
 	teardown(&col);
 	dns_cache_free(dns);
 }
@@ -574,6 +674,7 @@ int main(void)
 	tcase_add_test(tc, test_new_start_for_known_key_ends_the_old_flow);
 	tcase_add_test(tc, test_records_out_of_order_across_cpus_stay_one_flow);
 	tcase_add_test(tc, test_dns_answers_name_flows_and_the_query_carries_l7);
+	tcase_add_test(tc, test_dns_answers_are_believed_only_for_a_query_seen);
 	tcase_add_test(tc, test_sweep_refreshes_counters_and_ends_idle_flows);
 	tcase_add_test(tc, test_open_tcp_uses_the_long_timeout_closed_tcp_the_short_one);
 	tcase_add_test(tc,

@@ -10,6 +10,7 @@
 #include "flowscope/base/clock.h"
 #include "flowscope/enrich/cgroup_path.h"
 #include "flowscope/enrich/dns_cache.h"
+#include "flowscope/enrich/dns_match.h"
 #include "flowscope/enrich/sock_table.h"
 #include "flowscope/pipeline/event_log.h"
 #include "flowscope/pipeline/flow_bus.h"
@@ -25,7 +26,10 @@ struct collector_opts {
 	/* Enrichment; each NULL when absent. */
 	struct sock_table *socks;     /* local TCP sockets: processes, RTT, retransmits */
 	struct cgroup_names *cgroups; /* cgroup ids to container ids */
-	struct dns_cache *dns;	      /* names learned from DNS answers */
+	struct dns_cache *dns;	      /* names learned from DNS answers; its holders are set to
+				       * this collector's store and event log */
+	uint64_t dns_query_timeout_ns; /* an answer is believed this long after its query; 0: 10 s */
+	size_t dns_max_pending;	       /* queries waiting for an answer; 0: 65,536 */
 	uint64_t idle_timeout_ns;     /* UDP, ICMP, other and closed TCP flows; 0: 30 s */
 	uint64_t tcp_idle_timeout_ns; /* open TCP flows; 0: 5 min */
 	uint64_t update_interval_ns;  /* republish a changed active flow at most this often;
@@ -51,6 +55,7 @@ struct collector_stats {
 	uint64_t drops_untracked;    /* drop records that matched no flow we hold */
 	uint64_t dns_records;	     /* DNS payloads read */
 	uint64_t dns_errors;	     /* of which were not well-formed DNS messages */
+	struct dns_match_stats dns_match; /* answers matched to queries (with a DNS cache) */
 	uint64_t decode_errors;	     /* records rejected by the decoder */
 	uint64_t flows_published;    /* flow events handed to the bus */
 	uint64_t sweeps;	     /* kernel map sweeps done */
@@ -61,7 +66,8 @@ struct collector_stats {
 	uint64_t drops[256][METRIC_PROTOS]; /* dropped packets by kernel reason (255: others) */
 };
 
-/* Returns a collector, or NULL with errno set (EINVAL without store or bus, ENOMEM). */
+/* Returns a collector, or NULL with errno set (EINVAL without store or bus, ENOMEM). With a DNS
+ * cache, names are learned only from answers to queries seen (enrich/dns_match.h). */
 struct collector *collector_new(const struct collector_opts *o);
 void collector_free(struct collector *c);
 
