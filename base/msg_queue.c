@@ -95,7 +95,8 @@ static void compact(struct msg_queue *q)
 
 size_t msg_queue_peek(const struct msg_queue *q, const void **p)
 {
-	*p = q->data.data + q->off;
+	/* An empty queue may have no buffer yet: NULL + 0 is undefined in C. */
+	*p = q->data.data ? q->data.data + q->off : q->data.data;
 	return q->data.len - q->off;
 }
 
