@@ -335,8 +335,14 @@ static int ask(struct relay_node *n, struct grpc_client *c, bool discover, struc
 		grpc_client_call(c, "/observer.Observer/GetNamespaces", &gns.base, on_namespaces,
 				 m->info, &n->stop, e);
 	if (r) {
+		char why[sizeof(e->text)];
+
 		node_msg_free(m);
-		return r < 0 ? r : errmsg_set(e, -EPROTO, "status %d: %s", r, e->text);
+		if (r < 0)
+			return r;
+		/* e->text is the status's message: not both source and target of one format. */
+		snprintf(why, sizeof(why), "%s", e->text);
+		return errmsg_set(e, -EPROTO, "status %d: %s", r, why);
 	}
 	push(n, m);
 	take_agent_events(n, c, e);

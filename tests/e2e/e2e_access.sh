@@ -126,8 +126,9 @@ pids+=("$relay_pid")
 sleep 2
 check "flowrelay without the token: the agent is not Connected ($(relay_nodes 4301 | tr '\n' ' '))" \
 	bash -c '! grep -q Connected <<<"$1"' _ "$(relay_nodes 4301)"
-nodes=$(inns curl -s http://127.0.0.1:12301/api/v1/nodes)
-check "flowrelay tells why in /api/v1/nodes: $nodes" grep -q 'requires a token' <<<"$nodes"
+nodes=$(inns curl -s -H "$(api_auth)" http://127.0.0.1:12301/api/v1/nodes)
+check "flowrelay tells why in /api/v1/nodes: $nodes" \
+	grep -q '"state":"UNAVAILABLE","message":"[^"]*status 16: this server requires a token' <<<"$nodes"
 stop_pid "$relay_pid"
 
 # ---- the unix socket ------------------------------------------------------------------------
