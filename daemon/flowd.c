@@ -17,6 +17,7 @@
 
 #include "flowscope/base/buf.h"
 #include "flowscope/base/opts.h"
+#include "flowscope/base/privs.h"
 #include "flowscope/base/version.h"
 #include "flowscope/enrich/dns_opts.h"
 #include "flowscope/enrich/drop_reason.h"
@@ -61,6 +62,7 @@ struct flowd_cfg {
 	uint64_t graph_window_ns, graph_max_nodes, graph_max_edges;
 	const char *history_dir;
 	bool no_history;
+	bool keep_caps;
 	uint64_t history_max_size, history_max_age_ns, history_sync_ns;
 	bool help, version;
 };
@@ -234,6 +236,10 @@ static const struct opt flowd_opts[] = {
 	{"history-sync", 0, "DUR",
 	 "make kept events durable this often: a crash loses at\nmost this much (default 1s)",
 	 opt_duration, CFG(history_sync_ns), 10000000},
+	{"keep-capabilities", 0, NULL,
+	 "keep all of root's capabilities after start (default:\nonly CAP_BPF, CAP_NET_ADMIN, "
+	 "CAP_SYS_PTRACE and\nCAP_DAC_READ_SEARCH, which running needs)",
+	 opt_flag, CFG(keep_caps)},
 	{"help", 'h', NULL, "show this help", opt_flag, CFG(help)},
 	{"version", 'V', NULL, "show the version", opt_flag, CFG(version)},
 	{0},
@@ -625,13 +631,25 @@ static void on_history_sync(uv_timer_t *t)
 	history_sync(d->history, clock_wall_ns());
 }
 
+/* The history's writer thread holds no capability (they are per thread: the drop after start
+ * does not reach a thread already running). */
+static void history_thread_start(void *ctx)
+{
+	struct errmsg e = {""};
+
+	(void)ctx;
+	if (privs_keep_only(NULL, 0, &e))
+		logmsg(LOG_LEVEL_WARN, "history writer: %s", e.text);
+}
+
 /* The history: opened (recovered) before anything is published, fed from the bus, synced on
  * its own timer; replays read it. */
 static int start_history(struct flowd *d)
 {
 	struct history_opts o = {.dir = d->cfg.history_dir ? d->cfg.history_dir : FLOWD_HISTORY_DIR,
 				 .max_bytes = d->cfg.history_max_size,
-				 .max_age_ns = d->cfg.history_max_age_ns};
+				 .max_age_ns = d->cfg.history_max_age_ns,
+				 .thread_start = d->cfg.keep_caps ? NULL : history_thread_start};
 	struct errmsg e = {""};
 	struct history_stats st;
 	int err;
@@ -938,6 +956,31 @@ static int start(struct flowd *d)
 	return 0;
 }
 
+/* Once the probes are attached and the listeners open, flowd needs: CAP_BPF for the flow map
+ * (every bpf() call, unprivileged BPF being off), CAP_NET_ADMIN to detach its tc filters at
+ * stop, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH to read every process's sockets in /proc and to
+ * open cgroups by id. Everything else goes (loading modules, raw I/O, changing users, owning
+ * any file, raw sockets, ...), from the bounding set too, with no_new_privs. */
+static int drop_capabilities(struct flowd *d)
+{
+	static const int keep[] = {CAP_BPF, CAP_NET_ADMIN, CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH};
+	uint64_t eff, bnd;
+	struct errmsg e = {""};
+	char names[256];
+
+	if (d->cfg.keep_caps)
+		return 0;
+	if (privs_keep_only(keep, sizeof(keep) / sizeof(keep[0]), &e)) {
+		fprintf(stderr, "flowd: %s (--keep-capabilities to run with them all)\n", e.text);
+		return 1;
+	}
+	if (!privs_current(&eff, &bnd)) {
+		privs_names(eff, names, sizeof(names));
+		fprintf(stderr, "flowd: running with %s only\n", names);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct flowd d;
@@ -965,6 +1008,8 @@ int main(int argc, char **argv)
 	d.loop = uv_default_loop();
 	signal(SIGPIPE, SIG_IGN);
 	ret = start(&d);
+	if (!ret)
+		ret = drop_capabilities(&d);
 	if (!ret) {
 		fflush(stderr);
 		uv_run(d.loop, UV_RUN_DEFAULT);

@@ -13,6 +13,7 @@
 
 #include "flowscope/base/buf.h"
 #include "flowscope/base/opts.h"
+#include "flowscope/base/privs.h"
 #include "flowscope/base/version.h"
 #include "flowscope/filter/flow_filter.h"
 #include "flowscope/pipeline/collector.h"
@@ -43,7 +44,7 @@ struct relay_cfg {
 	const char *node_name, *web_dir;
 	uint64_t graph_window_ns;
 	const char *history_url, *history_table, *history_user, *history_password;
-	bool no_discover, help, version;
+	bool no_discover, keep_caps, help, version;
 };
 
 struct flowrelay {
@@ -147,6 +148,10 @@ static const struct opt relay_opts_table[] = {
 	 CFG(history_user)},
 	{"history-clickhouse-password", 0, "PASS", "its password", opt_string,
 	 CFG(history_password)},
+	{"keep-capabilities", 0, NULL,
+	 "keep the capabilities it was started with (default:\nnone once listening: a relay "
+	 "needs none)",
+	 opt_flag, CFG(keep_caps)},
 	{"help", 'h', NULL, "show this help", opt_flag, CFG(help)},
 	{"version", 'V', NULL, "show the version", opt_flag, CFG(version)},
 	{NULL},
@@ -485,6 +490,20 @@ static void free_relay(struct flowrelay *d)
 	relay_archive_free(d->archive);
 }
 
+/* A relay needs no privilege once its listeners are open (a unix socket's group set). */
+static int drop_capabilities(struct flowrelay *d)
+{
+	struct errmsg e = {""};
+
+	if (d->cfg.keep_caps)
+		return 0;
+	if (privs_keep_only(NULL, 0, &e)) {
+		fprintf(stderr, "flowrelay: %s (--keep-capabilities to run with them)\n", e.text);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct flowrelay d;
@@ -506,6 +525,7 @@ int main(int argc, char **argv)
 	mallopt(M_TOP_PAD, 16 << 20);
 	ret = start_pipeline(&d);
 	ret = ret ?: start_servers(&d);
+	ret = ret ?: drop_capabilities(&d); /* before the node threads: capabilities are per thread */
 	ret = ret ?: start_peers(&d);
 	if (!ret) {
 		uv_signal_init(d.loop, &d.sig_int);

@@ -191,6 +191,8 @@ void *history_writer_main(void *arg)
 {
 	struct history *h = arg;
 
+	if (h->thread_start)
+		h->thread_start(h->thread_ctx);
 	pthread_mutex_lock(&h->mu);
 	for (;;) {
 		while (!h->job_queued && !h->quit)

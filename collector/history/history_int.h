@@ -87,6 +87,8 @@ struct history {
 	uint32_t block_events;
 	int zstd_level;
 	bool foreground;
+	void (*thread_start)(void *ctx); /* history_opts' */
+	void *thread_ctx;
 	ZSTD_CCtx *cctx;
 	struct blk *blks; /* by number */
 	size_t n_blks, cap_blks;

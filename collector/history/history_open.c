@@ -423,6 +423,8 @@ int history_open(struct history **out, const struct history_opts *o, struct errm
 		return err;
 	}
 	h->foreground = o->foreground;
+	h->thread_start = o->thread_start;
+	h->thread_ctx = o->thread_ctx;
 	if (!h->foreground) {
 		err = -pthread_create(&h->thread, NULL, history_writer_main, h);
 		if (err) {

@@ -51,6 +51,10 @@ struct history_opts {
 	/* Each write done before the call that asked for it returns, without a writer thread
 	 * (tools, tests). */
 	bool foreground;
+	/* Called first in the writer thread (flowd: it drops the capabilities, which the writer
+	 * does not need: capabilities are per thread). NULL: nothing. */
+	void (*thread_start)(void *ctx);
+	void *thread_ctx;
 };
 
 /* Opens (creating) the history in o->dir and recovers it. Returns 0 or a negative errno with e
