@@ -409,6 +409,7 @@ static bool sent_by_responder(const struct flow *f, const struct flow_key *k, ui
 static void handle_dns(struct collector *c, const struct flow_dns_record *r)
 {
 	static struct dns_msg m; /* 17 KiB: not on the stack; the loop is single-threaded */
+	struct flow_dns_info kept;
 	const char *query = NULL;
 	struct flow *f;
 	int err;
@@ -427,6 +428,9 @@ static void handle_dns(struct collector *c, const struct flow_dns_record *r)
 	f = flow_store_find(c->o.store, &r->key);
 	if (!f)
 		return;
+	/* The flow's latest DNS message is what its per-flow view shows; a query read after its
+	 * own answer (another CPU's ring) is published as itself but leaves the answer there. */
+	kept = f->dns;
 	set_dns_info(&f->dns, &m, query);
 	flow_store_touch(c->o.store, f);
 	publish(c, f,
@@ -434,6 +438,9 @@ static void handle_dns(struct collector *c, const struct flow_dns_record *r)
 				.is_reply = sent_by_responder(f, &r->key, r->sender),
 				.tc_dir = r->tc_dir,
 				.time_ns = clock_to_wall(&c->clock, r->ts_ns)});
+	if (!m.response && kept.present && kept.response && kept.query == query &&
+	    kept.qtype == m.qtype)
+		f->dns = kept;
 }
 
 /* What a watched interface is: loopback, the host side of a veth (a container's or

@@ -302,6 +302,13 @@ START_TEST(test_dns_answers_name_flows_and_the_query_carries_l7)
 	inet_ntop(AF_INET, seen.last.dns.ips[0], a, sizeof(a));
 	ck_assert_str_eq(a, "10.9.9.9");
 	ck_assert_uint_eq(seen.last.dns.ttl, 300);
+	/* Its query read late (another CPU's ring): an event of its own, but the flow's latest DNS
+	 * message stays the answer. */
+	dns_rec(&col, &dk, 0, d.ts_ns - 1, 0x1234, "web.example", NULL);
+	ck_assert_int_eq(seen.n, 4);
+	ck_assert(!seen.last.dns.response);
+	ck_assert(flow_store_find(col.store, &dk)->dns.response);
+	ck_assert_uint_eq(flow_store_find(col.store, &dk)->dns.n_ips, 1);
 	/* A connection to the answered address carries the name. */
 	ck_assert_int_eq(collector_handle_record(col.c, &syn, sizeof(syn)), 0);
 	ck_assert_ptr_nonnull(seen.last.dst_name);
