@@ -525,7 +525,8 @@ int main(int argc, char **argv)
 	mallopt(M_TOP_PAD, 16 << 20);
 	ret = start_pipeline(&d);
 	ret = ret ?: start_servers(&d);
-	ret = ret ?: drop_capabilities(&d); /* before the node threads: capabilities are per thread */
+	/* Before the node threads start: capabilities are per thread. */
+	ret = ret ?: drop_capabilities(&d);
 	ret = ret ?: start_peers(&d);
 	if (!ret) {
 		uv_signal_init(d.loop, &d.sig_int);
