@@ -265,9 +265,10 @@ static void usage(struct flowd *d)
 	       "Flowscope node agent: watches network flows with eBPF tc probes and serves them.\n"
 	       "\n%s\n"
 	       "DUR is a number with a unit: ns, us, ms, s, m, h (\"30s\", \"5m\"); bare numbers are\n"
-	       "seconds. SIZE is bytes, or a number with K, M or G. flowd needs root (CAP_BPF,\n"
-	       "CAP_NET_ADMIN). SIGINT/SIGTERM detach every probe; SIGHUP reopens export files\n"
-	       "and reloads the identities.\n",
+	       "seconds. SIZE is bytes, or a number with K, M or G. flowd starts as root (CAP_BPF,\n"
+	       "CAP_PERFMON, CAP_NET_ADMIN, CAP_SYS_ADMIN) and, once started, keeps only CAP_BPF,\n"
+	       "CAP_NET_ADMIN, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH. SIGINT/SIGTERM detach\n"
+	       "every probe; SIGHUP reopens export files and reloads the identities.\n",
 	       b.data ? b.data : "");
 	buf_free(&b);
 }
