@@ -22,6 +22,8 @@
 #include <zlib.h>
 
 #include "flowscope/base/buf.h"
+#include "flowscope/base/clock.h"
+#include "flowscope/base/errmsg.h"
 #include "flowscope/exporters/exporter.h"
 
 #define DEFAULT_MAX_BYTES (100ULL << 20)
@@ -63,7 +65,36 @@ struct file_exporter {
 	uint64_t pending; /* records in out */
 	struct exporter_stats st;
 	uint64_t rotations, bytes;
+	/* Writes failing (a full disk): said once when they start, and once when they have worked
+	 * for FAILING_QUIET_NS since the last failure (a nearly full disk makes them come and go),
+	 * with what was dropped meanwhile. */
+	bool failing;
+	uint64_t dropped_before, last_fail_ns;
 };
+
+#define FAILING_QUIET_NS (5 * NSEC_PER_SEC)
+
+static void tell_failing(struct file_exporter *e, int err)
+{
+	uint64_t now = clock_boot_ns();
+
+	if (err) {
+		if (!e->failing) {
+			logmsg(LOG_LEVEL_WARN,
+			       "file exporter: writing %s: %s: flow events are dropped (counted in "
+			       "flowscope_exporter_flows_total{outcome=\"dropped\"}) until writes work "
+			       "again",
+			       e->path, strerror(-err));
+			e->dropped_before = e->st.dropped;
+		}
+		e->failing = true;
+		e->last_fail_ns = now;
+	} else if (e->failing && now - e->last_fail_ns >= FAILING_QUIET_NS) {
+		e->failing = false;
+		logmsg(LOG_LEVEL_INFO, "file exporter: writing %s again, %llu flow events dropped",
+		       e->path, (unsigned long long)(e->st.dropped - e->dropped_before));
+	}
+}
 
 /* Opens path for appending; returns the fd and its size, or a negative errno. */
 static int open_file(const char *path, uint64_t *size, struct errmsg *e)
@@ -115,6 +146,7 @@ static int write_out(struct file_exporter *e)
 	}
 	buf_reset(&e->out);
 	e->pending = 0;
+	tell_failing(e, r);
 	return r;
 }
 

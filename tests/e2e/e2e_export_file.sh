@@ -2,7 +2,8 @@
 # The SIEM file exporter end to end: flowd watching lo in a namespace of this test's own writes
 # every flow event to a file that rotates (gzip) while traffic runs; the file is moved away and
 # SIGHUP makes flowd reopen it (as logrotate does); SIGTERM flushes. Every flow made must be in
-# the files, each line complete JSON, no event twice.
+# the files, each line complete JSON, no event twice. A full disk is logged once, counted, and
+# recovered from.
 # Usage: tests/e2e/e2e_export_file.sh BUILD_DIR. Needs root.
 set -u
 build=$(cd "${1:-build}" && pwd)
@@ -13,6 +14,7 @@ tmp=$(mktemp -d)
 flowd_pid=
 cleanup() {
 	[ -n "$flowd_pid" ] && kill -KILL "$flowd_pid" 2>/dev/null && wait "$flowd_pid" 2>/dev/null
+	mountpoint -q "$tmp/small" && umount "$tmp/small"
 	ip netns del "$ns" 2>/dev/null
 	rm -rf "$tmp"
 }
@@ -118,6 +120,52 @@ c(ports == {32000, 32002, 32003, 32004}, "--export-deny: from_port 32001 left ou
 PY
 cat "$tmp/checks2"
 add_checks "$tmp/checks2"
+# A full disk: writes fail (said once, counted), flowd goes on, and once there is room again
+# the file gets the new events (said once more when writes have worked for 5 s, with what was
+# dropped: near full, writes come and go).
+mkdir -p "$tmp/small"
+check "a 128 KiB tmpfs for the export file" mount -t tmpfs -o size=128k tmpfs "$tmp/small"
+dd if=/dev/zero of="$tmp/small/filler" bs=1k count=120 2>/dev/null
+ip netns exec "$ns" "$build/flowd" --history-dir "$tmp/history-4" -i lo --sweep-interval 200ms \
+	--export-file "$tmp/small/flows.ndjson" --export-file-buffer 4K >"$tmp/flowd4.out" 2>&1 &
+flowd_pid=$!
+for _ in $(seq 50); do
+	ip netns exec "$ns" "$build/flowctl" status >/dev/null 2>&1 && break
+	sleep 0.1
+done
+traffic 33000 200
+sleep 1.5
+traffic 33200 200
+sleep 1.5
+n=$(grep -c "file exporter: writing $tmp/small/flows.ndjson: No space left on device" "$tmp/flowd4.out")
+check "the full disk is logged once ($n)" test "$n" -eq 1
+dropped=$(ip netns exec "$ns" curl -s -H "$(api_auth)" http://127.0.0.1:12000/metrics |
+	sed -n 's/^flowscope_exporter_flows_total{exporter="file",outcome="dropped"} //p')
+check "and counted: flowscope_exporter_flows_total{outcome=dropped} ${dropped:-none}" \
+	test "${dropped:-0}" -gt 0
+check "flowd goes on with its disk full" kill -0 "$flowd_pid"
+rm -f "$tmp/small/filler"
+traffic 34000 50
+sleep 6 # writes have worked for 5 s: then it says so
+traffic 34100 10
+sleep 1.5
+check "writing again is logged once ($(grep 'flow events dropped' "$tmp/flowd4.out"))" \
+	test "$(grep -c "file exporter: writing $tmp/small/flows.ndjson again, [0-9]* flow events dropped" "$tmp/flowd4.out")" -eq 1
+kill -TERM "$flowd_pid"
+wait "$flowd_pid"
+flowd_pid=
+n=$(python3 -c 'import json, sys
+ps = set()
+for l in open(sys.argv[1]):
+    f = json.loads(l)["flow"]
+    u = f.get("l4", {}).get("UDP", {})
+    if f.get("flow_event") == "FLOW_EVENT_START" and 34000 <= u.get("source_port", 0) < 34050:
+        ps.add(u["source_port"])
+print(len(ps))' "$tmp/small/flows.ndjson")
+check "the file has the START of each of the 50 flows made after room was freed ($n)" \
+	test "$n" -eq 50
+umount "$tmp/small"
+
 [ "$failed" -gt 0 ] && cat "$tmp/flowd.out"
 echo "export_file: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
