@@ -15,6 +15,14 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -Wall -Wextra -Wno-missing-field-initializers -Werror -Iinclude -I$(BUILD) -I$(BUILD)/proto $(PKG_CFLAGS)
+# SAN=1: everything built by clang with ASan and UBSan, any report fatal (make test builds
+# $(SAN_BUILD) so).
+SAN_BUILD  ?= build/san
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ifneq ($(SAN),)
+CC        := $(CLANG)
+CFLAGS    += $(SAN_FLAGS)
+endif
 # Generated protobuf-c code is not ours to warn about.
 PB_CFLAGS := $(filter-out -Werror,$(CFLAGS)) -Wno-unused-parameter
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
@@ -43,7 +51,8 @@ WEB_STAMP := $(BUILD)/web/.built
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all deps test-deps bench-deps run test tests bench demo-cluster clean format check-format check-tree
+.PHONY: all deps test-deps bench-deps run test tests san bench demo-cluster clean format \
+	check-format check-tree
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -68,9 +77,16 @@ run: deps
 test: test-deps
 	@$(MAKE) --no-print-directory check-format check-tree
 	@$(MAKE) --no-print-directory all tests
-	@tests/run-all.sh $(BUILD)
+	@$(MAKE) --no-print-directory san
+	@SAN_BUILD=$(SAN_BUILD) tests/run-all.sh $(BUILD)
 
 tests: $(TESTS)
+
+# The binaries and the unit and BPF suites under ASan + UBSan (run-all.sh runs them, and
+# e2e_flows.sh with that flowd and flowctl).
+san:
+	@$(MAKE) --no-print-directory -j$$(nproc) BUILD=$(SAN_BUILD) SAN=1 \
+		$(SAN_BUILD)/flowd $(SAN_BUILD)/flowctl $(SAN_BUILD)/flowrelay tests
 
 # `make demo-cluster`: DEMO_NODES agents (16), each in its own network namespace, a relay in
 # this one (dashboard http://127.0.0.1:12000), traffic between them; Ctrl-C removes it all.

@@ -1,14 +1,18 @@
 #!/bin/bash
 # Runs every test program in BUILD/tests (Check suites and BPF tests) and every end-to-end test
 # in tests/e2e, then prints one line counting the individual tests of all of them.
+# With SAN_BUILD (make san's directory): also every test program there and e2e_flows.sh with its
+# flowd and flowctl, under ASan + UBSan; any report fails the program that made it.
 # Exits non-zero when any test program fails.
 set -u
 build=${1:-build}
+san_build=${SAN_BUILD:-}
 checks=0
 fails=0
 bad_programs=()
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+san_dir=
+trap 'rm -rf "$log" $san_dir' EXIT
 
 run() {
 	local name=$1 rc p f
@@ -50,6 +54,68 @@ for t in tests/e2e/e2e_*.py; do
 	[ -f "$t" ] || continue
 	run "$(basename "$t")" python3 "$t" "$build"
 done
+
+# Sanitized runs: every process writes its reports to a file of the program's own directory
+# (reports of background processes such as flowd or flowctl followers count too); leaks count.
+san_opts() { # san_opts DIR: exports the options that send reports to DIR
+	mkdir -p "$1"
+	export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=1:log_path=$1/asan"
+	export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1:log_path=$1/ubsan"
+}
+san_reports() { # san_reports DIR NAME: a report in DIR is a failure of NAME
+	local r
+	for r in "$1"/*; do
+		[ -e "$r" ] || continue
+		echo "--- sanitizer report $r"
+		cat "$r"
+		echo "$2: 0 passed, 1 failed (sanitizer report)"
+		fails=$((fails + 1))
+		bad_programs+=("$2")
+	done
+}
+# A sanitized program run aside: its output and status kept for replay() (the Check suites
+# mostly wait on timers, so SAN_JOBS of them run at once; their output is told in order).
+san_aside() { # san_aside NAME PROGRAM...
+	local name=$1
+	shift
+	(
+		san_opts "$san_dir/$name"
+		"$@" >"$san_dir/$name.log" 2>&1
+		echo $? >"$san_dir/$name.rc"
+	)
+}
+replay() { # replay NAME: what san_aside kept, as if it ran now
+	cat "$san_dir/$1.log"
+	return "$(cat "$san_dir/$1.rc")"
+}
+if [ -n "$san_build" ]; then
+	san_dir=$(mktemp -d)
+	names=()
+	for t in $(find "$san_build/tests" -type f -name "test_*" | sort); do
+		[ -x "$t" ] || continue
+		name="san:$(basename "$t")"
+		names+=("$name")
+		if [[ $t == */tests/bpf/* ]]; then
+			continue # the BPF suites attach probes: one at a time, below
+		fi
+		while [ "$(jobs -rp | wc -l)" -ge "${SAN_JOBS:-3}" ]; do
+			wait -n
+		done
+		san_aside "$name" "$t" &
+	done
+	wait
+	for t in $(find "$san_build/tests/bpf" -type f -name "test_*" 2>/dev/null | sort); do
+		san_aside "san:$(basename "$t")" "$t"
+	done
+	for name in "${names[@]}"; do
+		run "$name" replay "$name"
+		san_reports "$san_dir/$name" "$name"
+	done
+	san_opts "$san_dir/e2e_flows"
+	run "san:e2e_flows.sh" bash tests/e2e/e2e_flows.sh "$san_build"
+	san_reports "$san_dir/e2e_flows" "san:e2e_flows.sh"
+	unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
 
 echo
 if [ "${#bad_programs[@]}" -gt 0 ]; then
