@@ -4,7 +4,8 @@
 # accepted with it over gRPC (flowctl --token-file and FLOWSCOPE_TOKEN) and HTTP; a token file
 # others can read refused; flowrelay passing the agents' token (--peer-token-file); the unix
 # socket (mode 0660, root and --grpc-socket-group), where a client needs no token and flowctl
-# goes by default, refused to a user outside the group, who reaches TCP loopback instead; HTTPS
+# goes by default, refused to a user outside the group, who reaches TCP loopback instead; a grpcio
+# client sending the token as metadata and reaching the socket as unix:; HTTPS
 # with a certificate made here (verified by curl against its CA; the login cookie Secure); the
 # default: a token made at the first start into a root-only file (kept across restarts) that
 # HTTP requires and flowctl run as root reads, the login URL printed, its cookie, and gRPC on
@@ -138,6 +139,30 @@ check "the socket is mode 0660, owner root, group flowd's --grpc-socket-group (4
 	test "$(stat -c '%a %u %g' "$sock")" = "660 0 4242"
 check "flowd says where it listens" grep -q "unix:$sock" "$tmp/flowd.out"
 check "flowctl --server unix:// needs no token where TCP does" ctl status --server "unix://$sock"
+# An independent gRPC client (Debian's grpcio, stubs generated here from proto/): the token as
+# call metadata, the socket as a unix: target.
+mkdir -p "$tmp/stubs"
+/usr/bin/python3 -m grpc_tools.protoc -I"$(dirname "$0")/../../proto" -I/usr/include \
+	--python_out="$tmp/stubs" --grpc_python_out="$tmp/stubs" "$(dirname "$0")"/../../proto/*.proto
+grpc_status() { # grpc_status TARGET [TOKEN]: ServerStatus's status code name
+	inns /usr/bin/python3 -c '
+import sys
+sys.path.insert(0, sys.argv[1])
+import grpc, observer_pb2, observer_pb2_grpc
+md = [("authorization", "Bearer " + sys.argv[3])] if len(sys.argv) > 3 else None
+try:
+    observer_pb2_grpc.ObserverStub(grpc.insecure_channel(sys.argv[2])).ServerStatus(
+        observer_pb2.ServerStatusRequest(), metadata=md, timeout=5)
+    print("OK")
+except grpc.RpcError as e:
+    print(e.code().name)' "$tmp/stubs" "$@" 2>&1
+}
+check "grpcio without the token on TCP: UNAUTHENTICATED" \
+	test "$(grpc_status 127.0.0.1:4245)" = UNAUTHENTICATED
+check "grpcio with a wrong token as metadata: UNAUTHENTICATED" \
+	test "$(grpc_status 127.0.0.1:4245 wrong-token)" = UNAUTHENTICATED
+check "grpcio with the token as metadata: OK" test "$(grpc_status 127.0.0.1:4245 "$token")" = OK
+check "grpcio through unix://$sock with no token: OK" test "$(grpc_status "unix://$sock")" = OK
 out=$(ctl status 2>&1)
 check "flowctl with no --server goes through the socket: $(head -1 <<<"$out")" \
 	grep -q "via unix://$sock" <<<"$out"
