@@ -16,12 +16,17 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -Wall -Wextra -Wno-missing-field-initializers -Werror -Iinclude -I$(BUILD) -I$(BUILD)/proto $(PKG_CFLAGS)
 # SAN=1: everything built by clang with ASan and UBSan, any report fatal (make test builds
-# $(SAN_BUILD) so).
+# $(SAN_BUILD) so); FUZZ=1: the same plus libFuzzer's coverage, for the fuzz targets
+# ($(FUZZ_BUILD)).
 SAN_BUILD  ?= build/san
+FUZZ_BUILD ?= build/fuzz
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-ifneq ($(SAN),)
+ifneq ($(SAN)$(FUZZ),)
 CC        := $(CLANG)
 CFLAGS    += $(SAN_FLAGS)
+endif
+ifneq ($(FUZZ),)
+CFLAGS    += -fsanitize=fuzzer-no-link
 endif
 # Generated protobuf-c code is not ours to warn about.
 PB_CFLAGS := $(filter-out -Werror,$(CFLAGS)) -Wno-unused-parameter
@@ -50,8 +55,13 @@ WEB_SRCS  := $(wildcard web/*.html web/*.js web/*.css)
 WEB_STAMP := $(BUILD)/web/.built
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
+FUZZERS   := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+# make fuzz: each target this long (seconds); make test: each this long.
+FUZZ_SECONDS ?= 60
+FUZZ_TEST_SECONDS ?= 5
 
-.PHONY: all deps test-deps bench-deps run test tests san bench demo-cluster clean format \
+.PHONY: all deps test-deps bench-deps run test tests san fuzzers fuzz fuzz-targets fuzz-seeds bench demo-cluster clean format \
 	check-format check-tree
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -77,8 +87,9 @@ run: deps
 test: test-deps
 	@$(MAKE) --no-print-directory check-format check-tree
 	@$(MAKE) --no-print-directory all tests
-	@$(MAKE) --no-print-directory san
-	@SAN_BUILD=$(SAN_BUILD) tests/run-all.sh $(BUILD)
+	@$(MAKE) --no-print-directory san fuzzers
+	@SAN_BUILD=$(SAN_BUILD) FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_TEST_SECONDS) \
+		tests/run-all.sh $(BUILD)
 
 tests: $(TESTS)
 
@@ -87,6 +98,23 @@ tests: $(TESTS)
 san:
 	@$(MAKE) --no-print-directory -j$$(nproc) BUILD=$(SAN_BUILD) SAN=1 \
 		$(SAN_BUILD)/flowd $(SAN_BUILD)/flowctl $(SAN_BUILD)/flowrelay tests
+
+# libFuzzer targets (fuzz/fuzz_*.c) against the library built for them; `make fuzz` runs each
+# for FUZZ_SECONDS from its corpus (fuzz/corpus/TARGET) and fails on any finding.
+fuzzers:
+	@$(MAKE) --no-print-directory -j$$(nproc) BUILD=$(FUZZ_BUILD) FUZZ=1 fuzz-targets
+
+fuzz-targets: $(FUZZERS)
+
+fuzz: test-deps
+	@$(MAKE) --no-print-directory fuzzers
+	@fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# The seed corpora (fuzz/corpus/TARGET), written by fuzz/make_seeds.c; run by hand when an input
+# kind changes, and commit what it wrote.
+fuzz-seeds:
+	@$(MAKE) --no-print-directory -j$$(nproc) BUILD=$(FUZZ_BUILD) FUZZ=1 $(FUZZ_BUILD)/fuzz/make_seeds
+	$(FUZZ_BUILD)/fuzz/make_seeds fuzz/corpus
 
 # `make demo-cluster`: DEMO_NODES agents (16), each in its own network namespace, a relay in
 # this one (dashboard http://127.0.0.1:12000), traffic between them; Ctrl-C removes it all.
@@ -136,7 +164,7 @@ $(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c
 # Header dependencies come from the compiler (-MMD); the generated headers must exist first.
 $(BUILD)/obj/%.o: %.c | $(SKELS) $(PB_SRCS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(if $(filter tests/% bench/%,$<),-Itests) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(if $(filter tests/% bench/% fuzz/%,$<),-Itests) -MMD -MP -c $< -o $@
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
@@ -156,6 +184,14 @@ $(BUILD)/flowrelay: $(BUILD)/obj/daemon/flowrelay.o $(LIB)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $^ $(PKG_LIBS) $(CHECK_LIBS) -o $@
+
+$(BUILD)/fuzz/make_seeds: $(BUILD)/obj/fuzz/make_seeds.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $^ $(PKG_LIBS) -o $@
+
+$(BUILD)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $^ $(PKG_LIBS) -o $@
 
 # The history engines' benchmark compares SQLite and zstd-compressed blocks.
 $(BUILD)/bench/bench_history: BENCH_LIBS = -lsqlite3

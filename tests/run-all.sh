@@ -2,11 +2,13 @@
 # Runs every test program in BUILD/tests (Check suites and BPF tests) and every end-to-end test
 # in tests/e2e, then prints one line counting the individual tests of all of them.
 # With SAN_BUILD (make san's directory): also every test program there and e2e_flows.sh with its
-# flowd and flowctl, under ASan + UBSan; any report fails the program that made it.
+# flowd and flowctl, under ASan + UBSan; any report fails the program that made it. With
+# FUZZ_BUILD (make fuzzers'): each fuzz target for FUZZ_SECONDS (fuzz/run.sh).
 # Exits non-zero when any test program fails.
 set -u
 build=${1:-build}
 san_build=${SAN_BUILD:-}
+fuzz_build=${FUZZ_BUILD:-}
 checks=0
 fails=0
 bad_programs=()
@@ -115,6 +117,9 @@ if [ -n "$san_build" ]; then
 	run "san:e2e_flows.sh" bash tests/e2e/e2e_flows.sh "$san_build"
 	san_reports "$san_dir/e2e_flows" "san:e2e_flows.sh"
 	unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+if [ -n "$fuzz_build" ]; then
+	run "fuzz" fuzz/run.sh "$fuzz_build" "${FUZZ_SECONDS:-5}"
 fi
 
 echo
