@@ -98,6 +98,11 @@ struct flowd {
 	uv_timer_t sweep_timer, flush_timer, ids_timer, history_timer;
 	uv_signal_t sig_int, sig_term, sig_hup;
 	uv_fs_event_t ids_watch;
+	uv_work_t ids_work; /* a reload being read */
+	struct identity_table *ids_loaded;
+	struct errmsg ids_errmsg;
+	int ids_err;
+	bool ids_loading, ids_again;
 	char ids_dir[4096], ids_base[256];
 	char listening[600];
 	bool running, ids_watching, stopping;
@@ -397,33 +402,65 @@ static int start_probes(struct flowd *d)
 
 /* ---- identities ----------------------------------------------------------------------------- */
 
+/* A reload reads and parses the file on the loop's thread pool (a file of 100,000 entries takes
+ * seconds) and puts the table in force on the loop. */
+static void load_identities(uv_work_t *w)
+{
+	struct flowd *d = w->data;
+
+	d->ids_err = identity_table_load(d->cfg.identities, &d->ids_loaded, &d->ids_errmsg);
+}
+
+static void reload_identities(uv_timer_t *t);
+
+static void identities_loaded(uv_work_t *w, int status)
+{
+	struct flowd *d = w->data;
+	struct identities_stats st;
+	char f[1024], m[300];
+
+	d->ids_loading = false;
+	if (status == UV_ECANCELED)
+		return;
+	identities_reloaded(d->ids_loaded, d->ids_err);
+	d->ids_loaded = NULL;
+	identities_get_stats(&st);
+	if (d->ids_err) {
+		fprintf(stderr,
+			"flowd: identities not reloaded: %s (the previous %llu stay in force)\n",
+			errmsg_text(&d->ids_errmsg, d->ids_err), (unsigned long long)st.entries);
+		agent_events_post(
+			d->agent, AGENT_EVENT_UNKNOWN, "identities-refused",
+			"{\"file\":\"%s\",\"error\":\"%s\",\"entries_in_force\":%llu}",
+			json_escape(d->cfg.identities, f, sizeof(f)),
+			json_escape(errmsg_text(&d->ids_errmsg, d->ids_err), m, sizeof(m)),
+			(unsigned long long)st.entries);
+	} else {
+		agent_events_post(d->agent, AGENT_EVENT_UNKNOWN, "identities-reloaded",
+				  "{\"file\":\"%s\",\"entries\":%llu}",
+				  json_escape(d->cfg.identities, f, sizeof(f)),
+				  (unsigned long long)st.entries);
+		fprintf(stderr, "flowd: identities reloaded from %s: %llu entries\n",
+			d->cfg.identities, (unsigned long long)st.entries);
+	}
+	if (d->ids_again && !d->stopping) { /* it changed again while being read */
+		d->ids_again = false;
+		reload_identities(&d->ids_timer);
+	}
+}
+
 static void reload_identities(uv_timer_t *t)
 {
 	struct flowd *d = t->data;
-	struct identities_stats st;
-	struct errmsg e = {""};
 
-	char f[1024], m[300];
-
-	if (identities_reload(d->cfg.identities, &e)) {
-		identities_get_stats(&st);
-		fprintf(stderr,
-			"flowd: identities not reloaded: %s (the previous %llu stay in force)\n",
-			e.text, (unsigned long long)st.entries);
-		agent_events_post(d->agent, AGENT_EVENT_UNKNOWN, "identities-refused",
-				  "{\"file\":\"%s\",\"error\":\"%s\",\"entries_in_force\":%llu}",
-				  json_escape(d->cfg.identities, f, sizeof(f)),
-				  json_escape(e.text, m, sizeof(m)),
-				  (unsigned long long)st.entries);
+	if (d->ids_loading) {
+		d->ids_again = true;
 		return;
 	}
-	identities_get_stats(&st);
-	agent_events_post(d->agent, AGENT_EVENT_UNKNOWN, "identities-reloaded",
-			  "{\"file\":\"%s\",\"entries\":%llu}",
-			  json_escape(d->cfg.identities, f, sizeof(f)),
-			  (unsigned long long)st.entries);
-	fprintf(stderr, "flowd: identities reloaded from %s: %llu entries\n", d->cfg.identities,
-		(unsigned long long)st.entries);
+	d->ids_errmsg.text[0] = '\0';
+	d->ids_work.data = d;
+	if (!uv_queue_work(d->loop, &d->ids_work, load_identities, identities_loaded))
+		d->ids_loading = true;
 }
 
 static void on_ids_change(uv_fs_event_t *h, const char *filename, int events, int status)

@@ -132,18 +132,23 @@ uint32_t identities_numeric_of(const struct flow *f, const struct flow_endpoint 
 	return id ? id->numeric : identities_numeric(f->family, ep->addr);
 }
 
+void identities_reloaded(struct identity_table *t, int err)
+{
+	if (err) {
+		reload_errors++;
+		return;
+	}
+	identities_set(t);
+	reloads++;
+}
+
 int identities_reload(const char *path, struct errmsg *e)
 {
 	struct identity_table *t = NULL;
 	int err = identity_table_load(path, &t, e);
 
-	if (err) {
-		reload_errors++;
-		return err;
-	}
-	identities_set(t);
-	reloads++;
-	return 0;
+	identities_reloaded(t, err);
+	return err;
 }
 
 void identities_get_stats(struct identities_stats *st)

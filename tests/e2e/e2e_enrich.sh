@@ -5,7 +5,8 @@
 # closed port is refused (RST); an nftables rule in the server namespace drops another one.
 # The flows must carry the process, DNS names, the DNS query's L7 record, RTT, retransmits,
 # the drop verdicts and reasons and the identities, end when the sockets close, and follow an
-# identity file reload; malformed DNS answers and a broken identity file change nothing.
+# identity file reload; malformed DNS answers and a broken identity file change nothing; a
+# removed one neither, and a 50 MB one is read without stopping the loop.
 # Usage: tests/e2e/e2e_enrich.sh BUILD_DIR. Needs root and nft.
 set -u
 build=$(cd "${1:-build}" && pwd)
@@ -283,6 +284,42 @@ sleep 1
 n=$(ctl observe --per-flow --all --to-pod shop/web-v2 -o json | wc -l)
 check "the reloaded identities apply to every flow ($n)" test "$n" -ge 4
 check "reload reported" grep -q "identities reloaded from" "$tmp/flowd.out"
+
+# The identity file removed: refused, the previous identities stay. Then a 50 MB file (98,000
+# entries): read off the loop, so /healthz answers within a second throughout, and then in force.
+rm "$tmp/ids.yaml"
+sleep 1
+check "a removed identity file is reported" \
+	grep -q "identities not reloaded: .*ids.yaml: cannot read identity file: No such file" "$tmp/flowd.out"
+n=$(ctl observe --per-flow --all --to-pod shop/web-v2 -o json | wc -l)
+check "the previous identities stay in force after the removal ($n flows)" test "$n" -ge 4
+python3 - "$tmp/ids.yaml.new" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write("identities:\n  - ip: 10.200.4.2\n    namespace: shop\n    pod: web-big\n")
+    labels = ", ".join("k%d: %s" % (j, "v" * 40) for j in range(10))
+    for i in range(98000):
+        f.write("  - ip: 10.%d.%d.%d\n    namespace: ns%d\n    pod: pod-%d\n    labels: {%s}\n"
+                % (100 + (i >> 16), (i >> 8) & 255, i & 255, i % 50, i, labels))
+PY
+check "a 50 MB identity file ($(du -m "$tmp/ids.yaml.new" | cut -f1) MB)" \
+	test "$(du -m "$tmp/ids.yaml.new" | cut -f1)" -ge 50
+mv "$tmp/ids.yaml.new" "$tmp/ids.yaml"
+worst=$(inc python3 -c '
+import time, urllib.request
+worst, end = 0.0, time.time() + 8
+while time.time() < end:
+    t = time.time()
+    urllib.request.urlopen("http://127.0.0.1:12000/healthz", timeout=5).read()
+    worst = max(worst, time.time() - t)
+    time.sleep(0.05)
+print("%.3f" % worst)')
+check "/healthz answers within 1 s while it is read (worst ${worst:-none} s)" \
+	python3 -c "import sys; sys.exit(not 0 < float('${worst:-9}') < 1)"
+check "then it is in force ($(grep 'identities reloaded' "$tmp/flowd.out" | tail -1))" \
+	grep -q "identities reloaded from .*: 98001 entries" "$tmp/flowd.out"
+n=$(ctl observe --per-flow --all --to-pod shop/web-big -o json | wc -l)
+check "every flow reads the big file's identities ($n)" test "$n" -ge 4
 
 kill -TERM "$flowd_pid"
 for _ in $(seq 50); do kill -0 "$flowd_pid" 2>/dev/null || break; sleep 0.1; done

@@ -43,6 +43,9 @@ uint32_t identities_numeric_of(const struct flow *f, const struct flow_endpoint 
  * Counted either way (a reload that took effect, or one refused). Returns 0 or a negative
  * errno with e naming the file and line. */
 int identities_reload(const char *path, struct errmsg *e);
+/* The second half of a reload whose identity_table_load() ran elsewhere (another thread: a
+ * large file takes seconds): err 0 puts t in force, else the refusal is counted. */
+void identities_reloaded(struct identity_table *t, int err);
 
 struct identities_stats {
 	uint64_t entries; /* of the table in force */
