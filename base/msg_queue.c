@@ -21,8 +21,30 @@ int msg_queue_init(struct msg_queue *q, uint32_t max_msgs, size_t max_bytes)
 	return q->ends ? 0 : -ENOMEM;
 }
 
+/* Brings the budget's count of this queue to what it holds now. */
+static void recharge(struct msg_queue *q)
+{
+	size_t held = q->data.len - q->head_start;
+
+	if (!q->budget)
+		return;
+	q->budget->used = q->budget->used - q->charged + held;
+	q->charged = held;
+}
+
+void msg_queue_set_budget(struct msg_queue *q, struct msg_queue_budget *b)
+{
+	if (q->budget) {
+		q->budget->used -= q->charged;
+		q->charged = 0;
+	}
+	q->budget = b;
+	recharge(q);
+}
+
 void msg_queue_free(struct msg_queue *q)
 {
+	msg_queue_set_budget(q, NULL);
 	buf_free(&q->data);
 	free(q->ends);
 	memset(q, 0, sizeof(*q));
@@ -31,7 +53,8 @@ void msg_queue_free(struct msg_queue *q)
 bool msg_queue_full(const struct msg_queue *q)
 {
 	return (q->max_msgs && q->count >= q->max_msgs) ||
-	       (q->max_bytes && q->data.len - q->head_start >= q->max_bytes);
+	       (q->max_bytes && q->data.len - q->head_start >= q->max_bytes) ||
+	       (q->budget && q->budget->max && q->budget->used >= q->budget->max);
 }
 
 static int grow_ring(struct msg_queue *q)
@@ -55,7 +78,8 @@ int msg_queue_push(struct msg_queue *q, const void *msg, size_t len, bool force)
 	int err;
 
 	if (!force && ((q->max_msgs && q->count >= q->max_msgs) ||
-		       (q->max_bytes && q->data.len - q->head_start + len > q->max_bytes)))
+		       (q->max_bytes && q->data.len - q->head_start + len > q->max_bytes) ||
+		       (q->budget && q->budget->max && q->budget->used + len > q->budget->max)))
 		return -ENOBUFS;
 	if (q->count == q->ring_cap) {
 		err = grow_ring(q);
@@ -67,6 +91,7 @@ int msg_queue_push(struct msg_queue *q, const void *msg, size_t len, bool force)
 		return err;
 	q->ends[(q->head + q->count) % q->ring_cap] = q->data.len;
 	q->count++;
+	recharge(q);
 	return 0;
 }
 
@@ -112,6 +137,7 @@ void msg_queue_consume(struct msg_queue *q, size_t n)
 		q->count--;
 	}
 	compact(q);
+	recharge(q);
 }
 
 size_t msg_queue_read(struct msg_queue *q, void *dst, size_t max)

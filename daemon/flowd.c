@@ -773,7 +773,7 @@ static int start_servers(struct flowd *d)
 
 	if (c->grpc.set && !c->grpc.host[0])
 		go.addr = "127.0.0.1";
-	serve_limits_apply(&c->limits, &go, &ho);
+	serve_limits_apply(&d->cfg.limits, &go, &ho);
 	serve_access_apply(&c->access, &go, &ho);
 	/* The probe and the ring reader join once attached (start()). */
 	d->status = (struct status_src){.col = d->col,

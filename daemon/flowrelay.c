@@ -427,7 +427,7 @@ static int start_servers(struct flowrelay *d)
 	struct errmsg e = {""};
 	int err;
 
-	serve_limits_apply(&c->limits, &go, &ho);
+	serve_limits_apply(&d->cfg.limits, &go, &ho);
 	serve_access_apply(&c->access, &go, &ho);
 	d->status =
 		(struct status_src){.col = d->col, .followers = d->followers, .graph = d->graph};

@@ -29,6 +29,7 @@
 #include "flowscope/serve/serve_limits.h"
 
 #define DEFAULT_FOLLOW_QUEUE 4096
+#define DEFAULT_FOLLOW_BYTES (4u << 20)
 #define DEFAULT_MAX_REQUEST (4u << 20)
 /* Stop pulling frames from nghttp2 while this much is waiting in the socket. */
 #define WRITE_HIGH_WATER (1u << 20)
@@ -109,6 +110,11 @@ struct grpc_call {
 uint32_t grpc_call_queue_limit(struct grpc_call *call)
 {
 	return call->conn->srv->opts.follow_queue;
+}
+
+bool grpc_call_queue_full(struct grpc_call *call)
+{
+	return msg_queue_full(&call->out);
 }
 
 uint32_t grpc_call_queued(struct grpc_call *call)
@@ -291,10 +297,11 @@ static struct grpc_call *call_new(struct grpc_conn *c, int32_t stream_id)
 
 	if (!call)
 		return NULL;
-	if (msg_queue_init(&call->out, c->srv->opts.follow_queue, 0)) {
+	if (msg_queue_init(&call->out, c->srv->opts.follow_queue, c->srv->opts.follow_queue_bytes)) {
 		free(call);
 		return NULL;
 	}
+	msg_queue_set_budget(&call->out, c->srv->opts.follow_budget);
 	call->conn = c;
 	call->stream_id = stream_id;
 	call->compressed_ok = true;
@@ -915,6 +922,7 @@ int grpc_server_start(struct grpc_server **out, uv_loop_t *loop,
 	s->opts.addr = s->opts.addr ? s->opts.addr : "127.0.0.1";
 	s->opts.port = s->opts.port ? s->opts.port : 4245;
 	s->opts.follow_queue = s->opts.follow_queue ?: DEFAULT_FOLLOW_QUEUE;
+	s->opts.follow_queue_bytes = s->opts.follow_queue_bytes ?: DEFAULT_FOLLOW_BYTES;
 	s->opts.max_request_bytes = s->opts.max_request_bytes ?: DEFAULT_MAX_REQUEST;
 	s->opts.max_conns = s->opts.max_conns ?: SERVE_DEFAULT_MAX_CONNS;
 	s->opts.max_conns_per_client =

@@ -31,6 +31,7 @@
 #include "http_query.h"
 
 #define DEFAULT_FOLLOW_QUEUE 4096
+#define DEFAULT_FOLLOW_BYTES (4u << 20)
 #define CT_NDJSON "application/x-ndjson"
 #define CT_PB "application/x-protobuf"
 
@@ -320,11 +321,12 @@ static enum MHD_Result serve_follow(struct http_server *s, struct MHD_Connection
 	struct errmsg e = {""};
 	int err;
 
-	if (!st || msg_queue_init(&st->q, s->opts.follow_queue, 0)) {
+	if (!st || msg_queue_init(&st->q, s->opts.follow_queue, s->opts.follow_queue_bytes)) {
 		free(st);
 		flow_filter_set_free(req->filters);
 		return reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
 	}
+	msg_queue_set_budget(&st->q, s->opts.follow_budget);
 	st->fr = fr;
 	st->srv = s;
 	st->conn = conn;
@@ -1218,6 +1220,8 @@ int http_server_start(struct http_server **out, uv_loop_t *loop,
 		s->opts.port = 12000;
 	if (!s->opts.follow_queue)
 		s->opts.follow_queue = DEFAULT_FOLLOW_QUEUE;
+	if (!s->opts.follow_queue_bytes)
+		s->opts.follow_queue_bytes = DEFAULT_FOLLOW_BYTES;
 	snprintf(s->cookie, sizeof(s->cookie), "flowscope_token_%u", s->opts.port);
 	if (strchr(s->opts.addr, ':')) {
 		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&sa;

@@ -73,7 +73,7 @@ static bool full(void *ctx)
 {
 	struct get_flows *g = ctx;
 
-	return grpc_call_queued(g->call) >= grpc_call_queue_limit(g->call);
+	return grpc_call_queue_full(g->call);
 }
 
 static void end(void *ctx)

@@ -20,6 +20,13 @@ static const struct opt limit_opts[] = {
 	 CFG(max_conns), 1, 1 << 20},
 	{"max-connections-per-client", 0, "N", "... and from one client address (default 64)",
 	 opt_u32, CFG(max_conns_per_client), 1, 1 << 20},
+	{"follow-queue-bytes", 0, "SIZE",
+	 "bytes queued per streaming client before it loses\nsome (default 4M; --follow-queue bounds "
+	 "flows)",
+	 opt_size, CFG(follow_queue_bytes), 4096, 1ULL << 32},
+	{"follow-total-bytes", 0, "SIZE",
+	 "... and by all of them together, on gRPC and HTTP\n(default 256M)", opt_size,
+	 CFG(follow_total_bytes), 65536, 1ULL << 40},
 	{"connection-idle-timeout", 0, "DUR",
 	 "close gRPC connections without a call this long\n(default 5m)", opt_duration,
 	 CFG(conn_idle_ns), 1000000000},
@@ -31,9 +38,12 @@ struct opt_group serve_limits_opt_group(struct serve_limits *l)
 	return (struct opt_group){"API servers:", limit_opts, l};
 }
 
-void serve_limits_apply(const struct serve_limits *l, struct grpc_server_opts *go,
+void serve_limits_apply(struct serve_limits *l, struct grpc_server_opts *go,
 			struct http_server_opts *ho)
 {
+	l->follow_budget.max = l->follow_total_bytes ?: SERVE_DEFAULT_FOLLOW_TOTAL_BYTES;
+	go->follow_queue_bytes = ho->follow_queue_bytes = (size_t)l->follow_queue_bytes;
+	go->follow_budget = ho->follow_budget = &l->follow_budget;
 	go->max_conns = ho->max_conns = l->max_conns;
 	go->max_conns_per_client = ho->max_conns_per_client = l->max_conns_per_client;
 	go->idle_timeout_ms = (uint32_t)(l->conn_idle_ns / 1000000);

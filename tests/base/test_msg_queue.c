@@ -345,6 +345,40 @@ START_TEST(test_large_volume_stays_byte_exact_through_compaction)
 }
 END_TEST
 
+/* Two queues sharing a budget: together they hold at most its max (forced messages go past it
+ * and count); what is read, and a queue freed, gives room back. */
+START_TEST(test_shared_budget_bounds_queues_together)
+{
+	struct msg_queue_budget b = {.max = 10};
+	struct msg_queue q1, q2;
+	char got[16];
+
+	ck_assert_int_eq(msg_queue_init(&q1, 100, 0), 0);
+	ck_assert_int_eq(msg_queue_init(&q2, 100, 0), 0);
+	msg_queue_set_budget(&q1, &b);
+	msg_queue_set_budget(&q2, &b);
+	push_ok(&q1, "aaaa");
+	push_ok(&q2, "bbbb");
+	ck_assert_uint_eq(b.used, 8);
+	ck_assert_int_eq(msg_queue_push(&q1, "ccc", 3, false), -ENOBUFS);
+	ck_assert(!msg_queue_full(&q2));
+	ck_assert_int_eq(msg_queue_push(&q2, "dd", 2, false), 0);
+	ck_assert(msg_queue_full(&q1) && msg_queue_full(&q2));
+	ck_assert_int_eq(msg_queue_push(&q1, "forced", 6, true), 0);
+	ck_assert_uint_eq(b.used, 16);
+	/* A message half read still counts; read to its end, it does not. */
+	ck_assert_uint_eq(msg_queue_read(&q2, got, 2), 2);
+	ck_assert_uint_eq(b.used, 16);
+	ck_assert_uint_eq(msg_queue_read(&q2, got, 2), 2);
+	ck_assert_uint_eq(b.used, 12);
+	msg_queue_free(&q1);
+	ck_assert_uint_eq(b.used, 2);
+	ck_assert_int_eq(msg_queue_push(&q2, "eeeeeeee", 8, false), 0);
+	msg_queue_free(&q2);
+	ck_assert_uint_eq(b.used, 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("msg_queue");
@@ -363,6 +397,7 @@ int main(void)
 	tcase_add_test(tc, test_first_and_pop_give_whole_messages);
 	tcase_add_test(tc, test_rewind_after_partial_read_gives_whole_first_message);
 	tcase_add_test(tc, test_large_volume_stays_byte_exact_through_compaction);
+	tcase_add_test(tc, test_shared_budget_bounds_queues_together);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

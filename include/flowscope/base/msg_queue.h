@@ -11,20 +11,31 @@
 
 #include "flowscope/base/buf.h"
 
+/* Bytes several queues may hold together (all the followers of a server): a push that would go
+ * past max fails as a bound of the queue's own would (forced ones always fit, and count). Used
+ * on one thread. */
+struct msg_queue_budget {
+	size_t used, max; /* max 0: no bound */
+};
+
 struct msg_queue {
 	struct buf data;   /* unread bytes are data[off..len) */
 	size_t off;	   /* read position */
 	size_t head_start; /* where the first message not completely read begins (<= off) */
 	size_t *ends;	   /* end offset of each queued message, a ring of ring_cap */
 	uint32_t ring_cap, head, count;
-	uint32_t max_msgs; /* 0: no bound on messages */
-	size_t max_bytes;  /* 0: no bound on bytes */
+	uint32_t max_msgs;		 /* 0: no bound on messages */
+	size_t max_bytes;		 /* 0: no bound on bytes */
+	struct msg_queue_budget *budget; /* NULL: none */
+	size_t charged;			 /* bytes of this queue counted in budget->used */
 };
 
 /* At most max_msgs messages and max_bytes bytes (0: that one is unbounded; not both). Returns 0,
  * -EINVAL or -ENOMEM. */
 int msg_queue_init(struct msg_queue *q, uint32_t max_msgs, size_t max_bytes);
 void msg_queue_free(struct msg_queue *q);
+/* Counts what q holds (messages not completely read) in b from now on, until it is freed. */
+void msg_queue_set_budget(struct msg_queue *q, struct msg_queue_budget *b);
 
 /* Messages not yet completely read. */
 static inline uint32_t msg_queue_count(const struct msg_queue *q)
@@ -43,7 +54,7 @@ static inline uint32_t msg_queue_limit(const struct msg_queue *q)
 	return q->max_msgs;
 }
 
-/* No room for another message (of any size when bounded in messages). */
+/* No room for another message (of any size when bounded in messages), in it or its budget. */
 bool msg_queue_full(const struct msg_queue *q);
 
 /* Appends one message. Without force, -ENOBUFS when it would exceed a bound (the caller counts

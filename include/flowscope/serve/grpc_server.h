@@ -7,11 +7,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <protobuf-c/protobuf-c.h>
 
 #include <uv.h>
 
 #include "flowscope/base/errmsg.h"
+#include "flowscope/base/msg_queue.h"
 
 struct grpc_server;
 
@@ -20,6 +22,10 @@ struct grpc_server_opts {
 	bool ipv6_loopback_too; /* also listen on [::1] (for clients that resolve localhost so) */
 	uint16_t port;		/* default 4245 */
 	uint32_t follow_queue;	/* flows queued per follower before it loses some; 0: 4096 */
+	/* ... and bytes (0: 4 MiB); all followers of the binary's servers together hold at most
+	 * follow_budget's max (NULL: no total bound). */
+	size_t follow_queue_bytes;
+	struct msg_queue_budget *follow_budget;
 	uint32_t max_request_bytes; /* largest request message accepted; 0: 4 MiB */
 	/* Connections at once on each listener (0: 512) and from one client address (0: 64):
 	 * past either a new connection is closed as soon as it is accepted (counted, logged at
@@ -78,6 +84,8 @@ struct grpc_call_ops {
 };
 void grpc_call_set_service(struct grpc_call *call, void *svc, const struct grpc_call_ops *ops);
 uint32_t grpc_call_queued(struct grpc_call *call);
+/* No room for another flow: its own bounds or the followers' budget. */
+bool grpc_call_queue_full(struct grpc_call *call);
 uint32_t grpc_call_queue_limit(struct grpc_call *call);
 
 /* gRPC status codes used by the server. */

@@ -5,9 +5,11 @@
 #define FLOWSCOPE_SERVE_HTTP_SERVER_H
 
 #include <stdint.h>
+
 #include <uv.h>
 
 #include "flowscope/base/errmsg.h"
+#include "flowscope/base/msg_queue.h"
 #include "flowscope/graph/graph.h"
 #include "flowscope/serve/follower.h"
 #include "flowscope/serve/status.h"
@@ -18,6 +20,10 @@ struct http_server_opts {
 	const char *addr;      /* numeric IPv4 or IPv6 address; default 127.0.0.1 */
 	uint16_t port;	       /* default 12000 */
 	uint32_t follow_queue; /* max queued flows per follower before it loses some; 0: 4096 */
+	/* ... and bytes (0: 4 MiB); all followers of the binary's servers together hold at most
+	 * follow_budget's max (NULL: no total bound). */
+	size_t follow_queue_bytes;
+	struct msg_queue_budget *follow_budget;
 	const char *web_dir;   /* the dashboard's files, served at "/"; NULL: none */
 	/* Host header names accepted besides localhost and the address a connection came to
 	 * (a request naming anything else is refused: DNS rebinding); letters, digits, '-',

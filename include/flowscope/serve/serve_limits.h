@@ -14,16 +14,22 @@
 #define SERVE_DEFAULT_MAX_CONNS 512
 #define SERVE_DEFAULT_MAX_CONNS_PER_CLIENT 64
 
+/* Bytes all followers of both servers may hold queued together, by default. */
+#define SERVE_DEFAULT_FOLLOW_TOTAL_BYTES (256u << 20)
+
 struct serve_limits {
 	struct opt_list http_allow_hosts;
 	uint32_t max_filters, max_conns, max_conns_per_client;
 	uint64_t max_filter_bytes, conn_idle_ns;
+	uint64_t follow_queue_bytes, follow_total_bytes;
+	struct msg_queue_budget follow_budget; /* shared by both servers' followers */
 };
 
 struct opt_group serve_limits_opt_group(struct serve_limits *l);
 
-/* Puts the limits into both servers' options. */
-void serve_limits_apply(const struct serve_limits *l, struct grpc_server_opts *go,
+/* Puts the limits into both servers' options (l must outlive the servers: they share its
+ * follow_budget). */
+void serve_limits_apply(struct serve_limits *l, struct grpc_server_opts *go,
 			struct http_server_opts *ho);
 
 #endif /* FLOWSCOPE_SERVE_SERVE_LIMITS_H */
