@@ -297,7 +297,8 @@ static struct grpc_call *call_new(struct grpc_conn *c, int32_t stream_id)
 
 	if (!call)
 		return NULL;
-	if (msg_queue_init(&call->out, c->srv->opts.follow_queue, c->srv->opts.follow_queue_bytes)) {
+	if (msg_queue_init(&call->out, c->srv->opts.follow_queue,
+			   c->srv->opts.follow_queue_bytes)) {
 		free(call);
 		return NULL;
 	}
