@@ -31,6 +31,8 @@
 #define DEFAULT_FOLLOW_QUEUE 4096
 #define DEFAULT_FOLLOW_BYTES (4u << 20)
 #define DEFAULT_MAX_REQUEST (4u << 20)
+#define DEFAULT_MAX_STREAMS 100
+#define DEFAULT_MAX_PENDING_REQUEST (16u << 20)
 /* Stop pulling frames from nghttp2 while this much is waiting in the socket. */
 #define WRITE_HIGH_WATER (1u << 20)
 #define READ_BUF_SIZE 65536
@@ -53,6 +55,7 @@ struct grpc_server {
 	uv_timer_t idler; /* once a second: closes connections idle too long */
 	uint64_t refused_conns;
 	struct logmsg_limit refused_log;
+	size_t req_bytes; /* of requests still being received, on every connection */
 	bool flusher_active;
 	bool stopping;
 	struct logmsg_limit bad_client_log;
@@ -100,6 +103,7 @@ struct grpc_call {
 	char message[256];
 	struct buf req;
 	bool req_too_big;
+	bool req_over_budget; /* the server held too many request bytes at once */
 	struct msg_queue out; /* framed messages for nghttp2 to pull */
 	/* The service's state for a streaming call, released by its cancel hook. */
 	void *svc;
@@ -310,11 +314,19 @@ static struct grpc_call *call_new(struct grpc_conn *c, int32_t stream_id)
 	return call;
 }
 
+/* Its request stops counting as being received (dispatched, refused or gone). */
+static void call_req_done(struct grpc_call *call)
+{
+	if (!call->dispatched)
+		call->conn->srv->req_bytes -= call->req.len;
+}
+
 static void call_free(struct grpc_call *call)
 {
 	if (call->svc_free)
 		call->svc_free(call->svc);
 	list_del(&call->node);
+	call_req_done(call);
 	buf_free(&call->req);
 	msg_queue_free(&call->out);
 	free(call);
@@ -327,6 +339,7 @@ static void call_dispatch(struct grpc_call *call)
 	uint32_t mlen;
 	uint8_t flags;
 
+	call_req_done(call);
 	call->dispatched = true;
 	if (call->conn->srv->opts.require_token && !call->conn->local && !call->authorized) {
 		grpc_call_finish(call, GRPC_UNAUTHENTICATED,
@@ -336,6 +349,12 @@ static void call_dispatch(struct grpc_call *call)
 	}
 	if (call->req_too_big) {
 		grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "request message too large");
+		return;
+	}
+	if (call->req_over_budget) {
+		grpc_call_finish(
+			call, GRPC_RESOURCE_EXHAUSTED,
+			"the server is receiving too many request bytes at once: try again");
 		return;
 	}
 	if (!call->grpc_content_type) {
@@ -427,15 +446,23 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
 	struct grpc_conn *c = user;
 
 	(void)flags;
-	if (!call || call->dispatched || call->req_too_big)
+	if (!call || call->dispatched || call->req_too_big || call->req_over_budget)
 		return 0;
-	if (call->req.len + len > (size_t)c->srv->opts.max_request_bytes + 5) {
-		call->req_too_big = true;
+	/* Requests being received are bounded one by one and all together: many streams each
+	 * sending an unfinished body must not hold the server's memory. */
+	if (call->req.len + len > (size_t)c->srv->opts.max_request_bytes + 5 ||
+	    c->srv->req_bytes + len > c->srv->opts.max_pending_request_bytes) {
+		if (call->req.len + len > (size_t)c->srv->opts.max_request_bytes + 5)
+			call->req_too_big = true;
+		else
+			call->req_over_budget = true;
+		c->srv->req_bytes -= call->req.len;
 		buf_free(&call->req);
 		return 0;
 	}
 	if (buf_append(&call->req, data, len))
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	c->srv->req_bytes += len;
 	return 0;
 }
 
@@ -697,7 +724,7 @@ static int conn_session_init(struct grpc_conn *c)
 {
 	nghttp2_session_callbacks *cbs;
 	nghttp2_settings_entry iv[] = {
-		{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000},
+		{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c->srv->opts.max_streams},
 		{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20},
 	};
 	int rv;
@@ -925,6 +952,9 @@ int grpc_server_start(struct grpc_server **out, uv_loop_t *loop,
 	s->opts.follow_queue = s->opts.follow_queue ?: DEFAULT_FOLLOW_QUEUE;
 	s->opts.follow_queue_bytes = s->opts.follow_queue_bytes ?: DEFAULT_FOLLOW_BYTES;
 	s->opts.max_request_bytes = s->opts.max_request_bytes ?: DEFAULT_MAX_REQUEST;
+	s->opts.max_streams = s->opts.max_streams ?: DEFAULT_MAX_STREAMS;
+	s->opts.max_pending_request_bytes =
+		s->opts.max_pending_request_bytes ?: DEFAULT_MAX_PENDING_REQUEST;
 	s->opts.max_conns = s->opts.max_conns ?: SERVE_DEFAULT_MAX_CONNS;
 	s->opts.max_conns_per_client =
 		s->opts.max_conns_per_client ?: SERVE_DEFAULT_MAX_CONNS_PER_CLIENT;

@@ -20,6 +20,12 @@ static const struct opt limit_opts[] = {
 	 CFG(max_conns), 1, 1 << 20},
 	{"max-connections-per-client", 0, "N", "... and from one client address (default 64)",
 	 opt_u32, CFG(max_conns_per_client), 1, 1 << 20},
+	{"max-streams-per-connection", 0, "N",
+	 "gRPC calls open at once on one connection (default\n100; HTTP/2's MAX_CONCURRENT_STREAMS)",
+	 opt_u32, CFG(max_streams), 1, 1 << 20},
+	{"max-pending-request-bytes", 0, "SIZE",
+	 "bytes of gRPC requests being received at once, on\nall connections (default 16M)",
+	 opt_size, CFG(max_pending_request_bytes), 65536, 1ULL << 40},
 	{"follow-queue-bytes", 0, "SIZE",
 	 "bytes queued per streaming client before it loses\nsome (default 4M; --follow-queue bounds "
 	 "flows)",
@@ -44,6 +50,8 @@ void serve_limits_apply(struct serve_limits *l, struct grpc_server_opts *go,
 	l->follow_budget.max = l->follow_total_bytes ?: SERVE_DEFAULT_FOLLOW_TOTAL_BYTES;
 	go->follow_queue_bytes = ho->follow_queue_bytes = (size_t)l->follow_queue_bytes;
 	go->follow_budget = ho->follow_budget = &l->follow_budget;
+	go->max_streams = l->max_streams;
+	go->max_pending_request_bytes = (size_t)l->max_pending_request_bytes;
 	go->max_conns = ho->max_conns = l->max_conns;
 	go->max_conns_per_client = ho->max_conns_per_client = l->max_conns_per_client;
 	go->idle_timeout_ms = (uint32_t)(l->conn_idle_ns / 1000000);

@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include <nghttp2/nghttp2.h>
 #include <uv.h>
 
 #include "flowscope/base/grpc_client.h"
@@ -64,7 +65,10 @@ static void server_start_with(uint32_t follow_queue, uint32_t max_conns, uint32_
 				     .require_token = access_opts.require_token,
 				     .unix_path = access_opts.unix_path,
 				     .unix_mode = access_opts.unix_mode,
-				     .unix_gid = access_opts.unix_gid};
+				     .unix_gid = access_opts.unix_gid,
+				     .max_streams = access_opts.max_streams,
+				     .max_pending_request_bytes =
+					     access_opts.max_pending_request_bytes};
 	struct grpc_service svc;
 	struct errmsg e = {""};
 	int err = -1, tries;
@@ -961,11 +965,218 @@ START_TEST(unix_socket)
 }
 END_TEST
 
+/* ---- requests being received: streams per connection, bytes in all ------------------------- */
+
+/* An HTTP/2 client of our own over a plain socket (nghttp2's session), whose request bodies are
+ * sent in part and finished only when the test says: unfinished requests held by the server. */
+#define BODY_PART 60000
+#define N_BODIES 6
+
+struct slow {
+	int fd;
+	nghttp2_session *h;
+	int32_t ids[N_BODIES];
+	size_t sent[N_BODIES];
+	bool finish[N_BODIES];
+	int status[N_BODIES]; /* grpc-status of its answer; -1 none yet */
+	bool closed[N_BODIES];
+};
+
+static int slow_index(struct slow *c, int32_t id)
+{
+	int i;
+
+	for (i = 0; i < N_BODIES; i++)
+		if (c->ids[i] == id)
+			return i;
+	return -1;
+}
+
+static ssize_t slow_send(nghttp2_session *h, const uint8_t *d, size_t n, int f, void *u)
+{
+	struct slow *c = u;
+
+	(void)h;
+	(void)f;
+	return write(c->fd, d, n);
+}
+
+static ssize_t slow_body(nghttp2_session *h, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+			 nghttp2_data_source *src, void *u)
+{
+	struct slow *c = u;
+	int i = slow_index(c, id);
+	size_t n;
+
+	(void)h;
+	(void)src;
+	if (c->sent[i] == BODY_PART) {
+		if (!c->finish[i])
+			return NGHTTP2_ERR_DEFERRED;
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		return 0;
+	}
+	n = BODY_PART - c->sent[i] < len ? BODY_PART - c->sent[i] : len;
+	memset(buf, 0, n);
+	c->sent[i] += n;
+	return (ssize_t)n;
+}
+
+static int slow_header(nghttp2_session *h, const nghttp2_frame *fr, const uint8_t *name,
+		       size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *u)
+{
+	struct slow *c = u;
+	int i = slow_index(c, fr->hd.stream_id);
+
+	(void)h;
+	(void)flags;
+	if (i >= 0 && nlen == 11 && !memcmp(name, "grpc-status", 11))
+		c->status[i] = atoi(vlen < 8 ? (const char *)value : "0");
+	return 0;
+}
+
+static int slow_close(nghttp2_session *h, int32_t id, uint32_t err, void *u)
+{
+	struct slow *c = u;
+	int i = slow_index(c, id);
+
+	(void)h;
+	(void)err;
+	if (i >= 0)
+		c->closed[i] = true;
+	return 0;
+}
+
+/* Sends what is pending and reads what comes, for ms milliseconds. */
+static void slow_pump(struct slow *c, int ms)
+{
+	uint8_t buf[16384];
+	int i;
+
+	for (i = 0; i < ms / 10; i++) {
+		struct pollfd p = {c->fd, POLLIN, 0};
+		ssize_t n;
+
+		ck_assert_int_eq(nghttp2_session_send(c->h), 0);
+		if (poll(&p, 1, 10) <= 0)
+			continue;
+		n = read(c->fd, buf, sizeof(buf));
+		ck_assert_int_gt(n, 0);
+		ck_assert_int_ge(nghttp2_session_mem_recv(c->h, buf, (size_t)n), 0);
+	}
+}
+
+static void slow_submit(struct slow *c, int i)
+{
+	static char authority[32];
+#define HDR(n, v)                                                                                  \
+	{(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1, NGHTTP2_NV_FLAG_NONE}
+	nghttp2_nv nv[] = {
+		HDR(":method", "POST"),
+		HDR(":scheme", "http"),
+		HDR(":path", "/observer.Observer/ServerStatus"),
+		{(uint8_t *)":authority", (uint8_t *)authority, 10, 0, NGHTTP2_NV_FLAG_NONE},
+		HDR("content-type", "application/grpc"),
+		HDR("te", "trailers")};
+#undef HDR
+	nghttp2_data_provider dp = {.read_callback = slow_body};
+
+	nv[3].valuelen = (size_t)snprintf(authority, sizeof(authority), "127.0.0.1:%u", S.port);
+	c->status[i] = -1;
+	c->sent[i] = 0;
+	c->closed[i] = false;
+	c->ids[i] = nghttp2_submit_request(c->h, NULL, nv, sizeof(nv) / sizeof(nv[0]), &dp, NULL);
+	ck_assert_int_gt(c->ids[i], 0);
+}
+
+static void slow_open(struct slow *c)
+{
+	nghttp2_session_callbacks *cb;
+	int i;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = raw_socket();
+	ck_assert_int_eq(nghttp2_session_callbacks_new(&cb), 0);
+	nghttp2_session_callbacks_set_send_callback(cb, slow_send);
+	nghttp2_session_callbacks_set_on_header_callback(cb, slow_header);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cb, slow_close);
+	ck_assert_int_eq(nghttp2_session_client_new(&c->h, cb, c), 0);
+	nghttp2_session_callbacks_del(cb);
+	ck_assert_int_eq(nghttp2_submit_settings(c->h, NGHTTP2_FLAG_NONE, NULL, 0), 0);
+	for (i = 0; i < N_BODIES; i++)
+		slow_submit(c, i);
+}
+
+/* 200 streams each uploading an unfinished 4 MiB body once held 824 MB. */
+START_TEST(unfinished_requests_are_bounded_in_streams_and_bytes)
+{
+	Observer__ServerStatusRequest sreq = OBSERVER__SERVER_STATUS_REQUEST__INIT;
+	struct msg_copy out = {0};
+	struct errmsg err = {""};
+	struct grpc_client *g;
+	struct slow c;
+	int i;
+
+	slow_open(&c);
+	slow_pump(&c, 500);
+	/* The server takes 4 streams at once (MAX_CONCURRENT_STREAMS); the two past it, sent
+	 * before its settings arrived, were refused (reset) without a byte received. */
+	ck_assert_uint_eq(
+		nghttp2_session_get_remote_settings(c.h, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS),
+		4);
+	ck_assert(c.closed[4] && c.closed[5]);
+	ck_assert_uint_eq(c.sent[4] + c.sent[5], 0);
+	/* Four bodies of 60,000 bytes are under way, unfinished: 240,000 bytes past the
+	 * 150,000 the server receives at once. The third went past it; finishing them, the
+	 * first two are answered as requests (malformed ones: zeros), the others
+	 * RESOURCE_EXHAUSTED. */
+	for (i = 0; i < 4; i++) {
+		ck_assert_uint_eq(c.sent[i], BODY_PART);
+		ck_assert(!c.closed[i]);
+		c.finish[i] = true;
+		ck_assert_int_eq(nghttp2_session_resume_data(c.h, c.ids[i]), 0);
+	}
+	slow_pump(&c, 1000);
+	ck_assert_int_eq(c.status[0], GRPC_INVALID_ARGUMENT);
+	ck_assert_int_eq(c.status[1], GRPC_INVALID_ARGUMENT);
+	ck_assert_int_eq(c.status[2], GRPC_RESOURCE_EXHAUSTED);
+	ck_assert_int_eq(c.status[3], GRPC_RESOURCE_EXHAUSTED);
+	/* Answered requests give their bytes back: the next ones are received whole. */
+	for (i = 4; i < N_BODIES; i++) {
+		slow_submit(&c, i);
+		c.finish[i] = true;
+	}
+	slow_pump(&c, 1000);
+	ck_assert_int_eq(c.status[4], GRPC_INVALID_ARGUMENT);
+	ck_assert_int_eq(c.status[5], GRPC_INVALID_ARGUMENT);
+	nghttp2_session_del(c.h);
+	close(c.fd);
+	g = connect_client();
+	ck_assert_int_eq(grpc_client_call(g, "/observer.Observer/ServerStatus", &sreq.base,
+					  copy_msg, &out, NULL, &err),
+			 GRPC_OK);
+	grpc_client_close(g);
+}
+END_TEST
+
+static void setup_request_limits(void)
+{
+	access_opts =
+		(struct grpc_server_opts){.max_streams = 4, .max_pending_request_bytes = 150000};
+	server_start(1024);
+}
+
+static void teardown_request_limits(void)
+{
+	teardown();
+	access_opts = (struct grpc_server_opts){0};
+}
+
 int main(void)
 {
 	Suite *s = suite_create("grpc");
 	TCase *acc = tcase_create("access"), *opt = tcase_create("access_optional");
-	TCase *uds = tcase_create("unix");
+	TCase *uds = tcase_create("unix"), *req = tcase_create("requests");
 	TCase *t = tcase_create("server"), *lim = tcase_create("limits");
 	SRunner *r;
 	int failed;
@@ -996,6 +1207,10 @@ int main(void)
 	tcase_set_timeout(uds, 60);
 	tcase_add_test(uds, unix_socket);
 	suite_add_tcase(s, uds);
+	tcase_add_checked_fixture(req, setup_request_limits, teardown_request_limits);
+	tcase_set_timeout(req, 60);
+	tcase_add_test(req, unfinished_requests_are_bounded_in_streams_and_bytes);
+	suite_add_tcase(s, req);
 	r = srunner_create(s);
 	srunner_run_all(r, CK_NORMAL);
 	failed = srunner_ntests_failed(r);

@@ -27,6 +27,11 @@ struct grpc_server_opts {
 	size_t follow_queue_bytes;
 	struct msg_queue_budget *follow_budget;
 	uint32_t max_request_bytes; /* largest request message accepted; 0: 4 MiB */
+	/* Streams open at once on one connection (0: 100: past it nghttp2 refuses them), and
+	 * bytes of requests still being received on all connections together (0: 16 MiB: past it
+	 * a request is answered RESOURCE_EXHAUSTED). */
+	uint32_t max_streams;
+	size_t max_pending_request_bytes;
 	/* Connections at once on each listener (0: 512) and from one client address (0: 64):
 	 * past either a new connection is closed as soon as it is accepted (counted, logged at
 	 * most once a second). A connection without a call for idle_timeout_ms (0: 5 min) is

@@ -24,7 +24,7 @@ struct http_server_opts {
 	 * follow_budget's max (NULL: no total bound). */
 	size_t follow_queue_bytes;
 	struct msg_queue_budget *follow_budget;
-	const char *web_dir;   /* the dashboard's files, served at "/"; NULL: none */
+	const char *web_dir; /* the dashboard's files, served at "/"; NULL: none */
 	/* Host header names accepted besides localhost and the address a connection came to
 	 * (a request naming anything else is refused: DNS rebinding); letters, digits, '-',
 	 * '.' (e.g. "flows.example.com"). */

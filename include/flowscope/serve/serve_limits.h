@@ -22,6 +22,8 @@ struct serve_limits {
 	uint32_t max_filters, max_conns, max_conns_per_client;
 	uint64_t max_filter_bytes, conn_idle_ns;
 	uint64_t follow_queue_bytes, follow_total_bytes;
+	uint32_t max_streams;
+	uint64_t max_pending_request_bytes;
 	struct msg_queue_budget follow_budget; /* shared by both servers' followers */
 };
 
