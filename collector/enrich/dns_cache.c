@@ -306,7 +306,7 @@ static void addr_remove(struct dns_cache *c, struct addr_entry *e)
 static struct addr_entry *victim(struct lru *l, size_t offset)
 {
 	struct list_node *n = !list_empty(&l->unused) ? l->unused.next
-			    : !list_empty(&l->used)   ? l->used.next
+			      : !list_empty(&l->used) ? l->used.next
 						      : NULL;
 
 	return n ? (struct addr_entry *)((char *)n - offset) : NULL;
@@ -347,9 +347,10 @@ void dns_cache_add(struct dns_cache *c, uint8_t family, const uint8_t addr[16], 
 		lru_place(c, e);
 		return;
 	}
-	old = cl->n > c->lim.max_addrs_per_client ? victim(&cl->lru, offsetof(struct addr_entry, mine))
-	      : c->n_addrs >= c->lim.max_addrs    ? victim(&c->lru, offsetof(struct addr_entry, all))
-						  : NULL;
+	old = cl->n > c->lim.max_addrs_per_client
+		      ? victim(&cl->lru, offsetof(struct addr_entry, mine))
+	      : c->n_addrs >= c->lim.max_addrs ? victim(&c->lru, offsetof(struct addr_entry, all))
+					       : NULL;
 	if (old) {
 		addr_remove(c, old);
 		c->evicted++;

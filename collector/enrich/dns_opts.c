@@ -32,7 +32,8 @@ struct dns_cache_limits dns_opts_cache_limits(const struct dns_opts *o)
 {
 	return (struct dns_cache_limits){
 		.max_addrs = o->max_addrs ?: DNS_CACHE_DEFAULT_ADDRS,
-		.max_addrs_per_client = o->max_addrs_per_client ?: DNS_CACHE_DEFAULT_ADDRS_PER_CLIENT,
+		.max_addrs_per_client =
+			o->max_addrs_per_client ?: DNS_CACHE_DEFAULT_ADDRS_PER_CLIENT,
 		.max_names = o->max_names ?: DNS_CACHE_DEFAULT_NAMES,
 	};
 }

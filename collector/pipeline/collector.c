@@ -80,8 +80,9 @@ struct collector *collector_new(const struct collector_opts *o)
 	c->o.update_interval_ns = o->update_interval_ns ?: 10 * NSEC_PER_SEC;
 	c->o.close_grace_ns = o->close_grace_ns ?: 2 * NSEC_PER_SEC;
 	if (o->dns) {
-		c->dns_match = dns_match_new(o->dns_max_pending ?: DNS_MATCH_DEFAULT_MAX_PENDING,
-					     o->dns_query_timeout_ns ?: DNS_MATCH_DEFAULT_TIMEOUT_NS);
+		c->dns_match =
+			dns_match_new(o->dns_max_pending ?: DNS_MATCH_DEFAULT_MAX_PENDING,
+				      o->dns_query_timeout_ns ?: DNS_MATCH_DEFAULT_TIMEOUT_NS);
 		if (!c->dns_match) {
 			free(c);
 			return NULL;
@@ -622,9 +623,16 @@ static int sweep_entry(struct collector *c, int map_fd, const struct flow_key *k
 	bool changed;
 
 	if (!f) {
-		/* Its start record was lost (ring full) or the store evicted it: adopt it. */
+		/* Its start record was lost (ring full) or the store evicted it: adopt it, unless
+		 * that would evict an active flow, which the next sweep would adopt again, each
+		 * time told as a new START: kernel entries the store has no room for stay
+		 * untracked (counted) until there is. */
 		struct flow nf;
 
+		if (flow_store_insert_evicts_active(c->o.store)) {
+			c->st.last_sweep_untracked++;
+			return 0;
+		}
 		memset(&nf, 0, sizeof(nf));
 		flow_decode_state(&nf, key, st, &c->clock);
 		f = start_flow(c, &nf);
@@ -721,6 +729,7 @@ int collector_sweep(struct collector *c, int map_fd)
 	now_boot = clock_boot_ns();
 	now_wall = clock_to_wall(&c->clock, now_boot);
 	c->sweep_gen++;
+	c->st.last_sweep_untracked = 0;
 	c->st.sweeps++;
 	keys = calloc(SWEEP_BATCH, sizeof(*keys));
 	vals = calloc(SWEEP_BATCH, sizeof(*vals));

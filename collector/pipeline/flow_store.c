@@ -298,6 +298,11 @@ void flow_store_get_stats(const struct flow_store *s, struct flow_store_stats *s
 		    (uint64_t)s->nbuckets * sizeof(*s->cbuckets);
 }
 
+bool flow_store_insert_evicts_active(const struct flow_store *s)
+{
+	return s->free_head == NIL && s->oldest != NIL && s->slots[s->oldest].indexed;
+}
+
 size_t flow_store_capacity(const struct flow_store *s)
 {
 	return s->cap;

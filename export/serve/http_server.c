@@ -141,6 +141,14 @@ static int encode_flow(struct buf *out, const struct flow *f, const char *node, 
 	return err ?: buf_puts(out, "\n");
 }
 
+/* Protobuf frames, NDJSON lines or SSE events: one encoding each, shared by their streams. */
+static uint64_t encoding(void *ctx)
+{
+	const struct framing *fr = ctx;
+
+	return 1 + (fr->pb ? 1 : 0) + (fr->sse ? 2 : 0);
+}
+
 static int encode_lost(struct buf *out, uint64_t lost, const char *node, uint64_t now, void *ctx)
 {
 	const struct framing *fr = ctx;
@@ -238,7 +246,8 @@ static const struct follower_sink stream_sink = {.encode_flow = encode_flow,
 						 .push = stream_push,
 						 .full = stream_full,
 						 .end = stream_end,
-						 .encode_status = encode_status};
+						 .encode_status = encode_status,
+						 .encoding = encoding};
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -754,7 +763,8 @@ static enum MHD_Result serve_status(struct http_server *s, struct MHD_Connection
 		      ?: buf_printf(
 				 &b,
 				 ",\"sock_records\":%llu,\"sockets\":%llu,\"drop_records\":%llu,"
-				 "\"drops_untracked\":%llu,\"dns_records\":%llu,\"dns_errors\":%llu,"
+				 "\"drops_untracked\":%llu,\"kernel_flows_untracked\":%llu,"
+				 "\"dns_records\":%llu,\"dns_errors\":%llu,"
 				 "\"dns_names\":%llu,\"dns_clients\":%llu,\"dns_name_strings\":%llu,"
 				 "\"dns_addrs_evicted\":%llu,\"dns_names_freed\":%llu,"
 				 "\"dns_names_refused\":%llu,\"dns_matched\":%llu,\"dns_unmatched\":%llu,"
@@ -764,6 +774,7 @@ static enum MHD_Result serve_status(struct http_server *s, struct MHD_Connection
 				 (unsigned long long)st.socks.sockets,
 				 (unsigned long long)st.col.drop_records,
 				 (unsigned long long)st.col.drops_untracked,
+				 (unsigned long long)st.col.last_sweep_untracked,
 				 (unsigned long long)st.col.dns_records,
 				 (unsigned long long)st.col.dns_errors,
 				 (unsigned long long)st.dns.addrs,

@@ -211,6 +211,11 @@ static int store(struct buf *b, const struct status *st)
 				"Entries of the kernel flow map at the latest sweep",
 				st->col.last_sweep_entries);
 	err = err
+		      ?: single(b, "flowscope_kernel_flows_untracked", "gauge",
+				"Kernel flow entries the latest sweep left untracked: the store had no "
+				"room but an active flow's (--max-flows)",
+				st->col.last_sweep_untracked);
+	err = err
 		      ?: single(b, "flowscope_bus_subscribers", "gauge",
 				"Subscribers of the flow bus (streaming clients, graph, exporters)",
 				st->bus_subscribers);
@@ -240,7 +245,8 @@ static int dns(struct buf *b, const struct status *st)
 				st->dns.names_freed);
 	err = err
 		      ?: single(b, "flowscope_dns_name_strings_refused_total", "counter",
-				"DNS names not kept: the table was full of names in use", st->dns.full);
+				"DNS names not kept: the table was full of names in use",
+				st->dns.full);
 	err = err
 		      ?: head(b, "flowscope_dns_answers_total", "counter",
 			      "DNS responses, by whether they answer a query seen (unmatched ones "
@@ -249,17 +255,19 @@ static int dns(struct buf *b, const struct status *st)
 		      ?: buf_printf(b,
 				    "flowscope_dns_answers_total{match=\"matched\"} %llu\n"
 				    "flowscope_dns_answers_total{match=\"unmatched\"} %llu\n",
-				    (unsigned long long)m->matched, (unsigned long long)m->unmatched);
+				    (unsigned long long)m->matched,
+				    (unsigned long long)m->unmatched);
 	err = err
 		      ?: single(b, "flowscope_dns_queries_unanswered_total", "counter",
-				"DNS queries with no response within the query timeout", m->unanswered);
+				"DNS queries with no response within the query timeout",
+				m->unanswered);
 	err = err
 		      ?: single(b, "flowscope_dns_queries_evicted_total", "counter",
 				"DNS queries forgotten before their timeout (too many pending)",
 				m->evicted);
 	return err
-	       ?: single(b, "flowscope_dns_queries_pending", "gauge",
-			 "DNS queries and answers being matched", m->pending);
+		       ?: single(b, "flowscope_dns_queries_pending", "gauge",
+				 "DNS queries and answers being matched", m->pending);
 }
 
 static int enrichment(struct buf *b, const struct status *st)

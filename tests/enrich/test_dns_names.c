@@ -233,8 +233,9 @@ START_TEST(test_queries_unanswered_evicted_and_answers_held_too_long)
 
 	ck_assert_ptr_nonnull(m);
 	ck_assert(!dns_match_query(m, &k, 0, msg(false, 1, "a.example"), NS, &held));
-	ck_assert(!dns_match_query(m, &k, 0, msg(false, 1, "a.example"), NS + 5, &held)); /* again */
-	ck_assert(!dns_match_response(m, &k, 1, msg(true, 2, "b.example"), NS + 10)); /* held */
+	ck_assert(
+		!dns_match_query(m, &k, 0, msg(false, 1, "a.example"), NS + 5, &held)); /* again */
+	ck_assert(!dns_match_response(m, &k, 1, msg(true, 2, "b.example"), NS + 10));	/* held */
 	dns_match_get_stats(m, &st);
 	ck_assert_uint_eq(st.pending, 2);
 	/* A second on, the held answer has waited long enough; the query has not. */

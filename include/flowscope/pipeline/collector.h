@@ -28,8 +28,9 @@ struct collector_opts {
 	struct cgroup_names *cgroups; /* cgroup ids to container ids */
 	struct dns_cache *dns;	      /* names learned from DNS answers; its holders are set to
 				       * this collector's store and event log */
-	uint64_t dns_query_timeout_ns; /* an answer is believed this long after its query; 0: 10 s */
-	size_t dns_max_pending;	       /* queries waiting for an answer; 0: 65,536 */
+	uint64_t
+		dns_query_timeout_ns; /* an answer is believed this long after its query; 0: 10 s */
+	size_t dns_max_pending;	      /* queries waiting for an answer; 0: 65,536 */
 	uint64_t idle_timeout_ns;     /* UDP, ICMP, other and closed TCP flows; 0: 30 s */
 	uint64_t tcp_idle_timeout_ns; /* open TCP flows; 0: 5 min */
 	uint64_t update_interval_ns;  /* republish a changed active flow at most this often;
@@ -49,17 +50,19 @@ enum {
 };
 
 struct collector_stats {
-	uint64_t records;	     /* ring records read */
-	uint64_t sock_records;	     /* of which from the socket probes */
-	uint64_t drop_records;	     /* of which drops */
-	uint64_t drops_untracked;    /* drop records that matched no flow we hold */
-	uint64_t dns_records;	     /* DNS payloads read */
-	uint64_t dns_errors;	     /* of which were not well-formed DNS messages */
+	uint64_t records;		  /* ring records read */
+	uint64_t sock_records;		  /* of which from the socket probes */
+	uint64_t drop_records;		  /* of which drops */
+	uint64_t drops_untracked;	  /* drop records that matched no flow we hold */
+	uint64_t dns_records;		  /* DNS payloads read */
+	uint64_t dns_errors;		  /* of which were not well-formed DNS messages */
 	struct dns_match_stats dns_match; /* answers matched to queries (with a DNS cache) */
-	uint64_t decode_errors;	     /* records rejected by the decoder */
-	uint64_t flows_published;    /* flow events handed to the bus */
-	uint64_t sweeps;	     /* kernel map sweeps done */
-	uint64_t last_sweep_entries; /* kernel flow map entries seen by the latest sweep */
+	uint64_t decode_errors;		  /* records rejected by the decoder */
+	uint64_t flows_published;	  /* flow events handed to the bus */
+	uint64_t sweeps;		  /* kernel map sweeps done */
+	uint64_t last_sweep_entries;	  /* kernel flow map entries seen by the latest sweep */
+	uint64_t last_sweep_untracked;	  /* of which it left untracked: no room in the store but
+					   * for an active flow's */
 	/* Flow events published: [L3_L4 or L7][verdict FORWARDED/DROPPED][protocol]. */
 	uint64_t flows[2][2][METRIC_PROTOS];
 	uint64_t tcp_flags[9][2];	    /* events carrying each flag (FIN..NS), [IPv4, IPv6] */

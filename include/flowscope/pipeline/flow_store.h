@@ -4,6 +4,7 @@
 #ifndef FLOWSCOPE_PIPELINE_FLOW_STORE_H
 #define FLOWSCOPE_PIPELINE_FLOW_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +57,10 @@ int flow_store_foreach_last(struct flow_store *s, size_t n,
 /* Calls cb for every active flow (any order). cb must not insert; it may end the flow it got. */
 int flow_store_foreach_active(struct flow_store *s, int (*cb)(struct flow *f, void *ctx),
 			      void *ctx);
+
+/* Would an insert now evict a flow that is still active (the store is full and its least
+ * recently updated flow has not ended)? */
+bool flow_store_insert_evicts_active(const struct flow_store *s);
 
 void flow_store_get_stats(const struct flow_store *s, struct flow_store_stats *st);
 size_t flow_store_capacity(const struct flow_store *s);
