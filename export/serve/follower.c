@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "flowscope/base/clock.h"
 #include "flowscope/base/list.h"
@@ -40,6 +41,8 @@ void follower_hub_set_node_labels(struct follower_hub *h, char *const *labels, s
 
 void follower_hub_free(struct follower_hub *h)
 {
+	if (h)
+		buf_free(&h->shared.bytes);
 	free(h);
 }
 
@@ -129,6 +132,35 @@ int follower_send_flow(struct follower *fo, const struct flow *f, bool force)
 	return err;
 }
 
+/* A live event to one follower: encoded once for every follower that wants the same encoding
+ * of it (the bus hands the event to each in turn; its uuid tells it is the same one). */
+static int send_live(struct follower *fo, const struct flow *f)
+{
+	static const uint8_t zero[16];
+	struct follower_hub *h = fo->hub;
+	uint64_t enc = fo->sink->encoding ? fo->sink->encoding(fo->ctx) : 0;
+	int err;
+
+	if (!enc || !memcmp(f->uuid, zero, sizeof(zero)))
+		return follower_send_flow(fo, f, false);
+	if (!h->shared.valid || h->shared.sink != fo->sink || h->shared.encoding != enc ||
+	    memcmp(h->shared.uuid, f->uuid, sizeof(f->uuid))) {
+		buf_reset(&h->shared.bytes);
+		h->shared.valid = false;
+		err = fo->sink->encode_flow(&h->shared.bytes, f, h->node_name, fo->ctx);
+		if (err)
+			return err;
+		memcpy(h->shared.uuid, f->uuid, sizeof(f->uuid));
+		h->shared.sink = fo->sink;
+		h->shared.encoding = enc;
+		h->shared.valid = true;
+	}
+	err = fo->sink->push(fo->ctx, h->shared.bytes.data, h->shared.bytes.len, false);
+	if (!err && f->time_ns < fo->mark_ns)
+		h->late[fo->api]++;
+	return err;
+}
+
 /* until has passed: the stream is complete. */
 static void end_live(struct follower *fo)
 {
@@ -156,7 +188,7 @@ static void on_flow(const struct flow *f, void *arg)
 		return;
 	}
 	follower_poke(fo);
-	if (follower_send_flow(fo, f, false))
+	if (send_live(fo, f))
 		count_lost(fo);
 }
 

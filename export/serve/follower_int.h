@@ -25,6 +25,14 @@ struct follower_hub {
 	struct history *history;	 /* NULL: replays from the event log alone */
 	struct follower_archive archive; /* start NULL: none */
 	uv_loop_t *loop;		 /* runs the catch-up steps */
+	/* The latest live event's encoding, shared by the followers that want the same one. */
+	struct {
+		uint8_t uuid[16];
+		const struct follower_sink *sink;
+		uint64_t encoding;
+		struct buf bytes;
+		bool valid;
+	} shared;
 };
 
 struct follower {

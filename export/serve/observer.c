@@ -41,6 +41,12 @@ static int encode_lost(struct buf *out, uint64_t lost, const char *node, uint64_
 	return flow_pb_lost_frame(out, FOLLOWER_LOST_SOURCE, lost, node, now);
 }
 
+/* Every call without a field mask gets the same frame of an event. */
+static uint64_t encoding(void *ctx)
+{
+	return ((struct get_flows *)ctx)->mask ? 0 : 1;
+}
+
 static int encode_gap(struct buf *out, int source, uint64_t lost, const char *node,
 		      uint64_t time_ns, void *ctx)
 {
@@ -97,7 +103,8 @@ static const struct follower_sink sink = {.encode_flow = encode_flow,
 					  .end = end,
 					  .encode_mark = encode_mark,
 					  .encode_gap = encode_gap,
-					  .encode_status = encode_status};
+					  .encode_status = encode_status,
+					  .encoding = encoding};
 
 static void get_flows_free(void *arg)
 {

@@ -31,7 +31,7 @@ static const struct opt limit_opts[] = {
 	 "flows)",
 	 opt_size, CFG(follow_queue_bytes), 4096, 1ULL << 32},
 	{"follow-total-bytes", 0, "SIZE",
-	 "... and by all of them together, on gRPC and HTTP\n(default 256M)", opt_size,
+	 "... and by all of them together, on gRPC and HTTP\n(default 64M)", opt_size,
 	 CFG(follow_total_bytes), 65536, 1ULL << 40},
 	{"connection-idle-timeout", 0, "DUR",
 	 "close gRPC connections without a call this long\n(default 5m)", opt_duration,

@@ -177,6 +177,10 @@ struct follower_sink {
 	int (*encode_status)(struct buf *out, int state, const char *const *names, size_t n,
 			     const char *message, const char *node_name, uint64_t time_ns,
 			     void *ctx);
+	/* Optional: which encoding of a flow event this client gets, as a number; clients of the
+	 * same sink with the same non-zero number get the same bytes, so a live event is encoded
+	 * once for all of them. 0 (or no function): its own (a field mask). */
+	uint64_t (*encoding)(void *ctx);
 };
 
 struct follower;

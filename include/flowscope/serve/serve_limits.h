@@ -15,7 +15,7 @@
 #define SERVE_DEFAULT_MAX_CONNS_PER_CLIENT 64
 
 /* Bytes all followers of both servers may hold queued together, by default. */
-#define SERVE_DEFAULT_FOLLOW_TOTAL_BYTES (256u << 20)
+#define SERVE_DEFAULT_FOLLOW_TOTAL_BYTES (64u << 20)
 
 struct serve_limits {
 	struct opt_list http_allow_hosts;

@@ -1,0 +1,157 @@
+#!/bin/bash
+# Exhaustion attacks on a running flowd, as any local user can make them on its loopback gRPC
+# port, each measured the way the operator feels it: /healthz latency during the attack (at most
+# 1 s), resident memory (under a stated bound) and descriptors (back to their baseline after).
+# - 1,100 idle connections from one address (the per-client cap takes 64; the rest are closed);
+# - 300 GetFlows follow streams on 10 connections that never read (an HTTP/2 window of 0), while
+#   20,000 new flows are made: each stream's queue is bounded (4096 flows, 4M), and all of them
+#   together by --follow-total-bytes (default 64M).
+# Usage: tests/e2e/e2e_attacks.sh BUILD_DIR. Needs root.
+set -u
+build=$(cd "${1:-build}" && pwd)
+. "$(dirname "$0")/lib.sh"
+need_root attacks "network namespace, BPF"
+
+ns="fsa$$"
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	ip netns del "$ns" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+ip netns add "$ns"
+ip -n "$ns" link set lo up
+
+ip netns exec "$ns" "$build/flowd" -i lo --no-history --sweep-interval 200ms \
+	--max-flows 16384 --max-events 16384 >"$tmp/flowd.out" 2>&1 &
+flowd_pid=$!
+pids+=("$flowd_pid")
+for _ in $(seq 100); do
+	grep -q "watching 1 interface" "$tmp/flowd.out" && break
+	sleep 0.1
+done
+
+rss() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$flowd_pid/status"; } # KiB
+fds() { ls "/proc/$flowd_pid/fd" | wc -l; }
+traffic() { # traffic FIRST N: N new UDP flows on lo
+	ip netns exec "$ns" python3 -c '
+import socket, sys
+first, n = int(sys.argv[1]), int(sys.argv[2])
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(("127.0.0.1", 7000))
+for i in range(n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.2", 1024 + (first + i) % 60000))
+    s.sendto(b"x" * 40, ("127.0.0.1", 7000)); r.recv(100); s.close()' "$1" "$2"
+}
+# health SECONDS: the worst /healthz latency (s) over that time, asked every 50 ms.
+health() {
+	ip netns exec "$ns" python3 -c '
+import sys, time, urllib.request
+worst, end = 0.0, time.time() + float(sys.argv[1])
+while time.time() < end:
+    t = time.time()
+    try:
+        urllib.request.urlopen("http://127.0.0.1:12000/healthz", timeout=5).read()
+        worst = max(worst, time.time() - t)
+    except Exception:
+        worst = 99
+    time.sleep(0.05)
+print("%.3f" % worst)' "$1"
+}
+under() { python3 -c "import sys; sys.exit(not float(sys.argv[1]) < float(sys.argv[2]))" "$1" "$2"; }
+
+# Warm up: the store and the event log fill (16,384 each), so later traffic costs no memory.
+traffic 0 20000
+sleep 1
+rss0=$(rss)
+fds0=$(fds)
+echo "# baseline: RSS $((rss0 / 1024)) MiB, $fds0 descriptors"
+
+# ---- 1,100 idle connections from one address ------------------------------------------------
+ip netns exec "$ns" python3 -c '
+import resource, socket, sys, time
+resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+socks = []
+for i in range(1100):
+    s = socket.socket(); s.connect(("127.0.0.1", 4245)); socks.append(s)
+open(sys.argv[1], "w").write("open\n")
+time.sleep(6)' "$tmp/idle.mark" &
+idle=$!
+for _ in $(seq 100); do [ -s "$tmp/idle.mark" ] && break; sleep 0.1; done
+w=$(health 4)
+n=$(fds)
+check "1,100 idle connections: /healthz within 1 s (worst $w s)" under "$w" 1
+check "... flowd holds at most the per-client cap of them ($((n - fds0)) more descriptors, cap 64)" \
+	test "$((n - fds0))" -le 66
+wait "$idle"
+sleep 1
+check "... and its descriptors are back to the baseline after ($(fds), $fds0 before)" \
+	test "$(fds)" -le "$((fds0 + 1))"
+
+# ---- 300 follow streams that never read -----------------------------------------------------
+ip netns exec "$ns" python3 - "$tmp/follow.mark" <<'PY' &
+import socket, struct, sys, time
+def frame(t, flags, sid, payload):
+    return struct.pack(">I", len(payload))[1:] + bytes([t, flags]) + struct.pack(">I", sid) + payload
+def lit(n, v):
+    return b"\x00" + bytes([len(n)]) + n + bytes([len(v)]) + v
+hdrs = (lit(b":method", b"POST") + lit(b":scheme", b"http") +
+        lit(b":path", b"/observer.Observer/GetFlows") + lit(b":authority", b"127.0.0.1:4245") +
+        lit(b"content-type", b"application/grpc") + lit(b"te", b"trailers"))
+req = b"\x18\x01"  # GetFlowsRequest{follow: true}
+msg = b"\x00" + struct.pack(">I", len(req)) + req
+conns = []
+for c in range(10):
+    s = socket.socket(); s.connect(("127.0.0.1", 4245))
+    # A window of 0: the server may send no DATA on any stream of ours.
+    s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, struct.pack(">HI", 4, 0)))
+    s.settimeout(2)
+    s.recv(4096)  # its SETTINGS
+    out = frame(4, 1, 0, b"")
+    for i in range(30):
+        sid = 1 + 2 * i
+        out += frame(1, 4, sid, hdrs) + frame(0, 1, sid, msg)
+    s.sendall(out)
+    conns.append(s)
+open(sys.argv[1], "w").write("open\n")
+time.sleep(20)
+PY
+follow=$!
+pids+=("$follow")
+for _ in $(seq 100); do [ -s "$tmp/follow.mark" ] && break; sleep 0.1; done
+sleep 1
+n=$(ip netns exec "$ns" "$build/flowctl" status 2>/dev/null | sed -n 's/^Followers: *//p')
+health 10 >"$tmp/health2" &
+hp=$!
+traffic 20000 20000
+wait "$hp"
+rss1=$(rss)
+w=$(cat "$tmp/health2")
+grow=$(((rss1 - rss0) / 1024))
+echo "# 300 stalled followers: RSS $((rss1 / 1024)) MiB (+$grow MiB), followers ${n:-?}"
+check "300 follow streams that never read: /healthz within 1 s while 20,000 flows go by (worst $w s)" \
+	under "$w" 1
+check "... memory grew by $grow MiB, under --follow-total-bytes (64M) and 48 MiB of streams" \
+	test "$grow" -lt 112
+lost=$(ip netns exec "$ns" curl -s -H "$(api_auth)" http://127.0.0.1:12000/metrics |
+	sed -n 's/^flowscope_follower_lost_total{api="grpc"} //p')
+pub=$(ip netns exec "$ns" curl -s -H "$(api_auth)" http://127.0.0.1:12000/api/v1/status |
+	python3 -c 'import json, sys; print(json.load(sys.stdin)["flows_published"])')
+check "... what they could not take was counted lost (${lost:-none} of $pub events x 300)" \
+	test "${lost:-0}" -gt 0
+kill "$follow"
+wait "$follow" 2>/dev/null
+sleep 1
+check "... descriptors back to the baseline once they left ($(fds), $fds0 before)" \
+	test "$(fds)" -le "$((fds0 + 1))"
+w=$(health 1)
+check "... and /healthz answers as before (worst $w s)" under "$w" 1
+check "flowd is still running" kill -0 "$flowd_pid"
+
+[ "$failed" -gt 0 ] && tail -20 "$tmp/flowd.out"
+echo "attacks: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
