@@ -8,12 +8,17 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "flowscope/base/clock.h"
 #include "flowscope/base/errmsg.h"
 #include "flowscope/probes/ring_reader.h"
 
 /* Records read per wakeup before yielding to the loop, so HTTP clients are served while the
  * rings are busy; the level-triggered poll brings us back at once. */
 #define RING_BUDGET 65536
+/* ... and at most this long (read every RING_CLOCK_EVERY records): however slow each record is
+ * to handle (many followers), the loop answers its other clients between turns. */
+#define RING_TIME_BUDGET_NS (20 * 1000000ULL)
+#define RING_CLOCK_EVERY 512
 
 /* With a prefetch callback, records are handed on RING_LOOKAHEAD records after they are read:
  * each is copied aside and announced to the callback, so that the memory its handling will
@@ -40,6 +45,7 @@ struct ring_reader {
 	ring_reader_cb cb, prefetch;
 	void *ctx;
 	long budget;
+	uint64_t turn_start_ns; /* 0: no time budget (a drain) */
 	struct pending q[RING_LOOKAHEAD];
 	unsigned q_head, q_len;
 };
@@ -84,7 +90,12 @@ static int on_sample(void *ctx, void *data, size_t len)
 	take(r, data, len);
 	/* A negative return stops ring_buffer__consume after this (consumed) record: it keeps
 	 * one wakeup bounded; the level-triggered poll brings us back for the rest. */
-	return --r->budget > 0 ? 0 : -EAGAIN;
+	if (--r->budget <= 0)
+		return -EAGAIN;
+	if (r->turn_start_ns && r->budget % RING_CLOCK_EVERY == 0 &&
+	    clock_boot_ns() - r->turn_start_ns >= RING_TIME_BUDGET_NS)
+		return -EAGAIN;
+	return 0;
 }
 
 static void on_closed(uv_handle_t *h);
@@ -100,6 +111,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
 		return;
 	}
 	r->budget = RING_BUDGET;
+	r->turn_start_ns = clock_boot_ns();
 	ring_buffer__consume(r->rb);
 	flush(r);
 }
@@ -184,6 +196,7 @@ int ring_reader_drain(struct ring_reader *r)
 	int n;
 
 	r->budget = RING_BUDGET;
+	r->turn_start_ns = 0;
 	n = ring_buffer__consume(r->rb);
 	flush(r);
 	return n;
