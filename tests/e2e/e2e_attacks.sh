@@ -5,7 +5,8 @@
 # - 1,100 idle connections from one address (the per-client cap takes 64; the rest are closed);
 # - 300 GetFlows follow streams on 10 connections that never read (an HTTP/2 window of 0), while
 #   20,000 new flows are made: each stream's queue is bounded (4096 flows, 4M), and all of them
-#   together by --follow-total-bytes (default 64M).
+#   together by --follow-total-bytes (default 64M);
+# - a syslog server and a ClickHouse that accept and never read, while 40,000 flows go by.
 # Usage: tests/e2e/e2e_attacks.sh BUILD_DIR. Needs root.
 set -u
 build=$(cd "${1:-build}" && pwd)
@@ -152,6 +153,66 @@ w=$(health 1)
 check "... and /healthz answers as before (worst $w s)" under "$w" 1
 check "flowd is still running" kill -0 "$flowd_pid"
 
-[ "$failed" -gt 0 ] && tail -20 "$tmp/flowd.out"
+# ---- export peers that accept and never read ------------------------------------------------
+# A syslog server and a ClickHouse that take the connection and never read from it: flowd's
+# exporters queue what they can (--export-syslog-buffer, --export-clickhouse-buffer), drop and
+# count the rest, and the loop goes on.
+kill -TERM "$flowd_pid"
+wait "$flowd_pid"
+ip netns exec "$ns" python3 - "$tmp/tarpit.mark" <<'PY' &
+import socket, sys, threading, time
+held = []
+def tarpit(port):
+    l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    l.bind(("127.0.0.1", port)); l.listen(64)
+    while True:
+        c, _ = l.accept(); held.append(c)  # never read
+for p in (5514, 8124):
+    threading.Thread(target=tarpit, args=(p,), daemon=True).start()
+open(sys.argv[1], "w").write("up\n")
+time.sleep(120)
+PY
+tarpit=$!
+pids+=("$tarpit")
+for _ in $(seq 50); do [ -s "$tmp/tarpit.mark" ] && break; sleep 0.1; done
+ip netns exec "$ns" "$build/flowd" -i lo --no-history --sweep-interval 200ms \
+	--max-flows 16384 --max-events 16384 --export-syslog tcp://127.0.0.1:5514 \
+	--export-clickhouse http://127.0.0.1:8124 --export-clickhouse-buffer 8M \
+	--export-clickhouse-timeout 3s >"$tmp/flowd2.out" 2>&1 &
+flowd_pid=$!
+pids+=("$flowd_pid")
+started=no
+for _ in $(seq 100); do
+	grep -q "watching 1 interface" "$tmp/flowd2.out" && started=yes && break
+	sleep 0.1
+done
+check "flowd starts with export peers that never read" test "$started" = yes
+traffic 0 20000
+sleep 1
+rss0=$(rss)
+health 8 >"$tmp/health3" &
+hp=$!
+traffic 20000 20000
+traffic 40000 20000
+wait "$hp"
+w=$(cat "$tmp/health3")
+grow=$((($(rss) - rss0) / 1024))
+echo "# export peers that never read: RSS +$grow MiB after 40,000 more flows"
+check "export peers that never read: /healthz within 1 s while 40,000 flows go by (worst $w s)" \
+	under "$w" 1
+check "... memory grew by $grow MiB, under the syslog (4M) and ClickHouse (8M) buffers and 32 MiB" \
+	test "$grow" -lt 44
+ip netns exec "$ns" curl -s -H "$(api_auth)" http://127.0.0.1:12000/metrics >"$tmp/metrics3"
+for x in syslog clickhouse; do
+	n=$(sed -n "s/^flowscope_exporter_flows_total{exporter=\"$x\",outcome=\"dropped\"} //p" "$tmp/metrics3")
+	check "... the $x exporter dropped and counted what did not fit (${n:-none})" test "${n:-0}" -gt 0
+done
+kill -TERM "$flowd_pid"
+for _ in $(seq 100); do kill -0 "$flowd_pid" 2>/dev/null || break; sleep 0.1; done
+check "... and flowd stops within 10 s with its peers still stalled" bash -c "! kill -0 $flowd_pid 2>/dev/null"
+wait "$flowd_pid" 2>/dev/null
+
+[ "$failed" -gt 0 ] && tail -20 "$tmp/flowd.out" "$tmp/flowd2.out"
 echo "attacks: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
