@@ -32,6 +32,7 @@
 #define DEFAULT_FOLLOW_BYTES (4u << 20)
 #define DEFAULT_MAX_REQUEST (4u << 20)
 #define DEFAULT_MAX_STREAMS 100
+#define DEFAULT_SLOW_CLIENT_MS (60 * 1000)
 #define DEFAULT_MAX_PENDING_REQUEST (16u << 20)
 /* Stop pulling frames from nghttp2 while this much is waiting in the socket. */
 #define WRITE_HIGH_WATER (1u << 20)
@@ -55,7 +56,9 @@ struct grpc_server {
 	uv_timer_t idler; /* once a second: closes connections idle too long */
 	uint64_t refused_conns;
 	struct logmsg_limit refused_log;
-	size_t req_bytes; /* of requests still being received, on every connection */
+	size_t req_bytes;     /* of requests still being received, on every connection */
+	uint64_t slow_resets; /* calls reset for not reading */
+	struct logmsg_limit slow_log;
 	bool flusher_active;
 	bool stopping;
 	struct logmsg_limit bad_client_log;
@@ -105,6 +108,9 @@ struct grpc_call {
 	bool req_too_big;
 	bool req_over_budget; /* the server held too many request bytes at once */
 	struct msg_queue out; /* framed messages for nghttp2 to pull */
+	uint64_t read_total;  /* bytes nghttp2 has pulled from out */
+	uint64_t read_seen;   /* ... as of the last tick of the idler */
+	uint32_t stalled_s;   /* ticks in a row with out full and nothing pulled */
 	/* The service's state for a streaming call, released by its cancel hook. */
 	void *svc;
 	void (*drained)(struct grpc_call *call, void *svc);
@@ -253,6 +259,7 @@ static ssize_t call_read(nghttp2_session *session, int32_t stream_id, uint8_t *d
 		return 0;
 	}
 	n = msg_queue_read(&call->out, dst, len);
+	call->read_total += n;
 	if (call->svc && call->drained &&
 	    msg_queue_count(&call->out) < grpc_call_queue_limit(call) / 2)
 		call->drained(call, call->svc);
@@ -843,6 +850,37 @@ static void on_connection(uv_stream_t *listener, int status)
 /* ---- server ------------------------------------------------------------------------------- */
 
 /* Connections with no call for idle_timeout_ms go (GOAWAY first, so the client knows). */
+/* A call whose queue has been full with nothing read from it for slow_client_timeout_ms is
+ * reset: the client is not reading, and what it holds of the server goes. */
+static void reset_stalled(struct grpc_conn *c)
+{
+	struct grpc_server *s = c->srv;
+	struct grpc_call *call, *tmp;
+	bool reset = false;
+
+	list_for_each_safe(call, tmp, &c->calls, struct grpc_call, node)
+	{
+		bool stalled = msg_queue_full(&call->out) && call->read_total == call->read_seen;
+
+		call->read_seen = call->read_total;
+		call->stalled_s = stalled ? call->stalled_s + 1 : 0;
+		if ((uint64_t)call->stalled_s * 1000 < s->opts.slow_client_timeout_ms)
+			continue;
+		s->slow_resets++;
+		logmsg_limited(
+			&s->slow_log, LOG_LEVEL_WARN,
+			"grpc: a call that read nothing for %u s with its queue full was reset "
+			"(--slow-client-timeout); %llu so far",
+			call->stalled_s, (unsigned long long)s->slow_resets);
+		call->stalled_s = 0;
+		nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
+					  NGHTTP2_CANCEL);
+		reset = true;
+	}
+	if (reset)
+		conn_flush(c);
+}
+
 static void on_idler(uv_timer_t *t)
 {
 	struct grpc_server *s = t->data;
@@ -851,7 +889,11 @@ static void on_idler(uv_timer_t *t)
 
 	list_for_each_safe(c, tmp, &s->conns, struct grpc_conn, node)
 	{
-		if (!list_empty(&c->calls) || now - c->idle_since < s->opts.idle_timeout_ms)
+		if (!list_empty(&c->calls)) {
+			reset_stalled(c);
+			continue;
+		}
+		if (now - c->idle_since < s->opts.idle_timeout_ms)
 			continue;
 		nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
 				      nghttp2_session_get_last_proc_stream_id(c->session),
@@ -953,6 +995,7 @@ int grpc_server_start(struct grpc_server **out, uv_loop_t *loop,
 	s->opts.follow_queue_bytes = s->opts.follow_queue_bytes ?: DEFAULT_FOLLOW_BYTES;
 	s->opts.max_request_bytes = s->opts.max_request_bytes ?: DEFAULT_MAX_REQUEST;
 	s->opts.max_streams = s->opts.max_streams ?: DEFAULT_MAX_STREAMS;
+	s->opts.slow_client_timeout_ms = s->opts.slow_client_timeout_ms ?: DEFAULT_SLOW_CLIENT_MS;
 	s->opts.max_pending_request_bytes =
 		s->opts.max_pending_request_bytes ?: DEFAULT_MAX_PENDING_REQUEST;
 	s->opts.max_conns = s->opts.max_conns ?: SERVE_DEFAULT_MAX_CONNS;

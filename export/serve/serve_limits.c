@@ -33,6 +33,9 @@ static const struct opt limit_opts[] = {
 	{"follow-total-bytes", 0, "SIZE",
 	 "... and by all of them together, on gRPC and HTTP\n(default 64M)", opt_size,
 	 CFG(follow_total_bytes), 65536, 1ULL << 40},
+	{"slow-client-timeout", 0, "DUR",
+	 "reset a gRPC call whose queue stays full with nothing\nread this long (default 1m)",
+	 opt_duration, CFG(slow_client_ns), 1000000000},
 	{"connection-idle-timeout", 0, "DUR",
 	 "close gRPC connections without a call this long\n(default 5m)", opt_duration,
 	 CFG(conn_idle_ns), 1000000000},
@@ -51,6 +54,7 @@ void serve_limits_apply(struct serve_limits *l, struct grpc_server_opts *go,
 	go->follow_queue_bytes = ho->follow_queue_bytes = (size_t)l->follow_queue_bytes;
 	go->follow_budget = ho->follow_budget = &l->follow_budget;
 	go->max_streams = l->max_streams;
+	go->slow_client_timeout_ms = (uint32_t)(l->slow_client_ns / 1000000);
 	go->max_pending_request_bytes = (size_t)l->max_pending_request_bytes;
 	go->max_conns = ho->max_conns = l->max_conns;
 	go->max_conns_per_client = ho->max_conns_per_client = l->max_conns_per_client;

@@ -68,7 +68,8 @@ static void server_start_with(uint32_t follow_queue, uint32_t max_conns, uint32_
 				     .unix_gid = access_opts.unix_gid,
 				     .max_streams = access_opts.max_streams,
 				     .max_pending_request_bytes =
-					     access_opts.max_pending_request_bytes};
+					     access_opts.max_pending_request_bytes,
+				     .slow_client_timeout_ms = access_opts.slow_client_timeout_ms};
 	struct grpc_service svc;
 	struct errmsg e = {""};
 	int err = -1, tries;
@@ -965,6 +966,47 @@ START_TEST(unix_socket)
 }
 END_TEST
 
+/* A follower that reads nothing, its queue full, is reset after --slow-client-timeout (2 s
+ * here), and what it held goes; a live one next to it is kept. */
+START_TEST(a_follower_that_reads_nothing_is_reset)
+{
+	enum { BATCH = 500, BATCHES = 100 };
+	struct stream_client stalled, live;
+	int i;
+
+	memset(&stalled, 0, sizeof(stalled));
+	memset(&live, 0, sizeof(live));
+	stalled.g.stall = 1;
+	client_follow(&stalled);
+	client_follow(&live);
+	wait_subscribers(2);
+	live.g.stop_at_port = 200000;
+	for (i = 0; i < BATCHES; i++) {
+		inject(100000 + i * BATCH, BATCH);
+		while (live.g.flows < (i + 1) * BATCH - 256)
+			usleep(200);
+	}
+	ck_assert(atomic_load(&stalled.g.stalled));
+	wait_subscribers(1);
+	inject(200000, 1);
+	pthread_join(live.th, NULL);
+	ck_assert_int_eq(live.status, GRPC_CANCELLED);
+	ck_assert_int_eq(live.g.flows, BATCH * BATCHES + 1);
+	atomic_store(&stalled.g.release, 1);
+	pthread_join(stalled.th, NULL);
+	ck_assert_int_ne(stalled.status, GRPC_OK);
+	grpc_client_close(stalled.c);
+	grpc_client_close(live.c);
+	wait_subscribers(0);
+}
+END_TEST
+
+static void setup_slow(void)
+{
+	access_opts = (struct grpc_server_opts){.slow_client_timeout_ms = 2000};
+	server_start(1024);
+}
+
 /* ---- requests being received: streams per connection, bytes in all ------------------------- */
 
 /* An HTTP/2 client of our own over a plain socket (nghttp2's session), whose request bodies are
@@ -1177,6 +1219,7 @@ int main(void)
 	Suite *s = suite_create("grpc");
 	TCase *acc = tcase_create("access"), *opt = tcase_create("access_optional");
 	TCase *uds = tcase_create("unix"), *req = tcase_create("requests");
+	TCase *slow = tcase_create("slow_client");
 	TCase *t = tcase_create("server"), *lim = tcase_create("limits");
 	SRunner *r;
 	int failed;
@@ -1207,6 +1250,10 @@ int main(void)
 	tcase_set_timeout(uds, 60);
 	tcase_add_test(uds, unix_socket);
 	suite_add_tcase(s, uds);
+	tcase_add_checked_fixture(slow, setup_slow, teardown_request_limits);
+	tcase_set_timeout(slow, 60);
+	tcase_add_test(slow, a_follower_that_reads_nothing_is_reset);
+	suite_add_tcase(s, slow);
 	tcase_add_checked_fixture(req, setup_request_limits, teardown_request_limits);
 	tcase_set_timeout(req, 60);
 	tcase_add_test(req, unfinished_requests_are_bounded_in_streams_and_bytes);

@@ -32,6 +32,9 @@ struct grpc_server_opts {
 	 * a request is answered RESOURCE_EXHAUSTED). */
 	uint32_t max_streams;
 	size_t max_pending_request_bytes;
+	/* A call whose queue stays full with nothing read for this long (0: 60 s) is reset
+	 * (RST_STREAM CANCEL; counted, logged at most once a second). */
+	uint32_t slow_client_timeout_ms;
 	/* Connections at once on each listener (0: 512) and from one client address (0: 64):
 	 * past either a new connection is closed as soon as it is accepted (counted, logged at
 	 * most once a second). A connection without a call for idle_timeout_ms (0: 5 min) is

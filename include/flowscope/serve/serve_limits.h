@@ -24,6 +24,7 @@ struct serve_limits {
 	uint64_t follow_queue_bytes, follow_total_bytes;
 	uint32_t max_streams;
 	uint64_t max_pending_request_bytes;
+	uint64_t slow_client_ns;
 	struct msg_queue_budget follow_budget; /* shared by both servers' followers */
 };
 
