@@ -16,8 +16,10 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -Wall -Wextra -Wno-missing-field-initializers -Werror -Iinclude -I$(BUILD) -I$(BUILD)/proto $(PKG_CFLAGS)
 # SAN=1: everything built by clang with ASan and UBSan, any report fatal (make test builds
-# $(SAN_BUILD) so); FUZZ=1: the same plus libFuzzer's coverage, for the fuzz targets
-# ($(FUZZ_BUILD)).
+# $(SAN_BUILD) so); FUZZ=1: the same with libFuzzer's coverage in every object, for make fuzz
+# ($(FUZZ_BUILD)). make test's brief fuzz runs link the targets against $(SAN_BUILD)'s library
+# (coverage of the targets only): the corpus and its mutations, without a second build, and
+# without coverage callbacks slowing the sanitized suites.
 SAN_BUILD  ?= build/san
 FUZZ_BUILD ?= build/fuzz
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -59,9 +61,9 @@ FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZERS   := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 # make fuzz: each target this long (seconds); make test: each this long.
 FUZZ_SECONDS ?= 60
-FUZZ_TEST_SECONDS ?= 5
+FUZZ_TEST_SECONDS ?= 3
 
-.PHONY: all deps test-deps bench-deps run test tests san fuzzers fuzz fuzz-targets fuzz-seeds bench demo-cluster clean format \
+.PHONY: all deps test-deps bench-deps run test tests san fuzz fuzz-targets fuzz-seeds bench demo-cluster clean format \
 	check-format check-tree
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -86,28 +88,25 @@ run: deps
 # every test (unit, BPF, end-to-end).
 test: test-deps
 	@$(MAKE) --no-print-directory check-format check-tree
-	@$(MAKE) --no-print-directory all tests
-	@$(MAKE) --no-print-directory san fuzzers
-	@SAN_BUILD=$(SAN_BUILD) FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_TEST_SECONDS) \
+	@$(MAKE) --no-print-directory -j$$(nproc) all tests
+	@$(MAKE) --no-print-directory san
+	@SAN_BUILD=$(SAN_BUILD) FUZZ_BUILD=$(SAN_BUILD) FUZZ_SECONDS=$(FUZZ_TEST_SECONDS) \
 		tests/run-all.sh $(BUILD)
 
 tests: $(TESTS)
 
-# The binaries and the unit and BPF suites under ASan + UBSan (run-all.sh runs them, and
-# e2e_flows.sh with that flowd and flowctl).
+# The binaries, the unit and BPF suites and the fuzz targets under ASan + UBSan (run-all.sh runs
+# the suites, e2e_flows.sh with that flowd and flowctl, and each fuzz target briefly).
 san:
 	@$(MAKE) --no-print-directory -j$$(nproc) BUILD=$(SAN_BUILD) SAN=1 \
-		$(SAN_BUILD)/flowd $(SAN_BUILD)/flowctl $(SAN_BUILD)/flowrelay tests
+		$(SAN_BUILD)/flowd $(SAN_BUILD)/flowctl tests fuzz-targets
 
-# libFuzzer targets (fuzz/fuzz_*.c) against the library built for them; `make fuzz` runs each
-# for FUZZ_SECONDS from its corpus (fuzz/corpus/TARGET) and fails on any finding.
-fuzzers:
-	@$(MAKE) --no-print-directory -j$$(nproc) BUILD=$(FUZZ_BUILD) FUZZ=1 fuzz-targets
-
+# libFuzzer targets (fuzz/fuzz_*.c); `make fuzz` runs each for FUZZ_SECONDS from its corpus
+# (fuzz/corpus/TARGET) and fails on any finding.
 fuzz-targets: $(FUZZERS)
 
 fuzz: test-deps
-	@$(MAKE) --no-print-directory fuzzers
+	@$(MAKE) --no-print-directory -j$$(nproc) BUILD=$(FUZZ_BUILD) FUZZ=1 fuzz-targets
 	@fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 # The seed corpora (fuzz/corpus/TARGET), written by fuzz/make_seeds.c; run by hand when an input
@@ -184,6 +183,9 @@ $(BUILD)/flowrelay: $(BUILD)/obj/daemon/flowrelay.o $(LIB)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $^ $(PKG_LIBS) $(CHECK_LIBS) -o $@
+
+# The targets themselves always have libFuzzer's coverage (libFuzzer needs some to run).
+$(BUILD)/obj/fuzz/%.o: CFLAGS += -fsanitize=fuzzer-no-link
 
 $(BUILD)/fuzz/make_seeds: $(BUILD)/obj/fuzz/make_seeds.o $(LIB)
 	@mkdir -p $(@D)

@@ -3,6 +3,7 @@
 # only read: what the run finds goes to a scratch directory), and prints per target the
 # executions done, then "fuzz: N passed, N failed". A crash, leak, sanitizer report or timeout
 # is a failure: its log is printed and the input that caused it kept in BUILD/fuzz/findings.
+# FUZZ_RUNS=N stops a target after N executions if that comes first.
 # Usage: fuzz/run.sh BUILD SECONDS [TARGET...]
 set -u
 build=${1:?usage: fuzz/run.sh BUILD SECONDS [TARGET...]}
@@ -28,6 +29,7 @@ one() {
 	# The target's own files (identity files, history directories) go under its TMPDIR.
 	TMPDIR=$work/tmp "$build/fuzz/$name" -max_total_time="$seconds" -timeout=10 \
 		-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$findings/$name-" \
+		${FUZZ_RUNS:+-runs=$FUZZ_RUNS} \
 		"$work/corpus" "$here/corpus/$name" >"$work/log" 2>&1
 	echo $? >"$work/rc"
 }
@@ -43,8 +45,9 @@ for name in "${targets[@]}"; do
 	work=$scratch/$name
 	rc=$(cat "$work/rc")
 	execs=$(awk '/stat::number_of_executed_units:/ { print $2 }' "$work/log")
+	took=$(awk '/^Done [0-9]+ runs in/ { print $5 }' "$work/log")
 	if [ "$rc" -eq 0 ]; then
-		echo "ok - $name: ${execs:-?} executions in ${seconds} s ($(ls "$work/corpus" | wc -l) new inputs)"
+		echo "ok - $name: ${execs:-?} executions in ${took:-$seconds} s ($(ls "$work/corpus" | wc -l) new inputs)"
 		passed=$((passed + 1))
 	else
 		echo "FAIL - $name (rc $rc) after ${execs:-?} executions; inputs kept in $findings:"

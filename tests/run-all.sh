@@ -76,13 +76,15 @@ san_reports() { # san_reports DIR NAME: a report in DIR is a failure of NAME
 	done
 }
 # A sanitized program run aside: its output and status kept for replay() (the Check suites
-# mostly wait on timers, so SAN_JOBS of them run at once; their output is told in order).
+# mostly wait on timers, so SAN_JOBS (3) of them run at once; their output is told in order).
+# Sanitized code is slower: Check's timeouts are longer, and a suite gets 10 minutes in all.
 san_aside() { # san_aside NAME PROGRAM...
 	local name=$1
 	shift
 	(
 		san_opts "$san_dir/$name"
-		"$@" >"$san_dir/$name.log" 2>&1
+		export CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-3}
+		timeout -k 10 600 "$@" >"$san_dir/$name.log" 2>&1
 		echo $? >"$san_dir/$name.rc"
 	)
 }
@@ -93,29 +95,30 @@ replay() { # replay NAME: what san_aside kept, as if it ran now
 if [ -n "$san_build" ]; then
 	san_dir=$(mktemp -d)
 	names=()
+	# The BPF suites attach probes: one after the other, beside the others.
+	(
+		for t in $(find "$san_build/tests/bpf" -type f -name "test_*" 2>/dev/null | sort); do
+			san_aside "san-$(basename "$t")" "$t"
+		done
+	) &
 	for t in $(find "$san_build/tests" -type f -name "test_*" | sort); do
 		[ -x "$t" ] || continue
-		name="san:$(basename "$t")"
+		name="san-$(basename "$t")"
 		names+=("$name")
-		if [[ $t == */tests/bpf/* ]]; then
-			continue # the BPF suites attach probes: one at a time, below
-		fi
-		while [ "$(jobs -rp | wc -l)" -ge "${SAN_JOBS:-3}" ]; do
+		[[ $t == */tests/bpf/* ]] && continue
+		while [ "$(jobs -rp | wc -l)" -gt "${SAN_JOBS:-3}" ]; do
 			wait -n
 		done
 		san_aside "$name" "$t" &
 	done
 	wait
-	for t in $(find "$san_build/tests/bpf" -type f -name "test_*" 2>/dev/null | sort); do
-		san_aside "san:$(basename "$t")" "$t"
-	done
 	for name in "${names[@]}"; do
 		run "$name" replay "$name"
 		san_reports "$san_dir/$name" "$name"
 	done
 	san_opts "$san_dir/e2e_flows"
-	run "san:e2e_flows.sh" bash tests/e2e/e2e_flows.sh "$san_build"
-	san_reports "$san_dir/e2e_flows" "san:e2e_flows.sh"
+	run "san-e2e_flows.sh" bash tests/e2e/e2e_flows.sh "$san_build"
+	san_reports "$san_dir/e2e_flows" "san-e2e_flows.sh"
 	unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
 if [ -n "$fuzz_build" ]; then
