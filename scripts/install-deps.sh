@@ -10,7 +10,7 @@ if [ "$mode" = bench ]; then
 	pkgs="$pkgs iperf3 softflowd pmacct nftables procps libsqlite3-dev clickhouse-server clickhouse-client chromium"
 fi
 if [ "$mode" = test ]; then
-	pkgs="$pkgs check clang-format git socat iputils-ping python3 procps python3-grpcio python3-protobuf python3-grpc-tools nftables openssl chromium prometheus rsyslog rsyslog-openssl nfdump clickhouse-server clickhouse-client systemd"
+	pkgs="$pkgs check clang-format libclang-rt-dev git socat iputils-ping python3 procps python3-grpcio python3-protobuf python3-grpc-tools nftables openssl chromium prometheus rsyslog rsyslog-openssl nfdump clickhouse-server clickhouse-client systemd"
 fi
 missing=
 for p in $pkgs; do
