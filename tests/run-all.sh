@@ -102,9 +102,12 @@ if [ -n "$san_build" ]; then
 		done
 	) &
 	for t in $(find "$san_build/tests" -type f -name "test_*" | sort); do
+		[ -x "$t" ] && names+=("san-$(basename "$t")")
+	done
+	# The longest suites (serve/, history/, exporters/, enrich/) first: reverse order packs best.
+	for t in $(find "$san_build/tests" -type f -name "test_*" | sort -r); do
 		[ -x "$t" ] || continue
 		name="san-$(basename "$t")"
-		names+=("$name")
 		[[ $t == */tests/bpf/* ]] && continue
 		while [ "$(jobs -rp | wc -l)" -gt "${SAN_JOBS:-3}" ]; do
 			wait -n
