@@ -105,8 +105,8 @@ struct grpc_call {
 	int status;
 	char message[256];
 	struct buf req;
-	bool req_too_big;
-	bool req_over_budget; /* the server held too many request bytes at once */
+	const char
+		*req_refused; /* why its request is answered RESOURCE_EXHAUSTED; NULL: it is not */
 	struct msg_queue out; /* framed messages for nghttp2 to pull */
 	uint64_t read_total;  /* bytes nghttp2 has pulled from out */
 	uint64_t read_seen;   /* ... as of the last tick of the idler */
@@ -354,14 +354,8 @@ static void call_dispatch(struct grpc_call *call)
 				 "Bearer TOKEN\" (flowctl: --token-file FILE or FLOWSCOPE_TOKEN)");
 		return;
 	}
-	if (call->req_too_big) {
-		grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "request message too large");
-		return;
-	}
-	if (call->req_over_budget) {
-		grpc_call_finish(
-			call, GRPC_RESOURCE_EXHAUSTED,
-			"the server is receiving too many request bytes at once: try again");
+	if (call->req_refused) {
+		grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, call->req_refused);
 		return;
 	}
 	if (!call->grpc_content_type) {
@@ -453,16 +447,16 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
 	struct grpc_conn *c = user;
 
 	(void)flags;
-	if (!call || call->dispatched || call->req_too_big || call->req_over_budget)
+	if (!call || call->dispatched || call->req_refused)
 		return 0;
 	/* Requests being received are bounded one by one and all together: many streams each
 	 * sending an unfinished body must not hold the server's memory. */
-	if (call->req.len + len > (size_t)c->srv->opts.max_request_bytes + 5 ||
-	    c->srv->req_bytes + len > c->srv->opts.max_pending_request_bytes) {
-		if (call->req.len + len > (size_t)c->srv->opts.max_request_bytes + 5)
-			call->req_too_big = true;
-		else
-			call->req_over_budget = true;
+	if (call->req.len + len > (size_t)c->srv->opts.max_request_bytes + 5)
+		call->req_refused = "request message too large";
+	else if (c->srv->req_bytes + len > c->srv->opts.max_pending_request_bytes)
+		call->req_refused =
+			"the server is receiving too many request bytes at once: try again";
+	if (call->req_refused) {
 		c->srv->req_bytes -= call->req.len;
 		buf_free(&call->req);
 		return 0;
