@@ -670,29 +670,38 @@ START_TEST(many_concurrent_streams)
 }
 END_TEST
 
-START_TEST(stalled_follower_does_not_stall_others)
+/* A follower that blocks in its callback after the first flow and a live one next to it, both
+ * stopping at the flow from port 200000; then batches of 500 flows from port 100000 on, each
+ * once the live reader has kept up with its bounded queue (1024). */
+#define FEED_BATCH 500
+static void stalled_and_live(struct stream_client *stalled, struct stream_client *live, int batches)
 {
-	enum { BATCH = 500, BATCHES = 200 };
-	struct stream_client stalled, live;
-	int i, total = BATCH * BATCHES;
+	int i;
 
-	memset(&stalled, 0, sizeof(stalled));
-	memset(&live, 0, sizeof(live));
-	stalled.g.stall = 1;
-	client_follow(&stalled);
-	client_follow(&live);
+	memset(stalled, 0, sizeof(*stalled));
+	memset(live, 0, sizeof(*live));
+	stalled->g.stall = 1;
+	client_follow(stalled);
+	client_follow(live);
 	wait_subscribers(2);
-	live.g.stop_at_port = 200000;
-	stalled.g.stop_at_port = 200000;
-
-	/* 100000 flows while one client reads nothing: the other gets every one of them. */
-	for (i = 0; i < BATCHES; i++) {
-		inject(100000 + i * BATCH, BATCH);
-		/* Let the live reader keep up with its bounded queue (1024). */
-		while (live.g.flows < (i + 1) * BATCH - 256)
+	live->g.stop_at_port = 200000;
+	stalled->g.stop_at_port = 200000;
+	for (i = 0; i < batches; i++) {
+		inject(100000 + i * FEED_BATCH, FEED_BATCH);
+		while (live->g.flows < (i + 1) * FEED_BATCH - 256)
 			usleep(200);
 	}
-	ck_assert(atomic_load(&stalled.g.stalled));
+	ck_assert(atomic_load(&stalled->g.stalled));
+}
+
+START_TEST(stalled_follower_does_not_stall_others)
+{
+	enum { BATCHES = 200 };
+	struct stream_client stalled, live;
+	int total = FEED_BATCH * BATCHES;
+
+	/* 100000 flows while one client reads nothing: the other gets every one of them. */
+	stalled_and_live(&stalled, &live, BATCHES);
 	while (live.g.flows < total)
 		usleep(1000);
 	ck_assert_int_eq(live.g.flows, total);
@@ -973,28 +982,15 @@ END_TEST
  * here), and what it held goes; a live one next to it is kept. */
 START_TEST(a_follower_that_reads_nothing_is_reset)
 {
-	enum { BATCH = 500, BATCHES = 100 };
+	enum { BATCHES = 100 };
 	struct stream_client stalled, live;
-	int i;
 
-	memset(&stalled, 0, sizeof(stalled));
-	memset(&live, 0, sizeof(live));
-	stalled.g.stall = 1;
-	client_follow(&stalled);
-	client_follow(&live);
-	wait_subscribers(2);
-	live.g.stop_at_port = 200000;
-	for (i = 0; i < BATCHES; i++) {
-		inject(100000 + i * BATCH, BATCH);
-		while (live.g.flows < (i + 1) * BATCH - 256)
-			usleep(200);
-	}
-	ck_assert(atomic_load(&stalled.g.stalled));
+	stalled_and_live(&stalled, &live, BATCHES);
 	wait_subscribers(1);
 	inject(200000, 1);
 	pthread_join(live.th, NULL);
 	ck_assert_int_eq(live.status, GRPC_CANCELLED);
-	ck_assert_int_eq(live.g.flows, BATCH * BATCHES + 1);
+	ck_assert_int_eq(live.g.flows, FEED_BATCH * BATCHES + 1);
 	atomic_store(&stalled.g.release, 1);
 	pthread_join(stalled.th, NULL);
 	ck_assert_int_ne(stalled.status, GRPC_OK);
