@@ -646,6 +646,7 @@ static int start_collector(struct flowd *d)
 		follower_hub_set_marks(d->followers,
 				       &(struct follower_marks){
 					       .loop = d->loop, .watermark = watermark, .ctx = d});
+		follower_hub_set_loop(d->followers, d->loop); /* replays in steps */
 	}
 	flow_pb_set_node_labels(d->cfg.node_labels, (size_t)d->cfg.n_labels);
 	if (!d->col || !d->events || !d->agent || !d->dns || !d->graph || !d->followers ||

@@ -353,6 +353,7 @@ static int start_pipeline(struct flowrelay *d)
 		fprintf(stderr, "flowrelay: out of memory\n");
 		return 1;
 	}
+	follower_hub_set_loop(d->followers, d->loop); /* replays in steps */
 	ro.col = d->col;
 	if (relay_new(&d->relay, &ro, &e)) {
 		fprintf(stderr, "flowrelay: %s\n", e.text);

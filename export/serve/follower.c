@@ -90,7 +90,7 @@ bool follower_wanted(const struct follower *fo, const struct flow *f)
 }
 
 /* A flow the client could not take: for its next notice, its API's total and its own count. */
-static void count_lost(struct follower *fo)
+void follower_count_lost(struct follower *fo)
 {
 	fo->lost++;
 	fo->lost_total++;
@@ -184,12 +184,12 @@ static void on_flow(const struct flow *f, void *arg)
 	if (!follower_wanted(fo, f))
 		return;
 	if (fo->sink->full(fo->ctx)) {
-		count_lost(fo);
+		follower_count_lost(fo);
 		return;
 	}
 	follower_poke(fo);
 	if (send_live(fo, f))
-		count_lost(fo);
+		follower_count_lost(fo);
 }
 
 /* The replay: the events (or, per flow, the store's flows) walked oldest first; the matches
@@ -221,7 +221,7 @@ static int by_time(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static int replay(struct follower *fo)
+int follower_replay_select(struct follower *fo, const struct flow ***out, size_t *out_n)
 {
 	struct follower_hub *h = fo->hub;
 	bool per_flow = fo->req.per_flow || !h->events;
@@ -229,8 +229,9 @@ static int replay(struct follower *fo)
 	struct replay r = {.fo = fo, .number = fo->req.number, .mode = fo->req.replay};
 	uint64_t i, n, first, want, from = 0;
 	bool select_by_time;
-	int err = 0;
 
+	*out = NULL;
+	*out_n = 0;
 	if (fo->req.replay == FOLLOWER_REPLAY_NONE ||
 	    (fo->req.replay != FOLLOWER_REPLAY_ALL && !r.number))
 		return 0;
@@ -274,11 +275,24 @@ static int replay(struct follower *fo)
 		qsort(r.ring, n, sizeof(*r.ring), by_time);
 	if (select_by_time && n > want) {
 		from = fo->req.replay == FOLLOWER_REPLAY_FIRST ? 0 : n - want;
-		n = from + want;
+		n = want;
+		memmove(r.ring, r.ring + from, n * sizeof(*r.ring));
 	}
-	for (i = from; i < n && !err; i++)
-		err = follower_send_flow(fo, r.ring[i], true);
-	free(r.ring);
+	*out = r.ring;
+	*out_n = n;
+	return 0;
+}
+
+/* The replay at once, for a hub without a loop to send it in steps. */
+static int replay(struct follower *fo)
+{
+	const struct flow **list;
+	size_t i, n;
+	int err = follower_replay_select(fo, &list, &n);
+
+	for (i = 0; i < n && !err; i++)
+		err = follower_send_flow(fo, list[i], true);
+	free(list);
 	return err;
 }
 
@@ -346,9 +360,7 @@ static int resume_point(const struct follower_hub *h, const uint8_t uuid[16], st
 	return 0;
 }
 
-/* The replay of a resumed stream: what it missed, then every matching event after the point,
- * in publication order. */
-static int resume(struct follower *fo, struct errmsg *e)
+int follower_resume_begin(struct follower *fo, bool *all, uint64_t *after, struct errmsg *e)
 {
 	struct resume r = {.fo = fo};
 	int source = FOLLOWER_LOST_OVERWRITTEN, err;
@@ -362,6 +374,19 @@ static int resume(struct follower *fo, struct errmsg *e)
 		if (err)
 			return errmsg_set(e, err, "out of memory");
 	}
+	*all = r.all;
+	*after = r.after;
+	return 0;
+}
+
+/* The replay of a resumed stream at once (a hub without a loop). */
+static int resume(struct follower *fo, struct errmsg *e)
+{
+	struct resume r = {.fo = fo};
+	int err = follower_resume_begin(fo, &r.all, &r.after, e);
+
+	if (err)
+		return err;
 	event_log_foreach(fo->hub->events, resume_one, &r);
 	return r.err ? errmsg_set(e, r.err, "out of memory") : 0;
 }
@@ -444,17 +469,15 @@ int follower_go_live(struct follower *fo)
 	return send_mark(fo, true);
 }
 
-/* The replay (from the history, in steps, when the hub has one), then (following) the
+/* The replay (in steps when the hub has a loop), then (following) the
  * subscription, then the first watermark. */
 static int start_stream(struct follower *fo, struct errmsg *e)
 {
 	const struct follower_req *req = &fo->req;
 	int err;
 
-	if (!req->resume && follower_history_wants(fo)) {
-		err = follower_history_start(fo);
-		return err ? errmsg_set(e, err, "out of memory") : 0;
-	}
+	if (follower_history_wants(fo))
+		return follower_history_start(fo, e);
 	err = req->resume ? resume(fo, e) : replay(fo);
 	if (err)
 		return req->resume ? err : errmsg_set(e, err, "out of memory");
@@ -570,9 +593,14 @@ void follower_hub_set_archive(struct follower_hub *h, const struct follower_arch
 	h->loop = loop;
 }
 
+void follower_hub_set_loop(struct follower_hub *h, uv_loop_t *loop)
+{
+	h->loop = loop;
+}
+
 bool follower_hub_steps(const struct follower_hub *h)
 {
-	return (h->history || h->archive.start) && h->loop;
+	return h->loop;
 }
 
 void follower_unref(struct follower *fo)

@@ -6,7 +6,9 @@
  *   numbers that neither holds is told as lost; a client slower than the log goes back to the
  *   history for what the log overwrote;
  * - a relay: its archive (ClickHouse) for everything before the log's oldest event's time, then
- *   the log from that time on.
+ *   the log from that time on;
+ * - without either (--no-history, or a relay's window the log covers): the log alone; a resumed
+ *   stream: the log from its point; per flow: the store's flows chosen at the request.
  * Each step reads at most CATCHUP_STEP events and runs when the client has room, so neither the
  * loop nor the client's queue grows with the history's size; when the newest event is sent the
  * follower goes live with nothing missed (one thread: nothing is published in between).
@@ -33,7 +35,8 @@ enum phase {
 	PH_HISTORY,
 	PH_ARCHIVE, /* a relay's archive: what is older than its event log */
 	PH_LOG,	    /* the event log: from where the history reaches it (flowd), or from the
-		     * archive's split time on (a relay) */
+		     * archive's split time on (a relay), or from a resume point, or all of it */
+	PH_FLOWS,   /* per flow: the store's flows chosen at the request */
 	PH_DONE,
 };
 
@@ -76,6 +79,11 @@ struct catchup {
 	uint64_t want;	      /* LAST: matches the history must give (those the log lacks) */
 	bool wait;	      /* the archive said "not yet": the next step after a pause */
 	struct flow f;	      /* the event being read */
+	/* Per flow: the store's flows in the order to send, each with its id when chosen (its
+	 * slot holds another flow once the store evicted it). */
+	const struct flow **flows;
+	uint64_t *flow_ids;
+	size_t n_flows, flows_pos;
 };
 
 #define ARCHIVE_WAIT_MS 20
@@ -83,21 +91,39 @@ struct catchup {
 bool follower_history_wants(const struct follower *fo)
 {
 	const struct follower_req *r = &fo->req;
+
+	if (!fo->hub->loop)
+		return false;
+	return r->resume || (r->replay != FOLLOWER_REPLAY_NONE &&
+			     (r->replay == FOLLOWER_REPLAY_ALL || r->number));
+}
+
+/* A relay's archive is read only for what the log cannot answer alone: a window reaching
+ * before its oldest event, the oldest N, or the newest N (counted at start: maybe not needed). */
+static bool archive_wanted(const struct follower *fo)
+{
+	const struct follower_req *r = &fo->req;
 	const struct follower_hub *h = fo->hub;
 	const struct flow *old;
 
-	if (!h->loop || r->per_flow || r->replay == FOLLOWER_REPLAY_NONE ||
-	    (r->replay != FOLLOWER_REPLAY_ALL && !r->number))
-		return false;
-	if (h->history)
-		return true;
 	if (!h->archive.start || !h->events)
 		return false;
-	/* The archive only for what the log cannot answer alone: a window reaching before its
-	 * oldest event, the oldest N, or the newest N (counted at start: maybe not needed). */
 	old = event_log_oldest(h->events);
 	return r->replay != FOLLOWER_REPLAY_ALL ||
 	       (r->since_ns && (!old || r->since_ns < old->time_ns));
+}
+
+/* The event log's matches now. */
+static uint64_t log_matches(const struct follower *fo)
+{
+	const struct event_log *l = fo->hub->events;
+	struct event_log_stats st;
+	uint64_t m = 0;
+
+	event_log_get_stats(l, &st);
+	for (uint64_t i = 0; i < st.held; i++)
+		m += follower_wanted(fo, event_log_at(l, i));
+	return m;
 }
 
 /* ---- sending, in time order ------------------------------------------------------------- */
@@ -395,6 +421,47 @@ static bool back_to_history(struct follower *fo, const struct flow *old, uint64_
 	return true;
 }
 
+/* ---- per flow -------------------------------------------------------------------------------- */
+
+/* The store's flows, chosen at the request as a replay at once chooses them; each sent in its
+ * state when its turn comes, or counted lost when the store evicted it meanwhile. */
+static int flows_start(struct follower *fo)
+{
+	struct catchup *c = fo->catchup;
+	int err = follower_replay_select(fo, &c->flows, &c->n_flows);
+
+	if (err)
+		return err;
+	c->flow_ids = malloc((c->n_flows ? c->n_flows : 1) * sizeof(*c->flow_ids));
+	if (!c->flow_ids)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->n_flows; i++)
+		c->flow_ids[i] = c->flows[i]->id;
+	c->phase = PH_FLOWS;
+	return 0;
+}
+
+static int step_flows(struct follower *fo)
+{
+	struct catchup *c = fo->catchup;
+	int err = 0;
+
+	for (int i = 0; i < CATCHUP_STEP && !err && c->flows_pos < c->n_flows; i++) {
+		size_t k;
+
+		if (fo->sink->full(fo->ctx))
+			return 0;
+		k = c->flows_pos++;
+		if (c->flows[k]->id == c->flow_ids[k])
+			err = follower_send_flow(fo, c->flows[k], true);
+		else
+			follower_count_lost(fo);
+	}
+	if (!err && c->flows_pos == c->n_flows)
+		c->phase = PH_DONE;
+	return err;
+}
+
 /* ---- a relay's archive ---------------------------------------------------------------------- */
 
 static void archive_end(struct follower *fo)
@@ -595,6 +662,8 @@ static void catchup_closed(uv_handle_t *t)
 	if (c->aq)
 		fo->hub->archive.stop(c->aq);
 	history_cursor_free(c->cur);
+	free(c->flows);
+	free(c->flow_ids);
 	free(c->pend);
 	free(c->split_uuids);
 	buf_free(&c->pbuf);
@@ -648,6 +717,9 @@ static void run_step(struct follower *fo)
 	case PH_LOG:
 		err = step_log(fo);
 		break;
+	case PH_FLOWS:
+		err = step_flows(fo);
+		break;
 	case PH_DONE:
 		break;
 	}
@@ -690,13 +762,12 @@ static void last_start(struct follower *fo)
 
 	c->want = fo->req.number;
 	if (old && !flow_uuid_seq(old->uuid, &c->count_from)) {
-		event_log_get_stats(l, &st);
-		for (uint64_t i = 0; i < st.held; i++)
-			m += follower_wanted(fo, event_log_at(l, i));
+		m = log_matches(fo);
 		c->count_mem = true;
 		memcpy(c->mem_head, old->uuid, sizeof(c->mem_head));
 	}
 	if (m && m >= c->want) {
+		event_log_get_stats(l, &st);
 		c->phase = PH_LOG;
 		c->log_pos = st.overwritten;
 		c->log_skip = m - c->want;
@@ -707,19 +778,68 @@ static void last_start(struct follower *fo)
 		c->phase = PH_COUNT;
 }
 
-int follower_history_start(struct follower *fo)
+/* Through the history, then the log from where the history reaches it. */
+static void history_begin(struct follower *fo)
+{
+	struct catchup *c = fo->catchup;
+
+	history_cursor_set_range(c->cur, fo->req.since_ns, fo->req.until_ns);
+	tell_start(fo);
+	c->phase = PH_HISTORY;
+	c->count_no = c->end_no;
+	history_cursor_seek(c->cur, 1);
+	if (fo->req.replay == FOLLOWER_REPLAY_LAST)
+		last_start(fo);
+}
+
+/* The log alone, all of it held: the newest N are those after its first matches. */
+static void log_begin(struct follower *fo)
+{
+	struct catchup *c = fo->catchup;
+	struct event_log_stats st;
+	uint64_t m;
+
+	event_log_get_stats(fo->hub->events, &st);
+	c->phase = PH_LOG;
+	c->log_pos = st.overwritten;
+	if (fo->req.replay == FOLLOWER_REPLAY_LAST) {
+		m = log_matches(fo);
+		c->log_skip = m > fo->req.number ? m - fo->req.number : 0;
+	}
+}
+
+/* A resumed stream: the log from the event after the point (what the log overwrote since then
+ * comes from the history, or is told as lost, as for any slow client). */
+static int resume_begin(struct follower *fo, struct errmsg *e)
+{
+	struct catchup *c = fo->catchup;
+	struct event_log_stats st;
+	uint64_t after;
+	bool all;
+	int err = follower_resume_begin(fo, &all, &after, e);
+
+	if (err)
+		return err;
+	event_log_get_stats(fo->hub->events, &st);
+	c->phase = PH_LOG;
+	c->log_pos = all ? st.overwritten : log_pos_of(fo->hub->events, after + 1);
+	return 0;
+}
+
+int follower_history_start(struct follower *fo, struct errmsg *e)
 {
 	struct follower_hub *h = fo->hub;
-	struct history_block last;
+	bool per_flow = fo->req.per_flow || !h->events;
 	struct catchup *c = calloc(1, sizeof(*c));
-	bool have_last;
+	struct history_block last;
+	int err = 0;
 
 	if (!c)
-		return -ENOMEM;
-	c->cur = h->history ? history_cursor_new(h->history) : NULL;
-	if (h->history && !c->cur) {
+		return errmsg_set(e, -ENOMEM, "out of memory");
+	c->cur = h->history && !per_flow ? history_cursor_new(h->history) : NULL;
+	if (h->history && !per_flow && !c->cur) {
 		free(c);
-		return -ENOMEM;
+		return errmsg_set(e, -ENOMEM, "out of memory");
 	}
 	uv_timer_init(h->loop, &c->step);
 	c->step.data = fo;
@@ -733,23 +853,25 @@ int follower_history_start(struct follower *fo)
 		event_log_get_stats(h->events, &st);
 		c->log_end = st.appended;
 	}
-	if (!h->history) {
-		archive_start(fo);
-		run_step(fo);
-		return 0;
-	}
-	history_cursor_set_range(c->cur, fo->req.since_ns, fo->req.until_ns);
-	have_last = history_last_block(h->history, &last);
-	if (have_last) {
+	if (c->cur && history_last_block(h->history, &last)) {
+		/* Not following: the history's end as it is now. */
 		c->end_no = last.no;
 		c->end_events = last.events;
 	}
-	tell_start(fo);
-	c->phase = PH_HISTORY;
-	c->count_no = c->end_no;
-	history_cursor_seek(c->cur, 1);
-	if (fo->req.replay == FOLLOWER_REPLAY_LAST)
-		last_start(fo);
+	if (per_flow)
+		err = flows_start(fo);
+	else if (fo->req.resume)
+		err = resume_begin(fo, e);
+	else if (h->history)
+		history_begin(fo);
+	else if (archive_wanted(fo))
+		archive_start(fo);
+	else
+		log_begin(fo);
+	if (err) {
+		follower_history_stop(fo);
+		return err == -ENOMEM ? errmsg_set(e, err, "out of memory") : err;
+	}
 	run_step(fo);
 	return 0;
 }

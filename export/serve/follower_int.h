@@ -61,6 +61,14 @@ struct follower {
 /* follower.c's, for the catch-up. */
 bool follower_wanted(const struct follower *fo, const struct flow *f);
 int follower_send_flow(struct follower *fo, const struct flow *f, bool force);
+/* A flow the client could not take: counted for its next lost notice, its API and its own. */
+void follower_count_lost(struct follower *fo);
+/* The replay req asks for (NONE: nothing): the chosen events, or per flow the store's flows,
+ * in the order they are to be sent (*out: free()). */
+int follower_replay_select(struct follower *fo, const struct flow ***out, size_t *n);
+/* A resumed stream's start: its point found (all: every event held, else those after event
+ * number after), what it missed told. -EINVAL with e set for a point it cannot mean. */
+int follower_resume_begin(struct follower *fo, bool *all, uint64_t *after, struct errmsg *e);
 /* A lost notice of source (the gap form when the sink has one); always fits. */
 int follower_send_lost(struct follower *fo, int source, uint64_t lost);
 /* Drops a reference (a handle closed, or the owner's at follower_stop); frees at the last. */
@@ -68,9 +76,11 @@ void follower_unref(struct follower *fo);
 /* The replay is over: subscribe (following) and send the first watermark, or end. */
 int follower_go_live(struct follower *fo);
 
-/* follower_history.c's: a replay through the history and then the event log, in steps. */
+/* follower_history.c's: a replay (or resume) in steps on the hub's loop: through the history
+ * and then the event log, or an archive and the log, or the log alone, or the store's flows. */
 bool follower_history_wants(const struct follower *fo);
-int follower_history_start(struct follower *fo);
+/* 0, or a negative errno with e set (the follower is stopped by its owner). */
+int follower_history_start(struct follower *fo, struct errmsg *e);
 void follower_history_poke(struct follower *fo);
 /* Stops the catch-up, if any; its timer's close drops its reference. */
 void follower_history_stop(struct follower *fo);

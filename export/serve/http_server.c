@@ -161,27 +161,6 @@ static int encode_lost(struct buf *out, uint64_t lost, const char *node, uint64_
 	return err ?: (fr->sse ? buf_puts(out, "\n") : 0);
 }
 
-/* A whole (not following) response, built in memory. */
-struct whole {
-	struct framing fr; /* first: the encoders' ctx */
-	struct buf body;
-};
-
-static int whole_push(void *ctx, const void *msg, size_t len, bool force)
-{
-	(void)force;
-	return buf_append(&((struct whole *)ctx)->body, msg, len);
-}
-
-static bool whole_full(void *ctx)
-{
-	(void)ctx;
-	return false;
-}
-
-static const struct follower_sink whole_sink = {encode_flow, encode_lost, whole_push, whole_full,
-						NULL};
-
 /* A streaming response: its follower writes into a bounded queue that MHD reads. */
 struct stream {
 	struct framing fr; /* first: the encoders' ctx */
@@ -355,8 +334,6 @@ static enum MHD_Result serve_flows(struct http_server *s, struct MHD_Connection 
 	const char *accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept");
 	struct args a = {.now = clock_wall_ns()};
 	struct follower_req req = {0};
-	struct whole w = {{0}, BUF_INIT};
-	struct follower *fo;
 	struct framing fr;
 
 	http_flows_query_init(&a.q);
@@ -369,18 +346,8 @@ static enum MHD_Result serve_flows(struct http_server *s, struct MHD_Connection 
 	http_flows_query_free(&a.q);
 	if (a.err)
 		return reply_error(conn, status_of(a.err), errmsg_text(&a.e, a.err));
-	/* A replay from the history is sent as the client reads it, never built whole. */
-	if (req.follow || follower_hub_steps(s->opts.followers))
-		return serve_follow(s, conn, &req, fr);
-	w.fr = fr;
-	a.err = follower_start(&fo, s->opts.followers, FOLLOWER_HTTP, &req, &whole_sink, &w, &a.e);
-	if (a.err) {
-		buf_free(&w.body);
-		return reply_error(conn, status_of(a.err), a.e.text);
-	}
-	follower_stop(fo);
-	return reply(conn, MHD_HTTP_OK, fr.pb ? CT_PB : CT_NDJSON,
-		     w.body.data ? w.body.data : strdup(""), w.body.len);
+	/* Streamed as the client reads it (in steps, on flowd's loop), never built whole. */
+	return serve_follow(s, conn, &req, fr);
 }
 
 /* ---- /api/v1/graph and /api/v1/namespaces ------------------------------------------------- */

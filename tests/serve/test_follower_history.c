@@ -4,7 +4,8 @@
  * N and since/until (filters too), also right after a "restart" (a new session in the same
  * history); a slow client gets the replay in steps, as it makes room; follow goes live with
  * nothing missed or twice; events only the log holds (a stopped history) come after, the gap
- * told; a since before the oldest kept event gets a notice. */
+ * told; a since before the oldest kept event gets a notice. Without a history (--no-history),
+ * replays of the log and per flow of the store are sent in steps too, never all at once. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -119,19 +120,24 @@ static void new_session(void)
 	seq = 0;
 }
 
-static void open_all(size_t log_cap)
+static void open_with(size_t log_cap, size_t store_cap)
 {
 	struct history_opts o = {.dir = dir, .block_events = 64, .foreground = true};
 	struct errmsg e = {""};
 
 	ck_assert_int_eq(uv_loop_init(&loop), 0);
-	store = flow_store_new(16);
+	store = flow_store_new(store_cap);
 	events = event_log_new(log_cap);
 	bus = flow_bus_new();
 	hub = follower_hub_new(store, events, bus, "n1");
 	ck_assert_msg(!history_open(&hist, &o, &e), "%s", e.text);
 	ck_assert_ptr_nonnull(flow_bus_subscribe(bus, keep, hist));
 	follower_hub_set_history(hub, hist, &loop);
+}
+
+static void open_all(size_t log_cap)
+{
+	open_with(log_cap, 16);
 }
 
 static void close_all(void)
@@ -209,6 +215,24 @@ static void run(void)
 {
 	for (int i = 0; i < 10000 && uv_run(&loop, UV_RUN_ONCE); i++)
 		;
+}
+
+/* Runs a slow client's rounds: each round the loop runs and the client reads all it got. The
+ * queue never holds more than a step past its limit. Returns the rounds it took. */
+static int rounds_until_ended(struct follower *fo, size_t limit, void (*between)(int round))
+{
+	int rounds = 0;
+
+	while (!got.ended && rounds++ < 1000) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		ck_assert_uint_le(got.queued, limit + 4096); /* a step at most past the limit */
+		got.queued = 0;
+		if (between)
+			between(rounds);
+		follower_poke(fo);
+	}
+	ck_assert(got.ended);
+	return rounds;
 }
 
 static void assert_time_order(void)
@@ -399,19 +423,11 @@ START_TEST(test_slow_client_gets_it_in_steps)
 {
 	struct follower_req r = {.replay = FOLLOWER_REPLAY_ALL};
 	struct follower *fo;
-	int rounds = 0;
 
 	publish(9000);
 	got.limit = 500;
 	fo = start(&r);
-	while (!got.ended && rounds++ < 1000) {
-		uv_run(&loop, UV_RUN_NOWAIT);
-		ck_assert_uint_le(got.queued, 500 + 4096); /* a step at most past the limit */
-		got.queued = 0;				   /* the client read it all */
-		follower_poke(fo);
-	}
-	ck_assert(got.ended);
-	ck_assert_int_gt(rounds, 2);
+	ck_assert_int_gt(rounds_until_ended(fo, 500, NULL), 2);
 	assert_exactly(1, 9000, NULL);
 	assert_time_order();
 	follower_stop(fo);
@@ -564,6 +580,100 @@ START_TEST(test_per_flow_replays_choose_by_time)
 	ck_assert_uint_eq(got.n, 2);
 	ck_assert_uint_eq(got.times[0], T0 + 1 * MS);
 	ck_assert_uint_eq(got.times[1], T0 + 2 * MS);
+	follower_stop(fo);
+}
+END_TEST
+
+/* ---- without a history: the log or the store alone, in steps too --------------------------- */
+
+/* flowd with --no-history: a log of 10,000, a store of 9,000, no history; replays still run on
+ * the loop. */
+static void no_history_hub(void)
+{
+	close_all();
+	open_with(10000, 9000);
+	follower_hub_set_history(hub, NULL, NULL);
+	follower_hub_set_loop(hub, &loop);
+}
+
+START_TEST(test_log_replay_without_history_is_sent_in_steps)
+{
+	struct follower_req r = {.replay = FOLLOWER_REPLAY_LAST, .number = 6000};
+	struct follower *fo;
+
+	no_history_hub();
+	publish(9000);
+	got.limit = 500;
+	fo = start(&r);
+	ck_assert_uint_le(got.queued, 500 + 4096); /* not the 6,000 at once */
+	ck_assert(follower_live(fo));		   /* still sending */
+	ck_assert_int_gt(rounds_until_ended(fo, 500, NULL), 2);
+	assert_exactly(3001, 9000, NULL);
+	assert_time_order();
+	follower_stop(fo);
+	/* The oldest N with a filter, the same way. */
+	memset(&got, 0, sizeof(got));
+	got.limit = 300;
+	r = (struct follower_req){
+		.replay = FOLLOWER_REPLAY_FIRST, .number = 2000, .filters = to_port_443()};
+	fo = start(&r);
+	rounds_until_ended(fo, 300, NULL);
+	ck_assert_uint_eq(got.n, 2000);
+	for (size_t i = 0; i < got.n; i++)
+		ck_assert(is_443(got.seqs[i]));
+	ck_assert_uint_eq(got.seqs[got.n - 1], 6000);
+	assert_time_order();
+	follower_stop(fo);
+}
+END_TEST
+
+static void insert_flows(uint64_t from, uint64_t n)
+{
+	for (uint64_t i = from; i < from + n; i++) {
+		struct flow f = tcp_flow();
+
+		f.key.port[0] = (uint16_t)(i & 0xffff);
+		f.key.port[1] = (uint16_t)(i >> 16);
+		f.seq = i;
+		f.time_ns = T0 + i * MS;
+		ck_assert_ptr_nonnull(flow_store_insert(store, &f));
+	}
+}
+
+/* After the client's first round, 6,000 new flows evict the 6,000 oldest of the store. */
+static uint64_t sent_before_eviction;
+static void evict_after_first(int round)
+{
+	if (round != 1)
+		return;
+	sent_before_eviction = got.n;
+	insert_flows(100001, 6000);
+}
+
+START_TEST(test_per_flow_replay_is_sent_in_steps_and_counts_what_was_evicted)
+{
+	struct follower_req r = {.replay = FOLLOWER_REPLAY_ALL, .per_flow = true};
+	struct follower_hub_stats st;
+	struct follower *fo;
+
+	no_history_hub();
+	insert_flows(1, 9000);
+	got.limit = 500;
+	fo = start(&r);
+	ck_assert_uint_lt(got.n, 9000);
+	ck_assert_int_gt(rounds_until_ended(fo, 500, evict_after_first), 2);
+	ck_assert_uint_gt(sent_before_eviction, 0);
+	ck_assert_uint_lt(sent_before_eviction, 6000);
+	/* Sent: those before the eviction, then the 3,000 it left; never an evicted slot's new
+	 * flow in place of the one chosen. */
+	ck_assert_uint_eq(got.n, sent_before_eviction + 3000);
+	for (size_t i = 0; i < got.n; i++)
+		ck_assert_uint_lt(got.seqs[i], 100001);
+	for (size_t i = sent_before_eviction; i < got.n; i++)
+		ck_assert_uint_gt(got.seqs[i], 6000);
+	assert_time_order();
+	follower_hub_get_stats(hub, &st);
+	ck_assert_uint_eq(st.lost[FOLLOWER_GRPC], 6000 - sent_before_eviction);
 	follower_stop(fo);
 }
 END_TEST
@@ -765,6 +875,8 @@ static Suite *suite(void)
 	tcase_add_test(t, test_events_only_the_log_holds_come_after_the_gap);
 	tcase_add_test(t, test_since_before_the_history_gets_a_notice);
 	tcase_add_test(t, test_per_flow_replays_choose_by_time);
+	tcase_add_test(t, test_log_replay_without_history_is_sent_in_steps);
+	tcase_add_test(t, test_per_flow_replay_is_sent_in_steps_and_counts_what_was_evicted);
 	tcase_add_test(t, test_archive_before_the_log_split_by_time);
 	tcase_add_test(t, test_archive_last_n_asks_only_what_the_log_lacks);
 	tcase_add_test(t, test_archive_first_n_and_follow);

@@ -87,8 +87,12 @@ struct follower_archive {
 };
 void follower_hub_set_archive(struct follower_hub *h, const struct follower_archive *a,
 			      uv_loop_t *loop);
-/* Replays may be sent in steps (the hub has a history or an archive): the API must stream
- * them. */
+/* The loop that sends replays in steps, as the client takes them (its API calls
+ * follower_poke() when its queue has room): event-log and per-flow replays and resumes too, so
+ * that no reply is built whole in the client's queue. Without a loop (set here or with the
+ * history or archive) a replay is queued at once. */
+void follower_hub_set_loop(struct follower_hub *h, uv_loop_t *loop);
+/* Replays may be sent in steps (the hub has a loop): the API must stream them. */
 bool follower_hub_steps(const struct follower_hub *h);
 
 /* What a hub's watermarks come from (without it, heartbeat_ms is refused). */
