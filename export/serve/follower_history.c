@@ -29,6 +29,9 @@
 #include "follower_int.h"
 
 #define CATCHUP_STEP 4096
+/* ... and adds at most this much to the window of matches waiting to be sent in time order,
+ * which a step sends at its end whatever the client's queue holds. */
+#define CATCHUP_STEP_BYTES (256 * 1024)
 
 enum phase {
 	PH_COUNT, /* LAST: counting matches back, block by block */
@@ -127,6 +130,12 @@ static uint64_t log_matches(const struct follower *fo)
 }
 
 /* ---- sending, in time order ------------------------------------------------------------- */
+
+/* May the step that began with the window at base bytes read another event? */
+static bool step_room(const struct catchup *c, size_t base)
+{
+	return c->pbuf.len - base < CATCHUP_STEP_BYTES;
+}
 
 static int by_time(const void *a, const void *b)
 {
@@ -352,9 +361,11 @@ static int step_count(struct follower *fo)
 static int step_history(struct follower *fo)
 {
 	struct catchup *c = fo->catchup;
+	size_t base = c->pbuf.len;
 	int err = 0, r;
 
-	for (int i = 0; i < CATCHUP_STEP && !err && c->phase == PH_HISTORY; i++) {
+	for (int i = 0; i < CATCHUP_STEP && !err && c->phase == PH_HISTORY && step_room(c, base);
+	     i++) {
 		if (fo->sink->full(fo->ctx))
 			break;
 		r = history_cursor_next(c->cur, &c->f);
@@ -502,9 +513,11 @@ static int step_archive(struct follower *fo)
 {
 	struct catchup *c = fo->catchup;
 	struct errmsg e = {""};
+	size_t base = c->pbuf.len;
 	int err = 0, r;
 
-	for (int i = 0; i < CATCHUP_STEP && !err && c->phase == PH_ARCHIVE; i++) {
+	for (int i = 0; i < CATCHUP_STEP && !err && c->phase == PH_ARCHIVE && step_room(c, base);
+	     i++) {
 		if (fo->sink->full(fo->ctx))
 			break;
 		r = fo->hub->archive.next(c->aq, &c->f, &e);
@@ -555,9 +568,10 @@ static int step_log(struct follower *fo)
 {
 	struct catchup *c = fo->catchup;
 	const struct event_log *l = fo->hub->events;
+	size_t base = c->pbuf.len;
 	int err = 0;
 
-	for (int i = 0; i < CATCHUP_STEP && !err; i++) {
+	for (int i = 0; i < CATCHUP_STEP && !err && step_room(c, base); i++) {
 		struct event_log_stats st;
 		const struct flow *f;
 
