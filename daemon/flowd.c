@@ -639,14 +639,13 @@ static int start_collector(struct flowd *d)
 	co.cgroups = d->cgroups;
 	co.dns = d->dns;
 	d->col = d->store && d->bus ? collector_new(&co) : NULL;
-	d->followers = follower_hub_new(d->store, d->events, d->bus, d->node_name);
+	d->followers = follower_hub_new(d->store, d->events, d->bus, d->node_name, d->loop);
 	if (d->followers) {
 		follower_hub_set_node_labels(d->followers, d->cfg.node_labels,
 					     (size_t)d->cfg.n_labels);
 		follower_hub_set_marks(d->followers,
 				       &(struct follower_marks){
 					       .loop = d->loop, .watermark = watermark, .ctx = d});
-		follower_hub_set_loop(d->followers, d->loop); /* replays in steps */
 	}
 	flow_pb_set_node_labels(d->cfg.node_labels, (size_t)d->cfg.n_labels);
 	if (!d->col || !d->events || !d->agent || !d->dns || !d->graph || !d->followers ||
@@ -705,7 +704,7 @@ static int start_history(struct flowd *d)
 		fprintf(stderr, "flowd: cannot start the history: out of memory\n");
 		return -ENOMEM;
 	}
-	follower_hub_set_history(d->followers, d->history, d->loop);
+	follower_hub_set_history(d->followers, d->history);
 	d->status.history = d->history;
 	history_get_stats(d->history, &st);
 	fprintf(stderr, "flowd: history in %s: %llu events, %.1f MiB\n", o.dir,
@@ -918,7 +917,7 @@ static void shutdown_flowd(struct flowd *d)
 	d->history = NULL;
 	d->status.history = NULL;
 	if (d->followers)
-		follower_hub_set_history(d->followers, NULL, NULL);
+		follower_hub_set_history(d->followers, NULL);
 	d->exporters = NULL;
 	d->status.exporters = NULL;
 	probe_sock_close(d->sock);

@@ -347,13 +347,12 @@ static int start_pipeline(struct flowrelay *d)
 	co.bus = d->bus;
 	co.node_name = d->node_name;
 	d->col = d->store && d->events && d->bus ? collector_new(&co) : NULL;
-	d->followers = follower_hub_new(d->store, d->events, d->bus, d->node_name);
+	d->followers = follower_hub_new(d->store, d->events, d->bus, d->node_name, d->loop);
 	if (!d->col || !d->graph || !d->agent || !d->followers ||
 	    !flow_bus_subscribe(d->bus, graph_on_flow, d->graph)) {
 		fprintf(stderr, "flowrelay: out of memory\n");
 		return 1;
 	}
-	follower_hub_set_loop(d->followers, d->loop); /* replays in steps */
 	ro.col = d->col;
 	if (relay_new(&d->relay, &ro, &e)) {
 		fprintf(stderr, "flowrelay: %s\n", e.text);
@@ -375,7 +374,7 @@ static int start_pipeline(struct flowrelay *d)
 		}
 		if (given) {
 			ops = relay_archive_ops(d->archive);
-			follower_hub_set_archive(d->followers, &ops, d->loop);
+			follower_hub_set_archive(d->followers, &ops);
 		}
 	}
 	relay_set_node_cb(d->relay, on_node_state, d);

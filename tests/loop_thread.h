@@ -100,9 +100,8 @@ static inline void loop_thread_init(struct loop_thread *t, size_t max_flows, boo
 	co.bus = t->bus;
 	co.node_name = LOOP_THREAD_NODE;
 	t->col = collector_new(&co);
-	t->hub = follower_hub_new(t->store, t->events, t->bus, LOOP_THREAD_NODE);
+	t->hub = follower_hub_new(t->store, t->events, t->bus, LOOP_THREAD_NODE, &t->loop);
 	LT_CHECK(t->col && t->hub);
-	follower_hub_set_loop(t->hub, &t->loop); /* replays in steps, as flowd's */
 	if (with_graph) {
 		t->graph = graph_new(NULL);
 		LT_CHECK(t->graph);

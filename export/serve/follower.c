@@ -13,7 +13,7 @@
 static const char *const api_names[FOLLOWER_APIS] = {"grpc", "http"};
 
 struct follower_hub *follower_hub_new(struct flow_store *store, struct event_log *events,
-				      struct flow_bus *bus, const char *node_name)
+				      struct flow_bus *bus, const char *node_name, uv_loop_t *loop)
 {
 	struct follower_hub *h = calloc(1, sizeof(*h));
 
@@ -22,6 +22,7 @@ struct follower_hub *follower_hub_new(struct flow_store *store, struct event_log
 	h->store = store;
 	h->events = events;
 	h->bus = bus;
+	h->loop = loop;
 	snprintf(h->node_name, sizeof(h->node_name), "%s", node_name ? node_name : "");
 	h->node.name = h->node_name;
 	list_init(&h->followers);
@@ -283,40 +284,12 @@ int follower_replay_select(struct follower *fo, const struct flow ***out, size_t
 	return 0;
 }
 
-/* The replay at once, for a hub without a loop to send it in steps. */
-static int replay(struct follower *fo)
-{
-	const struct flow **list;
-	size_t i, n;
-	int err = follower_replay_select(fo, &list, &n);
-
-	for (i = 0; i < n && !err; i++)
-		err = follower_send_flow(fo, list[i], true);
-	free(list);
-	return err;
-}
-
 /* ---- resume ------------------------------------------------------------------------------- */
 
 struct resume {
-	struct follower *fo;
 	uint64_t after; /* send the events numbered after this */
 	bool all;	/* every event held */
-	int err;
 };
-
-static int resume_one(const struct flow *f, void *arg)
-{
-	struct resume *r = arg;
-	uint64_t seq;
-
-	if (!r->all && (flow_uuid_seq(f->uuid, &seq) || seq <= r->after))
-		return 0;
-	if (!follower_wanted(r->fo, f))
-		return 0;
-	r->err = follower_send_flow(r->fo, f, true);
-	return r->err;
-}
 
 static int send_gap(struct follower *fo, int source, uint64_t lost)
 {
@@ -362,7 +335,7 @@ static int resume_point(const struct follower_hub *h, const uint8_t uuid[16], st
 
 int follower_resume_begin(struct follower *fo, bool *all, uint64_t *after, struct errmsg *e)
 {
-	struct resume r = {.fo = fo};
+	struct resume r = {0};
 	int source = FOLLOWER_LOST_OVERWRITTEN, err;
 	uint64_t gap;
 
@@ -377,18 +350,6 @@ int follower_resume_begin(struct follower *fo, bool *all, uint64_t *after, struc
 	*all = r.all;
 	*after = r.after;
 	return 0;
-}
-
-/* The replay of a resumed stream at once (a hub without a loop). */
-static int resume(struct follower *fo, struct errmsg *e)
-{
-	struct resume r = {.fo = fo};
-	int err = follower_resume_begin(fo, &r.all, &r.after, e);
-
-	if (err)
-		return err;
-	event_log_foreach(fo->hub->events, resume_one, &r);
-	return r.err ? errmsg_set(e, r.err, "out of memory") : 0;
 }
 
 /* ---- watermarks ---------------------------------------------------------------------------- */
@@ -469,18 +430,14 @@ int follower_go_live(struct follower *fo)
 	return send_mark(fo, true);
 }
 
-/* The replay (in steps when the hub has a loop), then (following) the
- * subscription, then the first watermark. */
+/* The replay or resume (in steps, follower_history.c), which then goes live; else at once
+ * (following) the subscription and the first watermark. */
 static int start_stream(struct follower *fo, struct errmsg *e)
 {
-	const struct follower_req *req = &fo->req;
 	int err;
 
 	if (follower_history_wants(fo))
 		return follower_history_start(fo, e);
-	err = req->resume ? resume(fo, e) : replay(fo);
-	if (err)
-		return req->resume ? err : errmsg_set(e, err, "out of memory");
 	err = follower_go_live(fo);
 	return err ? errmsg_set(e, err, "out of memory") : 0;
 }
@@ -580,27 +537,14 @@ bool follower_live(const struct follower *fo)
 	return fo->live || fo->catchup;
 }
 
-void follower_hub_set_history(struct follower_hub *h, struct history *history, uv_loop_t *loop)
+void follower_hub_set_history(struct follower_hub *h, struct history *history)
 {
 	h->history = history;
-	h->loop = loop;
 }
 
-void follower_hub_set_archive(struct follower_hub *h, const struct follower_archive *a,
-			      uv_loop_t *loop)
+void follower_hub_set_archive(struct follower_hub *h, const struct follower_archive *a)
 {
 	h->archive = a ? *a : (struct follower_archive){0};
-	h->loop = loop;
-}
-
-void follower_hub_set_loop(struct follower_hub *h, uv_loop_t *loop)
-{
-	h->loop = loop;
-}
-
-bool follower_hub_steps(const struct follower_hub *h)
-{
-	return h->loop;
 }
 
 void follower_unref(struct follower *fo)

@@ -95,8 +95,6 @@ bool follower_history_wants(const struct follower *fo)
 {
 	const struct follower_req *r = &fo->req;
 
-	if (!fo->hub->loop)
-		return false;
 	return r->resume || (r->replay != FOLLOWER_REPLAY_NONE &&
 			     (r->replay == FOLLOWER_REPLAY_ALL || r->number));
 }

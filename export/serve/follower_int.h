@@ -24,7 +24,7 @@ struct follower_hub {
 	void *greet_ctx;
 	struct history *history;	 /* NULL: replays from the event log alone */
 	struct follower_archive archive; /* start NULL: none */
-	uv_loop_t *loop;		 /* runs the catch-up steps */
+	uv_loop_t *loop;		 /* runs the replays' steps */
 	/* The latest live event's encoding, shared by the followers that want the same one. */
 	struct {
 		uint8_t uuid[16];

@@ -70,7 +70,8 @@ START_TEST(live_events_are_encoded_once_for_followers_that_share_an_encoding)
 	struct flow_store *store = flow_store_new(16);
 	struct event_log *events = event_log_new(64);
 	struct flow_bus *bus = flow_bus_new();
-	struct follower_hub *hub = follower_hub_new(store, events, bus, "n1");
+	uv_loop_t loop;
+	struct follower_hub *hub;
 	struct client c[4] = {
 		{.encoding = 1}, {.encoding = 1}, {.encoding = 1, .limit = 3}, {.encoding = 0}};
 	struct follower *fo[4];
@@ -79,6 +80,8 @@ START_TEST(live_events_are_encoded_once_for_followers_that_share_an_encoding)
 	uint64_t i;
 	int k;
 
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	hub = follower_hub_new(store, events, bus, "n1", &loop);
 	for (k = 0; k < 4; k++)
 		ck_assert_msg(!follower_start(&fo[k], hub, FOLLOWER_GRPC, &req, &sink, &c[k], &e),
 			      "%s", e.text);
@@ -109,6 +112,7 @@ START_TEST(live_events_are_encoded_once_for_followers_that_share_an_encoding)
 	flow_bus_free(bus);
 	event_log_free(events);
 	flow_store_free(store);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
 }
 END_TEST
 

@@ -130,10 +130,10 @@ static void open_with(size_t log_cap, size_t store_cap)
 	store = flow_store_new(store_cap);
 	events = event_log_new(log_cap);
 	bus = flow_bus_new();
-	hub = follower_hub_new(store, events, bus, "n1");
+	hub = follower_hub_new(store, events, bus, "n1", &loop);
 	ck_assert_msg(!history_open(&hist, &o, &e), "%s", e.text);
 	ck_assert_ptr_nonnull(flow_bus_subscribe(bus, keep, hist));
-	follower_hub_set_history(hub, hist, &loop);
+	follower_hub_set_history(hub, hist);
 }
 
 static void open_all(size_t log_cap)
@@ -594,8 +594,7 @@ static void no_history_hub(void)
 {
 	close_all();
 	open_with(10000, 9000);
-	follower_hub_set_history(hub, NULL, NULL);
-	follower_hub_set_loop(hub, &loop);
+	follower_hub_set_history(hub, NULL);
 }
 
 START_TEST(test_log_replay_without_history_is_sent_in_steps)
@@ -783,8 +782,8 @@ static void archive_hub(uint64_t archived, uint64_t logged)
 
 	memset(&A, 0, sizeof(A));
 	A.n_archived = archived + logged;
-	follower_hub_set_history(hub, NULL, NULL);
-	follower_hub_set_archive(hub, &a, &loop);
+	follower_hub_set_history(hub, NULL);
+	follower_hub_set_archive(hub, &a);
 	{
 		struct flow_bus *b = bus; /* past the history: the relay has none */
 

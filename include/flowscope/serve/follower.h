@@ -51,9 +51,13 @@ enum follower_api { FOLLOWER_GRPC, FOLLOWER_HTTP, FOLLOWER_APIS };
  * they lost since start. */
 struct follower_hub;
 
-/* events: the flow event log replays read (NULL: replays are per flow, from the store). */
+/* events: the flow event log replays read (NULL: replays are per flow, from the store). loop
+ * sends every replay in steps, as the client takes it (its API calls follower_poke() when its
+ * queue has room), and then goes live or ends (sink->end): no reply is built whole in a
+ * client's queue, whatever its source (the event log, the store per flow, a resume point, the
+ * history or an archive below). */
 struct follower_hub *follower_hub_new(struct flow_store *store, struct event_log *events,
-				      struct flow_bus *bus, const char *node_name);
+				      struct flow_bus *bus, const char *node_name, uv_loop_t *loop);
 /* The node's labels ("key=value"), for node_labels filters; kept by pointer. */
 void follower_hub_set_node_labels(struct follower_hub *h, char *const *labels, size_t n);
 /* The node the hub's flows come from (name and labels), as filters match it. */
@@ -61,18 +65,16 @@ const struct filter_node *follower_hub_node(const struct follower_hub *h);
 /* Every follower must have been stopped. */
 void follower_hub_free(struct follower_hub *h);
 
-/* The history replays read (NULL: the event log alone), and the loop that runs them: a replay
- * that reaches into the history is sent in steps, as the client takes it (its API calls
- * follower_poke() when its queue has room), and then goes live or ends (sink->end). Its
- * events are in time order; a `since` before the oldest kept event gets a notice first (a node
- * status with no state and a message saying where the history begins). */
+/* The history replays read (NULL: the event log alone). Its events are in time order; a
+ * `since` before the oldest kept event gets a notice first (a node status with no state and a
+ * message saying where the history begins). */
 struct history;
-void follower_hub_set_history(struct follower_hub *h, struct history *history, uv_loop_t *loop);
+void follower_hub_set_history(struct follower_hub *h, struct history *history);
 /* An archive of what is older than the hub's event log (a relay's ClickHouse): a replay whose
  * window reaches before the log's oldest event reads the archive for everything before that
- * event's time and the log from it on (a split by time: no event twice), in steps as with a
- * history. The archive applies the filters itself (those it can in its query, the rest with
- * flow_filter_set_match) and may answer "not yet" while its query runs elsewhere. */
+ * event's time and the log from it on (a split by time: no event twice). The archive applies the
+ * filters itself (those it can in its query, the rest with flow_filter_set_match) and may answer
+ * "not yet" while its query runs elsewhere. */
 struct follower_archive {
 	/* Starts reading [since_ns, until_ns] (0: unbounded) oldest first, filtered by filters
 	 * (the follower's: alive until stop); first/last: only the oldest/newest N. Returns the
@@ -85,15 +87,7 @@ struct follower_archive {
 	void (*stop)(void *query);
 	void *ctx;
 };
-void follower_hub_set_archive(struct follower_hub *h, const struct follower_archive *a,
-			      uv_loop_t *loop);
-/* The loop that sends replays in steps, as the client takes them (its API calls
- * follower_poke() when its queue has room): event-log and per-flow replays and resumes too, so
- * that no reply is built whole in the client's queue. Without a loop (set here or with the
- * history or archive) a replay is queued at once. */
-void follower_hub_set_loop(struct follower_hub *h, uv_loop_t *loop);
-/* Replays may be sent in steps (the hub has a loop): the API must stream them. */
-bool follower_hub_steps(const struct follower_hub *h);
+void follower_hub_set_archive(struct follower_hub *h, const struct follower_archive *a);
 
 /* What a hub's watermarks come from (without it, heartbeat_ms is refused). */
 struct follower_marks {
