@@ -16,12 +16,14 @@ log=$(mktemp)
 san_dir=
 trap 'rm -rf "$log" $san_dir' EXIT
 
+times=()
 run() {
-	local name=$1 rc p f
+	local name=$1 rc p f t0=$SECONDS
 	shift
 	echo "=== $name"
 	"$@" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
+	times+=("$((SECONDS - t0)) $name")
 	# Check prints "NN%: Checks: T, Failures: F, Errors: E"; our scripts "P passed, F failed".
 	read -r p f < <(awk '
 		/Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+/ {
@@ -93,6 +95,7 @@ replay() { # replay NAME: what san_aside kept, as if it ran now
 	return "$(cat "$san_dir/$1.rc")"
 }
 if [ -n "$san_build" ]; then
+	san_t0=$SECONDS
 	san_dir=$(mktemp -d)
 	names=()
 	# The BPF suites attach probes: one after the other, beside the others.
@@ -115,6 +118,7 @@ if [ -n "$san_build" ]; then
 		san_aside "$name" "$t" &
 	done
 	wait
+	times+=("$((SECONDS - san_t0)) the sanitized suites, side by side")
 	for name in "${names[@]}"; do
 		run "$name" replay "$name"
 		san_reports "$san_dir/$name" "$name"
@@ -129,6 +133,9 @@ if [ -n "$fuzz_build" ]; then
 fi
 
 echo
+echo "the longest test programs (seconds):"
+printf '%s\n' "${times[@]}" | sort -rn | head -12 | sed 's/^/  /'
+echo "all test programs: $SECONDS s"
 if [ "${#bad_programs[@]}" -gt 0 ]; then
 	echo "failing test programs: ${bad_programs[*]}"
 fi
