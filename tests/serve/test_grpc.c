@@ -1156,7 +1156,7 @@ START_TEST(unfinished_requests_are_bounded_in_streams_and_bytes)
 	struct errmsg err = {""};
 	struct grpc_client *g;
 	struct slow c;
-	int i;
+	int i, answered = 0;
 
 	slow_open(&c);
 	slow_pump(&c, 500);
@@ -1168,8 +1168,9 @@ START_TEST(unfinished_requests_are_bounded_in_streams_and_bytes)
 	ck_assert(c.closed[4] && c.closed[5]);
 	ck_assert_uint_eq(c.sent[4] + c.sent[5], 0);
 	/* Four bodies of 60,000 bytes are under way, unfinished: 240,000 bytes past the
-	 * 150,000 the server receives at once. The third went past it; finishing them, the
-	 * first two are answered as requests (malformed ones: zeros), the others
+	 * 150,000 the server receives at once, so two of them went past it (which two depends
+	 * on how the client's sends interleaved: on a loaded machine not the last two). Finishing
+	 * them, two are answered as requests (malformed ones: zeros), the others
 	 * RESOURCE_EXHAUSTED. */
 	for (i = 0; i < 4; i++) {
 		ck_assert_uint_eq(c.sent[i], BODY_PART);
@@ -1178,10 +1179,12 @@ START_TEST(unfinished_requests_are_bounded_in_streams_and_bytes)
 		ck_assert_int_eq(nghttp2_session_resume_data(c.h, c.ids[i]), 0);
 	}
 	slow_pump(&c, 1000);
-	ck_assert_int_eq(c.status[0], GRPC_INVALID_ARGUMENT);
-	ck_assert_int_eq(c.status[1], GRPC_INVALID_ARGUMENT);
-	ck_assert_int_eq(c.status[2], GRPC_RESOURCE_EXHAUSTED);
-	ck_assert_int_eq(c.status[3], GRPC_RESOURCE_EXHAUSTED);
+	for (i = 0; i < 4; i++) {
+		ck_assert(c.status[i] == GRPC_INVALID_ARGUMENT ||
+			  c.status[i] == GRPC_RESOURCE_EXHAUSTED);
+		answered += c.status[i] == GRPC_INVALID_ARGUMENT;
+	}
+	ck_assert_int_eq(answered, 2);
 	/* Answered requests give their bytes back: the next ones are received whole. */
 	for (i = 4; i < N_BODIES; i++) {
 		slow_submit(&c, i);
