@@ -309,8 +309,18 @@ static void complete_job(struct history *h)
 		h->jdurable = j->jdurable;
 	}
 	h->in_flight = false;
-	if (j->err)
+	if (j->err) {
 		stop_history(h, j->err, j->what);
+	} else if (h->stop_logged && j->n) {
+		/* The first block written since the stop was told (a journal alone may fit where
+		 * a block does not: the disk is not known to take events again): told once too,
+		 * and only now is the history ok again. */
+		snprintf(h->state, sizeof(h->state), "ok");
+		logmsg(LOG_LEVEL_INFO,
+		       "history: writing again to %s (%llu flow events lost while stopped, in all)",
+		       h->dir, (unsigned long long)h->lost);
+		h->stop_logged = false;
+	}
 }
 
 /* Picks up a batch the writer finished; wait: until it has. */
@@ -562,10 +572,7 @@ void history_sync(struct history *h, uint64_t now_ns)
 	reap(h, false);
 	if (h->stopped && clock_mono_ns() >= h->retry_at_ns) {
 		h->stopped = false;
-		h->jblock = 0; /* start the journal over */
-		snprintf(h->state, sizeof(h->state), "ok");
-		logmsg(LOG_LEVEL_INFO, "history: writing again to %s", h->dir);
-		h->stop_logged = false;
+		h->jblock = 0; /* start the journal over; the state says ok once a write works */
 	}
 	/* An open block older than a segment's time span is sealed: at low rates blocks would
 	 * otherwise wait for their 8192 events beyond the age retention keeps. */
@@ -605,7 +612,7 @@ void history_get_stats(const struct history *h, struct history_stats *st)
 	st->damaged_blocks = h->damaged_blocks;
 	st->recovered = h->recovered;
 	st->write_errors = h->write_errors;
-	st->stopped = h->stopped;
+	st->stopped = h->stopped || h->stop_logged; /* retrying: not written again yet */
 	snprintf(st->state, sizeof(st->state), "%s", h->state);
 }
 

@@ -7,7 +7,8 @@
 # the first goes on; --since --follow replays then goes live; a since before the oldest event
 # kept gets a notice; --history-max-age drops old events; a damaged block loses only its
 # events, said with its time range; a full disk (a small tmpfs) stops the history, said once,
-# while flowd and its memory replays go on; status, /api/v1/status and /metrics tell it all.
+# while flowd and its memory replays go on, and once there is room it writes again, said once;
+# status, /api/v1/status and /metrics tell it all.
 # Traffic: history_traffic.py (ground truth: it prints each flow's client port); checks on the
 # replies: history_check.py.
 # Usage: tests/e2e/e2e_history.sh BUILD_DIR. Needs root. Only loopback inside its namespace.
@@ -302,7 +303,7 @@ stop_flowd
 mkdir "$tmp/small"
 check "a 256 KiB tmpfs for the history" mount -t tmpfs -o size=256k tmpfs "$tmp/small"
 check "flowd starts with its history on the small tmpfs" start_flowd "$tmp/flowd8.log" \
-	--history-dir "$tmp/small/h" --history-sync 200ms --max-events 2000
+	--history-dir "$tmp/small/h" --history-sync 200ms --history-retry 1s --max-events 2000
 traffic many 20000 30000 >/dev/null
 sleep 1.5
 check "flowd still runs with its disk full" kill -0 "$flowd_pid"
@@ -338,7 +339,25 @@ ctl observe --since 1m --to-port 8443 -o json >"$tmp/since8.json" 2>/dev/null
 hcheck conns "$tmp/since8.json" "$tmp/tcp8.ports" \
 	"--since 1m --to-port 8443 with the history stopped"
 n=$(grep -c 'not keeping flow events' "$tmp/flowd8.log")
-check "still logged once ($n)" test "$n" -eq 1
+check "still logged once, however many retries failed ($n)" test "$n" -eq 1
+# Room again: the next retry (--history-retry 1s) writes blocks again, says so once, and keeps
+# events.
+check "the tmpfs grows to 16 MiB" mount -o remount,size=16m "$tmp/small"
+sleep 1.5
+traffic many 50000 10000 >/dev/null
+sleep 1
+http /api/v1/status >"$tmp/status9.json"
+check "/api/v1/status: the history writes again (state $(jget "$tmp/status9.json" 'o["history"]["state"]'))" \
+	python3 -c '
+import json, sys
+h = json.load(open(sys.argv[1]))["history"]
+assert h["stopped"] is False and h["state"] == "ok", h
+assert h["newest_ns"] > int(sys.argv[2]), (h["newest_ns"], sys.argv[2])' "$tmp/status9.json" "$stopped_newest"
+n=$(grep -c 'history: writing again' "$tmp/flowd8.log")
+check "flowd logs the recovery once ($n: $(grep 'writing again' "$tmp/flowd8.log" | head -1))" \
+	test "$n" -eq 1
+http /metrics >"$tmp/metrics9.txt"
+check "/metrics: flowscope_history_stopped 0" test "$(metric "$tmp/metrics9.txt" flowscope_history_stopped)" = 0
 stop_flowd
 check "flowd exits 0 on SIGTERM with its disk full (rc $rc)" test "$rc" -eq 0
 

@@ -17,7 +17,8 @@
  * without running the loop); the loop only encodes, compresses, keeps the index and picks up
  * finished batches when it appends or syncs. A write that fails (a full disk) stops the history: it
  * says so in its stats and in one log line, counts every event it could not keep, and tries again
- * every HISTORY_RETRY_NS; the collector never waits for it.
+ * every retry_ns (HISTORY_RETRY_NS), telling nothing more until a write works (one line again);
+ * the collector never waits for it.
  *
  * Retention drops whole segments, oldest first: once the total passes max_bytes, or once a
  * segment's newest event is older than max_age. Segments are cut at segment_bytes and at
