@@ -8,6 +8,8 @@
 
 #define RING_MIN 64
 #define COMPACT_AT (1u << 20)
+/* A queue read empty keeps a buffer of at most this much; a bigger one goes back. */
+#define KEEP_EMPTY (64u << 10)
 
 int msg_queue_init(struct msg_queue *q, uint32_t max_msgs, size_t max_bytes)
 {
@@ -21,15 +23,34 @@ int msg_queue_init(struct msg_queue *q, uint32_t max_msgs, size_t max_bytes)
 	return q->ends ? 0 : -ENOMEM;
 }
 
-/* Brings the budget's count of this queue to what it holds now. */
+/* Brings the budget's count of this queue to the memory it holds now: its buffer, which is
+ * what a queue costs (its messages and the room it grew for them). */
 static void recharge(struct msg_queue *q)
 {
-	size_t held = q->data.len - q->head_start;
-
 	if (!q->budget)
 		return;
-	q->budget->used = q->budget->used - q->charged + held;
-	q->charged = held;
+	q->budget->used = q->budget->used - q->charged + q->data.cap;
+	q->charged = q->data.cap;
+}
+
+/* The buffer's size once len more bytes are appended (as buf_reserve grows it). */
+static size_t cap_after(const struct msg_queue *q, size_t len)
+{
+	size_t need = q->data.len + len + 1, cap = q->data.cap ? q->data.cap : 256;
+
+	if (need <= q->data.cap)
+		return q->data.cap;
+	while (cap < need)
+		cap *= 2;
+	return cap;
+}
+
+/* Would appending len bytes take the budget past its bound? An empty queue always takes one
+ * message (see the header). */
+static bool over_budget(const struct msg_queue *q, size_t len)
+{
+	return q->count && q->budget && q->budget->max &&
+	       q->budget->used - q->charged + cap_after(q, len) > q->budget->max;
 }
 
 void msg_queue_set_budget(struct msg_queue *q, struct msg_queue_budget *b)
@@ -53,8 +74,7 @@ void msg_queue_free(struct msg_queue *q)
 bool msg_queue_full(const struct msg_queue *q)
 {
 	return (q->max_msgs && q->count >= q->max_msgs) ||
-	       (q->max_bytes && q->data.len - q->head_start >= q->max_bytes) ||
-	       (q->budget && q->budget->max && q->budget->used >= q->budget->max);
+	       (q->max_bytes && q->data.len - q->head_start >= q->max_bytes) || over_budget(q, 1);
 }
 
 static int grow_ring(struct msg_queue *q)
@@ -79,7 +99,7 @@ int msg_queue_push(struct msg_queue *q, const void *msg, size_t len, bool force)
 
 	if (!force && ((q->max_msgs && q->count >= q->max_msgs) ||
 		       (q->max_bytes && q->data.len - q->head_start + len > q->max_bytes) ||
-		       (q->budget && q->budget->max && q->budget->used + len > q->budget->max)))
+		       over_budget(q, len)))
 		return -ENOBUFS;
 	if (q->count == q->ring_cap) {
 		err = grow_ring(q);
@@ -103,7 +123,10 @@ static void compact(struct msg_queue *q)
 	uint32_t i;
 
 	if (q->off == q->data.len) {
-		buf_reset(&q->data);
+		if (q->data.cap > KEEP_EMPTY)
+			buf_free(&q->data); /* a burst's room goes back */
+		else
+			buf_reset(&q->data);
 		q->off = q->head_start = 0;
 		return;
 	}

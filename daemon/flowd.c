@@ -63,7 +63,7 @@ struct flowd_cfg {
 	const char *history_dir;
 	bool no_history;
 	bool keep_caps;
-	uint64_t history_max_size, history_max_age_ns, history_sync_ns;
+	uint64_t history_max_size, history_max_age_ns, history_sync_ns, history_retry_ns;
 	bool help, version;
 };
 
@@ -241,6 +241,9 @@ static const struct opt flowd_opts[] = {
 	{"history-sync", 0, "DUR",
 	 "make kept events durable this often: a crash loses at\nmost this much (default 1s)",
 	 opt_duration, CFG(history_sync_ns), 10000000},
+	{"history-retry", 0, "DUR",
+	 "a history stopped by a write error (a full disk) tries\nagain this often (default 30s)",
+	 opt_duration, CFG(history_retry_ns), 100000000},
 	{"keep-capabilities", 0, NULL,
 	 "keep all of root's capabilities after start (default:\nonly CAP_BPF, CAP_NET_ADMIN, "
 	 "CAP_SYS_PTRACE and\nCAP_DAC_READ_SEARCH, which running needs)",
@@ -687,6 +690,7 @@ static int start_history(struct flowd *d)
 	struct history_opts o = {.dir = d->cfg.history_dir ? d->cfg.history_dir : FLOWD_HISTORY_DIR,
 				 .max_bytes = d->cfg.history_max_size,
 				 .max_age_ns = d->cfg.history_max_age_ns,
+				 .retry_ns = d->cfg.history_retry_ns,
 				 .thread_start = d->cfg.keep_caps ? NULL : history_thread_start};
 	struct errmsg e = {""};
 	struct history_stats st;
@@ -782,7 +786,8 @@ static int start_servers(struct flowd *d)
 					.dns = d->dns,
 					.graph = d->graph,
 					.exporters = d->exporters,
-					.history = d->history};
+					.history = d->history,
+					.follow_budget = &d->cfg.limits.follow_budget};
 	d->observer = (struct observer){
 		.followers = d->followers,
 		.status = &d->status,

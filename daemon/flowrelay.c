@@ -429,8 +429,10 @@ static int start_servers(struct flowrelay *d)
 
 	serve_limits_apply(&d->cfg.limits, &go, &ho);
 	serve_access_apply(&c->access, &go, &ho);
-	d->status =
-		(struct status_src){.col = d->col, .followers = d->followers, .graph = d->graph};
+	d->status = (struct status_src){.col = d->col,
+					.followers = d->followers,
+					.graph = d->graph,
+					.follow_budget = &d->cfg.limits.follow_budget};
 	d->observer = (struct observer){.followers = d->followers,
 					.status = &d->status,
 					.agent_events = d->agent,

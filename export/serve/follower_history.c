@@ -180,7 +180,7 @@ static int release(struct follower *fo, bool all)
 		buf_free(&c->pbuf);
 		c->pbuf = rest;
 	} else {
-		buf_reset(&c->pbuf);
+		buf_free(&c->pbuf); /* a stalled client keeps no step's worth of room */
 	}
 	c->n_pend = kept;
 	return err;

@@ -142,6 +142,18 @@ static int losses(struct buf *b, const struct status *st)
 				    (unsigned long long)lost[FOLLOWER_GRPC],
 				    (unsigned long long)lost[FOLLOWER_HTTP]);
 	err = err
+		      ?: head(b, "flowscope_follower_queued_bytes", "gauge",
+			      "Memory of the streaming clients' queues (gRPC and HTTP) together");
+	err = err
+		      ?: buf_printf(b, "flowscope_follower_queued_bytes %llu\n",
+				    (unsigned long long)st->follow_bytes);
+	err = err
+		      ?: head(b, "flowscope_follower_queued_bytes_max", "gauge",
+			      "The bound of flowscope_follower_queued_bytes (--follow-total-bytes)");
+	err = err
+		      ?: buf_printf(b, "flowscope_follower_queued_bytes_max %llu\n",
+				    (unsigned long long)st->follow_bytes_max);
+	err = err
 		      ?: head(b, "flowscope_subscriber_lost_total", "counter",
 			      "Flows each streaming client could not take (its queue was full)");
 	if (!err && st->hub) {

@@ -23,6 +23,10 @@ void status_collect(const struct status_src *src, struct status *st)
 	st->bus_subscribers = flow_bus_count(collector_bus(c));
 	follower_hub_get_stats(src->followers, &st->followers);
 	st->hub = src->followers;
+	if (src->follow_budget) {
+		st->follow_bytes = src->follow_budget->used;
+		st->follow_bytes_max = src->follow_budget->max;
+	}
 	if ((st->have_socks = src->socks))
 		sock_table_get_stats(src->socks, &st->socks);
 	if ((st->have_dns = src->dns))

@@ -345,37 +345,80 @@ START_TEST(test_large_volume_stays_byte_exact_through_compaction)
 }
 END_TEST
 
-/* Two queues sharing a budget: together they hold at most its max (forced messages go past it
- * and count); what is read, and a queue freed, gives room back. */
+/* Two queues sharing a budget: together their buffers (256 bytes at first, doubling) take at
+ * most its max (forced messages go past it and count); what is read, and a queue freed, gives
+ * room back; an empty queue takes one message whatever the others hold. */
 START_TEST(test_shared_budget_bounds_queues_together)
 {
-	struct msg_queue_budget b = {.max = 10};
+	struct msg_queue_budget b = {.max = 1024};
 	struct msg_queue q1, q2;
-	char got[16];
+	char big[300], got[400];
 
+	memset(big, 'x', sizeof(big));
 	ck_assert_int_eq(msg_queue_init(&q1, 100, 0), 0);
 	ck_assert_int_eq(msg_queue_init(&q2, 100, 0), 0);
 	msg_queue_set_budget(&q1, &b);
 	msg_queue_set_budget(&q2, &b);
 	push_ok(&q1, "aaaa");
 	push_ok(&q2, "bbbb");
-	ck_assert_uint_eq(b.used, 8);
-	ck_assert_int_eq(msg_queue_push(&q1, "ccc", 3, false), -ENOBUFS);
+	ck_assert_uint_eq(b.used, 512); /* two buffers of 256 */
+	/* q1 to 512 bytes: 1024 in all, the bound. */
+	ck_assert_int_eq(msg_queue_push(&q1, big, sizeof(big), false), 0);
+	ck_assert_uint_eq(b.used, 768);
 	ck_assert(!msg_queue_full(&q2));
-	ck_assert_int_eq(msg_queue_push(&q2, "dd", 2, false), 0);
-	ck_assert(msg_queue_full(&q1) && msg_queue_full(&q2));
-	ck_assert_int_eq(msg_queue_push(&q1, "forced", 6, true), 0);
-	ck_assert_uint_eq(b.used, 16);
-	/* A message half read still counts; read to its end, it does not. */
+	ck_assert_int_eq(msg_queue_push(&q2, big, sizeof(big), false), 0);
+	ck_assert_uint_eq(b.used, 1024);
+	/* Past it: q1 would grow to 1024; what fits in a buffer as it is still goes. */
+	ck_assert_int_eq(msg_queue_push(&q1, big, 250, false), -ENOBUFS);
+	ck_assert(!msg_queue_full(&q2));
+	ck_assert_int_eq(msg_queue_push(&q2, "c", 1, false), 0);
+	ck_assert_int_eq(msg_queue_push(&q1, big, 250, true), 0); /* forced: past, counted */
+	ck_assert_uint_eq(b.used, 1536);
+	/* A message half read still counts; the queue read empty gives its buffer back (small
+	 * ones are kept: 256 bytes). */
 	ck_assert_uint_eq(msg_queue_read(&q2, got, 2), 2);
-	ck_assert_uint_eq(b.used, 16);
-	ck_assert_uint_eq(msg_queue_read(&q2, got, 2), 2);
-	ck_assert_uint_eq(b.used, 12);
+	ck_assert_uint_eq(b.used, 1536);
+	while (msg_queue_count(&q2))
+		ck_assert_uint_gt(msg_queue_read(&q2, got, sizeof(got)), 0);
+	ck_assert_uint_eq(b.used, 1536);
 	msg_queue_free(&q1);
-	ck_assert_uint_eq(b.used, 2);
-	ck_assert_int_eq(msg_queue_push(&q2, "eeeeeeee", 8, false), 0);
+	ck_assert_uint_eq(b.used, 512);
+	ck_assert_int_eq(msg_queue_push(&q2, big, sizeof(big), false), 0);
+	/* The budget spent by q2, which does not read: an empty queue still takes one message (a
+	 * client that reads is not starved), and then it is full. */
+	b.max = 511; /* below what q2 holds */
+	ck_assert_int_eq(msg_queue_init(&q1, 100, 0), 0);
+	msg_queue_set_budget(&q1, &b);
+	ck_assert(msg_queue_full(&q2));
+	ck_assert(!msg_queue_full(&q1));
+	ck_assert_int_eq(msg_queue_push(&q1, "fff", 3, false), 0);
+	ck_assert(msg_queue_full(&q1));
+	ck_assert_int_eq(msg_queue_push(&q1, "g", 1, false), -ENOBUFS);
+	ck_assert_uint_eq(msg_queue_read(&q1, got, 3), 3);
+	ck_assert(!msg_queue_full(&q1));
+	msg_queue_free(&q1);
 	msg_queue_free(&q2);
 	ck_assert_uint_eq(b.used, 0);
+}
+END_TEST
+
+/* A queue that grew for a burst gives the room back once read empty. */
+START_TEST(test_a_queue_read_empty_gives_a_big_buffer_back)
+{
+	struct msg_queue_budget b = {0};
+	static char big[100000];
+	struct msg_queue q;
+
+	ck_assert_int_eq(msg_queue_init(&q, 0, 1 << 20), 0);
+	msg_queue_set_budget(&q, &b);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(msg_queue_push(&q, big, sizeof(big), false), 0);
+	ck_assert_uint_ge(b.used, 500000);
+	while (msg_queue_count(&q))
+		msg_queue_read(&q, big, sizeof(big));
+	ck_assert_uint_eq(b.used, 0);
+	ck_assert_uint_eq(q.data.cap, 0);
+	msg_queue_free(&q);
 }
 END_TEST
 
@@ -398,6 +441,7 @@ int main(void)
 	tcase_add_test(tc, test_rewind_after_partial_read_gives_whole_first_message);
 	tcase_add_test(tc, test_large_volume_stays_byte_exact_through_compaction);
 	tcase_add_test(tc, test_shared_budget_bounds_queues_together);
+	tcase_add_test(tc, test_a_queue_read_empty_gives_a_big_buffer_back);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

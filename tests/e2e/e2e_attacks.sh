@@ -6,6 +6,10 @@
 # - 300 GetFlows follow streams on 10 connections that never read (an HTTP/2 window of 0), while
 #   20,000 new flows are made: each stream's queue is bounded (4096 flows, 4M), and all of them
 #   together by --follow-total-bytes (default 64M);
+# - 30 gRPC and 30 HTTP replays of the whole event log (16,384 events) never read: sent in steps
+#   as the client takes them, never built whole; a reader meanwhile gets all of its replay;
+# - 200 Server-Sent Events followers that never read, while 20,000 new flows are made;
+# - 1,100 idle and slowloris HTTP connections from one address (the per-client cap takes 64);
 # - a syslog server and a ClickHouse that accept and never read, while 40,000 flows go by.
 # Usage: tests/e2e/e2e_attacks.sh BUILD_DIR. Needs root.
 set -u
@@ -155,6 +159,146 @@ check "... descriptors back to the baseline once they left ($(fds), $fds0 before
 	test "$(fds)" -le "$((fds0 + 1))"
 w=$(health 1)
 check "... and /healthz answers as before (worst $w s)" under "$w" 1
+check "flowd is still running" kill -0 "$flowd_pid"
+
+# ---- replays of the whole event log that are never read --------------------------------------
+# 30 GetFlows number=16384 on one connection with a window of 0, and 30 HTTP last=16384 whose
+# sockets are never read: each replay is sent in steps as its client takes it (not built whole),
+# so each holds its queue at most, and all of them the total budget.
+ip netns exec "$ns" python3 - "$tmp/replay.mark" "$(api_token)" <<'PY' &
+import socket, struct, sys, time
+mark, token = sys.argv[1], sys.argv[2]
+def frame(t, flags, sid, payload):
+    return struct.pack(">I", len(payload))[1:] + bytes([t, flags]) + struct.pack(">I", sid) + payload
+def lit(n, v):
+    return b"\x00" + bytes([len(n)]) + n + bytes([len(v)]) + v
+hdrs = (lit(b":method", b"POST") + lit(b":scheme", b"http") +
+        lit(b":path", b"/observer.Observer/GetFlows") + lit(b":authority", b"127.0.0.1:4245") +
+        lit(b"content-type", b"application/grpc") + lit(b"te", b"trailers"))
+req = b"\x08\x80\x80\x01"  # GetFlowsRequest{number: 16384}
+msg = b"\x00" + struct.pack(">I", len(req)) + req
+held = []
+s = socket.socket(); s.connect(("127.0.0.1", 4245))
+s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, struct.pack(">HI", 4, 0)))
+s.settimeout(2)
+s.recv(4096)
+out = frame(4, 1, 0, b"")
+for i in range(30):
+    out += frame(1, 4, 1 + 2 * i, hdrs) + frame(0, 1, 1 + 2 * i, msg)
+s.sendall(out)
+held.append(s)
+for i in range(30):
+    h = socket.socket()
+    h.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    h.bind(("127.0.0.3", 0)); h.connect(("127.0.0.1", 12000))
+    h.sendall(("GET /api/v1/flows?last=16384 HTTP/1.1\r\nHost: 127.0.0.1:12000\r\n"
+               "Authorization: Bearer %s\r\n\r\n" % token).encode())
+    held.append(h)
+open(mark, "w").write("open\n")
+time.sleep(12)
+PY
+replays=$!
+pids+=("$replays")
+rss_before=$(rss) # (memory freed by the sections before stays with flowd's allocator)
+for _ in $(seq 100); do [ -s "$tmp/replay.mark" ] && break; sleep 0.1; done
+w=$(health 4)
+grow=$((($(rss) - rss_before) / 1024))
+echo "# 60 replays of 16,384 events never read: RSS +$grow MiB"
+check "60 replays of the whole log never read: /healthz within 1 s (worst $w s)" under "$w" 1
+check "... memory grew by $grow MiB, under --follow-total-bytes (64M) and 48 MiB" \
+	test "$grow" -lt 112
+q=$(ip netns exec "$ns" curl -s -H "$(api_auth)" http://127.0.0.1:12000/metrics |
+	sed -n 's/^flowscope_follower_queued_bytes //p')
+check "... their queues hold ${q:-?} bytes: the budget and at most a step (512 KiB) each past it" \
+	test "${q:-999999999}" -le $((64 * 1048576 + 60 * 524288))
+n=$(ip netns exec "$ns" curl -s -m 20 -H "$(api_auth)" "http://127.0.0.1:12000/api/v1/flows?last=5000" |
+	grep -c '"flow"')
+check "... a client that reads gets its whole replay meanwhile ($n of 5000 events)" test "$n" -eq 5000
+kill "$replays"
+wait "$replays" 2>/dev/null
+sleep 1
+check "... descriptors back to the baseline once they left ($(fds), $fds0 before)" \
+	test "$(fds)" -le "$((fds0 + 1))"
+
+# ---- 200 Server-Sent Events followers that never read ------------------------------------------
+# From four addresses (the per-client cap is 64), while 20,000 new flows are made: each queue is
+# bounded, all of them together by the total budget, and what they could not take is counted.
+ip netns exec "$ns" python3 - "$tmp/sse.mark" "$(api_token)" <<'PY' &
+import socket, sys, time
+mark, token = sys.argv[1], sys.argv[2]
+held = []
+for i in range(200):
+    h = socket.socket()
+    h.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    h.bind(("127.0.0.%d" % (4 + i % 4), 0)); h.connect(("127.0.0.1", 12000))
+    h.sendall(("GET /api/v1/flows?follow=1 HTTP/1.1\r\nHost: 127.0.0.1:12000\r\n"
+               "Accept: text/event-stream\r\nAuthorization: Bearer %s\r\n\r\n" % token).encode())
+    held.append(h)
+open(mark, "w").write("open\n")
+time.sleep(20)
+PY
+sse=$!
+pids+=("$sse")
+rss_before=$(rss)
+for _ in $(seq 100); do [ -s "$tmp/sse.mark" ] && break; sleep 0.1; done
+sleep 1
+health 6 >"$tmp/health4" &
+hp=$!
+traffic 40000 20000
+wait "$hp"
+w=$(cat "$tmp/health4")
+grow=$((($(rss) - rss_before) / 1024))
+echo "# 200 stalled SSE followers: RSS +$grow MiB after 20,000 flows"
+check "200 SSE followers that never read: /healthz within 1 s while 20,000 flows go by (worst $w s)" \
+	under "$w" 1
+check "... memory grew by $grow MiB, under --follow-total-bytes (64M) and 48 MiB" \
+	test "$grow" -lt 112
+lost=$(ip netns exec "$ns" curl -s -H "$(api_auth)" http://127.0.0.1:12000/metrics |
+	sed -n 's/^flowscope_follower_lost_total{api="http"} //p')
+check "... what they could not take was counted lost (${lost:-none})" test "${lost:-0}" -gt 0
+kill "$sse"
+wait "$sse" 2>/dev/null
+sleep 2
+check "... descriptors back to the baseline once they left ($(fds), $fds0 before)" \
+	test "$(fds)" -le "$((fds0 + 1))"
+
+# ---- 1,100 idle and slowloris HTTP connections from one address ----------------------------------
+# Half open nothing, half send a request a byte at a time and never finish it: the per-client
+# cap takes 64; /healthz (from another address) answers throughout.
+ip netns exec "$ns" python3 - "$tmp/loris.mark" <<'PY' &
+import resource, socket, sys, time
+resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+socks = []
+for i in range(1100):
+    s = socket.socket(); s.bind(("127.0.0.8", 0))
+    try:
+        s.connect(("127.0.0.1", 12000))
+    except OSError:
+        continue
+    socks.append(s)
+open(sys.argv[1], "w").write("open\n")
+req = b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 100
+for k in range(6):
+    for i, s in enumerate(socks):
+        if i % 2:
+            try:
+                s.send(req[k:k + 1])
+            except OSError:
+                pass
+    time.sleep(1)
+PY
+loris=$!
+pids+=("$loris")
+for _ in $(seq 100); do [ -s "$tmp/loris.mark" ] && break; sleep 0.1; done
+w=$(health 4)
+n=$(fds)
+check "1,100 idle and slowloris HTTP connections: /healthz within 1 s (worst $w s)" under "$w" 1
+check "... flowd holds at most the per-client cap of them ($((n - fds0)) more descriptors, cap 64)" \
+	test "$((n - fds0))" -le 66
+wait "$loris"
+sleep 1
+check "... and its descriptors are back to the baseline after ($(fds), $fds0 before)" \
+	test "$(fds)" -le "$((fds0 + 1))"
 check "flowd is still running" kill -0 "$flowd_pid"
 
 # ---- export peers that accept and never read ------------------------------------------------

@@ -11,9 +11,12 @@
 
 #include "flowscope/base/buf.h"
 
-/* Bytes several queues may hold together (all the followers of a server): a push that would go
- * past max fails as a bound of the queue's own would (forced ones always fit, and count). Used
- * on one thread. */
+/* Memory several queues may hold together (all the followers of a server), counted as their
+ * buffers' sizes (what they cost, the room a queue grew to included; a queue read empty gives a
+ * big buffer back): a push that would take the total past max fails as a bound of the queue's
+ * own would (forced ones always fit, and count), except into an empty queue: a client that
+ * reads what it gets is never starved by others that hold the budget and do not read (past max
+ * by at most a message per queue). Used on one thread. */
 struct msg_queue_budget {
 	size_t used, max; /* max 0: no bound */
 };
@@ -27,7 +30,7 @@ struct msg_queue {
 	uint32_t max_msgs;		 /* 0: no bound on messages */
 	size_t max_bytes;		 /* 0: no bound on bytes */
 	struct msg_queue_budget *budget; /* NULL: none */
-	size_t charged;			 /* bytes of this queue counted in budget->used */
+	size_t charged;			 /* this queue's buffer as counted in budget->used */
 };
 
 /* At most max_msgs messages and max_bytes bytes (0: that one is unbounded; not both). Returns 0,

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "flowscope/base/msg_queue.h"
 #include "flowscope/enrich/dns_cache.h"
 #include "flowscope/enrich/identities.h"
 #include "flowscope/enrich/sock_table.h"
@@ -35,6 +36,7 @@ struct status_src {
 	struct ring_reader *reader;    /* the rings' fill */
 	const struct exporter_set *exporters;
 	const struct history *history;
+	const struct msg_queue_budget *follow_budget; /* what streaming clients hold together */
 };
 
 struct status {
@@ -49,7 +51,8 @@ struct status {
 	uint64_t ring_pending, ring_capacity;
 	unsigned int bus_subscribers;
 	struct follower_hub_stats followers;
-	const struct follower_hub *hub; /* for the per-follower listing of /metrics */
+	uint64_t follow_bytes, follow_bytes_max; /* queued for streaming clients, and the bound */
+	const struct follower_hub *hub;		 /* for the per-follower listing of /metrics */
 	bool have_socks, have_dns, have_graph;
 	struct sock_table_stats socks;
 	struct dns_cache_stats dns;
