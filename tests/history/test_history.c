@@ -559,11 +559,16 @@ START_TEST(test_failing_writes_stop_history_and_it_resumes)
 	ck_assert_ptr_null(strstr(logged, "writing again"));
 	usleep(1000);
 	history_sync(h, T0); /* the retry interval (1 ns here) has passed */
+	/* Retrying, but nothing written yet: still stopped, and the recovery not told. */
+	history_get_stats(h, &st);
+	ck_assert(st.stopped);
+	ck_assert_ptr_null(strstr(logged, "writing again"));
+	append_range(h, 2001, 2300);
+	history_sync(h, T0);
+	n = read_all(h, seqs, 5000);
 	history_get_stats(h, &st);
 	ck_assert(!st.stopped);
 	ck_assert_str_eq(st.state, "ok");
-	append_range(h, 2001, 2300);
-	n = read_all(h, seqs, 5000);
 	/* What was written before, then what came after: the loss counted, nothing else. */
 	history_get_stats(h, &st);
 	ck_assert_uint_eq(n, st.events);
