@@ -194,22 +194,31 @@ int conn_check(struct conn_opts *co, struct errmsg *e)
 
 /* Without --server (and TLS options): the relay's socket, then flowd's, when they are there
  * and answer (a stale file refuses; a user not in the socket's group is refused too), then
- * TCP. Returns 0 with *out, or 1 for none. */
+ * TCP. With $FLOWSCOPE_RUNTIME_DIR both are looked for there; else the relay's in
+ * RUNTIME_DIR_DEFAULT and in RELAY_RUNTIME_DIR_DEFAULT (its systemd unit's), flowd's in
+ * RUNTIME_DIR_DEFAULT. Returns 0 with *out, or 1 for none. */
 static int connect_local(struct conn_opts *co, struct grpc_client **out)
 {
-	static const char *const names[] = {RELAY_SOCKET_NAME, FLOWD_SOCKET_NAME};
+	const char *env = getenv(RUNTIME_DIR_ENV);
+	const char *const dirs[] = {runtime_dir(), env && env[0] ? NULL : RELAY_RUNTIME_DIR_DEFAULT,
+				    runtime_dir()};
+	static const char *const names[] = {RELAY_SOCKET_NAME, RELAY_SOCKET_NAME,
+					    FLOWD_SOCKET_NAME};
 	char path[sizeof(co->unix_path)];
 	struct errmsg e = {""};
 	size_t i;
 
 	if (co->server_given || co->use_tls)
 		return 1;
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 3; i++) {
 		struct grpc_client_opts o = {.unix_path = path,
 					     .timeout_ms = (int)(co->timeout_ns / 1000000),
 					     .token = co->token[0] ? co->token : NULL};
-		int n = snprintf(path, sizeof(path), "%s/%s", runtime_dir(), names[i]);
+		int n;
 
+		if (!dirs[i])
+			continue;
+		n = snprintf(path, sizeof(path), "%s/%s", dirs[i], names[i]);
 		if (n <= 0 || n >= (int)sizeof(path) || access(path, F_OK))
 			continue;
 		if (!grpc_client_connect(out, &o, &e)) {

@@ -4,7 +4,8 @@
 # accepted with it over gRPC (flowctl --token-file and FLOWSCOPE_TOKEN) and HTTP; a token file
 # others can read refused; flowrelay passing the agents' token (--peer-token-file); the unix
 # socket (mode 0660, root and --grpc-socket-group), where a client needs no token and flowctl
-# goes by default, refused to a user outside the group, who reaches TCP loopback instead; a grpcio
+# goes by default, refused to a user outside the group, who reaches TCP loopback instead; the
+# relay's socket in /run/flowscope-relay (its systemd unit's) found by flowctl; a grpcio
 # client sending the token as metadata and reaching the socket as unix:; HTTPS
 # with a certificate made here (verified by curl against its CA; the login cookie Secure); the
 # default: a token made at the first start into a root-only file (kept across restarts) that
@@ -176,6 +177,22 @@ check "outside the group flowctl falls back to TCP, which wants the token here: 
 	grep -q UNAUTHENTICATED <<<"$out"
 stop_pid "$flowd_pid"
 check "the socket goes when flowd stops" test ! -e "$sock"
+
+# ---- the relay's socket where its systemd unit keeps it -------------------------------------
+# dist/flowrelay.service runs it with FLOWSCOPE_RUNTIME_DIR=/run/flowscope-relay; flowctl with
+# neither --server nor FLOWSCOPE_RUNTIME_DIR looks there too (and would reach no server here
+# otherwise: nothing listens on TCP 4245). In a mount namespace of the test's own with a tmpfs on
+# /run, so the host's /run is not touched.
+out=$(inns unshare -m --propagation private bash -c '
+mount -t tmpfs flowscope-e2e /run && mkdir -m 0755 /run/flowscope-relay || exit 1
+FLOWSCOPE_RUNTIME_DIR=/run/flowscope-relay "$1/flowrelay" --peer 127.0.0.1:4999 --grpc 127.0.0.1:4345 \
+	--http 127.0.0.1:12345 >/dev/null 2>&1 &
+relay=$!
+for _ in $(seq 100); do [ -S /run/flowscope-relay/relay.sock ] && break; sleep 0.1; done
+env -u FLOWSCOPE_RUNTIME_DIR "$1/flowctl" status 2>&1
+kill "$relay"' _ "$build")
+check "flowctl with no --server finds the relay's socket in /run/flowscope-relay: $(head -1 <<<"$out")" \
+	grep -q "via unix:///run/flowscope-relay/relay.sock" <<<"$out"
 
 # ---- HTTPS ----------------------------------------------------------------------------------
 (

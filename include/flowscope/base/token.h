@@ -17,6 +17,9 @@
 /* The runtime directory: $FLOWSCOPE_RUNTIME_DIR, else this. */
 #define RUNTIME_DIR_ENV "FLOWSCOPE_RUNTIME_DIR"
 #define RUNTIME_DIR_DEFAULT "/run/flowscope"
+/* The relay's own under systemd (dist/flowrelay.service: a dynamic user cannot write flowd's),
+ * where clients also look for RELAY_SOCKET_NAME when $FLOWSCOPE_RUNTIME_DIR is not set. */
+#define RELAY_RUNTIME_DIR_DEFAULT "/run/flowscope-relay"
 /* What a runtime directory holds: the token every server on the host shares (root-only),
  * flowd's and flowrelay's gRPC unix sockets. */
 #define TOKEN_FILE_NAME "token"
