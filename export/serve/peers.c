@@ -18,7 +18,7 @@
 
 struct peer_list {
 	struct peer *v;
-	size_t n;
+	size_t n, cap;
 };
 
 struct peers {
@@ -263,6 +263,15 @@ static int list_add(const struct peers *p, struct peer_list *l, const struct pee
 	}
 	if (l->n == PEERS_MAX)
 		return errmsg_set(e, -EINVAL, "%s: more than %d peers", where, PEERS_MAX);
+	if (l->n == l->cap) { /* grown as lines come: a list is mostly a handful of peers */
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		struct peer *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return errmsg_set(e, -ENOMEM, "out of memory");
+		l->v = v;
+		l->cap = cap;
+	}
 	l->v[l->n] = *pe;
 	set_tls_name(p, &l->v[l->n]);
 	l->n++;
@@ -329,10 +338,7 @@ static int build(const struct peers *p, struct peer_list *l, struct errmsg *e)
 	size_t i;
 	int err = 0;
 
-	l->n = 0;
-	l->v = calloc(PEERS_MAX, sizeof(*l->v));
-	if (!l->v)
-		return errmsg_set(e, -ENOMEM, "out of memory");
+	*l = (struct peer_list){0};
 	for (i = 0; i < p->specs.n && !err; i++) {
 		char where[600];
 
@@ -344,10 +350,11 @@ static int build(const struct peers *p, struct peer_list *l, struct errmsg *e)
 		err = read_file(p, l, e);
 	if (err) {
 		free(l->v);
-		l->v = NULL;
+		*l = (struct peer_list){0};
 		return err;
 	}
-	qsort(l->v, l->n, sizeof(*l->v), by_name);
+	if (l->n)
+		qsort(l->v, l->n, sizeof(*l->v), by_name);
 	return 0;
 }
 
