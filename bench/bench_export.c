@@ -79,26 +79,77 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Counts '\n' in everything read from fd until EOF; with skip_headers, only after the
- * blank line that ends an HTTP response head. */
-static long count_lines(int fd, int skip_headers)
+/* Counts '\n' in everything read from fd until EOF. */
+static long count_lines(int fd)
 {
 	static char buf[1 << 16];
 	long lines = 0;
 	ssize_t n, i;
-	int in_body = !skip_headers, nl_run = 0;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		for (i = 0; i < n; i++)
+			lines += buf[i] == '\n';
+	return lines;
+}
+
+/* Counts '\n' in the body of the HTTP/1.1 response read from fd until EOF: after the head, in
+ * the data of its chunks (Transfer-Encoding: chunked, as a streamed reply is sent), or all of
+ * it if not chunked. -1 on a malformed reply. */
+static long count_body_lines(int fd)
+{
+	static char buf[1 << 16];
+	enum { HEAD, SIZE, DATA, DATA_END } st = HEAD;
+	long lines = 0, left = 0;
+	ssize_t n, i;
+	int nl_run = 0, chunked = 0, hex;
+	char head[4096];
+	size_t hl = 0;
 
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		for (i = 0; i < n; i++) {
-			if (in_body) {
-				lines += buf[i] == '\n';
-			} else if (buf[i] == '\n') {
-				in_body = ++nl_run == 2;
-			} else if (buf[i] != '\r') {
-				nl_run = 0;
+			char c = buf[i];
+
+			switch (st) {
+			case HEAD:
+				if (hl < sizeof(head) - 1)
+					head[hl++] = c;
+				if (c == '\n' && ++nl_run == 2) {
+					head[hl] = '\0';
+					chunked = strcasestr(head, "transfer-encoding: chunked") !=
+						  NULL;
+					st = chunked ? SIZE : DATA;
+					left = chunked ? 0 : -1;
+				} else if (c != '\r' && c != '\n') {
+					nl_run = 0;
+				}
+				break;
+			case SIZE: /* "HEX\r\n"; 0 ends the body */
+				if (c == '\n') {
+					st = left ? DATA : DATA_END;
+					if (!left)
+						return lines;
+				} else if (c != '\r') {
+					hex = c >= '0' && c <= '9'   ? c - '0'
+					      : c >= 'a' && c <= 'f' ? c - 'a' + 10
+					      : c >= 'A' && c <= 'F' ? c - 'A' + 10
+								     : -1;
+					if (hex < 0)
+						return -1;
+					left = left * 16 + hex;
+				}
+				break;
+			case DATA:
+				lines += c == '\n';
+				if (left > 0 && !--left)
+					st = DATA_END;
+				break;
+			case DATA_END: /* the CRLF after a chunk's data */
+				if (c == '\n')
+					st = SIZE;
+				break;
 			}
 		}
-	return lines;
+	return chunked ? -1 : lines;
 }
 
 static long run_http(uint16_t port, int n)
@@ -112,10 +163,12 @@ static long run_http(uint16_t port, int n)
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a)))
 		return -1;
 	snprintf(req, sizeof(req),
-		 "GET /api/v1/flows?last=%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", n);
+		 "GET /api/v1/flows?last=%d HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nConnection: "
+		 "close\r\n\r\n",
+		 n, port);
 	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req))
 		return -1;
-	lines = count_lines(fd, 1);
+	lines = count_body_lines(fd);
 	close(fd);
 	return lines;
 }
@@ -141,7 +194,7 @@ static long run_flowctl(const char *flowctl, uint16_t port, int n, const char *o
 		_exit(127);
 	}
 	close(p[1]);
-	lines = count_lines(p[0], 0);
+	lines = count_lines(p[0]);
 	close(p[0]);
 	waitpid(pid, &st, 0);
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? lines : -1;

@@ -64,9 +64,13 @@ struct catchup {
 	/* The uuid of the last event the history gave (its run and number). */
 	bool have_last;
 	uint8_t last_uuid[16];
-	struct pending *pend;
-	size_t n_pend, cap_pend;
+	/* The window: pend[0, n_sorted) in time order (what a release kept), then what steps
+	 * added since; their bytes in pbuf, of which dead bytes belong to matches already sent.
+	 * merge: scratch for merging the two, cap_pend long. */
+	struct pending *pend, *merge;
+	size_t n_pend, n_sorted, cap_pend;
 	struct buf pbuf;
+	size_t dead;
 	uint64_t max_ns;
 	/* The log: the next position (as counted by event_log_stats.appended), where it ended at
 	 * the request, matches to pass first (LAST). With an archive: its query and the time up
@@ -144,17 +148,43 @@ static int by_time(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Sends the waiting matches no later event can precede (all of them with all). */
+/* Puts the window in time order: the matches steps added since the last release are sorted
+ * and merged with the ones it kept, already in order (a burst denser than the reordering bound
+ * keeps the whole window waiting: sorting it all again at every step would be quadratic). */
+static void sort_window(struct catchup *c)
+{
+	struct pending *a = c->pend, *b = c->pend + c->n_sorted, *end = c->pend + c->n_pend;
+	struct pending *out = c->merge;
+
+	if (c->n_sorted == c->n_pend)
+		return;
+	qsort(b, (size_t)(end - b), sizeof(*b), by_time);
+	if (c->n_sorted && by_time(b - 1, b) > 0) {
+		struct pending *mid = b;
+
+		while (a < mid && b < end)
+			*out++ = by_time(a, b) <= 0 ? *a++ : *b++;
+		while (a < mid)
+			*out++ = *a++;
+		while (b < end)
+			*out++ = *b++;
+		memcpy(c->pend, c->merge, c->n_pend * sizeof(*c->pend));
+	}
+	c->n_sorted = c->n_pend;
+}
+
+/* Sends the waiting matches no later event can precede (all of them with all), as many as the
+ * client has room for. */
 static int release(struct follower *fo, bool all)
 {
 	struct catchup *c = fo->catchup;
 	uint64_t bound = c->max_ns > FOLLOWER_REORDER_NS ? c->max_ns - FOLLOWER_REORDER_NS : 0;
-	size_t i, kept = 0;
+	size_t i, k;
 	int err = 0;
 
 	if (!c->n_pend)
 		return 0;
-	qsort(c->pend, c->n_pend, sizeof(*c->pend), by_time);
+	sort_window(c);
 	for (i = 0; i < c->n_pend && !err; i++) {
 		if (!all && c->pend[i].time_ns > bound)
 			break;
@@ -162,27 +192,32 @@ static int release(struct follower *fo, bool all)
 			i = c->n_pend;
 			break;
 		}
+		if (fo->sink->full(fo->ctx))
+			break; /* the rest when the client makes room */
 		err = fo->sink->push(fo->ctx, c->pbuf.data + c->pend[i].off, c->pend[i].len, true);
+		c->dead += c->pend[i].len;
 		if (c->left != UINT64_MAX)
 			c->left--;
 	}
-	/* The rest waits: moved to the front, their bytes too. */
-	if (i < c->n_pend) {
+	c->n_pend -= i;
+	c->n_sorted = c->n_pend;
+	memmove(c->pend, c->pend + i, c->n_pend * sizeof(*c->pend));
+	if (!c->n_pend) {
+		buf_free(&c->pbuf); /* a stalled client keeps no step's worth of room */
+		c->dead = 0;
+	} else if (c->dead > c->pbuf.len / 2) {
+		/* Mostly sent: the rest moves to a buffer of its own (at most what was sent since
+		 * the last move is copied, so each byte is copied a bounded number of times). */
 		struct buf rest = BUF_INIT;
 
-		for (size_t k = i; k < c->n_pend && !err; k++) {
-			struct pending p = c->pend[k];
-
-			err = buf_append(&rest, c->pbuf.data + p.off, p.len);
-			p.off = rest.len - p.len;
-			c->pend[kept++] = p;
+		for (k = 0; k < c->n_pend && !err; k++) {
+			err = buf_append(&rest, c->pbuf.data + c->pend[k].off, c->pend[k].len);
+			c->pend[k].off = rest.len - c->pend[k].len;
 		}
 		buf_free(&c->pbuf);
 		c->pbuf = rest;
-	} else {
-		buf_free(&c->pbuf); /* a stalled client keeps no step's worth of room */
+		c->dead = 0;
 	}
-	c->n_pend = kept;
 	return err;
 }
 
@@ -208,6 +243,10 @@ static int take(struct follower *fo, const struct flow *f)
 		if (!n)
 			return -ENOMEM;
 		c->pend = n;
+		n = realloc(c->merge, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		c->merge = n;
 		c->cap_pend = cap;
 	}
 	before = c->pbuf.len;
@@ -677,6 +716,7 @@ static void catchup_closed(uv_handle_t *t)
 	free(c->flows);
 	free(c->flow_ids);
 	free(c->pend);
+	free(c->merge);
 	free(c->split_uuids);
 	buf_free(&c->pbuf);
 	free(c);
@@ -709,6 +749,24 @@ static void arm(struct follower *fo)
 	}
 }
 
+/* The replay has read all it sends: the window goes out as the client makes room. Until it
+ * has, a follower that goes live next reads what the log takes meanwhile, as the replay did
+ * (subscribing only once the window is out, nothing published in between is missed). */
+static int drain_window(struct follower *fo)
+{
+	struct catchup *c = fo->catchup;
+	struct event_log_stats st;
+	int err = release(fo, true);
+
+	if (err || !c->n_pend || !fo->req.follow || !fo->hub->events)
+		return err;
+	event_log_get_stats(fo->hub->events, &st);
+	c->log_pos = st.appended;
+	c->bounded = false;
+	c->phase = PH_LOG;
+	return 0;
+}
+
 /* One step of whatever phase the replay is in; then the next step at once while the client
  * has room, or when it makes room (follower_poke). */
 static void run_step(struct follower *fo)
@@ -735,7 +793,9 @@ static void run_step(struct follower *fo)
 	case PH_DONE:
 		break;
 	}
-	if (err || c->phase == PH_DONE) {
+	if (!err && c->phase == PH_DONE)
+		err = drain_window(fo);
+	if (err || (c->phase == PH_DONE && !c->n_pend)) {
 		finish(fo, err);
 		return;
 	}
