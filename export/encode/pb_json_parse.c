@@ -773,6 +773,11 @@ static int parse_repeated(struct parser *ps, const ProtobufCFieldDescriptor *fd,
 			return fail(ps, -ENOMEM, "out of memory");
 		*arr = grown;
 		memset(grown + es * *n, 0, es);
+		/* No element may be null (as protobuf's JSON mapping says): a list of messages
+		 * would hold a NULL that packing and every reader takes for a message. */
+		if (literal(ps, "null"))
+			return fail_at(ps, ps->p - 4, -EINVAL,
+				       "null is not a value a list can hold");
 		r = parse_value(ps, fd, grown + es * *n);
 		if (r) {
 			/* A message half built is still freed with the array. */

@@ -301,6 +301,10 @@ START_TEST(bad_input_is_refused_with_where_and_why)
 		{"{\"node_name\" \"a\"}", "offset 13: expected ':' after a key"},
 		{"{\"flow\":{\"is_reply\":\"yes\"}}", "offset 20: expected true or false"},
 		{"{\"time\":{\"seconds\":01}}", "offset 19: a number with a leading zero"},
+		{"{\"flow\":{\"source\":{\"workloads\":[{},null]}}}",
+		 "offset 35: null is not a value a list can hold"},
+		{"{\"flow\":{\"destination_names\":[null]}}",
+		 "offset 30: null is not a value a list can hold"},
 	};
 	struct errmsg e;
 	size_t i;
