@@ -924,8 +924,96 @@ int filter_parse_http_status(const char *s)
 	return -EINVAL;
 }
 
+/* What glibc's regcomp builds for an extended regex grows with its repetitions: a subexpression
+ * under '+' is copied once more, under {N,M} M times, and nested ones multiply ("a++++..." or
+ * "((a{99}){99}){99}" took gigabytes). An estimate of the copies, from p to the ')' closing
+ * its group or the end; more than RE_MAX_COPIES, or deeper than RE_MAX_DEPTH, is refused. */
+#define RE_MAX_COPIES 20000.0
+#define RE_MAX_DEPTH 32
+
+static double re_copies(const char **p, int depth)
+{
+	double total = 0, last = 0; /* the atom a repetition applies to, not yet added */
+
+	if (depth > RE_MAX_DEPTH)
+		return RE_MAX_COPIES + 1;
+	while (**p && **p != ')' && total + last <= RE_MAX_COPIES) {
+		char c = *(*p)++;
+		unsigned long n, m;
+		char *end;
+
+		switch (c) {
+		case '+':
+			last *= 2;
+			break;
+		case '*':
+		case '?':
+			break;
+		case '{':
+			n = strtoul(*p, &end, 10);
+			if (end == *p) { /* not a bound: a literal '{' */
+				total += last;
+				last = 1;
+				break;
+			}
+			m = n;
+			if (*end == ',')
+				m = isdigit((unsigned char)end[1]) ? strtoul(end + 1, &end, 10)
+								   : n + 1;
+			*p = *end == '}' ? end + 1 : end;
+			last *= (double)(m > n ? m : n) + 1;
+			break;
+		case '|':
+			total += last;
+			last = 0;
+			break;
+		case '(':
+			total += last;
+			last = re_copies(p, depth + 1) + 1;
+			if (**p == ')')
+				(*p)++;
+			break;
+		case '[': /* a bracket expression: one atom */
+			total += last;
+			last = 1;
+			if (**p == '^')
+				(*p)++;
+			if (**p == ']')
+				(*p)++;
+			while (**p && **p != ']') {
+				if (**p == '[' &&
+				    ((*p)[1] == ':' || (*p)[1] == '.' || (*p)[1] == '=')) {
+					char close = (*p)[1];
+
+					*p += 2;
+					while (**p && !(**p == close && (*p)[1] == ']'))
+						(*p)++;
+					if (**p)
+						(*p)++;
+				}
+				if (**p)
+					(*p)++;
+			}
+			if (**p)
+				(*p)++;
+			break;
+		case '\\':
+			if (**p)
+				(*p)++;
+			/* fall through */
+		default:
+			total += last;
+			last = 1;
+		}
+	}
+	return total + last;
+}
+
 int filter_parse_regex(const char *s, regex_t *re, char *why, size_t why_len)
 {
+	const char *p = s;
+	double copies = 0;
+
 	regex_t tmp, *r = re ? re : &tmp;
 	int err;
 
@@ -933,6 +1021,19 @@ int filter_parse_regex(const char *s, regex_t *re, char *why, size_t why_len)
 		why[0] = '\0';
 	if (strlen(s) > 1024) {
 		snprintf(why, why_len, "longer than 1024 characters");
+		return -EINVAL;
+	}
+	while (*p && copies <= RE_MAX_COPIES) { /* a ')' closing no group is regcomp's to refuse */
+		copies += re_copies(&p, 0);
+		if (*p)
+			p++;
+	}
+	if (copies > RE_MAX_COPIES) {
+		snprintf(
+			why, why_len,
+			"too complex: its repetitions would make more than %.0f copies of its parts, "
+			"or its groups nest deeper than %d",
+			RE_MAX_COPIES, RE_MAX_DEPTH);
 		return -EINVAL;
 	}
 	err = regcomp(r, s, REG_EXTENDED | REG_NOSUB);
