@@ -39,6 +39,10 @@ static const struct opt limit_opts[] = {
 	{"connection-idle-timeout", 0, "DUR",
 	 "close gRPC connections without a call this long\n(default 5m)", opt_duration,
 	 CFG(conn_idle_ns), 1000000000},
+	{"http-idle-timeout", 0, "DUR",
+	 "close an HTTP connection that sends nothing and reads\nnothing this long: idle, or a "
+	 "slow (slowloris) or\nstalled client; a stream with nothing to send waits\n(default 2m)",
+	 opt_duration, CFG(http_idle_ns), 1000000000},
 	{0},
 };
 
@@ -59,6 +63,7 @@ void serve_limits_apply(struct serve_limits *l, struct grpc_server_opts *go,
 	go->max_conns = ho->max_conns = l->max_conns;
 	go->max_conns_per_client = ho->max_conns_per_client = l->max_conns_per_client;
 	go->idle_timeout_ms = (uint32_t)(l->conn_idle_ns / 1000000);
+	ho->idle_timeout_s = (unsigned int)(l->http_idle_ns / 1000000000);
 	ho->allow_hosts = l->http_allow_hosts.v;
 	ho->n_allow_hosts = l->http_allow_hosts.n;
 }

@@ -39,9 +39,10 @@ static struct {
 	uint16_t port;
 } S;
 
-static const char *server_token; /* the token the next server_start() requires, or NULL */
-static char web_root[64];	 /* mkdtemp directory of the static-file tests */
-static char web_dir[96];	 /* web_root/www: the server's web_dir */
+static const char *server_token;   /* the token the next server_start() requires, or NULL */
+static unsigned int server_idle_s; /* the next server_start()'s idle timeout (0: default) */
+static char web_root[64];	   /* mkdtemp directory of the static-file tests */
+static char web_dir[96];	   /* web_root/www: the server's web_dir */
 
 static void on_loop(void (*fn)(void *), void *arg)
 {
@@ -63,7 +64,8 @@ static void server_start(uint32_t follow_queue, const char *web)
 				     .allow_hosts = allow,
 				     .n_allow_hosts = 1,
 				     .token = server_token,
-				     .token_file = server_token ? "/run/test/token" : NULL};
+				     .token_file = server_token ? "/run/test/token" : NULL,
+				     .idle_timeout_s = server_idle_s};
 	struct errmsg e = {""};
 	int err = -1, tries;
 
@@ -649,6 +651,13 @@ static void expect_ports(const char *query, const int *ports, int n)
 static void setup(void)
 {
 	server_start(0, NULL); /* default follow queue: 4096 */
+}
+
+static void setup_idle_1s(void)
+{
+	server_idle_s = 1;
+	server_start(0, NULL);
+	server_idle_s = 0;
 }
 
 static void setup_small_queue(void)
@@ -1742,11 +1751,53 @@ START_TEST(static_files)
 }
 END_TEST
 
+/* Waits up to ms for the server to close c; true if it did. */
+static bool closed_within(struct hconn *c, int ms)
+{
+	uint64_t end = now_ms() + (uint64_t)ms;
+
+	while (now_ms() < end)
+		if (hc_pump(c, 50) < 0)
+			return true;
+	return false;
+}
+
+/* idle_timeout_s 1: a connection that sends nothing, and one that never finishes its request
+ * (slowloris), are closed; a follow stream with nothing to send is not (it is suspended). */
+START_TEST(idle_and_unfinished_connections_time_out)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(S.port)};
+	struct hconn *idle = calloc(1, sizeof(*idle)), *half, *follow;
+	const char part[] = "GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a";
+	char msg[8192];
+
+	ck_assert_ptr_nonnull(idle);
+	idle->fd = socket(AF_INET, SOCK_STREAM, 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(idle->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	half = calloc(1, sizeof(*half));
+	ck_assert_ptr_nonnull(half);
+	half->fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_eq(connect(half->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	send_all(half->fd, part, sizeof(part) - 1);
+	follow = hc_open("GET", "/api/v1/flows?follow=1", "Accept: text/event-stream\r\n", NULL);
+	hc_wait_head(follow, 2000);
+	ck_assert_msg(closed_within(idle, 4000), "an idle connection was kept past 1 s");
+	ck_assert_msg(closed_within(half, 1000), "an unfinished request was kept past 1 s");
+	ck_assert_msg(!closed_within(follow, 1500), "a quiet follow stream was closed");
+	inject_base();
+	ck_assert_int_gt(next_msg(follow, "\n\n", msg, sizeof(msg), 2000), 0); /* it delivers */
+	hc_close(idle);
+	hc_close(half);
+	hc_close(follow);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("http");
 	TCase *t = tcase_create("api"), *slow = tcase_create("slow"), *web = tcase_create("web");
-	TCase *tok = tcase_create("token");
+	TCase *tok = tcase_create("token"), *idle = tcase_create("idle");
 	SRunner *r;
 	int failed;
 
@@ -1767,6 +1818,10 @@ int main(void)
 	tcase_set_timeout(slow, 60);
 	tcase_add_test(slow, slow_sse_client_next_to_live_one);
 	suite_add_tcase(s, slow);
+	tcase_add_checked_fixture(idle, setup_idle_1s, teardown);
+	tcase_set_timeout(idle, 30);
+	tcase_add_test(idle, idle_and_unfinished_connections_time_out);
+	suite_add_tcase(s, idle);
 	tcase_add_checked_fixture(tok, setup_token, teardown);
 	tcase_set_timeout(tok, 60);
 	tcase_add_test(tok, token_required);

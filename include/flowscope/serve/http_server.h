@@ -33,6 +33,10 @@ struct http_server_opts {
 	/* Connections at once (0: 512) and from one client address (0: 64); past either MHD
 	 * closes a new connection at once. */
 	unsigned int max_conns, max_conns_per_client;
+	/* A connection that sends nothing and takes nothing this long is closed (idle, slowloris,
+	 * or a client not reading its reply); a suspended stream (nothing to send) is not. 0: 120.
+	 */
+	unsigned int idle_timeout_s;
 	/* With a token every request but /healthz must carry it: "Authorization: Bearer <token>",
 	 * or the cookie a visit with ?token=<token> sets (HttpOnly, SameSite=Strict; that visit is
 	 * redirected to the same URL without the token); else 401 with WWW-Authenticate: Bearer.

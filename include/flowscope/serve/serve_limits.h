@@ -20,7 +20,7 @@
 struct serve_limits {
 	struct opt_list http_allow_hosts;
 	uint32_t max_filters, max_conns, max_conns_per_client;
-	uint64_t max_filter_bytes, conn_idle_ns;
+	uint64_t max_filter_bytes, conn_idle_ns, http_idle_ns;
 	uint64_t follow_queue_bytes, follow_total_bytes;
 	uint32_t max_streams;
 	uint64_t max_pending_request_bytes;
