@@ -173,8 +173,9 @@ static void sort_window(struct catchup *c)
 	c->n_sorted = c->n_pend;
 }
 
-/* Sends the waiting matches no later event can precede (all of them with all), as many as the
- * client has room for. */
+/* Sends the waiting matches no later event can precede: at once, as a step's events are (what
+ * stays holds a client's memory outside its queue and the follow budget); with all, every one,
+ * as the client makes room (at the end of a replay, the window may be a whole burst). */
 static int release(struct follower *fo, bool all)
 {
 	struct catchup *c = fo->catchup;
@@ -192,7 +193,7 @@ static int release(struct follower *fo, bool all)
 			i = c->n_pend;
 			break;
 		}
-		if (fo->sink->full(fo->ctx))
+		if (all && fo->sink->full(fo->ctx))
 			break; /* the rest when the client makes room */
 		err = fo->sink->push(fo->ctx, c->pbuf.data + c->pend[i].off, c->pend[i].len, true);
 		c->dead += c->pend[i].len;
