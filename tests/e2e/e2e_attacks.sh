@@ -19,18 +19,8 @@ need_root attacks "network namespace, BPF"
 
 ns="fsa$$"
 tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do
-		kill -KILL "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	ip netns del "$ns" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-ip netns add "$ns"
-ip -n "$ns" link set lo up
+trap e2e_cleanup EXIT
+netns_add "$ns"
 
 ip netns exec "$ns" "$build/flowd" -i lo --no-history --sweep-interval 200ms \
 	--max-flows 16384 --max-events 16384 >"$tmp/flowd.out" 2>&1 &

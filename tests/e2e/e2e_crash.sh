@@ -13,28 +13,12 @@ need_root crash "network namespaces, BPF"
 P="fsk$(printf '%05d' $(($$ % 100000)))"
 A=${P}a B=${P}b
 tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do
-		kill -KILL "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	ip netns del "$A" 2>/dev/null
-	ip netns del "$B" 2>/dev/null
-	rm -rf "$tmp"
+trap e2e_cleanup EXIT
+veth_pair "$P" 10.204.0 || {
+	fail "namespaces $A and $B joined by a veth"
+	echo "crash: $passed passed, $failed failed"
+	exit 1
 }
-trap cleanup EXIT
-
-set -e
-ip netns add "$A"
-ip netns add "$B"
-ip link add "${P}x" netns "$A" type veth peer name "${P}y" netns "$B"
-ip -n "$A" addr add 10.204.0.1/24 dev "${P}x"
-ip -n "$B" addr add 10.204.0.2/24 dev "${P}y"
-for n in "$A" "$B"; do ip -n "$n" link set lo up; done
-ip -n "$A" link set "${P}x" up
-ip -n "$B" link set "${P}y" up
-set +e
 
 flowd_progs() { # the ids of the BPF programs of flowd's objects loaded now
 	bpftool -j prog show 2>/dev/null | python3 -c '

@@ -59,3 +59,33 @@ login_url() {
 # Python snippets and checkers `import flowscope_api` (tests/e2e/flowscope_api.py): their
 # urllib requests then carry the token.
 export PYTHONPATH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"
+
+# What a test made, undone at exit by e2e_cleanup (trap e2e_cleanup EXIT): the processes in
+# pids (pids+=("$!")), killed; the namespaces netns_add made, removed; $tmp, when set.
+pids=()
+e2e_netns=()
+e2e_cleanup() {
+	local p n
+	for p in "${pids[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	for n in "${e2e_netns[@]}"; do ip netns del "$n" 2>/dev/null; done
+	[ -n "${tmp:-}" ] && rm -rf "$tmp"
+	return 0
+}
+# netns_add NAME: a namespace with lo up, removed at exit.
+netns_add() {
+	ip netns add "$1" || return
+	e2e_netns+=("$1")
+	ip -n "$1" link set lo up
+}
+# veth_pair P NET: namespaces ${P}a and ${P}b joined by a veth, ${P}x (NET.1/24) in the first
+# and ${P}y (NET.2/24) in the second, both up.
+veth_pair() {
+	netns_add "${1}a" && netns_add "${1}b" &&
+		ip link add "${1}x" netns "${1}a" type veth peer name "${1}y" netns "${1}b" &&
+		ip -n "${1}a" addr add "$2.1/24" dev "${1}x" &&
+		ip -n "${1}b" addr add "$2.2/24" dev "${1}y" &&
+		ip -n "${1}a" link set "${1}x" up && ip -n "${1}b" link set "${1}y" up
+}
