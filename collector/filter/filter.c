@@ -928,7 +928,7 @@ int filter_parse_http_status(const char *s)
  * under '+' is copied once more, under {N,M} M times, and nested ones multiply ("a++++..." or
  * "((a{99}){99}){99}" took gigabytes). An estimate of the copies, from p to the ')' closing
  * its group or the end; more than RE_MAX_COPIES, or deeper than RE_MAX_DEPTH, is refused. */
-#define RE_MAX_COPIES 20000.0
+#define RE_MAX_COPIES 2048.0
 #define RE_MAX_DEPTH 32
 
 static double re_copies(const char **p, int depth)
