@@ -937,11 +937,14 @@ static double re_copies(const char **p, int depth)
 
 	if (depth > RE_MAX_DEPTH)
 		return RE_MAX_COPIES + 1;
-	while (**p && **p != ')' && total + last <= RE_MAX_COPIES) {
+	/* A ')' closing no group is a literal, as glibc takes it (and repeats it). */
+	while (**p && !(depth && **p == ')') && total + last <= RE_MAX_COPIES) {
 		char c = *(*p)++;
 		unsigned long n, m;
 		char *end;
 
+		if (!last && (c == '+' || c == '*' || c == '?' || c == '{'))
+			c = 'x'; /* repeating nothing: a literal, for glibc */
 		switch (c) {
 		case '+':
 			last *= 2;
@@ -1012,7 +1015,6 @@ static double re_copies(const char **p, int depth)
 int filter_parse_regex(const char *s, regex_t *re, char *why, size_t why_len)
 {
 	const char *p = s;
-	double copies = 0;
 
 	regex_t tmp, *r = re ? re : &tmp;
 	int err;
@@ -1023,12 +1025,7 @@ int filter_parse_regex(const char *s, regex_t *re, char *why, size_t why_len)
 		snprintf(why, why_len, "longer than 1024 characters");
 		return -EINVAL;
 	}
-	while (*p && copies <= RE_MAX_COPIES) { /* a ')' closing no group is regcomp's to refuse */
-		copies += re_copies(&p, 0);
-		if (*p)
-			p++;
-	}
-	if (copies > RE_MAX_COPIES) {
+	if (re_copies(&p, 0) > RE_MAX_COPIES) {
 		snprintf(
 			why, why_len,
 			"too complex: its repetitions would make more than %.0f copies of its parts, "
