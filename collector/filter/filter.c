@@ -926,87 +926,116 @@ int filter_parse_http_status(const char *s)
 
 /* What glibc's regcomp builds for an extended regex grows with its repetitions: a subexpression
  * under '+' is copied once more, under {N,M} M times, and nested ones multiply ("a++++..." or
- * "((a{99}){99}){99}" took gigabytes). An estimate of the copies, from p to the ')' closing
- * its group or the end; more than RE_MAX_COPIES, or deeper than RE_MAX_DEPTH, is refused. */
+ * "((a{99}){99}){99}" took gigabytes), and a repetition stacked on another (POSIX leaves them
+ * undefined) makes its epsilon closures explode ("a??????????+++++": seconds). So, as RE2
+ * (Hubble's) does, a repetition of a repetition is refused (a '?' after one, RE2's "lazy",
+ * changes nothing when only matching and is let through) and so is a count over 1000; and the
+ * copies are estimated, from where scanning is to the ')' closing the group or the end: more
+ * than RE_MAX_COPIES, or groups deeper than RE_MAX_DEPTH, are refused. */
 #define RE_MAX_COPIES 2048.0
 #define RE_MAX_DEPTH 32
+#define RE_MAX_COUNT 1000
 
-static double re_copies(const char **p, int depth)
+struct re_scan {
+	const char *p;
+	const char *why; /* set: refused */
+};
+
+/* A bound {N}, {N,} or {N,M} at s->p (after its '{'): the copies it makes of what it repeats,
+ * or 0 if it is not a bound (then '{' is a literal). */
+static double re_bound(struct re_scan *s)
+{
+	unsigned long n, m;
+	char *end;
+
+	if (!isdigit((unsigned char)*s->p))
+		return 0;
+	n = m = strtoul(s->p, &end, 10);
+	if (*end == ',')
+		m = isdigit((unsigned char)end[1]) ? strtoul(end + 1, &end, 10) : n + 1;
+	if (*end != '}')
+		return 0;
+	s->p = end + 1;
+	if (n > RE_MAX_COUNT || m > RE_MAX_COUNT + 1) {
+		s->why = "a repetition count over 1000";
+		return 1;
+	}
+	return (double)(m > n ? m : n) + 1;
+}
+
+static void re_bracket(struct re_scan *s)
+{
+	if (*s->p == '^')
+		s->p++;
+	if (*s->p == ']')
+		s->p++;
+	while (*s->p && *s->p != ']') {
+		if (*s->p == '[' && (s->p[1] == ':' || s->p[1] == '.' || s->p[1] == '=')) {
+			char close = s->p[1];
+
+			s->p += 2;
+			while (*s->p && !(*s->p == close && s->p[1] == ']'))
+				s->p++;
+			if (*s->p)
+				s->p++;
+		}
+		if (*s->p)
+			s->p++;
+	}
+	if (*s->p)
+		s->p++;
+}
+
+static double re_copies(struct re_scan *s, int depth)
 {
 	double total = 0, last = 0; /* the atom a repetition applies to, not yet added */
+	int reps = 0;		    /* repetitions applied to it so far */
 
-	if (depth > RE_MAX_DEPTH)
-		return RE_MAX_COPIES + 1;
+	if (depth > RE_MAX_DEPTH) {
+		s->why = "groups nested deeper than 32";
+		return 0;
+	}
 	/* A ')' closing no group is a literal, as glibc takes it (and repeats it). */
-	while (**p && !(depth && **p == ')') && total + last <= RE_MAX_COPIES) {
-		char c = *(*p)++;
-		unsigned long n, m;
-		char *end;
+	while (*s->p && !(depth && *s->p == ')') && !s->why && total + last <= RE_MAX_COPIES) {
+		char c = *s->p++;
+		double k = 0;
 
+		if (c == '{') {
+			const char *at = s->p;
+
+			k = re_bound(s);
+			if (!k)
+				s->p = at, c = 'x'; /* not a bound: a literal '{' */
+		}
 		if (!last && (c == '+' || c == '*' || c == '?' || c == '{'))
 			c = 'x'; /* repeating nothing: a literal, for glibc */
+		if (c == '+' || c == '*' || c == '?' || c == '{') {
+			if (reps && !(reps == 1 && c == '?'))
+				s->why =
+					"a repetition of a repetition (like a** or a+{2}): group it";
+			reps++;
+			last *= c == '+' ? 2 : c == '{' ? k : 1;
+			continue;
+		}
+		reps = 0;
+		total += last;
+		last = 1;
 		switch (c) {
-		case '+':
-			last *= 2;
-			break;
-		case '*':
-		case '?':
-			break;
-		case '{':
-			n = strtoul(*p, &end, 10);
-			if (end == *p) { /* not a bound: a literal '{' */
-				total += last;
-				last = 1;
-				break;
-			}
-			m = n;
-			if (*end == ',')
-				m = isdigit((unsigned char)end[1]) ? strtoul(end + 1, &end, 10)
-								   : n + 1;
-			*p = *end == '}' ? end + 1 : end;
-			last *= (double)(m > n ? m : n) + 1;
-			break;
 		case '|':
-			total += last;
 			last = 0;
 			break;
 		case '(':
-			total += last;
-			last = re_copies(p, depth + 1) + 1;
-			if (**p == ')')
-				(*p)++;
+			last = re_copies(s, depth + 1) + 1;
+			if (*s->p == ')')
+				s->p++;
 			break;
 		case '[': /* a bracket expression: one atom */
-			total += last;
-			last = 1;
-			if (**p == '^')
-				(*p)++;
-			if (**p == ']')
-				(*p)++;
-			while (**p && **p != ']') {
-				if (**p == '[' &&
-				    ((*p)[1] == ':' || (*p)[1] == '.' || (*p)[1] == '=')) {
-					char close = (*p)[1];
-
-					*p += 2;
-					while (**p && !(**p == close && (*p)[1] == ']'))
-						(*p)++;
-					if (**p)
-						(*p)++;
-				}
-				if (**p)
-					(*p)++;
-			}
-			if (**p)
-				(*p)++;
+			re_bracket(s);
 			break;
 		case '\\':
-			if (**p)
-				(*p)++;
-			/* fall through */
-		default:
-			total += last;
-			last = 1;
+			if (*s->p)
+				s->p++;
+			break;
 		}
 	}
 	return total + last;
@@ -1014,8 +1043,7 @@ static double re_copies(const char **p, int depth)
 
 int filter_parse_regex(const char *s, regex_t *re, char *why, size_t why_len)
 {
-	const char *p = s;
-
+	struct re_scan sc = {.p = s};
 	regex_t tmp, *r = re ? re : &tmp;
 	int err;
 
@@ -1025,12 +1053,10 @@ int filter_parse_regex(const char *s, regex_t *re, char *why, size_t why_len)
 		snprintf(why, why_len, "longer than 1024 characters");
 		return -EINVAL;
 	}
-	if (re_copies(&p, 0) > RE_MAX_COPIES) {
-		snprintf(
-			why, why_len,
-			"too complex: its repetitions would make more than %.0f copies of its parts, "
-			"or its groups nest deeper than %d",
-			RE_MAX_COPIES, RE_MAX_DEPTH);
+	if (re_copies(&sc, 0) > RE_MAX_COPIES && !sc.why)
+		sc.why = "repetitions that would make more than 2048 copies of its parts";
+	if (sc.why) {
+		snprintf(why, why_len, "too complex for a filter: %s", sc.why);
 		return -EINVAL;
 	}
 	err = regcomp(r, s, REG_EXTENDED | REG_NOSUB);

@@ -455,8 +455,10 @@ START_TEST(filter_dns_query)
 }
 END_TEST
 
-/* Repetitions glibc's regcomp would copy into gigabytes are refused before it runs (fuzz_http_query
- * found "e++++...": 1.1 GB for one filter); ordinary and large-but-bounded ones still compile. */
+/* Regexes glibc's regcomp would take gigabytes or seconds to compile are refused before it runs
+ * (the fuzzers found "e++++...", "we+)+++..." and "2??????????+++++"), as RE2 (Hubble's)
+ * refuses stacked repetitions and counts over 1000; ordinary and large-but-bounded ones still
+ * compile. */
 START_TEST(filter_regex_blow_ups_refused)
 {
 	static const char *const ok[] = {
@@ -467,7 +469,10 @@ START_TEST(filter_regex_blow_ups_refused)
 		"[]a]+",
 		"[^]a]{2}",
 		"a\\{3",
-		"a{2000}",
+		"a{1000}",
+		"a+?",
+		"x*?y",
+		"((((((((((2?)+)?)+)?)+)?)+)?)+)",
 		"(a{30}){30}",
 		"(((a{8}){8}){8})",
 		"(((((((a+)+)+)+)+)+)+)+",
@@ -483,6 +488,10 @@ START_TEST(filter_regex_blow_ups_refused)
 								  */
 		"++++++++++++++++++++++++++++++++++++++++",	 /* a '+' repeating nothing, too */
 		"x{2}{2}{2}{2}{2}{2}{2}{2}{2}{2}{2}{2}",
+		"weeb02??????????+++++", /* seconds of epsilon closures, not memory */
+		"a???",
+		"a**",
+		"a{1001}",
 		"((((((((((((((((((((((((((((((((((a))))))))))))))))))))))))))))))))))",
 	};
 	Flow__FlowFilter ff = FLOW__FLOW_FILTER__INIT, *l = &ff;
