@@ -1202,10 +1202,20 @@ void flow_filter_set_limits(size_t filters, size_t bytes)
 }
 
 /* Refuses a set past the limits, before anything of it is compiled. */
+/* A regular expression's share of the request's budget; one refused on its own counts nothing
+ * here (its compiling says why). */
+static double regex_cost(const char *s)
+{
+	double c = filter_regex_cost(s);
+
+	return c < 0 ? 0 : c;
+}
+
 static int check_limits(Flow__FlowFilter *const *allow, size_t n_allow,
 			Flow__FlowFilter *const *deny, size_t n_deny, struct errmsg *e)
 {
 	size_t bytes = 0, i;
+	double cost = 0;
 
 	if (n_allow + n_deny > max_filters)
 		return errmsg_set(
@@ -1221,6 +1231,24 @@ static int check_limits(Flow__FlowFilter *const *allow, size_t n_allow,
 				  "filters too large: %zu bytes (at most %zu; the server's "
 				  "--max-filter-bytes)",
 				  bytes, max_filter_bytes);
+	for (i = 0; i < n_allow + n_deny; i++) {
+		const Flow__FlowFilter *m = i < n_allow ? allow[i] : deny[i - n_allow];
+		size_t k;
+
+		for (k = 0; k < m->n_dns_query; k++)
+			cost += regex_cost(m->dns_query[k]);
+		for (k = 0; k < m->n_http_path; k++)
+			cost += regex_cost(m->http_path[k]);
+		for (k = 0; k < m->n_http_url; k++)
+			cost += regex_cost(m->http_url[k]);
+	}
+	if (cost > FILTER_MAX_REGEX_COST)
+		return errmsg_set(
+			e, -E2BIG,
+			"the filters' regular expressions are too complex together (their "
+			"repetitions would compile into more than %.0f copies of their "
+			"parts)",
+			FILTER_MAX_REGEX_COST);
 	return 0;
 }
 

@@ -492,6 +492,7 @@ START_TEST(filter_regex_blow_ups_refused)
 		"a???",
 		"a**",
 		"a{1001}",
+		"(a{,200}){,200}", /* {,M} is {0,M} to glibc: 250 ms and 260 MB */
 		"((((((((((((((((((((((((((((((((((a))))))))))))))))))))))))))))))))))",
 	};
 	Flow__FlowFilter ff = FLOW__FLOW_FILTER__INIT, *l = &ff;
@@ -514,6 +515,22 @@ START_TEST(filter_regex_blow_ups_refused)
 		fs = flow_filter_set_new(&l, 1, NULL, 0, &err);
 		ck_assert_ptr_null(fs);
 		ck_assert_msg(strstr(err.text, "too complex"), "%s: %s", bad[i], err.text);
+	}
+	/* Each under the limit, five together past the request's budget (FILTER_MAX_REGEX_COST). */
+	{
+		char *q[10];
+		struct flow_filter_set *fs;
+
+		for (i = 0; i < 10; i++)
+			q[i] = "(a{1,40}){1,40}";
+		ff.n_dns_query = 4;
+		ff.dns_query = q;
+		fs = flow_filter_set_new(&l, 1, NULL, 0, &err);
+		ck_assert_msg(fs != NULL, "%s", err.text);
+		flow_filter_set_free(fs);
+		ff.n_dns_query = 5;
+		ck_assert_ptr_null(flow_filter_set_new(&l, 1, NULL, 0, &err));
+		ck_assert_msg(strstr(err.text, "too complex together"), "%s", err.text);
 	}
 }
 END_TEST

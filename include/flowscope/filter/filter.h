@@ -61,6 +61,7 @@ struct filter_req {
 	Flow__FlowFilter f[2][2]; /* [0 allow, 1 deny][0 filter, 1 twin] */
 	bool used[2], twin[2];
 	unsigned int n_values;
+	double regex_cost; /* of its regular expressions so far (filter_regex_cost) */
 	enum filter_spelling spelling;
 	/* Further exclusions, each its own deny filter (filter_req_add_deny_group). */
 	struct filter_req *groups;
@@ -158,5 +159,11 @@ int filter_parse_http_status(const char *s);
 /* A regular expression (POSIX extended, at most 1024 characters), compiled into *re when re is
  * not NULL (free with regfree), only checked otherwise; on error why gets regerror()'s text. */
 int filter_parse_regex(const char *s, regex_t *re, char *why, size_t why_len);
+/* What compiling s would cost, in copies of its parts, or -1 when filter_parse_regex refuses
+ * it for its length or complexity: the regular expressions of one request
+ * (filter_req_add, flow_filter_set_new) may cost FILTER_MAX_REGEX_COST together, so that many
+ * expressions each under the limit cannot add up to gigabytes and seconds of compiling. */
+#define FILTER_MAX_REGEX_COST 8192.0
+double filter_regex_cost(const char *s);
 
 #endif /* FLOWSCOPE_FILTER_FILTER_H */
