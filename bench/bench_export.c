@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include "flowscope/base/grpc_client.h"
+#include "flowscope/exporters/clickhouse_http.h"
 #include "flowscope/serve/http_server.h"
 #include "flowscope/serve/observer.h"
 #include "loop_thread.h"
@@ -92,64 +93,33 @@ static long count_lines(int fd)
 	return lines;
 }
 
-/* Counts '\n' in the body of the HTTP/1.1 response read from fd until EOF: after the head, in
- * the data of its chunks (Transfer-Encoding: chunked, as a streamed reply is sent), or all of
- * it if not chunked. -1 on a malformed reply. */
+static int count_nl(const char *p, size_t n, void *ctx)
+{
+	for (size_t i = 0; i < n; i++)
+		*(long *)ctx += p[i] == '\n';
+	return 0;
+}
+
+/* Counts '\n' in the body of the HTTP/1.1 response read from fd until EOF (chunked, as a
+ * streamed reply is sent, or not), with the HTTP client's response parser; -1 if it is not a
+ * whole 200 response. */
 static long count_body_lines(int fd)
 {
 	static char buf[1 << 16];
-	enum { HEAD, SIZE, DATA, DATA_END } st = HEAD;
-	long lines = 0, left = 0;
-	ssize_t n, i;
-	int nl_run = 0, chunked = 0, hex;
-	char head[4096];
-	size_t hl = 0;
+	struct ch_resp r;
+	long lines = 0;
+	size_t used;
+	ssize_t n;
+	int err = 0;
 
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		for (i = 0; i < n; i++) {
-			char c = buf[i];
-
-			switch (st) {
-			case HEAD:
-				if (hl < sizeof(head) - 1)
-					head[hl++] = c;
-				if (c == '\n' && ++nl_run == 2) {
-					head[hl] = '\0';
-					chunked = strcasestr(head, "transfer-encoding: chunked") !=
-						  NULL;
-					st = chunked ? SIZE : DATA;
-					left = chunked ? 0 : -1;
-				} else if (c != '\r' && c != '\n') {
-					nl_run = 0;
-				}
-				break;
-			case SIZE: /* "HEX\r\n"; 0 ends the body */
-				if (c == '\n') {
-					st = left ? DATA : DATA_END;
-					if (!left)
-						return lines;
-				} else if (c != '\r') {
-					hex = c >= '0' && c <= '9'   ? c - '0'
-					      : c >= 'a' && c <= 'f' ? c - 'a' + 10
-					      : c >= 'A' && c <= 'F' ? c - 'A' + 10
-								     : -1;
-					if (hex < 0)
-						return -1;
-					left = left * 16 + hex;
-				}
-				break;
-			case DATA:
-				lines += c == '\n';
-				if (left > 0 && !--left)
-					st = DATA_END;
-				break;
-			case DATA_END: /* the CRLF after a chunk's data */
-				if (c == '\n')
-					st = SIZE;
-				break;
-			}
-		}
-	return chunked ? -1 : lines;
+	ch_resp_init(&r);
+	while (!err && !r.done && (n = read(fd, buf, sizeof(buf))) > 0)
+		err = ch_resp_feed(&r, buf, (size_t)n, &used, count_nl, &lines);
+	err = err ?: ch_resp_eof(&r);
+	if (err || r.status != 200)
+		lines = -1;
+	ch_resp_free(&r);
+	return lines;
 }
 
 static long run_http(uint16_t port, int n)
