@@ -975,7 +975,7 @@ static double re_bound(struct re_scan *s)
 		return 0;
 	s->p = end + 1;
 	if (n > RE_MAX_COUNT || m > RE_MAX_COUNT + 1) {
-		s->why = "a repetition count over 1000";
+		s->why = "too complex for a filter: a repetition count over 1000";
 		return 1;
 	}
 	/* (An optional copy, past N, costs more than a mandatory one: a{1000} 0.1 ms and little
@@ -1012,7 +1012,7 @@ static double re_copies(struct re_scan *s, int depth)
 	int reps = 0;		    /* repetitions applied to it so far */
 
 	if (depth > RE_MAX_DEPTH) {
-		s->why = "groups nested deeper than 32";
+		s->why = "too complex for a filter: groups nested deeper than 32";
 		return 0;
 	}
 	/* A ')' closing no group is a literal, as glibc takes it (and repeats it). */
@@ -1027,12 +1027,13 @@ static double re_copies(struct re_scan *s, int depth)
 			if (!k)
 				s->p = at, c = 'x'; /* not a bound: a literal '{' */
 		}
-		if (!last && (c == '+' || c == '*' || c == '?' || c == '{'))
+		if (strchr("+*?{", c) && !last)
 			c = 'x'; /* repeating nothing: a literal, for glibc */
-		if (c == '+' || c == '*' || c == '?' || c == '{') {
+		if (strchr("+*?{", c)) {
 			if (reps && !(reps == 1 && c == '?'))
 				s->why =
-					"a repetition of a repetition (like a** or a+{2}): group it";
+					"too complex for a filter: a repetition of a repetition (like a** or a+{2}): "
+					"group it";
 			reps++;
 			last *= c == '+' ? 2 : c == '{' ? k : 1;
 			continue;
@@ -1061,33 +1062,39 @@ static double re_copies(struct re_scan *s, int depth)
 	return total + last;
 }
 
-double filter_regex_cost(const char *s)
+/* Why s is refused before compiling (NULL: it is not), and its cost in *copies. */
+static const char *re_refusal(const char *s, double *copies)
 {
 	struct re_scan sc = {.p = s};
+
+	*copies = 0;
+	if (strlen(s) > 1024)
+		return "longer than 1024 characters";
+	*copies = re_copies(&sc, 0);
+	if (!sc.why && *copies > RE_MAX_COPIES)
+		sc.why =
+			"too complex for a filter: repetitions that would make more than 2048 copies of its parts";
+	return sc.why;
+}
+
+double filter_regex_cost(const char *s)
+{
 	double copies;
 
-	if (strlen(s) > 1024)
-		return -1;
-	copies = re_copies(&sc, 0);
-	return sc.why || copies > RE_MAX_COPIES ? -1 : copies;
+	return re_refusal(s, &copies) ? -1 : copies;
 }
 
 int filter_parse_regex(const char *s, regex_t *re, char *why, size_t why_len)
 {
-	struct re_scan sc = {.p = s};
 	regex_t tmp, *r = re ? re : &tmp;
+	double copies;
+	const char *no = re_refusal(s, &copies);
 	int err;
 
 	if (why_len)
 		why[0] = '\0';
-	if (strlen(s) > 1024) {
-		snprintf(why, why_len, "longer than 1024 characters");
-		return -EINVAL;
-	}
-	if (re_copies(&sc, 0) > RE_MAX_COPIES && !sc.why)
-		sc.why = "repetitions that would make more than 2048 copies of its parts";
-	if (sc.why) {
-		snprintf(why, why_len, "too complex for a filter: %s", sc.why);
+	if (no) {
+		snprintf(why, why_len, "%s", no);
 		return -EINVAL;
 	}
 	err = regcomp(r, s, REG_EXTENDED | REG_NOSUB);

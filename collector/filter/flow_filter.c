@@ -1201,16 +1201,18 @@ void flow_filter_set_limits(size_t filters, size_t bytes)
 	max_filter_bytes = bytes ? bytes : FLOW_FILTER_DEFAULT_MAX_BYTES;
 }
 
-/* Refuses a set past the limits, before anything of it is compiled. */
-/* A regular expression's share of the request's budget; one refused on its own counts nothing
- * here (its compiling says why). */
-static double regex_cost(const char *s)
+/* What a list of regular expressions costs the request's budget; one refused on its own
+ * counts nothing here (its compiling says why). */
+static double regex_costs(char *const *v, size_t n)
 {
-	double c = filter_regex_cost(s);
+	double sum = 0, c;
 
-	return c < 0 ? 0 : c;
+	for (size_t i = 0; i < n; i++)
+		sum += (c = filter_regex_cost(v[i])) > 0 ? c : 0;
+	return sum;
 }
 
+/* Refuses a set past the limits, before anything of it is compiled. */
 static int check_limits(Flow__FlowFilter *const *allow, size_t n_allow,
 			Flow__FlowFilter *const *deny, size_t n_deny, struct errmsg *e)
 {
@@ -1233,14 +1235,10 @@ static int check_limits(Flow__FlowFilter *const *allow, size_t n_allow,
 				  bytes, max_filter_bytes);
 	for (i = 0; i < n_allow + n_deny; i++) {
 		const Flow__FlowFilter *m = i < n_allow ? allow[i] : deny[i - n_allow];
-		size_t k;
 
-		for (k = 0; k < m->n_dns_query; k++)
-			cost += regex_cost(m->dns_query[k]);
-		for (k = 0; k < m->n_http_path; k++)
-			cost += regex_cost(m->http_path[k]);
-		for (k = 0; k < m->n_http_url; k++)
-			cost += regex_cost(m->http_url[k]);
+		cost += regex_costs(m->dns_query, m->n_dns_query) +
+			regex_costs(m->http_path, m->n_http_path) +
+			regex_costs(m->http_url, m->n_http_url);
 	}
 	if (cost > FILTER_MAX_REGEX_COST)
 		return errmsg_set(
