@@ -724,12 +724,12 @@ static void catchup_closed(uv_handle_t *t)
 	follower_unref(fo);
 }
 
-/* The replay is over: the follower goes live, or the stream ends. */
+/* The replay is over, its window sent (drain_window): the follower goes live, or the stream
+ * ends. */
 static void finish(struct follower *fo, int err)
 {
 	struct catchup *c = fo->catchup;
 
-	err = err ?: release(fo, true);
 	fo->catchup = NULL;
 	uv_timer_stop(&c->step);
 	uv_close((uv_handle_t *)&c->step, catchup_closed);
