@@ -592,7 +592,7 @@ def bad_relays():
         "bad": (["--peer", NODES[0]["mgmt"] + ":4299", "--peer", hub + ":18080",
                  "--peer", a, "--peer", "tls://%s:18081" % hub],
                 {NODES[0]["mgmt"] + ":4299": r"refused",
-                 hub + ":18080": r"HTTP/2|HTTP/1|gRPC|not a|protocol",
+                 hub + ":18080": r"HTTP/2|HTTP/1|gRPC|not a|protocol|closed the connection",
                  a: r"TLS|SSL",
                  "tls://%s:18081" % hub: r"TLS|SSL|handshake"}),
     }
