@@ -7,7 +7,7 @@
 
 #include "flowscope/base/buf.h"
 
-int buf_reserve(struct buf *b, size_t extra)
+int buf_grow(struct buf *b, size_t extra)
 {
 	size_t need = b->len + extra + 1, cap;
 	char *p;
@@ -23,26 +23,6 @@ int buf_reserve(struct buf *b, size_t extra)
 	b->data = p;
 	b->cap = cap;
 	return 0;
-}
-
-int buf_append(struct buf *b, const void *data, size_t len)
-{
-	if (buf_reserve(b, len))
-		return -ENOMEM;
-	memcpy(b->data + b->len, data, len);
-	b->len += len;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
-int buf_puts(struct buf *b, const char *s)
-{
-	return buf_append(b, s, strlen(s));
-}
-
-int buf_putc(struct buf *b, char c)
-{
-	return buf_append(b, &c, 1);
 }
 
 /* One formatting pass when the text fits the spare capacity (the usual case), two otherwise. */
@@ -104,33 +84,41 @@ const char *json_escape(const char *s, char *out, size_t len)
 	return out;
 }
 
+/* Runs of characters that need no escape are copied whole (a call per character was most of a
+ * JSON line's strings). */
 int buf_json_str(struct buf *b, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t i;
+	size_t i = 0, run;
 
 	if (buf_reserve(b, len + 2))
 		return -ENOMEM;
 	b->data[b->len++] = '"';
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+	while (i < len) {
+		unsigned char c;
+		char esc[6] = {'\\', 'u', '0', '0'};
 		int err;
 
-		if (c == '"' || c == '\\')
-			err = buf_append(b, (char[]){'\\', (char)c}, 2);
-		else if (c == '\n')
-			err = buf_append(b, "\\n", 2);
-		else if (c == '\r')
-			err = buf_append(b, "\\r", 2);
-		else if (c == '\t')
-			err = buf_append(b, "\\t", 2);
-		else if (c < 0x20)
-			err = buf_append(b, esc, sizeof(esc));
-		else
-			err = buf_putc(b, (char)c);
-		if (err)
+		for (run = i; run < len; run++) {
+			c = (unsigned char)s[run];
+			if (c == '"' || c == '\\' || c < 0x20)
+				break;
+		}
+		if (run > i && (err = buf_append(b, s + i, run - i)))
 			return err;
+		if (run == len)
+			break;
+		c = (unsigned char)s[run];
+		esc[1] = c == '"' || c == '\\' ? (char)c
+			 : c == '\n'	       ? 'n'
+			 : c == '\r'	       ? 'r'
+			 : c == '\t'	       ? 't'
+					       : 'u';
+		esc[4] = hex[c >> 4];
+		esc[5] = hex[c & 15];
+		if ((err = buf_append(b, esc, esc[1] == 'u' ? sizeof(esc) : 2)))
+			return err;
+		i = run + 1;
 	}
 	return buf_putc(b, '"');
 }

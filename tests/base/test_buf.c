@@ -1,4 +1,5 @@
-/* Unit tests of the growable byte buffer: printf in one pass or two, integers without printf. */
+/* Unit tests of the growable byte buffer: printf in one pass or two, integers without printf,
+ * appends across every capacity boundary, JSON string literals. */
 #include <check.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -71,6 +72,69 @@ START_TEST(test_integers_match_printf)
 }
 END_TEST
 
+/* Byte and run appends from every prefix length: the inline room check grows the buffer exactly
+ * when the bytes and their NUL do not fit. */
+START_TEST(test_appends_grow_at_the_boundary)
+{
+	static char want[2048];
+	struct buf b = BUF_INIT;
+	size_t i, n;
+
+	for (i = 0; i < sizeof(want); i++)
+		want[i] = (char)('a' + i % 26);
+	for (i = 0; i < sizeof(want);) {
+		n = i % 3 == 0 ? 1 : i % 7;
+		if (i + n > sizeof(want))
+			n = sizeof(want) - i;
+		if (n == 1)
+			ck_assert_int_eq(buf_putc(&b, want[i]), 0);
+		else
+			ck_assert_int_eq(buf_append(&b, want + i, n), 0);
+		i += n;
+		ck_assert_uint_eq(b.len, i);
+		ck_assert_uint_lt(b.len, b.cap);
+		ck_assert_int_eq(b.data[b.len], '\0');
+		ck_assert_int_eq(memcmp(b.data, want, b.len), 0);
+	}
+	ck_assert_int_eq(buf_puts(&b, ""), 0);
+	ck_assert_uint_eq(b.len, sizeof(want));
+	buf_free(&b);
+}
+END_TEST
+
+/* RFC 8259 string literals: quotes, backslashes and control characters escaped wherever they
+ * are in the text (first, last, in runs, alone), everything else (UTF-8 too) copied. */
+START_TEST(test_json_str_escapes)
+{
+	static const struct {
+		const char *in;
+		size_t len;
+		const char *want;
+	} c[] = {
+		{"", 0, "\"\""},
+		{"plain text", 10, "\"plain text\""},
+		{"\"", 1, "\"\\\"\""},
+		{"a\\b", 3, "\"a\\\\b\""},
+		{"\n\r\t", 3, "\"\\n\\r\\t\""},
+		{"x\001y\037", 4, "\"x\\u0001y\\u001f\""},
+		{"caf\xc3\xa9 \x7f", 7, "\"caf\xc3\xa9 \x7f\""},
+		{"\"\"ab\"\"", 6, "\"\\\"\\\"ab\\\"\\\"\""},
+		{"nul\0after", 9, "\"nul\\u0000after\""},
+	};
+	struct buf b = BUF_INIT;
+	size_t i;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		buf_reset(&b);
+		ck_assert_int_eq(buf_puts(&b, "k:"), 0);
+		ck_assert_int_eq(buf_json_str(&b, c[i].in, c[i].len), 0);
+		ck_assert_str_eq(b.data + 2, c[i].want);
+		ck_assert_uint_eq(b.len, 2 + strlen(c[i].want));
+	}
+	buf_free(&b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("buf");
@@ -80,6 +144,8 @@ int main(void)
 
 	tcase_add_test(tc, test_printf_fits_and_grows);
 	tcase_add_test(tc, test_integers_match_printf);
+	tcase_add_test(tc, test_appends_grow_at_the_boundary);
+	tcase_add_test(tc, test_json_str_escapes);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
