@@ -2,6 +2,7 @@
 #include <errno.h>
 
 #include "flowscope/base/grpc_frame.h"
+#include "flowscope/base/pb_pack.h"
 
 void grpc_frame_put_header(uint8_t hdr[GRPC_FRAME_HDR], uint32_t len)
 {
@@ -23,15 +24,21 @@ bool grpc_frame_get_header(const uint8_t *p, size_t n, uint8_t *flags, uint32_t 
 
 int grpc_frame_append(struct buf *out, const ProtobufCMessage *m)
 {
-	size_t n = protobuf_c_message_get_packed_size(m);
-	uint8_t *p;
+	size_t at = out->len, n;
+	int err;
 
-	if (n > UINT32_MAX || buf_reserve(out, n + GRPC_FRAME_HDR))
+	if (buf_reserve(out, GRPC_FRAME_HDR))
 		return -ENOMEM;
-	p = (uint8_t *)out->data + out->len;
-	grpc_frame_put_header(p, (uint32_t)n);
-	protobuf_c_message_pack(m, p + GRPC_FRAME_HDR);
-	out->len += n + GRPC_FRAME_HDR;
-	out->data[out->len] = '\0';
+	out->len += GRPC_FRAME_HDR;
+	err = pb_pack_append(out, m);
+	n = out->len - at - GRPC_FRAME_HDR;
+	if (!err && n > UINT32_MAX)
+		err = -EMSGSIZE;
+	if (err) {
+		out->len = at;
+		out->data[at] = '\0';
+		return err;
+	}
+	grpc_frame_put_header((uint8_t *)out->data + at, (uint32_t)n);
 	return 0;
 }

@@ -19,7 +19,8 @@ void grpc_frame_put_header(uint8_t hdr[GRPC_FRAME_HDR], uint32_t len);
 /* Reads a prefix from p[0..n): false when fewer than 5 bytes are there. */
 bool grpc_frame_get_header(const uint8_t *p, size_t n, uint8_t *flags, uint32_t *len);
 
-/* Appends m packed and framed to out. Returns 0 or -ENOMEM (out keeps its content then). */
+/* Appends m packed (pb_pack_append) and framed to out. Returns 0, or -ENOMEM or -EMSGSIZE (a
+ * message over 4 GiB) with out as it was. */
 int grpc_frame_append(struct buf *out, const ProtobufCMessage *m);
 
 #endif /* FLOWSCOPE_BASE_GRPC_FRAME_H */

@@ -1,0 +1,332 @@
+/* One-pass protobuf encoding of protobuf-c messages (see include/flowscope/base/pb_pack.h). A
+ * nested message or packed list gets one byte for its length before its body is written; a
+ * body of 128 bytes or more moves up by the length's extra bytes (a flow has one or two). */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "flowscope/base/pb_pack.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "pb_pack writes fixed-width fields as they are in memory: little-endian hosts only"
+#endif
+
+#define VARINT_MAX 10 /* bytes of the longest varint (a 64-bit value) */
+
+enum { WIRE_VARINT = 0, WIRE_64BIT = 1, WIRE_LEN = 2, WIRE_32BIT = 5 };
+
+static int pack_message(struct buf *b, const ProtobufCMessage *m);
+
+static inline uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	return p;
+}
+
+static inline size_t varint_len(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static inline uint8_t *end_of(struct buf *b)
+{
+	return (uint8_t *)b->data + b->len;
+}
+
+static int wire_type(ProtobufCType t)
+{
+	switch (t) {
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_FIXED32:
+	case PROTOBUF_C_TYPE_FLOAT:
+		return WIRE_32BIT;
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return WIRE_64BIT;
+	case PROTOBUF_C_TYPE_STRING:
+	case PROTOBUF_C_TYPE_BYTES:
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return WIRE_LEN;
+	default:
+		return WIRE_VARINT;
+	}
+}
+
+/* The size of one element of a repeated field's array. */
+static size_t elt_size(ProtobufCType t)
+{
+	switch (t) {
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return 8;
+	case PROTOBUF_C_TYPE_BOOL:
+		return sizeof(protobuf_c_boolean);
+	case PROTOBUF_C_TYPE_STRING:
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return sizeof(void *);
+	case PROTOBUF_C_TYPE_BYTES:
+		return sizeof(ProtobufCBinaryData);
+	default:
+		return 4;
+	}
+}
+
+/* A scalar's value (no tag) at p, which has VARINT_MAX bytes of room. */
+static uint8_t *put_scalar(uint8_t *p, ProtobufCType t, const void *v)
+{
+	switch (t) {
+	case PROTOBUF_C_TYPE_SINT32: {
+		int32_t x = *(const int32_t *)v;
+
+		return put_varint(p, ((uint32_t)x << 1) ^ (uint32_t)(x >> 31));
+	}
+	case PROTOBUF_C_TYPE_ENUM:
+	case PROTOBUF_C_TYPE_INT32: /* negative: sign-extended to 64 bits, ten bytes */
+		return put_varint(p, (uint64_t)(int64_t) * (const int32_t *)v);
+	case PROTOBUF_C_TYPE_UINT32:
+		return put_varint(p, *(const uint32_t *)v);
+	case PROTOBUF_C_TYPE_SINT64: {
+		int64_t x = *(const int64_t *)v;
+
+		return put_varint(p, ((uint64_t)x << 1) ^ (uint64_t)(x >> 63));
+	}
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_UINT64:
+		return put_varint(p, *(const uint64_t *)v);
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_FIXED32:
+	case PROTOBUF_C_TYPE_FLOAT:
+		memcpy(p, v, 4);
+		return p + 4;
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		memcpy(p, v, 8);
+		return p + 8;
+	case PROTOBUF_C_TYPE_BOOL:
+		*p = *(const protobuf_c_boolean *)v ? 1 : 0;
+		return p + 1;
+	default: /* not scalars: never called with them */
+		return p;
+	}
+}
+
+/* Writes the length of what was appended after the byte kept for it at len_at, moving the body
+ * up when its length takes more than that byte. */
+static int close_length(struct buf *b, size_t len_at)
+{
+	size_t n = b->len - len_at - 1, k = varint_len(n);
+
+	if (n > UINT32_MAX)
+		return -EMSGSIZE;
+	if (k > 1) {
+		if (buf_reserve(b, k - 1))
+			return -ENOMEM;
+		memmove(b->data + len_at + k, b->data + len_at + 1, n);
+	}
+	put_varint((uint8_t *)b->data + len_at, n);
+	b->len = len_at + k + n;
+	return 0;
+}
+
+/* A tag and a length-delimited field's first byte of length: returns where the length goes. */
+static int open_length(struct buf *b, uint64_t key, size_t *len_at)
+{
+	uint8_t *p;
+
+	if (buf_reserve(b, VARINT_MAX + 1))
+		return -ENOMEM;
+	p = put_varint(end_of(b), key | WIRE_LEN);
+	*len_at = (size_t)(p - (uint8_t *)b->data);
+	b->len = *len_at + 1;
+	return 0;
+}
+
+static int put_bytes(struct buf *b, uint64_t key, const void *d, size_t n)
+{
+	uint8_t *p;
+
+	if (n > UINT32_MAX)
+		return -EMSGSIZE;
+	if (buf_reserve(b, 2 * VARINT_MAX + n))
+		return -ENOMEM;
+	p = put_varint(put_varint(end_of(b), key | WIRE_LEN), n);
+	if (n)
+		memcpy(p, d, n);
+	b->len = (size_t)(p + n - (uint8_t *)b->data);
+	return 0;
+}
+
+/* One value of field fd (an element, for a repeated field), its tag first. */
+static int pack_value(struct buf *b, const ProtobufCFieldDescriptor *fd, const void *v)
+{
+	uint64_t key = (uint64_t)fd->id << 3;
+	size_t len_at;
+	uint8_t *p;
+	int err;
+
+	switch (fd->type) {
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *s = *(char *const *)v;
+
+		return put_bytes(b, key, s, s ? strlen(s) : 0);
+	}
+	case PROTOBUF_C_TYPE_BYTES: {
+		const ProtobufCBinaryData *d = v;
+
+		return put_bytes(b, key, d->data, d->len);
+	}
+	case PROTOBUF_C_TYPE_MESSAGE: {
+		const ProtobufCMessage *sub = *(ProtobufCMessage *const *)v;
+
+		if ((err = open_length(b, key, &len_at)))
+			return err;
+		if (sub && (err = pack_message(b, sub)))
+			return err;
+		return close_length(b, len_at);
+	}
+	default:
+		if (buf_reserve(b, 2 * VARINT_MAX))
+			return -ENOMEM;
+		p = put_varint(end_of(b), key | (uint64_t)wire_type(fd->type));
+		p = put_scalar(p, fd->type, v);
+		b->len = (size_t)(p - (uint8_t *)b->data);
+		return 0;
+	}
+}
+
+static int pack_repeated(struct buf *b, const ProtobufCFieldDescriptor *fd, size_t count,
+			 const char *array)
+{
+	size_t size = elt_size(fd->type), len_at, i;
+	uint8_t *p;
+	int err;
+
+	if (!count)
+		return 0;
+	if (!(fd->flags & PROTOBUF_C_FIELD_FLAG_PACKED)) {
+		for (i = 0; i < count; i++)
+			if ((err = pack_value(b, fd, array + i * size)))
+				return err;
+		return 0;
+	}
+	if ((err = open_length(b, (uint64_t)fd->id << 3, &len_at)))
+		return err;
+	if (count > (SIZE_MAX - 1) / VARINT_MAX || buf_reserve(b, count * VARINT_MAX))
+		return -ENOMEM;
+	p = end_of(b);
+	for (i = 0; i < count; i++)
+		p = put_scalar(p, fd->type, array + i * size);
+	b->len = (size_t)(p - (uint8_t *)b->data);
+	return close_length(b, len_at);
+}
+
+/* Whether a singular field is written: a required one always, one of a oneof when it is the
+ * case chosen, an optional one when it has a value, a proto3 one when it is not zero or empty. */
+static bool present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *fd, const void *v)
+{
+	const char *q = (const char *)m + fd->quantifier_offset;
+	bool ptr = fd->type == PROTOBUF_C_TYPE_MESSAGE || fd->type == PROTOBUF_C_TYPE_STRING;
+
+	if (fd->label == PROTOBUF_C_LABEL_REQUIRED)
+		return true;
+	if (fd->label == PROTOBUF_C_LABEL_OPTIONAL || (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)) {
+		if ((fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && *(const uint32_t *)q != fd->id)
+			return false;
+		if (ptr) {
+			const void *p = *(const void *const *)v;
+
+			return p && p != fd->default_value;
+		}
+		return (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) || *(const protobuf_c_boolean *)q;
+	}
+	switch (fd->type) {
+	case PROTOBUF_C_TYPE_BOOL:
+		return *(const protobuf_c_boolean *)v != 0;
+	case PROTOBUF_C_TYPE_FLOAT:
+		return *(const float *)v != 0;
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return *(const double *)v != 0;
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *s = *(char *const *)v;
+
+		return s && *s;
+	}
+	case PROTOBUF_C_TYPE_BYTES: {
+		const ProtobufCBinaryData *d = v;
+
+		return d->data && d->len;
+	}
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return *(const void *const *)v != NULL;
+	default:
+		return elt_size(fd->type) == 8 ? *(const uint64_t *)v != 0
+					       : *(const uint32_t *)v != 0;
+	}
+}
+
+static int pack_message(struct buf *b, const ProtobufCMessage *m)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	unsigned i;
+	int err;
+
+	for (i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *fd = d->fields + i;
+		const char *v = (const char *)m + fd->offset;
+
+		if (fd->label == PROTOBUF_C_LABEL_REPEATED)
+			err = pack_repeated(
+				b, fd, *(const size_t *)((const char *)m + fd->quantifier_offset),
+				*(const char *const *)v);
+		else
+			err = present(m, fd, v) ? pack_value(b, fd, v) : 0;
+		if (err)
+			return err;
+	}
+	for (i = 0; i < m->n_unknown_fields; i++) {
+		const ProtobufCMessageUnknownField *u = m->unknown_fields + i;
+
+		uint8_t *p;
+
+		if (buf_reserve(b, VARINT_MAX + u->len))
+			return -ENOMEM;
+		p = put_varint(end_of(b), (uint64_t)u->tag << 3 | u->wire_type);
+		memcpy(p, u->data, u->len);
+		b->len = (size_t)(p + u->len - (uint8_t *)b->data);
+	}
+	return 0;
+}
+
+int pb_pack_append(struct buf *out, const ProtobufCMessage *m)
+{
+	size_t before = out->len;
+	int err = pack_message(out, m);
+
+	if (!err && buf_reserve(out, 0)) /* room for the NUL every buf keeps after its bytes */
+		err = -ENOMEM;
+	if (err) {
+		out->len = before;
+		if (out->data)
+			out->data[before] = '\0';
+		return err;
+	}
+	out->data[out->len] = '\0';
+	return 0;
+}

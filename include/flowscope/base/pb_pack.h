@@ -1,0 +1,16 @@
+/* Protobuf wire encoding of any protobuf-c message in one pass over its fields, into a growable
+ * buffer: the bytes protobuf_c_message_pack() writes (fields in descriptor order, proto3's zero
+ * values left out, unknown fields last), without its first pass that only measures the size
+ * (with strlen of every string, on every nested message: most of a flow's encoding, perf). */
+#ifndef FLOWSCOPE_BASE_PB_PACK_H
+#define FLOWSCOPE_BASE_PB_PACK_H
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "flowscope/base/buf.h"
+
+/* Appends m's encoding to out (no NUL counted in out->len, as every buf append). Returns 0, or
+ * -ENOMEM or -EMSGSIZE (a message over 4 GiB) with out as it was. */
+int pb_pack_append(struct buf *out, const ProtobufCMessage *m);
+
+#endif /* FLOWSCOPE_BASE_PB_PACK_H */
