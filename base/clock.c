@@ -35,6 +35,11 @@ uint64_t clock_mono_ns(void)
 	return clock_ns(CLOCK_MONOTONIC);
 }
 
+uint64_t clock_mono_coarse_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC_COARSE);
+}
+
 void clock_sync(struct clock_offset *o)
 {
 	/* Bracket the wall-clock read with two boot-time reads to halve the error. */

@@ -52,6 +52,17 @@ struct flow_pb {
 	char node[256];
 };
 
+/* src into dst of size bytes, cut short to fit: snprintf's "%s" without its formatting (a tenth
+ * of a flow's encoding, perf). */
+static void copy_str(char *dst, size_t size, const char *src)
+{
+	size_t n;
+
+	for (n = 0; n + 1 < size && src[n]; n++)
+		dst[n] = src[n];
+	dst[n] = '\0';
+}
+
 /* The node's labels (flowd --node-label), on every flow. */
 static char **node_labels;
 static size_t n_node_labels;
@@ -448,7 +459,7 @@ static void build_summary(struct flow_pb *pb, const struct flow *f)
 		tcp_flag_list(flags, sizeof(flags), f->tcp_flags);
 		snprintf(pb->summary, sizeof(pb->summary), "TCP Flags: %s", flags);
 	} else if (f->proto == IPPROTO_UDP || f->proto == IPPROTO_SCTP) {
-		snprintf(pb->summary, sizeof(pb->summary), "%s",
+		copy_str(pb->summary, sizeof(pb->summary),
 			 f->proto == IPPROTO_UDP ? "UDP" : "SCTP");
 	} else if (f->proto == IPPROTO_ICMP) {
 		icmp_summary(pb->summary, sizeof(pb->summary), icmp4_names,
@@ -459,7 +470,7 @@ static void build_summary(struct flow_pb *pb, const struct flow *f)
 			     sizeof(icmp6_names) / sizeof(icmp6_names[0]), "ICMPv6",
 			     icmp_type_of(f), f->icmp_code);
 	} else {
-		snprintf(pb->summary, sizeof(pb->summary), "%s", f->family == 6 ? "IPv6" : "IPv4");
+		copy_str(pb->summary, sizeof(pb->summary), f->family == 6 ? "IPv6" : "IPv4");
 	}
 	/* Deprecated in Cilium's proto but what Hubble's printer shows. */
 #pragma GCC diagnostic push
@@ -499,7 +510,7 @@ static void build(struct flow_pb *pb, const struct flow *f, const char *node_nam
 	flow__flow__init(fl);
 	if (f->origin)
 		node_name = f->origin->name; /* a relayed flow: the node it was seen on */
-	snprintf(pb->node, sizeof(pb->node), "%s", node_name ? node_name : "");
+	copy_str(pb->node, sizeof(pb->node), node_name ? node_name : "");
 	set_ts(&pb->time, f->time_ns);
 	fl->time = &pb->time;
 	fl->verdict = f->verdict == FLOW_VERDICT_DROPPED ? FLOW__VERDICT__DROPPED
@@ -555,7 +566,7 @@ static void build_lost(struct lost_pb *pb, int source, uint64_t count, const cha
 	flow__lost_event__init(&pb->lost);
 	pb->lost.source = (Flow__LostEventSource)source;
 	pb->lost.num_events_lost = count;
-	snprintf(pb->node, sizeof(pb->node), "%s", node_name ? node_name : "");
+	copy_str(pb->node, sizeof(pb->node), node_name ? node_name : "");
 	set_ts(&pb->time, time_ns);
 	pb->resp.response_types_case = OBSERVER__GET_FLOWS_RESPONSE__RESPONSE_TYPES_LOST_EVENTS;
 	pb->resp.lost_events = &pb->lost;

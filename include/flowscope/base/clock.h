@@ -12,6 +12,9 @@
 uint64_t clock_wall_ns(void);
 uint64_t clock_boot_ns(void);
 uint64_t clock_mono_ns(void);
+/* CLOCK_MONOTONIC_COARSE: the time at the latest tick (some ms behind), read from memory without
+ * the clock source (which costs tens of ns on a VM): for intervals of seconds on hot paths. */
+uint64_t clock_mono_coarse_ns(void);
 
 /* A wall time as RFC 3339 in UTC to the second ("2026-12-02T03:10:39Z"), for messages. */
 #define CLOCK_UTC_LEN 32
