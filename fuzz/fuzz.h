@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "flowscope/base/errmsg.h"
+#include "flowscope/base/pb_pack.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -33,6 +34,21 @@ static inline char *fuzz_str(const uint8_t *data, size_t size)
 	memcpy(s, data, size);
 	s[size] = '\0';
 	return s;
+}
+
+/* Differential check of the one-pass encoder: m packed by pb_pack and by protobuf-c must be the
+ * same bytes (aborts otherwise: a finding). */
+static inline void fuzz_same_pack(const ProtobufCMessage *m)
+{
+	size_t n = protobuf_c_message_get_packed_size(m);
+	uint8_t *want = malloc(n + 1);
+	struct buf b = BUF_INIT;
+
+	if (!want || protobuf_c_message_pack(m, want) != n || pb_pack_append(&b, m) || b.len != n ||
+	    memcmp(b.data, want, n))
+		abort();
+	buf_free(&b);
+	free(want);
 }
 
 /* A private directory for the target's files (under TMPDIR or /tmp), made once. */

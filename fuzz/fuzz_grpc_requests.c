@@ -1,7 +1,8 @@
 /* Fuzz target: the request messages of every gRPC method flowd and flowrelay serve, as a client
  * sends them (the first byte picks the method): protobuf-c's unpack, then for GetFlows what the
  * Observer service does with a request before it starts a follower - its FlowFilters compiled,
- * its field mask, its resume point. */
+ * its field mask, its resume point. Every message decoded (unknown fields too) is packed again
+ * by pb_pack and by protobuf-c: the same bytes. */
 #include "fuzz.h"
 
 #include "flowscope/encode/flow_pb.h"
@@ -23,6 +24,7 @@ static void get_flows(const uint8_t *p, size_t n)
 
 	if (!req)
 		return;
+	fuzz_same_pack(&req->base);
 	fs = flow_filter_set_new(req->whitelist, req->n_whitelist, req->blacklist, req->n_blacklist,
 				 &e);
 	flow_filter_set_free(fs);
@@ -59,7 +61,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	m = protobuf_c_message_unpack(others[which - 1], NULL, size - 1, data + 1);
-	if (m)
+	if (m) {
+		fuzz_same_pack(m);
 		protobuf_c_message_free_unpacked(m, NULL);
+	}
 	return 0;
 }

@@ -1,7 +1,8 @@
 /* Fuzz target: protobuf JSON as flowctl reads it from users: --input-file lines (GetFlowsResponse
  * as hubble observe -o jsonpb writes them, unknown fields skipped, each flow turned back into a
  * collector flow) and --allowlist/--denylist values (FlowFilter objects, several in one text,
- * compiled as filters). The first byte picks. */
+ * compiled as filters). The first byte picks. Every message read is packed by pb_pack and by
+ * protobuf-c: the same bytes. */
 #include "fuzz.h"
 
 #include "flowscope/encode/flow_pb_decode.h"
@@ -19,6 +20,7 @@ static void response_line(const char *text, size_t len)
 
 	if (pb_json_parse(&observer__get_flows_response__descriptor, text, len, &o, &m, NULL, &e))
 		return;
+	fuzz_same_pack(m);
 	r = (Observer__GetFlowsResponse *)m;
 	if (r->response_types_case == OBSERVER__GET_FLOWS_RESPONSE__RESPONSE_TYPES_FLOW)
 		(void)flow_pb_to_flow(r->flow, &f);
@@ -42,6 +44,7 @@ static void filters(const char *text, size_t len)
 		if (off == len || pb_json_parse(&flow__flow_filter__descriptor, text + off,
 						len - off, NULL, &m, &end, &e))
 			break;
+		fuzz_same_pack(m);
 		v[n++] = (Flow__FlowFilter *)m;
 		off += end;
 	}
