@@ -6,6 +6,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <time.h>
 
 #include "flows.h"
 #include "flowscope/encode/flow_pb.h"
@@ -377,6 +379,67 @@ START_TEST(well_known_values_at_the_top)
 }
 END_TEST
 
+/* Timestamps are written with a date computed by hand: the same text as gmtime_r and strftime
+ * give, from year 0 to 9999 (leap days, centuries, the epoch, before it), refused outside. */
+START_TEST(timestamps_as_gmtime_writes_them)
+{
+	static const int64_t edge[] = {0,
+				       -1,
+				       1,
+				       86399,
+				       86400,
+				       -86400,
+				       -86401,
+				       951782400,
+				       951868800,
+				       4107542400,
+				       1764748800,
+				       -62167219200,
+				       253402300799,
+				       -2208988800,
+				       68256000};
+	Google__Protobuf__Timestamp t = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	struct buf b = BUF_INIT;
+	char want[64];
+	struct tm tm;
+	size_t i;
+
+	for (i = 0; i < 200000; i++) {
+		time_t secs;
+
+		if (i < sizeof(edge) / sizeof(edge[0])) {
+			secs = edge[i];
+		} else {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			secs = (time_t)(x % (253402300799ULL + 62167219200ULL + 1)) - 62167219200LL;
+		}
+		t.seconds = secs;
+		t.nanos = i % 3 ? 0 : 500000000;
+		ck_assert_ptr_nonnull(gmtime_r(&secs, &tm));
+		strftime(want, sizeof(want), "\"%Y-%m-%dT%H:%M:%S", &tm);
+		if (tm.tm_year + 1900 < 1000) /* strftime's %Y does not pad to 4 digits */
+			snprintf(want, sizeof(want), "\"%04d-%02d-%02dT%02d:%02d:%02d",
+				 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+				 tm.tm_min, tm.tm_sec);
+		strcat(want, t.nanos ? ".500Z\"" : "Z\"");
+		buf_reset(&b);
+		ck_assert_int_eq(pb_json_write(&b, &t.base), 0);
+		ck_assert_str_eq(b.data, want);
+	}
+	t.seconds = -62167219201LL;
+	ck_assert_int_eq(pb_json_write(&b, &t.base), -EINVAL);
+	t.seconds = 253402300800LL;
+	ck_assert_int_eq(pb_json_write(&b, &t.base), -EINVAL);
+	t.seconds = 0;
+	t.nanos = -1;
+	ck_assert_int_eq(pb_json_write(&b, &t.base), -EINVAL);
+	buf_free(&b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pb_json_parse");
@@ -394,6 +457,7 @@ int main(void)
 	tcase_add_test(tc, nesting_is_bounded);
 	tcase_add_test(tc, every_truncation_is_refused);
 	tcase_add_test(tc, well_known_values_at_the_top);
+	tcase_add_test(tc, timestamps_as_gmtime_writes_them);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
