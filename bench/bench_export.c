@@ -1,7 +1,8 @@
 /* Export throughput over loopback, measured side by side in one run: flows/s out of flowd's
  * store over HTTP NDJSON (GET /api/v1/flows?last=N, the baseline), over gRPC GetFlows to
  * flowctl (-o json and compact, formatting included) and over gRPC to a bare client that only
- * decodes the messages. The servers are the real ones on a libuv loop in a thread; the store
+ * decodes the messages (protobuf-c unpack into an arena, as flowctl does). The servers are the
+ * real ones on a libuv loop in a thread; the store
  * is filled with N synthetic UDP flows. Rounds alternate the clients; medians and ratios.
  * Usage: bench_export [ROUNDS [FLOWS]]  (defaults 7, 65536). */
 #define _GNU_SOURCE
@@ -21,6 +22,7 @@
 #include <uv.h>
 
 #include "flowscope/base/grpc_client.h"
+#include "flowscope/base/pb_arena.h"
 #include "flowscope/exporters/clickhouse_http.h"
 #include "flowscope/serve/http_server.h"
 #include "flowscope/serve/observer.h"
@@ -170,14 +172,21 @@ static long run_flowctl(const char *flowctl, uint16_t port, int n, const char *o
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? lines : -1;
 }
 
+struct decode_only {
+	long got;
+	struct pb_arena arena; /* as flowctl unpacks: one reset per message, not a free per part */
+};
+
 static int count_msg(const uint8_t *m, size_t l, void *ctx)
 {
-	Observer__GetFlowsResponse *r = observer__get_flows_response__unpack(NULL, l, m);
+	struct decode_only *d = ctx;
+	Observer__GetFlowsResponse *r =
+		observer__get_flows_response__unpack(&d->arena.allocator, l, m);
 
+	pb_arena_reset(&d->arena);
 	if (!r)
 		return 1;
-	observer__get_flows_response__free_unpacked(r, NULL);
-	(*(long *)ctx)++;
+	d->got++;
 	return 0;
 }
 
@@ -185,17 +194,19 @@ static long run_grpc_raw(uint16_t port, int n)
 {
 	struct grpc_client_opts o = {.host = "127.0.0.1", .port = port};
 	Observer__GetFlowsRequest req = OBSERVER__GET_FLOWS_REQUEST__INIT;
+	struct decode_only d = {0};
 	struct grpc_client *c;
-	long got = 0;
 	int st;
 
 	if (grpc_client_connect(&c, &o, NULL))
 		return -1;
+	pb_arena_init(&d.arena);
 	req.number = n;
-	st = grpc_client_call(c, "/observer.Observer/GetFlows", &req.base, count_msg, &got, NULL,
+	st = grpc_client_call(c, "/observer.Observer/GetFlows", &req.base, count_msg, &d, NULL,
 			      NULL);
 	grpc_client_close(c);
-	return st == 0 ? got : -1;
+	pb_arena_free(&d.arena);
+	return st == 0 ? d.got : -1;
 }
 
 static int cmp_double(const void *a, const void *b)

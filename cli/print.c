@@ -873,21 +873,27 @@ void printer_free(struct printer *p)
 	p->cells = NULL;
 	p->n_cells = p->cap_cells = 0;
 	buf_free(&p->tmp);
+	if (p->arena.allocator.alloc)
+		pb_arena_free(&p->arena);
 }
 
 int printer_flows_msg(const uint8_t *msg, size_t len, void *ctx)
 {
 	struct printer *p = ctx;
-	Observer__GetFlowsResponse *r = observer__get_flows_response__unpack(NULL, len, msg);
+	Observer__GetFlowsResponse *r;
 	int err;
 
+	if (!p->arena.allocator.alloc)
+		pb_arena_init(&p->arena);
+	r = observer__get_flows_response__unpack(&p->arena.allocator, len, msg);
 	if (!r) {
+		pb_arena_reset(&p->arena);
 		fprintf(stderr,
 			"flowctl: the server sent a message that is not a GetFlowsResponse\n");
 		return 1;
 	}
 	err = printer_response(p, r);
-	observer__get_flows_response__free_unpacked(r, NULL);
+	pb_arena_reset(&p->arena);
 	if (p->err)
 		out_flush(p->err);
 	return err ? 1 : 0;

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "flowscope/base/buf.h"
+#include "flowscope/base/pb_arena.h"
 #include "observer.pb-c.h"
 #include "out.h"
 
@@ -50,6 +52,7 @@ struct printer {
 	char **cells;
 	size_t n_cells, cap_cells;
 	struct buf tmp;
+	struct pb_arena arena; /* printer_flows_msg's messages (set up at its first) */
 };
 
 /* Whether mode means colors on an output going to fd. */
