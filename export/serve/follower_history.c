@@ -64,11 +64,13 @@ struct catchup {
 	/* The uuid of the last event the history gave (its run and number). */
 	bool have_last;
 	uint8_t last_uuid[16];
-	/* The window: pend[0, n_sorted) in time order (what a release kept), then what steps
-	 * added since; their bytes in pbuf, of which dead bytes belong to matches already sent.
-	 * merge: scratch for merging the two, cap_pend long. */
+	/* The window: pend[head, n_sorted) in time order (what a release kept), then what steps
+	 * added since, up to n_pend; before head, matches sent (moved out once they are most of
+	 * the array: a window drained a little at a time is not moved at every release). Their
+	 * bytes in pbuf, of which dead bytes belong to matches already sent. merge: scratch for
+	 * merging the two, cap_pend long. */
 	struct pending *pend, *merge;
-	size_t n_pend, n_sorted, cap_pend;
+	size_t head, n_pend, n_sorted, cap_pend;
 	struct buf pbuf;
 	size_t dead;
 	uint64_t max_ns;
@@ -153,13 +155,13 @@ static int by_time(const void *a, const void *b)
  * keeps the whole window waiting: sorting it all again at every step would be quadratic). */
 static void sort_window(struct catchup *c)
 {
-	struct pending *a = c->pend, *b = c->pend + c->n_sorted, *end = c->pend + c->n_pend;
-	struct pending *out = c->merge;
+	struct pending *a = c->pend + c->head, *b = c->pend + c->n_sorted;
+	struct pending *end = c->pend + c->n_pend, *out = c->merge;
 
 	if (c->n_sorted == c->n_pend)
 		return;
 	qsort(b, (size_t)(end - b), sizeof(*b), by_time);
-	if (c->n_sorted && by_time(b - 1, b) > 0) {
+	if (c->n_sorted > c->head && by_time(b - 1, b) > 0) {
 		struct pending *mid = b;
 
 		while (a < mid && b < end)
@@ -168,7 +170,7 @@ static void sort_window(struct catchup *c)
 			*out++ = *a++;
 		while (b < end)
 			*out++ = *b++;
-		memcpy(c->pend, c->merge, c->n_pend * sizeof(*c->pend));
+		memcpy(c->pend + c->head, c->merge, (c->n_pend - c->head) * sizeof(*c->pend));
 	}
 	c->n_sorted = c->n_pend;
 }
@@ -183,10 +185,10 @@ static int release(struct follower *fo, bool all)
 	size_t i, k;
 	int err = 0;
 
-	if (!c->n_pend)
+	if (c->head == c->n_pend)
 		return 0;
 	sort_window(c);
-	for (i = 0; i < c->n_pend && !err; i++) {
+	for (i = c->head; i < c->n_pend && !err; i++) {
 		if (!all && c->pend[i].time_ns > bound)
 			break;
 		if (!c->left) { /* the oldest N are out: the rest goes */
@@ -200,10 +202,15 @@ static int release(struct follower *fo, bool all)
 		if (c->left != UINT64_MAX)
 			c->left--;
 	}
-	c->n_pend -= i;
+	c->head = i;
 	c->n_sorted = c->n_pend;
-	memmove(c->pend, c->pend + i, c->n_pend * sizeof(*c->pend));
-	if (!c->n_pend) {
+	if (c->head > c->n_pend - c->head) {
+		c->n_pend -= c->head;
+		memmove(c->pend, c->pend + c->head, c->n_pend * sizeof(*c->pend));
+		c->n_sorted = c->n_pend;
+		c->head = 0;
+	}
+	if (c->head == c->n_pend) {
 		buf_free(&c->pbuf); /* a stalled client keeps no step's worth of room */
 		c->dead = 0;
 	} else if (c->dead > c->pbuf.len / 2) {
@@ -211,7 +218,7 @@ static int release(struct follower *fo, bool all)
 		 * the last move is copied, so each byte is copied a bounded number of times). */
 		struct buf rest = BUF_INIT;
 
-		for (k = 0; k < c->n_pend && !err; k++) {
+		for (k = c->head; k < c->n_pend && !err; k++) {
 			err = buf_append(&rest, c->pbuf.data + c->pend[k].off, c->pend[k].len);
 			c->pend[k].off = rest.len - c->pend[k].len;
 		}
@@ -759,7 +766,7 @@ static int drain_window(struct follower *fo)
 	struct event_log_stats st;
 	int err = release(fo, true);
 
-	if (err || !c->n_pend || !fo->req.follow || !fo->hub->events)
+	if (err || c->head == c->n_pend || !fo->req.follow || !fo->hub->events)
 		return err;
 	event_log_get_stats(fo->hub->events, &st);
 	c->log_pos = st.appended;
@@ -796,7 +803,7 @@ static void run_step(struct follower *fo)
 	}
 	if (!err && c->phase == PH_DONE)
 		err = drain_window(fo);
-	if (err || (c->phase == PH_DONE && !c->n_pend)) {
+	if (err || (c->phase == PH_DONE && c->head == c->n_pend)) {
 		finish(fo, err);
 		return;
 	}
