@@ -1,0 +1,178 @@
+/* Per-flow encoding and decoding costs, measured side by side in one run: a Hubble flow (a TCP
+ * flow with a process, names and flags, as flowd sends them) packed by protobuf-c (size pass
+ * and pack: the baseline) and by pb_pack (what flowd sends with); written as an NDJSON line;
+ * unpacked by protobuf-c with malloc (baseline) and into a pb_arena (what flowctl does).
+ * Rounds interleave the cases; medians, min..max and ratios.
+ * Usage: bench_encode [ROUNDS [N]]  (defaults 9 rounds of 100,000). */
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "flowscope/base/grpc_frame.h"
+#include "flowscope/base/pb_arena.h"
+#include "flowscope/base/pb_pack.h"
+#include "flowscope/encode/flow_pb.h"
+#include "flowscope/flow.h"
+#include "observer.pb-c.h"
+
+enum { PACK_PBC, PACK_ONE, JSON, UNPACK_MALLOC, UNPACK_ARENA, NCASES };
+
+static const char *names[NCASES] = {"pack_protobuf_c", "pack_pb_pack", "json_line", "unpack_malloc",
+				    "unpack_arena"};
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void sample_flow(struct flow *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->family = 4;
+	f->proto = IPPROTO_TCP;
+	f->src.addr[0] = 10;
+	f->src.addr[3] = 1;
+	f->dst.addr[0] = 10;
+	f->dst.addr[3] = 2;
+	f->src.port = 40000;
+	f->dst.port = 443;
+	f->ifindex = 2;
+	strcpy(f->ifname, "eth0");
+	f->time_ns = 1764748800123456789ULL;
+	f->first_seen_ns = f->time_ns - 1000000;
+	f->last_seen_ns = f->time_ns;
+	f->packets[0] = 12;
+	f->packets[1] = 10;
+	f->bytes[0] = 3400;
+	f->bytes[1] = 91000;
+	f->tcp_flags = 0x12;
+	f->tcp_flags_seen[0] = 0x1b;
+	f->tcp_flags_seen[1] = 0x12;
+	f->event = FLOW_EVENT_TCP_FLAGS;
+	f->verdict = FLOW_VERDICT_FORWARDED;
+	f->obs_point = FLOW_OBS_TO_NETWORK;
+	f->seq = 12345;
+	f->src_proc.known = true;
+	f->src_proc.pid = 4242;
+	strcpy(f->src_proc.comm, "curl");
+	f->src_proc.cgroup_id = 77;
+	f->dst_name = "api.example.org";
+	f->rtt_us = 350;
+}
+
+int main(int argc, char **argv)
+{
+	int rounds = argc > 1 ? atoi(argv[1]) : 9, n = argc > 2 ? atoi(argv[2]) : 100000, r, c, i;
+	double *ns[NCASES], med[NCASES];
+	Observer__GetFlowsResponse *resp;
+	struct buf frame = BUF_INIT, b = BUF_INIT;
+	struct pb_arena arena;
+	const uint8_t *msg;
+	struct flow f;
+	size_t len;
+
+	if (rounds < 1 || n < 1) {
+		fprintf(stderr, "usage: %s [ROUNDS [N]]\n", argv[0]);
+		return 2;
+	}
+	sample_flow(&f);
+	if (flow_pb_frame(&frame, &f, "node-1"))
+		return 1;
+	msg = (const uint8_t *)frame.data + GRPC_FRAME_HDR;
+	len = frame.len - GRPC_FRAME_HDR;
+	resp = observer__get_flows_response__unpack(NULL, len, msg);
+	if (!resp)
+		return 1;
+	pb_arena_init(&arena);
+	for (c = 0; c < NCASES; c++)
+		ns[c] = calloc(rounds, sizeof(double));
+	for (r = 0; r < rounds; r++) {
+		for (i = 0; i < NCASES; i++) {
+			double t0;
+			int k;
+
+			c = (i + r) % NCASES; /* rotate: no case always runs first */
+			t0 = now_ns();
+			for (k = 0; k < n; k++) {
+				switch (c) {
+				case PACK_PBC: { /* what grpc_frame_append did before pb_pack */
+					size_t sz = protobuf_c_message_get_packed_size(&resp->base);
+
+					buf_reset(&b);
+					if (buf_reserve(&b, sz))
+						return 1;
+					b.len = protobuf_c_message_pack(&resp->base,
+									(uint8_t *)b.data);
+					break;
+				}
+				case PACK_ONE:
+					buf_reset(&b);
+					if (pb_pack_append(&b, &resp->base))
+						return 1;
+					break;
+				case JSON:
+					buf_reset(&b);
+					if (flow_pb_json_line(&b, &f, "node-1"))
+						return 1;
+					break;
+				case UNPACK_MALLOC: {
+					Observer__GetFlowsResponse *m =
+						observer__get_flows_response__unpack(NULL, len,
+										     msg);
+
+					if (!m)
+						return 1;
+					observer__get_flows_response__free_unpacked(m, NULL);
+					break;
+				}
+				default:
+					if (!observer__get_flows_response__unpack(&arena.allocator,
+										  len, msg))
+						return 1;
+					pb_arena_reset(&arena);
+				}
+			}
+			ns[c][r] = (now_ns() - t0) / n;
+		}
+	}
+	printf("Per-flow encoding and decoding (%zu-byte message), median of %d rounds of %d\n",
+	       len, rounds, n);
+	printf("%-18s %10s %18s %8s\n", "case", "ns/flow", "min..max", "ratio");
+	for (c = 0; c < NCASES; c++) {
+		qsort(ns[c], rounds, sizeof(double), cmp_double);
+		med[c] = ns[c][rounds / 2];
+	}
+	for (c = 0; c < NCASES; c++) {
+		int base = c == PACK_ONE ? PACK_PBC : c == UNPACK_ARENA ? UNPACK_MALLOC : c;
+
+		printf("%-18s %10.0f %8.0f..%-8.0f %7.2fx\n", names[c], med[c], ns[c][0],
+		       ns[c][rounds - 1], med[c] / med[base]);
+	}
+	for (c = 0; c < NCASES; c++) {
+		int base = c == PACK_ONE ? PACK_PBC : c == UNPACK_ARENA ? UNPACK_MALLOC : c;
+
+		printf("{\"bench\":\"encode\",\"case\":\"%s\",\"ns_per_flow\":%.1f,\"min\":%.1f,"
+		       "\"max\":%.1f,\"baseline\":\"%s\",\"ratio\":%.3f,\"rounds\":%d}\n",
+		       names[c], med[c], ns[c][0], ns[c][rounds - 1], names[base],
+		       med[c] / med[base], rounds);
+	}
+	observer__get_flows_response__free_unpacked(resp, NULL);
+	pb_arena_free(&arena);
+	buf_free(&b);
+	buf_free(&frame);
+	for (c = 0; c < NCASES; c++)
+		free(ns[c]);
+	return 0;
+}
