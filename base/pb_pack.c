@@ -64,29 +64,6 @@ static int wire_type(ProtobufCType t)
 	}
 }
 
-/* The size of one element of a repeated field's array. */
-static size_t elt_size(ProtobufCType t)
-{
-	switch (t) {
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return 8;
-	case PROTOBUF_C_TYPE_BOOL:
-		return sizeof(protobuf_c_boolean);
-	case PROTOBUF_C_TYPE_STRING:
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return sizeof(void *);
-	case PROTOBUF_C_TYPE_BYTES:
-		return sizeof(ProtobufCBinaryData);
-	default:
-		return 4;
-	}
-}
-
 /* A scalar's value (no tag) at p, which has VARINT_MAX bytes of room. */
 static uint8_t *put_scalar(uint8_t *p, ProtobufCType t, const void *v)
 {
@@ -214,7 +191,7 @@ static int pack_value(struct buf *b, const ProtobufCFieldDescriptor *fd, const v
 static int pack_repeated(struct buf *b, const ProtobufCFieldDescriptor *fd, size_t count,
 			 const char *array)
 {
-	size_t size = elt_size(fd->type), len_at, i;
+	size_t size = pb_value_size(fd->type), len_at, i;
 	uint8_t *p;
 	int err;
 
@@ -276,8 +253,8 @@ static bool present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f
 	case PROTOBUF_C_TYPE_MESSAGE:
 		return *(const void *const *)v != NULL;
 	default:
-		return elt_size(fd->type) == 8 ? *(const uint64_t *)v != 0
-					       : *(const uint32_t *)v != 0;
+		return pb_value_size(fd->type) == 8 ? *(const uint64_t *)v != 0
+						    : *(const uint32_t *)v != 0;
 	}
 }
 
@@ -329,4 +306,32 @@ int pb_pack_append(struct buf *out, const ProtobufCMessage *m)
 	}
 	out->data[out->len] = '\0';
 	return 0;
+}
+
+size_t pb_value_size(ProtobufCType t)
+{
+	switch (t) {
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		return 8;
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return sizeof(double);
+	case PROTOBUF_C_TYPE_FLOAT:
+		return sizeof(float);
+	case PROTOBUF_C_TYPE_BOOL:
+		return sizeof(protobuf_c_boolean);
+	case PROTOBUF_C_TYPE_ENUM:
+		return sizeof(int);
+	case PROTOBUF_C_TYPE_STRING:
+		return sizeof(char *);
+	case PROTOBUF_C_TYPE_BYTES:
+		return sizeof(ProtobufCBinaryData);
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return sizeof(ProtobufCMessage *);
+	default:
+		return 4;
+	}
 }

@@ -3,6 +3,7 @@
  * and pack: the baseline) and by pb_pack (what flowd sends with); written as an NDJSON line;
  * unpacked by protobuf-c with malloc (baseline) and into a pb_arena (what flowctl does).
  * Rounds interleave the cases; medians, min..max and ratios.
+ * (The flow is tests/flows.h's, with a process and a name.)
  * Usage: bench_encode [ROUNDS [N]]  (defaults 9 rounds of 100,000). */
 #include <netinet/in.h>
 #include <stdio.h>
@@ -15,9 +16,13 @@
 #include "flowscope/base/pb_pack.h"
 #include "flowscope/encode/flow_pb.h"
 #include "flowscope/flow.h"
+#include "flows.h"
 #include "observer.pb-c.h"
 
 enum { PACK_PBC, PACK_ONE, JSON, UNPACK_MALLOC, UNPACK_ARENA, NCASES };
+
+/* What each case is compared with (itself: a baseline, or no other way to do it). */
+static const int baseline[NCASES] = {PACK_PBC, PACK_PBC, JSON, UNPACK_MALLOC, UNPACK_MALLOC};
 
 static const char *names[NCASES] = {"pack_protobuf_c", "pack_pb_pack", "json_line", "unpack_malloc",
 				    "unpack_arena"};
@@ -37,33 +42,11 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The tests' TCP flow with what a flow from a local process carries besides. */
 static void sample_flow(struct flow *f)
 {
-	memset(f, 0, sizeof(*f));
-	f->family = 4;
-	f->proto = IPPROTO_TCP;
-	f->src.addr[0] = 10;
-	f->src.addr[3] = 1;
-	f->dst.addr[0] = 10;
-	f->dst.addr[3] = 2;
-	f->src.port = 40000;
-	f->dst.port = 443;
-	f->ifindex = 2;
-	strcpy(f->ifname, "eth0");
-	f->time_ns = 1764748800123456789ULL;
-	f->first_seen_ns = f->time_ns - 1000000;
-	f->last_seen_ns = f->time_ns;
-	f->packets[0] = 12;
-	f->packets[1] = 10;
-	f->bytes[0] = 3400;
-	f->bytes[1] = 91000;
-	f->tcp_flags = 0x12;
-	f->tcp_flags_seen[0] = 0x1b;
-	f->tcp_flags_seen[1] = 0x12;
-	f->event = FLOW_EVENT_TCP_FLAGS;
-	f->verdict = FLOW_VERDICT_FORWARDED;
-	f->obs_point = FLOW_OBS_TO_NETWORK;
-	f->seq = 12345;
+	*f = tcp_flow();
+	f->tcp_flags_seen[1] = FLOW_TCP_SYN | FLOW_TCP_ACK;
 	f->src_proc.known = true;
 	f->src_proc.pid = 4242;
 	strcpy(f->src_proc.comm, "curl");
@@ -155,13 +138,13 @@ int main(int argc, char **argv)
 		med[c] = ns[c][rounds / 2];
 	}
 	for (c = 0; c < NCASES; c++) {
-		int base = c == PACK_ONE ? PACK_PBC : c == UNPACK_ARENA ? UNPACK_MALLOC : c;
+		int base = baseline[c];
 
 		printf("%-18s %10.0f %8.0f..%-8.0f %7.2fx\n", names[c], med[c], ns[c][0],
 		       ns[c][rounds - 1], med[c] / med[base]);
 	}
 	for (c = 0; c < NCASES; c++) {
-		int base = c == PACK_ONE ? PACK_PBC : c == UNPACK_ARENA ? UNPACK_MALLOC : c;
+		int base = baseline[c];
 
 		printf("{\"bench\":\"encode\",\"case\":\"%s\",\"ns_per_flow\":%.1f,\"min\":%.1f,"
 		       "\"max\":%.1f,\"baseline\":\"%s\",\"ratio\":%.3f,\"rounds\":%d}\n",

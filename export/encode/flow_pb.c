@@ -14,6 +14,7 @@
 #include "flowscope/encode/flow_pb.h"
 #include "flowscope/enrich/identities.h"
 #include "flowscope/encode/pb_json.h"
+#include "flowscope/base/pb_pack.h"
 #include "flowscope/pipeline/flow_view.h"
 
 #define DNS_NAME_MAX 255

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "flowscope/base/parse.h"
+#include "flowscope/base/pb_pack.h"
 #include "flowscope/encode/pb_json.h"
 #include "flowscope/encode/pb_json_parse.h"
 

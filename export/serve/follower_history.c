@@ -203,13 +203,12 @@ static int release(struct follower *fo, bool all)
 			c->left--;
 	}
 	c->head = i;
-	c->n_sorted = c->n_pend;
 	if (c->head > c->n_pend - c->head) {
 		c->n_pend -= c->head;
 		memmove(c->pend, c->pend + c->head, c->n_pend * sizeof(*c->pend));
-		c->n_sorted = c->n_pend;
 		c->head = 0;
 	}
+	c->n_sorted = c->n_pend;
 	if (c->head == c->n_pend) {
 		buf_free(&c->pbuf); /* a stalled client keeps no step's worth of room */
 		c->dead = 0;

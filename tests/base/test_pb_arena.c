@@ -11,6 +11,7 @@
 #include "flowscope/base/pb_arena.h"
 #include "flowscope/encode/flow_pb.h"
 #include "flowscope/flow.h"
+#include "flows.h"
 #include "observer.pb-c.h"
 
 static void frame_of(struct buf *b, int i, size_t labels)
@@ -25,13 +26,12 @@ static void frame_of(struct buf *b, int i, size_t labels)
 		lab[j] = text[j];
 	}
 	flow_pb_set_node_labels(lab, labels);
-	memset(&f, 0, sizeof(f));
+	f = tcp_flow();
 	f.family = i % 2 ? 6 : 4;
 	f.proto = i % 3 ? 6 : 17;
 	f.src.addr[0] = (uint8_t)i;
 	f.src.port = (uint16_t)i;
-	f.dst.port = 443;
-	f.time_ns = 1764748800000000000ULL + (uint64_t)i;
+	f.time_ns += (uint64_t)i;
 	f.packets[0] = (uint64_t)i;
 	f.src_name = "a.example";
 	f.event = (uint8_t)(i % 7);

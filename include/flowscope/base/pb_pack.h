@@ -13,4 +13,7 @@
  * -ENOMEM or -EMSGSIZE (a message over 4 GiB) with out as it was. */
 int pb_pack_append(struct buf *out, const ProtobufCMessage *m);
 
+/* The bytes a field's value takes in a protobuf-c message (one element of a repeated field). */
+size_t pb_value_size(ProtobufCType t);
+
 #endif /* FLOWSCOPE_BASE_PB_PACK_H */

@@ -11,7 +11,4 @@
 /* Appends the JSON object for msg to out (no newline). Returns 0 or a negative errno. */
 int pb_json_write(struct buf *out, const ProtobufCMessage *msg);
 
-/* The bytes a field's value takes in a protobuf-c message (one element of a repeated field). */
-size_t pb_value_size(ProtobufCType t);
-
 #endif /* FLOWSCOPE_ENCODE_PB_JSON_H */
