@@ -878,7 +878,7 @@ static uint32_t derive(struct numbers *u, const char *key)
 			u->next_high++;
 		return u->next_high++;
 	}
-	v = IDENTITY_NUMERIC_MIN + (uint32_t)(hash_mix64(hash_str(key)) % span);
+	v = IDENTITY_NUMERIC_MIN + (uint32_t)(hash_mix64(hash_stable_str(key)) % span);
 	while (taken(u, v))
 		v = v == IDENTITY_DERIVED_MAX ? IDENTITY_NUMERIC_MIN : v + 1;
 	take_number(u, v);
