@@ -15,6 +15,7 @@
 #include "flowscope/base/bigmem.h"
 #include "flowscope/base/hash.h"
 #include "flowscope/enrich/identities.h"
+#include "flowscope/pipeline/flow_view.h"
 
 #define NSEC_PER_SEC 1000000000ULL
 #define RTT_SAMPLES 64
@@ -154,6 +155,42 @@ void graph_free(struct graph *g)
 	free(g);
 }
 
+/* A bounded string being written: what snprintf into out[len] leaves (cut, NUL-terminated),
+ * without parsing a format: every new flow names its two nodes, three strings each with
+ * snprintf and glibc's inet_ntop (itself an sprintf) before. */
+struct sw {
+	char *p;
+	size_t len, n;
+};
+
+static struct sw sw_at(char *p, size_t len)
+{
+	if (p && len)
+		p[0] = '\0';
+	return (struct sw){.p = p, .len = p ? len : 0};
+}
+
+/* Appends at most max bytes of the string s (whatever fits). */
+static void sw_put(struct sw *w, const char *s, size_t max)
+{
+	size_t k = strlen(s);
+
+	if (!w->len)
+		return;
+	if (k > max)
+		k = max;
+	if (k > w->len - 1 - w->n)
+		k = w->len - 1 - w->n;
+	memcpy(w->p + w->n, s, k);
+	w->n += k;
+	w->p[w->n] = '\0';
+}
+
+static void sw_puts(struct sw *w, const char *s)
+{
+	sw_put(w, s, SIZE_MAX);
+}
+
 enum graph_node_kind graph_node_id(const struct flow *f, int side, char *out, size_t len,
 				   char *label, size_t label_len, char *ns, size_t ns_len)
 {
@@ -161,48 +198,51 @@ enum graph_node_kind graph_node_id(const struct flow *f, int side, char *out, si
 	const struct flow_process *p = side ? &f->dst_proc : &f->src_proc;
 	const char *name = side ? f->dst_name : f->src_name;
 	const struct identity *id = identities_of(f, ep);
-	char tmp[300];
+	struct sw o = sw_at(out, len), l = sw_at(label, label_len), n = sw_at(ns, ns_len);
+	char addr[FLOW_ADDR_STR_LEN];
 
-	if (ns && ns_len)
-		ns[0] = '\0';
 	if (id && (id->service[0] || id->pod[0])) {
 		const char *what = id->service[0] ? id->service : id->pod;
+		char tmp[300];
+		struct sw t = sw_at(tmp, sizeof(tmp));
 
-		if (id->ns[0])
-			snprintf(tmp, sizeof(tmp), "%s/%s", id->ns, what);
-		else
-			snprintf(tmp, sizeof(tmp), "%s", what);
-		snprintf(out, len, "%s:%s", id->service[0] ? "svc" : "pod", tmp);
-		if (label)
-			snprintf(label, label_len, "%s", tmp);
-		if (ns && ns_len)
-			snprintf(ns, ns_len, "%s", id->ns);
+		if (id->ns[0]) {
+			sw_puts(&t, id->ns);
+			sw_puts(&t, "/");
+		}
+		sw_puts(&t, what);
+		sw_puts(&o, id->service[0] ? "svc:" : "pod:");
+		sw_puts(&o, tmp);
+		sw_puts(&l, tmp);
+		sw_puts(&n, id->ns);
 		return id->service[0] ? GRAPH_NODE_SERVICE : GRAPH_NODE_POD;
 	}
 	if (p->known && p->container_id[0]) {
-		snprintf(out, len, "ctr:%.12s", p->container_id);
-		if (label)
-			snprintf(label, label_len, "%s@%.12s", p->comm, p->container_id);
+		sw_puts(&o, "ctr:");
+		sw_put(&o, p->container_id, 12);
+		sw_puts(&l, p->comm);
+		sw_puts(&l, "@");
+		sw_put(&l, p->container_id, 12);
 		return GRAPH_NODE_CONTAINER;
 	}
 	if (p->known) {
-		snprintf(out, len, "proc:%s", p->comm);
-		if (label)
-			snprintf(label, label_len, "%s", p->comm);
+		sw_puts(&o, "proc:");
+		sw_puts(&o, p->comm);
+		sw_puts(&l, p->comm);
 		return GRAPH_NODE_PROCESS;
 	}
 	if (name) {
-		snprintf(out, len, "dns:%s", name);
-		if (label)
-			snprintf(label, label_len, "%s", name);
+		sw_puts(&o, "dns:");
+		sw_puts(&o, name);
+		sw_puts(&l, name);
 		return GRAPH_NODE_DNS;
 	}
-	inet_ntop(f->family == 6 ? AF_INET6 : AF_INET, ep->addr, tmp, sizeof(tmp));
-	snprintf(out, len, "ip:%s", tmp);
-	if (label)
-		snprintf(label, label_len, "%s", tmp);
-	if (id && ns && ns_len)
-		snprintf(ns, ns_len, "%s", id->ns);
+	flow_addr_str(f->family == 6 ? 6 : 4, ep->addr, addr);
+	sw_puts(&o, "ip:");
+	sw_puts(&o, addr);
+	sw_puts(&l, addr);
+	if (id)
+		sw_puts(&n, id->ns);
 	return GRAPH_NODE_IP;
 }
 
@@ -222,9 +262,8 @@ static int other_node(struct graph *g)
 
 static int node_get(struct graph *g, const struct flow *f, int side)
 {
-	char id[300], label[280], ns[64];
-	enum graph_node_kind kind =
-		graph_node_id(f, side, id, sizeof(id), label, sizeof(label), ns, sizeof(ns));
+	char id[300];
+	enum graph_node_kind kind = graph_node_id(f, side, id, sizeof(id), NULL, 0, NULL, 0);
 	size_t b = hash_str(id) & (g->node_buckets - 1);
 	struct gnode *n;
 	int i;
@@ -242,9 +281,9 @@ static int node_get(struct graph *g, const struct flow *f, int side)
 	memset(n, 0, sizeof(*n));
 	n->used = true;
 	n->kind = kind;
-	snprintf(n->id, sizeof(n->id), "%s", id);
-	snprintf(n->label, sizeof(n->label), "%s", label);
-	snprintf(n->ns, sizeof(n->ns), "%s", ns);
+	/* A new node: its label and namespace too (a lookup needs only the id). */
+	graph_node_id(f, side, n->id, sizeof(n->id), n->label, sizeof(n->label), n->ns,
+		      sizeof(n->ns));
 	n->next = g->node_hash[b];
 	g->node_hash[b] = i;
 	g->st.nodes++;

@@ -163,6 +163,29 @@ START_TEST(nodes_are_named_by_what_is_known)
 	ck_assert_int_eq(graph_node_id(&f, 0, id, sizeof(id), label, sizeof(label), NULL, 0),
 			 GRAPH_NODE_IP);
 	ck_assert_str_eq(id, "ip:10.1.0.1");
+	ck_assert_str_eq(label, "10.1.0.1");
+	/* Cut to the buffer as snprintf would, NUL-terminated; a NULL label and namespace. */
+	ck_assert_int_eq(graph_node_id(&f, 0, id, 7, NULL, 0, NULL, 0), GRAPH_NODE_IP);
+	ck_assert_str_eq(id, "ip:10.");
+	f.src_proc.known = true;
+	strcpy(f.src_proc.container_id, "0123456789abcdef");
+	ck_assert_int_eq(graph_node_id(&f, 0, id, 9, label, 8, NULL, 0), GRAPH_NODE_CONTAINER);
+	ck_assert_str_eq(id, "ctr:0123");
+	ck_assert_str_eq(label, "curl@01");
+	f.src_proc.known = false;
+	inet_pton(AF_INET, "10.1.0.3", f.src.addr);
+	ck_assert_int_eq(graph_node_id(&f, 0, id, sizeof(id), label, 9, ns, 3), GRAPH_NODE_POD);
+	ck_assert_str_eq(id, "pod:shop/api-1");
+	ck_assert_str_eq(label, "shop/api");
+	ck_assert_str_eq(ns, "sh");
+	/* IPv6, as inet_ntop writes it. */
+	f.family = 6;
+	memset(f.src.addr, 0, 16);
+	inet_pton(AF_INET6, "fd00:0:0:1::2", f.src.addr);
+	ck_assert_int_eq(graph_node_id(&f, 0, id, sizeof(id), label, sizeof(label), ns, sizeof(ns)),
+			 GRAPH_NODE_IP);
+	ck_assert_str_eq(id, "ip:fd00:0:0:1::2");
+	ck_assert_str_eq(ns, "");
 	identities_set(NULL);
 	unlink(path);
 	rmdir(dir);
