@@ -161,6 +161,26 @@ static void pipeline_free(struct pipeline *p)
 	dns_cache_free(p->dns);
 }
 
+/* BENCH_PERF_CTL=FIFO BENCH_PERF_ACK=FIFO2 (perf record -D -1 --control fifo:FIFO,FIFO2): the
+ * profile is enabled only while the collector's full case drains, so it shows that case and
+ * not the filling of the rings. Each command waits for perf's ack. */
+static void perf_ctl(const char *cmd)
+{
+	const char *ctl = getenv("BENCH_PERF_CTL"), *ack = getenv("BENCH_PERF_ACK");
+	char line[16];
+	FILE *f;
+
+	if (!ctl || !ack || !(f = fopen(ctl, "w")))
+		return;
+	fprintf(f, "%s\n", cmd);
+	fclose(f);
+	if ((f = fopen(ack, "r"))) {
+		if (!fgets(line, sizeof(line), f))
+			line[0] = '\0';
+		fclose(f);
+	}
+}
+
 static int throughput(int rounds)
 {
 	struct probe_tc_opts po = {.ring_bytes = 1u << 26, .max_flows = 1u << 20};
@@ -204,6 +224,8 @@ static int throughput(int rounds)
 					return 1;
 				}
 			}
+			if (k == 2)
+				perf_ctl("enable");
 			t0 = now_s();
 			c0 = cpu_s();
 			/* Each pass stops after the reader's budget (negative): go on. */
@@ -211,6 +233,8 @@ static int throughput(int rounds)
 				;
 			rate[k][r] = p->records / (now_s() - t0);
 			cpu[k][r] = (cpu_s() - c0) / (now_s() - t0) * 100;
+			if (k == 2)
+				perf_ctl("disable");
 			if (p->records != BATCH) {
 				fprintf(stderr, "bench_collector: read %llu of %d records\n",
 					(unsigned long long)p->records, BATCH);
