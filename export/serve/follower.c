@@ -98,6 +98,27 @@ void follower_count_lost(struct follower *fo)
 	fo->hub->lost[fo->api]++;
 }
 
+static void on_lost_timer(uv_timer_t *t)
+{
+	follower_poke(t->data);
+}
+
+/* Pokes the follower again in ms: its held-back lost notice goes then, or once the client
+ * makes room (a full queue pokes as it drains). */
+static void poke_later(struct follower *fo, uint64_t ms)
+{
+	if (!fo->hub->loop)
+		return; /* told with the next event */
+	if (!fo->have_lost_timer) {
+		uv_timer_init(fo->hub->loop, &fo->lost_timer);
+		fo->lost_timer.data = fo;
+		fo->have_lost_timer = true;
+		fo->refs++; /* dropped when the timer is closed */
+	}
+	if (!uv_is_active((uv_handle_t *)&fo->lost_timer))
+		uv_timer_start(&fo->lost_timer, on_lost_timer, ms, 0);
+}
+
 void follower_poke(struct follower *fo)
 {
 	uint64_t now;
@@ -107,8 +128,10 @@ void follower_poke(struct follower *fo)
 	if (!fo->lost || fo->sink->full(fo->ctx))
 		return;
 	now = clock_wall_ns();
-	if (now - fo->lost_sent_ns < NSEC_PER_SEC)
+	if (now - fo->lost_sent_ns < NSEC_PER_SEC) {
+		poke_later(fo, (NSEC_PER_SEC - (now - fo->lost_sent_ns)) / 1000000 + 1);
 		return;
+	}
 	buf_reset(&fo->scratch);
 	if (fo->sink->encode_lost(&fo->scratch, fo->lost, fo->hub->node_name, now, fo->ctx))
 		return;
@@ -573,5 +596,7 @@ void follower_stop(struct follower *fo)
 		fo->refs++;
 		uv_close((uv_handle_t *)&fo->timer, on_timer_closed);
 	}
+	if (fo->have_lost_timer)
+		uv_close((uv_handle_t *)&fo->lost_timer, on_timer_closed); /* its reference */
 	follower_unref(fo);
 }

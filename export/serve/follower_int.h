@@ -51,6 +51,10 @@ struct follower {
 	uint64_t mark_ns;      /* the latest watermark sent (0: none yet) */
 	uv_timer_t timer;      /* heartbeats; its close frees the follower */
 	bool have_timer;
+	/* A lost notice held back (one a second at most) is sent when this fires: the losses of
+	 * a burst are told even when no event follows it. */
+	uv_timer_t lost_timer;
+	bool have_lost_timer;
 	bool in_order; /* publication order, replay included (heartbeats, resume) */
 	struct buf scratch;
 	struct catchup *catchup; /* reading the history (follower_history.c) */

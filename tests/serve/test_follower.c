@@ -116,6 +116,62 @@ START_TEST(live_events_are_encoded_once_for_followers_that_share_an_encoding)
 }
 END_TEST
 
+static void publish_seqs(struct event_log *events, struct flow_bus *bus, uint64_t from, uint64_t to)
+{
+	uint64_t i;
+
+	for (i = from; i <= to; i++) {
+		struct flow *ev = event_log_append(events);
+
+		memset(ev, 0, sizeof(*ev));
+		ev->seq = i;
+		ev->uuid[15] = (uint8_t)i;
+		ev->time_ns = i * 1000;
+		flow_bus_publish(bus, ev);
+	}
+}
+
+/* A burst that overflows a client's queue is told as a lost notice once the client has room,
+ * and a second one within the notices' second is told when that second is over, though no
+ * event follows to carry it. */
+START_TEST(losses_of_a_burst_are_told_without_a_later_event)
+{
+	struct flow_store *store = flow_store_new(16);
+	struct event_log *events = event_log_new(64);
+	struct flow_bus *bus = flow_bus_new();
+	struct follower_req req = {.replay = FOLLOWER_REPLAY_NONE, .follow = true};
+	struct client c = {.limit = 3};
+	struct errmsg e = {""};
+	struct follower_hub *hub;
+	struct follower *fo;
+	uv_loop_t loop;
+
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	hub = follower_hub_new(store, events, bus, "n1", &loop);
+	ck_assert_msg(!follower_start(&fo, hub, FOLLOWER_GRPC, &req, &sink, &c, &e), "%s", e.text);
+	publish_seqs(events, bus, 1, 10);
+	ck_assert_uint_eq(c.queued, 3);
+	c.queued = 0; /* the client read everything: its queue pokes the follower */
+	follower_poke(fo);
+	ck_assert_str_eq(c.last, "L 7");
+	c.queued = 0;
+	publish_seqs(events, bus, 11, 15);
+	ck_assert_str_eq(c.last, "F 13 n1");
+	c.queued = 0;
+	follower_poke(fo); /* within a second of the first notice: held back */
+	ck_assert_str_eq(c.last, "F 13 n1");
+	ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0); /* until the held notice went */
+	ck_assert_str_eq(c.last, "L 2");
+	follower_stop(fo);
+	ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	follower_hub_free(hub);
+	flow_bus_free(bus);
+	event_log_free(events);
+	flow_store_free(store);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("follower");
@@ -124,6 +180,7 @@ int main(void)
 	int failed;
 
 	tcase_add_test(tc, live_events_are_encoded_once_for_followers_that_share_an_encoding);
+	tcase_add_test(tc, losses_of_a_burst_are_told_without_a_later_event);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
