@@ -135,16 +135,18 @@ static void pipeline_init(struct pipeline *p, bool full, size_t max_flows)
 	p->bus = o.bus = flow_bus_new();
 	p->full = full;
 	if (full) {
-		struct graph_config gc = {.max_tracked_flows = max_flows * 2};
+		struct graph_config gc = {.max_tracked_flows = max_flows}; /* as flowd */
 
 		p->events = o.events = event_log_new(65536); /* flowd's default --max-events */
 		p->socks = o.socks = sock_table_new(262144);
 		p->dns = o.dns = dns_cache_new(&(struct dns_cache_limits){262144, 16384, 262144});
 		p->graph = graph_new(&gc);
+		if (p->graph)
+			graph_follow_store(p->graph, p->store);
 		flow_bus_subscribe(p->bus, graph_cb, p->graph);
 	}
 	p->col = collector_new(&o);
-	if (!p->col) {
+	if (!p->col || (full && !p->graph)) {
 		fprintf(stderr, "bench_collector: out of memory\n");
 		exit(1);
 	}

@@ -617,7 +617,7 @@ static int start_collector(struct flowd *d)
 	struct graph_config gc = {.window_ns = d->cfg.graph_window_ns,
 				  .max_nodes = d->cfg.graph_max_nodes,
 				  .max_edges = d->cfg.graph_max_edges,
-				  .max_tracked_flows = d->cfg.max_flows * 2};
+				  .max_tracked_flows = d->cfg.max_flows};
 	struct collector_opts co = {.idle_timeout_ns = d->cfg.idle_ns,
 				    .tcp_idle_timeout_ns = d->cfg.tcp_idle_ns,
 				    .update_interval_ns = d->cfg.update_ns,
@@ -634,6 +634,8 @@ static int start_collector(struct flowd *d)
 	/* Without a cgroup2 root flows still work, with no container ids. */
 	d->cgroups = cgroup_names_new();
 	d->graph = graph_new(&gc);
+	if (d->graph && d->store)
+		graph_follow_store(d->graph, d->store); /* tracks at most the store's flows */
 	co.store = d->store;
 	co.events = d->events;
 	co.bus = d->bus;

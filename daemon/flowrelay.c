@@ -328,7 +328,7 @@ static int start_pipeline(struct flowrelay *d)
 {
 	struct collector_opts co = {0};
 	struct graph_config gc = {.window_ns = d->cfg.graph_window_ns,
-				  .max_tracked_flows = d->cfg.max_flows * 2};
+				  .max_tracked_flows = d->cfg.max_flows};
 	struct relay_opts ro = {.loop = d->loop,
 				.lag_ns = d->cfg.lag_ns,
 				.heartbeat_ms = d->cfg.heartbeat_ms,
@@ -341,6 +341,8 @@ static int start_pipeline(struct flowrelay *d)
 	d->events = event_log_new(d->cfg.max_events);
 	d->bus = flow_bus_new();
 	d->graph = graph_new(&gc);
+	if (d->graph && d->store)
+		graph_follow_store(d->graph, d->store); /* tracks at most the store's flows */
 	d->agent = agent_events_new(1024);
 	co.store = d->store;
 	co.events = d->events;

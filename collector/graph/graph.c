@@ -15,6 +15,7 @@
 #include "flowscope/base/bigmem.h"
 #include "flowscope/base/hash.h"
 #include "flowscope/enrich/identities.h"
+#include "flowscope/pipeline/flow_store.h"
 #include "flowscope/pipeline/flow_view.h"
 
 #define NSEC_PER_SEC 1000000000ULL
@@ -596,6 +597,28 @@ static void node_unlink(struct graph *g, int i)
 	n->next = g->free_node;
 	g->free_node = i;
 	g->st.nodes--;
+}
+
+void graph_forget_flow(struct graph *g, uint64_t id)
+{
+	struct tflow *t = flow_get(g, id, false);
+
+	if (!t)
+		return;
+	if (t->active && t->edge >= 0 && g->edges[t->edge].used &&
+	    g->edges[t->edge].gen == t->edge_gen && g->edges[t->edge].active)
+		g->edges[t->edge].active--;
+	flow_put(g, t);
+}
+
+static void forget_dropped(uint64_t id, void *g)
+{
+	graph_forget_flow(g, id);
+}
+
+void graph_follow_store(struct graph *g, struct flow_store *s)
+{
+	flow_store_on_drop(s, forget_dropped, g);
 }
 
 void graph_expire(struct graph *g, uint64_t now_ns)

@@ -36,6 +36,8 @@ struct flow_store {
 	uint32_t free_head; /* free slots chained through next */
 	uint64_t next_id;
 	struct flow_store_stats st;
+	void (*on_drop)(uint64_t id, void *ctx);
+	void *on_drop_ctx;
 };
 
 /* The connection a key belongs to (the same packets seen on every interface and VLAN: the key
@@ -221,6 +223,8 @@ struct flow *flow_store_insert(struct flow_store *s, const struct flow *f)
 			s->st.evicted_active++;
 		index_remove(s, i);
 		s->st.evicted++;
+		if (s->on_drop)
+			s->on_drop(s->slots[i].f.id, s->on_drop_ctx);
 	}
 	sl = &s->slots[i];
 	sl->f = *f;
@@ -235,6 +239,12 @@ struct flow *flow_store_insert(struct flow_store *s, const struct flow *f)
 	s->st.seen++;
 	list_append(s, i);
 	return &sl->f;
+}
+
+void flow_store_on_drop(struct flow_store *s, void (*cb)(uint64_t id, void *ctx), void *ctx)
+{
+	s->on_drop = cb;
+	s->on_drop_ctx = ctx;
 }
 
 void flow_store_touch(struct flow_store *s, struct flow *f)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "flowscope/graph/graph.h"
+#include "flowscope/pipeline/flow_store.h"
 #include "flowscope/enrich/identities.h"
 
 #define NS 1000000000ULL
@@ -338,6 +339,43 @@ START_TEST(tracked_flows_expire_with_the_window)
 }
 END_TEST
 
+/* Following a store, a graph with as many tracked flows as the store has slots tracks every
+ * flow: the flows the store drops (never ended) leave the table and stop counting as active;
+ * what they carried stays on the edge. */
+START_TEST(a_graph_following_its_store_forgets_what_the_store_drops)
+{
+	struct graph_config cfg = {.window_ns = 60 * NS, .max_tracked_flows = 2};
+	struct graph *g = graph_new(&cfg);
+	struct flow_store *s = flow_store_new(2);
+	struct graph_stats st;
+	uint32_t i;
+	char *js;
+
+	graph_follow_store(g, s);
+	for (i = 0; i < 5; i++) {
+		struct flow f = mk(0, "10.0.0.1", (uint16_t)(40000 + i), "10.0.0.2", 80);
+		struct flow *stored;
+
+		f.key.family = 4;
+		f.key.port[0] = f.src.port;
+		f.bytes[0] = 100;
+		stored = flow_store_insert(s, &f); /* evicts the oldest (active) once full */
+		ck_assert_ptr_nonnull(stored);
+		graph_add_flow(g, stored);
+	}
+	graph_get_stats(g, &st);
+	ck_assert_uint_eq(st.flows_untracked, 0);
+	js = json(g, T0, 0, NULL);
+	ck_assert_int_eq(edge_num(js, "e:ip:10.0.0.1>ip:10.0.0.2", "flows"), 5);
+	ck_assert_int_eq(edge_num(js, "e:ip:10.0.0.1>ip:10.0.0.2", "active"), 2);
+	ck_assert_int_eq(edge_num(js, "e:ip:10.0.0.1>ip:10.0.0.2", "bytes_sent"), 500);
+	free(js);
+	graph_forget_flow(g, 12345); /* not tracked: nothing */
+	flow_store_free(s);
+	graph_free(g);
+}
+END_TEST
+
 START_TEST(caps_fold_into_other)
 {
 	struct graph_config cfg = {.max_nodes = 4, .max_edges = 2};
@@ -418,6 +456,7 @@ int main(void)
 	tcase_add_test(t, drops_resets_and_rtt);
 	tcase_add_test(t, ageing_and_windows);
 	tcase_add_test(t, tracked_flows_expire_with_the_window);
+	tcase_add_test(t, a_graph_following_its_store_forgets_what_the_store_drops);
 	tcase_add_test(t, caps_fold_into_other);
 	tcase_add_test(t, namespace_filter);
 	suite_add_tcase(s, t);

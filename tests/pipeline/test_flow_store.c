@@ -122,6 +122,41 @@ START_TEST(test_full_store_evicts_least_recently_updated)
 }
 END_TEST
 
+static void record_drop(uint64_t id, void *ctx)
+{
+	uint64_t **p = ctx;
+
+	*(*p)++ = id;
+}
+
+/* The drop hook tells each flow whose slot a new flow takes, active or ended, and only then:
+ * ending a flow or inserting into a free slot drops nothing. */
+START_TEST(test_drop_hook_tells_recycled_flows)
+{
+	struct flow_store *s = flow_store_new(2);
+	struct flow f[4] = {mkflow(1), mkflow(2), mkflow(3), mkflow(4)};
+	uint64_t dropped[8], *dp = dropped;
+	struct flow *a, *b;
+
+	flow_store_on_drop(s, record_drop, &dp);
+	a = flow_store_insert(s, &f[0]);
+	ck_assert_uint_eq(a->id, 1);
+	b = flow_store_insert(s, &f[1]);
+	flow_store_end(s, b);
+	ck_assert_int_eq(dp - dropped, 0);
+	flow_store_insert(s, &f[2]); /* takes 1's slot (active) */
+	ck_assert_int_eq(dp - dropped, 1);
+	ck_assert_uint_eq(dropped[0], 1);
+	flow_store_insert(s, &f[3]); /* takes 2's slot (ended) */
+	ck_assert_int_eq(dp - dropped, 2);
+	ck_assert_uint_eq(dropped[1], 2);
+	flow_store_on_drop(s, NULL, NULL);
+	flow_store_insert(s, &f[0]);
+	ck_assert_int_eq(dp - dropped, 2);
+	flow_store_free(s);
+}
+END_TEST
+
 START_TEST(test_last_n_returns_newest_n_oldest_first)
 {
 	struct flow_store *s = flow_store_new(100);
@@ -290,6 +325,7 @@ int main(void)
 	tcase_add_test(tc, test_foreach_active_may_end_flows);
 	tcase_add_test(tc, test_eviction_churn_keeps_index_consistent);
 	tcase_add_test(tc, test_zero_capacity_is_rejected);
+	tcase_add_test(tc, test_drop_hook_tells_recycled_flows);
 	tcase_add_test(tc, test_bus_delivers_to_all_and_unsubscribes_in_callback);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

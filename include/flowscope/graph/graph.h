@@ -46,6 +46,15 @@ void graph_free(struct graph *g);
  * observation points) are left out: a connection counts once. */
 void graph_add_flow(struct graph *g, const struct flow *f);
 
+/* Flow id will not be published again (the store dropped it, maybe before it ended): its
+ * tracking goes, what it contributed stays, and it no longer counts as active. */
+void graph_forget_flow(struct graph *g, uint64_t id);
+
+/* The graph forgets every flow the store drops (its flow_store_on_drop hook): it then tracks
+ * at most the store's flows, and max_tracked_flows can be the store's capacity. */
+struct flow_store;
+void graph_follow_store(struct graph *g, struct flow_store *s);
+
 /* Drops nodes and edges not seen within the window before now (wall ns). */
 void graph_expire(struct graph *g, uint64_t now_ns);
 

@@ -42,6 +42,10 @@ struct flow *flow_store_find_conn(struct flow_store *s, const struct flow_key *k
  * or NULL with errno set. */
 struct flow *flow_store_insert(struct flow_store *s, const struct flow *f);
 
+/* cb(id, ctx) is called when the store drops a flow for good (its slot taken by a new flow):
+ * no event of flow id follows. One callback; NULL removes it. */
+void flow_store_on_drop(struct flow_store *s, void (*cb)(uint64_t id, void *ctx), void *ctx);
+
 /* Marks a stored flow as updated now: it becomes the newest. */
 void flow_store_touch(struct flow_store *s, struct flow *f);
 
