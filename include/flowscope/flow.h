@@ -72,24 +72,24 @@ struct flow_endpoint {
 
 /* The local process behind one end of a flow (from the socket probes). */
 struct flow_process {
-	bool known;
+	uint64_t cgroup_id;
 	uint32_t pid;
 	char comm[16];
-	uint64_t cgroup_id;
+	bool known;
 	char container_id[65]; /* from the cgroup's path, "" if not in a container */
 };
 
 /* The latest DNS message of a DNS flow (port 53). Names are interned (dns_cache). */
 struct flow_dns_info {
-	bool present;
-	bool response;
 	const char *query;
+	uint32_t ttl;
 	uint16_t qtype;
 	uint8_t rcode;
 	uint8_t n_ips;
+	bool present;
+	bool response;
 	uint8_t ip_family[4];
 	uint8_t ips[4][16];
-	uint32_t ttl;
 };
 
 struct flow {
@@ -97,11 +97,11 @@ struct flow {
 	struct flow_key key;	  /* canonical kernel key: identifies the flow in the map */
 	struct flow_endpoint src; /* initiator */
 	struct flow_endpoint dst; /* responder */
-	uint8_t family;		  /* 4 or 6 */
-	uint8_t proto;		  /* IPPROTO_* */
+	uint32_t ifindex;
+	uint8_t family; /* 4 or 6 */
+	uint8_t proto;	/* IPPROTO_* */
 	uint8_t icmp_type, icmp_code;
 	uint16_t vlan_id;
-	uint32_t ifindex;
 	char ifname[IF_NAMESIZE];
 	uint8_t traffic_dir; /* enum flow_tc_dir at which the initiator's packets were seen */
 	uint8_t if_kind;     /* enum flow_if_kind of ifindex */
@@ -115,6 +115,7 @@ struct flow {
 	/* Publication for a reply-direction packet: exporters swap source and destination
 	 * and set is_reply. The counters below stay initiator-oriented. */
 	bool is_reply;
+	uint8_t obs_point; /* of one flow event: enum flow_obs_point where its packet was seen */
 	/* In a flow event: the flags of the packet the event tells of (0 for events without a
 	 * packet: UPDATE, END). In the store (the per-flow view): every flag seen so far. */
 	uint16_t tcp_flags;
@@ -122,8 +123,7 @@ struct flow {
 	uint64_t packets[2];	    /* 0: initiator -> responder, 1: responder -> initiator */
 	uint64_t bytes[2];
 	uint64_t time_ns; /* wall clock (CLOCK_REALTIME, ns) of the event */
-	/* Of one flow event (the store's flow has those of its latest event): */
-	uint8_t obs_point;	/* enum flow_obs_point where the event's packet was seen */
+	/* Of one flow event (the store's flow has those of its latest event; obs_point above): */
 	uint8_t uuid[16];	/* unique per event: the collector's random id, then seq */
 	uint64_t seq;		/* the collector's event number (1, 2, ...) */
 	uint64_t first_seen_ns; /* wall clock */
@@ -149,12 +149,12 @@ struct flow {
 	 * relay, valid for its life. late: released after a later event of another node. */
 	const struct flow_origin *origin;
 	const struct identity *src_id, *dst_id;
-	bool late;
-	/* Collector bookkeeping, not exported. */
+	/* Collector bookkeeping, not exported; and late (see origin), last to take no padding. */
 	uint64_t first_seen_boot_ns; /* the kernel entry's own first_seen: identifies it */
 	uint64_t sweep_gen;	     /* last kernel map sweep that found the flow */
 	uint64_t published_ns;	     /* wall clock of the latest publication */
 	bool started;		     /* its START event was published */
+	bool late;
 };
 
 #endif /* FLOWSCOPE_FLOW_H */
