@@ -142,7 +142,7 @@ static void pipeline_init(struct pipeline *p, bool full, size_t max_flows)
 		p->dns = o.dns = dns_cache_new(&(struct dns_cache_limits){262144, 16384, 262144});
 		p->graph = graph_new(&gc);
 		if (p->graph)
-			graph_follow_store(p->graph, p->store);
+			flow_store_on_drop(p->store, graph_store_dropped, p->graph);
 		flow_bus_subscribe(p->bus, graph_cb, p->graph);
 	}
 	p->col = collector_new(&o);

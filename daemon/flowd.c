@@ -635,7 +635,7 @@ static int start_collector(struct flowd *d)
 	d->cgroups = cgroup_names_new();
 	d->graph = graph_new(&gc);
 	if (d->graph && d->store)
-		graph_follow_store(d->graph, d->store); /* tracks at most the store's flows */
+		flow_store_on_drop(d->store, graph_store_dropped, d->graph);
 	co.store = d->store;
 	co.events = d->events;
 	co.bus = d->bus;

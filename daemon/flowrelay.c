@@ -342,7 +342,7 @@ static int start_pipeline(struct flowrelay *d)
 	d->bus = flow_bus_new();
 	d->graph = graph_new(&gc);
 	if (d->graph && d->store)
-		graph_follow_store(d->graph, d->store); /* tracks at most the store's flows */
+		flow_store_on_drop(d->store, graph_store_dropped, d->graph);
 	d->agent = agent_events_new(1024);
 	co.store = d->store;
 	co.events = d->events;

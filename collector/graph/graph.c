@@ -2,7 +2,6 @@
  * arrays sized by the caps, found through chained hash indexes; a table of tracked flows
  * remembers what each flow already contributed, so a flow's repeated publications (start,
  * flags, updates, end) add only their difference. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,8 +14,7 @@
 #include "flowscope/base/bigmem.h"
 #include "flowscope/base/hash.h"
 #include "flowscope/enrich/identities.h"
-#include "flowscope/pipeline/flow_store.h"
-#include "flowscope/pipeline/flow_view.h"
+#include "flowscope/base/addr.h"
 
 #define NSEC_PER_SEC 1000000000ULL
 #define RTT_SAMPLES 64
@@ -200,7 +198,7 @@ enum graph_node_kind graph_node_id(const struct flow *f, int side, char *out, si
 	const char *name = side ? f->dst_name : f->src_name;
 	const struct identity *id = identities_of(f, ep);
 	struct sw o = sw_at(out, len), l = sw_at(label, label_len), n = sw_at(ns, ns_len);
-	char addr[FLOW_ADDR_STR_LEN];
+	char addr[ADDR_STR_LEN];
 
 	if (id && (id->service[0] || id->pod[0])) {
 		const char *what = id->service[0] ? id->service : id->pod;
@@ -238,7 +236,7 @@ enum graph_node_kind graph_node_id(const struct flow *f, int side, char *out, si
 		sw_puts(&l, name);
 		return GRAPH_NODE_DNS;
 	}
-	flow_addr_str(f->family == 6 ? 6 : 4, ep->addr, addr);
+	addr_str(f->family == 6 ? 6 : 4, ep->addr, addr);
 	sw_puts(&o, "ip:");
 	sw_puts(&o, addr);
 	sw_puts(&l, addr);
@@ -611,14 +609,9 @@ void graph_forget_flow(struct graph *g, uint64_t id)
 	flow_put(g, t);
 }
 
-static void forget_dropped(uint64_t id, void *g)
+void graph_store_dropped(uint64_t id, void *graph)
 {
-	graph_forget_flow(g, id);
-}
-
-void graph_follow_store(struct graph *g, struct flow_store *s)
-{
-	flow_store_on_drop(s, forget_dropped, g);
+	graph_forget_flow(graph, id);
 }
 
 void graph_expire(struct graph *g, uint64_t now_ns)

@@ -1,5 +1,4 @@
 /* Hubble's view of a flow event (see include/flowscope/pipeline/flow_view.h). */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -37,31 +36,6 @@ int flow_trace_point(const struct flow *f)
 int flow_drop_code(const struct flow *f)
 {
 	return f->drops ? drop_reason_hubble_code(f->drop_reason) : 0;
-}
-
-/* IPv4 by hand: glibc's inet_ntop goes through sprintf (6% of a GetFlows replay). */
-void flow_addr_str(int family, const uint8_t *addr, char out[FLOW_ADDR_STR_LEN])
-{
-	char *o = out;
-	int i;
-
-	if (family == 6) {
-		if (!inet_ntop(AF_INET6, addr, out, FLOW_ADDR_STR_LEN))
-			out[0] = '\0';
-		return;
-	}
-	for (i = 0; i < 4; i++) {
-		unsigned v = addr[i];
-
-		if (i)
-			*o++ = '.';
-		if (v >= 100)
-			*o++ = (char)('0' + v / 100);
-		if (v >= 10)
-			*o++ = (char)('0' + v / 10 % 10);
-		*o++ = (char)('0' + v % 10);
-	}
-	*o = '\0';
 }
 
 /* By hand: snprintf with 16 conversions was 13% of a GetFlows replay (perf, bench_export). */

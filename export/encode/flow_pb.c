@@ -15,6 +15,7 @@
 #include "flowscope/enrich/identities.h"
 #include "flowscope/encode/pb_json.h"
 #include "flowscope/base/pb_pack.h"
+#include "flowscope/base/addr.h"
 #include "flowscope/pipeline/flow_view.h"
 
 #define DNS_NAME_MAX 255
@@ -230,7 +231,7 @@ static void build_dns(struct flow_pb *pb, const struct flow *f)
 		 f->dns.query && strcmp(f->dns.query, ".") ? "." : "");
 	pb->dns.query = pb->query;
 	for (i = 0; i < f->dns.n_ips; i++) {
-		flow_addr_str(f->dns.ip_family[i], f->dns.ips[i], pb->dns_ipbuf[i]);
+		addr_str(f->dns.ip_family[i], f->dns.ips[i], pb->dns_ipbuf[i]);
 		pb->dns_ips[i] = pb->dns_ipbuf[i];
 	}
 	pb->dns.ips = pb->dns_ips;
@@ -520,8 +521,8 @@ static void build(struct flow_pb *pb, const struct flow *f, const char *node_nam
 	fl->node_name = pb->node;
 
 	flow__ip__init(&pb->ip);
-	flow_addr_str(f->family, src->addr, pb->src);
-	flow_addr_str(f->family, dst->addr, pb->dst);
+	addr_str(f->family, src->addr, pb->src);
+	addr_str(f->family, dst->addr, pb->dst);
 	pb->ip.source = pb->src;
 	pb->ip.destination = pb->dst;
 	pb->ip.ipversion = f->family == 6 ? FLOW__IPVERSION__IPv6 : FLOW__IPVERSION__IPv4;

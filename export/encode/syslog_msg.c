@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "flowscope/encode/syslog_msg.h"
+#include "flowscope/base/addr.h"
 #include "flowscope/pipeline/flow_view.h"
 
 #define PRI_INFO (16 * 8 + 6)	 /* local0.info */
@@ -142,17 +143,17 @@ static int format_cef(struct buf *b, const struct flow *f)
 	const struct flow_endpoint *dst = f->is_reply ? &f->src : &f->dst;
 	uint64_t out = f->bytes[f->is_reply ? 1 : 0], in = f->bytes[f->is_reply ? 0 : 1];
 	uint64_t end = f->ended && f->end_ns ? f->end_ns : f->last_seen_ns;
-	char a[FLOW_ADDR_STR_LEN], tmp[8];
+	char a[ADDR_STR_LEN], tmp[8];
 	int rc;
 
 	rc = buf_puts(b, "CEF:0|Flowscope|flowd|0.1|flow|Network flow|3|");
 	if (rc)
 		return rc;
-	flow_addr_str(f->family, src->addr, a);
+	addr_str(f->family, src->addr, a);
 	rc = cef_ext_sep(b, true, "src", a);
 	if (rc)
 		return rc;
-	flow_addr_str(f->family, dst->addr, a);
+	addr_str(f->family, dst->addr, a);
 	rc = cef_ext(b, "dst", a);
 	if (!rc &&
 	    (f->proto == IPPROTO_TCP || f->proto == IPPROTO_UDP || f->proto == IPPROTO_SCTP)) {

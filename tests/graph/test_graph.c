@@ -351,7 +351,7 @@ START_TEST(a_graph_following_its_store_forgets_what_the_store_drops)
 	uint32_t i;
 	char *js;
 
-	graph_follow_store(g, s);
+	flow_store_on_drop(s, graph_store_dropped, g);
 	for (i = 0; i < 5; i++) {
 		struct flow f = mk(0, "10.0.0.1", (uint16_t)(40000 + i), "10.0.0.2", 80);
 		struct flow *stored;

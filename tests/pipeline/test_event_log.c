@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "flowscope/pipeline/event_log.h"
+#include "flowscope/base/addr.h"
 #include "flowscope/pipeline/flow_view.h"
 
 static int collect(const struct flow *ev, void *ctx)
@@ -91,13 +92,13 @@ START_TEST(test_uuid_text_round_trip)
 }
 END_TEST
 
-/* flow_addr_str formats IPv4 by hand: every digit count, against inet_ntop; IPv6 too. */
+/* addr_str formats IPv4 by hand: every digit count, against inet_ntop; IPv6 too. */
 START_TEST(test_addr_text_matches_inet_ntop)
 {
 	static const uint8_t v4[][4] = {{0, 0, 0, 0},	 {255, 255, 255, 255}, {10, 0, 100, 9},
 					{1, 20, 3, 199}, {192, 168, 10, 1},    {9, 99, 100, 109},
 					{127, 0, 0, 1}};
-	char got[FLOW_ADDR_STR_LEN], want[INET6_ADDRSTRLEN];
+	char got[ADDR_STR_LEN], want[INET6_ADDRSTRLEN];
 	uint8_t a[16];
 	size_t i;
 	int v;
@@ -105,19 +106,19 @@ START_TEST(test_addr_text_matches_inet_ntop)
 	for (i = 0; i < sizeof(v4) / sizeof(v4[0]); i++) {
 		memset(a, 0xee, sizeof(a)); /* the bytes past an IPv4 address are never read */
 		memcpy(a, v4[i], 4);
-		flow_addr_str(4, a, got);
+		addr_str(4, a, got);
 		inet_ntop(AF_INET, a, want, sizeof(want));
 		ck_assert_str_eq(got, want);
 	}
 	for (v = 0; v < 256; v++) {
 		uint8_t b[16] = {(uint8_t)v, (uint8_t)(255 - v), (uint8_t)(v * 7), (uint8_t)v};
 
-		flow_addr_str(4, b, got);
+		addr_str(4, b, got);
 		inet_ntop(AF_INET, b, want, sizeof(want));
 		ck_assert_str_eq(got, want);
 	}
 	inet_pton(AF_INET6, "fd00:1::2", a);
-	flow_addr_str(6, a, got);
+	addr_str(6, a, got);
 	ck_assert_str_eq(got, "fd00:1::2");
 }
 END_TEST

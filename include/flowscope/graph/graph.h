@@ -50,10 +50,10 @@ void graph_add_flow(struct graph *g, const struct flow *f);
  * tracking goes, what it contributed stays, and it no longer counts as active. */
 void graph_forget_flow(struct graph *g, uint64_t id);
 
-/* The graph forgets every flow the store drops (its flow_store_on_drop hook): it then tracks
- * at most the store's flows, and max_tracked_flows can be the store's capacity. */
-struct flow_store;
-void graph_follow_store(struct graph *g, struct flow_store *s);
+/* graph_forget_flow as the store's drop hook: flow_store_on_drop(store, graph_store_dropped,
+ * graph). The graph then tracks at most the store's flows, and max_tracked_flows can be the
+ * store's capacity. */
+void graph_store_dropped(uint64_t id, void *graph);
 
 /* Drops nodes and edges not seen within the window before now (wall ns). */
 void graph_expire(struct graph *g, uint64_t now_ns);

@@ -22,10 +22,6 @@ int flow_trace_point(const struct flow *f);
 int flow_drop_code(const struct flow *f);
 
 /* The event's uuid in the 8-4-4-4-12 form, NUL-terminated. */
-/* An address of family 4 or 6 (16 bytes, IPv4 in the first 4) as text, like inet_ntop. */
-#define FLOW_ADDR_STR_LEN 46
-void flow_addr_str(int family, const uint8_t *addr, char out[FLOW_ADDR_STR_LEN]);
-
 #define FLOW_UUID_STR_LEN 37
 void flow_uuid_str(const struct flow *f, char out[FLOW_UUID_STR_LEN]);
 
