@@ -11,6 +11,26 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
+/* The civil-from-days algorithm: eras of 400 years, years starting in March. */
+void clock_civil(int64_t secs, struct clock_civil *c)
+{
+	int64_t z = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400), rem = secs - z * 86400;
+	int64_t era, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	yoe = z - era * 146097;					     /* [0, 146096] */
+	yoe = (yoe - yoe / 1460 + yoe / 36524 - yoe / 146096) / 365; /* [0, 399] */
+	doy = z - era * 146097 - (365 * yoe + yoe / 4 - yoe / 100);  /* [0, 365] */
+	mp = (5 * doy + 2) / 153;				     /* [0, 11] */
+	c->mday = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+	c->mon = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+	c->year = yoe + era * 400 + (c->mon <= 2);
+	c->hour = (unsigned)(rem / 3600); /* rem: [0, 86399] */
+	c->min = (unsigned)(rem / 60 % 60);
+	c->sec = (unsigned)(rem % 60);
+}
+
 void clock_utc(uint64_t wall_ns, char out[CLOCK_UTC_LEN])
 {
 	time_t s = (time_t)(wall_ns / NSEC_PER_SEC);

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "flowscope/base/clock.h"
 #include "flowscope/encode/pb_json.h"
 #include "print.h"
 
@@ -218,6 +219,30 @@ static void trimmed_fraction(char *out, size_t len, int32_t nanos, int digits)
 	}
 }
 
+/* "Nov  4 22:13:20.123" (Go's StampMilli, the compact output's default), by hand: gmtime_r,
+ * strftime and the printf family were a sixth of flowctl's samples writing compact lines
+ * (perf, bench_export). */
+#define STAMP_MILLI_LEN 19
+static void stamp_milli(const Google__Protobuf__Timestamp *ts, char *out)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	unsigned ms = (unsigned)ts->nanos / 1000000;
+	struct clock_civil c;
+	char *o = out;
+
+	clock_civil(ts->seconds, &c);
+	memcpy(o, months + 3 * (c.mon - 1), 3);
+	o[3] = ' ';
+	o[4] = c.mday >= 10 ? (char)('0' + c.mday / 10) : ' ';
+	o[5] = (char)('0' + c.mday % 10);
+	o[6] = ' ';
+	o[7] = (char)('0' + c.hour / 10), o[8] = (char)('0' + c.hour % 10), o[9] = ':';
+	o[10] = (char)('0' + c.min / 10), o[11] = (char)('0' + c.min % 10), o[12] = ':';
+	o[13] = (char)('0' + c.sec / 10), o[14] = (char)('0' + c.sec % 10), o[15] = '.';
+	o[16] = (char)('0' + ms / 100), o[17] = (char)('0' + ms / 10 % 10);
+	o[18] = (char)('0' + ms % 10), o[19] = '\0';
+}
+
 void printer_time(const Google__Protobuf__Timestamp *ts, enum time_format layout, char *out,
 		  size_t len)
 {
@@ -240,6 +265,10 @@ void printer_time(const Google__Protobuf__Timestamp *ts, enum time_format layout
 	if (!ts || ts->seconds < -62135596800LL || ts->seconds > 253402300799LL || ts->nanos < 0 ||
 	    ts->nanos > 999999999) {
 		snprintf(out, len, "N/A");
+		return;
+	}
+	if (layout == TIME_STAMP_MILLI && len > STAMP_MILLI_LEN) {
+		stamp_milli(ts, out);
 		return;
 	}
 	t = (time_t)ts->seconds;
@@ -510,7 +539,7 @@ static int print_compact(struct printer *p, const Flow__Flow *f)
 	err = err ?: buf_puts(b, unknown ? " <> " : reply ? " <- " : " -> ");
 	err = err ?: put_host(p, b, f, !reply) ?: buf_putc(b, ' ');
 	err = err ?: put_identity(p, b, reply ? f->source : f->destination);
-	err = err ?: buf_printf(b, " %s ", type);
+	err = err ?: buf_putc(b, ' ') ?: buf_puts(b, type) ?: buf_putc(b, ' ');
 	err = err ?: put_verdict(p, b, f) ?: buf_puts(b, " (");
 	err = err ?: put_summary(p, b, f);
 	return err ?: buf_puts(b, ")\n");

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flowscope/base/clock.h"
 #include "flowscope/base/pb_pack.h"
 #include "flowscope/encode/pb_json.h"
 
@@ -66,50 +67,29 @@ static char *put_digits(char *p, unsigned v, int n)
 	return p + n;
 }
 
-/* The proleptic Gregorian date of a day count from 1970-01-01 (the civil-from-days algorithm:
- * eras of 400 years, years starting in March). Instead of gmtime_r, which takes the time zone
- * lock and was a twentieth of an NDJSON line (perf). */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-	int64_t era, yoe, doy, mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	yoe = z - era * 146097;					     /* [0, 146096] */
-	yoe = (yoe - yoe / 1460 + yoe / 36524 - yoe / 146096) / 365; /* [0, 399] */
-	doy = z - era * 146097 - (365 * yoe + yoe / 4 - yoe / 100);  /* [0, 365] */
-	mp = (5 * doy + 2) / 153;				     /* [0, 11] */
-	*d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-	*y = yoe + era * 400 + (*m <= 2);
-}
-
 /* RFC 3339 in UTC with 0, 3, 6 or 9 fraction digits, as canonical protobuf JSON has it.
  * Formatted by hand: strftime and printf were a tenth of an NDJSON replay (perf). */
 static int write_timestamp(struct buf *out, int64_t secs, int32_t nanos)
 {
-	int64_t days, rem, year;
-	unsigned mon, mday;
+	struct clock_civil c;
 	char text[48], *p = text;
 
 	/* Years 0 to 9999: 0000-01-01T00:00:00Z to 9999-12-31T23:59:59Z. */
 	if (secs < -62167219200LL || secs > 253402300799LL || nanos < 0 || nanos > 999999999)
 		return -EINVAL;
-	days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
-	rem = secs - days * 86400; /* [0, 86399] */
-	civil_from_days(days, &year, &mon, &mday);
+	clock_civil(secs, &c); /* not gmtime_r: its lock was a twentieth of an NDJSON line */
 	*p++ = '"';
-	p = put_digits(p, (unsigned)year, 4);
+	p = put_digits(p, (unsigned)c.year, 4);
 	*p++ = '-';
-	p = put_digits(p, mon, 2);
+	p = put_digits(p, c.mon, 2);
 	*p++ = '-';
-	p = put_digits(p, mday, 2);
+	p = put_digits(p, c.mday, 2);
 	*p++ = 'T';
-	p = put_digits(p, (unsigned)(rem / 3600), 2);
+	p = put_digits(p, c.hour, 2);
 	*p++ = ':';
-	p = put_digits(p, (unsigned)(rem / 60 % 60), 2);
+	p = put_digits(p, c.min, 2);
 	*p++ = ':';
-	p = put_digits(p, (unsigned)(rem % 60), 2);
+	p = put_digits(p, c.sec, 2);
 	if (nanos) {
 		*p++ = '.';
 		if (nanos % 1000000 == 0)

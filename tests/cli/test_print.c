@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../../cli/print.h"
 #include "flowscope/encode/pb_json.h"
@@ -372,6 +373,23 @@ START_TEST(time_formats)
 	t.seconds = 1699920000 + 86400 * -10; /* a one-digit day: space-padded */
 	printer_time(&t, TIME_STAMP_MILLI, out, sizeof(out));
 	ck_assert_str_eq(out, "Nov  4 00:00:00.000");
+	/* Written by hand: as strftime writes it, for every day from 1901 to 2200, any time. */
+	for (t.seconds = -2177452800LL; t.seconds < 7258118400LL; t.seconds += 86400 + 3661) {
+		time_t s = (time_t)t.seconds;
+		char want[64], frac[8];
+		struct tm tm;
+
+		t.nanos = (int32_t)((uint64_t)t.seconds * 2654435761u % 1000000000u);
+		gmtime_r(&s, &tm);
+		strftime(want, sizeof(want), "%b %e %H:%M:%S", &tm);
+		snprintf(frac, sizeof(frac), ".%03d", t.nanos / 1000000);
+		strcat(want, frac);
+		printer_time(&t, TIME_STAMP_MILLI, out, sizeof(out));
+		ck_assert_str_eq(out, want);
+	}
+	t.seconds = 1700000000;
+	printer_time(&t, TIME_STAMP_MILLI, out, 8); /* too short: cut as before */
+	ck_assert_str_eq(out, "Nov 14 ");
 	printer_time(NULL, TIME_RFC3339, out, sizeof(out));
 	ck_assert_str_eq(out, "N/A");
 	t.nanos = -1;

@@ -16,6 +16,16 @@ uint64_t clock_mono_ns(void);
  * the clock source (which costs tens of ns on a VM): for intervals of seconds on hot paths. */
 uint64_t clock_mono_coarse_ns(void);
 
+/* The UTC date and time of day of a Unix time in seconds (the proleptic Gregorian calendar,
+ * any year), computed without gmtime_r (its time zone lock, and the time it takes on paths that
+ * stamp every flow). */
+struct clock_civil {
+	int64_t year;
+	unsigned mon, mday; /* 1-12, 1-31 */
+	unsigned hour, min, sec;
+};
+void clock_civil(int64_t secs, struct clock_civil *c);
+
 /* A wall time as RFC 3339 in UTC to the second ("2026-12-02T03:10:39Z"), for messages. */
 #define CLOCK_UTC_LEN 32
 void clock_utc(uint64_t wall_ns, char out[CLOCK_UTC_LEN]);
