@@ -4,7 +4,7 @@
 
 #include "flowscope/base/pb_arena.h"
 
-#define BLOCK_MIN (64 * 1024) /* a flow unpacks into about 2 KiB */
+#define BLOCK_MIN (64 * 1024) /* a flow unpacks into about 2.5 KiB */
 #define ALIGN 16
 
 struct pb_arena_block {
@@ -23,7 +23,7 @@ static void *arena_alloc(void *ctx, size_t n)
 	if (need < n)
 		return NULL;
 	if (!b || b->cap - b->used < need) {
-		size_t cap = need > BLOCK_MIN ? need : BLOCK_MIN;
+		size_t cap = need > a->block ? need : a->block;
 
 		if (cap > SIZE_MAX - sizeof(*b))
 			return NULL;
@@ -47,10 +47,16 @@ static void arena_free(void *ctx, void *p)
 	(void)p;
 }
 
-void pb_arena_init(struct pb_arena *a)
+void pb_arena_init_block(struct pb_arena *a, size_t block)
 {
 	a->allocator = (ProtobufCAllocator){arena_alloc, arena_free, a};
 	a->head = NULL;
+	a->block = block ? block : BLOCK_MIN;
+}
+
+void pb_arena_init(struct pb_arena *a)
+{
+	pb_arena_init_block(a, BLOCK_MIN);
 }
 
 /* Keeps the oldest block (the one every message starts in) unless it was one large message's. */
@@ -63,7 +69,7 @@ void pb_arena_reset(struct pb_arena *a)
 		free(b);
 		b = next;
 	}
-	if (b && b->cap > BLOCK_MIN) {
+	if (b && b->cap > a->block) {
 		free(b);
 		b = NULL;
 	}

@@ -98,8 +98,10 @@ static int on_flows(const uint8_t *msg, size_t len, void *ctx)
 		push_text(n, NODE_MSG_UP, "");
 	}
 	m->kind = NODE_MSG_FLOWS;
-	m->pb = observer__get_flows_response__unpack(NULL, len, msg);
+	pb_arena_init_block(&m->arena, 3072); /* a 265-byte flow unpacks into 2.5 KiB */
+	m->pb = observer__get_flows_response__unpack(&m->arena.allocator, len, msg);
 	if (!m->pb) {
+		pb_arena_free(&m->arena);
 		free(m);
 		return 0; /* not a GetFlowsResponse: skipped (counted by the loop as nothing) */
 	}
@@ -122,8 +124,7 @@ static int on_flows(const uint8_t *msg, size_t len, void *ctx)
 
 void node_msg_free(struct node_msg *m)
 {
-	if (m->pb)
-		observer__get_flows_response__free_unpacked(m->pb, NULL);
+	pb_arena_free(&m->arena); /* m->pb and its parts (nothing for other kinds) */
 	free(m->info);
 	free(m);
 }
