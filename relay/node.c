@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "flowscope/base/str.h"
 #include "flowscope/base/clock.h"
 #include "flowscope/encode/flow_pb_decode.h"
 #include "node.h"
@@ -109,12 +110,12 @@ static int on_flows(const uint8_t *msg, size_t len, void *ctx)
 	    !flow_pb_to_flow(m->pb->flow, &m->f)) {
 		m->has_flow = true;
 		if (m->f.dns.query) {
-			snprintf(m->query, sizeof(m->query), "%s", m->f.dns.query);
+			str_copy(m->query, sizeof(m->query), m->f.dns.query);
 			m->f.dns.query = m->query;
 		}
 		if (m->pb->flow->uuid && m->pb->flow->uuid[0]) {
 			pthread_mutex_lock(&n->lock);
-			snprintf(n->resume_after, sizeof(n->resume_after), "%s", m->pb->flow->uuid);
+			str_copy(n->resume_after, sizeof(n->resume_after), m->pb->flow->uuid);
 			pthread_mutex_unlock(&n->lock);
 		}
 	}

@@ -16,6 +16,7 @@
 #include "flowscope/encode/pb_json.h"
 #include "flowscope/base/pb_pack.h"
 #include "flowscope/base/addr.h"
+#include "flowscope/base/str.h"
 #include "flowscope/pipeline/flow_view.h"
 
 #define DNS_NAME_MAX 255
@@ -53,17 +54,6 @@ struct flow_pb {
 	char summary[640];
 	char node[256];
 };
-
-/* src into dst of size bytes, cut short to fit: snprintf's "%s" without its formatting (a tenth
- * of a flow's encoding, perf). */
-static void copy_str(char *dst, size_t size, const char *src)
-{
-	size_t n;
-
-	for (n = 0; n + 1 < size && src[n]; n++)
-		dst[n] = src[n];
-	dst[n] = '\0';
-}
 
 /* The node's labels (flowd --node-label), on every flow. */
 static char **node_labels;
@@ -461,7 +451,7 @@ static void build_summary(struct flow_pb *pb, const struct flow *f)
 		tcp_flag_list(flags, sizeof(flags), f->tcp_flags);
 		snprintf(pb->summary, sizeof(pb->summary), "TCP Flags: %s", flags);
 	} else if (f->proto == IPPROTO_UDP || f->proto == IPPROTO_SCTP) {
-		copy_str(pb->summary, sizeof(pb->summary),
+		str_copy(pb->summary, sizeof(pb->summary),
 			 f->proto == IPPROTO_UDP ? "UDP" : "SCTP");
 	} else if (f->proto == IPPROTO_ICMP) {
 		icmp_summary(pb->summary, sizeof(pb->summary), icmp4_names,
@@ -472,7 +462,7 @@ static void build_summary(struct flow_pb *pb, const struct flow *f)
 			     sizeof(icmp6_names) / sizeof(icmp6_names[0]), "ICMPv6",
 			     icmp_type_of(f), f->icmp_code);
 	} else {
-		copy_str(pb->summary, sizeof(pb->summary), f->family == 6 ? "IPv6" : "IPv4");
+		str_copy(pb->summary, sizeof(pb->summary), f->family == 6 ? "IPv6" : "IPv4");
 	}
 	/* Deprecated in Cilium's proto but what Hubble's printer shows. */
 #pragma GCC diagnostic push
@@ -512,7 +502,7 @@ static void build(struct flow_pb *pb, const struct flow *f, const char *node_nam
 	flow__flow__init(fl);
 	if (f->origin)
 		node_name = f->origin->name; /* a relayed flow: the node it was seen on */
-	copy_str(pb->node, sizeof(pb->node), node_name ? node_name : "");
+	str_copy(pb->node, sizeof(pb->node), node_name ? node_name : "");
 	set_ts(&pb->time, f->time_ns);
 	fl->time = &pb->time;
 	fl->verdict = f->verdict == FLOW_VERDICT_DROPPED ? FLOW__VERDICT__DROPPED
@@ -568,7 +558,7 @@ static void build_lost(struct lost_pb *pb, int source, uint64_t count, const cha
 	flow__lost_event__init(&pb->lost);
 	pb->lost.source = (Flow__LostEventSource)source;
 	pb->lost.num_events_lost = count;
-	copy_str(pb->node, sizeof(pb->node), node_name ? node_name : "");
+	str_copy(pb->node, sizeof(pb->node), node_name ? node_name : "");
 	set_ts(&pb->time, time_ns);
 	pb->resp.response_types_case = OBSERVER__GET_FLOWS_RESPONSE__RESPONSE_TYPES_LOST_EVENTS;
 	pb->resp.lost_events = &pb->lost;

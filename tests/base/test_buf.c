@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "flowscope/base/buf.h"
+#include "flowscope/base/str.h"
 
 START_TEST(test_printf_fits_and_grows)
 {
@@ -135,6 +136,23 @@ START_TEST(test_json_str_escapes)
 }
 END_TEST
 
+/* str_copy leaves what snprintf's "%s" leaves: cut to fit, always terminated. */
+START_TEST(test_str_copy_cuts_as_snprintf)
+{
+	static const char *const srcs[] = {"", "a", "abcdefg", "abcdefgh", "abcdefghijklmnop"};
+	char got[8], want[8];
+	size_t i, size;
+
+	for (i = 0; i < sizeof(srcs) / sizeof(srcs[0]); i++)
+		for (size = 1; size <= sizeof(got); size++) {
+			memset(got, 'x', sizeof(got));
+			str_copy(got, size, srcs[i]);
+			snprintf(want, size, "%s", srcs[i]);
+			ck_assert_str_eq(got, want);
+		}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("buf");
@@ -143,6 +161,7 @@ int main(void)
 	int failed;
 
 	tcase_add_test(tc, test_printf_fits_and_grows);
+	tcase_add_test(tc, test_str_copy_cuts_as_snprintf);
 	tcase_add_test(tc, test_integers_match_printf);
 	tcase_add_test(tc, test_appends_grow_at_the_boundary);
 	tcase_add_test(tc, test_json_str_escapes);
