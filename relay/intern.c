@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flowscope/base/str.h"
 #include "flowscope/base/hash.h"
 #include "intern.h"
 
@@ -162,20 +163,32 @@ static struct identity *identity_make(const Flow__Endpoint *ep, const Flow__Serv
 const struct identity *intern_identity(struct intern *t, const Flow__Endpoint *ep,
 				       const Flow__Service *svc)
 {
+	const char *parts[5] = {
+		ep ? ep->namespace_ : NULL,
+		ep ? ep->pod_name : NULL,
+		svc ? svc->name : NULL,
+		ep && ep->n_workloads ? ep->workloads[0]->name : NULL,
+		ep && ep->n_workloads ? ep->workloads[0]->kind : NULL,
+	};
 	char key[2048];
-	size_t i, o;
+	struct str_writer w = str_writer_at(key, sizeof(key));
 	struct slot *sl;
+	size_t i;
 
 	if (!ep)
 		return NULL;
-	o = (size_t)snprintf(
-		key, sizeof(key), "\x1fid\x1f%u\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", ep->identity,
-		ep->namespace_ ? ep->namespace_ : "", ep->pod_name ? ep->pod_name : "",
-		svc && svc->name ? svc->name : "",
-		ep->n_workloads && ep->workloads[0]->name ? ep->workloads[0]->name : "",
-		ep->n_workloads && ep->workloads[0]->kind ? ep->workloads[0]->kind : "");
-	for (i = 0; i < ep->n_labels && o < sizeof(key); i++)
-		o += (size_t)snprintf(key + o, sizeof(key) - o, "\x1f%s", ep->labels[i]);
+	/* Every field, each after a separator no name has (written by appends: snprintf was the
+	 * relay's only printf per event, perf). */
+	str_puts(&w, "\x1fid\x1f");
+	str_put_u32(&w, ep->identity);
+	for (i = 0; i < 5; i++) {
+		str_puts(&w, "\x1f");
+		str_puts(&w, parts[i] ? parts[i] : "");
+	}
+	for (i = 0; i < ep->n_labels && w.n + 1 < sizeof(key); i++) {
+		str_puts(&w, "\x1f");
+		str_puts(&w, ep->labels[i] ? ep->labels[i] : "");
+	}
 	sl = get(t, key);
 	if (!sl)
 		return NULL;

@@ -15,6 +15,7 @@
 #include "flowscope/base/hash.h"
 #include "flowscope/enrich/identities.h"
 #include "flowscope/base/addr.h"
+#include "flowscope/base/str.h"
 
 #define NSEC_PER_SEC 1000000000ULL
 #define RTT_SAMPLES 64
@@ -154,42 +155,9 @@ void graph_free(struct graph *g)
 	free(g);
 }
 
-/* A bounded string being written: what snprintf into out[len] leaves (cut, NUL-terminated),
- * without parsing a format: every new flow names its two nodes, three strings each with
- * snprintf and glibc's inet_ntop (itself an sprintf) before. */
-struct sw {
-	char *p;
-	size_t len, n;
-};
-
-static struct sw sw_at(char *p, size_t len)
-{
-	if (p && len)
-		p[0] = '\0';
-	return (struct sw){.p = p, .len = p ? len : 0};
-}
-
-/* Appends at most max bytes of the string s (whatever fits). */
-static void sw_put(struct sw *w, const char *s, size_t max)
-{
-	size_t k = strlen(s);
-
-	if (!w->len)
-		return;
-	if (k > max)
-		k = max;
-	if (k > w->len - 1 - w->n)
-		k = w->len - 1 - w->n;
-	memcpy(w->p + w->n, s, k);
-	w->n += k;
-	w->p[w->n] = '\0';
-}
-
-static void sw_puts(struct sw *w, const char *s)
-{
-	sw_put(w, s, SIZE_MAX);
-}
-
+/* Node ids, labels and namespaces are written by appends (base/str.h), not printf: every new
+ * flow names its two nodes, three strings each with snprintf and glibc's inet_ntop (itself an
+ * sprintf) before. */
 enum graph_node_kind graph_node_id(const struct flow *f, int side, char *out, size_t len,
 				   char *label, size_t label_len, char *ns, size_t ns_len)
 {
@@ -197,51 +165,52 @@ enum graph_node_kind graph_node_id(const struct flow *f, int side, char *out, si
 	const struct flow_process *p = side ? &f->dst_proc : &f->src_proc;
 	const char *name = side ? f->dst_name : f->src_name;
 	const struct identity *id = identities_of(f, ep);
-	struct sw o = sw_at(out, len), l = sw_at(label, label_len), n = sw_at(ns, ns_len);
+	struct str_writer o = str_writer_at(out, len), l = str_writer_at(label, label_len),
+			  n = str_writer_at(ns, ns_len);
 	char addr[ADDR_STR_LEN];
 
 	if (id && (id->service[0] || id->pod[0])) {
 		const char *what = id->service[0] ? id->service : id->pod;
 		char tmp[300];
-		struct sw t = sw_at(tmp, sizeof(tmp));
+		struct str_writer t = str_writer_at(tmp, sizeof(tmp));
 
 		if (id->ns[0]) {
-			sw_puts(&t, id->ns);
-			sw_puts(&t, "/");
+			str_puts(&t, id->ns);
+			str_puts(&t, "/");
 		}
-		sw_puts(&t, what);
-		sw_puts(&o, id->service[0] ? "svc:" : "pod:");
-		sw_puts(&o, tmp);
-		sw_puts(&l, tmp);
-		sw_puts(&n, id->ns);
+		str_puts(&t, what);
+		str_puts(&o, id->service[0] ? "svc:" : "pod:");
+		str_puts(&o, tmp);
+		str_puts(&l, tmp);
+		str_puts(&n, id->ns);
 		return id->service[0] ? GRAPH_NODE_SERVICE : GRAPH_NODE_POD;
 	}
 	if (p->known && p->container_id[0]) {
-		sw_puts(&o, "ctr:");
-		sw_put(&o, p->container_id, 12);
-		sw_puts(&l, p->comm);
-		sw_puts(&l, "@");
-		sw_put(&l, p->container_id, 12);
+		str_puts(&o, "ctr:");
+		str_put(&o, p->container_id, 12);
+		str_puts(&l, p->comm);
+		str_puts(&l, "@");
+		str_put(&l, p->container_id, 12);
 		return GRAPH_NODE_CONTAINER;
 	}
 	if (p->known) {
-		sw_puts(&o, "proc:");
-		sw_puts(&o, p->comm);
-		sw_puts(&l, p->comm);
+		str_puts(&o, "proc:");
+		str_puts(&o, p->comm);
+		str_puts(&l, p->comm);
 		return GRAPH_NODE_PROCESS;
 	}
 	if (name) {
-		sw_puts(&o, "dns:");
-		sw_puts(&o, name);
-		sw_puts(&l, name);
+		str_puts(&o, "dns:");
+		str_puts(&o, name);
+		str_puts(&l, name);
 		return GRAPH_NODE_DNS;
 	}
 	addr_str(f->family == 6 ? 6 : 4, ep->addr, addr);
-	sw_puts(&o, "ip:");
-	sw_puts(&o, addr);
-	sw_puts(&l, addr);
+	str_puts(&o, "ip:");
+	str_puts(&o, addr);
+	str_puts(&l, addr);
 	if (id)
-		sw_puts(&n, id->ns);
+		str_puts(&n, id->ns);
 	return GRAPH_NODE_IP;
 }
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "flowscope/base/str.h"
 #include "flowscope/encode/flow_pb_decode.h"
 #include "flowscope/enrich/drop_reason.h"
 #include "flowscope/pipeline/flow_view.h"
@@ -21,9 +22,9 @@ static void copy_proc(const Flow__Process *pb, struct flow_process *p)
 		return;
 	p->known = true;
 	p->pid = pb->pid;
-	snprintf(p->comm, sizeof(p->comm), "%s", pb->comm ? pb->comm : "");
+	str_copy(p->comm, sizeof(p->comm), pb->comm ? pb->comm : "");
 	p->cgroup_id = pb->cgroup_id;
-	snprintf(p->container_id, sizeof(p->container_id), "%s",
+	str_copy(p->container_id, sizeof(p->container_id),
 		 pb->container_id ? pb->container_id : "");
 }
 
@@ -148,7 +149,7 @@ static void dns_from_pb(const Flow__Layer7 *l7, struct flow *f)
 	f->dns.present = true;
 	f->dns.response = l7->type == FLOW__L7_FLOW_TYPE__RESPONSE;
 	/* The collector keeps names without their final dot. */
-	snprintf(query, sizeof(query), "%s", d->query ? d->query : "");
+	str_copy(query, sizeof(query), d->query ? d->query : "");
 	n = strlen(query);
 	if (n > 1 && query[n - 1] == '.')
 		query[n - 1] = '\0';
@@ -206,7 +207,7 @@ int flow_pb_to_flow(const Flow__Flow *pb, struct flow *f)
 		flow_uuid_parse(pb->uuid, f->uuid);
 	if (pb->interface) {
 		f->ifindex = pb->interface->index;
-		snprintf(f->ifname, sizeof(f->ifname), "%s",
+		str_copy(f->ifname, sizeof(f->ifname),
 			 pb->interface->name ? pb->interface->name : "");
 	}
 	event_from_pb(pb, f);

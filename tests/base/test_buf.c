@@ -153,6 +153,33 @@ START_TEST(test_str_copy_cuts_as_snprintf)
 }
 END_TEST
 
+/* A str_writer leaves what snprintf of the same pieces leaves, at every size. */
+START_TEST(test_str_writer_cuts_as_snprintf)
+{
+	static const uint32_t nums[] = {0, 7, 42, 4294967295u};
+	char got[24], want[24];
+	size_t size, i;
+
+	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+		for (size = 1; size <= sizeof(got); size++) {
+			struct str_writer w = str_writer_at(got, size);
+
+			str_puts(&w, "id:");
+			str_put_u32(&w, nums[i]);
+			str_put(&w, "abcdef", 3);
+			snprintf(want, size, "id:%u%.3s", nums[i], "abcdef");
+			ck_assert_str_eq(got, want);
+			ck_assert_uint_eq(w.n, strlen(want));
+		}
+	{
+		struct str_writer none = str_writer_at(NULL, 0);
+
+		str_puts(&none, "nothing"); /* writes nowhere */
+		ck_assert_uint_eq(none.n, 0);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("buf");
@@ -162,6 +189,7 @@ int main(void)
 
 	tcase_add_test(tc, test_printf_fits_and_grows);
 	tcase_add_test(tc, test_str_copy_cuts_as_snprintf);
+	tcase_add_test(tc, test_str_writer_cuts_as_snprintf);
 	tcase_add_test(tc, test_integers_match_printf);
 	tcase_add_test(tc, test_appends_grow_at_the_boundary);
 	tcase_add_test(tc, test_json_str_escapes);
