@@ -376,6 +376,67 @@ START_TEST(a_graph_following_its_store_forgets_what_the_store_drops)
 }
 END_TEST
 
+static uint64_t nodes_of(const struct graph *g)
+{
+	struct graph_stats st;
+
+	graph_get_stats(g, &st);
+	return st.nodes;
+}
+
+/* IP nodes are found by their address: one node per address and family whatever the flow,
+ * apart from the node of a name for the same address; gone with the window and made again. */
+START_TEST(ip_nodes_are_one_per_address)
+{
+	struct graph_config cfg = {.window_ns = 60 * NS};
+	struct graph *g = graph_new(&cfg);
+	uint64_t id = 1;
+	int i;
+	char *js;
+
+	for (i = 0; i < 50; i++) {
+		char cli[32];
+		struct flow f;
+
+		snprintf(cli, sizeof(cli), "10.9.%d.%d", i / 10, i % 10);
+		f = mk(id++, cli, 40000, "10.0.0.2", 443);
+		graph_add_flow(g, &f);
+		f = mk(id++, cli, 40001, "10.0.0.2", 443); /* the same two nodes */
+		graph_add_flow(g, &f);
+	}
+	ck_assert_uint_eq(nodes_of(g), 51);
+	{
+		struct flow v6 = mk(id++, "10.9.0.0", 40000, "10.0.0.2", 443), named;
+
+		/* ::a00:2 holds 10.0.0.2's bytes, but as IPv6 it is another address (and so is
+		 * the client's, a09::): two nodes more, and one for the name. */
+		v6.family = 6;
+		memset(v6.dst.addr, 0, 16);
+		memcpy(v6.dst.addr + 12, "\x0a\x00\x00\x02", 4);
+		graph_add_flow(g, &v6);
+		named = mk(id++, "10.9.0.0", 40002, "10.0.0.2", 443);
+		named.dst_name = "web.shop.test";
+		graph_add_flow(g, &named);
+	}
+	ck_assert_uint_eq(nodes_of(g), 54);
+	js = json(g, T0, 0, NULL);
+	ck_assert_int_eq(edge_num(js, "e:ip:10.9.0.0>ip:10.0.0.2", "flows"), 2);
+	ck_assert_ptr_nonnull(strstr(js, "\"id\":\"ip:::10.0.0.2\"")); /* as inet_ntop has it */
+	ck_assert_ptr_nonnull(strstr(js, "\"id\":\"dns:web.shop.test\""));
+	free(js);
+	graph_expire(g, T0 + 70 * NS); /* every node leaves its bucket */
+	ck_assert_uint_eq(nodes_of(g), 0);
+	{
+		struct flow again = mk(id++, "10.9.0.0", 40003, "10.0.0.2", 443);
+
+		again.first_seen_ns = again.last_seen_ns = again.time_ns = T0 + 71 * NS;
+		graph_add_flow(g, &again);
+	}
+	ck_assert_uint_eq(nodes_of(g), 2);
+	graph_free(g);
+}
+END_TEST
+
 START_TEST(caps_fold_into_other)
 {
 	struct graph_config cfg = {.max_nodes = 4, .max_edges = 2};
@@ -457,6 +518,7 @@ int main(void)
 	tcase_add_test(t, ageing_and_windows);
 	tcase_add_test(t, tracked_flows_expire_with_the_window);
 	tcase_add_test(t, a_graph_following_its_store_forgets_what_the_store_drops);
+	tcase_add_test(t, ip_nodes_are_one_per_address);
 	tcase_add_test(t, caps_fold_into_other);
 	tcase_add_test(t, namespace_filter);
 	suite_add_tcase(s, t);
