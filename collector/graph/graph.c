@@ -158,22 +158,42 @@ void graph_free(struct graph *g)
 	free(g);
 }
 
+/* Which kind of node one end of f is: a service or pod, then a container or process, then a
+ * name, else its address. The one place that order is decided: the naming below and the lookup
+ * by address in node_get() both take it from here. */
+static enum graph_node_kind node_kind(const struct flow *f, int side, const struct identity **idp)
+{
+	const struct flow_process *p = side ? &f->dst_proc : &f->src_proc;
+	const struct identity *id = identities_of(f, side ? &f->dst : &f->src);
+
+	*idp = id;
+	if (id && (id->service[0] || id->pod[0]))
+		return id->service[0] ? GRAPH_NODE_SERVICE : GRAPH_NODE_POD;
+	if (p->known)
+		return p->container_id[0] ? GRAPH_NODE_CONTAINER : GRAPH_NODE_PROCESS;
+	if (side ? f->dst_name : f->src_name)
+		return GRAPH_NODE_DNS;
+	return GRAPH_NODE_IP;
+}
+
 /* Node ids, labels and namespaces are written by appends (base/str.h), not printf: every new
  * flow names its two nodes, three strings each with snprintf and glibc's inet_ntop (itself an
  * sprintf) before. */
-enum graph_node_kind graph_node_id(const struct flow *f, int side, char *out, size_t len,
-				   char *label, size_t label_len, char *ns, size_t ns_len)
+static void node_name(const struct flow *f, int side, enum graph_node_kind kind,
+		      const struct identity *id, char *out, size_t len, char *label,
+		      size_t label_len, char *ns, size_t ns_len)
 {
 	const struct flow_endpoint *ep = side ? &f->dst : &f->src;
 	const struct flow_process *p = side ? &f->dst_proc : &f->src_proc;
 	const char *name = side ? f->dst_name : f->src_name;
-	const struct identity *id = identities_of(f, ep);
 	struct str_writer o = str_writer_at(out, len), l = str_writer_at(label, label_len),
 			  n = str_writer_at(ns, ns_len);
 	char addr[ADDR_STR_LEN];
 
-	if (id && (id->service[0] || id->pod[0])) {
-		const char *what = id->service[0] ? id->service : id->pod;
+	switch (kind) {
+	case GRAPH_NODE_SERVICE:
+	case GRAPH_NODE_POD: {
+		const char *what = kind == GRAPH_NODE_SERVICE ? id->service : id->pod;
 		char tmp[300];
 		struct str_writer t = str_writer_at(tmp, sizeof(tmp));
 
@@ -182,39 +202,48 @@ enum graph_node_kind graph_node_id(const struct flow *f, int side, char *out, si
 			str_puts(&t, "/");
 		}
 		str_puts(&t, what);
-		str_puts(&o, id->service[0] ? "svc:" : "pod:");
+		str_puts(&o, kind == GRAPH_NODE_SERVICE ? "svc:" : "pod:");
 		str_puts(&o, tmp);
 		str_puts(&l, tmp);
 		str_puts(&n, id->ns);
-		return id->service[0] ? GRAPH_NODE_SERVICE : GRAPH_NODE_POD;
+		return;
 	}
-	if (p->known && p->container_id[0]) {
+	case GRAPH_NODE_CONTAINER:
 		str_puts(&o, "ctr:");
 		str_put(&o, p->container_id, 12);
 		str_puts(&l, p->comm);
 		str_puts(&l, "@");
 		str_put(&l, p->container_id, 12);
-		return GRAPH_NODE_CONTAINER;
-	}
-	if (p->known) {
+		return;
+	case GRAPH_NODE_PROCESS:
 		str_puts(&o, "proc:");
 		str_puts(&o, p->comm);
 		str_puts(&l, p->comm);
-		return GRAPH_NODE_PROCESS;
-	}
-	if (name) {
+		return;
+	case GRAPH_NODE_DNS:
 		str_puts(&o, "dns:");
 		str_puts(&o, name);
 		str_puts(&l, name);
-		return GRAPH_NODE_DNS;
+		return;
+	default:
+		addr_str(f->family == 6 ? 6 : 4, ep->addr, addr);
+		str_puts(&o, "ip:");
+		str_puts(&o, addr);
+		str_puts(&l, addr);
+		if (id)
+			str_puts(&n, id->ns);
+		return;
 	}
-	addr_str(f->family == 6 ? 6 : 4, ep->addr, addr);
-	str_puts(&o, "ip:");
-	str_puts(&o, addr);
-	str_puts(&l, addr);
-	if (id)
-		str_puts(&n, id->ns);
-	return GRAPH_NODE_IP;
+}
+
+enum graph_node_kind graph_node_id(const struct flow *f, int side, char *out, size_t len,
+				   char *label, size_t label_len, char *ns, size_t ns_len)
+{
+	const struct identity *id;
+	enum graph_node_kind kind = node_kind(f, side, &id);
+
+	node_name(f, side, kind, id, out, len, label, label_len, ns, ns_len);
+	return kind;
 }
 
 static int other_node(struct graph *g)
@@ -231,18 +260,6 @@ static int other_node(struct graph *g)
 	return i;
 }
 
-/* Is one end of f an IP node: no service or pod, process or name known for it (the order of
- * graph_node_id)? */
-static bool is_ip_node(const struct flow *f, int side)
-{
-	const struct identity *id;
-
-	if ((side ? &f->dst_proc : &f->src_proc)->known || (side ? f->dst_name : f->src_name))
-		return false;
-	id = identities_of(f, side ? &f->dst : &f->src);
-	return !id || (!id->service[0] && !id->pod[0]);
-}
-
 /* The node of one end of f, made if new. An IP node (what most ends of new flows are) is looked
  * up by its address, the others by their id: formatting, hashing and comparing the ids of
  * both ends of every new flow were a third of the full pipeline (perf, bench_collector). */
@@ -251,8 +268,9 @@ static int node_get(struct graph *g, const struct flow *f, int side)
 	const struct flow_endpoint *ep = side ? &f->dst : &f->src;
 	uint8_t family = f->family == 6 ? 6 : 4;
 	size_t alen = family == 6 ? 16 : 4;
-	bool ip = is_ip_node(f, side);
-	enum graph_node_kind kind = GRAPH_NODE_IP;
+	const struct identity *ident;
+	enum graph_node_kind kind = node_kind(f, side, &ident);
+	bool ip = kind == GRAPH_NODE_IP;
 	char id[300];
 	struct gnode *n;
 	uint64_t h;
@@ -262,7 +280,7 @@ static int node_get(struct graph *g, const struct flow *f, int side)
 	if (ip) {
 		h = hash_bytes(ep->addr, alen) ^ family;
 	} else {
-		kind = graph_node_id(f, side, id, sizeof(id), NULL, 0, NULL, 0);
+		node_name(f, side, kind, ident, id, sizeof(id), NULL, 0, NULL, 0);
 		h = hash_str(id);
 	}
 	b = h & (g->node_buckets - 1);
@@ -292,8 +310,8 @@ static int node_get(struct graph *g, const struct flow *f, int side)
 	}
 	/* A new node: its id, label and namespace (a lookup needs none of them for an IP node,
 	 * only the id for the others). */
-	graph_node_id(f, side, n->id, sizeof(n->id), n->label, sizeof(n->label), n->ns,
-		      sizeof(n->ns));
+	node_name(f, side, kind, ident, n->id, sizeof(n->id), n->label, sizeof(n->label), n->ns,
+		  sizeof(n->ns));
 	n->next = g->node_hash[b];
 	g->node_hash[b] = i;
 	g->st.nodes++;
