@@ -317,6 +317,70 @@ static void response_seeds(void)
 	seed_msg("fuzz_relay_decode", "peer_added", 4, &cn.base);
 }
 
+/* ---- the one-pass decoder: the three kinds of message it is fuzzed with ---- */
+
+static void unpack_seeds(void)
+{
+	const char *names[] = {"node-1", "node-2"};
+	char *unavailable[] = {"node-3"};
+	struct flow f = tcp_flow();
+	struct buf b = {0};
+	Observer__GetFlowsResponse *r;
+	Observer__ServerStatusResponse st = OBSERVER__SERVER_STATUS_RESPONSE__INIT;
+	Observer__History h = OBSERVER__HISTORY__INIT;
+	Google__Protobuf__UInt32Value nc = GOOGLE__PROTOBUF__UINT32_VALUE__INIT;
+	Google__Protobuf__Timestamp old = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+
+	f.src_proc.known = true;
+	f.src_proc.pid = 4242;
+	strcpy(f.src_proc.comm, "curl");
+	f.src_name = "client.shop";
+	if (flow_pb_frame(&b, &f, "node-1"))
+		abort();
+	seed_sel("fuzz_pb_unpack", "flow_tcp", 0, b.data + 5, b.len - 5);
+	r = observer__get_flows_response__unpack(NULL, b.len - 5, (uint8_t *)b.data + 5);
+	if (!r || !r->flow)
+		abort();
+	seed_msg("fuzz_pb_unpack", "flow_alone", 1, &r->flow->base);
+	observer__get_flows_response__free_unpacked(r, NULL);
+	buf_reset(&b);
+	f.is_reply = true;
+	f.proto = IPPROTO_UDP;
+	f.event = FLOW_EVENT_DNS;
+	f.dns.present = true;
+	f.dns.query = "example.com";
+	f.dns.response = true;
+	f.dns.n_ips = 1;
+	f.dns.ip_family[0] = 4;
+	if (flow_pb_frame(&b, &f, "node-2"))
+		abort();
+	seed_sel("fuzz_pb_unpack", "flow_dns_reply", 0, b.data + 5, b.len - 5);
+	buf_reset(&b);
+	if (flow_pb_lost_frame(&b, 2, 17, "node-1", 1700000000000000000ULL))
+		abort();
+	seed_sel("fuzz_pb_unpack", "lost_events", 0, b.data + 5, b.len - 5);
+	buf_reset(&b);
+	if (flow_pb_node_status_frame(&b, 1, names, 2, "connected", "relay",
+				      1700000000000000000ULL))
+		abort();
+	seed_sel("fuzz_pb_unpack", "node_status", 0, b.data + 5, b.len - 5);
+	buf_free(&b);
+	st.num_flows = 10;
+	st.max_flows = 65536;
+	st.version = "flowscope 0.1.0";
+	st.flows_rate = 12.5;
+	nc.value = 3;
+	st.num_connected_nodes = &nc;
+	st.n_unavailable_nodes = 1;
+	st.unavailable_nodes = unavailable;
+	old.seconds = 1700000000;
+	h.oldest = &old;
+	h.events = 99;
+	h.state = "ok";
+	st.history = &h;
+	seed_msg("fuzz_pb_unpack", "server_status", 2, &st.base);
+}
+
 /* ---- HTTP/2: what a gRPC client sends, from nghttp2's own client ---- */
 
 struct h2 {
@@ -579,6 +643,7 @@ int main(int argc, char **argv)
 	text_seeds();
 	request_seeds();
 	response_seeds();
+	unpack_seeds();
 	server_seeds();
 	history_seeds();
 	clickhouse_seeds();
