@@ -1,7 +1,8 @@
 /* Per-flow encoding and decoding costs, measured side by side in one run: a Hubble flow (a TCP
  * flow with a process, names and flags, as flowd sends them) packed by protobuf-c (size pass
  * and pack: the baseline) and by pb_pack (what flowd sends with); written as an NDJSON line;
- * unpacked by protobuf-c with malloc (baseline) and into a pb_arena (what flowctl does).
+ * unpacked by protobuf-c with malloc (baseline) and into a pb_arena, and by pb_unpack (one
+ * pass) with malloc and into a pb_arena (what flowctl and the relay do).
  * Rounds interleave the cases; medians, min..max and ratios.
  * (The flow is tests/flows.h's, with a process and a name.)
  * Usage: bench_encode [ROUNDS [N]]  (defaults 9 rounds of 100,000). */
@@ -14,18 +15,30 @@
 #include "flowscope/base/grpc_frame.h"
 #include "flowscope/base/pb_arena.h"
 #include "flowscope/base/pb_pack.h"
+#include "flowscope/base/pb_unpack.h"
 #include "flowscope/encode/flow_pb.h"
 #include "flowscope/flow.h"
 #include "flows.h"
 #include "observer.pb-c.h"
 
-enum { PACK_PBC, PACK_ONE, JSON, UNPACK_MALLOC, UNPACK_ARENA, NCASES };
+enum {
+	PACK_PBC,
+	PACK_ONE,
+	JSON,
+	UNPACK_MALLOC,
+	UNPACK_ARENA,
+	ONEPASS_MALLOC,
+	ONEPASS_ARENA,
+	NCASES
+};
 
 /* What each case is compared with (itself: a baseline, or no other way to do it). */
-static const int baseline[NCASES] = {PACK_PBC, PACK_PBC, JSON, UNPACK_MALLOC, UNPACK_MALLOC};
+static const int baseline[NCASES] = {PACK_PBC,	    PACK_PBC,	   JSON,	UNPACK_MALLOC,
+				     UNPACK_MALLOC, UNPACK_MALLOC, UNPACK_ARENA};
 
-static const char *names[NCASES] = {"pack_protobuf_c", "pack_pb_pack", "json_line", "unpack_malloc",
-				    "unpack_arena"};
+static const char *names[NCASES] = {"pack_protobuf_c", "pack_pb_pack", "json_line",
+				    "unpack_malloc",   "unpack_arena", "pb_unpack_malloc",
+				    "pb_unpack_arena"};
 
 static double now_ns(void)
 {
@@ -78,6 +91,17 @@ int main(int argc, char **argv)
 	resp = observer__get_flows_response__unpack(NULL, len, msg);
 	if (!resp)
 		return 1;
+	{ /* the one-pass decoder reads the same message: it packs to the same bytes */
+		ProtobufCMessage *m =
+			pb_unpack(&observer__get_flows_response__descriptor, NULL, len, msg);
+
+		buf_reset(&b);
+		if (!m || pb_pack_append(&b, m) || b.len != len || memcmp(b.data, msg, len)) {
+			fprintf(stderr, "bench_encode: pb_unpack does not read the flow back\n");
+			return 1;
+		}
+		protobuf_c_message_free_unpacked(m, NULL);
+	}
 	pb_arena_init(&arena);
 	for (c = 0; c < NCASES; c++)
 		ns[c] = calloc(rounds, sizeof(double));
@@ -120,9 +144,25 @@ int main(int argc, char **argv)
 					observer__get_flows_response__free_unpacked(m, NULL);
 					break;
 				}
-				default:
+				case UNPACK_ARENA:
 					if (!observer__get_flows_response__unpack(&arena.allocator,
 										  len, msg))
+						return 1;
+					pb_arena_reset(&arena);
+					break;
+				case ONEPASS_MALLOC: {
+					ProtobufCMessage *m =
+						pb_unpack(&observer__get_flows_response__descriptor,
+							  NULL, len, msg);
+
+					if (!m)
+						return 1;
+					protobuf_c_message_free_unpacked(m, NULL);
+					break;
+				}
+				default:
+					if (!pb_unpack(&observer__get_flows_response__descriptor,
+						       &arena.allocator, len, msg))
 						return 1;
 					pb_arena_reset(&arena);
 				}

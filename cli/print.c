@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "flowscope/base/clock.h"
+#include "flowscope/base/pb_unpack.h"
 #include "flowscope/encode/pb_json.h"
 #include "print.h"
 
@@ -914,7 +915,8 @@ int printer_flows_msg(const uint8_t *msg, size_t len, void *ctx)
 
 	if (!p->arena.allocator.alloc)
 		pb_arena_init(&p->arena);
-	r = observer__get_flows_response__unpack(&p->arena.allocator, len, msg);
+	r = (Observer__GetFlowsResponse *)pb_unpack(&observer__get_flows_response__descriptor,
+						    &p->arena.allocator, len, msg);
 	if (!r) {
 		pb_arena_reset(&p->arena);
 		fprintf(stderr,

@@ -10,6 +10,7 @@
 
 #include "flowscope/base/str.h"
 #include "flowscope/base/clock.h"
+#include "flowscope/base/pb_unpack.h"
 #include "flowscope/encode/flow_pb_decode.h"
 #include "node.h"
 #include "observer.pb-c.h"
@@ -100,7 +101,8 @@ static int on_flows(const uint8_t *msg, size_t len, void *ctx)
 	}
 	m->kind = NODE_MSG_FLOWS;
 	pb_arena_init_block(&m->arena, 3072); /* a 265-byte flow unpacks into 2.5 KiB */
-	m->pb = observer__get_flows_response__unpack(&m->arena.allocator, len, msg);
+	m->pb = (Observer__GetFlowsResponse *)pb_unpack(&observer__get_flows_response__descriptor,
+							&m->arena.allocator, len, msg);
 	if (!m->pb) {
 		pb_arena_free(&m->arena);
 		free(m);
