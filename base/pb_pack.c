@@ -2,13 +2,13 @@
  * nested message or packed list gets one byte for its length before its body is written; a
  * body of 128 bytes or more moves up by the length's extra bytes (a flow has one or two). */
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "flowscope/base/pb_pack.h"
+#include "flowscope/base/pb_plan.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "pb_pack writes fixed-width fields as they are in memory: little-endian hosts only"
@@ -282,22 +282,21 @@ struct pack_op {
 };
 
 struct pack_plan {
-	const ProtobufCMessageDescriptor *d;
+	struct pb_plan base; /* first */
 	unsigned n;
 	struct pack_op ops[];
 };
 
-#define PLAN_SLOTS 2048 /* message types a process packs, at most (then: no plan, generic) */
-static _Atomic(struct pack_plan *) plans[PLAN_SLOTS];
+static struct pb_plan_table plans;
 
-static struct pack_plan *make_plan(const ProtobufCMessageDescriptor *d)
+static struct pb_plan *make_plan(const ProtobufCMessageDescriptor *d)
 {
 	struct pack_plan *p = calloc(1, sizeof(*p) + d->n_fields * sizeof(p->ops[0]));
 	unsigned i;
 
 	if (!p)
 		return NULL;
-	p->d = d;
+	p->base.d = d;
 	p->n = d->n_fields;
 	for (i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *fd = &d->fields[i];
@@ -335,35 +334,7 @@ static struct pack_plan *make_plan(const ProtobufCMessageDescriptor *d)
 			break;
 		}
 	}
-	return p;
-}
-
-/* d's plan, made by the first thread to pack a d (another that races it keeps its own copy:
- * both are the same); NULL without memory or room. */
-static const struct pack_plan *plan_of(const ProtobufCMessageDescriptor *d)
-{
-	size_t h = (size_t)(((uintptr_t)d * 0x9e3779b97f4a7c15ULL) >> 53), k;
-
-	for (k = 0; k < 16; k++) {
-		_Atomic(struct pack_plan *) *slot = &plans[(h + k) % PLAN_SLOTS];
-		struct pack_plan *p = atomic_load_explicit(slot, memory_order_acquire),
-				 *expect = NULL;
-
-		if (p && p->d == d)
-			return p;
-		if (p)
-			continue;
-		p = make_plan(d);
-		if (!p)
-			return NULL;
-		if (atomic_compare_exchange_strong_explicit(slot, &expect, p, memory_order_acq_rel,
-							    memory_order_acquire))
-			return p;
-		free(p);
-		if (expect->d == d)
-			return expect;
-	}
-	return NULL;
+	return &p->base;
 }
 
 /* op's tag and a varint (a value, or a length when data, n bytes, follows). */
@@ -399,7 +370,7 @@ static int pack_field(struct buf *b, const ProtobufCMessage *m, const ProtobufCF
 static int pack_message(struct buf *b, const ProtobufCMessage *m)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
-	const struct pack_plan *plan = plan_of(d);
+	const struct pack_plan *plan = (const struct pack_plan *)pb_plan_of(&plans, d, make_plan);
 	unsigned i;
 	int err = 0;
 
