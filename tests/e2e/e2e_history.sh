@@ -305,7 +305,14 @@ check "a 256 KiB tmpfs for the history" mount -t tmpfs -o size=256k tmpfs "$tmp/
 check "flowd starts with its history on the small tmpfs" start_flowd "$tmp/flowd8.log" \
 	--history-dir "$tmp/small/h" --history-sync 200ms --history-retry 1s --max-events 2000
 traffic many 20000 30000 >/dev/null
-sleep 1.5
+# The disk fills when the history writes what the traffic made (every --history-sync; how
+# many blocks that takes depends on how well they compress): up to 10 s, with more traffic
+# after 3 s if it is not full yet.
+for i in $(seq 20); do
+	ctl status 2>/dev/null | grep -Eq '^History: .*\(stopped: .*disk full.*\)$' && break
+	[ "$i" = 6 ] && traffic many 20000 30000 >/dev/null
+	sleep 0.5
+done
 check "flowd still runs with its disk full" kill -0 "$flowd_pid"
 check "GET /healthz answers ok ($(http /healthz))" test "$(http /healthz)" = ok
 ctl status >"$tmp/status8.txt"
