@@ -283,8 +283,7 @@ struct pack_op {
 
 struct pack_plan {
 	struct pb_plan base; /* first */
-	unsigned n;
-	struct pack_op ops[];
+	struct pack_op ops[]; /* one per field, in the descriptor's order */
 };
 
 static struct pb_plan_table plans;
@@ -297,7 +296,6 @@ static struct pb_plan *make_plan(const ProtobufCMessageDescriptor *d)
 	if (!p)
 		return NULL;
 	p->base.d = d;
-	p->n = d->n_fields;
 	for (i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *fd = &d->fields[i];
 		struct pack_op *op = &p->ops[i];
@@ -387,7 +385,6 @@ static int pack_message(struct buf *b, const ProtobufCMessage *m)
 		switch (op->kind) {
 		case OP_STRING: {
 			const char *s = *(char *const *)v;
-
 			size_t n;
 
 			if (s && *s) {
