@@ -282,7 +282,7 @@ struct pack_op {
 };
 
 struct pack_plan {
-	struct pb_plan base; /* first */
+	struct pb_plan base;  /* first */
 	struct pack_op ops[]; /* one per field, in the descriptor's order */
 };
 
