@@ -16,8 +16,6 @@
 
 #define VARINT_MAX 10 /* bytes of the longest varint (a 64-bit value) */
 
-enum { WIRE_VARINT = 0, WIRE_64BIT = 1, WIRE_LEN = 2, WIRE_32BIT = 5 };
-
 static int pack_message(struct buf *b, const ProtobufCMessage *m);
 
 static inline uint8_t *put_varint(uint8_t *p, uint64_t v)
@@ -46,23 +44,23 @@ static inline uint8_t *end_of(struct buf *b)
 	return (uint8_t *)b->data + b->len;
 }
 
-static int wire_type(ProtobufCType t)
+ProtobufCWireType pb_wire_type(ProtobufCType t)
 {
 	switch (t) {
 	case PROTOBUF_C_TYPE_SFIXED32:
 	case PROTOBUF_C_TYPE_FIXED32:
 	case PROTOBUF_C_TYPE_FLOAT:
-		return WIRE_32BIT;
+		return PROTOBUF_C_WIRE_TYPE_32BIT;
 	case PROTOBUF_C_TYPE_SFIXED64:
 	case PROTOBUF_C_TYPE_FIXED64:
 	case PROTOBUF_C_TYPE_DOUBLE:
-		return WIRE_64BIT;
+		return PROTOBUF_C_WIRE_TYPE_64BIT;
 	case PROTOBUF_C_TYPE_STRING:
 	case PROTOBUF_C_TYPE_BYTES:
 	case PROTOBUF_C_TYPE_MESSAGE:
-		return WIRE_LEN;
+		return PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED;
 	default:
-		return WIRE_VARINT;
+		return PROTOBUF_C_WIRE_TYPE_VARINT;
 	}
 }
 
@@ -131,7 +129,7 @@ static int open_length(struct buf *b, uint64_t key, size_t *len_at)
 
 	if (buf_reserve(b, VARINT_MAX + 1))
 		return -ENOMEM;
-	p = put_varint(end_of(b), key | WIRE_LEN);
+	p = put_varint(end_of(b), key | PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED);
 	*len_at = (size_t)(p - (uint8_t *)b->data);
 	b->len = *len_at + 1;
 	return 0;
@@ -145,7 +143,7 @@ static int put_bytes(struct buf *b, uint64_t key, const void *d, size_t n)
 		return -EMSGSIZE;
 	if (buf_reserve(b, 2 * VARINT_MAX + n))
 		return -ENOMEM;
-	p = put_varint(put_varint(end_of(b), key | WIRE_LEN), n);
+	p = put_varint(put_varint(end_of(b), key | PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED), n);
 	if (n)
 		memcpy(p, d, n);
 	b->len = (size_t)(p + n - (uint8_t *)b->data);
@@ -183,7 +181,7 @@ static int pack_value(struct buf *b, const ProtobufCFieldDescriptor *fd, const v
 	default:
 		if (buf_reserve(b, 2 * VARINT_MAX))
 			return -ENOMEM;
-		p = put_varint(end_of(b), key | (uint64_t)wire_type(fd->type));
+		p = put_varint(end_of(b), key | (uint64_t)pb_wire_type(fd->type));
 		p = put_scalar(p, fd->type, v);
 		b->len = (size_t)(p - (uint8_t *)b->data);
 		return 0;
@@ -299,7 +297,7 @@ static struct pb_plan *make_plan(const ProtobufCMessageDescriptor *d)
 	for (i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *fd = &d->fields[i];
 		struct pack_op *op = &p->ops[i];
-		uint64_t key = (uint64_t)fd->id << 3 | (uint64_t)wire_type(fd->type);
+		uint64_t key = (uint64_t)fd->id << 3 | (uint64_t)pb_wire_type(fd->type);
 
 		op->fd = fd;
 		op->off = fd->offset;

@@ -18,8 +18,6 @@
 #error "pb_unpack reads fixed-width fields as they are in memory: little-endian hosts only"
 #endif
 
-enum { WIRE_VARINT = 0, WIRE_64BIT = 1, WIRE_LEN = 2, WIRE_32BIT = 5 };
-
 /* The smallest array a repeated field gets; it doubles from there. */
 #define MIN_CAP 4
 
@@ -237,36 +235,30 @@ static int put_value(struct dec *d, const ProtobufCFieldDescriptor *fd, void *v,
 {
 	const uint8_t *body = w->body;
 	size_t n = w->n;
-	unsigned wt = w->wt;
 
+	/* the wire type of the field's type; a bool takes any (protobuf-c reads one so) */
+	if (w->wt != pb_wire_type(fd->type) && fd->type != PROTOBUF_C_TYPE_BOOL)
+		return -1;
 	switch (fd->type) {
 	case PROTOBUF_C_TYPE_ENUM:
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_UINT32:
-		if (wt != WIRE_VARINT)
-			return -1;
 		*(uint32_t *)v = (uint32_t)varint_value(body, n);
 		return 0;
 	case PROTOBUF_C_TYPE_SINT32: {
 		uint32_t x;
 
-		if (wt != WIRE_VARINT)
-			return -1;
 		x = (uint32_t)varint_value(body, n);
 		*(int32_t *)v = (int32_t)((x >> 1) ^ -(x & 1));
 		return 0;
 	}
 	case PROTOBUF_C_TYPE_INT64:
 	case PROTOBUF_C_TYPE_UINT64:
-		if (wt != WIRE_VARINT)
-			return -1;
 		*(uint64_t *)v = varint_value(body, n);
 		return 0;
 	case PROTOBUF_C_TYPE_SINT64: {
 		uint64_t x;
 
-		if (wt != WIRE_VARINT)
-			return -1;
 		x = varint_value(body, n);
 		*(int64_t *)v = (int64_t)((x >> 1) ^ -(x & 1));
 		return 0;
@@ -274,15 +266,11 @@ static int put_value(struct dec *d, const ProtobufCFieldDescriptor *fd, void *v,
 	case PROTOBUF_C_TYPE_SFIXED32:
 	case PROTOBUF_C_TYPE_FIXED32:
 	case PROTOBUF_C_TYPE_FLOAT:
-		if (wt != WIRE_32BIT)
-			return -1;
 		memcpy(v, body, 4);
 		return 0;
 	case PROTOBUF_C_TYPE_SFIXED64:
 	case PROTOBUF_C_TYPE_FIXED64:
 	case PROTOBUF_C_TYPE_DOUBLE:
-		if (wt != WIRE_64BIT)
-			return -1;
 		memcpy(v, body, 8);
 		return 0;
 	case PROTOBUF_C_TYPE_BOOL:
@@ -291,8 +279,6 @@ static int put_value(struct dec *d, const ProtobufCFieldDescriptor *fd, void *v,
 	case PROTOBUF_C_TYPE_STRING: {
 		char **s = v, *ns;
 
-		if (wt != WIRE_LEN)
-			return -1;
 		ns = dalloc(d, n + 1);
 		if (!ns)
 			return -1;
@@ -308,8 +294,6 @@ static int put_value(struct dec *d, const ProtobufCFieldDescriptor *fd, void *v,
 		const ProtobufCBinaryData *def = fd->default_value;
 		uint8_t *nb = NULL;
 
-		if (wt != WIRE_LEN)
-			return -1;
 		if (n && !(nb = dalloc(d, n)))
 			return -1;
 		if (n)
@@ -323,8 +307,6 @@ static int put_value(struct dec *d, const ProtobufCFieldDescriptor *fd, void *v,
 	case PROTOBUF_C_TYPE_MESSAGE: {
 		ProtobufCMessage **sub = v;
 
-		if (wt != WIRE_LEN)
-			return -1;
 		if (!*sub || *sub == fd->default_value) {
 			*sub = new_message(d, fd->descriptor);
 			if (!*sub)
@@ -347,13 +329,7 @@ static int put_packed(struct dec *d, const ProtobufCFieldDescriptor *fd, Protobu
 	const uint8_t *end = p + n;
 	size_t k = 0, i;
 
-	switch (fd->type) {
-	case PROTOBUF_C_TYPE_SFIXED32:
-	case PROTOBUF_C_TYPE_FIXED32:
-	case PROTOBUF_C_TYPE_FLOAT:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
+	if (pb_wire_type(fd->type) != PROTOBUF_C_WIRE_TYPE_VARINT) { /* fixed width */
 		if (n % size)
 			return -1;
 		if (!n)
@@ -363,12 +339,6 @@ static int put_packed(struct dec *d, const ProtobufCFieldDescriptor *fd, Protobu
 		memcpy((char *)*arr + *count * size, p, n);
 		*count += n / size;
 		return 0;
-	case PROTOBUF_C_TYPE_STRING:
-	case PROTOBUF_C_TYPE_BYTES:
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return -1;
-	default:
-		break;
 	}
 	/* varints (bools too: protobuf-c 1.4.1 reads any varint as one): as many as bytes that
 	 * end one */
@@ -377,7 +347,7 @@ static int put_packed(struct dec *d, const ProtobufCFieldDescriptor *fd, Protobu
 	if (grow(d, arr, *count, k, size))
 		return -1;
 	while (p < end) {
-		struct wire w = {WIRE_VARINT, p, p, varint_len(p, end), 0};
+		struct wire w = {PROTOBUF_C_WIRE_TYPE_VARINT, p, p, varint_len(p, end), 0};
 
 		w.raw_n = w.n;
 		if (!w.n || put_value(d, fd, (char *)*arr + *count * size, &w, 0))
@@ -403,7 +373,7 @@ static int put_element(struct dec *d, const ProtobufCFieldDescriptor *fd, Protob
 	memset(v, 0, size);
 	if (fd->type == PROTOBUF_C_TYPE_MESSAGE) {
 		/* counted before it is parsed: a failure frees what it holds */
-		if (w->wt != WIRE_LEN ||
+		if (w->wt != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED ||
 		    !(*(ProtobufCMessage **)v = new_message(d, fd->descriptor)))
 			return -1;
 		++*count;
@@ -417,14 +387,14 @@ static int put_element(struct dec *d, const ProtobufCFieldDescriptor *fd, Protob
 
 /* A oneof member: the one chosen before, if another or the same, is dropped first. */
 static int put_oneof(struct dec *d, const ProtobufCMessageDescriptor *md,
-		     const ProtobufCFieldDescriptor *fd, ProtobufCMessage *m, const struct wire *w,
-		     int depth)
+		     const struct unpack_plan *plan, const ProtobufCFieldDescriptor *fd,
+		     ProtobufCMessage *m, const struct wire *w, int depth)
 {
 	uint32_t *which = (uint32_t *)((char *)m + fd->quantifier_offset);
 	void *v = (char *)m + fd->offset;
 
 	if (*which) {
-		const ProtobufCFieldDescriptor *old = find_field(md, NULL, *which);
+		const ProtobufCFieldDescriptor *old = find_field(md, plan, *which);
 
 		if (old) {
 			if (old->type == PROTOBUF_C_TYPE_STRING) {
@@ -509,14 +479,14 @@ static inline const uint8_t *read_field(const uint8_t *p, const uint8_t *end, ui
 	}
 	w->body = w->raw = p;
 	switch (w->wt) {
-	case WIRE_VARINT:
+	case PROTOBUF_C_WIRE_TYPE_VARINT:
 		w->n = w->raw_n = varint_len(p, end);
 		return w->n ? p + w->n : NULL;
-	case WIRE_64BIT:
-	case WIRE_32BIT:
-		w->n = w->raw_n = w->wt == WIRE_64BIT ? 8 : 4;
+	case PROTOBUF_C_WIRE_TYPE_64BIT:
+	case PROTOBUF_C_WIRE_TYPE_32BIT:
+		w->n = w->raw_n = w->wt == PROTOBUF_C_WIRE_TYPE_64BIT ? 8 : 4;
 		return (size_t)(end - p) >= w->n ? p + w->n : NULL;
-	case WIRE_LEN:
+	case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED:
 		max = (size_t)(end - p) < 5 ? (size_t)(end - p) : 5;
 		for (i = 0; i < max; i++) {
 			len |= (uint32_t)(p[i] & 0x7f) << (7 * i);
@@ -578,9 +548,9 @@ static int parse(struct dec *d, ProtobufCMessage *m, const uint8_t *p, const uin
 		}
 		switch (fd->label) {
 		case PROTOBUF_C_LABEL_REPEATED:
-			if (w.wt == WIRE_LEN && fd->type != PROTOBUF_C_TYPE_STRING &&
-			    fd->type != PROTOBUF_C_TYPE_BYTES &&
-			    fd->type != PROTOBUF_C_TYPE_MESSAGE)
+			/* a length-prefixed scalar is a packed run */
+			if (w.wt == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED &&
+			    pb_wire_type(fd->type) != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED)
 				err = put_packed(d, fd, m, w.body, w.n);
 			else
 				err = put_element(d, fd, m, &w, depth);
@@ -591,7 +561,7 @@ static int parse(struct dec *d, ProtobufCMessage *m, const uint8_t *p, const uin
 			break;
 		default:
 			if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-				err = put_oneof(d, md, fd, m, &w, depth);
+				err = put_oneof(d, md, plan, fd, m, &w, depth);
 				break;
 			}
 			err = put_value(d, fd, (char *)m + fd->offset, &w, depth);

@@ -13,6 +13,9 @@
  * -ENOMEM or -EMSGSIZE (a message over 4 GiB) with out as it was. */
 int pb_pack_append(struct buf *out, const ProtobufCMessage *m);
 
+/* The wire type a field of type t is written with (packed repeated fields aside). */
+ProtobufCWireType pb_wire_type(ProtobufCType t);
+
 /* The bytes a field's value takes in a protobuf-c message (one element of a repeated field). */
 size_t pb_value_size(ProtobufCType t);
 
