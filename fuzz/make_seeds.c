@@ -11,6 +11,7 @@
 
 #include "flows.h"
 #include "flowscope/base/buf.h"
+#include "flowscope/base/grpc_frame.h"
 #include "flowscope/encode/flow_pb.h"
 #include "flowscope/exporters/clickhouse_schema.h"
 #include "flowscope/history/flow_rec.h"
@@ -56,6 +57,13 @@ static void seed_msg(const char *target, const char *name, uint8_t sel, const Pr
 	protobuf_c_message_pack(m, b + 1);
 	seed(target, name, b, n + 1);
 	free(b);
+}
+
+/* The message in b, a gRPC frame (flow_pb_frame and its kind), as target's seed; b is emptied. */
+static void seed_frame(const char *target, const char *name, struct buf *b)
+{
+	seed_sel(target, name, 0, b->data + GRPC_FRAME_HDR, b->len - GRPC_FRAME_HDR);
+	buf_reset(b);
 }
 
 /* ---- DNS ---- */
@@ -272,8 +280,7 @@ static void response_seeds(void)
 
 	if (flow_pb_frame(&b, &f, "node-1"))
 		abort();
-	seed_sel("fuzz_relay_decode", "flow_tcp", 0, b.data + 5, b.len - 5);
-	buf_reset(&b);
+	seed_frame("fuzz_relay_decode", "flow_tcp", &b);
 	f.is_reply = true;
 	f.proto = IPPROTO_UDP;
 	f.event = FLOW_EVENT_DNS;
@@ -282,12 +289,10 @@ static void response_seeds(void)
 	f.src_name = "client.shop";
 	if (flow_pb_frame(&b, &f, "node-2"))
 		abort();
-	seed_sel("fuzz_relay_decode", "flow_dns_reply", 0, b.data + 5, b.len - 5);
-	buf_reset(&b);
+	seed_frame("fuzz_relay_decode", "flow_dns_reply", &b);
 	if (flow_pb_lost_frame(&b, 2, 17, "node-1", 1700000000000000000ULL))
 		abort();
-	seed_sel("fuzz_relay_decode", "lost_events", 0, b.data + 5, b.len - 5);
-	buf_reset(&b);
+	seed_frame("fuzz_relay_decode", "lost_events", &b);
 	f = tcp_flow();
 	if (flow_pb_json_line(&b, &f, "node-1"))
 		abort();
@@ -337,13 +342,13 @@ static void unpack_seeds(void)
 	f.src_name = "client.shop";
 	if (flow_pb_frame(&b, &f, "node-1"))
 		abort();
-	seed_sel("fuzz_pb_unpack", "flow_tcp", 0, b.data + 5, b.len - 5);
-	r = observer__get_flows_response__unpack(NULL, b.len - 5, (uint8_t *)b.data + 5);
+	r = observer__get_flows_response__unpack(NULL, b.len - GRPC_FRAME_HDR,
+						 (uint8_t *)b.data + GRPC_FRAME_HDR);
 	if (!r || !r->flow)
 		abort();
 	seed_msg("fuzz_pb_unpack", "flow_alone", 1, &r->flow->base);
 	observer__get_flows_response__free_unpacked(r, NULL);
-	buf_reset(&b);
+	seed_frame("fuzz_pb_unpack", "flow_tcp", &b);
 	f.is_reply = true;
 	f.proto = IPPROTO_UDP;
 	f.event = FLOW_EVENT_DNS;
@@ -354,16 +359,14 @@ static void unpack_seeds(void)
 	f.dns.ip_family[0] = 4;
 	if (flow_pb_frame(&b, &f, "node-2"))
 		abort();
-	seed_sel("fuzz_pb_unpack", "flow_dns_reply", 0, b.data + 5, b.len - 5);
-	buf_reset(&b);
+	seed_frame("fuzz_pb_unpack", "flow_dns_reply", &b);
 	if (flow_pb_lost_frame(&b, 2, 17, "node-1", 1700000000000000000ULL))
 		abort();
-	seed_sel("fuzz_pb_unpack", "lost_events", 0, b.data + 5, b.len - 5);
-	buf_reset(&b);
+	seed_frame("fuzz_pb_unpack", "lost_events", &b);
 	if (flow_pb_node_status_frame(&b, 1, names, 2, "connected", "relay",
 				      1700000000000000000ULL))
 		abort();
-	seed_sel("fuzz_pb_unpack", "node_status", 0, b.data + 5, b.len - 5);
+	seed_frame("fuzz_pb_unpack", "node_status", &b);
 	buf_free(&b);
 	st.num_flows = 10;
 	st.max_flows = 65536;
