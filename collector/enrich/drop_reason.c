@@ -180,6 +180,8 @@ static const struct drop_reason_row table[] = {
 	LOSS(TCP_MINTTL, H_POLICY_DENIED,
 	     "TTL/hop limit under the socket's IP_MINTTL/IPV6_MINHOPCOUNT (GTSM policy)"),
 	LOSS(IPV6_BAD_EXTHDR, H_INVALID_IPV6_EXTENSION_HEADER, "bad IPv6 extension header"),
+	LOSS(IPV6_TOO_MANY_EXTHDRS, H_INVALID_IPV6_EXTENSION_HEADER,
+	     "more IPv6 extension headers than the kernel walks (a header chain over its limit)"),
 	LOSS(IPV6_NDISC_FRAG, H_INVALID_PACKET, "a fragmented neighbour discovery message"),
 	LOSS(IPV6_NDISC_HOP_LIMIT, H_INVALID_PACKET,
 	     "a neighbour discovery message with hop limit not 255"),

@@ -82,6 +82,7 @@ static const char *const expect_loss[] = {
 	"FRAG_TOO_FAR",
 	"TCP_MINTTL",
 	"IPV6_BAD_EXTHDR",
+	"IPV6_TOO_MANY_EXTHDRS",
 	"IPV6_NDISC_FRAG",
 	"IPV6_NDISC_HOP_LIMIT",
 	"IPV6_NDISC_BAD_CODE",
@@ -220,8 +221,8 @@ START_TEST(every_reason_of_this_kernel_is_classified)
 {
 	uint32_t v, n = drop_reason_kernel_count(), named = 0;
 
-	/* 6.18 has 129 (NOT_DROPPED_YET .. SKB_RX_HEADROOM); any kernel with drop reasons in BTF
-	 * has dozens. */
+	/* 6.18 has 129 (NOT_DROPPED_YET .. SKB_RX_HEADROOM), 6.18.44 130 (IPV6_TOO_MANY_EXTHDRS);
+	 * any kernel with drop reasons in BTF has dozens. */
 	ck_assert_uint_ge(n, 60);
 	for (v = 0; v < n; v++) {
 		const char *k = drop_reason_kernel_name(v);
@@ -278,6 +279,7 @@ START_TEST(main_losses_have_hubble_codes)
 		{"IP_RPFILTER", FLOW__DROP_REASON__INVALID_SOURCE_IP},
 		{"IP_INVALID_SOURCE", FLOW__DROP_REASON__INVALID_SOURCE_IP},
 		{"IPV6_BAD_EXTHDR", FLOW__DROP_REASON__INVALID_IPV6_EXTENSION_HEADER},
+		{"IPV6_TOO_MANY_EXTHDRS", FLOW__DROP_REASON__INVALID_IPV6_EXTENSION_HEADER},
 		{"IP_INADDRERRORS", FLOW__DROP_REASON__STALE_OR_UNROUTABLE_IP},
 		{"IP_TTL_EXCEEDED", FLOW__DROP_REASON__TTL_EXCEEDED},
 		/* Full queues and buffers have no Cilium equivalent. */
