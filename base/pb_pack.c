@@ -17,6 +17,7 @@
 #define VARINT_MAX 10 /* bytes of the longest varint (a 64-bit value) */
 
 static int pack_message(struct buf *b, const ProtobufCMessage *m);
+static int pack_planned(struct buf *b, const ProtobufCMessage *m, const struct pb_plan *p);
 
 static inline uint8_t *put_varint(uint8_t *p, uint64_t v)
 {
@@ -104,22 +105,30 @@ static uint8_t *put_scalar(uint8_t *p, ProtobufCType t, const void *v)
 	}
 }
 
-/* Writes the length of what was appended after the byte kept for it at len_at, moving the body
- * up when its length takes more than that byte. */
-static int close_length(struct buf *b, size_t len_at)
+/* Writes the length of what was appended after the kept bytes for it at len_at, moving the
+ * body when its length takes another number of bytes; returns that number, or an error. */
+static int close_length_kept(struct buf *b, size_t len_at, size_t kept)
 {
-	size_t n = b->len - len_at - 1, k = varint_len(n);
+	size_t n = b->len - len_at - kept, k = varint_len(n);
 
 	if (n > UINT32_MAX)
 		return -EMSGSIZE;
-	if (k > 1) {
-		if (buf_reserve(b, k - 1))
+	if (k != kept) {
+		if (k > kept && buf_reserve(b, k - kept))
 			return -ENOMEM;
-		memmove(b->data + len_at + k, b->data + len_at + 1, n);
+		memmove(b->data + len_at + k, b->data + len_at + kept, n);
 	}
 	put_varint((uint8_t *)b->data + len_at, n);
 	b->len = len_at + k + n;
-	return 0;
+	return (int)k;
+}
+
+/* The same after the one byte open_length() keeps. */
+static int close_length(struct buf *b, size_t len_at)
+{
+	int k = close_length_kept(b, len_at, 1);
+
+	return k < 0 ? k : 0;
 }
 
 /* A tag and a length-delimited field's first byte of length: returns where the length goes. */
@@ -266,17 +275,23 @@ static bool present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f
 enum op_kind {
 	OP_GENERIC, /* present() and pack_value()/pack_repeated() with the descriptor */
 	OP_STRING,
-	OP_MESSAGE,
-	OP_INT32, /* and enum: sign-extended to 64 bits */
+	OP_MESSAGE, /* and a oneof's message member */
+	OP_INT32,   /* and enum: sign-extended to 64 bits */
 	OP_UINT32,
 	OP_VARINT64,
 	OP_BOOL,
 };
 
+/* A nested message's plan and the bytes its last length took are kept in its op: found once
+ * per field, not looked up per message (perf: pb_plan_of was 5% of the packing), and a body of
+ * a size like the last one's is written where its length leaves it, not moved up after. */
 struct pack_op {
 	uint32_t off;
 	uint8_t kind, key_len, key[6]; /* the tag with its wire type, as written */
+	uint8_t wide;		       /* a kind other than OP_GENERIC: 8-byte value, not 4 */
+	_Atomic uint8_t len_bytes;     /* OP_MESSAGE: of the last body's length (racy: a hint) */
 	const ProtobufCFieldDescriptor *fd;
+	_Atomic(const struct pb_plan *) sub; /* OP_MESSAGE: the nested type's plan, once found */
 };
 
 struct pack_plan {
@@ -303,6 +318,11 @@ static struct pb_plan *make_plan(const ProtobufCMessageDescriptor *d)
 		op->off = fd->offset;
 		op->key_len = (uint8_t)(put_varint(op->key, key) - op->key);
 		op->kind = OP_GENERIC;
+		op->len_bytes = 1;
+		if (fd->label == PROTOBUF_C_LABEL_NONE &&
+		    (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    fd->type == PROTOBUF_C_TYPE_MESSAGE)
+			op->kind = OP_MESSAGE; /* its case checked as it is packed */
 		if (fd->label != PROTOBUF_C_LABEL_NONE || (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
 			continue;
 		switch (fd->type) {
@@ -329,7 +349,11 @@ static struct pb_plan *make_plan(const ProtobufCMessageDescriptor *d)
 		default:
 			break;
 		}
+		op->wide = op->kind != OP_GENERIC && pb_value_size(fd->type) == 8;
 	}
+	for (i = 0; i < d->n_fields; i++)
+		if (p->ops[i].kind == OP_MESSAGE)
+			p->ops[i].wide = 1; /* a pointer */
 	return &p->base;
 }
 
@@ -363,14 +387,50 @@ static int pack_field(struct buf *b, const ProtobufCMessage *m, const ProtobufCF
 	return present(m, fd, v) ? pack_value(b, fd, v) : 0;
 }
 
+/* A nested message at op, with the plan op keeps for its type and its length in as many bytes
+ * as the last one's took. */
+static int pack_nested(struct buf *b, const struct pack_op *op, const ProtobufCMessage *sub)
+{
+	const struct pb_plan *p =
+		atomic_load_explicit(&((struct pack_op *)op)->sub, memory_order_acquire);
+	size_t kept = atomic_load_explicit(&op->len_bytes, memory_order_relaxed), len_at;
+	int err, k;
+
+	if (!p || p->d != sub->descriptor) {
+		p = pb_plan_of(&plans, sub->descriptor, make_plan);
+		if (p && p->d == op->fd->descriptor)
+			atomic_store_explicit(&((struct pack_op *)op)->sub, p,
+					      memory_order_release);
+	}
+	/* the tag and the bytes kept for the length, which close_length_kept() writes */
+	if ((err = put_op(b, op, 0, NULL, 0)) || (kept > 1 && buf_reserve(b, kept - 1)))
+		return err ?: -ENOMEM;
+	len_at = b->len - 1;
+	b->len += kept - 1;
+	if ((err = pack_planned(b, sub, p)))
+		return err;
+	if ((k = close_length_kept(b, len_at, kept)) < 0)
+		return k;
+	if ((size_t)k != kept)
+		atomic_store_explicit(&((struct pack_op *)op)->len_bytes, (uint8_t)k,
+				      memory_order_relaxed);
+	return 0;
+}
+
 static int pack_message(struct buf *b, const ProtobufCMessage *m)
 {
+	return pack_planned(b, m, pb_plan_of(&plans, m->descriptor, make_plan));
+}
+
+/* m's fields by plan p (p NULL: by its descriptor). */
+static int pack_planned(struct buf *b, const ProtobufCMessage *m, const struct pb_plan *p)
+{
 	const ProtobufCMessageDescriptor *d = m->descriptor;
-	const struct pack_plan *plan = (const struct pack_plan *)pb_plan_of(&plans, d, make_plan);
-	unsigned i;
+	const struct pack_plan *plan = (const struct pack_plan *)p;
+	unsigned i, n = d->n_fields;
 	int err = 0;
 
-	for (i = 0; i < d->n_fields && !err; i++) {
+	for (i = 0; i < n && !err; i++) {
 		const struct pack_op *op;
 		const char *v;
 
@@ -380,6 +440,10 @@ static int pack_message(struct buf *b, const ProtobufCMessage *m)
 		}
 		op = &plan->ops[i];
 		v = (const char *)m + op->off;
+		/* Most of a flow's fields are empty: skipped before the switch on their kind. */
+		if (op->kind != OP_GENERIC &&
+		    !(op->wide ? *(const uint64_t *)v : *(const uint32_t *)v))
+			continue;
 		switch (op->kind) {
 		case OP_STRING: {
 			const char *s = *(char *const *)v;
@@ -391,18 +455,12 @@ static int pack_message(struct buf *b, const ProtobufCMessage *m)
 			}
 			break;
 		}
-		case OP_MESSAGE: {
-			const ProtobufCMessage *sub = *(ProtobufCMessage *const *)v;
-			size_t len_at;
-
-			if (!sub)
-				break;
-			/* the tag and a byte for the length, which close_length() writes */
-			err = put_op(b, op, 0, NULL, 0);
-			len_at = b->len - 1;
-			err = err ?: pack_message(b, sub) ?: close_length(b, len_at);
+		case OP_MESSAGE:
+			if (!(op->fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ||
+			    *(const uint32_t *)((const char *)m + op->fd->quantifier_offset) ==
+				    op->fd->id)
+				err = pack_nested(b, op, *(ProtobufCMessage *const *)v);
 			break;
-		}
 		case OP_INT32:
 			if (*(const int32_t *)v)
 				err = put_op(b, op, (uint64_t)(int64_t) * (const int32_t *)v, NULL,
