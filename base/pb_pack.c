@@ -45,26 +45,6 @@ static inline uint8_t *end_of(struct buf *b)
 	return (uint8_t *)b->data + b->len;
 }
 
-ProtobufCWireType pb_wire_type(ProtobufCType t)
-{
-	switch (t) {
-	case PROTOBUF_C_TYPE_SFIXED32:
-	case PROTOBUF_C_TYPE_FIXED32:
-	case PROTOBUF_C_TYPE_FLOAT:
-		return PROTOBUF_C_WIRE_TYPE_32BIT;
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return PROTOBUF_C_WIRE_TYPE_64BIT;
-	case PROTOBUF_C_TYPE_STRING:
-	case PROTOBUF_C_TYPE_BYTES:
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED;
-	default:
-		return PROTOBUF_C_WIRE_TYPE_VARINT;
-	}
-}
-
 /* A scalar's value (no tag) at p, which has VARINT_MAX bytes of room. */
 static uint8_t *put_scalar(uint8_t *p, ProtobufCType t, const void *v)
 {

@@ -13,8 +13,27 @@
  * -ENOMEM or -EMSGSIZE (a message over 4 GiB) with out as it was. */
 int pb_pack_append(struct buf *out, const ProtobufCMessage *m);
 
-/* The wire type a field of type t is written with (packed repeated fields aside). */
-ProtobufCWireType pb_wire_type(ProtobufCType t);
+/* The wire type a field of type t is written with (packed repeated fields aside); inline: the
+ * decoder asks it of every field it reads. */
+static inline ProtobufCWireType pb_wire_type(ProtobufCType t)
+{
+	switch (t) {
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_FIXED32:
+	case PROTOBUF_C_TYPE_FLOAT:
+		return PROTOBUF_C_WIRE_TYPE_32BIT;
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return PROTOBUF_C_WIRE_TYPE_64BIT;
+	case PROTOBUF_C_TYPE_STRING:
+	case PROTOBUF_C_TYPE_BYTES:
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED;
+	default:
+		return PROTOBUF_C_WIRE_TYPE_VARINT;
+	}
+}
 
 /* The bytes a field's value takes in a protobuf-c message (one element of a repeated field). */
 size_t pb_value_size(ProtobufCType t);
