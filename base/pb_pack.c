@@ -372,16 +372,10 @@ static int pack_field(struct buf *b, const ProtobufCMessage *m, const ProtobufCF
 static int pack_nested(struct buf *b, const struct pack_op *op, const ProtobufCMessage *sub)
 {
 	const struct pb_plan *p =
-		atomic_load_explicit(&((struct pack_op *)op)->sub, memory_order_acquire);
+		pb_plan_kept(&plans, &((struct pack_op *)op)->sub, sub->descriptor, make_plan);
 	size_t kept = atomic_load_explicit(&op->len_bytes, memory_order_relaxed), len_at;
 	int err, k;
 
-	if (!p || p->d != sub->descriptor) {
-		p = pb_plan_of(&plans, sub->descriptor, make_plan);
-		if (p && p->d == op->fd->descriptor)
-			atomic_store_explicit(&((struct pack_op *)op)->sub, p,
-					      memory_order_release);
-	}
 	/* the tag and the bytes kept for the length, which close_length_kept() writes */
 	if ((err = put_op(b, op, 0, NULL, 0)) || (kept > 1 && buf_reserve(b, kept - 1)))
 		return err ?: -ENOMEM;

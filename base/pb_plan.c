@@ -33,3 +33,17 @@ const struct pb_plan *pb_plan_of(struct pb_plan_table *t, const ProtobufCMessage
 	}
 	return NULL;
 }
+
+const struct pb_plan *pb_plan_kept(struct pb_plan_table *t, _Atomic(const struct pb_plan *) *slot,
+				   const ProtobufCMessageDescriptor *d,
+				   struct pb_plan *(*make)(const ProtobufCMessageDescriptor *d))
+{
+	const struct pb_plan *p = atomic_load_explicit(slot, memory_order_acquire);
+
+	if (p && p->d == d)
+		return p;
+	p = pb_plan_of(t, d, make);
+	if (p)
+		atomic_store_explicit(slot, p, memory_order_release);
+	return p;
+}

@@ -240,15 +240,10 @@ static int parse(struct dec *d, ProtobufCMessage *m, const uint8_t *p, const uin
 static const struct unpack_plan *sub_plan(const struct unpack_plan *plan,
 					  const ProtobufCFieldDescriptor *fd)
 {
-	_Atomic(const struct pb_plan *) *slot;
-	const struct pb_plan *p;
+	const struct pb_plan *p = plan ? pb_plan_kept(&plans, &plan->sub[fd - plan->base.d->fields],
+						      fd->descriptor, make_plan)
+				       : pb_plan_of(&plans, fd->descriptor, make_plan);
 
-	if (!plan)
-		return (const struct unpack_plan *)pb_plan_of(&plans, fd->descriptor, make_plan);
-	slot = &plan->sub[fd - plan->base.d->fields];
-	p = atomic_load_explicit(slot, memory_order_acquire);
-	if (!p && (p = pb_plan_of(&plans, fd->descriptor, make_plan)))
-		atomic_store_explicit(slot, p, memory_order_release);
 	return (const struct unpack_plan *)p;
 }
 

@@ -25,4 +25,10 @@ struct pb_plan_table {
 const struct pb_plan *pb_plan_of(struct pb_plan_table *t, const ProtobufCMessageDescriptor *d,
 				 struct pb_plan *(*make)(const ProtobufCMessageDescriptor *d));
 
+/* d's plan kept in slot (a nested message type's, in its field's entry of the parent's plan):
+ * looked up in t only when slot holds none or another type's. */
+const struct pb_plan *pb_plan_kept(struct pb_plan_table *t, _Atomic(const struct pb_plan *) *slot,
+				   const ProtobufCMessageDescriptor *d,
+				   struct pb_plan *(*make)(const ProtobufCMessageDescriptor *d));
+
 #endif /* FLOWSCOPE_BASE_PB_PLAN_H */
