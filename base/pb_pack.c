@@ -301,8 +301,10 @@ static struct pb_plan *make_plan(const ProtobufCMessageDescriptor *d)
 		op->len_bytes = 1;
 		if (fd->label == PROTOBUF_C_LABEL_NONE &&
 		    (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-		    fd->type == PROTOBUF_C_TYPE_MESSAGE)
+		    fd->type == PROTOBUF_C_TYPE_MESSAGE) {
 			op->kind = OP_MESSAGE; /* its case checked as it is packed */
+			op->wide = 1;	       /* a pointer */
+		}
 		if (fd->label != PROTOBUF_C_LABEL_NONE || (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
 			continue;
 		switch (fd->type) {
@@ -331,9 +333,6 @@ static struct pb_plan *make_plan(const ProtobufCMessageDescriptor *d)
 		}
 		op->wide = op->kind != OP_GENERIC && pb_value_size(fd->type) == 8;
 	}
-	for (i = 0; i < d->n_fields; i++)
-		if (p->ops[i].kind == OP_MESSAGE)
-			p->ops[i].wide = 1; /* a pointer */
 	return &p->base;
 }
 
