@@ -249,7 +249,7 @@ static void conn_process(struct gen *g, struct flow *f)
 	snprintf(p->comm, sizeof(p->comm), "%s", comms[pick(g, 8)]);
 	p->cgroup_id = 4000 + pick(g, 500);
 	if (pick(g, 2))
-		memcpy(p->container_id, container_ids[pick(g, 16)], 65);
+		p->container_id = container_ids[pick(g, 16)];
 	f->socket_cookie = rnd(g) >> 16;
 	f->rtt_us = 200 + pick(g, 50000);
 }
@@ -521,7 +521,7 @@ static const char *flow_diff(const struct flow *a, const struct flow *b)
 		return "times";
 	if (!SAME(src_proc.known) || !SAME(src_proc.pid) ||
 	    strcmp(a->src_proc.comm, b->src_proc.comm) || !SAME(src_proc.cgroup_id) ||
-	    strcmp(a->src_proc.container_id, b->src_proc.container_id))
+	    !STR_SAME(src_proc.container_id))
 		return "process";
 	if (!SAME(rtt_us) || !SAME(retransmits) || !SAME(socket_cookie) || !SAME(drop_reason) ||
 	    !SAME(drops))

@@ -11,10 +11,13 @@
 
 #include "flowscope/base/cgroup2.h"
 #include "flowscope/base/hash.h"
+#include "flowscope/base/strtab.h"
 #include "flowscope/enrich/cgroup_path.h"
 
 #define FILEID_KERNFS 0xfe
 #define CACHE_SLOTS 4096
+/* Distinct container ids kept: those of the cache and those flows still point at. */
+#define MAX_CONTAINER_IDS (4 * CACHE_SLOTS)
 
 int cgroup_path(int root_fd, uint64_t cgid, char *path, size_t len)
 {
@@ -69,9 +72,12 @@ void cgroup_container_id_of_path(const char *path, char out[65])
 
 struct cgroup_names {
 	int root_fd;
+	struct strtab *ids;
+	void (*mark)(struct cgroup_names *cn, void *ctx);
+	void *mark_ctx;
 	struct {
 		uint64_t id;
-		char container[65];
+		const char *container; /* interned and held; NULL: none */
 		bool valid;
 	} cache[CACHE_SLOTS];
 };
@@ -86,8 +92,12 @@ struct cgroup_names *cgroup_names_new(void)
 		return NULL;
 	}
 	cn = calloc(1, sizeof(*cn));
-	if (!cn) {
+	if (cn)
+		cn->ids = strtab_new(MAX_CONTAINER_IDS);
+	if (!cn || !cn->ids) {
+		free(cn);
 		close(fd);
+		errno = ENOMEM;
 		return NULL;
 	}
 	cn->root_fd = fd;
@@ -99,6 +109,7 @@ void cgroup_names_free(struct cgroup_names *cn)
 	if (!cn)
 		return;
 	close(cn->root_fd);
+	strtab_free(cn->ids);
 	free(cn);
 }
 
@@ -107,17 +118,49 @@ int cgroup_names_root_fd(const struct cgroup_names *cn)
 	return cn->root_fd;
 }
 
+static void mark_holders(void *ctx)
+{
+	struct cgroup_names *cn = ctx;
+
+	cn->mark(cn, cn->mark_ctx);
+}
+
+void cgroup_names_set_holders(struct cgroup_names *cn,
+			      void (*mark)(struct cgroup_names *cn, void *ctx), void *ctx)
+{
+	cn->mark = mark;
+	cn->mark_ctx = ctx;
+	strtab_set_holders(cn->ids, mark ? mark_holders : NULL, cn);
+}
+
+void cgroup_names_mark(struct cgroup_names *cn, const char *container_id)
+{
+	strtab_mark(cn->ids, container_id);
+}
+
 const char *cgroup_names_container_id(struct cgroup_names *cn, uint64_t cgid)
 {
 	unsigned int slot = (unsigned int)(hash_mix64(cgid) % CACHE_SLOTS);
-	char path[4096];
+	char path[4096], id[65] = "";
 
 	if (cn->cache[slot].valid && cn->cache[slot].id == cgid)
 		return cn->cache[slot].container;
+	if (cn->cache[slot].container)
+		strtab_release(cn->cache[slot].container);
 	cn->cache[slot].id = cgid;
 	cn->cache[slot].valid = true;
-	cn->cache[slot].container[0] = '\0';
+	cn->cache[slot].container = NULL;
 	if (!cgroup_path(cn->root_fd, cgid, path, sizeof(path)))
-		cgroup_container_id_of_path(path, cn->cache[slot].container);
+		cgroup_container_id_of_path(path, id);
+	if (id[0]) {
+		cn->cache[slot].container = strtab_intern(cn->ids, id);
+		if (cn->cache[slot].container)
+			strtab_hold(cn->cache[slot].container);
+	}
 	return cn->cache[slot].container;
+}
+
+void cgroup_names_get_stats(const struct cgroup_names *cn, struct strtab_stats *st)
+{
+	strtab_get_stats(cn->ids, st);
 }

@@ -10,14 +10,7 @@
 #include "flowscope/enrich/dns_cache.h"
 #include "flowscope/base/hash.h"
 #include "flowscope/base/list.h"
-
-struct name_entry {
-	struct name_entry *next;
-	uint64_t hash;
-	uint32_t refs; /* addresses called by it */
-	bool marked;
-	char name[];
-};
+#include "flowscope/base/strtab.h"
 
 struct lru {
 	struct list_node unused, used;
@@ -33,7 +26,7 @@ struct dns_client {
 
 struct addr_entry {
 	struct addr_entry *next;
-	struct name_entry *name;
+	const char *name; /* interned, held while the entry is */
 	struct dns_client *client;
 	uint64_t expires_ns;
 	struct list_node all, mine; /* on the cache's lists, on its client's */
@@ -45,16 +38,14 @@ struct addr_entry {
 struct dns_cache {
 	struct dns_cache_limits lim;
 	struct addr_entry **addrs;
-	struct name_entry **names;
+	struct strtab *names;
 	struct dns_client **clients;
-	size_t addr_mask, name_mask, client_mask;
+	size_t addr_mask, client_mask;
 	struct lru lru;
-	size_t n_addrs, n_names, n_clients;
-	size_t interned_since_collect; /* names interned since holders were last asked */
-	bool collected;		       /* holders were asked at least once */
+	size_t n_addrs, n_clients;
 	void (*mark)(struct dns_cache *c, void *ctx);
 	void *mark_ctx;
-	uint64_t evicted, names_freed, full;
+	uint64_t evicted;
 };
 
 static size_t pow2_at_least(size_t n)
@@ -87,10 +78,9 @@ struct dns_cache *dns_cache_new(const struct dns_cache_limits *l)
 	if (c->lim.max_addrs_per_client > c->lim.max_addrs)
 		c->lim.max_addrs_per_client = c->lim.max_addrs;
 	c->addr_mask = pow2_at_least(l->max_addrs / 2) - 1;
-	c->name_mask = pow2_at_least(l->max_names / 2) - 1;
 	c->client_mask = pow2_at_least(l->max_addrs / l->max_addrs_per_client * 4) - 1;
 	c->addrs = calloc(c->addr_mask + 1, sizeof(*c->addrs));
-	c->names = calloc(c->name_mask + 1, sizeof(*c->names));
+	c->names = strtab_new(l->max_names);
 	c->clients = calloc(c->client_mask + 1, sizeof(*c->clients));
 	if (!c->addrs || !c->names || !c->clients) {
 		dns_cache_free(c);
@@ -114,13 +104,6 @@ void dns_cache_free(struct dns_cache *c)
 			c->addrs[i] = e->next;
 			free(e);
 		}
-	for (i = 0; c->names && i <= c->name_mask; i++)
-		while (c->names[i]) {
-			struct name_entry *e = c->names[i];
-
-			c->names[i] = e->next;
-			free(e);
-		}
 	for (i = 0; c->clients && i <= c->client_mask; i++)
 		while (c->clients[i]) {
 			struct dns_client *e = c->clients[i];
@@ -129,9 +112,16 @@ void dns_cache_free(struct dns_cache *c)
 			free(e);
 		}
 	free(c->addrs);
-	free(c->names);
+	strtab_free(c->names);
 	free(c->clients);
 	free(c);
+}
+
+static void mark_holders(void *ctx)
+{
+	struct dns_cache *c = ctx;
+
+	c->mark(c, c->mark_ctx);
 }
 
 void dns_cache_set_holders(struct dns_cache *c, void (*mark)(struct dns_cache *c, void *ctx),
@@ -139,92 +129,17 @@ void dns_cache_set_holders(struct dns_cache *c, void (*mark)(struct dns_cache *c
 {
 	c->mark = mark;
 	c->mark_ctx = ctx;
-}
-
-/* ---- names ------------------------------------------------------------------------------ */
-
-static struct name_entry *name_of(const struct dns_cache *c, const char *name, uint64_t h)
-{
-	struct name_entry *e;
-
-	for (e = c->names[h & c->name_mask]; e; e = e->next)
-		if (e->hash == h && (e->name == name || !strcmp(e->name, name)))
-			return e;
-	return NULL;
+	strtab_set_holders(c->names, mark ? mark_holders : NULL, c);
 }
 
 void dns_cache_mark(struct dns_cache *c, const char *name)
 {
-	struct name_entry *e;
-
-	if (!name)
-		return;
-	e = name_of(c, name, hash_str(name));
-	if (e && e->name == name)
-		e->marked = true;
-}
-
-/* Asks the holders which names are in use and frees the others that name no address. */
-static void collect_names(struct dns_cache *c)
-{
-	size_t i;
-
-	for (i = 0; i <= c->name_mask; i++) {
-		struct name_entry *e;
-
-		for (e = c->names[i]; e; e = e->next)
-			e->marked = false;
-	}
-	c->mark(c, c->mark_ctx);
-	for (i = 0; i <= c->name_mask; i++) {
-		struct name_entry **pp = &c->names[i];
-
-		while (*pp) {
-			struct name_entry *e = *pp;
-
-			if (!e->refs && !e->marked) {
-				*pp = e->next;
-				free(e);
-				c->n_names--;
-				c->names_freed++;
-				continue;
-			}
-			pp = &e->next;
-		}
-	}
-	c->interned_since_collect = 0;
-	c->collected = true;
+	strtab_mark(c->names, name);
 }
 
 const char *dns_cache_intern(struct dns_cache *c, const char *name)
 {
-	uint64_t h = hash_str(name);
-	struct name_entry *e = name_of(c, name, h);
-	size_t len;
-
-	if (e)
-		return e->name;
-	/* Asking the holders walks every flow kept: at most once per eighth of the table. */
-	if (c->n_names >= c->lim.max_names && c->mark &&
-	    (!c->collected || c->interned_since_collect >= c->lim.max_names / 8))
-		collect_names(c);
-	if (c->n_names >= c->lim.max_names) {
-		c->full++;
-		return NULL;
-	}
-	len = strlen(name);
-	e = malloc(sizeof(*e) + len + 1);
-	if (!e)
-		return NULL;
-	memcpy(e->name, name, len + 1);
-	e->hash = h;
-	e->refs = 0;
-	e->marked = false;
-	e->next = c->names[h & c->name_mask];
-	c->names[h & c->name_mask] = e;
-	c->n_names++;
-	c->interned_since_collect++;
-	return e->name;
+	return strtab_intern(c->names, name);
 }
 
 /* ---- clients ---------------------------------------------------------------------------- */
@@ -296,7 +211,7 @@ static void addr_remove(struct dns_cache *c, struct addr_entry *e)
 		}
 	list_del(&e->all);
 	list_del(&e->mine);
-	e->name->refs--;
+	strtab_release(e->name);
 	client_put(c, e->client);
 	free(e);
 	c->n_addrs--;
@@ -314,12 +229,10 @@ static struct addr_entry *victim(struct lru *l, size_t offset)
 
 static void set_name(struct addr_entry *e, const char *name)
 {
-	struct name_entry *n = container_of(name, struct name_entry, name);
-
+	strtab_hold(name);
 	if (e->name)
-		e->name->refs--;
-	n->refs++;
-	e->name = n;
+		strtab_release(e->name);
+	e->name = name;
 }
 
 void dns_cache_add(struct dns_cache *c, uint8_t family, const uint8_t addr[16], const char *name,
@@ -384,7 +297,7 @@ const char *dns_cache_lookup(struct dns_cache *c, uint8_t family, const uint8_t 
 				return NULL;
 			e->used = true;
 			lru_place(c, e);
-			return e->name->name;
+			return e->name;
 		}
 	return NULL;
 }
@@ -406,10 +319,13 @@ void dns_cache_expire(struct dns_cache *c, uint64_t now_ns)
 
 void dns_cache_get_stats(const struct dns_cache *c, struct dns_cache_stats *st)
 {
+	struct strtab_stats names;
+
+	strtab_get_stats(c->names, &names);
 	st->addrs = c->n_addrs;
-	st->names = c->n_names;
+	st->names = names.strings;
 	st->clients = c->n_clients;
 	st->evicted = c->evicted;
-	st->names_freed = c->names_freed;
-	st->full = c->full;
+	st->names_freed = names.freed;
+	st->full = names.full;
 }

@@ -1,6 +1,5 @@
 /* A flow's ends joined to local sockets (see include/flowscope/enrich/sock_join.h). */
 #include <netinet/in.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "flowscope/enrich/sock_join.h"
@@ -14,8 +13,8 @@ static void set_proc(struct cgroup_names *cn, struct flow_process *p, const stru
 	memcpy(p->comm, i->comm, sizeof(p->comm));
 	if (p->cgroup_id != i->cgroup_id) {
 		p->cgroup_id = i->cgroup_id;
-		snprintf(p->container_id, sizeof(p->container_id), "%s",
-			 cn && i->cgroup_id > 1 ? cgroup_names_container_id(cn, i->cgroup_id) : "");
+		p->container_id =
+			cn && i->cgroup_id > 1 ? cgroup_names_container_id(cn, i->cgroup_id) : NULL;
 	}
 }
 

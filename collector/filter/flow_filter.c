@@ -361,9 +361,9 @@ static bool process_match(const struct side_sel *x, const struct flow_process *p
 		const char *c = x->containers[i];
 
 		if (!strcmp(c, "host"))
-			any = p->known && !p->container_id[0];
+			any = p->known && !p->container_id;
 		else
-			any = p->known && p->container_id[0] &&
+			any = p->known && p->container_id &&
 			      !strncmp(p->container_id, c, strlen(c));
 	}
 	return any;

@@ -170,7 +170,7 @@ static enum graph_node_kind node_kind(const struct flow *f, int side, const stru
 	if (id && (id->service[0] || id->pod[0]))
 		return id->service[0] ? GRAPH_NODE_SERVICE : GRAPH_NODE_POD;
 	if (p->known)
-		return p->container_id[0] ? GRAPH_NODE_CONTAINER : GRAPH_NODE_PROCESS;
+		return p->container_id ? GRAPH_NODE_CONTAINER : GRAPH_NODE_PROCESS;
 	if (side ? f->dst_name : f->src_name)
 		return GRAPH_NODE_DNS;
 	return GRAPH_NODE_IP;
@@ -484,11 +484,11 @@ static uint64_t node_sig(const struct flow *f)
 
 	s ^= hash_mix64((uint64_t)(uintptr_t)f->src_name ^ ((uint64_t)f->src_proc.pid << 1) ^
 			(uint64_t)f->src_proc.known ^
-			((uint64_t)(unsigned char)f->src_proc.container_id[0] << 40) ^
+			((uint64_t)(uintptr_t)f->src_proc.container_id << 24) ^
 			((uint64_t)f->src_proc.cgroup_id << 20));
 	s = hash_mix64(s ^ (uint64_t)(uintptr_t)f->dst_name ^ ((uint64_t)f->dst_proc.pid << 1) ^
 		       (uint64_t)f->dst_proc.known ^
-		       ((uint64_t)(unsigned char)f->dst_proc.container_id[0] << 40) ^
+		       ((uint64_t)(uintptr_t)f->dst_proc.container_id << 24) ^
 		       ((uint64_t)f->dst_proc.cgroup_id << 20));
 	return s | 1; /* never 0: 0 is "not computed" */
 }

@@ -182,7 +182,7 @@ static int hex_val(char c)
 /* Container ids are 64 hex digits: packed, they cost 32 bytes instead of 64. */
 static uint8_t *put_container_id(uint8_t *p, const char *s)
 {
-	size_t i, n = strnlen(s, 64);
+	size_t i, n = s ? strnlen(s, 64) : 0;
 
 	if (!n || n % 2 || !is_lower_hex(s, n)) {
 		*p++ = (uint8_t)n;
@@ -196,7 +196,7 @@ static uint8_t *put_container_id(uint8_t *p, const char *s)
 
 static bool proc_present(const struct flow_process *pr)
 {
-	return pr->known || pr->pid || pr->cgroup_id || pr->comm[0] || pr->container_id[0];
+	return pr->known || pr->pid || pr->cgroup_id || pr->comm[0] || pr->container_id;
 }
 
 static uint8_t *put_proc(uint8_t *p, const struct flow_process *pr)
@@ -510,7 +510,8 @@ static void get_fixed_str(struct rd *r, char *d, size_t size)
 	get_str_bytes(r, d, get_u8(r), size);
 }
 
-static void get_container_id(struct rd *r, char d[65])
+/* Into d, NUL-ended; NULL for none, else d. */
+static const char *get_container_id(struct rd *r, char d[65])
 {
 	static const char digits[] = "0123456789abcdef";
 	uint8_t head = get_u8(r), packed[32];
@@ -518,17 +519,19 @@ static void get_container_id(struct rd *r, char d[65])
 
 	if (!(head & 0x80)) {
 		get_str_bytes(r, d, n, 65);
-		return;
-	}
-	if (!n || n % 2 || n > 64) {
+	} else if (!n || n % 2 || n > 64) {
 		fail(r);
-		return;
+	} else {
+		get_bytes(r, packed, n / 2);
+		for (i = 0; i < n / 2 && !r->bad; i++) {
+			d[2 * i] = digits[packed[i] >> 4];
+			d[2 * i + 1] = digits[packed[i] & 0xf];
+		}
 	}
-	get_bytes(r, packed, n / 2);
-	for (i = 0; i < n / 2 && !r->bad; i++) {
-		d[2 * i] = digits[packed[i] >> 4];
-		d[2 * i + 1] = digits[packed[i] & 0xf];
-	}
+	if (r->bad || !n)
+		return NULL;
+	d[n] = '\0';
+	return d;
 }
 
 /* A pointer into the record, NUL-ended, or NULL. */
@@ -547,7 +550,7 @@ static const char *get_ptr_str(struct rd *r)
 	return s;
 }
 
-static void get_proc(struct rd *r, struct flow_process *pr)
+static void get_proc(struct rd *r, struct flow_process *pr, char container_id[65])
 {
 	uint64_t v = get_uint(r, (uint64_t)UINT32_MAX << 1 | 1);
 
@@ -555,7 +558,7 @@ static void get_proc(struct rd *r, struct flow_process *pr)
 	pr->pid = (uint32_t)(v >> 1);
 	get_fixed_str(r, pr->comm, sizeof(pr->comm));
 	pr->cgroup_id = get_varint(r);
-	get_container_id(r, pr->container_id);
+	pr->container_id = get_container_id(r, container_id);
 }
 
 static void get_dns(struct rd *r, struct flow_dns_info *d)
@@ -670,12 +673,12 @@ static void get_state(struct rd *r, uint64_t h, struct flow *f)
 	}
 }
 
-static void get_groups(struct rd *r, uint64_t h, struct flow *f)
+static void get_groups(struct rd *r, uint64_t h, struct flow *f, char container_ids[2][65])
 {
 	if (h & H_SRC_PROC)
-		get_proc(r, &f->src_proc);
+		get_proc(r, &f->src_proc, container_ids[0]);
 	if (h & H_DST_PROC)
-		get_proc(r, &f->dst_proc);
+		get_proc(r, &f->dst_proc, container_ids[1]);
 	if (h & H_NAMES) {
 		f->src_name = get_ptr_str(r);
 		f->dst_name = get_ptr_str(r);
@@ -699,6 +702,7 @@ int flow_rec_decode(struct flow_rec_state *st, const uint8_t **p, const uint8_t 
 {
 	struct rd r = {.p = *p, .end = end};
 	uint64_t h = get_varint(&r);
+	char container_ids[2][65];
 
 	/* Bits a writer never sets: another version's record, or garbage. */
 	if ((h & ~H_ALL) || ((h & H_ENUMS) && (h & H_ENUM_BITS)) ||
@@ -708,9 +712,16 @@ int flow_rec_decode(struct flow_rec_state *st, const uint8_t **p, const uint8_t 
 	get_head(&r, h, st, f);
 	get_endpoints(&r, h, f);
 	get_state(&r, h, f);
-	get_groups(&r, h, f);
+	get_groups(&r, h, f, container_ids);
 	if (r.bad)
 		return -EBADMSG;
+	/* Kept in st (left as it was when the record is bad), where f points. */
+	if (f->src_proc.container_id)
+		f->src_proc.container_id =
+			memcpy(st->container_ids[0], container_ids[0], sizeof(container_ids[0]));
+	if (f->dst_proc.container_id)
+		f->dst_proc.container_id =
+			memcpy(st->container_ids[1], container_ids[1], sizeof(container_ids[1]));
 	f->is_reply = h & H_REPLY;
 	f->ended = h & H_ENDED;
 	f->copy = h & H_COPY;

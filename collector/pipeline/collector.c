@@ -42,7 +42,16 @@ struct collector {
 	} ifnames[MAX_IFACES];
 };
 
-/* The DNS cache's holders: every flow the store and the event log keep. */
+/* Every flow the store and the event log keep, and the event being published: the holders of
+ * the interned strings flows point at (the DNS cache's names, the cgroups' container ids). */
+static void foreach_held(struct collector *c, int (*fn)(const struct flow *f, void *ctx), void *ctx)
+{
+	flow_store_foreach_last(c->o.store, flow_store_capacity(c->o.store), fn, ctx);
+	if (c->o.events)
+		event_log_foreach(c->o.events, fn, ctx);
+	fn(&c->scratch, ctx);
+}
+
 static int mark_flow_names(const struct flow *f, void *ctx)
 {
 	struct dns_cache *dns = ctx;
@@ -55,12 +64,21 @@ static int mark_flow_names(const struct flow *f, void *ctx)
 
 static void mark_names(struct dns_cache *dns, void *ctx)
 {
-	struct collector *c = ctx;
+	foreach_held(ctx, mark_flow_names, dns);
+}
 
-	flow_store_foreach_last(c->o.store, flow_store_capacity(c->o.store), mark_flow_names, dns);
-	if (c->o.events)
-		event_log_foreach(c->o.events, mark_flow_names, dns);
-	mark_flow_names(&c->scratch, dns);
+static int mark_flow_containers(const struct flow *f, void *ctx)
+{
+	struct cgroup_names *cn = ctx;
+
+	cgroup_names_mark(cn, f->src_proc.container_id);
+	cgroup_names_mark(cn, f->dst_proc.container_id);
+	return 0;
+}
+
+static void mark_containers(struct cgroup_names *cn, void *ctx)
+{
+	foreach_held(ctx, mark_flow_containers, cn);
 }
 
 struct collector *collector_new(const struct collector_opts *o)
@@ -89,6 +107,8 @@ struct collector *collector_new(const struct collector_opts *o)
 		}
 		dns_cache_set_holders(o->dns, mark_names, c);
 	}
+	if (o->cgroups)
+		cgroup_names_set_holders(o->cgroups, mark_containers, c);
 	snprintf(c->node_name, sizeof(c->node_name), "%s", o->node_name ? o->node_name : "");
 	c->o.node_name = c->node_name;
 	clock_sync(&c->clock);
@@ -107,6 +127,8 @@ void collector_free(struct collector *c)
 		return;
 	if (c->o.dns)
 		dns_cache_set_holders(c->o.dns, NULL, NULL);
+	if (c->o.cgroups)
+		cgroup_names_set_holders(c->o.cgroups, NULL, NULL);
 	dns_match_free(c->dns_match);
 	free(c);
 }

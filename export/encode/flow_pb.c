@@ -170,7 +170,8 @@ static Flow__Process *build_proc(Flow__Process *m, char comm[16], const struct f
 	m->pid = p->pid;
 	m->comm = comm;
 	m->cgroup_id = p->cgroup_id;
-	m->container_id = (char *)p->container_id;
+	if (p->container_id)
+		m->container_id = (char *)p->container_id;
 	return m;
 }
 

@@ -24,8 +24,7 @@ static void copy_proc(const Flow__Process *pb, struct flow_process *p)
 	p->pid = pb->pid;
 	str_copy(p->comm, sizeof(p->comm), pb->comm ? pb->comm : "");
 	p->cgroup_id = pb->cgroup_id;
-	str_copy(p->container_id, sizeof(p->container_id),
-		 pb->container_id ? pb->container_id : "");
+	p->container_id = pb->container_id && pb->container_id[0] ? pb->container_id : NULL;
 }
 
 static uint64_t ts_ns(const Google__Protobuf__Timestamp *t)

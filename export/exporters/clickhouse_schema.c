@@ -291,7 +291,7 @@ static void proc_to_row(struct ch_proc *r, const struct flow_process *p)
 	r->pid = p->pid;
 	r->comm = str_of(p->comm, sizeof(p->comm));
 	r->cgroup = p->cgroup_id;
-	r->container = str_of(p->container_id, sizeof(p->container_id));
+	r->container = str_of(p->container_id, 64);
 }
 
 /* An end's identity: the one the flow carries, else the identity file's (flow_pb.c's lookup). */
@@ -658,7 +658,8 @@ static uint32_t kernel_reason(const char *name, int code)
 	return v;
 }
 
-static void proc_from_row(struct flow_process *p, const struct ch_proc *r)
+/* The container id is kept in container (65 bytes). */
+static void proc_from_row(struct flow_process *p, char *container, const struct ch_proc *r)
 {
 	memset(p, 0, sizeof(*p));
 	if (!r->pid && !r->comm.len)
@@ -667,7 +668,8 @@ static void proc_from_row(struct flow_process *p, const struct ch_proc *r)
 	p->pid = r->pid;
 	copy_str(p->comm, sizeof(p->comm), &r->comm);
 	p->cgroup_id = r->cgroup;
-	copy_str(p->container_id, sizeof(p->container_id), &r->container);
+	copy_str(container, 65, &r->container);
+	p->container_id = container[0] ? container : NULL;
 }
 
 static void ident_from_row(struct identity *id, const struct ch_ident *r)
@@ -799,7 +801,7 @@ static int flow_from_row(struct ch_flow *cf, const struct ch_row *r)
 
 		unmapped(ep->addr, f->family, r->ip[i]);
 		ep->port = r->port[i];
-		proc_from_row(end ? &f->dst_proc : &f->src_proc, &r->proc[i]);
+		proc_from_row(end ? &f->dst_proc : &f->src_proc, cf->containers[end], &r->proc[i]);
 		copy_str(cf->names[end], sizeof(cf->names[end]), &r->name[i]);
 		*(end ? &f->dst_name : &f->src_name) = r->name[i].len ? cf->names[end] : NULL;
 		ident_from_row(&cf->ids[end], &r->id[i]);

@@ -73,10 +73,13 @@ struct flow_endpoint {
 /* The local process behind one end of a flow (from the socket probes). */
 struct flow_process {
 	uint64_t cgroup_id;
+	/* From the cgroup's path, NULL if not in a container (never ""). Interned by the
+	 * collector's cgroup_names (a relay's or a reader's flow: by them, see origin) like the DNS
+	 * names. */
+	const char *container_id;
 	uint32_t pid;
 	char comm[16];
 	bool known;
-	char container_id[65]; /* from the cgroup's path, "" if not in a container */
 };
 
 /* The latest DNS message of a DNS flow (port 53). Names are interned (dns_cache). */

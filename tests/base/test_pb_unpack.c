@@ -824,7 +824,7 @@ static struct flow varied(int i)
 	f.dst_proc.known = i % 3 == 1;
 	f.dst_proc.cgroup_id = (uint64_t)i * 77;
 	strcpy(f.dst_proc.comm, "nginx");
-	strcpy(f.dst_proc.container_id, i % 2 ? "3f2a9c" : "");
+	f.dst_proc.container_id = i % 2 ? "3f2a9c" : NULL;
 	f.src_name = i % 5 ? "example.org" : NULL;
 	f.dst_name = i % 7 == 3 ? "db.shop.svc" : NULL;
 	f.rtt_us = (uint32_t)i * 13;

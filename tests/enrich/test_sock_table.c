@@ -1150,7 +1150,7 @@ START_TEST(test_udp_flows_get_the_process_of_their_namespace)
 	ck_assert_uint_eq(f.dst_proc.pid, 100);
 	ck_assert_str_eq(f.dst_proc.comm, "udp-a");
 	ck_assert_uint_eq(f.dst_proc.cgroup_id, 5100);
-	ck_assert_str_eq(f.dst_proc.container_id, "");
+	ck_assert_ptr_null(f.dst_proc.container_id);
 	ck_assert(!f.src_proc.known);
 	ck_assert_uint_eq(f.socket_cookie, 0);
 

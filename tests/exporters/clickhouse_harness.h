@@ -289,8 +289,8 @@ static inline void ch_test_proc(struct flow_process *p, uint64_t i)
 	snprintf(p->comm, sizeof(p->comm), "%s", comms[i % 4]);
 	p->cgroup_id = 7000 + i % 3;
 	if (i % 3 == 0)
-		snprintf(p->container_id, sizeof(p->container_id), "%s",
-			 "3f2a9c0d1e2f3a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3");
+		p->container_id =
+			"3f2a9c0d1e2f3a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3";
 }
 
 /* Flow event i: events, protocols, families, replies, drops, DNS, processes, names and

@@ -645,7 +645,7 @@ START_TEST(filter_processes_and_containers)
 	strcpy(f.src_proc.comm, "curl");
 	f.dst_proc.known = true;
 	strcpy(f.dst_proc.comm, "nginx");
-	strcpy(f.dst_proc.container_id, "3f2a9c0d1e");
+	f.dst_proc.container_id = "3f2a9c0d1e";
 	ff.n_source_process = 1;
 	ff.source_process = curl;
 	ck_assert(allow1(&ff, &f));

@@ -145,14 +145,14 @@ START_TEST(nodes_are_named_by_what_is_known)
 	f.src_proc.known = true;
 	f.src_proc.pid = 42;
 	strcpy(f.src_proc.comm, "curl");
-	strcpy(f.src_proc.container_id,
-	       "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	f.src_proc.container_id =
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 	f.src_name = "client.example";
 	ck_assert_int_eq(graph_node_id(&f, 0, id, sizeof(id), label, sizeof(label), NULL, 0),
 			 GRAPH_NODE_CONTAINER);
 	ck_assert_str_eq(id, "ctr:0123456789ab");
 	ck_assert_str_eq(label, "curl@0123456789ab");
-	f.src_proc.container_id[0] = '\0';
+	f.src_proc.container_id = NULL;
 	ck_assert_int_eq(graph_node_id(&f, 0, id, sizeof(id), label, sizeof(label), NULL, 0),
 			 GRAPH_NODE_PROCESS);
 	ck_assert_str_eq(id, "proc:curl");
@@ -169,7 +169,7 @@ START_TEST(nodes_are_named_by_what_is_known)
 	ck_assert_int_eq(graph_node_id(&f, 0, id, 7, NULL, 0, NULL, 0), GRAPH_NODE_IP);
 	ck_assert_str_eq(id, "ip:10.");
 	f.src_proc.known = true;
-	strcpy(f.src_proc.container_id, "0123456789abcdef");
+	f.src_proc.container_id = "0123456789abcdef";
 	ck_assert_int_eq(graph_node_id(&f, 0, id, 9, label, 8, NULL, 0), GRAPH_NODE_CONTAINER);
 	ck_assert_str_eq(id, "ctr:0123");
 	ck_assert_str_eq(label, "curl@01");
