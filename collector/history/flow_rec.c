@@ -184,7 +184,11 @@ static uint8_t *put_container_id(uint8_t *p, const char *s)
 {
 	size_t i, n = s ? strnlen(s, 64) : 0;
 
-	if (!n || n % 2 || !is_lower_hex(s, n)) {
+	if (!n) {
+		*p++ = 0;
+		return p;
+	}
+	if (n % 2 || !is_lower_hex(s, n)) {
 		*p++ = (uint8_t)n;
 		return put_bytes(p, s, n);
 	}
