@@ -258,8 +258,12 @@ def cmd_retention(a):
     has_connections(evs, "TCP", 8443, ports(a[3]), a[4] + ": batch B")
     left = [e for e in evs if (e.proto == "TCP" and e.dport == 8443 and e.sport in a_ports) or
             (e.proto == "UDP" and e.dport == 9053 and e.sport in a_udp)]
+    newest = max((e.t for e in evs), default=0)
     say(not left, "%s: no event of batch A, older than --history-max-age, is left (%d left of "
-        "%d connections)" % (a[4], len(left), len(a_ports) + len(a_udp)))
+        "%d connections%s)" % (a[4], len(left), len(a_ports) + len(a_udp),
+                               "".join("; %s %s %d %s ms before the newest" %
+                                       (e.kind, e.proto, e.sport, (newest - e.t) // 1000000)
+                                       for e in left[:4])))
 
 
 def cmd_damage(a):
