@@ -253,7 +253,7 @@ traffic tcp 8443 30 >"$tmp/tcpB.ports"
 sleep 1
 ctl observe --since 10m -o json >"$tmp/r6.json" 2>/dev/null
 hcheck retention "$tmp/r6.json" "$tmp/tcpA.ports" "$tmp/udpA.ports" "$tmp/tcpB.ports" \
-	"--history-max-age 3s"
+	"--history-max-age 3s" 3000
 http /api/v1/status >"$tmp/status6.json"
 check "--history-max-age 3s: status counts events dropped by retention ($(jget "$tmp/status6.json" 'o["history"]["dropped"]'))" \
 	test "$(jget "$tmp/status6.json" 'o["history"]["dropped"]')" -gt 0
