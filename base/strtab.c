@@ -1,5 +1,5 @@
-/* Interned strings with holders (see include/flowscope/base/strtab.h): a chained hash table of
- * entries that carry their string. */
+/* Interned strings and records with holders (see include/flowscope/base/strtab.h): a chained
+ * hash table of entries that carry their bytes. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -12,9 +12,10 @@
 struct entry {
 	struct entry *next;
 	uint64_t hash;
+	uint32_t len;  /* of s, without the NUL after it */
 	uint32_t refs; /* strtab_hold()s not released */
 	bool marked;
-	char s[];
+	_Alignas(8) char s[]; /* records are structs */
 };
 
 struct strtab {
@@ -75,25 +76,31 @@ void strtab_set_holders(struct strtab *t, void (*mark)(void *ctx), void *ctx)
 	t->mark_ctx = ctx;
 }
 
-static struct entry *find(const struct strtab *t, const char *s, uint64_t h)
+static struct entry *find(const struct strtab *t, const void *p, size_t len, uint64_t h)
 {
 	struct entry *e;
 
 	for (e = t->heads[h & t->mask]; e; e = e->next)
-		if (e->hash == h && (e->s == s || !strcmp(e->s, s)))
+		if (e->hash == h && e->len == len && (e->s == p || !memcmp(e->s, p, len)))
 			return e;
 	return NULL;
 }
 
-void strtab_mark(struct strtab *t, const char *s)
+void strtab_mark_bytes(struct strtab *t, const void *p, size_t len)
 {
 	struct entry *e;
 
-	if (!s)
+	if (!p)
 		return;
-	e = find(t, s, hash_str(s));
-	if (e && e->s == s)
+	e = find(t, p, len, hash_bytes(p, len));
+	if (e && e->s == p)
 		e->marked = true;
+}
+
+void strtab_mark(struct strtab *t, const char *s)
+{
+	if (s)
+		strtab_mark_bytes(t, s, strlen(s));
 }
 
 /* Asks the holders which strings are in use and frees the others that are not held. */
@@ -128,14 +135,15 @@ static void collect(struct strtab *t)
 	t->collected = true;
 }
 
-const char *strtab_intern(struct strtab *t, const char *s)
+const void *strtab_intern_bytes(struct strtab *t, const void *p, size_t len)
 {
-	uint64_t h = hash_str(s);
-	struct entry *e = find(t, s, h);
-	size_t len;
+	uint64_t h = hash_bytes(p, len);
+	struct entry *e = find(t, p, len, h);
 
 	if (e)
 		return e->s;
+	if (len > UINT32_MAX)
+		return NULL;
 	/* Asking the holders walks every flow kept: at most once per eighth of the table. */
 	if (t->n >= t->max && t->mark && (!t->collected || t->since_collect >= t->max / 8))
 		collect(t);
@@ -143,11 +151,12 @@ const char *strtab_intern(struct strtab *t, const char *s)
 		t->full++;
 		return NULL;
 	}
-	len = strlen(s);
 	e = malloc(sizeof(*e) + len + 1);
 	if (!e)
 		return NULL;
-	memcpy(e->s, s, len + 1);
+	memcpy(e->s, p, len);
+	e->s[len] = '\0';
+	e->len = (uint32_t)len;
 	e->hash = h;
 	e->refs = 0;
 	e->marked = false;
@@ -158,14 +167,19 @@ const char *strtab_intern(struct strtab *t, const char *s)
 	return e->s;
 }
 
-void strtab_hold(const char *s)
+const char *strtab_intern(struct strtab *t, const char *s)
 {
-	container_of(s, struct entry, s)->refs++;
+	return strtab_intern_bytes(t, s, strlen(s));
 }
 
-void strtab_release(const char *s)
+void strtab_hold(const void *p)
 {
-	container_of(s, struct entry, s)->refs--;
+	container_of(p, struct entry, s)->refs++;
+}
+
+void strtab_release(const void *p)
+{
+	container_of(p, struct entry, s)->refs--;
 }
 
 void strtab_get_stats(const struct strtab *t, struct strtab_stats *st)

@@ -58,12 +58,12 @@ static int cmp_double(const void *a, const void *b)
 /* The tests' TCP flow with what a flow from a local process carries besides. */
 static void sample_flow(struct flow *f)
 {
+	static const struct flow_process curl = {
+		.known = true, .pid = 4242, .comm = "curl", .cgroup_id = 77};
+
 	*f = tcp_flow();
 	f->tcp_flags_seen[1] = FLOW_TCP_SYN | FLOW_TCP_ACK;
-	f->src_proc.known = true;
-	f->src_proc.pid = 4242;
-	strcpy(f->src_proc.comm, "curl");
-	f->src_proc.cgroup_id = 77;
+	f->src_proc = &curl;
 	f->dst_name = "api.example.org";
 	f->rtt_us = 350;
 }

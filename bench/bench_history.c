@@ -159,6 +159,7 @@ enum conn_kind { K_TCP, K_DNS, K_DROP };
 
 struct conn {
 	struct flow f;
+	struct flow_process proc;   /* where f.src_proc points when it has one */
 	uint8_t kind, stage, n_mid; /* n_mid: UPDATEs (TCP) or DROPs (a dropped SYN) */
 	uint8_t server;
 	bool live;
@@ -240,10 +241,12 @@ static void gen_free(struct gen *g)
 	free(g->conns);
 }
 
-static void conn_process(struct gen *g, struct flow *f)
+static void conn_process(struct gen *g, struct conn *c, struct flow *f)
 {
-	struct flow_process *p = &f->src_proc;
+	struct flow_process *p = &c->proc;
 
+	memset(p, 0, sizeof(*p));
+	f->src_proc = p;
 	p->known = true;
 	p->pid = 1000 + pick(g, 60000);
 	snprintf(p->comm, sizeof(p->comm), "%s", comms[pick(g, 8)]);
@@ -301,7 +304,7 @@ static void conn_start(struct gen *g, struct conn *c)
 	f->key.family = f->family;
 	f->key.ifindex = f->ifindex;
 	if (c->kind == K_TCP && pick(g, 100) < 40)
-		conn_process(g, f);
+		conn_process(g, c, f);
 	if (c->kind != K_DNS && pick(g, 2))
 		f->dst_name = server_names[c->server];
 	if (pick(g, 10) == 0)
@@ -495,7 +498,7 @@ static void truth_of(long n, struct truth *t)
 		t->dns += f->dns.present;
 		t->dropped += f->verdict == FLOW_VERDICT_DROPPED;
 		t->v6 += f->family == 6;
-		t->proc += f->src_proc.known;
+		t->proc += flow_proc_known(f->src_proc);
 		t->names += f->src_name || f->dst_name;
 	}
 	t->gen_rate = (double)n / (now_s() - t0);
@@ -519,9 +522,10 @@ static const char *flow_diff(const struct flow *a, const struct flow *b)
 		return "event or counters";
 	if (!SAME(first_seen_ns) || !SAME(last_seen_ns) || !SAME(end_ns))
 		return "times";
-	if (!SAME(src_proc.known) || !SAME(src_proc.pid) ||
-	    strcmp(a->src_proc.comm, b->src_proc.comm) || !SAME(src_proc.cgroup_id) ||
-	    !STR_SAME(src_proc.container_id))
+	if (!a->src_proc != !b->src_proc ||
+	    (a->src_proc && (!SAME(src_proc->known) || !SAME(src_proc->pid) ||
+			     strcmp(a->src_proc->comm, b->src_proc->comm) ||
+			     !SAME(src_proc->cgroup_id) || !STR_SAME(src_proc->container_id))))
 		return "process";
 	if (!SAME(rtt_us) || !SAME(retransmits) || !SAME(socket_cookie) || !SAME(drop_reason) ||
 	    !SAME(drops))

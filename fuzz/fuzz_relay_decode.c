@@ -24,8 +24,8 @@ static void adopt_and_encode(const Flow__Flow *pb, struct flow *f)
 	f->dst_name = intern_str(in, f->dst_name);
 	if (f->dns.query)
 		f->dns.query = intern_str(in, f->dns.query);
-	f->src_proc.container_id = intern_str(in, f->src_proc.container_id);
-	f->dst_proc.container_id = intern_str(in, f->dst_proc.container_id);
+	f->src_proc = intern_process(in, f->src_proc);
+	f->dst_proc = intern_process(in, f->dst_proc);
 	f->src_id = intern_identity(in, reply ? pb->destination : pb->source,
 				    reply ? pb->destination_service : pb->source_service);
 	f->dst_id = intern_identity(in, reply ? pb->source : pb->destination,

@@ -336,9 +336,7 @@ static void unpack_seeds(void)
 	Google__Protobuf__UInt32Value nc = GOOGLE__PROTOBUF__UINT32_VALUE__INIT;
 	Google__Protobuf__Timestamp old = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
 
-	f.src_proc.known = true;
-	f.src_proc.pid = 4242;
-	strcpy(f.src_proc.comm, "curl");
+	f.src_proc = &(const struct flow_process){.known = true, .pid = 4242, .comm = "curl"};
 	f.src_name = "client.shop";
 	if (flow_pb_frame(&b, &f, "node-1"))
 		abort();

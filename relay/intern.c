@@ -11,7 +11,8 @@
 
 struct slot {
 	char *s;
-	struct identity *id; /* when the string is an identity's key */
+	struct identity *id;	   /* when the string is an identity's key */
+	struct flow_process *proc; /* when it is a process's */
 };
 
 struct intern {
@@ -57,6 +58,7 @@ void intern_free(struct intern *t)
 	for (i = 0; i < t->cap; i++) {
 		free(t->slots[i].s);
 		identity_release(t->slots[i].id);
+		free(t->slots[i].proc);
 	}
 	free(t->slots);
 	free(t);
@@ -195,6 +197,44 @@ const struct identity *intern_identity(struct intern *t, const Flow__Endpoint *e
 	if (!sl->id)
 		sl->id = identity_make(ep, svc);
 	return sl->id;
+}
+
+const struct flow_process *intern_process(struct intern *t, const struct flow_process *p)
+{
+	char key[128];
+	struct str_writer w = str_writer_at(key, sizeof(key));
+	struct slot *sl;
+
+	if (!p)
+		return NULL;
+	str_puts(&w, "\x1fproc\x1f");
+	str_put_u32(&w, p->pid);
+	str_puts(&w, p->known ? "\x1f" : "\x1f?");
+	str_put_u32(&w, (uint32_t)(p->cgroup_id >> 32));
+	str_puts(&w, ".");
+	str_put_u32(&w, (uint32_t)p->cgroup_id);
+	str_puts(&w, "\x1f");
+	str_put(&w, p->comm, sizeof(p->comm));
+	str_puts(&w, "\x1f");
+	str_puts(&w, p->container_id ? p->container_id : "");
+	sl = get(t, key);
+	if (!sl)
+		return NULL;
+	if (!sl->proc) {
+		struct flow_process *q = calloc(1, sizeof(*q));
+
+		if (!q)
+			return NULL;
+		*q = *p;
+		q->container_id = intern_str(t, p->container_id);
+		sl = get(t, key); /* interning the id may have moved the slots */
+		if (!sl) {
+			free(q);
+			return NULL;
+		}
+		sl->proc = q;
+	}
+	return sl->proc;
 }
 
 uint64_t intern_refused(const struct intern *t)

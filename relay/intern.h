@@ -9,6 +9,7 @@
 
 #include "flow.pb-c.h"
 #include "flowscope/enrich/identity.h"
+#include "flowscope/flow.h"
 
 struct intern;
 
@@ -22,6 +23,10 @@ const char *intern_str(struct intern *t, const char *s);
  * identity), kept once per distinct content; NULL for NULL or past the limit. */
 const struct identity *intern_identity(struct intern *t, const Flow__Endpoint *ep,
 				       const Flow__Service *svc);
+
+/* The process record p tells, kept once per distinct content (its container id too); NULL for
+ * NULL or past the limit. */
+const struct flow_process *intern_process(struct intern *t, const struct flow_process *p);
 
 /* Strings not kept because the limit was reached. */
 uint64_t intern_refused(const struct intern *t);

@@ -164,8 +164,8 @@ static void adopt(struct relay *r, struct relay_node *n, struct flow *f, const F
 	f->dst_name = intern_str(r->intern, f->dst_name);
 	if (f->dns.query)
 		f->dns.query = intern_str(r->intern, f->dns.query);
-	f->src_proc.container_id = intern_str(r->intern, f->src_proc.container_id);
-	f->dst_proc.container_id = intern_str(r->intern, f->dst_proc.container_id);
+	f->src_proc = intern_process(r->intern, f->src_proc);
+	f->dst_proc = intern_process(r->intern, f->dst_proc);
 	f->src_id = intern_identity(r->intern, ini, ini_svc);
 	f->dst_id = intern_identity(r->intern, res, res_svc);
 	memset(&f->key, 0, sizeof(f->key));

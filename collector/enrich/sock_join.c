@@ -4,18 +4,31 @@
 
 #include "flowscope/enrich/sock_join.h"
 
-static void set_proc(struct cgroup_names *cn, struct flow_process *p, const struct sock_info *i)
+/* The end's process record: the one it has while the socket's process is that one, else the
+ * table's (kept as it was when the table is full of records in use). */
+static void set_proc(struct sock_table *t, struct cgroup_names *cn, const struct flow_process **pp,
+		     const struct sock_info *i)
 {
+	const struct flow_process *cur = *pp, *q;
+	struct flow_process p;
+
 	if (!i || !i->has_task)
 		return;
-	p->known = true;
-	p->pid = i->pid;
-	memcpy(p->comm, i->comm, sizeof(p->comm));
-	if (p->cgroup_id != i->cgroup_id) {
-		p->cgroup_id = i->cgroup_id;
-		p->container_id =
-			cn && i->cgroup_id > 1 ? cgroup_names_container_id(cn, i->cgroup_id) : NULL;
-	}
+	if (cur && cur->known && cur->pid == i->pid && cur->cgroup_id == i->cgroup_id &&
+	    !memcmp(cur->comm, i->comm, sizeof(cur->comm)))
+		return;
+	memset(&p, 0, sizeof(p)); /* the padding too: records are compared whole */
+	p.known = true;
+	p.pid = i->pid;
+	memcpy(p.comm, i->comm, sizeof(p.comm));
+	p.cgroup_id = i->cgroup_id;
+	if (cur && cur->cgroup_id == i->cgroup_id)
+		p.container_id = cur->container_id;
+	else if (cn && i->cgroup_id > 1)
+		p.container_id = cgroup_names_container_id(cn, i->cgroup_id);
+	q = sock_table_process(t, &p);
+	if (q)
+		*pp = q;
 }
 
 /* The namespace an end's socket would be in: flowd's own on its loopback, else the one owning
@@ -28,13 +41,13 @@ static uint32_t end_netns(const struct sock_table *t, const struct flow *f,
 	return sock_table_netns_of(t, f->family, e->addr);
 }
 
-static void join_tcp(struct cgroup_names *cn, struct flow *f, const struct sock_info *cs,
-		     const struct sock_info *ss)
+static void join_tcp(struct sock_table *t, struct cgroup_names *cn, struct flow *f,
+		     const struct sock_info *cs, const struct sock_info *ss)
 {
 	const struct sock_info *any = cs ? cs : ss;
 
-	set_proc(cn, &f->src_proc, cs);
-	set_proc(cn, &f->dst_proc, ss);
+	set_proc(t, cn, &f->src_proc, cs);
+	set_proc(t, cn, &f->dst_proc, ss);
 	if (!any)
 		return;
 	f->rtt_us = any->srtt_us;
@@ -64,7 +77,7 @@ void sock_join_flow(struct sock_table *t, struct cgroup_names *cn, struct flow *
 					f->dst.port);
 		ss = sock_table_find_ns(t, dns, f->family, f->dst.addr, f->dst.port, f->src.addr,
 					f->src.port);
-		join_tcp(cn, f, cs, ss);
+		join_tcp(t, cn, f, cs, ss);
 	} else {
 		/* A wildcard-bound socket takes only what is sent to its namespace's addresses,
 		 * so an end of unknown namespace has none. */
@@ -74,11 +87,11 @@ void sock_join_flow(struct sock_table *t, struct cgroup_names *cn, struct flow *
 		if (dns)
 			ss = sock_table_find_bound(t, IPPROTO_UDP, dns, f->family, f->dst.addr,
 						   f->dst.port);
-		set_proc(cn, &f->src_proc, cs);
-		set_proc(cn, &f->dst_proc, ss);
+		set_proc(t, cn, &f->src_proc, cs);
+		set_proc(t, cn, &f->dst_proc, ss);
 	}
-	src_named = f->src_proc.known;
-	dst_named = f->dst_proc.known;
+	src_named = flow_proc_known(f->src_proc);
+	dst_named = flow_proc_known(f->dst_proc);
 	/* A TCP connection whose SYN was seen began after the probes: its ends are told by
 	 * CONNECT and ACCEPT records (the server's only once the handshake is over), so it asks
 	 * only if it ends unnamed. One picked up mid-stream may be older than flowd. */

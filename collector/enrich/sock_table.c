@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "flowscope/base/hash.h"
+#include "flowscope/base/strtab.h"
 #include "flowscope/enrich/sock_table.h"
 
 #define NBUCKETS 65536 /* power of two */
@@ -56,6 +57,9 @@ struct sock_table {
 		uint64_t last_ns, wait_ns, asks, named;
 	} sched[2];
 	size_t n_udp_scanned;
+	struct strtab *procs; /* struct flow_process records */
+	void (*mark)(struct sock_table *t, void *ctx);
+	void *mark_ctx;
 };
 
 static const uint8_t zero16[16];
@@ -129,7 +133,9 @@ struct sock_table *sock_table_new(size_t max)
 	t->by_tuple = calloc(NBUCKETS, sizeof(*t->by_tuple));
 	t->bound = calloc(NBOUND, sizeof(*t->bound));
 	t->addrs = calloc(NADDRS, sizeof(*t->addrs));
-	if (!t->by_cookie || !t->by_tuple || !t->bound || !t->addrs) {
+	/* As many processes as connections and listeners, and more for those of flows kept. */
+	t->procs = strtab_new(2 * max > 1024 ? 2 * max : 1024);
+	if (!t->by_cookie || !t->by_tuple || !t->bound || !t->addrs || !t->procs) {
 		sock_table_free(t);
 		errno = ENOMEM;
 		return NULL;
@@ -173,6 +179,7 @@ void sock_table_free(struct sock_table *t)
 	free(t->by_tuple);
 	free(t->bound);
 	free(t->addrs);
+	strtab_free(t->procs);
 	free(t);
 }
 
@@ -570,6 +577,39 @@ void sock_table_get_stats(const struct sock_table *t, struct sock_table_stats *s
 	st->full = t->full;
 	st->scans = t->scans;
 	st->asks = t->asks;
+	{
+		struct strtab_stats ps;
+
+		strtab_get_stats(t->procs, &ps);
+		st->processes = ps.strings;
+		st->processes_full = ps.full;
+	}
+}
+
+const struct flow_process *sock_table_process(struct sock_table *t, const struct flow_process *p)
+{
+	return strtab_intern_bytes(t->procs, p, sizeof(*p));
+}
+
+static void mark_holders(void *ctx)
+{
+	struct sock_table *t = ctx;
+
+	t->mark(t, t->mark_ctx);
+}
+
+void sock_table_set_holders(struct sock_table *t, void (*mark)(struct sock_table *t, void *ctx),
+			    void *ctx)
+{
+	t->mark = mark;
+	t->mark_ctx = ctx;
+	strtab_set_holders(t->procs, mark ? mark_holders : NULL, t);
+}
+
+void sock_table_mark_process(struct sock_table *t, const struct flow_process *p)
+{
+	if (p)
+		strtab_mark_bytes(t->procs, p, sizeof(*p));
 }
 
 /* ---- local addresses ------------------------------------------------------------------------ */

@@ -354,16 +354,16 @@ static bool process_match(const struct side_sel *x, const struct flow_process *p
 	bool any;
 
 	for (i = 0, any = !x->n_procs; i < x->n_procs && !any; i++)
-		any = p->known && !fnmatch(x->procs[i], p->comm, 0);
+		any = flow_proc_known(p) && !fnmatch(x->procs[i], p->comm, 0);
 	if (!any)
 		return false;
 	for (i = 0, any = !x->n_containers; i < x->n_containers && !any; i++) {
 		const char *c = x->containers[i];
 
 		if (!strcmp(c, "host"))
-			any = p->known && !p->container_id;
+			any = flow_proc_known(p) && !p->container_id;
 		else
-			any = p->known && p->container_id &&
+			any = flow_proc_known(p) && p->container_id &&
 			      !strncmp(p->container_id, c, strlen(c));
 	}
 	return any;
@@ -593,9 +593,9 @@ static bool filter_match(const struct filter *flt, const struct flow *f,
 	    !event_match(flt, f))
 		return false;
 	if (!side_match(&flt->sel[0], f, src, f->is_reply ? f->dst_name : f->src_name,
-			f->is_reply ? &f->dst_proc : &f->src_proc) ||
+			f->is_reply ? f->dst_proc : f->src_proc) ||
 	    !side_match(&flt->sel[1], f, dst, f->is_reply ? f->src_name : f->dst_name,
-			f->is_reply ? &f->src_proc : &f->dst_proc))
+			f->is_reply ? f->src_proc : f->dst_proc))
 		return false;
 	return (!flt->n_graph_nodes && !flt->n_graph_edges) || graph_match(flt, f);
 }

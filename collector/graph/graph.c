@@ -163,13 +163,13 @@ void graph_free(struct graph *g)
  * by address in node_get() both take it from here. */
 static enum graph_node_kind node_kind(const struct flow *f, int side, const struct identity **idp)
 {
-	const struct flow_process *p = side ? &f->dst_proc : &f->src_proc;
+	const struct flow_process *p = side ? f->dst_proc : f->src_proc;
 	const struct identity *id = identities_of(f, side ? &f->dst : &f->src);
 
 	*idp = id;
 	if (id && (id->service[0] || id->pod[0]))
 		return id->service[0] ? GRAPH_NODE_SERVICE : GRAPH_NODE_POD;
-	if (p->known)
+	if (flow_proc_known(p))
 		return p->container_id ? GRAPH_NODE_CONTAINER : GRAPH_NODE_PROCESS;
 	if (side ? f->dst_name : f->src_name)
 		return GRAPH_NODE_DNS;
@@ -184,7 +184,7 @@ static void node_name(const struct flow *f, int side, enum graph_node_kind kind,
 		      size_t label_len, char *ns, size_t ns_len)
 {
 	const struct flow_endpoint *ep = side ? &f->dst : &f->src;
-	const struct flow_process *p = side ? &f->dst_proc : &f->src_proc;
+	const struct flow_process *p = side ? f->dst_proc : f->src_proc;
 	const char *name = side ? f->dst_name : f->src_name;
 	struct str_writer o = str_writer_at(out, len), l = str_writer_at(label, label_len),
 			  n = str_writer_at(ns, ns_len);
@@ -478,18 +478,23 @@ static void detach(struct graph *g, struct tflow *t)
 
 /* Everything graph_node_id() depends on, folded into one number: while it is unchanged, a
  * flow's nodes are too, and the (formatting) work of naming them is skipped. */
+static uint64_t proc_sig(const struct flow_process *p)
+{
+	uint64_t comm;
+
+	if (!p)
+		return 0;
+	memcpy(&comm, p->comm, sizeof(comm));
+	return ((uint64_t)p->pid << 1 | p->known) ^ p->cgroup_id << 20 ^ comm * 31 ^
+	       (uint64_t)(uintptr_t)p->container_id << 24;
+}
+
 static uint64_t node_sig(const struct flow *f)
 {
 	uint64_t s = identities_generation() * 0x9e3779b97f4a7c15ULL;
 
-	s ^= hash_mix64((uint64_t)(uintptr_t)f->src_name ^ ((uint64_t)f->src_proc.pid << 1) ^
-			(uint64_t)f->src_proc.known ^
-			((uint64_t)(uintptr_t)f->src_proc.container_id << 24) ^
-			((uint64_t)f->src_proc.cgroup_id << 20));
-	s = hash_mix64(s ^ (uint64_t)(uintptr_t)f->dst_name ^ ((uint64_t)f->dst_proc.pid << 1) ^
-		       (uint64_t)f->dst_proc.known ^
-		       ((uint64_t)(uintptr_t)f->dst_proc.container_id << 24) ^
-		       ((uint64_t)f->dst_proc.cgroup_id << 20));
+	s ^= hash_mix64((uint64_t)(uintptr_t)f->src_name ^ proc_sig(f->src_proc));
+	s = hash_mix64(s ^ (uint64_t)(uintptr_t)f->dst_name ^ proc_sig(f->dst_proc));
 	return s | 1; /* never 0: 0 is "not computed" */
 }
 

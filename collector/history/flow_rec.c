@@ -198,11 +198,6 @@ static uint8_t *put_container_id(uint8_t *p, const char *s)
 	return p;
 }
 
-static bool proc_present(const struct flow_process *pr)
-{
-	return pr->known || pr->pid || pr->cgroup_id || pr->comm[0] || pr->container_id;
-}
-
 static uint8_t *put_proc(uint8_t *p, const struct flow_process *pr)
 {
 	p = put_varint(p, (uint64_t)pr->pid << 1 | pr->known);
@@ -274,8 +269,7 @@ static uint64_t head_bits(const struct flow_rec_state *st, const struct flow *f)
 	     (f->ended ? H_ENDED : 0) | (f->copy ? H_COPY : 0) |
 	     (f->last_seen_ns == f->time_ns ? H_LAST_IS_TIME : 0) |
 	     (f->tcp_flags || f->tcp_flags_seen[0] || f->tcp_flags_seen[1] ? H_TCP : 0) |
-	     (proc_present(&f->src_proc) ? H_SRC_PROC : 0) |
-	     (proc_present(&f->dst_proc) ? H_DST_PROC : 0) |
+	     (f->src_proc ? H_SRC_PROC : 0) | (f->dst_proc ? H_DST_PROC : 0) |
 	     (f->src_name || f->dst_name ? H_NAMES : 0) |
 	     (f->rtt_us || f->retransmits || f->socket_cookie || f->sock_closed_ns ? H_SOCK : 0) |
 	     (f->dns.present ? H_DNS : 0) | (f->end_ns ? H_END : 0) |
@@ -358,9 +352,9 @@ static uint8_t *put_state(uint8_t *p, uint64_t h, const struct flow *f)
 static uint8_t *put_groups(uint8_t *p, uint64_t h, const struct flow *f)
 {
 	if (h & H_SRC_PROC)
-		p = put_proc(p, &f->src_proc);
+		p = put_proc(p, f->src_proc);
 	if (h & H_DST_PROC)
-		p = put_proc(p, &f->dst_proc);
+		p = put_proc(p, f->dst_proc);
 	if (h & H_NAMES) {
 		p = put_ptr_str(p, f->src_name);
 		p = put_ptr_str(p, f->dst_name);
@@ -558,6 +552,7 @@ static void get_proc(struct rd *r, struct flow_process *pr, char container_id[65
 {
 	uint64_t v = get_uint(r, (uint64_t)UINT32_MAX << 1 | 1);
 
+	memset(pr, 0, sizeof(*pr)); /* the strings' NULs */
 	pr->known = v & 1;
 	pr->pid = (uint32_t)(v >> 1);
 	get_fixed_str(r, pr->comm, sizeof(pr->comm));
@@ -677,12 +672,18 @@ static void get_state(struct rd *r, uint64_t h, struct flow *f)
 	}
 }
 
-static void get_groups(struct rd *r, uint64_t h, struct flow *f, char container_ids[2][65])
+/* The processes go to procs (their container ids to container_ids), where f points. */
+static void get_groups(struct rd *r, uint64_t h, struct flow *f, struct flow_process procs[2],
+		       char container_ids[2][65])
 {
-	if (h & H_SRC_PROC)
-		get_proc(r, &f->src_proc, container_ids[0]);
-	if (h & H_DST_PROC)
-		get_proc(r, &f->dst_proc, container_ids[1]);
+	if (h & H_SRC_PROC) {
+		get_proc(r, &procs[0], container_ids[0]);
+		f->src_proc = &procs[0];
+	}
+	if (h & H_DST_PROC) {
+		get_proc(r, &procs[1], container_ids[1]);
+		f->dst_proc = &procs[1];
+	}
 	if (h & H_NAMES) {
 		f->src_name = get_ptr_str(r);
 		f->dst_name = get_ptr_str(r);
@@ -706,7 +707,9 @@ int flow_rec_decode(struct flow_rec_state *st, const uint8_t **p, const uint8_t 
 {
 	struct rd r = {.p = *p, .end = end};
 	uint64_t h = get_varint(&r);
+	struct flow_process procs[2];
 	char container_ids[2][65];
+	int k;
 
 	/* Bits a writer never sets: another version's record, or garbage. */
 	if ((h & ~H_ALL) || ((h & H_ENUMS) && (h & H_ENUM_BITS)) ||
@@ -716,16 +719,21 @@ int flow_rec_decode(struct flow_rec_state *st, const uint8_t **p, const uint8_t 
 	get_head(&r, h, st, f);
 	get_endpoints(&r, h, f);
 	get_state(&r, h, f);
-	get_groups(&r, h, f, container_ids);
+	get_groups(&r, h, f, procs, container_ids);
 	if (r.bad)
 		return -EBADMSG;
 	/* Kept in st (left as it was when the record is bad), where f points. */
-	if (f->src_proc.container_id)
-		f->src_proc.container_id =
-			memcpy(st->container_ids[0], container_ids[0], sizeof(container_ids[0]));
-	if (f->dst_proc.container_id)
-		f->dst_proc.container_id =
-			memcpy(st->container_ids[1], container_ids[1], sizeof(container_ids[1]));
+	for (k = 0; k < 2; k++) {
+		const struct flow_process **pp = k ? &f->dst_proc : &f->src_proc;
+
+		if (!*pp)
+			continue;
+		st->procs[k] = procs[k];
+		if (procs[k].container_id)
+			st->procs[k].container_id = memcpy(st->container_ids[k], container_ids[k],
+							   sizeof(container_ids[k]));
+		*pp = &st->procs[k];
+	}
 	f->is_reply = h & H_REPLY;
 	f->ended = h & H_ENDED;
 	f->copy = h & H_COPY;

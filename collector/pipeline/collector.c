@@ -71,14 +71,30 @@ static int mark_flow_containers(const struct flow *f, void *ctx)
 {
 	struct cgroup_names *cn = ctx;
 
-	cgroup_names_mark(cn, f->src_proc.container_id);
-	cgroup_names_mark(cn, f->dst_proc.container_id);
+	if (f->src_proc)
+		cgroup_names_mark(cn, f->src_proc->container_id);
+	if (f->dst_proc)
+		cgroup_names_mark(cn, f->dst_proc->container_id);
 	return 0;
 }
 
 static void mark_containers(struct cgroup_names *cn, void *ctx)
 {
 	foreach_held(ctx, mark_flow_containers, cn);
+}
+
+static int mark_flow_processes(const struct flow *f, void *ctx)
+{
+	struct sock_table *t = ctx;
+
+	sock_table_mark_process(t, f->src_proc);
+	sock_table_mark_process(t, f->dst_proc);
+	return 0;
+}
+
+static void mark_processes(struct sock_table *t, void *ctx)
+{
+	foreach_held(ctx, mark_flow_processes, t);
 }
 
 struct collector *collector_new(const struct collector_opts *o)
@@ -109,6 +125,8 @@ struct collector *collector_new(const struct collector_opts *o)
 	}
 	if (o->cgroups)
 		cgroup_names_set_holders(o->cgroups, mark_containers, c);
+	if (o->socks)
+		sock_table_set_holders(o->socks, mark_processes, c);
 	snprintf(c->node_name, sizeof(c->node_name), "%s", o->node_name ? o->node_name : "");
 	c->o.node_name = c->node_name;
 	clock_sync(&c->clock);
@@ -129,6 +147,8 @@ void collector_free(struct collector *c)
 		dns_cache_set_holders(c->o.dns, NULL, NULL);
 	if (c->o.cgroups)
 		cgroup_names_set_holders(c->o.cgroups, NULL, NULL);
+	if (c->o.socks)
+		sock_table_set_holders(c->o.socks, NULL, NULL);
 	dns_match_free(c->dns_match);
 	free(c);
 }
@@ -813,9 +833,9 @@ static void merge_remote(struct flow *f, const struct flow *r)
 	}
 	if (r->last_seen_ns > f->last_seen_ns)
 		f->last_seen_ns = r->last_seen_ns;
-	if (r->src_proc.known)
+	if (flow_proc_known(r->src_proc))
 		f->src_proc = r->src_proc;
-	if (r->dst_proc.known)
+	if (flow_proc_known(r->dst_proc))
 		f->dst_proc = r->dst_proc;
 	f->src_name = r->src_name ? r->src_name : f->src_name;
 	f->dst_name = r->dst_name ? r->dst_name : f->dst_name;

@@ -162,7 +162,7 @@ static void build_l4(struct flow_pb *pb, const struct flow *f, const struct flow
 
 static Flow__Process *build_proc(Flow__Process *m, char comm[16], const struct flow_process *p)
 {
-	if (!p->known)
+	if (!flow_proc_known(p))
 		return NULL;
 	flow__process__init(m);
 	memcpy(comm, p->comm, 16);
@@ -242,8 +242,8 @@ static void build_extensions(struct flow_pb *pb, const struct flow *f)
 {
 	Flow__Flow *fl = &pb->flow;
 	int s = f->is_reply ? 1 : 0;
-	const struct flow_process *sp = s ? &f->dst_proc : &f->src_proc;
-	const struct flow_process *dp = s ? &f->src_proc : &f->dst_proc;
+	const struct flow_process *sp = s ? f->dst_proc : f->src_proc;
+	const struct flow_process *dp = s ? f->src_proc : f->dst_proc;
 	const char *sn = s ? f->dst_name : f->src_name, *dn = s ? f->src_name : f->dst_name;
 
 	set_ts(&pb->start, f->first_seen_ns);
@@ -262,7 +262,9 @@ static void build_extensions(struct flow_pb *pb, const struct flow *f)
 	fl->flow_id = f->id;
 	fl->source_process = build_proc(&pb->sproc, pb->scomm, sp);
 	fl->destination_process = build_proc(&pb->dproc, pb->dcomm, dp);
-	fl->cgroup_id = sp->known ? sp->cgroup_id : dp->known ? dp->cgroup_id : 0;
+	fl->cgroup_id = flow_proc_known(sp)   ? sp->cgroup_id
+			: flow_proc_known(dp) ? dp->cgroup_id
+					      : 0;
 	if (f->drops) {
 		fl->drop_reason_kernel = (char *)drop_reason_kernel_name(f->drop_reason);
 		fl->drops = f->drops;

@@ -15,16 +15,18 @@
 #define HUBBLE_TO_ENDPOINT 101 /* flow.TraceObservationPoint's TO_ENDPOINT */
 #define MAX_KERNEL_REASON 1024 /* kernel drop reasons searched for a name */
 
-static void copy_proc(const Flow__Process *pb, struct flow_process *p)
+/* The process of pb in p, which is returned; NULL for none. */
+static const struct flow_process *copy_proc(const Flow__Process *pb, struct flow_process *p)
 {
-	memset(p, 0, sizeof(*p));
 	if (!pb)
-		return;
+		return NULL;
+	memset(p, 0, sizeof(*p));
 	p->known = true;
 	p->pid = pb->pid;
 	str_copy(p->comm, sizeof(p->comm), pb->comm ? pb->comm : "");
 	p->cgroup_id = pb->cgroup_id;
 	p->container_id = pb->container_id && pb->container_id[0] ? pb->container_id : NULL;
+	return p;
 }
 
 static uint64_t ts_ns(const Google__Protobuf__Timestamp *t)
@@ -167,6 +169,7 @@ static void dns_from_pb(const Flow__Layer7 *l7, struct flow *f)
 
 int flow_pb_to_flow(const Flow__Flow *pb, struct flow *f)
 {
+	static __thread struct flow_process procs[2]; /* as the query: until the next call */
 	struct flow_endpoint *src = &f->src, *dst = &f->dst;
 	bool reply = pb->is_reply && pb->is_reply->value;
 	uint16_t sp = 0, dp = 0;
@@ -220,8 +223,8 @@ int flow_pb_to_flow(const Flow__Flow *pb, struct flow *f)
 	f->bytes[s] = pb->bytes_sent;
 	f->packets[!s] = pb->packets_received;
 	f->bytes[!s] = pb->bytes_received;
-	copy_proc(reply ? pb->destination_process : pb->source_process, &f->src_proc);
-	copy_proc(reply ? pb->source_process : pb->destination_process, &f->dst_proc);
+	f->src_proc = copy_proc(reply ? pb->destination_process : pb->source_process, &procs[0]);
+	f->dst_proc = copy_proc(reply ? pb->source_process : pb->destination_process, &procs[1]);
 	if (pb->n_source_names)
 		*(reply ? &f->dst_name : &f->src_name) = pb->source_names[0];
 	if (pb->n_destination_names)

@@ -284,7 +284,7 @@ static void mapped(uint8_t out[16], uint8_t family, const uint8_t *addr)
 
 static void proc_to_row(struct ch_proc *r, const struct flow_process *p)
 {
-	if (!p->known) {
+	if (!flow_proc_known(p)) {
 		*r = (struct ch_proc){.comm = str_of("", 0), .container = str_of("", 0)};
 		return;
 	}
@@ -387,7 +387,7 @@ static void row_from_flow(struct ch_row *r, const struct flow *f, const char *no
 
 		mapped(r->ip[i], r->ip_version, ep[i]->addr);
 		r->port[i] = ep[i]->port;
-		proc_to_row(&r->proc[i], (i == 0) == (s == 0) ? &f->src_proc : &f->dst_proc);
+		proc_to_row(&r->proc[i], (i == 0) == (s == 0) ? f->src_proc : f->dst_proc);
 		r->name[i] = str_of(name, 4096);
 		ident_to_row(&r->id[i], f, ep[i]);
 	}
@@ -658,18 +658,21 @@ static uint32_t kernel_reason(const char *name, int code)
 	return v;
 }
 
-/* The container id is kept in container (65 bytes). */
-static void proc_from_row(struct flow_process *p, char *container, const struct ch_proc *r)
+/* The row's process in p (its container id in container, 65 bytes), which is returned; NULL for
+ * none. */
+static const struct flow_process *proc_from_row(struct flow_process *p, char *container,
+						const struct ch_proc *r)
 {
 	memset(p, 0, sizeof(*p));
 	if (!r->pid && !r->comm.len)
-		return;
+		return NULL;
 	p->known = true;
 	p->pid = r->pid;
 	copy_str(p->comm, sizeof(p->comm), &r->comm);
 	p->cgroup_id = r->cgroup;
 	copy_str(container, 65, &r->container);
 	p->container_id = container[0] ? container : NULL;
+	return p;
 }
 
 static void ident_from_row(struct identity *id, const struct ch_ident *r)
@@ -801,7 +804,8 @@ static int flow_from_row(struct ch_flow *cf, const struct ch_row *r)
 
 		unmapped(ep->addr, f->family, r->ip[i]);
 		ep->port = r->port[i];
-		proc_from_row(end ? &f->dst_proc : &f->src_proc, cf->containers[end], &r->proc[i]);
+		*(end ? &f->dst_proc : &f->src_proc) =
+			proc_from_row(&cf->procs[end], cf->containers[end], &r->proc[i]);
 		copy_str(cf->names[end], sizeof(cf->names[end]), &r->name[i]);
 		*(end ? &f->dst_name : &f->src_name) = r->name[i].len ? cf->names[end] : NULL;
 		ident_from_row(&cf->ids[end], &r->id[i]);

@@ -729,7 +729,8 @@ static enum MHD_Result serve_status(struct http_server *s, struct MHD_Connection
 	err = err
 		      ?: buf_printf(
 				 &b,
-				 ",\"sock_records\":%llu,\"sockets\":%llu,\"drop_records\":%llu,"
+				 ",\"sock_records\":%llu,\"sockets\":%llu,\"process_records\":%llu,"
+				 "\"process_records_refused\":%llu,\"drop_records\":%llu,"
 				 "\"drops_untracked\":%llu,\"kernel_flows_untracked\":%llu,"
 				 "\"dns_records\":%llu,\"dns_errors\":%llu,"
 				 "\"dns_names\":%llu,\"dns_clients\":%llu,\"dns_name_strings\":%llu,"
@@ -739,6 +740,8 @@ static enum MHD_Result serve_status(struct http_server *s, struct MHD_Connection
 				 "\"identities\":%llu,\"identity_reloads\":%llu,\"identity_errors\":%llu",
 				 (unsigned long long)st.col.sock_records,
 				 (unsigned long long)st.socks.sockets,
+				 (unsigned long long)st.socks.processes,
+				 (unsigned long long)st.socks.processes_full,
 				 (unsigned long long)st.col.drop_records,
 				 (unsigned long long)st.col.drops_untracked,
 				 (unsigned long long)st.col.last_sweep_untracked,

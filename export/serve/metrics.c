@@ -286,9 +286,19 @@ static int enrichment(struct buf *b, const struct status *st)
 {
 	int err = 0;
 
-	if (st->have_socks)
+	if (st->have_socks) {
 		err = single(b, "flowscope_sockets", "gauge", "Local TCP sockets known",
 			     st->socks.sockets);
+		err = err
+			      ?: single(b, "flowscope_process_records", "gauge",
+					"Distinct processes (pid, comm, cgroup) flows point at",
+					st->socks.processes);
+		err = err
+			      ?: single(b, "flowscope_process_records_refused_total", "counter",
+					"Flow ends left without their process: the table was full of "
+					"processes in use",
+					st->socks.processes_full);
+	}
 	if (st->have_dns)
 		err = err ?: dns(b, st);
 	if (st->have_graph) {

@@ -70,17 +70,23 @@ struct flow_endpoint {
 	uint16_t port;	  /* host order; ICMP: see flow_record.h */
 };
 
-/* The local process behind one end of a flow (from the socket probes). */
+/* The local process behind one end of a flow (from the socket probes). Flows point at one
+ * record per process, shared: interned by the collector's socket table (a relay's flow: by the
+ * relay; a decoded one: by its decoder), kept while flows point at it like the DNS names. */
 struct flow_process {
 	uint64_t cgroup_id;
 	/* From the cgroup's path, NULL if not in a container (never ""). Interned by the
-	 * collector's cgroup_names (a relay's or a reader's flow: by them, see origin) like the DNS
-	 * names. */
+	 * collector's cgroup_names (or as the record is). */
 	const char *container_id;
 	uint32_t pid;
 	char comm[16];
-	bool known;
+	bool known; /* false only in a record read back that said so (a flow's is NULL instead) */
 };
+
+static inline bool flow_proc_known(const struct flow_process *p)
+{
+	return p && p->known;
+}
 
 /* The latest DNS message of a DNS flow (port 53). Names are interned (dns_cache). */
 struct flow_dns_info {
@@ -133,8 +139,9 @@ struct flow {
 	uint64_t last_seen_ns;	/* wall clock */
 	uint64_t end_ns;	/* wall clock, when ended */
 	/* From the socket probes, when an end of the flow is a local TCP socket. */
-	struct flow_process src_proc, dst_proc; /* initiator's and responder's process */
-	uint32_t rtt_us;			/* smoothed RTT of the local socket (0: unknown) */
+	const struct flow_process *src_proc,
+		*dst_proc; /* initiator's, responder's; NULL: unknown */
+	uint32_t rtt_us;   /* smoothed RTT of the local socket (0: unknown) */
 	uint32_t retransmits;
 	uint64_t socket_cookie;
 	uint64_t sock_closed_ns; /* boot ns when the local socket(s) closed, 0 while open */

@@ -328,6 +328,7 @@ END_TEST
  * packed again by it, are the bytes the encoder wrote. */
 START_TEST(test_flows_repack_the_same)
 {
+	struct flow_process sp;
 	struct flow f;
 	int i;
 
@@ -356,9 +357,9 @@ START_TEST(test_flows_repack_the_same)
 		f.ifindex = (uint32_t)i;
 		if (i % 2 == 0)
 			f.ifname[0] = '\0';
-		f.src_proc.known = i % 2;
-		f.src_proc.pid = (uint32_t)i * 1000;
-		strcpy(f.src_proc.comm, "curl");
+		sp = (struct flow_process){
+			.known = true, .pid = (uint32_t)i * 1000, .comm = "curl"};
+		f.src_proc = i % 2 ? &sp : NULL;
 		f.src_name = i % 5 ? "example.org" : NULL;
 		f.rtt_us = (uint32_t)i * 13;
 		ck_assert_int_eq(flow_pb_frame(&b, &f, i % 2 ? "node-a" : NULL), 0);

@@ -796,6 +796,7 @@ static struct sample sample_frame(const struct buf *b)
 /* Flows of every kind the encoder writes: families, protocols, events, processes, names, DNS. */
 static struct flow varied(int i)
 {
+	static struct flow_process procs[2]; /* until the next call: the flow is encoded first */
 	struct flow f = tcp_flow();
 
 	f.family = i % 2 ? 6 : 4;
@@ -818,13 +819,13 @@ static struct flow varied(int i)
 	f.ifindex = (uint32_t)i;
 	if (i % 2 == 0)
 		f.ifname[0] = '\0';
-	f.src_proc.known = i % 2;
-	f.src_proc.pid = (uint32_t)i * 1000;
-	strcpy(f.src_proc.comm, "curl");
-	f.dst_proc.known = i % 3 == 1;
-	f.dst_proc.cgroup_id = (uint64_t)i * 77;
-	strcpy(f.dst_proc.comm, "nginx");
-	f.dst_proc.container_id = i % 2 ? "3f2a9c" : NULL;
+	procs[0] = (struct flow_process){.known = true, .pid = (uint32_t)i * 1000, .comm = "curl"};
+	procs[1] = (struct flow_process){.known = true,
+					 .cgroup_id = (uint64_t)i * 77,
+					 .comm = "nginx",
+					 .container_id = i % 2 ? "3f2a9c" : NULL};
+	f.src_proc = i % 2 ? &procs[0] : NULL;
+	f.dst_proc = i % 3 == 1 ? &procs[1] : NULL;
 	f.src_name = i % 5 ? "example.org" : NULL;
 	f.dst_name = i % 7 == 3 ? "db.shop.svc" : NULL;
 	f.rtt_us = (uint32_t)i * 13;

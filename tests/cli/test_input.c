@@ -37,7 +37,7 @@ START_TEST(flow_back_from_its_json)
 
 	f.is_reply = true; /* the hard case: told from the responder's side */
 	f.tcp_flags = FLOW_TCP_SYN | FLOW_TCP_ACK;
-	f.src_proc = (struct flow_process){.known = true, .pid = 7, .comm = "curl"};
+	f.src_proc = &(struct flow_process){.known = true, .pid = 7, .comm = "curl"};
 	ck_assert_int_eq(flow_pb_json_line(&b, &f, "node1"), 0);
 	r = from_json(b.data);
 	ck_assert_int_eq(flow_pb_to_flow(r->flow, &g), 0);
@@ -57,9 +57,9 @@ START_TEST(flow_back_from_its_json)
 	ck_assert_uint_eq(g.event, FLOW_EVENT_TCP_FLAGS);
 	ck_assert_str_eq(g.ifname, "eth0");
 	ck_assert_uint_eq(g.id, 42);
-	ck_assert(g.src_proc.known && g.src_proc.pid == 7);
-	ck_assert_str_eq(g.src_proc.comm, "curl");
-	ck_assert(!g.dst_proc.known);
+	ck_assert(flow_proc_known(g.src_proc) && g.src_proc->pid == 7);
+	ck_assert_str_eq(g.src_proc->comm, "curl");
+	ck_assert_ptr_null(g.dst_proc);
 	observer__get_flows_response__free_unpacked(r, NULL);
 	buf_free(&b);
 }

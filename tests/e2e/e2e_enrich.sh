@@ -200,6 +200,17 @@ status() { inc python3 -c 'import flowscope_api, json, sys, urllib.request
 print(json.load(urllib.request.urlopen("http://127.0.0.1:12000/api/v1/status"))[sys.argv[1]])' "$1"; }
 n=$(status dns_errors)
 check "the malformed DNS answer was counted (dns_errors $n)" test "$n" -ge 1
+# Flows share their processes' records: at least one per distinct process, fewer than the
+# flow ends that name one (the client's three connections name the same).
+read -r refs distinct < <(python3 -c 'import json, sys
+ps = [f["flow"][k] for f in map(json.loads, open(sys.argv[1])) if "flow" in f
+      for k in ("source_process", "destination_process") if k in f["flow"]]
+print(len(ps), len({json.dumps(p, sort_keys=True) for p in ps}))' "$tmp/all.json")
+n=$(status process_records)
+check "process records: $n for $distinct distinct processes named by $refs flow ends" \
+	test "$n" -ge "$distinct" -a "$n" -lt "$refs" -a "$distinct" -ge 1
+n=$(status process_records_refused)
+check "no flow end was left without its process (process_records_refused $n)" test "$n" -eq 0
 check "flowd is still running" kill -0 "$flowd_pid"
 
 # Filters over identities and names.

@@ -185,12 +185,12 @@ START_TEST(test_flow_gets_processes_rtt_and_cookie_of_its_sockets)
 	ck_assert_int_eq(collector_handle_record(col.c, &syn, sizeof(syn)), 0);
 	ck_assert_int_eq(seen.n, 1);
 	ck_assert_uint_eq(seen.last.event, FLOW_EVENT_START);
-	ck_assert(seen.last.src_proc.known);
-	ck_assert_uint_eq(seen.last.src_proc.pid, 1111);
-	ck_assert_str_eq(seen.last.src_proc.comm, "curl");
-	ck_assert(seen.last.dst_proc.known);
-	ck_assert_uint_eq(seen.last.dst_proc.pid, 2222);
-	ck_assert_str_eq(seen.last.dst_proc.comm, "nginx");
+	ck_assert(flow_proc_known(seen.last.src_proc));
+	ck_assert_uint_eq(seen.last.src_proc->pid, 1111);
+	ck_assert_str_eq(seen.last.src_proc->comm, "curl");
+	ck_assert(flow_proc_known(seen.last.dst_proc));
+	ck_assert_uint_eq(seen.last.dst_proc->pid, 2222);
+	ck_assert_str_eq(seen.last.dst_proc->comm, "nginx");
 	/* The client's socket is the one whose RTT and cookie the flow carries. */
 	ck_assert_uint_eq(seen.last.rtt_us, 1500);
 	ck_assert_uint_eq(seen.last.socket_cookie, 0x1001);
@@ -198,16 +198,16 @@ START_TEST(test_flow_gets_processes_rtt_and_cookie_of_its_sockets)
 	ck_assert_uint_eq(seen.last.sock_closed_ns, 0);
 	f = flow_store_find(col.store, &k);
 	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(f->src_proc.pid, 1111);
-	ck_assert_uint_eq(f->dst_proc.pid, 2222);
+	ck_assert_uint_eq(f->src_proc->pid, 1111);
+	ck_assert_uint_eq(f->dst_proc->pid, 2222);
 
 	/* UDP flows on the same addresses and ports are not joined to TCP sockets. */
 	k.proto = IPPROTO_UDP;
 	syn = rec(k, FLOW_EV_START, 0, 0, 0, t0 + 20 * MS);
 	ck_assert_int_eq(collector_handle_record(col.c, &syn, sizeof(syn)), 0);
 	ck_assert_int_eq(seen.n, 2);
-	ck_assert(!seen.last.src_proc.known);
-	ck_assert(!seen.last.dst_proc.known);
+	ck_assert(!flow_proc_known(seen.last.src_proc));
+	ck_assert(!flow_proc_known(seen.last.dst_proc));
 	ck_assert_uint_eq(seen.last.socket_cookie, 0);
 	ck_assert_uint_eq(seen.last.rtt_us, 0);
 	teardown(&col);
@@ -228,9 +228,9 @@ START_TEST(test_flow_with_only_the_server_socket_local)
 	listener(col.c, t0);
 	server_sockets(col.c, 40005, 0x2005, t0 + 1 * MS);
 	ck_assert_int_eq(collector_handle_record(col.c, &syn, sizeof(syn)), 0);
-	ck_assert(!seen.last.src_proc.known);
-	ck_assert(seen.last.dst_proc.known);
-	ck_assert_uint_eq(seen.last.dst_proc.pid, 2222);
+	ck_assert(!flow_proc_known(seen.last.src_proc));
+	ck_assert(flow_proc_known(seen.last.dst_proc));
+	ck_assert_uint_eq(seen.last.dst_proc->pid, 2222);
 	ck_assert_uint_eq(seen.last.rtt_us, 700);
 	ck_assert_uint_eq(seen.last.retransmits, 1);
 	ck_assert_uint_eq(seen.last.socket_cookie, 0x2005);
@@ -259,8 +259,8 @@ START_TEST(test_sockets_seen_after_the_start_are_joined_at_the_sweep)
 	ck_assert_int_eq(collector_handle_record(col.c, &syn, sizeof(syn)), 0);
 	ck_assert_int_eq(seen.n, 1);
 	id = seen.last.id;
-	ck_assert(!seen.last.src_proc.known);
-	ck_assert(!seen.last.dst_proc.known);
+	ck_assert(!flow_proc_known(seen.last.src_proc));
+	ck_assert(!flow_proc_known(seen.last.dst_proc));
 	ck_assert_uint_eq(seen.last.socket_cookie, 0);
 
 	listener(col.c, t0 - NS);
@@ -275,12 +275,12 @@ START_TEST(test_sockets_seen_after_the_start_are_joined_at_the_sweep)
 	f = flow_store_find(col.store, &k);
 	ck_assert_ptr_nonnull(f);
 	ck_assert_uint_eq(f->id, id);
-	ck_assert(f->src_proc.known);
-	ck_assert_uint_eq(f->src_proc.pid, 1111);
-	ck_assert_str_eq(f->src_proc.comm, "curl");
-	ck_assert(f->dst_proc.known);
-	ck_assert_uint_eq(f->dst_proc.pid, 2222);
-	ck_assert_str_eq(f->dst_proc.comm, "nginx");
+	ck_assert(flow_proc_known(f->src_proc));
+	ck_assert_uint_eq(f->src_proc->pid, 1111);
+	ck_assert_str_eq(f->src_proc->comm, "curl");
+	ck_assert(flow_proc_known(f->dst_proc));
+	ck_assert_uint_eq(f->dst_proc->pid, 2222);
+	ck_assert_str_eq(f->dst_proc->comm, "nginx");
 	ck_assert_uint_eq(f->rtt_us, 1500);
 	ck_assert_uint_eq(f->socket_cookie, 0x1002);
 	/* Its counters changed: the update published carries the sockets too. */
@@ -288,8 +288,8 @@ START_TEST(test_sockets_seen_after_the_start_are_joined_at_the_sweep)
 	ck_assert_uint_eq(seen.last.event, FLOW_EVENT_UPDATE);
 	ck_assert_uint_eq(seen.last.id, id);
 	ck_assert_uint_eq(seen.last.packets[0], 5);
-	ck_assert_uint_eq(seen.last.src_proc.pid, 1111);
-	ck_assert_uint_eq(seen.last.dst_proc.pid, 2222);
+	ck_assert_uint_eq(seen.last.src_proc->pid, 1111);
+	ck_assert_uint_eq(seen.last.dst_proc->pid, 2222);
 	ck_assert_uint_eq(seen.last.rtt_us, 1500);
 	ck_assert_uint_eq(seen.last.socket_cookie, 0x1002);
 	ck_assert_int_eq(seen.ends, 0);
@@ -454,8 +454,8 @@ START_TEST(test_end_on_close_publishes_the_flow_with_end_set)
 	ck_assert_uint_eq(seen.last_end.packets[0], 6);
 	ck_assert_uint_eq(seen.last_end.packets[1], 6);
 	ck_assert_uint_eq(seen.last_end.sock_closed_ns, t);
-	ck_assert_uint_eq(seen.last_end.src_proc.pid, 1111);
-	ck_assert_uint_eq(seen.last_end.dst_proc.pid, 2222);
+	ck_assert_uint_eq(seen.last_end.src_proc->pid, 1111);
+	ck_assert_uint_eq(seen.last_end.dst_proc->pid, 2222);
 	ck_assert_uint_eq(seen.last_end.end_ns,
 			  clock_to_wall(collector_clock(col.c), t0 + 10 * MS));
 	ck_assert_ptr_null(flow_store_find(col.store, &k));

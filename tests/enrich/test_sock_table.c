@@ -127,6 +127,58 @@ START_TEST(test_accepted_socket_gets_the_listeners_process)
 }
 END_TEST
 
+/* Flows share one record per process; a full table frees the records no flow points at. */
+struct proc_holder {
+	const struct flow_process *kept;
+	int calls;
+};
+
+static void mark_kept(struct sock_table *t, void *ctx)
+{
+	struct proc_holder *h = ctx;
+
+	h->calls++;
+	sock_table_mark_process(t, h->kept);
+}
+
+START_TEST(test_process_records_are_shared_and_freed_when_unused)
+{
+	struct sock_table *t = sock_table_new(16); /* room for 1024 records */
+	struct proc_holder h = {0};
+	struct sock_table_stats st;
+	struct flow_process p;
+	const struct flow_process *a, *b;
+	int i;
+
+	ck_assert_ptr_nonnull(t);
+	memset(&p, 0, sizeof(p));
+	p.known = true;
+	p.pid = 42;
+	strcpy(p.comm, "curl");
+	a = sock_table_process(t, &p);
+	b = sock_table_process(t, &p);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_eq(a, b);
+	ck_assert_ptr_ne(a, &p);
+	ck_assert_str_eq(a->comm, "curl");
+	p.pid = 43;
+	ck_assert_ptr_ne(sock_table_process(t, &p), a);
+	sock_table_set_holders(t, mark_kept, &h);
+	h.kept = a;
+	for (i = 0; i < 5000; i++) {
+		p.pid = 1000 + (uint32_t)i;
+		ck_assert_ptr_nonnull(sock_table_process(t, &p));
+	}
+	sock_table_get_stats(t, &st);
+	ck_assert_int_gt(h.calls, 0);
+	ck_assert_uint_le(st.processes, 1024);
+	ck_assert_uint_eq(st.processes_full, 0);
+	p.pid = 42;
+	ck_assert_ptr_eq(sock_table_process(t, &p), a); /* marked: still the same record */
+	sock_table_free(t);
+}
+END_TEST
+
 START_TEST(test_container_id_from_cgroup_paths)
 {
 	const char *id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -1146,51 +1198,51 @@ START_TEST(test_udp_flows_get_the_process_of_their_namespace)
 
 	f = mkflow(IPPROTO_UDP, "10.0.0.1", 40000, "10.0.1.2", 5300, FLOW_IF_ENDPOINT);
 	sock_join_flow(t, NULL, &f);
-	ck_assert(f.dst_proc.known);
-	ck_assert_uint_eq(f.dst_proc.pid, 100);
-	ck_assert_str_eq(f.dst_proc.comm, "udp-a");
-	ck_assert_uint_eq(f.dst_proc.cgroup_id, 5100);
-	ck_assert_ptr_null(f.dst_proc.container_id);
-	ck_assert(!f.src_proc.known);
+	ck_assert(flow_proc_known(f.dst_proc));
+	ck_assert_uint_eq(f.dst_proc->pid, 100);
+	ck_assert_str_eq(f.dst_proc->comm, "udp-a");
+	ck_assert_uint_eq(f.dst_proc->cgroup_id, 5100);
+	ck_assert_ptr_null(f.dst_proc->container_id);
+	ck_assert(!flow_proc_known(f.src_proc));
 	ck_assert_uint_eq(f.socket_cookie, 0);
 
 	f = mkflow(IPPROTO_UDP, "10.0.0.1", 40000, "10.0.2.2", 5300, FLOW_IF_ENDPOINT);
 	sock_join_flow(t, NULL, &f);
-	ck_assert_str_eq(f.dst_proc.comm, "udp-b");
+	ck_assert_str_eq(f.dst_proc->comm, "udp-b");
 
 	/* The reply direction's view is the same flow: the server is the source. */
 	f = mkflow(IPPROTO_UDP, "10.0.2.2", 5500, "10.0.0.1", 40000, FLOW_IF_ENDPOINT);
 	sock_join_flow(t, NULL, &f);
-	ck_assert_str_eq(f.src_proc.comm, "bound-b");
-	ck_assert(!f.dst_proc.known);
+	ck_assert_str_eq(f.src_proc->comm, "bound-b");
+	ck_assert(!flow_proc_known(f.dst_proc));
 
 	/* A dual-stack IPv6 wildcard socket takes IPv4 too; IPv6 to an address of A. */
 	f = mkflow(IPPROTO_UDP, "10.0.0.1", 40000, "10.0.1.2", 5400, FLOW_IF_ENDPOINT);
 	sock_join_flow(t, NULL, &f);
-	ck_assert_str_eq(f.dst_proc.comm, "dual-a");
+	ck_assert_str_eq(f.dst_proc->comm, "dual-a");
 	f = mkflow(IPPROTO_UDP, "fd00::1", 40000, "fd00::12", 5400, FLOW_IF_ENDPOINT);
 	sock_join_flow(t, NULL, &f);
-	ck_assert_str_eq(f.dst_proc.comm, "dual-a");
+	ck_assert_str_eq(f.dst_proc->comm, "dual-a");
 
 	/* Loopback is flowd's own namespace: its resolver, not A's socket on 127.0.0.1. */
 	f = mkflow(IPPROTO_UDP, "127.0.0.1", 40000, "127.0.0.1", 53, FLOW_IF_LOOPBACK);
 	sock_join_flow(t, NULL, &f);
-	ck_assert_str_eq(f.dst_proc.comm, "resolved");
+	ck_assert_str_eq(f.dst_proc->comm, "resolved");
 	f = mkflow(IPPROTO_UDP, "127.0.0.1", 40000, "127.0.0.1", 54, FLOW_IF_LOOPBACK);
 	sock_join_flow(t, NULL, &f);
-	ck_assert(!f.dst_proc.known);
+	ck_assert(!flow_proc_known(f.dst_proc));
 
 	/* Not a local address, or a port nobody has bound: nobody, however many wildcards. */
 	f = mkflow(IPPROTO_UDP, "10.0.0.1", 40000, "192.0.2.1", 5300, FLOW_IF_NETWORK);
 	sock_join_flow(t, NULL, &f);
-	ck_assert(!f.dst_proc.known);
+	ck_assert(!flow_proc_known(f.dst_proc));
 	f = mkflow(IPPROTO_UDP, "10.0.0.1", 40000, "10.0.2.2", 5400, FLOW_IF_ENDPOINT);
 	sock_join_flow(t, NULL, &f);
-	ck_assert(!f.dst_proc.known);
+	ck_assert(!flow_proc_known(f.dst_proc));
 	/* UDP sockets do not name TCP flows. */
 	f = mkflow(IPPROTO_TCP, "10.0.0.1", 40000, "10.0.1.2", 5300, FLOW_IF_ENDPOINT);
 	sock_join_flow(t, NULL, &f);
-	ck_assert(!f.dst_proc.known);
+	ck_assert(!flow_proc_known(f.dst_proc));
 	sock_table_free(t);
 }
 END_TEST
@@ -1264,7 +1316,7 @@ START_TEST(test_tcp_flows_prefer_the_namespace_of_their_addresses)
 	sock_table_handle(t, &r);
 	f = mkflow(IPPROTO_TCP, "127.0.0.1", 40000, "127.0.0.1", 5432, FLOW_IF_LOOPBACK);
 	sock_join_flow(t, NULL, &f);
-	ck_assert_str_eq(f.src_proc.comm, "psql-host");
+	ck_assert_str_eq(f.src_proc->comm, "psql-host");
 	ck_assert_uint_eq(f.socket_cookie, 1);
 
 	/* The same tuple at an address two namespaces have (overlapping pod networks): nobody
@@ -1280,7 +1332,7 @@ START_TEST(test_tcp_flows_prefer_the_namespace_of_their_addresses)
 	sock_table_handle(t, &r); /* B's socket, newest */
 	f = mkflow(IPPROTO_TCP, "10.0.0.1", 40000, "10.0.1.2", 80, FLOW_IF_ENDPOINT);
 	sock_join_flow(t, NULL, &f);
-	ck_assert_str_eq(f.dst_proc.comm, "in-b");
+	ck_assert_str_eq(f.dst_proc->comm, "in-b");
 	ck_assert_uint_eq(f.socket_cookie, 11);
 	/* Scanned sockets have no kernel cookie to show. */
 	sock_table_scan_begin(t, 6 * NS, NETNS_HOME, SOCK_SCAN_ALL);
@@ -1289,7 +1341,7 @@ START_TEST(test_tcp_flows_prefer_the_namespace_of_their_addresses)
 	sock_table_scan_end(t, true);
 	f = mkflow(IPPROTO_TCP, "10.0.0.1", 40001, "10.0.3.2", 80, FLOW_IF_ENDPOINT);
 	sock_join_flow(t, NULL, &f);
-	ck_assert_str_eq(f.dst_proc.comm, "in-a");
+	ck_assert_str_eq(f.dst_proc->comm, "in-a");
 	ck_assert_uint_eq(f.socket_cookie, 0);
 	sock_table_free(t);
 }
@@ -1333,6 +1385,7 @@ int main(void)
 	tcase_add_test(tc, test_udp_flows_get_the_process_of_their_namespace);
 	tcase_add_test(tc, test_unnamed_local_ends_ask_for_a_rescan);
 	tcase_add_test(tc, test_tcp_flows_prefer_the_namespace_of_their_addresses);
+	tcase_add_test(tc, test_process_records_are_shared_and_freed_when_unused);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

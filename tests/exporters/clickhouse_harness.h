@@ -280,10 +280,14 @@ static inline uint32_t ch_test_drop_reason(void)
 	return 0;
 }
 
-static inline void ch_test_proc(struct flow_process *p, uint64_t i)
+/* Process i of the test flows: its fields cycle every 60, so 60 static records serve all. */
+static inline const struct flow_process *ch_test_proc(uint64_t i)
 {
 	static const char *const comms[] = {"curl", "nginx", "python3", "pg"};
+	static struct flow_process procs[60];
+	struct flow_process *p = &procs[i % 60];
 
+	memset(p, 0, sizeof(*p));
 	p->known = true;
 	p->pid = (uint32_t)(1000 + i % 10);
 	snprintf(p->comm, sizeof(p->comm), "%s", comms[i % 4]);
@@ -291,6 +295,7 @@ static inline void ch_test_proc(struct flow_process *p, uint64_t i)
 	if (i % 3 == 0)
 		p->container_id =
 			"3f2a9c0d1e2f3a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3";
+	return p;
 }
 
 /* Flow event i: events, protocols, families, replies, drops, DNS, processes, names and
@@ -374,9 +379,9 @@ static inline void ch_test_flow(uint64_t i, struct flow *f)
 		}
 	}
 	if (i % 2 == 0)
-		ch_test_proc(&f->src_proc, i);
+		f->src_proc = ch_test_proc(i);
 	if (i % 5 == 1)
-		ch_test_proc(&f->dst_proc, i + 1);
+		f->dst_proc = ch_test_proc(i + 1);
 	f->src_name = i % 6 == 0 ? "client.example.com" : NULL;
 	f->dst_name = i % 4 == 0 ? "api.example.com" : i % 4 == 1 ? "db.internal" : NULL;
 	f->rtt_us = (uint32_t)(i % 7) * 100;

@@ -640,12 +640,13 @@ START_TEST(filter_processes_and_containers)
 	struct flow f = tcp_flow();
 	Flow__FlowFilter ff = FLOW__FLOW_FILTER__INIT;
 	char *curl[] = {"cur*"}, *nginx[] = {"nginx"}, *host[] = {"host"}, *cid[] = {"3f2a"};
+	const struct flow_process sp = {.known = true, .comm = "curl"},
+				  dp = {.known = true,
+					.comm = "nginx",
+					.container_id = "3f2a9c0d1e"};
 
-	f.src_proc.known = true;
-	strcpy(f.src_proc.comm, "curl");
-	f.dst_proc.known = true;
-	strcpy(f.dst_proc.comm, "nginx");
-	f.dst_proc.container_id = "3f2a9c0d1e";
+	f.src_proc = &sp;
+	f.dst_proc = &dp;
 	ff.n_source_process = 1;
 	ff.source_process = curl;
 	ck_assert(allow1(&ff, &f));
@@ -667,7 +668,7 @@ START_TEST(filter_processes_and_containers)
 	ff.destination_container = host;
 	ck_assert(!allow1(&ff, &f));
 	/* No process known: no process or container filter matches. */
-	f.src_proc.known = false;
+	f.src_proc = NULL;
 	ff.n_destination_container = 0;
 	ff.n_source_container = 1;
 	ff.source_container = host;

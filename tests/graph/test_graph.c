@@ -115,6 +115,7 @@ END_TEST
 START_TEST(nodes_are_named_by_what_is_known)
 {
 	char dir[] = "/tmp/fs-graph-XXXXXX", path[64], id[300], label[300], ns[64];
+	struct flow_process proc = {0};
 	struct identity_table *t;
 	struct flow f = mk(1, "10.1.0.1", 40000, "10.1.0.2", 80);
 	FILE *fp;
@@ -142,21 +143,21 @@ START_TEST(nodes_are_named_by_what_is_known)
 			 GRAPH_NODE_POD);
 	ck_assert_str_eq(id, "pod:shop/api-1");
 	/* No identity: a container's process, then a process, then a DNS name, then the IP. */
-	f.src_proc.known = true;
-	f.src_proc.pid = 42;
-	strcpy(f.src_proc.comm, "curl");
-	f.src_proc.container_id =
-		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	proc.known = true;
+	proc.pid = 42;
+	strcpy(proc.comm, "curl");
+	proc.container_id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	f.src_proc = &proc;
 	f.src_name = "client.example";
 	ck_assert_int_eq(graph_node_id(&f, 0, id, sizeof(id), label, sizeof(label), NULL, 0),
 			 GRAPH_NODE_CONTAINER);
 	ck_assert_str_eq(id, "ctr:0123456789ab");
 	ck_assert_str_eq(label, "curl@0123456789ab");
-	f.src_proc.container_id = NULL;
+	proc.container_id = NULL;
 	ck_assert_int_eq(graph_node_id(&f, 0, id, sizeof(id), label, sizeof(label), NULL, 0),
 			 GRAPH_NODE_PROCESS);
 	ck_assert_str_eq(id, "proc:curl");
-	f.src_proc.known = false;
+	f.src_proc = NULL;
 	ck_assert_int_eq(graph_node_id(&f, 0, id, sizeof(id), label, sizeof(label), NULL, 0),
 			 GRAPH_NODE_DNS);
 	ck_assert_str_eq(id, "dns:client.example");
@@ -168,12 +169,12 @@ START_TEST(nodes_are_named_by_what_is_known)
 	/* Cut to the buffer as snprintf would, NUL-terminated; a NULL label and namespace. */
 	ck_assert_int_eq(graph_node_id(&f, 0, id, 7, NULL, 0, NULL, 0), GRAPH_NODE_IP);
 	ck_assert_str_eq(id, "ip:10.");
-	f.src_proc.known = true;
-	f.src_proc.container_id = "0123456789abcdef";
+	f.src_proc = &proc;
+	proc.container_id = "0123456789abcdef";
 	ck_assert_int_eq(graph_node_id(&f, 0, id, 9, label, 8, NULL, 0), GRAPH_NODE_CONTAINER);
 	ck_assert_str_eq(id, "ctr:0123");
 	ck_assert_str_eq(label, "curl@01");
-	f.src_proc.known = false;
+	f.src_proc = NULL;
 	inet_pton(AF_INET, "10.1.0.3", f.src.addr);
 	ck_assert_int_eq(graph_node_id(&f, 0, id, sizeof(id), label, 9, ns, 3), GRAPH_NODE_POD);
 	ck_assert_str_eq(id, "pod:shop/api-1");
@@ -204,8 +205,7 @@ START_TEST(flows_move_when_an_end_becomes_known)
 	f.packets[0] = 1;
 	graph_add_flow(g, &f);
 	/* The client's process arrives with a later event: the flow moves to proc:curl. */
-	f.src_proc.known = true;
-	strcpy(f.src_proc.comm, "curl");
+	f.src_proc = &(const struct flow_process){.known = true, .comm = "curl"};
 	f.bytes[0] = 150;
 	f.packets[0] = 2;
 	graph_add_flow(g, &f);

@@ -38,6 +38,10 @@ static void ptr_str_eq(int n, const char *what, const char *a, const char *b)
 
 static void proc_eq(int n, const struct flow_process *a, const struct flow_process *b)
 {
+	REQUIRE(!a == !b, "record %d: a process is %s, decoded %s", n, a ? "set" : "NULL",
+		b ? "set" : "NULL");
+	if (!a)
+		return;
 	EQ(known);
 	EQ(pid);
 	STR_EQ(comm);
@@ -120,8 +124,8 @@ static void flow_eq(int n, const struct flow *a, const struct flow *b)
 	EQ(first_seen_ns);
 	EQ(last_seen_ns);
 	EQ(end_ns);
-	proc_eq(n, &a->src_proc, &b->src_proc);
-	proc_eq(n, &a->dst_proc, &b->dst_proc);
+	proc_eq(n, a->src_proc, b->src_proc);
+	proc_eq(n, a->dst_proc, b->dst_proc);
 	EQ(rtt_us);
 	EQ(retransmits);
 	EQ(socket_cookie);
@@ -206,14 +210,22 @@ static void uncarried(struct flow *f)
 	}
 }
 
-static void set_proc(struct flow_process *p, uint32_t pid, const char *comm, uint64_t cgroup,
-		     const char *container)
+/* A process record that lives as long as the test program (flows of a run point at them). */
+static const struct flow_process *proc_rec(bool known, uint32_t pid, const char *comm,
+					   uint64_t cgroup, const char *container)
 {
-	p->known = true;
+	static struct flow_process pool[8192];
+	static size_t n;
+	struct flow_process *p;
+
+	ck_assert_uint_lt(n, 8192);
+	p = &pool[n++];
+	p->known = known;
 	p->pid = pid;
 	snprintf(p->comm, sizeof(p->comm), "%s", comm);
 	p->cgroup_id = cgroup;
 	p->container_id = container[0] ? container : NULL;
+	return p;
 }
 
 static const char hex_id[] = "4f3c2b1a09e8d7c6b5a4938271605f4e3d2c1b0a99887766554433221100ffee";
@@ -248,8 +260,8 @@ static int tcp_samples(struct flow *out)
 	f.tcp_flags = FLOW_TCP_SYN | FLOW_TCP_ACK;
 	f.tcp_flags_seen[1] = f.tcp_flags;
 	f.last_seen_ns = f.time_ns;
-	set_proc(&f.src_proc, 4242, "curl", 77, hex_id);
-	set_proc(&f.dst_proc, 1, "nginx", 0, "");
+	f.src_proc = proc_rec(true, 4242, "curl", 77, hex_id);
+	f.dst_proc = proc_rec(true, 1, "nginx", 0, "");
 	f.rtt_us = 230;
 	f.retransmits = 1;
 	f.socket_cookie = 0x1234567;
@@ -367,7 +379,7 @@ static int odd_samples(struct flow *out)
 	f.obs_point = 200;
 	f.if_kind = 7;
 	f.traffic_dir = 3;
-	f.src_proc.pid = 99; /* a pid without known */
+	f.src_proc = proc_rec(false, 99, "", 0, ""); /* a pid without known */
 	*o++ = f;
 	f = next(f, 0);
 	f.src.port = f.dst.port = UINT16_MAX;
@@ -380,10 +392,9 @@ static int odd_samples(struct flow *out)
 	f.icmp_type = f.icmp_code = UINT8_MAX;
 	strcpy(f.ifname, "fifteen-chars-x");
 	collector_key(&f, 0);
-	set_proc(&f.src_proc, UINT32_MAX, "fifteen-chars-y", UINT64_MAX,
-		 "4F3C2B1A09E8D7C6B5A4938271605F4E3D2C1B0A99887766554433221100FFEE");
-	set_proc(&f.dst_proc, 0, "", 1, "abc"); /* odd length: not packed */
-	f.dst_proc.known = false;
+	f.src_proc = proc_rec(true, UINT32_MAX, "fifteen-chars-y", UINT64_MAX,
+			      "4F3C2B1A09E8D7C6B5A4938271605F4E3D2C1B0A99887766554433221100FFEE");
+	f.dst_proc = proc_rec(false, 0, "", 1, "abc"); /* odd length: not packed */
 	f.dns = (struct flow_dns_info){.present = true,
 				       .query = "a.b",
 				       .qtype = UINT16_MAX,
@@ -595,8 +606,9 @@ static void sim_new_conn(struct sim *s, struct flow *f, int *steps)
 		f->obs_point = FLOW_OBS_FROM_ENDPOINT;
 	}
 	if (f->proto == IPPROTO_TCP && rnd_below(10) < 6) {
-		set_proc(&f->src_proc, (uint32_t)(1000 + rnd_below(30000)), comms[rnd_below(4)],
-			 1000 + rnd_below(50), rnd_below(3) ? "" : hex_id);
+		f->src_proc =
+			proc_rec(true, (uint32_t)(1000 + rnd_below(30000)), comms[rnd_below(4)],
+				 1000 + rnd_below(50), rnd_below(3) ? "" : hex_id);
 		f->socket_cookie = 40000 + rnd_below(100000);
 	}
 	f->dst_name = names[rnd_below(4)];
@@ -626,7 +638,7 @@ static void sim_step(struct sim *s, struct flow *f, int i, int steps)
 		if (f->event == FLOW_EVENT_TCP_FLAGS)
 			f->tcp_flags = FLOW_TCP_ACK | (i == 1 ? FLOW_TCP_SYN : FLOW_TCP_FIN);
 		f->tcp_flags_seen[d] |= f->tcp_flags | FLOW_TCP_ACK | FLOW_TCP_PSH;
-		if (f->src_proc.known)
+		if (flow_proc_known(f->src_proc))
 			f->rtt_us = (uint32_t)(100 + rnd_below(5000));
 	} else if (f->proto == IPPROTO_UDP) {
 		f->event = FLOW_EVENT_DNS;
@@ -836,10 +848,10 @@ static void decode_all(const uint8_t *c, size_t len)
 		REQUIRE(p > before && p <= end, "cursor outside");
 		REQUIRE((got.family == 4 || got.family == 6) && got.dns.n_ips <= 4 &&
 				strnlen(got.ifname, sizeof(got.ifname)) < sizeof(got.ifname) &&
-				strnlen(got.src_proc.comm, 16) < 16 &&
-				(!got.dst_proc.container_id ||
-				 (got.dst_proc.container_id[0] &&
-				  strnlen(got.dst_proc.container_id, 65) < 65)),
+				(!got.src_proc || strnlen(got.src_proc->comm, 16) < 16) &&
+				(!got.dst_proc || !got.dst_proc->container_id ||
+				 (got.dst_proc->container_id[0] &&
+				  strnlen(got.dst_proc->container_id, 65) < 65)),
 			"decoded flow out of its domain");
 		strs_inside(&got, c, end);
 	}

@@ -9,8 +9,9 @@
 /* The collector flow a Flow proto describes (addresses, ports, protocol, direction, reply,
  * verdict, flags (the event's and every flag seen), event, observation point, drop, DNS record,
  * names, processes, counters, uuid, interface, copy), oriented initiator -> responder as the
- * collector keeps it. Strings point into pb, but the DNS query points to a buffer of this
- * thread's that the next call overwrites. Returns 0, or -EINVAL for a flow without addresses. */
+ * collector keeps it. Strings point into pb, but the DNS query and the processes point to
+ * buffers of this thread's that the next call overwrites. Returns 0, or -EINVAL for a flow without
+ * addresses. */
 int flow_pb_to_flow(const Flow__Flow *pb, struct flow *f);
 
 /* Hubble's nine TCP flag bools as FLOW_TCP_* bits. */

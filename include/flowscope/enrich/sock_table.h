@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "flowscope/flow.h"
 #include "flowscope/record.h"
 
 /* Sockets found in /proc have no cookie: theirs is this bit or'ed with the socket's inode. */
@@ -39,11 +40,13 @@ struct sock_info {
 struct sock_table_stats {
 	uint64_t sockets; /* TCP connections held now */
 	uint64_t listeners;
-	uint64_t udp;	  /* bound UDP sockets held now (found by the scanner) */
-	uint64_t scanned; /* of sockets + listeners + udp: how many came from /proc */
-	uint64_t full;	  /* records or scanned sockets not kept because the table was full */
-	uint64_t scans;	  /* /proc scans fed in */
-	uint64_t asks;	  /* flow ends that could not be named (sock_table_ask_scan) */
+	uint64_t udp;	    /* bound UDP sockets held now (found by the scanner) */
+	uint64_t scanned;   /* of sockets + listeners + udp: how many came from /proc */
+	uint64_t full;	    /* records or scanned sockets not kept because the table was full */
+	uint64_t scans;	    /* /proc scans fed in */
+	uint64_t asks;	    /* flow ends that could not be named (sock_table_ask_scan) */
+	uint64_t processes; /* process records flows point at, kept now */
+	uint64_t processes_full; /* not kept: the table was full of records in use */
 };
 
 struct sock_table;
@@ -90,6 +93,17 @@ uint32_t sock_table_home_netns(const struct sock_table *t);
 void sock_table_expire(struct sock_table *t, uint64_t now_ns, uint64_t keep_ns);
 
 void sock_table_get_stats(const struct sock_table *t, struct sock_table_stats *st);
+
+/* ---- process records (struct flow_process) that flows point at --------------------------- */
+
+/* The interned copy of p (padding zeroed: records are compared whole), or NULL when the table
+ * is full of records in use. Records stay while a holder marks them when room is asked for
+ * (base/strtab.h); without holders, never freed. */
+const struct flow_process *sock_table_process(struct sock_table *t, const struct flow_process *p);
+void sock_table_set_holders(struct sock_table *t, void (*mark)(struct sock_table *t, void *ctx),
+			    void *ctx);
+/* From a holder's mark callback: p (NULL and others' ignored) stays. */
+void sock_table_mark_process(struct sock_table *t, const struct flow_process *p);
 
 /* ---- fed by the /proc scanner (proc_sockets.h) ------------------------------------------- */
 

@@ -68,6 +68,7 @@ struct ch_flow {
 	struct flow f;
 	struct flow_origin origin;
 	struct identity ids[2]; /* initiator, responder */
+	struct flow_process procs[2];
 	char node[256], names[2][256], query[256], containers[2][65];
 	struct buf arena;  /* the labels' strings */
 	char **labels;	   /* pointers into arena: node labels, then each identity's */

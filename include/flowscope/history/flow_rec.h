@@ -19,7 +19,8 @@ struct flow_rec_state {
 	uint8_t uuid_head[8]; /* the previous event's uuid[0..7] (the collector's session) */
 	uint32_t ifindex;     /* and its interface */
 	char ifname[IF_NAMESIZE];
-	/* Not coded against: where the flow decoded last points its container ids. */
+	/* Not coded against: where the flow decoded last points its processes. */
+	struct flow_process procs[2];
 	char container_ids[2][65];
 };
 
@@ -37,7 +38,7 @@ int flow_rec_encode(struct flow_rec_state *st, struct buf *out, const struct flo
 
 /* Decodes the record at *p (before end) into f and moves *p past it. Every field of f is set:
  * those a record does not carry are zero, NULL or false. f's strings (src_name, dst_name,
- * dns.query) point into the buffer, which must stay alive while f is used, and its container ids
+ * dns.query) point into the buffer, which must stay alive while f is used, and its processes
  * into st, until the next decode with it. Never reads at or
  * past end, whatever the bytes. Returns 0, or -EBADMSG for a record that is cut short or
  * malformed (*p and st are then as they were, but the rest of the run cannot be read). */
