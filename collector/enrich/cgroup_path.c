@@ -73,8 +73,6 @@ void cgroup_container_id_of_path(const char *path, char out[65])
 struct cgroup_names {
 	int root_fd;
 	struct strtab *ids;
-	void (*mark)(struct cgroup_names *cn, void *ctx);
-	void *mark_ctx;
 	struct {
 		uint64_t id;
 		const char *container; /* interned and held; NULL: none */
@@ -118,19 +116,9 @@ int cgroup_names_root_fd(const struct cgroup_names *cn)
 	return cn->root_fd;
 }
 
-static void mark_holders(void *ctx)
+void cgroup_names_set_holders(struct cgroup_names *cn, void (*mark)(void *ctx), void *ctx)
 {
-	struct cgroup_names *cn = ctx;
-
-	cn->mark(cn, cn->mark_ctx);
-}
-
-void cgroup_names_set_holders(struct cgroup_names *cn,
-			      void (*mark)(struct cgroup_names *cn, void *ctx), void *ctx)
-{
-	cn->mark = mark;
-	cn->mark_ctx = ctx;
-	strtab_set_holders(cn->ids, mark ? mark_holders : NULL, cn);
+	strtab_set_holders(cn->ids, mark, ctx);
 }
 
 void cgroup_names_mark(struct cgroup_names *cn, const char *container_id)
@@ -158,9 +146,4 @@ const char *cgroup_names_container_id(struct cgroup_names *cn, uint64_t cgid)
 			strtab_hold(cn->cache[slot].container);
 	}
 	return cn->cache[slot].container;
-}
-
-void cgroup_names_get_stats(const struct cgroup_names *cn, struct strtab_stats *st)
-{
-	strtab_get_stats(cn->ids, st);
 }

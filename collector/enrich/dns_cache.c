@@ -43,8 +43,6 @@ struct dns_cache {
 	size_t addr_mask, client_mask;
 	struct lru lru;
 	size_t n_addrs, n_clients;
-	void (*mark)(struct dns_cache *c, void *ctx);
-	void *mark_ctx;
 	uint64_t evicted;
 };
 
@@ -117,19 +115,9 @@ void dns_cache_free(struct dns_cache *c)
 	free(c);
 }
 
-static void mark_holders(void *ctx)
+void dns_cache_set_holders(struct dns_cache *c, void (*mark)(void *ctx), void *ctx)
 {
-	struct dns_cache *c = ctx;
-
-	c->mark(c, c->mark_ctx);
-}
-
-void dns_cache_set_holders(struct dns_cache *c, void (*mark)(struct dns_cache *c, void *ctx),
-			   void *ctx)
-{
-	c->mark = mark;
-	c->mark_ctx = ctx;
-	strtab_set_holders(c->names, mark ? mark_holders : NULL, c);
+	strtab_set_holders(c->names, mark, ctx);
 }
 
 void dns_cache_mark(struct dns_cache *c, const char *name)

@@ -58,8 +58,6 @@ struct sock_table {
 	} sched[2];
 	size_t n_udp_scanned;
 	struct strtab *procs; /* struct flow_process records */
-	void (*mark)(struct sock_table *t, void *ctx);
-	void *mark_ctx;
 };
 
 static const uint8_t zero16[16];
@@ -570,6 +568,9 @@ void sock_table_expire(struct sock_table *t, uint64_t now_ns, uint64_t keep_ns)
 
 void sock_table_get_stats(const struct sock_table *t, struct sock_table_stats *st)
 {
+	struct strtab_stats procs;
+
+	strtab_get_stats(t->procs, &procs);
 	st->sockets = t->n;
 	st->listeners = t->n_listeners;
 	st->udp = t->n_udp;
@@ -577,13 +578,8 @@ void sock_table_get_stats(const struct sock_table *t, struct sock_table_stats *s
 	st->full = t->full;
 	st->scans = t->scans;
 	st->asks = t->asks;
-	{
-		struct strtab_stats ps;
-
-		strtab_get_stats(t->procs, &ps);
-		st->processes = ps.strings;
-		st->processes_full = ps.full;
-	}
+	st->processes = procs.strings;
+	st->processes_full = procs.full;
 }
 
 const struct flow_process *sock_table_process(struct sock_table *t, const struct flow_process *p)
@@ -591,19 +587,9 @@ const struct flow_process *sock_table_process(struct sock_table *t, const struct
 	return strtab_intern_bytes(t->procs, p, sizeof(*p));
 }
 
-static void mark_holders(void *ctx)
+void sock_table_set_holders(struct sock_table *t, void (*mark)(void *ctx), void *ctx)
 {
-	struct sock_table *t = ctx;
-
-	t->mark(t, t->mark_ctx);
-}
-
-void sock_table_set_holders(struct sock_table *t, void (*mark)(struct sock_table *t, void *ctx),
-			    void *ctx)
-{
-	t->mark = mark;
-	t->mark_ctx = ctx;
-	strtab_set_holders(t->procs, mark ? mark_holders : NULL, t);
+	strtab_set_holders(t->procs, mark, ctx);
 }
 
 void sock_table_mark_process(struct sock_table *t, const struct flow_process *p)

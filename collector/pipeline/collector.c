@@ -62,9 +62,11 @@ static int mark_flow_names(const struct flow *f, void *ctx)
 	return 0;
 }
 
-static void mark_names(struct dns_cache *dns, void *ctx)
+static void mark_names(void *ctx)
 {
-	foreach_held(ctx, mark_flow_names, dns);
+	struct collector *c = ctx;
+
+	foreach_held(c, mark_flow_names, c->o.dns);
 }
 
 static int mark_flow_containers(const struct flow *f, void *ctx)
@@ -78,9 +80,11 @@ static int mark_flow_containers(const struct flow *f, void *ctx)
 	return 0;
 }
 
-static void mark_containers(struct cgroup_names *cn, void *ctx)
+static void mark_containers(void *ctx)
 {
-	foreach_held(ctx, mark_flow_containers, cn);
+	struct collector *c = ctx;
+
+	foreach_held(c, mark_flow_containers, c->o.cgroups);
 }
 
 static int mark_flow_processes(const struct flow *f, void *ctx)
@@ -92,9 +96,11 @@ static int mark_flow_processes(const struct flow *f, void *ctx)
 	return 0;
 }
 
-static void mark_processes(struct sock_table *t, void *ctx)
+static void mark_processes(void *ctx)
 {
-	foreach_held(ctx, mark_flow_processes, t);
+	struct collector *c = ctx;
+
+	foreach_held(c, mark_flow_processes, c->o.socks);
 }
 
 struct collector *collector_new(const struct collector_opts *o)

@@ -102,11 +102,13 @@ END_TEST
 struct holder {
 	const char *names[4];
 	int calls;
+	struct dns_cache *c;
 };
 
-static void mark(struct dns_cache *c, void *ctx)
+static void mark(void *ctx)
 {
 	struct holder *h = ctx;
+	struct dns_cache *c = h->c;
 	int i;
 
 	h->calls++;
@@ -123,7 +125,7 @@ static void mark(struct dns_cache *c, void *ctx)
 START_TEST(test_a_spray_cannot_fill_the_name_table_for_good)
 {
 	struct dns_cache *c = dns_cache_new(&(struct dns_cache_limits){64, 8, 32});
-	struct holder h = {{0}};
+	struct holder h = {.c = c};
 	struct dns_cache_stats st;
 	const char *held;
 	int i;

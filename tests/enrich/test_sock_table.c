@@ -131,20 +131,21 @@ END_TEST
 struct proc_holder {
 	const struct flow_process *kept;
 	int calls;
+	struct sock_table *t;
 };
 
-static void mark_kept(struct sock_table *t, void *ctx)
+static void mark_kept(void *ctx)
 {
 	struct proc_holder *h = ctx;
 
 	h->calls++;
-	sock_table_mark_process(t, h->kept);
+	sock_table_mark_process(h->t, h->kept);
 }
 
 START_TEST(test_process_records_are_shared_and_freed_when_unused)
 {
 	struct sock_table *t = sock_table_new(16); /* room for 1024 records */
-	struct proc_holder h = {0};
+	struct proc_holder h = {.t = t};
 	struct sock_table_stats st;
 	struct flow_process p;
 	const struct flow_process *a, *b;

@@ -8,7 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "flowscope/base/strtab.h"
 
 /* The cgroup's path below the cgroup2 root (e.g. "/system.slice/docker-ab12....scope") into
  * path. root_fd is an open fd of the cgroup2 root. Returns 0 or a negative errno. */
@@ -33,13 +32,9 @@ int cgroup_names_root_fd(const struct cgroup_names *cn);
  * marks it (as dns_cache's names: base/strtab.h). Without holders, ids are never freed. */
 const char *cgroup_names_container_id(struct cgroup_names *cn, uint64_t cgid);
 
-/* Who keeps container ids beside the cache: mark(cn, ctx) calls cgroup_names_mark() for every
+/* Who keeps container ids beside the cache: mark(ctx) calls cgroup_names_mark() for every
  * pointer it holds (NULL and pointers of others are ignored). */
-void cgroup_names_set_holders(struct cgroup_names *cn,
-			      void (*mark)(struct cgroup_names *cn, void *ctx), void *ctx);
+void cgroup_names_set_holders(struct cgroup_names *cn, void (*mark)(void *ctx), void *ctx);
 void cgroup_names_mark(struct cgroup_names *cn, const char *container_id);
-
-/* Ids interned now, freed for room, refused (the table full of ids in use). */
-void cgroup_names_get_stats(const struct cgroup_names *cn, struct strtab_stats *st);
 
 #endif /* FLOWSCOPE_ENRICH_CGROUP_PATH_H */

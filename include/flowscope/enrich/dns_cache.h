@@ -39,12 +39,11 @@ struct dns_cache_stats {
 struct dns_cache *dns_cache_new(const struct dns_cache_limits *l);
 void dns_cache_free(struct dns_cache *c);
 
-/* Who keeps interned names beside the cache: mark(c, ctx) calls dns_cache_mark() for every
+/* Who keeps interned names beside the cache: mark(ctx) calls dns_cache_mark() for every
  * name pointer it holds. Called when the name table is full, at most once per eighth of it
  * interned; names neither marked nor naming an address are freed then. Without holders, names
  * are never freed (a full table refuses new ones). */
-void dns_cache_set_holders(struct dns_cache *c, void (*mark)(struct dns_cache *c, void *ctx),
-			   void *ctx);
+void dns_cache_set_holders(struct dns_cache *c, void (*mark)(void *ctx), void *ctx);
 /* From a holder's mark callback: name (any pointer; those not from this cache are ignored)
  * stays. */
 void dns_cache_mark(struct dns_cache *c, const char *name);

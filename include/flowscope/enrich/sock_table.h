@@ -100,8 +100,7 @@ void sock_table_get_stats(const struct sock_table *t, struct sock_table_stats *s
  * is full of records in use. Records stay while a holder marks them when room is asked for
  * (base/strtab.h); without holders, never freed. */
 const struct flow_process *sock_table_process(struct sock_table *t, const struct flow_process *p);
-void sock_table_set_holders(struct sock_table *t, void (*mark)(struct sock_table *t, void *ctx),
-			    void *ctx);
+void sock_table_set_holders(struct sock_table *t, void (*mark)(void *ctx), void *ctx);
 /* From a holder's mark callback: p (NULL and others' ignored) stays. */
 void sock_table_mark_process(struct sock_table *t, const struct flow_process *p);
 
