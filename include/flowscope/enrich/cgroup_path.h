@@ -8,7 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-
 /* The cgroup's path below the cgroup2 root (e.g. "/system.slice/docker-ab12....scope") into
  * path. root_fd is an open fd of the cgroup2 root. Returns 0 or a negative errno. */
 int cgroup_path(int root_fd, uint64_t cgid, char *path, size_t len);
