@@ -33,6 +33,19 @@ loaded() { # loaded IDS...: those of the program ids still loaded
 	local id
 	for id in "$@"; do bpftool prog show id "$id" >/dev/null 2>&1 && echo "$id"; done
 }
+# still_loaded IDS...: those still loaded after up to 5 s. The kernel drops a
+# tc filter's reference to its program from a work item after an RCU grace
+# period (tcf_queue_work), so a program can outlive the filter's removal by a
+# moment; one that is still there 5 s later was leaked.
+still_loaded() {
+	local out
+	for _ in $(seq 50); do
+		out=$(loaded "$@")
+		[ -z "$out" ] && return 0
+		sleep 0.1
+	done
+	echo "$out"
+}
 locks_of() { # locks_of PID...: lock files that name one of the pids
 	local p
 	for p in "$@"; do grep -lx "$p" /run/flowscope/tc-*.lock 2>/dev/null; done
@@ -102,7 +115,7 @@ out=$(ip netns exec "$A" tc filter show dev "${P}x" ingress; ip netns exec "$A" 
 check "no tc filter left ($out)" test -z "$out"
 out=$(ip netns exec "$A" tc qdisc show dev "${P}x" | grep clsact)
 check "no clsact qdisc left ($out)" test -z "$out"
-out=$(loaded $ids1 $ids2)
+out=$(still_loaded $ids1 $ids2)
 check "no BPF program of either flowd loaded (of $ids1 $ids2: ${out:-none})" test -z "$out"
 out=$(find /sys/fs/bpf -mindepth 1 2>/dev/null | head -5)
 check "nothing pinned in /sys/fs/bpf ($out)" test -z "$out"
